@@ -1,0 +1,106 @@
+"""The error hierarchy. Every error the host raises on purpose derives from
+:class:`HostError`, carries the data it is about, and says what to do.
+
+The CLI and HTTP layers map these to exit codes and status codes in one place
+(``EXIT_CODES`` here, the HTTP mapping in the server).
+"""
+
+from __future__ import annotations
+
+
+class HostError(Exception):
+    """Root of every deliberate agent-host error."""
+
+    exit_code = 1
+
+
+class NotFound(HostError):
+    """Something named by the caller does not exist."""
+
+    exit_code = 4
+
+
+class ComponentNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__(
+            f"no component {ref!r} is registered (list them with `agent-host component list`)"
+        )
+        self.ref = ref
+
+
+class AgentNotFound(NotFound):
+    def __init__(self, agent: str) -> None:
+        super().__init__(f"agent {agent} does not exist")
+        self.agent = agent
+
+
+class PromiseNotFound(NotFound):
+    def __init__(self, promise: str) -> None:
+        super().__init__(
+            f"promise {promise} does not exist (the oplog index must be that of the entry "
+            "that created it; `agent-host agent show` lists pending promises)"
+        )
+        self.promise = promise
+
+
+class InvalidInput(HostError):
+    """The caller's input is malformed: bad WAVE text, a bad payload, a bad file."""
+
+    exit_code = 2
+
+
+class InvalidComponent(InvalidInput):
+    """A file that is not a WebAssembly component, or one the host cannot link."""
+
+    def __init__(self, message: str, missing_imports: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing_imports = missing_imports
+
+
+class Conflict(HostError):
+    """The agent's state forbids the request (failed agent, lease held elsewhere, ...)."""
+
+    exit_code = 3
+
+
+class OplogConflict(Conflict):
+    """A second writer tried to append an oplog entry at an index already written."""
+
+    def __init__(self, agent: str, index: int) -> None:
+        super().__init__(
+            f"oplog of agent {agent} already has an entry at index {index}; another host "
+            "process is running this agent"
+        )
+        self.agent = agent
+        self.index = index
+
+
+class LeaseHeld(Conflict):
+    def __init__(self, agent: str, owner: str) -> None:
+        super().__init__(f"agent {agent} is being run by another host process ({owner})")
+        self.agent = agent
+        self.owner = owner
+
+
+class Divergence(HostError):
+    """Replay found the guest calling something other than what the oplog recorded."""
+
+    exit_code = 5
+
+    def __init__(self, agent: str, index: int, recorded: str, called: str) -> None:
+        super().__init__(
+            f"replay of agent {agent} diverged at oplog index {index}: the oplog recorded "
+            f"{recorded!r} but the component now calls {called!r}. The component is not the "
+            "one that wrote this oplog (or it is not deterministic); run the agent with the "
+            "component version that created it"
+        )
+        self.agent = agent
+        self.index = index
+        self.recorded = recorded
+        self.called = called
+
+
+class StoreError(HostError):
+    """The store cannot be opened or is damaged."""
+
+    exit_code = 6

@@ -1,0 +1,77 @@
+"""Identifiers: components, agents and promises.
+
+A promise id is ``{agent id, oplog-idx}`` where ``oplog-idx`` is the index of
+the oplog entry that recorded the promise's creation (spec section 1). Its
+string form ``<component-uuid>/<agent-name>/<oplog-idx>`` parses back.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from host.errors import InvalidInput
+
+# Agent names travel in URLs, file names and WAVE strings: keep them simple.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
+
+
+def check_agent_name(name: str) -> str:
+    """Return ``name`` if it is a valid agent name, else raise InvalidInput."""
+    if not _NAME_RE.match(name):
+        raise InvalidInput(
+            f"invalid agent name {name!r}: use 1-128 characters from letters, digits, "
+            "'.', '_', '~' and '-', starting with a letter or digit"
+        )
+    return name
+
+
+def parse_component_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise InvalidInput(f"invalid component id {text!r}: expected a UUID") from None
+
+
+@dataclass(frozen=True, order=True)
+class AgentId:
+    """One durable agent: a component and a name."""
+
+    component_id: uuid.UUID
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.component_id}/{self.name}"
+
+    @property
+    def uuid_halves(self) -> tuple[int, int]:
+        """The component UUID as (high-bits, low-bits), as the WIT records carry it."""
+        value = self.component_id.int
+        return value >> 64, value & 0xFFFF_FFFF_FFFF_FFFF
+
+    @staticmethod
+    def from_halves(high: int, low: int, name: str) -> AgentId:
+        return AgentId(uuid.UUID(int=(high << 64) | low), name)
+
+
+@dataclass(frozen=True, order=True)
+class PromiseId:
+    """A promise: its owner agent and the oplog index of its creation entry."""
+
+    agent: AgentId
+    oplog_idx: int
+
+    def __str__(self) -> str:
+        return f"{self.agent}/{self.oplog_idx}"
+
+    @staticmethod
+    def parse(text: str) -> PromiseId:
+        """Parse ``<component-uuid>/<agent-name>/<oplog-idx>``."""
+        parts = text.split("/")
+        if len(parts) != 3 or not parts[2].isdigit():
+            raise InvalidInput(
+                f"invalid promise id {text!r}: expected <component-uuid>/<agent-name>/<oplog-idx>"
+            )
+        agent = AgentId(parse_component_id(parts[0]), check_agent_name(parts[1]))
+        return PromiseId(agent, int(parts[2]))

@@ -1,0 +1,185 @@
+"""The oplog: an agent's append-only record of everything non-deterministic.
+
+Entries are immutable values (frozen dataclasses, one union, :data:`Entry`),
+serialized in exactly one place (:func:`encode` / :func:`decode`). Indexes
+start at 1 and entry 1 is always :class:`AgentCreated`.
+
+Replay walks the entries in order: :class:`InvocationStarted` re-invokes the
+export, and the guest's host calls are answered by the :class:`HostCall` and
+:class:`PromiseCreated` entries that follow it, until the log ends and
+execution continues live. :class:`Suspended` entries are markers that replay
+skips: the call that suspended was never recorded and runs live again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Union
+
+from host.errors import StoreError
+
+JsonValue = Any  # a value json.dumps accepts
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+@dataclass(frozen=True)
+class AgentCreated:
+    component_id: str
+    component_hash: str
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class InvocationStarted:
+    invocation_id: str
+    function: str
+    params: tuple[str, ...]  # WAVE text, one per parameter
+    idempotency_key: str | None = None
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class HostCall:
+    """A host function the guest called live, with what it returned.
+
+    ``function`` is ``<interface>.<name>`` with the interface's version, e.g.
+    ``golem:api/host@1.3.0.complete-promise``.
+    """
+
+    function: str
+    request: JsonValue
+    response: JsonValue
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class PromiseCreated:
+    """The host call that created a promise; the promise's oplog-idx is this entry's index."""
+
+    function: str
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class Suspended:
+    """The agent stopped waiting; its instance was dropped.
+
+    ``promises`` are the oplog indexes of its own promises it waits on and
+    ``wake_at_ns`` the wall-clock time of its earliest timer, if any.
+    """
+
+    promises: tuple[int, ...] = ()
+    wake_at_ns: int | None = None
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class InvocationFinished:
+    invocation_id: str
+    result: str | None  # WAVE text of the result, None for a function without one
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class InvocationFailed:
+    """The invocation trapped or the host refused it; the agent is failed."""
+
+    invocation_id: str
+    error: str
+    timestamp: int = field(default_factory=now_ns)
+
+
+Entry = Union[
+    AgentCreated,
+    InvocationStarted,
+    HostCall,
+    PromiseCreated,
+    Suspended,
+    InvocationFinished,
+    InvocationFailed,
+]
+
+_TYPES: dict[str, type[Any]] = {
+    "agent-created": AgentCreated,
+    "invocation-started": InvocationStarted,
+    "host-call": HostCall,
+    "promise-created": PromiseCreated,
+    "suspended": Suspended,
+    "invocation-finished": InvocationFinished,
+    "invocation-failed": InvocationFailed,
+}
+_NAMES = {cls: name for name, cls in _TYPES.items()}
+
+
+def kind(entry: Entry) -> str:
+    """The entry's type name as stored, e.g. ``host-call``."""
+    return _NAMES[type(entry)]
+
+
+def to_dict(entry: Entry) -> dict[str, Any]:
+    data = asdict(entry)
+    return {"type": kind(entry), **data}
+
+
+def encode(entry: Entry) -> str:
+    """Serialize an entry to its stored JSON text."""
+    return json.dumps(to_dict(entry), separators=(",", ":"), sort_keys=True)
+
+
+def _tuplify(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuplify(v) for v in value)
+    return value
+
+
+def decode(text: str) -> Entry:
+    """Parse stored JSON text back into an entry; a damaged entry is a StoreError."""
+    try:
+        data = json.loads(text)
+        cls = _TYPES[data.pop("type")]
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in data:
+                value = data[f.name]
+                # Tuples become JSON arrays; JSON payloads (request/response) stay as-is.
+                kwargs[f.name] = value if f.name in ("request", "response") else _tuplify(value)
+        entry: Entry = cls(**kwargs)
+        return entry
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"undecodable oplog entry {text[:200]!r}: {exc}") from None
+
+
+def describe(entry: Entry) -> str:
+    """One readable line for ``agent-host oplog``."""
+    if isinstance(entry, AgentCreated):
+        return f"agent created (component {entry.component_id}, args {list(entry.args)})"
+    if isinstance(entry, InvocationStarted):
+        key = f" [idempotency key {entry.idempotency_key}]" if entry.idempotency_key else ""
+        return f"invoke {entry.function}({', '.join(entry.params)}){key}"
+    if isinstance(entry, HostCall):
+        req = json.dumps(entry.request)
+        resp = json.dumps(entry.response)
+        return f"host call {entry.function} {_clip(req)} -> {_clip(resp)}"
+    if isinstance(entry, PromiseCreated):
+        return f"promise created ({entry.function})"
+    if isinstance(entry, Suspended):
+        parts = []
+        if entry.promises:
+            parts.append("promises " + ", ".join(str(p) for p in entry.promises))
+        if entry.wake_at_ns is not None:
+            parts.append(f"timer at {entry.wake_at_ns / 1e9:.3f}")
+        return "suspended waiting on " + ("; ".join(parts) or "nothing")
+    if isinstance(entry, InvocationFinished):
+        return f"finished -> {entry.result if entry.result is not None else '()'}"
+    return f"failed: {entry.error}"
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

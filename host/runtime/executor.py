@@ -1,0 +1,509 @@
+"""Running agents: register components, invoke, suspend, complete, resume by replay.
+
+An agent's memory is never saved. Whenever it has work (a queued invocation,
+a completed promise it waits on, a due timer, an invocation a crash
+interrupted) a fresh instance replays the whole oplog (recorded answers, no
+side effect repeated) and then continues live. Suspension drops the instance.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+
+from host.errors import (
+    AgentNotFound,
+    Conflict,
+    Divergence,
+    HostError,
+    InvalidComponent,
+    InvalidInput,
+    LeaseHeld,
+)
+from host.ids import AgentId, PromiseId, check_agent_name
+from host.oplog import (
+    AgentCreated,
+    Entry,
+    InvocationFailed,
+    InvocationFinished,
+    InvocationStarted,
+    Suspended,
+)
+from host.runtime.engine import ComponentCache, EpochTicker, content_hash, make_engine
+from host.runtime.linking import build_linker
+from host.runtime.session import GuestExit, Session, Suspend, set_current
+from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
+from host.store import FAILED, IDLE, SUSPENDED, ComponentRecord, SqliteStore, lease_owner
+from host.store.base import QUEUED, InvocationRecord
+from host.values import ValuesError, format_value, parse_args, parse_call, parse_value
+from host.values.types import FuncSig
+
+LEASE_TTL_S = 300.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-invocation guest limits."""
+
+    deadline_s: float = 300.0  # wall-clock time an invocation (with its replay) may run
+    memory_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class Export:
+    """An exported function: its path in the component and its signature."""
+
+    name: str  # the Golem-style qualified name: `fn` or `pkg:ns/iface.{fn}`
+    path: tuple[str, ...]
+    sig: FuncSig
+
+
+class _Suspended(Exception):  # noqa: N818
+    pass
+
+
+class _RunAgain(Exception):  # noqa: N818
+    pass
+
+
+class _Stop(Exception):  # noqa: N818
+    pass
+
+
+class Host:
+    """One host process's view of a data directory."""
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        output: Callable[[AgentId, str, bytes], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = SqliteStore(self.data_dir / "agent-host.db")
+        self.engine = make_engine()
+        self._ticker = EpochTicker(self.engine)
+        self.cache = ComponentCache(self.engine, self.data_dir / "cache")
+        self.components_dir = self.data_dir / "components"
+        self.owner = lease_owner()
+        self.output = output
+        self.progress = progress
+        self.limits = limits or Limits()
+        self._linkers: dict[str, wc.Linker] = {}
+        self._exports: dict[str, dict[str, Export]] = {}
+        self._agent_locks: dict[AgentId, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._woken: set[AgentId] = set()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- components -------------------------------------------------------------
+    def add_component(self, path: Path | str, name: str | None = None) -> ComponentRecord:
+        """Register a component file; refuses files that are not components or that import
+        what the host does not provide, naming every missing import."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+        if not data.startswith(b"\0asm"):
+            raise InvalidComponent(f"{path} is not a WebAssembly file (no \\0asm header)")
+        hash = content_hash(data)
+        component = self.cache.load(hash, lambda: data, self.progress)
+        self._linker(hash, component)
+        self.components_dir.mkdir(parents=True, exist_ok=True)
+        target = self.components_dir / f"{hash}.wasm"
+        if not target.exists():
+            tmp = target.with_suffix(f".tmp{uuid.uuid4().hex[:6]}")
+            shutil.copyfile(path, tmp)
+            tmp.replace(target)
+        return self.store.add_component(name or path.stem, hash, len(data))
+
+    def _component(self, hash: str) -> wc.Component:
+        path = self.components_dir / f"{hash}.wasm"
+        return self.cache.load(hash, path.read_bytes, self.progress)
+
+    def _linker(self, hash: str, component: wc.Component) -> wc.Linker:
+        linker = self._linkers.get(hash)
+        if linker is None:
+            linker = build_linker(self.engine, component)
+            self._linkers[hash] = linker
+        return linker
+
+    def exports(self, hash: str) -> dict[str, Export]:
+        """Every exported function by its qualified name (and unambiguous short aliases)."""
+        table = self._exports.get(hash)
+        if table is not None:
+            return table
+        component = self._component(hash)
+        found: list[Export] = []
+        for name, ext in component.type.exports(self.engine).items():
+            ty = ext.ty
+            if isinstance(ty, wc.FuncType):
+                found.append(Export(name, (name,), func_sig(name, ty)))
+            elif isinstance(ty, wc.ComponentInstanceType):
+                for fname, fext in ty.exports(self.engine).items():
+                    if isinstance(fext.ty, wc.FuncType):
+                        qualified = f"{name}.{{{fname}}}"
+                        found.append(Export(qualified, (name, fname), func_sig(qualified, fext.ty)))
+        table = {e.name: e for e in found}
+        aliases: dict[str, list[Export]] = {}
+        for e in found:
+            if len(e.path) == 2:
+                for alias in (f"{e.path[0]}#{e.path[1]}", f"{e.path[0]}.{e.path[1]}", e.path[1]):
+                    aliases.setdefault(alias, []).append(e)
+        for alias, targets in aliases.items():
+            if alias not in table and len(targets) == 1:
+                table[alias] = targets[0]
+        self._exports[hash] = table
+        return table
+
+    def resolve_export(self, hash: str, function: str) -> Export:
+        table = self.exports(hash)
+        export = table.get(function)
+        if export is None:
+            names = sorted({e.name for e in table.values()})
+            raise InvalidInput(
+                f"the component exports no function {function!r}; it exports: "
+                + (", ".join(names) or "nothing")
+            )
+        return export
+
+    # -- agents -------------------------------------------------------------------
+    def agent_id(self, component_ref: str, name: str) -> AgentId:
+        record = self.store.get_component(component_ref)
+        return AgentId(uuid.UUID(record.id), check_agent_name(name))
+
+    def create_agent(
+        self,
+        component_ref: str,
+        name: str,
+        args: tuple[str, ...] = (),
+        env: tuple[tuple[str, str], ...] = (),
+    ) -> tuple[AgentId, bool]:
+        """Create an agent on the latest version of a component; (id, created-now)."""
+        record = self.store.get_component(component_ref)
+        agent = AgentId(uuid.UUID(record.id), check_agent_name(name))
+        full_env = (
+            ("GOLEM_AGENT_ID", str(agent)),
+            ("GOLEM_WORKER_NAME", agent.name),
+            ("GOLEM_COMPONENT_ID", str(agent.component_id)),
+            *env,
+        )
+        created = AgentCreated(record.id, record.hash, tuple(args), full_env)
+        return agent, self.store.create_agent(agent, record.hash, created)
+
+    def _lock(self, agent: AgentId) -> threading.Lock:
+        with self._locks_lock:
+            return self._agent_locks.setdefault(agent, threading.Lock())
+
+    # -- invocations ----------------------------------------------------------------
+    def prepare_call(self, agent: AgentId, call: str) -> tuple[str, tuple[str, ...]]:
+        """Parse WAVE call text against the agent's component: (function, canonical params)."""
+        record = self.store.get_agent(agent)
+        name, argtext = parse_call(call)
+        export = self.resolve_export(record.component_hash, name)
+        try:
+            values = parse_args(argtext, export.sig.param_types, base=len(name) + 1)
+        except ValuesError as exc:
+            raise InvalidInput(f"invalid arguments for {export.name}: {exc}") from None
+        params = tuple(
+            format_value(v, t) for v, t in zip(values, export.sig.param_types, strict=True)
+        )
+        return export.name, params
+
+    def enqueue(
+        self,
+        agent: AgentId,
+        function: str,
+        params: tuple[str, ...],
+        idempotency_key: str | None = None,
+    ) -> InvocationRecord:
+        record = self.store.get_agent(agent)
+        export = self.resolve_export(record.component_hash, function)
+        if len(params) != len(export.sig.params):
+            raise InvalidInput(
+                f"{export.name} takes {len(export.sig.params)} parameters, {len(params)} given"
+            )
+        for text, (pname, ty) in zip(params, export.sig.params, strict=True):
+            try:
+                parse_value(text, ty)
+            except ValuesError as exc:
+                raise InvalidInput(f"invalid value for parameter {pname}: {exc}") from None
+        return self.store.enqueue(
+            agent, str(uuid.uuid4()), export.name, params, idempotency_key
+        )
+
+    def invoke(
+        self, agent: AgentId, call: str, idempotency_key: str | None = None
+    ) -> InvocationRecord:
+        """Queue the call and run the agent until it finishes or suspends."""
+        function, params = self.prepare_call(agent, call)
+        invocation = self.enqueue(agent, function, params, idempotency_key)
+        self.run_agent(agent)
+        self.run_woken()
+        return self.store.get_invocation(invocation.invocation_id)
+
+    # -- promises -------------------------------------------------------------------
+    def complete_promise(self, promise: PromiseId, data: bytes) -> bool:
+        """Complete a promise (first completion wins) and resume its owner if it waits."""
+        self.store.get_agent(promise.agent)  # AgentNotFound before PromiseNotFound
+        completed = self.store.complete_promise(promise, data)
+        if completed:
+            self._woken.add(promise.agent)
+            self.run_woken()
+        return completed
+
+    def _on_promise_completed(self, promise: PromiseId) -> None:
+        self._woken.add(promise.agent)
+
+    def run_woken(self) -> None:
+        while self._woken:
+            agent = self._woken.pop()
+            try:
+                self.run_agent(agent)
+            except (LeaseHeld, AgentNotFound):
+                pass  # its owner process will see the completion
+
+    def run_due(self) -> list[AgentId]:
+        """Run every agent with work due now (woken, timers, interrupted, queued)."""
+        ran = []
+        for agent in self.store.runnable_agents(time.time_ns()):
+            try:
+                self.run_agent(agent)
+                ran.append(agent)
+            except LeaseHeld:
+                continue
+        self.run_woken()
+        return ran
+
+    # -- execution ------------------------------------------------------------------
+    def run_agent(self, agent: AgentId) -> str:
+        """Run the agent while it has work; returns its final status."""
+        with self._lock(agent):
+            holder = self.store.acquire_lease(agent, self.owner, LEASE_TTL_S)
+            if holder is not None:
+                raise LeaseHeld(str(agent), holder)
+            try:
+                while True:
+                    record = self.store.get_agent(agent)
+                    if record.status == FAILED:
+                        return FAILED
+                    if record.status == SUSPENDED and (
+                        record.wake_at_ns is None or record.wake_at_ns > time.time_ns()
+                    ):
+                        return SUSPENDED
+                    if record.status == IDLE and not self.store.list_invocations(
+                        agent, [QUEUED]
+                    ):
+                        return IDLE
+                    try:
+                        self._execute(agent)
+                    except _Suspended:
+                        continue  # re-check: a timer may already be due
+                    except _RunAgain:
+                        continue
+                    except _Stop:
+                        return self.store.get_agent(agent).status
+            finally:
+                self.store.release_lease(agent, self.owner)
+
+    def _execute(self, agent: AgentId) -> None:
+        entries = self.store.read_oplog(agent)
+        created = entries[0]
+        assert isinstance(created, AgentCreated)
+        component = self._component(created.component_hash)
+        linker = self._linker(created.component_hash, component)
+        session = Session(
+            agent,
+            self.store,
+            entries,
+            args=created.args,
+            env=created.env,
+            on_output=(lambda stream, data: self.output(agent, stream, data))
+            if self.output
+            else None,
+            on_promise_completed=self._on_promise_completed,
+        )
+        wstore = wasmtime.Store(self.engine)
+        wstore.set_limits(memory_size=self.limits.memory_bytes)
+        wstore.set_epoch_deadline(max(1, int(self.limits.deadline_s / 0.05)))
+        set_current(session)
+        try:
+            try:
+                instance = linker.instantiate(wstore, component)
+            except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+                self._fail(agent, session, None, f"instantiation failed: {_message(exc)}")
+                raise _Stop() from None
+            while session.cursor < len(session.entries):
+                entry = session.entries[session.cursor]
+                if isinstance(entry, InvocationStarted):
+                    session.cursor += 1
+                    self._call(session, wstore, instance, entry, created.component_hash)
+                elif isinstance(entry, Suspended):
+                    session.cursor += 1
+                elif isinstance(entry, InvocationFailed):
+                    raise _Stop()
+                else:
+                    raise Divergence(
+                        str(agent), session.index_of_cursor(), type(entry).__name__,
+                        "<no host call outside an invocation>",
+                    )
+            while True:
+                queued = self.store.list_invocations(agent, [QUEUED])
+                if not queued:
+                    return
+                inv = queued[0]
+                started = InvocationStarted(
+                    inv.invocation_id, inv.function, inv.params, inv.idempotency_key
+                )
+                first, pending = session.pending()
+                self.store.start_invocation(agent, pending, first, started)
+                session.mark_persisted(started)
+                self._call(session, wstore, instance, started, created.component_hash)
+        except Divergence as exc:
+            # The oplog is the truth: record nothing, mark the agent failed with the reason.
+            self.store.set_status(agent, FAILED, str(exc))
+            raise _Stop() from None
+        finally:
+            set_current(None)
+
+    def _call(
+        self,
+        session: Session,
+        wstore: wasmtime.Store,
+        instance: wc.Instance,
+        started: InvocationStarted,
+        hash: str,
+    ) -> None:
+        agent = session.agent
+        export = self.resolve_export(hash, started.function)
+        func = _get_func(wstore, instance, export)
+        try:
+            values = [
+                parse_value(p, t) for p, t in zip(started.params, export.sig.param_types,
+                                                  strict=True)
+            ]
+        except (ValuesError, ValueError) as exc:
+            self._fail(agent, session, started, f"recorded parameters do not decode: {exc}")
+            raise _Stop() from None
+        raw = [to_wasmtime(v, t) for v, t in zip(values, export.sig.param_types, strict=True)]
+        session.current_function = started.function
+        was_replaying = session.replaying
+        try:
+            result = func(wstore, *raw)
+            func.post_return(wstore)
+        except Suspend as s:
+            first, pending = session.pending()
+            marker = Suspended(s.promises, s.wake_at_ns)
+            if self.store.suspend(agent, pending, first, marker):
+                raise _Suspended() from None
+            session.flush()
+            raise _RunAgain() from None  # completed meanwhile (spec rule 4): run on now
+        except GuestExit as exit_:
+            if exit_.ok:
+                result = None
+            else:
+                self._fail(agent, session, started, "the guest exited with an error status")
+                raise _Stop() from None
+        except Divergence:
+            raise
+        except HostError as exc:
+            self._fail(agent, session, started, str(exc))
+            raise _Stop() from None
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            self._fail(agent, session, started, _trap_message(exc))
+            raise _Stop() from None
+        except Exception as exc:  # a bug in a host function: fail the agent, keep the host
+            self._fail(agent, session, started, f"host error: {type(exc).__name__}: {exc}")
+            raise _Stop() from None
+        text = None if export.sig.result is None else format_value(
+            from_wasmtime(result, export.sig.result), export.sig.result
+        )
+        session.skip_markers()
+        if session.replaying:
+            entry = session.entries[session.cursor]
+            if isinstance(entry, InvocationFinished) and entry.invocation_id == started.invocation_id:
+                if entry.result != text:
+                    raise Divergence(str(agent), session.index_of_cursor(),
+                                     f"result {entry.result}", f"result {text}")
+                session.cursor += 1
+                return
+            raise Divergence(
+                str(agent), session.index_of_cursor(), _describe(entry),
+                f"<return from {started.function}>",
+            )
+        del was_replaying
+        finished = InvocationFinished(started.invocation_id, text)
+        first, pending = session.pending()
+        self.store.finish_invocation(agent, pending, first, finished)
+        session.mark_persisted(finished)
+
+    def _fail(
+        self, agent: AgentId, session: Session, started: InvocationStarted | None, message: str
+    ) -> None:
+        if started is None or session.replaying:
+            # Failing while replaying means the recorded run did not fail: nothing to record.
+            self.store.set_status(agent, FAILED, message)
+            return
+        failed = InvocationFailed(started.invocation_id, message)
+        first, pending = session.pending()
+        self.store.finish_invocation(agent, pending, first, failed)
+        session.mark_persisted(failed)
+
+    # -- inspection -----------------------------------------------------------------
+    def status_line(self, agent: AgentId) -> str:
+        record = self.store.get_agent(agent)
+        if record.status == SUSPENDED:
+            waits = ", ".join(f"{agent}/{i}" for i in record.waiting_promises)
+            return f"suspended, waiting on promise {waits}" if waits else "suspended (timer)"
+        return record.status
+
+    def check_not_failed(self, agent: AgentId) -> None:
+        if self.store.get_agent(agent).status == FAILED:
+            raise Conflict(f"agent {agent} has failed; see `agent-host agent show`")
+
+
+def _get_func(wstore: wasmtime.Store, instance: wc.Instance, export: Export) -> Any:
+    index = None
+    for part in export.path:
+        index = instance.get_export_index(wstore, part, index)
+        if index is None:
+            raise InvalidInput(f"export {export.name} not found in the instance")
+    func = instance.get_func(wstore, index)
+    if func is None:
+        raise InvalidInput(f"export {export.name} is not a function")
+    return func
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _trap_message(exc: BaseException) -> str:
+    text = str(exc)
+    if "interrupt" in text:
+        return "the invocation exceeded its time limit and was stopped"
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    head = lines[0] if lines else type(exc).__name__
+    return f"the guest trapped: {head}" + (f" ({lines[-1].strip()})" if len(lines) > 1 else "")
+
+
+def _describe(entry: Entry) -> str:
+    from host.oplog import describe
+
+    return describe(entry)

@@ -1,0 +1,220 @@
+"""Golem's host API (golem:api/host) for every linked generation.
+
+One implementation serves all generations: the shape of a promise id
+(``worker-id`` in 0.2.0 .. 1.1.6, ``agent-id`` in 1.1.7 and 1.3.0) and of the
+retry policy is read from the function's own type at link time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from host.errors import HostError
+from host.ids import AgentId, PromiseId
+from host.oplog import HostCall, PromiseCreated
+from host.runtime import pollables as pl
+from host.runtime.session import HostFunc, Kind, Session, Suspend
+from host.values import Case, Some, to_json
+from host.values.types import FuncSig, RecordT, WitType
+
+INTERFACE = "golem:api/host"
+# Generations whose types agent-host knows; a component importing another version
+# of golem:api/host is refused at registration.
+GENERATIONS = ("0.2.0", "1.1.0", "1.1.6", "1.1.7", "1.3.0")
+
+
+class GuestError(HostError):
+    """The guest misused a host function; its invocation fails with this message."""
+
+
+class PromiseHandle:
+    """The get-promise-result resource: a handle on one of the agent's own promises."""
+
+    def __init__(self, oplog_idx: int) -> None:
+        self.oplog_idx = oplog_idx
+
+
+# -- promise ids in their generation's shape ----------------------------------------------
+def promise_id_from(value: dict[str, Any]) -> PromiseId:
+    if "agent-id" in value:
+        owner = value["agent-id"]
+        name = owner["agent-id"]
+    else:
+        owner = value["worker-id"]
+        name = owner["worker-name"]
+    halves = owner["component-id"]["uuid"]
+    return PromiseId(
+        AgentId.from_halves(halves["high-bits"], halves["low-bits"], name), value["oplog-idx"]
+    )
+
+
+def promise_id_to(promise: PromiseId, ty: WitType | None) -> dict[str, Any]:
+    assert isinstance(ty, RecordT), f"promise-id must be a record, not {ty}"
+    high, low = promise.agent.uuid_halves
+    component = {"uuid": {"high-bits": high, "low-bits": low}}
+    field_names = {name for name, _ in ty.fields}
+    if "agent-id" in field_names:
+        owner = {"agent-id": {"component-id": component, "agent-id": promise.agent.name}}
+    else:
+        owner = {"worker-id": {"component-id": component, "worker-name": promise.agent.name}}
+    return {**owner, "oplog-idx": promise.oplog_idx}
+
+
+def _own_promise(session: Session, value: dict[str, Any], what: str) -> PromiseId:
+    promise = promise_id_from(value)
+    if promise.agent != session.agent:
+        raise GuestError(
+            f"agent {session.agent} tried to {what} promise {promise}, which belongs to "
+            f"agent {promise.agent}: only the agent that created a promise may await it"
+        )
+    session.store.get_promise(promise)  # PromiseNotFound for an unknown or deleted one
+    return promise
+
+
+# -- the functions -----------------------------------------------------------------------
+def _create_promise(sig: FuncSig) -> HostFunc:
+    def live(session: Session) -> dict[str, Any]:
+        first, pending = session.pending()
+        entry = PromiseCreated(function=sig.name)
+        promise = session.store.create_promise(
+            session.agent, [*pending, entry], first, session.current_function
+        )
+        session.mark_persisted(entry)
+        return promise_id_to(promise, sig.result)
+
+    def replay(session: Session, entry: Any, index: int) -> dict[str, Any]:
+        return promise_id_to(PromiseId(session.agent, index), sig.result)
+
+    return HostFunc(live, Kind.JOURNALED, replay=replay)
+
+
+def _complete_promise(sig: FuncSig) -> HostFunc:
+    def live(session: Session, value: dict[str, Any], data: bytes) -> bool:
+        promise = promise_id_from(value)
+        first, pending = session.pending()
+        name = sig.name
+        request = [to_json(value, sig.params[0][1]), list(data)]
+
+        made: list[HostCall] = []
+
+        def journal(completed: bool) -> list[Any]:
+            made.append(HostCall(name, request, completed))
+            return [*pending, made[-1]]
+
+        completed = session.store.complete_promise(
+            promise, data, journal=(session.agent, first, journal)
+        )
+        session.mark_persisted(made[-1])
+        if completed and session.on_promise_completed is not None:
+            session.on_promise_completed(promise)
+        return completed
+
+    return HostFunc(live, Kind.JOURNALED)
+
+
+def _await_promise(session: Session, value: dict[str, Any]) -> bytes:
+    promise = _own_promise(session, value, "await")
+    record = session.store.get_promise(promise)
+    if record.completed:
+        return record.data or b""
+    raise Suspend((promise.oplog_idx,), None)
+
+
+def _poll_promise(session: Session, value: dict[str, Any]) -> Some | None:
+    promise = _own_promise(session, value, "poll")
+    record = session.store.get_promise(promise)
+    return Some(record.data or b"") if record.completed else None
+
+
+def _delete_promise(session: Session, value: dict[str, Any]) -> None:
+    promise = _own_promise(session, value, "delete")
+    session.store.delete_promise(promise)
+
+
+def _get_promise(session: Session, value: dict[str, Any]) -> PromiseHandle:
+    return PromiseHandle(_own_promise(session, value, "get").oplog_idx)
+
+
+def _result_get(session: Session, handle: PromiseHandle) -> Some | None:
+    record = session.store.get_promise(PromiseId(session.agent, handle.oplog_idx))
+    return Some(record.data or b"") if record.completed else None
+
+
+def _default_retry_policy(sig: FuncSig) -> dict[str, Any]:
+    full: dict[str, Any] = {
+        "max-attempts": 3,
+        "min-delay": 100_000_000,
+        "max-delay": 1_000_000_000,
+        "multiplier": 3.0,
+        "max-jitter-factor": Some(0.15),
+    }
+    assert isinstance(sig.result, RecordT)
+    return {name: full[name] for name, _ in sig.result.fields if name in full}
+
+
+def _state_getter(key: str, default: Callable[[FuncSig], Any]) -> Callable[[FuncSig], HostFunc]:
+    def make(sig: FuncSig) -> HostFunc:
+        return HostFunc(lambda s: s.state.get(key, default(sig)), Kind.READ)
+
+    return make
+
+
+def _state_setter(key: str) -> Callable[[FuncSig], HostFunc]:
+    def make(sig: FuncSig) -> HostFunc:
+        def set_(session: Session, value: Any) -> None:
+            session.state[key] = value
+
+        return HostFunc(set_, Kind.STATE)
+
+    return make
+
+
+def _fixed(func: HostFunc) -> Callable[[FuncSig], HostFunc]:
+    return lambda sig: func
+
+
+def _idempotency_key(session: Session) -> dict[str, int]:
+    value = uuid.uuid4().int
+    return {"high-bits": value >> 64, "low-bits": value & 0xFFFF_FFFF_FFFF_FFFF}
+
+
+def _unsupported(name: str, why: str) -> Callable[[FuncSig], HostFunc]:
+    def refuse(session: Session, *args: Any) -> None:
+        raise GuestError(f"golem:api/host {name} is not supported by agent-host: {why}")
+
+    return _fixed(HostFunc(refuse, Kind.PURE))
+
+
+R = Kind.READ
+FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
+    "create-promise": _create_promise,
+    "complete-promise": _complete_promise,
+    "await-promise": _fixed(HostFunc(_await_promise, R)),
+    "poll-promise": _fixed(HostFunc(_poll_promise, R)),
+    "delete-promise": _fixed(HostFunc(_delete_promise, Kind.EFFECT)),
+    "get-promise": _fixed(HostFunc(_get_promise)),
+    "[method]get-promise-result.subscribe": _fixed(
+        HostFunc(lambda s, h: pl.PromisePollable(h.oplog_idx))
+    ),
+    "[method]get-promise-result.get": _fixed(HostFunc(_result_get, R)),
+    "get-oplog-index": _fixed(HostFunc(lambda s: s.next_index - 1, R)),
+    "set-oplog-index": _unsupported(
+        "set-oplog-index", "travelling back in the oplog is not implemented"
+    ),
+    # Every commit here is already synchronous and local: committing is flushing.
+    "oplog-commit": _fixed(HostFunc(lambda s, replicas: s.flush())),
+    "mark-begin-operation": _fixed(HostFunc(lambda s: s.next_index - 1, R)),
+    "mark-end-operation": _fixed(HostFunc(lambda s, begin: None, R)),
+    "get-retry-policy": _state_getter("retry-policy", _default_retry_policy),
+    "set-retry-policy": _state_setter("retry-policy"),
+    "get-oplog-persistence-level": _state_getter(
+        "persistence-level", lambda sig: Case("smart", None)
+    ),
+    "set-oplog-persistence-level": _state_setter("persistence-level"),
+    "get-idempotence-mode": _state_getter("idempotence-mode", lambda sig: True),
+    "set-idempotence-mode": _state_setter("idempotence-mode"),
+    # "persisted and committed, such that the key can be used in third-party systems".
+    "generate-idempotency-key": _fixed(HostFunc(_idempotency_key, Kind.EFFECT)),
+}

@@ -1,0 +1,229 @@
+"""Linking: every import of a component is defined in Python, generically.
+
+For each imported interface the linker defines the resources it owns (an
+interface that re-exports another's resource through ``use`` is skipped: the
+component type's resource types compare equal) and each function through one
+dispatcher that replays it from the oplog or runs it live and records it. An
+import the host does not provide is reported by name at registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+
+from host.errors import InvalidComponent
+from host.oplog import HostCall
+from host.runtime import golem, wasi
+from host.runtime.session import HostFunc, Kind, Session, current_session
+from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
+from host.values import Case, Handle, Some, from_json, to_json
+from host.values.types import FuncSig, ListT, OptionT, ResourceT, ResultT, TupleT, WitType
+
+# One host resource type id per resource name: the same name in two versions of an
+# interface (wasi:io/poll@0.2.3 and @0.2.9) is one host type, so handles cross.
+_RESOURCE_IDS: dict[str, int] = {}
+
+TYPE_ONLY_INTERFACES = ("golem:rpc/types@0.2.0", "golem:rpc/types@0.2.2")
+
+
+def resource_type_id(name: str) -> int:
+    if name not in _RESOURCE_IDS:
+        _RESOURCE_IDS[name] = len(_RESOURCE_IDS) + 1
+    return _RESOURCE_IDS[name]
+
+
+def _provided(interface: str, func: str, sig: FuncSig) -> HostFunc | None:
+    base, _, version = interface.partition("@")
+    if base == golem.INTERFACE:
+        if version not in golem.GENERATIONS:
+            return None
+        factory = golem.FUNCS.get(func)
+        return factory(sig) if factory is not None else None
+    if base.startswith(wasi.FAMILIES):
+        spec = wasi.FUNCS.get(f"{base}.{func}")
+        return spec if spec is not None else _refusal(f"{interface}.{func}")
+    return None
+
+
+def _refusal(name: str) -> HostFunc:
+    def refuse(session: Session, *args: Any) -> None:
+        raise golem.GuestError(f"{name} is not available to agents on agent-host")
+
+    return HostFunc(refuse, Kind.PURE)
+
+
+def _drop(store: Any, rep: int) -> None:
+    # Destructors also run when a dropped store is collected, outside any session.
+    try:
+        current_session().resources.remove(rep)
+    except RuntimeError:
+        pass
+
+
+def build_linker(engine: wasmtime.Engine, component: wc.Component) -> wc.Linker:
+    """A linker defining every import of ``component``; InvalidComponent naming what is
+    missing otherwise."""
+    linker = wc.Linker(engine)
+    missing: list[str] = []
+    seen_resources: list[Any] = []
+    imports = component.type.imports(engine)
+    # wasmtime's resource types carry no names: collect them so signatures can name them.
+    named: list[tuple[str, Any]] = []
+    for extern in imports.values():
+        if isinstance(extern.ty, wc.ComponentInstanceType):
+            for rname, rext in extern.ty.exports(engine).items():
+                if isinstance(rext.ty, wc.ResourceType):
+                    named.append((rname, rext.ty))
+    with linker.root() as root:
+        for iname, extern in imports.items():
+            ty = extern.ty
+            if not isinstance(ty, wc.ComponentInstanceType):
+                missing.append(f"{iname} (a {type(ty).__name__}, not an interface)")
+                continue
+            items = ty.exports(engine)
+            funcs = {n: e.ty for n, e in items.items() if isinstance(e.ty, wc.FuncType)}
+            if iname not in TYPE_ONLY_INTERFACES and not _interface_known(iname):
+                missing.extend(f"{iname}.{n}" for n in funcs) if funcs else missing.append(iname)
+                continue
+            with root.add_instance(iname) as inst:
+                for rname, rext in items.items():
+                    rty = rext.ty
+                    if not isinstance(rty, wc.ResourceType):
+                        continue
+                    if any(rty == other for other in seen_resources):
+                        continue  # a `use` of a resource another interface owns
+                    seen_resources.append(rty)
+                    inst.add_resource(rname, wc.ResourceType.host(resource_type_id(rname)), _drop)
+                for fname, fty in funcs.items():
+                    sig = func_sig(f"{iname}.{fname}", fty, named)
+                    spec = _provided(iname, fname, sig)
+                    if spec is None:
+                        missing.append(f"{iname}.{fname}")
+                        continue
+                    inst.add_func(fname, _callback(sig, spec))
+    if missing:
+        raise InvalidComponent(
+            "the component imports what agent-host does not provide: "
+            + ", ".join(missing)
+            + ". agent-host provides golem:api/host@{"
+            + ",".join(golem.GENERATIONS)
+            + "} and WASI 0.2 (io, clocks, random, cli, filesystem, sockets)",
+            missing_imports=tuple(missing),
+        )
+    return linker
+
+
+def _interface_known(iname: str) -> bool:
+    base, _, version = iname.partition("@")
+    if base == golem.INTERFACE:
+        return version in golem.GENERATIONS
+    return base.startswith(wasi.FAMILIES)
+
+
+def _callback(sig: FuncSig, spec: HostFunc) -> Callable[..., Any]:
+    param_types = [t for _, t in sig.params]
+
+    def callback(ctx: Any, *raw: Any) -> Any:
+        return dispatch(current_session(), ctx, sig, spec, param_types, raw)
+
+    return callback
+
+
+def dispatch(
+    session: Session,
+    ctx: Any,
+    sig: FuncSig,
+    spec: HostFunc,
+    param_types: Sequence[WitType],
+    raw: Sequence[Any],
+) -> Any:
+    """Run one host call: replayed from the oplog, or live and recorded."""
+    args = [_lift(session, ctx, r, t) for r, t in zip(raw, param_types, strict=True)]
+    session.host_calls += 1
+    kind = spec.kind
+    if kind is Kind.PURE:
+        return _lower(session, spec.impl(session, *args), sig.result)
+    session.skip_markers()
+    if session.replaying:
+        entry = session.next_recorded(sig.name)
+        if kind is Kind.STATE:
+            spec.impl(session, *args)
+        if spec.replay is not None:
+            value = spec.replay(session, entry, session.cursor)
+        elif spec.rebuild is not None:
+            assert isinstance(entry, HostCall)
+            value = spec.rebuild(session, entry.response)
+        elif sig.result is None:
+            value = None
+        else:
+            assert isinstance(entry, HostCall)
+            value = from_json(entry.response, sig.result)
+        return _lower(session, value, sig.result)
+    value = spec.impl(session, *args)
+    if kind is not Kind.JOURNALED:
+        if spec.snapshot is not None:
+            response = spec.snapshot(value)
+        else:
+            response = None if sig.result is None else to_json(value, sig.result)
+        request = [_jsonable(a, t) for a, t in zip(args, param_types, strict=True)]
+        session.record(HostCall(sig.name, request, response))
+        if kind is Kind.EFFECT:
+            session.flush()
+    return _lower(session, value, sig.result)
+
+
+def _lift(session: Session, ctx: Any, raw: Any, ty: WitType) -> Any:
+    if isinstance(ty, ResourceT):
+        # Converting a borrow to a host handle releases it (notes item 9).
+        handle = raw.to_host(ctx) if isinstance(raw, wc.ResourceAny) else raw
+        return session.resources.get(handle.rep)
+    if isinstance(ty, ListT) and isinstance(ty.elem, ResourceT):
+        return [_lift(session, ctx, r, ty.elem) for r in raw]
+    return from_wasmtime(raw, ty)
+
+
+def _has_resource(ty: WitType | None) -> bool:
+    if isinstance(ty, ResourceT):
+        return True
+    if isinstance(ty, ListT | OptionT):
+        return _has_resource(ty.elem if isinstance(ty, ListT) else ty.payload)
+    if isinstance(ty, ResultT):
+        return _has_resource(ty.ok) or _has_resource(ty.err)
+    if isinstance(ty, TupleT):
+        return any(_has_resource(t) for t in ty.elems)
+    return False
+
+
+def _host_handles(session: Session, value: Any, ty: WitType | None) -> Any:
+    """Replace the host objects inside ``value`` by handles the guest will own."""
+    if ty is None or value is None or not _has_resource(ty):
+        return value
+    if isinstance(ty, ResourceT):
+        rep = session.resources.add(value)
+        return Handle(wc.ResourceHost.own(rep, resource_type_id(ty.name)))
+    if isinstance(ty, ListT):
+        return [_host_handles(session, v, ty.elem) for v in value]
+    if isinstance(ty, OptionT):
+        return Some(_host_handles(session, value.value, ty.payload))
+    if isinstance(ty, TupleT):
+        return tuple(_host_handles(session, v, t) for v, t in zip(value, ty.elems, strict=True))
+    if isinstance(ty, ResultT):
+        case_ty = ty.ok if value.name == "ok" else ty.err
+        return Case(value.name, _host_handles(session, value.value, case_ty))
+    return value
+
+
+def _lower(session: Session, value: Any, ty: WitType | None) -> Any:
+    if ty is None:
+        return None
+    return to_wasmtime(_host_handles(session, value, ty), ty)
+
+
+def _jsonable(value: Any, ty: WitType) -> Any:
+    if _has_resource(ty):
+        return f"<{type(value).__name__}>"
+    return to_json(value, ty)

@@ -1,0 +1,203 @@
+"""The store: components, agents, oplogs, promises, invocations and leases.
+
+One abstract :class:`Store`; :mod:`host.store.sqlite` implements it on an
+embedded SQLite file. Every method is one transaction. The methods that pair an
+oplog append with a state change (promise creation, suspension, completion,
+invocation start/finish) do both atomically: that is what makes a crash at any
+point lose nothing.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from host.ids import AgentId, PromiseId
+from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
+
+# (agent, first index, a function from the call's result to the entries to append)
+Journal = tuple[AgentId, int, Callable[[bool], Sequence[Entry]]]
+
+# Agent statuses (Golem's names).
+IDLE = "idle"
+RUNNING = "running"
+SUSPENDED = "suspended"
+FAILED = "failed"
+STATUSES = (IDLE, RUNNING, SUSPENDED, FAILED)
+
+# Invocation states.
+QUEUED = "queued"
+STARTED = "started"
+DONE = "done"
+ERRORED = "failed"
+
+
+@dataclass(frozen=True)
+class ComponentRecord:
+    id: str
+    name: str
+    version: int
+    hash: str
+    size: int
+    created_at: int
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    agent: AgentId
+    component_hash: str
+    status: str
+    created_at: int
+    last_error: str | None
+    waiting_promises: tuple[int, ...]
+    wake_at_ns: int | None
+    oplog_length: int
+
+
+@dataclass(frozen=True)
+class PromiseRecord:
+    id: PromiseId
+    created_at: int
+    function: str | None  # the invocation that created it
+    completed: bool
+    data: bytes | None
+    completed_at: int | None
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    agent: AgentId
+    seq: int
+    invocation_id: str
+    function: str
+    params: tuple[str, ...]
+    idempotency_key: str | None
+    state: str
+    result: str | None
+    error: str | None
+    created_at: int
+
+
+class Store(abc.ABC):
+    """Durable state of one host (or several hosts sharing one database)."""
+
+    # -- components -----------------------------------------------------------
+    @abc.abstractmethod
+    def add_component(self, name: str, hash: str, size: int) -> ComponentRecord:
+        """Register a component version: a new id for a new name, the next version otherwise."""
+
+    @abc.abstractmethod
+    def get_component(self, ref: str) -> ComponentRecord:
+        """Latest version of a component by id or name; ComponentNotFound otherwise."""
+
+    @abc.abstractmethod
+    def list_components(self) -> list[ComponentRecord]: ...
+
+    # -- agents ---------------------------------------------------------------
+    @abc.abstractmethod
+    def create_agent(self, agent: AgentId, component_hash: str, created: Entry) -> bool:
+        """Create the agent with oplog entry 1; False if it already exists."""
+
+    @abc.abstractmethod
+    def get_agent(self, agent: AgentId) -> AgentRecord:
+        """AgentNotFound if there is no such agent."""
+
+    @abc.abstractmethod
+    def list_agents(
+        self, component_id: str | None = None, status: str | None = None
+    ) -> list[AgentRecord]: ...
+
+    @abc.abstractmethod
+    def delete_agent(self, agent: AgentId) -> None: ...
+
+    @abc.abstractmethod
+    def set_status(self, agent: AgentId, status: str, error: str | None = None) -> None: ...
+
+    # -- oplog ----------------------------------------------------------------
+    @abc.abstractmethod
+    def append(self, agent: AgentId, first_index: int, entries: Sequence[Entry]) -> None:
+        """Append entries at first_index, first_index+1, ...; OplogConflict if any exists."""
+
+    @abc.abstractmethod
+    def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
+        """Entries from index ``start`` (1-based), at most ``count`` of them."""
+
+    @abc.abstractmethod
+    def oplog_length(self, agent: AgentId) -> int: ...
+
+    # -- promises -------------------------------------------------------------
+    @abc.abstractmethod
+    def create_promise(
+        self, agent: AgentId, pending: Sequence[Entry], first_index: int, function: str | None
+    ) -> PromiseId:
+        """Append ``pending`` (whose last entry is the PromiseCreated) and create the promise."""
+
+    @abc.abstractmethod
+    def get_promise(self, promise: PromiseId) -> PromiseRecord:
+        """PromiseNotFound for an unknown or deleted promise."""
+
+    @abc.abstractmethod
+    def complete_promise(
+        self, promise: PromiseId, data: bytes, journal: Journal | None = None
+    ) -> bool:
+        """True the first time, False if already completed (the first payload stays).
+
+        Wakes the owner if it is suspended waiting on this promise. With a
+        ``journal`` (agent, first index, entries-for-result), the completing
+        agent's oplog entries are appended in the same transaction.
+        """
+
+    @abc.abstractmethod
+    def delete_promise(self, promise: PromiseId) -> None: ...
+
+    @abc.abstractmethod
+    def list_promises(
+        self, agent: AgentId | None = None, pending_only: bool = True
+    ) -> list[PromiseRecord]: ...
+
+    # -- execution transitions ---------------------------------------------------
+    @abc.abstractmethod
+    def suspend(self, agent: AgentId, pending: Sequence[Entry], first_index: int,
+                entry: Suspended) -> bool:
+        """Atomically: unless an awaited promise is already completed or the timer is due,
+        append ``pending`` + ``entry`` and mark the agent suspended. Returns whether it did
+        (False means: do not suspend, run on; spec rule 4)."""
+
+    @abc.abstractmethod
+    def start_invocation(self, agent: AgentId, pending: Sequence[Entry], first_index: int,
+                         entry: InvocationStarted) -> None: ...
+
+    @abc.abstractmethod
+    def finish_invocation(self, agent: AgentId, pending: Sequence[Entry], first_index: int,
+                          entry: InvocationFinished | InvocationFailed) -> None: ...
+
+    # -- the invocation queue ---------------------------------------------------
+    @abc.abstractmethod
+    def enqueue(self, agent: AgentId, invocation_id: str, function: str,
+                params: Sequence[str], idempotency_key: str | None) -> InvocationRecord:
+        """Queue an invocation; with an idempotency key already used, return that one."""
+
+    @abc.abstractmethod
+    def get_invocation(self, invocation_id: str) -> InvocationRecord: ...
+
+    @abc.abstractmethod
+    def list_invocations(self, agent: AgentId, states: Sequence[str] | None = None
+                         ) -> list[InvocationRecord]: ...
+
+    # -- scheduling -----------------------------------------------------------
+    @abc.abstractmethod
+    def runnable_agents(self, now_ns: int) -> list[AgentId]:
+        """Agents with work: woken or due suspended agents, interrupted running ones,
+        and agents with queued invocations that are not suspended or failed."""
+
+    # -- leases ---------------------------------------------------------------
+    @abc.abstractmethod
+    def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
+        """Take the agent's lease; None on success, else the current live owner."""
+
+    @abc.abstractmethod
+    def release_lease(self, agent: AgentId, owner: str) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

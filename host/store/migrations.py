@@ -1,0 +1,70 @@
+"""Numbered schema migrations, applied in order in the same transaction that records them."""
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE components (
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (id, version)
+        )""",
+        "CREATE INDEX components_by_name ON components (name, version)",
+        """CREATE TABLE agents (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            component_hash TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_error TEXT,
+            waiting_promises TEXT,
+            wake_at_ns INTEGER,
+            PRIMARY KEY (component_id, name)
+        )""",
+        """CREATE TABLE oplog (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            entry TEXT NOT NULL,
+            PRIMARY KEY (component_id, name, idx)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE promises (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            function TEXT,
+            completed INTEGER NOT NULL DEFAULT 0,
+            data BLOB,
+            completed_at INTEGER,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (component_id, name, idx)
+        )""",
+        """CREATE TABLE invocations (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            invocation_id TEXT NOT NULL UNIQUE,
+            function TEXT NOT NULL,
+            params TEXT NOT NULL,
+            idempotency_key TEXT,
+            state TEXT NOT NULL,
+            result TEXT,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            PRIMARY KEY (component_id, name, seq),
+            UNIQUE (component_id, name, idempotency_key)
+        )""",
+        "CREATE INDEX invocations_by_state ON invocations (state, component_id, name)",
+        """CREATE TABLE leases (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (component_id, name)
+        )""",
+    ],
+}

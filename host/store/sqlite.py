@@ -1,0 +1,607 @@
+"""The embedded default store: one SQLite database file.
+
+Every public method runs as one ``BEGIN IMMEDIATE`` transaction on a
+per-thread connection, so two host processes sharing the file serialize their
+writes instead of failing half way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from host import oplog
+from host.errors import (
+    AgentNotFound,
+    ComponentNotFound,
+    OplogConflict,
+    PromiseNotFound,
+    StoreError,
+)
+from host.ids import AgentId, PromiseId
+from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
+from host.store.base import (
+    DONE,
+    ERRORED,
+    FAILED,
+    IDLE,
+    QUEUED,
+    RUNNING,
+    STARTED,
+    SUSPENDED,
+    AgentRecord,
+    ComponentRecord,
+    InvocationRecord,
+    Journal,
+    PromiseRecord,
+    Store,
+)
+from host.store.migrations import MIGRATIONS
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            with self._tx() as db:
+                self._migrate(db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot open the store {self.path}: {exc}. If the file is damaged, restore it "
+                "from a backup or move it away to start empty"
+            ) from None
+
+    # -- plumbing ---------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock
+            # is taken up front and a transaction never fails half way on SQLITE_BUSY.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # WAL: readers (inspection commands, a server's GETs) never block the writer,
+            # and a process killed mid-transaction leaves the database consistent.
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed transaction survives power loss, not just a process crash.
+            # Commits are rare (side effects, suspensions, invocation ends), so this is cheap.
+            conn.execute("PRAGMA synchronous=FULL")
+            # Another host process may hold the write lock briefly: wait instead of failing.
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        db = self._conn()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
+        )
+        done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+        newest = max(MIGRATIONS)
+        if done and max(done) > newest:
+            raise StoreError(
+                f"the store {self.path} has schema version {max(done)}, newer than this "
+                f"agent-host understands ({newest}); upgrade agent-host"
+            )
+        for version in sorted(MIGRATIONS):
+            if version in done:
+                continue
+            for statement in MIGRATIONS[version]:
+                db.execute(statement)
+            # Recorded in the same transaction as the schema change itself.
+            db.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time_ns())
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- components ---------------------------------------------------------------
+    def add_component(self, name: str, hash: str, size: int) -> ComponentRecord:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id, MAX(version) FROM components WHERE name = ?", (name,)
+            ).fetchone()
+            if row[0] is not None:
+                cid, version = row[0], row[1] + 1
+                same = db.execute(
+                    "SELECT version FROM components WHERE id = ? AND version = ? AND hash = ?",
+                    (cid, row[1], hash),
+                ).fetchone()
+                if same:  # the same bytes again: nothing new to register
+                    return self._component(db, cid)
+            else:
+                cid, version = str(uuid.uuid4()), 1
+            db.execute(
+                "INSERT INTO components (id, name, version, hash, size, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (cid, name, version, hash, size, time.time_ns()),
+            )
+            return self._component(db, cid)
+
+    def _component(self, db: sqlite3.Connection, ref: str) -> ComponentRecord:
+        row = db.execute(
+            "SELECT id, name, version, hash, size, created_at FROM components "
+            "WHERE id = ? OR name = ? ORDER BY version DESC LIMIT 1",
+            (ref, ref),
+        ).fetchone()
+        if row is None:
+            raise ComponentNotFound(ref)
+        return ComponentRecord(*row)
+
+    def get_component(self, ref: str) -> ComponentRecord:
+        with self._read() as db:
+            return self._component(db, ref)
+
+    def list_components(self) -> list[ComponentRecord]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT id, name, version, hash, size, created_at FROM components c "
+                "WHERE version = (SELECT MAX(version) FROM components WHERE id = c.id) "
+                "ORDER BY name"
+            ).fetchall()
+        return [ComponentRecord(*r) for r in rows]
+
+    # -- agents -------------------------------------------------------------------
+    _AGENT_COLS = (
+        "component_id, name, component_hash, status, created_at, last_error, "
+        "waiting_promises, wake_at_ns, "
+        "(SELECT COALESCE(MAX(idx), 0) FROM oplog o WHERE o.component_id = a.component_id "
+        "AND o.name = a.name)"
+    )
+
+    @staticmethod
+    def _agent_row(row: Sequence[object]) -> AgentRecord:
+        cid, name, chash, status, created, err, waiting, wake, length = row
+        return AgentRecord(
+            agent=AgentId(uuid.UUID(str(cid)), str(name)),
+            component_hash=str(chash),
+            status=str(status),
+            created_at=int(str(created)),
+            last_error=None if err is None else str(err),
+            waiting_promises=tuple(json.loads(str(waiting))) if waiting else (),
+            wake_at_ns=None if wake is None else int(str(wake)),
+            oplog_length=int(str(length)),
+        )
+
+    def create_agent(self, agent: AgentId, component_hash: str, created: Entry) -> bool:
+        with self._tx() as db:
+            exists = db.execute(
+                "SELECT 1 FROM agents WHERE component_id = ? AND name = ?", _key(agent)
+            ).fetchone()
+            if exists:
+                return False
+            db.execute(
+                "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*_key(agent), component_hash, IDLE, time.time_ns()),
+            )
+            self._append(db, agent, 1, [created])
+            return True
+
+    def get_agent(self, agent: AgentId) -> AgentRecord:
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT {self._AGENT_COLS} FROM agents a WHERE component_id = ? AND name = ?",
+                _key(agent),
+            ).fetchone()
+        if row is None:
+            raise AgentNotFound(str(agent))
+        return self._agent_row(row)
+
+    def list_agents(
+        self, component_id: str | None = None, status: str | None = None
+    ) -> list[AgentRecord]:
+        sql = f"SELECT {self._AGENT_COLS} FROM agents a WHERE 1=1"
+        args: list[object] = []
+        if component_id is not None:
+            sql += " AND component_id = ?"
+            args.append(component_id)
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY component_id, name", args).fetchall()
+        return [self._agent_row(r) for r in rows]
+
+    def delete_agent(self, agent: AgentId) -> None:
+        with self._tx() as db:
+            self._require_agent(db, agent)
+            for table in ("oplog", "promises", "invocations", "leases", "agents"):
+                db.execute(f"DELETE FROM {table} WHERE component_id = ? AND name = ?", _key(agent))
+
+    def set_status(self, agent: AgentId, status: str, error: str | None = None) -> None:
+        with self._tx() as db:
+            self._require_agent(db, agent)
+            db.execute(
+                "UPDATE agents SET status = ?, last_error = COALESCE(?, last_error) "
+                "WHERE component_id = ? AND name = ?",
+                (status, error, *_key(agent)),
+            )
+
+    def _require_agent(self, db: sqlite3.Connection, agent: AgentId) -> str:
+        row = db.execute(
+            "SELECT status FROM agents WHERE component_id = ? AND name = ?", _key(agent)
+        ).fetchone()
+        if row is None:
+            raise AgentNotFound(str(agent))
+        return str(row[0])
+
+    # -- oplog --------------------------------------------------------------------
+    def _append(
+        self, db: sqlite3.Connection, agent: AgentId, first: int, entries: Sequence[Entry]
+    ) -> None:
+        rows = [(*_key(agent), first + i, oplog.encode(e)) for i, e in enumerate(entries)]
+        try:
+            db.executemany(
+                "INSERT INTO oplog (component_id, name, idx, entry) VALUES (?, ?, ?, ?)", rows
+            )
+        except sqlite3.IntegrityError:
+            raise OplogConflict(str(agent), first) from None
+
+    def append(self, agent: AgentId, first_index: int, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        with self._tx() as db:
+            self._append(db, agent, first_index, entries)
+
+    def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT entry FROM oplog WHERE component_id = ? AND name = ? AND idx >= ? "
+                "ORDER BY idx LIMIT ?",
+                (*_key(agent), start, -1 if count is None else count),
+            ).fetchall()
+        return [oplog.decode(r[0]) for r in rows]
+
+    def oplog_length(self, agent: AgentId) -> int:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = ? AND name = ?",
+                _key(agent),
+            ).fetchone()
+        return int(row[0])
+
+    # -- promises -----------------------------------------------------------------
+    def create_promise(
+        self, agent: AgentId, pending: Sequence[Entry], first_index: int, function: str | None
+    ) -> PromiseId:
+        idx = first_index + len(pending) - 1
+        with self._tx() as db:
+            self._append(db, agent, first_index, pending)
+            db.execute(
+                "INSERT INTO promises (component_id, name, idx, created_at, function) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*_key(agent), idx, time.time_ns(), function),
+            )
+        return PromiseId(agent, idx)
+
+    @staticmethod
+    def _promise_row(row: Sequence[object]) -> PromiseRecord:
+        cid, name, idx, created, function, completed, data, completed_at = row
+        return PromiseRecord(
+            id=PromiseId(AgentId(uuid.UUID(str(cid)), str(name)), int(str(idx))),
+            created_at=int(str(created)),
+            function=None if function is None else str(function),
+            completed=bool(completed),
+            data=None if data is None else bytes(data),  # type: ignore[arg-type]
+            completed_at=None if completed_at is None else int(str(completed_at)),
+        )
+
+    _PROMISE_COLS = "component_id, name, idx, created_at, function, completed, data, completed_at"
+
+    def get_promise(self, promise: PromiseId) -> PromiseRecord:
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT {self._PROMISE_COLS} FROM promises "
+                "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
+                (*_key(promise.agent), promise.oplog_idx),
+            ).fetchone()
+        if row is None:
+            raise PromiseNotFound(str(promise))
+        return self._promise_row(row)
+
+    def complete_promise(
+        self, promise: PromiseId, data: bytes, journal: Journal | None = None
+    ) -> bool:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT completed FROM promises "
+                "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
+                (*_key(promise.agent), promise.oplog_idx),
+            ).fetchone()
+            if row is None:
+                raise PromiseNotFound(str(promise))
+            if journal is not None:
+                agent, first, entries = journal
+                self._append(db, agent, first, entries(not row[0]))
+            if row[0]:
+                return False
+            db.execute(
+                "UPDATE promises SET completed = 1, data = ?, completed_at = ? "
+                "WHERE component_id = ? AND name = ? AND idx = ?",
+                (data, time.time_ns(), *_key(promise.agent), promise.oplog_idx),
+            )
+            # Wake the owner in the same transaction: a suspension either committed before
+            # this (and sees the wake-up) or runs after it (and sees the completion).
+            owner = db.execute(
+                "SELECT status, waiting_promises FROM agents WHERE component_id = ? AND name = ?",
+                _key(promise.agent),
+            ).fetchone()
+            if owner and owner[0] == SUSPENDED and promise.oplog_idx in json.loads(owner[1] or "[]"):
+                db.execute(
+                    "UPDATE agents SET wake_at_ns = 0 WHERE component_id = ? AND name = ?",
+                    _key(promise.agent),
+                )
+            return True
+
+    def delete_promise(self, promise: PromiseId) -> None:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE promises SET deleted = 1 "
+                "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
+                (*_key(promise.agent), promise.oplog_idx),
+            )
+            if cur.rowcount == 0:
+                raise PromiseNotFound(str(promise))
+
+    def list_promises(
+        self, agent: AgentId | None = None, pending_only: bool = True
+    ) -> list[PromiseRecord]:
+        sql = f"SELECT {self._PROMISE_COLS} FROM promises WHERE deleted = 0"
+        args: list[object] = []
+        if agent is not None:
+            sql += " AND component_id = ? AND name = ?"
+            args += _key(agent)
+        if pending_only:
+            sql += " AND completed = 0"
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY component_id, name, idx", args).fetchall()
+        return [self._promise_row(r) for r in rows]
+
+    # -- execution transitions -------------------------------------------------------
+    def suspend(
+        self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: Suspended
+    ) -> bool:
+        with self._tx() as db:
+            for idx in entry.promises:
+                row = db.execute(
+                    "SELECT completed FROM promises WHERE component_id = ? AND name = ? "
+                    "AND idx = ?",
+                    (*_key(agent), idx),
+                ).fetchone()
+                if row is None or row[0]:
+                    return False  # completed (or gone) meanwhile: do not suspend
+            if entry.wake_at_ns is not None and entry.wake_at_ns <= time.time_ns():
+                return False
+            self._append(db, agent, first_index, [*pending, entry])
+            db.execute(
+                "UPDATE agents SET status = ?, waiting_promises = ?, wake_at_ns = ? "
+                "WHERE component_id = ? AND name = ?",
+                (SUSPENDED, json.dumps(list(entry.promises)), entry.wake_at_ns, *_key(agent)),
+            )
+            return True
+
+    def start_invocation(
+        self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: InvocationStarted
+    ) -> None:
+        with self._tx() as db:
+            self._append(db, agent, first_index, [*pending, entry])
+            db.execute(
+                "UPDATE invocations SET state = ? WHERE invocation_id = ?",
+                (STARTED, entry.invocation_id),
+            )
+            db.execute(
+                "UPDATE agents SET status = ?, waiting_promises = NULL, wake_at_ns = NULL "
+                "WHERE component_id = ? AND name = ?",
+                (RUNNING, *_key(agent)),
+            )
+
+    def finish_invocation(
+        self,
+        agent: AgentId,
+        pending: Sequence[Entry],
+        first_index: int,
+        entry: InvocationFinished | InvocationFailed,
+    ) -> None:
+        with self._tx() as db:
+            self._append(db, agent, first_index, [*pending, entry])
+            if isinstance(entry, InvocationFinished):
+                db.execute(
+                    "UPDATE invocations SET state = ?, result = ?, finished_at = ? "
+                    "WHERE invocation_id = ?",
+                    (DONE, entry.result, time.time_ns(), entry.invocation_id),
+                )
+                status, error = IDLE, None
+            else:
+                db.execute(
+                    "UPDATE invocations SET state = ?, error = ?, finished_at = ? "
+                    "WHERE invocation_id = ?",
+                    (ERRORED, entry.error, time.time_ns(), entry.invocation_id),
+                )
+                status, error = FAILED, entry.error
+            db.execute(
+                "UPDATE agents SET status = ?, last_error = ?, waiting_promises = NULL, "
+                "wake_at_ns = NULL WHERE component_id = ? AND name = ?",
+                (status, error, *_key(agent)),
+            )
+
+    # -- the invocation queue ---------------------------------------------------------
+    _INV_COLS = (
+        "component_id, name, seq, invocation_id, function, params, idempotency_key, state, "
+        "result, error, created_at"
+    )
+
+    @staticmethod
+    def _inv_row(row: Sequence[object]) -> InvocationRecord:
+        cid, name, seq, iid, fn, params, key, state, result, error, created = row
+        return InvocationRecord(
+            agent=AgentId(uuid.UUID(str(cid)), str(name)),
+            seq=int(str(seq)),
+            invocation_id=str(iid),
+            function=str(fn),
+            params=tuple(json.loads(str(params))),
+            idempotency_key=None if key is None else str(key),
+            state=str(state),
+            result=None if result is None else str(result),
+            error=None if error is None else str(error),
+            created_at=int(str(created)),
+        )
+
+    def enqueue(
+        self,
+        agent: AgentId,
+        invocation_id: str,
+        function: str,
+        params: Sequence[str],
+        idempotency_key: str | None,
+    ) -> InvocationRecord:
+        with self._tx() as db:
+            self._require_agent(db, agent)
+            if idempotency_key is not None:
+                row = db.execute(
+                    f"SELECT {self._INV_COLS} FROM invocations WHERE component_id = ? "
+                    "AND name = ? AND idempotency_key = ?",
+                    (*_key(agent), idempotency_key),
+                ).fetchone()
+                if row is not None:
+                    return self._inv_row(row)
+            seq = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations "
+                "WHERE component_id = ? AND name = ?",
+                _key(agent),
+            ).fetchone()[0]
+            db.execute(
+                f"INSERT INTO invocations ({self._INV_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (*_key(agent), seq, invocation_id, function, json.dumps(list(params)),
+                 idempotency_key, QUEUED, None, None, time.time_ns()),
+            )
+            row = db.execute(
+                f"SELECT {self._INV_COLS} FROM invocations WHERE invocation_id = ?",
+                (invocation_id,),
+            ).fetchone()
+            return self._inv_row(row)
+
+    def get_invocation(self, invocation_id: str) -> InvocationRecord:
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT {self._INV_COLS} FROM invocations WHERE invocation_id = ?",
+                (invocation_id,),
+            ).fetchone()
+        if row is None:
+            from host.errors import NotFound
+
+            raise NotFound(f"invocation {invocation_id} does not exist")
+        return self._inv_row(row)
+
+    def list_invocations(
+        self, agent: AgentId, states: Sequence[str] | None = None
+    ) -> list[InvocationRecord]:
+        sql = f"SELECT {self._INV_COLS} FROM invocations WHERE component_id = ? AND name = ?"
+        args: list[object] = [*_key(agent)]
+        if states:
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            args += list(states)
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY seq", args).fetchall()
+        return [self._inv_row(r) for r in rows]
+
+    # -- scheduling ---------------------------------------------------------------
+    def runnable_agents(self, now_ns: int) -> list[AgentId]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT component_id, name FROM agents a WHERE "
+                "(status = ? AND wake_at_ns IS NOT NULL AND wake_at_ns <= ?) "
+                "OR status = ? "
+                "OR (status = ? AND EXISTS (SELECT 1 FROM invocations i WHERE "
+                "i.component_id = a.component_id AND i.name = a.name AND i.state = ?)) "
+                "ORDER BY component_id, name",
+                (SUSPENDED, now_ns, RUNNING, IDLE, QUEUED),
+            ).fetchall()
+        return [AgentId(uuid.UUID(r[0]), r[1]) for r in rows]
+
+    # -- leases -------------------------------------------------------------------
+    def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
+        now = time.time_ns()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT owner, expires_at FROM leases WHERE component_id = ? AND name = ?",
+                _key(agent),
+            ).fetchone()
+            if row is not None and row[0] != owner and row[1] > now and _owner_alive(row[0]):
+                return str(row[0])
+            db.execute(
+                "INSERT OR REPLACE INTO leases (component_id, name, owner, expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                (*_key(agent), owner, now + int(ttl_s * 1e9)),
+            )
+            return None
+
+    def release_lease(self, agent: AgentId, owner: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
+                (*_key(agent), owner),
+            )
+
+
+def _key(agent: AgentId) -> tuple[str, str]:
+    return str(agent.component_id), agent.name
+
+
+def lease_owner() -> str:
+    """This process's lease owner name: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """A lease of a dead process on this machine is stale at once; elsewhere, trust the TTL."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
