@@ -38,8 +38,8 @@ def default_store() -> Path:
 
 @dataclass
 class Ctx:
-    store_dir: Path
-    as_json: bool
+    store_dir: Path = Path()
+    as_json: bool = False
     _host: Any = None
 
     @property
@@ -51,17 +51,37 @@ class Ctx:
         return self._host
 
 
+_partial: dict[tuple[AgentId, str], bytes] = {}
+
+
 def _print_output(agent: AgentId, stream: str, data: bytes) -> None:
-    text = data.decode("utf-8", "replace")
-    for line in text.splitlines():
-        click.echo(f"[{agent.name}] {line}", err=True)
+    """Guest stdout/stderr to our stderr, a line at a time, prefixed with the agent name."""
+    buffered = _partial.pop((agent, stream), b"") + data
+    *lines, rest = buffered.split(b"\n")
+    for line in lines:
+        click.echo(f"[{agent.name}] {line.decode('utf-8', 'replace')}", err=True)
+    if rest:
+        _partial[(agent, stream)] = rest
 
 
 def _progress(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _set_json(click_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        click_ctx.ensure_object(Ctx).as_json = True
+
+
+json_flag = click.option(
+    "--json", "_json", is_flag=True, expose_value=False, callback=_set_json, is_eager=True,
+    help="Machine-readable JSON output (also accepted before the command).",
+)
+
+
 def handle_errors(func: F) -> F:
+    """Map HostError to ``Error: ...`` and its exit code."""
+
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -108,6 +128,7 @@ def component() -> None:
 @component.command("add")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Component name (default: the file name without .wasm).")
+@json_flag
 @pass_ctx
 @handle_errors
 def component_add(ctx: Ctx, path: Path, name: str | None) -> None:
@@ -127,6 +148,7 @@ def _component_json(record: Any) -> dict[str, Any]:
 
 
 @component.command("list")
+@json_flag
 @pass_ctx
 @handle_errors
 def component_list(ctx: Ctx) -> None:
@@ -138,6 +160,7 @@ def component_list(ctx: Ctx) -> None:
 
 @component.command("show")
 @click.argument("component_ref")
+@json_flag
 @pass_ctx
 @handle_errors
 def component_show(ctx: Ctx, component_ref: str) -> None:
@@ -162,6 +185,7 @@ def component_show(ctx: Ctx, component_ref: str) -> None:
 @click.argument("agent_name")
 @click.argument("call")
 @click.option("--idempotency-key", help="The same key returns the stored result, never reruns.")
+@json_flag
 @pass_ctx
 @handle_errors
 def invoke(
@@ -224,6 +248,7 @@ def agent() -> None:
 @click.argument("agent_name")
 @click.option("--arg", "args", multiple=True, help="A command-line argument the agent sees.")
 @click.option("--env", "env", multiple=True, help="KEY=VALUE environment variable.")
+@json_flag
 @pass_ctx
 @handle_errors
 def agent_create(
@@ -265,6 +290,7 @@ def _agent_json(host: Any, record: Any) -> dict[str, Any]:
 @agent.command("list")
 @click.option("--component", "component_ref", help="Only this component's agents.")
 @click.option("--status", type=click.Choice(["idle", "running", "suspended", "failed"]))
+@json_flag
 @pass_ctx
 @handle_errors
 def agent_list(ctx: Ctx, component_ref: str | None, status: str | None) -> None:
@@ -284,6 +310,7 @@ def agent_list(ctx: Ctx, component_ref: str | None, status: str | None) -> None:
 @agent.command("show")
 @click.argument("component_ref")
 @click.argument("agent_name")
+@json_flag
 @pass_ctx
 @handle_errors
 def agent_show(ctx: Ctx, component_ref: str, agent_name: str) -> None:
@@ -312,6 +339,7 @@ def agent_show(ctx: Ctx, component_ref: str, agent_name: str) -> None:
 @agent.command("delete")
 @click.argument("component_ref")
 @click.argument("agent_name")
+@json_flag
 @pass_ctx
 @handle_errors
 def agent_delete(ctx: Ctx, component_ref: str, agent_name: str) -> None:
@@ -360,7 +388,9 @@ def _payload(as_json_text: str | None, text: str | None, data_file: Path | None,
 @click.argument("component_ref")
 @click.argument("agent_name")
 @click.argument("oplog_idx", type=click.IntRange(min=1))
-@click.option("--json", "json_text", help="Payload: JSON text (stored as its UTF-8 bytes).")
+@click.option("--json", "json_text",
+              help="Payload: JSON text, stored as its UTF-8 bytes. (For JSON output of this "
+              "command use `agent-host --json promise complete ...`.)")
 @click.option("--text", help="Payload: a UTF-8 string.")
 @click.option("--data-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Payload: the bytes of a file.")
@@ -399,6 +429,7 @@ def promise_complete(
 @click.argument("component_ref", required=False)
 @click.argument("agent_name", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Include completed promises.")
+@json_flag
 @pass_ctx
 @handle_errors
 def promise_list(ctx: Ctx, component_ref: str | None, agent_name: str | None,
@@ -423,6 +454,7 @@ def promise_list(ctx: Ctx, component_ref: str | None, agent_name: str | None,
 @click.argument("agent_name")
 @click.option("--from", "start", type=click.IntRange(min=1), default=1)
 @click.option("--count", type=click.IntRange(min=1), default=None)
+@json_flag
 @pass_ctx
 @handle_errors
 def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int,
@@ -444,6 +476,7 @@ def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int,
 @click.option("--once", is_flag=True, help="Run what is due now and exit.")
 @click.option("--interval", type=float, default=0.5, show_default=True,
               help="Seconds between checks for due work.")
+@json_flag
 @pass_ctx
 @handle_errors
 def worker(ctx: Ctx, once: bool, interval: float) -> None:
