@@ -1,0 +1,116 @@
+"""The WAT fixtures build, and each imports/exports exactly what its generation should."""
+
+from __future__ import annotations
+
+import pytest
+import wasmtime
+from fixtures.build import FixtureBuildError, build_fixture, fixture_names
+from wasmtime.component import Component, FuncType
+
+_OLD_HOST = {"create-promise", "await-promise", "complete-promise", "delete-promise"}
+_NEW_HOST = {
+    "create-promise",
+    "get-promise",
+    "complete-promise",
+    "[method]get-promise-result.subscribe",
+    "[method]get-promise-result.get",
+}
+_POLL_BLOCK = {"[method]pollable.block"}
+
+_OLD_EXPORTS = {"create", "await", "complete", "await-for", "complete-for", "create-and-await"}
+_DURABLE_EXPORTS = {"create", "complete", "observe-and-await", "sleep", "race"}
+
+# fixture -> ({imported instance: functions it must provide}, exported functions).
+# Instances mapped to an empty set are imported for their types only.
+EXPECTED: dict[str, tuple[dict[str, set[str]], set[str]]] = {
+    "promises-0.2.0": ({"golem:api/host@0.2.0": _OLD_HOST}, _OLD_EXPORTS | {"delete"}),
+    "promises-1.1.0": ({"golem:api/host@1.1.0": _OLD_HOST}, _OLD_EXPORTS | {"delete"}),
+    "promises-1.1.6": (
+        {
+            "golem:rpc/types@0.2.0": set(),
+            "golem:api/host@1.1.6": _OLD_HOST | {"poll-promise"},
+        },
+        _OLD_EXPORTS | {"delete", "poll"},
+    ),
+    "promises-1.1.7": (
+        {
+            "wasi:io/poll@0.2.3": _POLL_BLOCK,
+            "golem:rpc/types@0.2.2": set(),
+            "golem:api/host@1.1.7": _NEW_HOST,
+        },
+        _OLD_EXPORTS | {"poll"},
+    ),
+    "promises-1.3.0": (
+        {
+            "wasi:io/poll@0.2.3": _POLL_BLOCK,
+            "golem:rpc/types@0.2.2": set(),
+            "golem:api/host@1.3.0": _NEW_HOST,
+        },
+        _OLD_EXPORTS | {"poll"},
+    ),
+}
+for _durable in ("durable-1.3.0", "durable-diverged-1.3.0"):
+    EXPECTED[_durable] = (
+        {
+            "wasi:io/poll@0.2.3": _POLL_BLOCK | {"poll"},
+            "wasi:clocks/monotonic-clock@0.2.3": {"subscribe-duration"},
+            "wasi:clocks/wall-clock@0.2.3": {"now"},
+            "wasi:random/random@0.2.3": {"get-random-u64"},
+            "golem:rpc/types@0.2.2": set(),
+            "golem:api/host@1.3.0": _NEW_HOST,
+        },
+        _DURABLE_EXPORTS,
+    )
+
+# Parameter names of every export, as the tests that call them rely on.
+PARAMS = {
+    "create": [],
+    "await": ["idx"],
+    "complete": ["idx", "data"],
+    "await-for": ["high", "low", "name", "idx"],
+    "complete-for": ["high", "low", "name", "idx", "data"],
+    "poll": ["idx"],
+    "delete": ["idx"],
+    "create-and-await": [],
+    "observe-and-await": [],
+    "sleep": ["ns"],
+    "race": ["idx", "ns"],
+}
+
+
+@pytest.fixture(scope="module")
+def engine() -> wasmtime.Engine:
+    return wasmtime.Engine()
+
+
+def test_every_fixture_is_expected() -> None:
+    assert fixture_names() == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_builds_with_expected_imports_and_exports(
+    name: str, engine: wasmtime.Engine
+) -> None:
+    path = build_fixture(name)
+    assert path.is_file()
+    assert build_fixture(name) == path  # cached: same inputs, same file
+    component = Component.from_file(engine, str(path))
+    expected_imports, expected_exports = EXPECTED[name]
+
+    imports = component.type.imports(engine)
+    assert set(imports) == set(expected_imports)
+    for instance_name, functions in expected_imports.items():
+        items = imports[instance_name].ty.exports(engine)
+        provided = {k for k, v in items.items() if isinstance(v.ty, FuncType)}
+        assert provided == functions, instance_name
+
+    exports = component.type.exports(engine)
+    assert set(exports) == expected_exports
+    for export_name, item in exports.items():
+        assert isinstance(item.ty, FuncType), export_name
+        assert [p for p, _ in item.ty.params] == PARAMS[export_name], export_name
+
+
+def test_unknown_fixture_is_a_clear_error() -> None:
+    with pytest.raises(FixtureBuildError, match="unknown fixture 'nope'"):
+        build_fixture("nope")
