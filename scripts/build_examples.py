@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""Build the Python guest examples into WebAssembly components with componentize-py.
+
+Every directory ``guest_examples/<name>/`` holding an ``app.py`` and a ``wit/world.wit``
+is built into ``guest_examples/<name>/<name>.wasm``. The WIT packages the example
+refers to (``golem:api@1.3.0`` and whatever that uses, transitively) are taken from the
+repository's top-level ``wit/`` folder and assembled into a ``deps/`` folder inside
+``build/examples/<name>/``, together with a copy of the sources and the Python bindings
+(``build/examples/<name>/bindings``, handy for an editor or mypy). Nothing is generated
+next to the sources except the ``.wasm`` and its ``.wasm.stamp``.
+
+A build is skipped when the stamp records the same content hash of the inputs (the
+example's Python files and WIT, the used top-level WIT packages, the componentize-py
+version) and the output is unchanged since. ``--force`` rebuilds anyway.
+
+    python scripts/build_examples.py [--force] [NAME ...]
+
+Exits 1 if a build fails (componentize-py's output is shown), 2 on a usage problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = REPO / "guest_examples"
+WIT_DIR = REPO / "wit"
+BUILD_DIR = REPO / "build" / "examples"
+STAMP_FORMAT = 1  # bump when the way outputs are produced changes
+
+_COMMENT_RE = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_PACKAGE_RE = re.compile(
+    r"^\s*package\s+([a-z][a-z0-9-]*:[a-z][a-z0-9-]*(?:@[^\s;{]+)?)\s*[;{]", re.M
+)
+_WORLD_RE = re.compile(r"^\s*world\s+(%?[a-z][a-z0-9-]*)\s*\{", re.M)
+# `ns:pkg/iface@1.2.3`, `ns:pkg@1.2.3` or unversioned, as found in use/import/export/include
+_REF_RE = re.compile(
+    r"\b([a-z][a-z0-9-]*:[a-z][a-z0-9-]*)(?:/%?[a-z][a-z0-9-]*)?"
+    r"(?:@(\d+\.\d+\.\d+(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?))?"
+)
+_SKIP_DIRS = {"__pycache__", "wit", "wit_world"}
+
+
+def _rel(path: Path) -> str:
+    """path relative to the repository when it is inside it, for messages."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+class BuildError(Exception):
+    """A build failed; the message is shown to the user."""
+
+
+class UsageError(Exception):
+    """The command line or the repository layout is wrong."""
+
+
+@dataclass(frozen=True)
+class WitPackage:
+    """A package found in the top-level wit/ folder: a directory or a single file."""
+
+    id: str  # "ns:name@version" or "ns:name"
+    path: Path
+
+    def files(self) -> list[Path]:
+        return _package_files(self.path)
+
+
+def _package_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    root: Path
+
+    @property
+    def wit(self) -> Path:
+        return self.root / "wit"
+
+    @property
+    def output(self) -> Path:
+        return self.root / f"{self.name}.wasm"
+
+    @property
+    def stamp(self) -> Path:
+        return self.root / f"{self.name}.wasm.stamp"
+
+    @property
+    def build_dir(self) -> Path:
+        return BUILD_DIR / self.name
+
+    def python_files(self) -> list[Path]:
+        def walk(d: Path) -> Iterator[Path]:
+            for p in sorted(d.iterdir()):
+                if p.is_dir():
+                    if p.name not in _SKIP_DIRS and not p.name.startswith((".", "componentize_py")):
+                        yield from walk(p)
+                elif p.suffix == ".py":
+                    yield p
+
+        return list(walk(self.root))
+
+    def wit_files(self) -> list[Path]:
+        return sorted(p for p in self.wit.rglob("*") if p.is_file())
+
+
+# --- WIT package resolution -------------------------------------------------------------
+
+
+def _wit_text(path: Path) -> str:
+    return _COMMENT_RE.sub("", path.read_text(encoding="utf-8"))
+
+
+def _declared_packages(files: Iterable[Path]) -> set[str]:
+    return {str(m) for f in files if f.suffix == ".wit" for m in _PACKAGE_RE.findall(_wit_text(f))}
+
+
+def _references(files: Iterable[Path]) -> set[str]:
+    refs = set()
+    for f in files:
+        if f.suffix == ".wit":
+            for name, version in _REF_RE.findall(_wit_text(f)):
+                refs.add(f"{name}@{version}" if version else name)
+    return refs
+
+
+def index_top_level_wit(wit_dir: Path = WIT_DIR) -> dict[str, list[WitPackage]]:
+    """Package id -> where it is declared in the top-level wit/ folder."""
+    index: dict[str, list[WitPackage]] = {}
+    if not wit_dir.is_dir():
+        return index
+    for entry in sorted(wit_dir.iterdir()):
+        if entry.name.startswith(".") or not (entry.is_dir() or entry.suffix == ".wit"):
+            continue
+        for pkg_id in _declared_packages(_package_files(entry)):
+            index.setdefault(pkg_id, []).append(WitPackage(pkg_id, entry))
+    return index
+
+
+def resolve_deps(example: Example, index: dict[str, list[WitPackage]]) -> list[WitPackage]:
+    """The top-level packages the example needs, transitively, sorted by id."""
+    own = _declared_packages(example.wit_files())
+    needed: dict[str, WitPackage] = {}
+    todo = sorted(_references(example.wit_files()) - own)
+    while todo:
+        ref = todo.pop()
+        if ref in needed or ref in own:
+            continue
+        found = index.get(ref, [])
+        if not found and "@" not in ref:  # an unversioned reference to a versioned package
+            found = [p for pid, ps in index.items() if pid.split("@")[0] == ref for p in ps]
+        if not found:
+            raise BuildError(
+                f"{example.name}: its WIT refers to {ref}, which no package in "
+                f"{_rel(WIT_DIR)}/ declares"
+            )
+        if len(found) > 1:
+            where = ", ".join(_rel(p.path) for p in found)
+            raise BuildError(f"{example.name}: {ref} is declared more than once: {where}")
+        pkg = found[0]
+        needed[ref] = pkg
+        files = pkg.files()
+        todo.extend(sorted(_references(files) - _declared_packages(files) - set(needed)))
+    unique = {p.path: p for p in needed.values()}
+    return sorted(unique.values(), key=lambda p: p.id)
+
+
+def world_name(example: Example) -> str:
+    worlds: list[str] = sorted(
+        {w for f in example.wit.glob("*.wit") for w in _WORLD_RE.findall(_wit_text(f))}
+    )
+    if len(worlds) == 1:
+        return worlds[0].lstrip("%")
+    if example.name in worlds:
+        return example.name
+    raise BuildError(f"{example.name}: expected one world in {_rel(example.wit)}, found {worlds}")
+
+
+# --- componentize-py -------------------------------------------------------------------
+
+
+def find_componentize_py() -> str:
+    """componentize-py from the running interpreter's environment, else from PATH."""
+    override = os.environ.get("COMPONENTIZE_PY")
+    if override:
+        return override
+    exe = "componentize-py.exe" if os.name == "nt" else "componentize-py"
+    sibling = Path(sys.executable).parent / exe
+    if sibling.is_file():
+        return str(sibling)
+    found = shutil.which("componentize-py")
+    if found:
+        return found
+    raise UsageError(
+        f"componentize-py not found next to {sys.executable} nor on PATH; "
+        "install it with: pip install componentize-py==0.25.1"
+    )
+
+
+def componentize_py_version(tool: str) -> str:
+    out = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise UsageError(f"{tool} --version failed: {out.stderr.strip() or out.stdout.strip()}")
+    return out.stdout.strip()
+
+
+# --- stamps ----------------------------------------------------------------------------
+
+
+def inputs_hash(example: Example, deps: list[WitPackage], tool_version: str) -> str:
+    h = hashlib.sha256()
+
+    def feed(label: str, data: bytes) -> None:
+        for part in (label.encode(), data):
+            h.update(len(part).to_bytes(8, "little"))
+            h.update(part)
+
+    feed("format", str(STAMP_FORMAT).encode())
+    feed("componentize-py", tool_version.encode())
+    for f in example.python_files() + example.wit_files():
+        feed(f"example:{f.relative_to(example.root).as_posix()}", f.read_bytes())
+    for pkg in deps:
+        for f in pkg.files():
+            feed(f"wit:{f.relative_to(WIT_DIR).as_posix()}", f.read_bytes())
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def up_to_date(example: Example, digest: str) -> bool:
+    try:
+        stamp = json.loads(example.stamp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(stamp, dict)
+        and stamp.get("inputs") == digest
+        and example.output.is_file()
+        and stamp.get("output_sha256") == file_sha256(example.output)
+    )
+
+
+# --- building --------------------------------------------------------------------------
+
+
+def discover(names: list[str]) -> list[Example]:
+    found: dict[str, Example] = {}
+    if EXAMPLES_DIR.is_dir():
+        for d in sorted(EXAMPLES_DIR.iterdir()):
+            if (d / "app.py").is_file() and (d / "wit" / "world.wit").is_file():
+                found[d.name] = Example(d.name, d)
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        have = ", ".join(found) or "none"
+        raise UsageError(f"no such example(s): {', '.join(unknown)} (have: {have})")
+    return [found[n] for n in names] if names else list(found.values())
+
+
+def prepare_build_dir(example: Example, deps: list[WitPackage]) -> tuple[Path, Path]:
+    """Fresh build/examples/<name>/ with wit/ (+ deps/) and src/; returns (wit, src)."""
+    if example.build_dir.exists():
+        shutil.rmtree(example.build_dir)
+    wit = example.build_dir / "wit"
+    shutil.copytree(example.wit, wit)
+    for pkg in deps:
+        target = wit / "deps" / pkg.path.name
+        if target.exists():  # the example ships its own copy; it wins
+            continue
+        if pkg.path.is_file():
+            target.mkdir(parents=True)
+            shutil.copy2(pkg.path, target / pkg.path.name)
+        else:
+            shutil.copytree(pkg.path, target)
+    src = example.build_dir / "src"
+    for f in example.python_files():
+        dest = src / f.relative_to(example.root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
+    return wit, src
+
+
+def run_with_progress(cmd: list[str], log: Path, label: str) -> int:
+    """Runs cmd with its output in log; on a terminal, ticks the elapsed seconds."""
+    tty = sys.stdout.isatty()
+    start = time.monotonic()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
+        try:
+            while True:
+                try:
+                    code = proc.wait(timeout=1.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    if tty:
+                        print(f"\r{label} {time.monotonic() - start:.0f} s", end="", flush=True)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if tty:
+                print("\r\033[K", end="", flush=True)
+    return code
+
+
+def build(
+    example: Example,
+    tool: str,
+    tool_version: str,
+    index: dict[str, list[WitPackage]],
+    force: bool,
+    position: str,
+) -> bool:
+    """Builds one example; returns True if componentize-py ran."""
+    label = f"{position} {example.name}:"
+    deps = resolve_deps(example, index)
+    digest = inputs_hash(example, deps, tool_version)
+    if not force and up_to_date(example, digest):
+        print(f"{label} up to date ({_rel(example.output)}), skipped", flush=True)
+        return False
+    world = world_name(example)
+    print(
+        f"{label} building world {world!r} with {tool_version} "
+        f"(deps: {', '.join(p.id for p in deps) or 'none'})",
+        flush=True,
+    )
+    start = time.monotonic()
+    example.stamp.unlink(missing_ok=True)
+    wit, src = prepare_build_dir(example, deps)
+    bindings = subprocess.run(
+        [tool, "-d", str(wit), "-w", world, "bindings", str(example.build_dir / "bindings")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if bindings.returncode != 0:
+        raise BuildError(
+            f"{example.name}: componentize-py bindings failed:\n"
+            f"{bindings.stdout}{bindings.stderr}".rstrip()
+        )
+    tmp_out = example.build_dir / f"{example.name}.wasm"
+    log = example.build_dir / "componentize.log"
+    cmd = [tool, "-d", str(wit), "-w", world, "componentize", "-p", str(src), "app"]
+    cmd += ["-o", str(tmp_out)]
+    code = run_with_progress(cmd, log, f"{label} building...")
+    if code != 0 or not tmp_out.is_file():
+        text = log.read_text(encoding="utf-8", errors="replace")
+        text = text.split("\nStack backtrace:")[0].rstrip()  # keep the error, not Rust frames
+        raise BuildError(
+            f"{example.name}: componentize-py failed (exit {code}):\n{text}\n"
+            f"(full log: {_rel(log)})"
+        )
+    os.replace(tmp_out, example.output)
+    stamp = {
+        "format": STAMP_FORMAT,
+        "inputs": digest,
+        "componentize_py": tool_version,
+        "world": world,
+        "wit_deps": [p.id for p in deps],
+        "output_sha256": file_sha256(example.output),
+    }
+    example.stamp.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
+    size = example.output.stat().st_size / (1 << 20)
+    print(
+        f"{label} built in {time.monotonic() - start:.1f} s -> "
+        f"{_rel(example.output)} ({size:.1f} MiB)",
+        flush=True,
+    )
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Build the guest examples under guest_examples/ with componentize-py."
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="examples to build (default: all)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    args = parser.parse_args(argv)
+    try:
+        examples = discover(args.names)
+        if not examples:
+            print(f"no examples under {EXAMPLES_DIR}")
+            return 0
+        tool = find_componentize_py()
+        version = componentize_py_version(tool)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    index = index_top_level_wit()
+    failed = []
+    for n, example in enumerate(examples, 1):
+        try:
+            build(example, tool, version, index, args.force, f"[{n}/{len(examples)}]")
+        except BuildError as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            failed.append(example.name)
+    if failed:
+        print(f"{len(failed)} example(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
