@@ -106,6 +106,9 @@ class Host:
         self._agent_locks: dict[AgentId, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._woken: set[AgentId] = set()
+        # Test seam, off by default: runs between "nothing is ready" and the suspension
+        # commit, the window in which spec rule 4's race happens.
+        self.before_suspend: Callable[[AgentId], None] | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -205,6 +208,14 @@ class Host:
         )
         created = AgentCreated(record.id, record.hash, tuple(args), full_env)
         return agent, self.store.create_agent(agent, record.hash, created)
+
+    def update_agent(self, agent: AgentId) -> ComponentRecord:
+        """Move the agent to the latest version of its component. Its next replay runs the
+        new code against the old oplog; a component that calls the host differently fails
+        the agent with a divergence error instead of running on."""
+        record = self.store.get_component(str(agent.component_id))
+        self.store.set_component_hash(agent, record.hash)
+        return record
 
     def _lock(self, agent: AgentId) -> threading.Lock:
         with self._locks_lock:
@@ -325,8 +336,9 @@ class Host:
         entries = self.store.read_oplog(agent)
         created = entries[0]
         assert isinstance(created, AgentCreated)
-        component = self._component(created.component_hash)
-        linker = self._linker(created.component_hash, component)
+        hash = self.store.get_agent(agent).component_hash
+        component = self._component(hash)
+        linker = self._linker(hash, component)
         session = Session(
             agent,
             self.store,
@@ -352,7 +364,7 @@ class Host:
                 entry = session.entries[session.cursor]
                 if isinstance(entry, InvocationStarted):
                     session.cursor += 1
-                    self._call(session, wstore, instance, entry, created.component_hash)
+                    self._call(session, wstore, instance, entry, hash)
                 elif isinstance(entry, Suspended):
                     session.cursor += 1
                 elif isinstance(entry, InvocationFailed):
@@ -373,7 +385,7 @@ class Host:
                 first, pending = session.pending()
                 self.store.start_invocation(agent, pending, first, started)
                 session.mark_persisted(started)
-                self._call(session, wstore, instance, started, created.component_hash)
+                self._call(session, wstore, instance, started, hash)
         except Divergence as exc:
             # The oplog is the truth: record nothing, mark the agent failed with the reason.
             self.store.set_status(agent, FAILED, str(exc))
@@ -409,6 +421,8 @@ class Host:
         except Suspend as s:
             first, pending = session.pending()
             marker = Suspended(s.promises, s.wake_at_ns)
+            if self.before_suspend is not None:
+                self.before_suspend(agent)
             if self.store.suspend(agent, pending, first, marker):
                 raise _Suspended() from None
             session.flush()

@@ -112,6 +112,10 @@ class Store(abc.ABC):
     def delete_agent(self, agent: AgentId) -> None: ...
 
     @abc.abstractmethod
+    def set_component_hash(self, agent: AgentId, component_hash: str) -> None:
+        """Pin the agent to another component version."""
+
+    @abc.abstractmethod
     def set_status(self, agent: AgentId, status: str, error: str | None = None) -> None: ...
 
     # -- oplog ----------------------------------------------------------------

@@ -248,6 +248,14 @@ class SqliteStore(Store):
             for table in ("oplog", "promises", "invocations", "leases", "agents"):
                 db.execute(f"DELETE FROM {table} WHERE component_id = ? AND name = ?", _key(agent))
 
+    def set_component_hash(self, agent: AgentId, component_hash: str) -> None:
+        with self._tx() as db:
+            self._require_agent(db, agent)
+            db.execute(
+                "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?",
+                (component_hash, *_key(agent)),
+            )
+
     def set_status(self, agent: AgentId, status: str, error: str | None = None) -> None:
         with self._tx() as db:
             self._require_agent(db, agent)
