@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from host import oplog
-from host.errors import HostError, InvalidInput
+from host.errors import AgentNotFound, HostError, InvalidInput
 from host.ids import AgentId, PromiseId
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -195,6 +195,11 @@ def invoke(
 
     Creates the agent on first use. Prints the result, or how the agent is waiting."""
     host = ctx.host
+    try:
+        hash = host.store.get_agent(host.agent_id(component_ref, agent_name)).component_hash
+    except AgentNotFound:
+        hash = host.store.get_component(component_ref).hash
+    host.prepare_call_for(hash, call)  # a bad call is refused before the agent is created
     agent, _ = host.create_agent(component_ref, agent_name)
     invocation = host.invoke(agent, call, idempotency_key)
     _report_invocation(ctx, agent, invocation)
@@ -437,6 +442,8 @@ def promise_list(ctx: Ctx, component_ref: str | None, agent_name: str | None,
     """List pending promises (of one agent, or of all agents)."""
     host = ctx.host
     agent_id = host.agent_id(component_ref, agent_name) if component_ref and agent_name else None
+    if agent_id is not None:
+        host.store.get_agent(agent_id)  # AgentNotFound, not an empty list
     records = host.store.list_promises(agent_id, pending_only=not show_all)
     rows = [
         {"id": str(p.id), "agent": str(p.id.agent), "oplog_idx": p.id.oplog_idx,

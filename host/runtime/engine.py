@@ -113,5 +113,8 @@ class ComponentCache:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The message's first line, with its root cause (wasmtime's last "Caused by" line)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[0] + (f": {lines[-1]}" if len(lines) > 1 else "")

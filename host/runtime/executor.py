@@ -38,7 +38,13 @@ from host.oplog import (
     InvocationStarted,
     Suspended,
 )
-from host.runtime.engine import ComponentCache, EpochTicker, content_hash, make_engine
+from host.runtime.engine import (
+    EPOCH_TICK_S,
+    ComponentCache,
+    EpochTicker,
+    content_hash,
+    make_engine,
+)
 from host.runtime.linking import build_linker
 from host.runtime.session import GuestExit, Session, Suspend, set_current
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
@@ -65,6 +71,16 @@ class Export:
     name: str  # the Golem-style qualified name: `fn` or `pkg:ns/iface.{fn}`
     path: tuple[str, ...]
     sig: FuncSig
+
+
+@dataclass
+class _Live:
+    """An agent's instance kept between invocations while it is idle."""
+
+    session: Session
+    wstore: wasmtime.Store
+    instance: wc.Instance
+    hash: str
 
 
 class _Suspended(Exception):  # noqa: N818
@@ -106,6 +122,10 @@ class Host:
         self._agent_locks: dict[AgentId, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._woken: set[AgentId] = set()
+        # Idle agents' instances, most recently run last. Suspended and failed agents are
+        # never here: suspension drops the instance.
+        self._live: dict[AgentId, _Live] = {}
+        self.max_live_instances = 64
         # Test seam, off by default: runs between "nothing is ready" and the suspension
         # commit, the window in which spec rule 4's race happens.
         self.before_suspend: Callable[[AgentId], None] | None = None
@@ -124,6 +144,11 @@ class Host:
             raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
         if not data.startswith(b"\0asm"):
             raise InvalidComponent(f"{path} is not a WebAssembly file (no \\0asm header)")
+        if data[4:8] == b"\1\0\0\0":
+            raise InvalidComponent(
+                f"{path} is a core WebAssembly module, not a component; wrap it with "
+                "`wasm-tools component new`"
+            )
         hash = content_hash(data)
         component = self.cache.load(hash, lambda: data, self.progress)
         self._linker(hash, component)
@@ -224,9 +249,15 @@ class Host:
     # -- invocations ----------------------------------------------------------------
     def prepare_call(self, agent: AgentId, call: str) -> tuple[str, tuple[str, ...]]:
         """Parse WAVE call text against the agent's component: (function, canonical params)."""
-        record = self.store.get_agent(agent)
-        name, argtext = parse_call(call)
-        export = self.resolve_export(record.component_hash, name)
+        return self.prepare_call_for(self.store.get_agent(agent).component_hash, call)
+
+    def prepare_call_for(self, hash: str, call: str) -> tuple[str, tuple[str, ...]]:
+        """Parse WAVE call text against a component's exports: (function, canonical params)."""
+        try:
+            name, argtext = parse_call(call)
+        except ValuesError as exc:
+            raise InvalidInput(f"invalid call {call!r}: {exc}") from None
+        export = self.resolve_export(hash, name)
         try:
             values = parse_args(argtext, export.sig.param_types, base=len(name) + 1)
         except ValuesError as exc:
@@ -333,10 +364,17 @@ class Host:
                 self.store.release_lease(agent, self.owner)
 
     def _execute(self, agent: AgentId) -> None:
+        record = self.store.get_agent(agent)
+        hash = record.component_hash
+        live = self._live.pop(agent, None)
+        if live is not None and (live.hash != hash or live.session.persisted != record.oplog_length):
+            live = None  # another process (or a version update) moved the agent on
+        if live is not None:
+            self._run(live)
+            return
         entries = self.store.read_oplog(agent)
         created = entries[0]
         assert isinstance(created, AgentCreated)
-        hash = self.store.get_agent(agent).component_hash
         component = self._component(hash)
         linker = self._linker(hash, component)
         session = Session(
@@ -352,14 +390,28 @@ class Host:
         )
         wstore = wasmtime.Store(self.engine)
         wstore.set_limits(memory_size=self.limits.memory_bytes)
-        wstore.set_epoch_deadline(max(1, int(self.limits.deadline_s / 0.05)))
+        wstore.set_epoch_deadline(self._deadline_ticks())
         set_current(session)
         try:
-            try:
-                instance = linker.instantiate(wstore, component)
-            except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-                self._fail(agent, session, None, f"instantiation failed: {_message(exc)}")
-                raise _Stop() from None
+            instance = linker.instantiate(wstore, component)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            self._fail(agent, session, None, f"instantiation failed: {_message(exc)}")
+            raise _Stop() from None
+        finally:
+            set_current(None)
+        self._run(_Live(session, wstore, instance, hash))
+
+    def _deadline_ticks(self) -> int:
+        return max(1, int(self.limits.deadline_s / EPOCH_TICK_S))
+
+    def _run(self, live: _Live) -> None:
+        """Replay what the instance has not seen yet, then run queued invocations live.
+        An instance that ends idle is kept for the next invocation; any other ending
+        (suspension, failure) drops it."""
+        session, wstore, instance, hash = live.session, live.wstore, live.instance, live.hash
+        agent = session.agent
+        set_current(session)
+        try:
             while session.cursor < len(session.entries):
                 entry = session.entries[session.cursor]
                 if isinstance(entry, InvocationStarted):
@@ -377,6 +429,7 @@ class Host:
             while True:
                 queued = self.store.list_invocations(agent, [QUEUED])
                 if not queued:
+                    self._keep(live)
                     return
                 inv = queued[0]
                 started = InvocationStarted(
@@ -392,6 +445,11 @@ class Host:
             raise _Stop() from None
         finally:
             set_current(None)
+
+    def _keep(self, live: _Live) -> None:
+        self._live[live.session.agent] = live
+        while len(self._live) > self.max_live_instances:
+            self._live.pop(next(iter(self._live)))  # the least recently run
 
     def _call(
         self,
@@ -414,7 +472,7 @@ class Host:
             raise _Stop() from None
         raw = [to_wasmtime(v, t) for v, t in zip(values, export.sig.param_types, strict=True)]
         session.current_function = started.function
-        was_replaying = session.replaying
+        wstore.set_epoch_deadline(self._deadline_ticks())
         try:
             result = func(wstore, *raw)
             func.post_return(wstore)
@@ -460,7 +518,6 @@ class Host:
                 str(agent), session.index_of_cursor(), _describe(entry),
                 f"<return from {started.function}>",
             )
-        del was_replaying
         finished = InvocationFinished(started.invocation_id, text)
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, finished)

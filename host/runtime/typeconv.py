@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from wasmtime import component as wc
 
@@ -93,23 +93,28 @@ def wit_type(vt: wc.ValType, resources: Sequence[tuple[str, wc.ResourceType]] = 
     if isinstance(vt, wc.TupleType):
         return TupleT(tuple(wit_type(t, resources) for t in vt.elements))
     if isinstance(vt, wc.VariantType):
-        return VariantT(tuple((name, None if t is None else wit_type(t, resources))
-                              for name, t in vt.cases))
+        return VariantT(
+            tuple((name, None if t is None else wit_type(t, resources)) for name, t in vt.cases)
+        )
     if isinstance(vt, wc.EnumType):
         return EnumT(tuple(vt.names))
     if isinstance(vt, wc.OptionType):
         return OptionT(wit_type(vt.payload, resources))
     if isinstance(vt, wc.ResultType):
         ok, err = vt.ok, vt.err
-        return ResultT(None if ok is None else wit_type(ok, resources),
-                       None if err is None else wit_type(err, resources))
+        return ResultT(
+            None if ok is None else wit_type(ok, resources),
+            None if err is None else wit_type(err, resources),
+        )
     if isinstance(vt, wc.FlagsType):
         return FlagsT(tuple(vt.names))
     if isinstance(vt, wc.OwnType | wc.BorrowType):
         name = next((n for n, rt in resources if rt == vt.ty), "resource")
         return ResourceT(name, own=isinstance(vt, wc.OwnType))
-    raise ConversionError(f"unsupported component type {type(vt).__name__} "
-                          "(futures, streams and error-context are not values here)")
+    raise ConversionError(
+        f"unsupported component type {type(vt).__name__} "
+        "(futures, streams and error-context are not values here)"
+    )
 
 
 def func_sig(
@@ -134,8 +139,13 @@ def func_sig(
 def _classes(ty: WitType) -> _Classes:
     """The Python classes wasmtime uses for ``ty`` (its ``ValType.add_classes``)."""
     if isinstance(ty, Prim):
-        return frozenset({{"bool": bool, "f32": float, "f64": float, "char": str,
-                           "string": str}.get(ty.kind, int)})
+        return frozenset(
+            {
+                {"bool": bool, "f32": float, "f64": float, "char": str, "string": str}.get(
+                    ty.kind, int
+                )
+            }
+        )
     if isinstance(ty, ListT):
         return frozenset({bytes if ty.elem == U8 else list})
     if isinstance(ty, RecordT):
@@ -212,12 +222,14 @@ def _lowerer(ty: WitType) -> _Convert:
 def _case_lowerer(ty: VariantT | OptionT | ResultT) -> _Convert:
     payloads = {name: None if t is None else _lowerer(t) for name, t in variant_cases(ty)}
     tagged = _tagged(ty)
-    tests = [(name, None if t is None else tuple(c)) for (name, t), c
-             in zip(variant_cases(ty), _case_classes(ty), strict=True)]
+    tests = [
+        (name, None if t is None else tuple(c))
+        for (name, t), c in zip(variant_cases(ty), _case_classes(ty), strict=True)
+    ]
 
     def lower(v: Value) -> Any:
         if isinstance(ty, OptionT):
-            name, payload = ("none", None) if v is None else ("some", v.value)  # type: ignore[union-attr]
+            name, payload = ("none", None) if v is None else ("some", cast(Some, v).value)
         else:
             assert isinstance(v, Case)
             name, payload = v.name, v.value
@@ -226,13 +238,17 @@ def _case_lowerer(ty: VariantT | OptionT | ResultT) -> _Convert:
         if tagged:
             return wc.Variant(name, raw)
         # Replay wasmtime's case selection so a misroute is an error, not another case.
-        picked = next((n for n, cls in tests
-                       if (raw is None if cls is None else isinstance(raw, cls))), None)
+        picked = next(
+            (n for n, cls in tests if (raw is None if cls is None else isinstance(raw, cls))), None
+        )
         if picked != name:
+            fate = "matches no case" if picked is None else f"as case {picked!r}"
+            if isinstance(raw, bool):
+                fate += " (bool is an int in Python)"
             raise ConversionError(
-                f"wasmtime-py cannot pass case {name!r} of {describe(ty)}: it sends its "
-                f"untagged value {raw!r} as case {picked!r}" + (
-                    " (bool is an int in Python)" if isinstance(raw, bool) else ""))
+                f"wasmtime-py cannot pass case {name!r} of {describe(ty)}: "
+                f"it sends its untagged value {raw!r} {fate}"
+            )
         return raw
 
     return lower
@@ -269,16 +285,19 @@ def _lifter(ty: WitType) -> _Convert:
 
 
 def _case_lifter(ty: VariantT | OptionT | ResultT) -> _Convert:
-    cases = [(name, None if t is None else _lifter(t), c)
-             for (name, t), c in zip(variant_cases(ty), _case_classes(ty), strict=True)]
+    cases = [
+        (name, None if t is None else _lifter(t), c)
+        for (name, t), c in zip(variant_cases(ty), _case_classes(ty), strict=True)
+    ]
     payloads = {name: f for name, f, _ in cases}
     tagged = _tagged(ty)
 
     def case_of(raw: Any) -> tuple[str, Any]:
         if tagged:
             if not isinstance(raw, wc.Variant):
-                raise ConversionError(f"expected a wasmtime Variant for {describe(ty)}, "
-                                      f"got {raw!r}")
+                raise ConversionError(
+                    f"expected a wasmtime Variant for {describe(ty)}, got {raw!r}"
+                )
             return raw.tag, raw.payload
         # Untagged case sets are disjoint, so the exact class (None: ``object``) decides;
         # isinstance would be wrong here (bool is an int, everything is an object).

@@ -75,7 +75,12 @@ class SqliteStore(Store):
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed transaction survives power loss, not just a process crash.
             # Commits are rare (side effects, suspensions, invocation ends), so this is cheap.
-            conn.execute("PRAGMA synchronous=FULL")
+            # AGENT_HOST_SQLITE_SYNC=NORMAL trades power-loss safety for speed (benchmarks'
+            # set-up); a process crash loses nothing either way in WAL mode.
+            sync = os.environ.get("AGENT_HOST_SQLITE_SYNC", "FULL").upper()
+            if sync not in ("FULL", "NORMAL"):
+                raise StoreError(f"AGENT_HOST_SQLITE_SYNC must be FULL or NORMAL, not {sync!r}")
+            conn.execute(f"PRAGMA synchronous={sync}")
             # Another host process may hold the write lock briefly: wait instead of failing.
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA foreign_keys=ON")

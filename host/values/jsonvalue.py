@@ -58,6 +58,7 @@ from host.values.types import (
     round_f32,
     variant_cases,
 )
+from host.values.wave import format_float
 
 Json: TypeAlias = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
 
@@ -93,18 +94,20 @@ def to_json(value: Value, ty: WitType) -> Json:
     return _to(value, ty)
 
 
-def _float_to_json(value: float) -> Json:
+def _float_to_json(value: float, kind: str) -> Json:
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
-    return value
+    # An f32 is written as its shortest decimal (0.1, not 0.10000000149011612); reading it
+    # back rounds to the same f32.
+    return float(format_float(value, kind)) if kind == "f32" else value
 
 
 def _to(value: Value, ty: WitType) -> Json:
     if isinstance(ty, Prim):
         if isinstance(value, float):
-            return _float_to_json(value)
+            return _float_to_json(value, ty.kind)
         assert isinstance(value, bool | int | str)
         return value
     if isinstance(ty, ListT):
@@ -150,10 +153,13 @@ def from_json(obj: object, ty: WitType, path: str = "$") -> Value:
             raise ValueJsonError(path, f"expected {describe(ty)} as an array, got {_show(obj)}")
         if isinstance(ty, TupleT):
             if len(obj) != len(ty.elems):
-                raise ValueJsonError(path, f"expected {describe(ty)} with {len(ty.elems)} "
-                                     f"elements, got {len(obj)}")
-            return tuple(from_json(o, t, f"{path}[{i}]")
-                         for i, (o, t) in enumerate(zip(obj, ty.elems, strict=True)))
+                raise ValueJsonError(
+                    path, f"expected {describe(ty)} with {len(ty.elems)} elements, got {len(obj)}"
+                )
+            return tuple(
+                from_json(o, t, f"{path}[{i}]")
+                for i, (o, t) in enumerate(zip(obj, ty.elems, strict=True))
+            )
         items = [from_json(o, ty.elem, f"{path}[{i}]") for i, o in enumerate(obj)]
         return bytes(items) if ty.elem == U8 else items  # type: ignore[arg-type]
     if isinstance(ty, RecordT):
@@ -163,8 +169,9 @@ def from_json(obj: object, ty: WitType, path: str = "$") -> Value:
             return None
         if isinstance(ty.payload, OptionT):
             if not isinstance(obj, dict) or set(obj) != {"some"}:
-                raise ValueJsonError(path, f"expected {describe(ty)} as null or "
-                                     f'{{"some": ...}}, got {_show(obj)}')
+                raise ValueJsonError(
+                    path, f'expected {describe(ty)} as null or {{"some": ...}}, got {_show(obj)}'
+                )
             return Some(from_json(obj["some"], ty.payload, f"{path}.some"))
         return Some(from_json(obj, ty.payload, path))
     if isinstance(ty, VariantT | ResultT):
@@ -237,27 +244,30 @@ def _case(obj: object, ty: VariantT | ResultT, path: str) -> Value:
     cases = dict(variant_cases(ty))
     if not isinstance(obj, dict) or len(obj) != 1 or next(iter(obj)) not in cases:
         names = ", ".join(f'{{"{n}": ...}}' for n in cases)
-        raise ValueJsonError(path, f"expected {describe(ty)} as one of {names}, "
-                             f"got {_show(obj)}")
+        raise ValueJsonError(path, f"expected {describe(ty)} as one of {names}, got {_show(obj)}")
     ((name, payload),) = obj.items()
     payload_ty = cases[name]
     if payload_ty is None:
         if payload is not None:
-            raise ValueJsonError(f"{path}.{name}", f"case {name!r} has no payload: expected "
-                                 f"null, got {_show(payload)}")
+            raise ValueJsonError(
+                f"{path}.{name}",
+                f"case {name!r} has no payload: expected null, got {_show(payload)}",
+            )
         return Case(name)
     return Case(name, from_json(payload, payload_ty, f"{path}.{name}"))
 
 
 def _flags(obj: object, ty: FlagsT, path: str) -> Value:
     if not isinstance(obj, list):
-        raise ValueJsonError(path, f"expected {describe(ty)} as an array of names, "
-                             f"got {_show(obj)}")
+        raise ValueJsonError(
+            path, f"expected {describe(ty)} as an array of names, got {_show(obj)}"
+        )
     names: set[str] = set()
     for i, name in enumerate(obj):
         if not isinstance(name, str) or name not in ty.names:
-            raise ValueJsonError(f"{path}[{i}]", f"expected a flag of {describe(ty)}, "
-                                 f"got {_show(name)}")
+            raise ValueJsonError(
+                f"{path}[{i}]", f"expected a flag of {describe(ty)}, got {_show(name)}"
+            )
         if name in names:
             raise ValueJsonError(f"{path}[{i}]", f"flag {name!r} given twice")
         names.add(name)

@@ -387,7 +387,9 @@ def _check_case(value: object, ty: VariantT | ResultT, path: str, handles: bool)
     payload_ty = cases[value.name]
     if payload_ty is None:
         if value.value is not None:
-            raise ValueTypeError(path, f"case {value.name!r} of {describe(ty)} has no payload, "
-                                 f"got {show(value.value)}")
+            raise ValueTypeError(
+                path,
+                f"case {value.name!r} of {describe(ty)} has no payload, got {show(value.value)}",
+            )
         return
     check(value.value, payload_ty, f"{path}.{value.name}", handles=handles)

@@ -289,8 +289,9 @@ class _Parser:
             if self.keyword("some"):
                 return Some(self.payload(ty.payload))
             if isinstance(ty.payload, OptionT):
-                raise self.error(f"expected {describe(ty)} (none or some(...)), "
-                                 f"found {self.found()}")
+                raise self.error(
+                    f"expected {describe(ty)} (none or some(...)), found {self.found()}"
+                )
             return Some(self.value(ty.payload))
         if isinstance(ty, VariantT | ResultT):
             return self.case(ty)
@@ -352,8 +353,9 @@ class _Parser:
 
         items = self.seq(")", element)
         if len(items) != len(ty.elems):
-            raise self.error(f"{describe(ty)} has {len(ty.elems)} elements, "
-                             f"found {len(items)}", start)
+            raise self.error(
+                f"{describe(ty)} has {len(ty.elems)} elements, found {len(items)}", start
+            )
         return tuple(items)
 
     def record(self, ty: RecordT) -> Value:
@@ -364,12 +366,14 @@ class _Parser:
         if self.eat(":"):  # ``{:}``, WAVE's empty record
             self.expect("}")
         else:
+
             def field(_: int) -> None:
                 at = self.pos
                 label = self.label()
                 if label is None:
-                    raise self.error(f"expected a field name of {describe(ty)}, "
-                                     f"found {self.found()}")
+                    raise self.error(
+                        f"expected a field name of {describe(ty)}, found {self.found()}"
+                    )
                 name = label[0]
                 if name not in types:
                     raise self.error(f"unknown field {name!r} for {describe(ty)}", at)
@@ -429,8 +433,9 @@ class _Parser:
                 raise self.error(f"case {name} of {describe(ty)} has no payload")
             return Case(name)
         if self.peek() != "(":
-            raise self.error(f"case {name} of {describe(ty)} needs a payload: "
-                             f"{name}(<{describe(payload_ty)}>)")
+            raise self.error(
+                f"case {name} of {describe(ty)} needs a payload: {name}(<{describe(payload_ty)}>)"
+            )
         return Case(name, self.payload(payload_ty))
 
     def end(self) -> None:
@@ -452,6 +457,8 @@ def parse_call(text: str) -> tuple[str, str]:
     The name is everything before the first ``(`` (WIT names never contain one, and qualified
     names such as ``golem:it/api.{create}`` or ``pkg:ns/iface#fn`` are kept whole); the
     argument text runs to the final ``)``. A bare name means a call without arguments.
+    The argument text starts at ``text.find("(") + 1``: pass that as ``base`` to
+    :func:`parse_args` so error offsets point into the whole call.
     """
     open_at = text.find("(")
     if open_at < 0:
