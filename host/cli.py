@@ -74,7 +74,12 @@ def _set_json(click_ctx: click.Context, _param: click.Parameter, value: bool) ->
 
 
 json_flag = click.option(
-    "--json", "_json", is_flag=True, expose_value=False, callback=_set_json, is_eager=True,
+    "--json",
+    "_json",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_json,
+    is_eager=True,
     help="Machine-readable JSON output (also accepted before the command).",
 )
 
@@ -229,7 +234,9 @@ def _report_invocation(ctx: Ctx, agent: AgentId, invocation: Any) -> None:
     data["oplog_indexes"] = list(record.waiting_promises)
     if record.wake_at_ns is not None:
         data["wake_at"] = _iso(record.wake_at_ns)
-    if record.status == "suspended" and record.waiting_promises:
+    if invocation.state == "queued":
+        text = f"queued: the agent is {host.status_line(agent)}; it runs when that finishes"
+    elif record.status == "suspended" and record.waiting_promises:
         text = "suspended, waiting on promise " + ", ".join(
             f"{i} ({agent}/{i})" for i in record.waiting_promises
         )
@@ -282,8 +289,12 @@ def _agent_json(host: Any, record: Any) -> dict[str, Any]:
         "created_at": _iso(record.created_at),
         "oplog_length": record.oplog_length,
         "pending_promises": [
-            {"id": str(p.id), "oplog_idx": p.id.oplog_idx, "created_at": _iso(p.created_at),
-             "function": p.function}
+            {
+                "id": str(p.id),
+                "oplog_idx": p.id.oplog_idx,
+                "created_at": _iso(p.created_at),
+                "function": p.function,
+            }
             for p in promises
         ],
         "waiting_on": list(record.waiting_promises),
@@ -360,8 +371,9 @@ def promise() -> None:
     """Complete and inspect promises."""
 
 
-def _payload(as_json_text: str | None, text: str | None, data_file: Path | None,
-             byte_list: str | None) -> bytes:
+def _payload(
+    as_json_text: str | None, text: str | None, data_file: Path | None, byte_list: str | None
+) -> bytes:
     given = [x is not None for x in (as_json_text, text, data_file, byte_list)]
     if sum(given) != 1:
         raise InvalidInput("give exactly one payload: --json, --text, --data-file or --bytes")
@@ -393,18 +405,30 @@ def _payload(as_json_text: str | None, text: str | None, data_file: Path | None,
 @click.argument("component_ref")
 @click.argument("agent_name")
 @click.argument("oplog_idx", type=click.IntRange(min=1))
-@click.option("--json", "json_text",
-              help="Payload: JSON text, stored as its UTF-8 bytes. (For JSON output of this "
-              "command use `agent-host --json promise complete ...`.)")
+@click.option(
+    "--json",
+    "json_text",
+    help="Payload: JSON text, stored as its UTF-8 bytes. (For JSON output of this "
+    "command use `agent-host --json promise complete ...`.)",
+)
 @click.option("--text", help="Payload: a UTF-8 string.")
-@click.option("--data-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Payload: the bytes of a file.")
+@click.option(
+    "--data-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Payload: the bytes of a file.",
+)
 @click.option("--bytes", "byte_list", help="Payload: a JSON array of byte values.")
 @pass_ctx
 @handle_errors
 def promise_complete(
-    ctx: Ctx, component_ref: str, agent_name: str, oplog_idx: int, json_text: str | None,
-    text: str | None, data_file: Path | None, byte_list: str | None,
+    ctx: Ctx,
+    component_ref: str,
+    agent_name: str,
+    oplog_idx: int,
+    json_text: str | None,
+    text: str | None,
+    data_file: Path | None,
+    byte_list: str | None,
 ) -> None:
     """Complete a promise; prints true (completed now) or false (already completed).
 
@@ -416,9 +440,14 @@ def promise_complete(
     completed = host.complete_promise(PromiseId(agent_id, oplog_idx), data)
     after = host.store.list_invocations(agent_id, ["done", "failed"])
     finished = [i for i in after if i.invocation_id not in before]
-    result = {"completed": completed, "agent_status": host.store.get_agent(agent_id).status,
-              "finished": [{"function": i.function, "state": i.state, "result": i.result,
-                            "error": i.error} for i in finished]}
+    result = {
+        "completed": completed,
+        "agent_status": host.store.get_agent(agent_id).status,
+        "finished": [
+            {"function": i.function, "state": i.state, "result": i.result, "error": i.error}
+            for i in finished
+        ],
+    }
     lines = ["true" if completed else "false"]
     for inv in finished:
         if inv.state == "done":
@@ -437,8 +466,9 @@ def promise_complete(
 @json_flag
 @pass_ctx
 @handle_errors
-def promise_list(ctx: Ctx, component_ref: str | None, agent_name: str | None,
-                 show_all: bool) -> None:
+def promise_list(
+    ctx: Ctx, component_ref: str | None, agent_name: str | None, show_all: bool
+) -> None:
     """List pending promises (of one agent, or of all agents)."""
     host = ctx.host
     agent_id = host.agent_id(component_ref, agent_name) if component_ref and agent_name else None
@@ -446,12 +476,21 @@ def promise_list(ctx: Ctx, component_ref: str | None, agent_name: str | None,
         host.store.get_agent(agent_id)  # AgentNotFound, not an empty list
     records = host.store.list_promises(agent_id, pending_only=not show_all)
     rows = [
-        {"id": str(p.id), "agent": str(p.id.agent), "oplog_idx": p.id.oplog_idx,
-         "created_at": _iso(p.created_at), "function": p.function, "completed": p.completed}
+        {
+            "id": str(p.id),
+            "agent": str(p.id.agent),
+            "oplog_idx": p.id.oplog_idx,
+            "created_at": _iso(p.created_at),
+            "function": p.function,
+            "completed": p.completed,
+        }
         for p in records
     ]
-    lines = [f"{r['id']}  {'completed' if r['completed'] else 'pending'}  created "
-             f"{r['created_at']} by {r['function']}" for r in rows]
+    lines = [
+        f"{r['id']}  {'completed' if r['completed'] else 'pending'}  created "
+        f"{r['created_at']} by {r['function']}"
+        for r in rows
+    ]
     emit(ctx, rows, "\n".join(lines) or "no pending promises")
 
 
@@ -464,8 +503,7 @@ def promise_list(ctx: Ctx, component_ref: str | None, agent_name: str | None,
 @json_flag
 @pass_ctx
 @handle_errors
-def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int,
-              count: int | None) -> None:
+def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int, count: int | None) -> None:
     """Print an agent's oplog."""
     host = ctx.host
     agent_id = host.agent_id(component_ref, agent_name)
@@ -481,8 +519,13 @@ def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int,
 # -- the worker --------------------------------------------------------------------------------
 @main.command()
 @click.option("--once", is_flag=True, help="Run what is due now and exit.")
-@click.option("--interval", type=float, default=0.5, show_default=True,
-              help="Seconds between checks for due work.")
+@click.option(
+    "--interval",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Seconds between checks for due work.",
+)
 @json_flag
 @pass_ctx
 @handle_errors

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Union
+from typing import Any
 
 from host.errors import StoreError
 
@@ -96,15 +96,15 @@ class InvocationFailed:
     timestamp: int = field(default_factory=now_ns)
 
 
-Entry = Union[
-    AgentCreated,
-    InvocationStarted,
-    HostCall,
-    PromiseCreated,
-    Suspended,
-    InvocationFinished,
-    InvocationFailed,
-]
+Entry = (
+    AgentCreated
+    | InvocationStarted
+    | HostCall
+    | PromiseCreated
+    | Suspended
+    | InvocationFinished
+    | InvocationFailed
+)
 
 _TYPES: dict[str, type[Any]] = {
     "agent-created": AgentCreated,

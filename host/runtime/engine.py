@@ -107,7 +107,9 @@ class ComponentCache:
         try:
             return wc.Component(self.engine, data)
         except wasmtime.WasmtimeError as exc:
-            raise InvalidComponent(f"not a valid WebAssembly component: {_first_line(exc)}") from None
+            raise InvalidComponent(
+                f"not a valid WebAssembly component: {_first_line(exc)}"
+            ) from None
         finally:
             done.set()
 

@@ -285,9 +285,7 @@ class Host:
                 parse_value(text, ty)
             except ValuesError as exc:
                 raise InvalidInput(f"invalid value for parameter {pname}: {exc}") from None
-        return self.store.enqueue(
-            agent, str(uuid.uuid4()), export.name, params, idempotency_key
-        )
+        return self.store.enqueue(agent, str(uuid.uuid4()), export.name, params, idempotency_key)
 
     def invoke(
         self, agent: AgentId, call: str, idempotency_key: str | None = None
@@ -348,9 +346,7 @@ class Host:
                         record.wake_at_ns is None or record.wake_at_ns > time.time_ns()
                     ):
                         return SUSPENDED
-                    if record.status == IDLE and not self.store.list_invocations(
-                        agent, [QUEUED]
-                    ):
+                    if record.status == IDLE and not self.store.list_invocations(agent, [QUEUED]):
                         return IDLE
                     try:
                         self._execute(agent)
@@ -367,7 +363,9 @@ class Host:
         record = self.store.get_agent(agent)
         hash = record.component_hash
         live = self._live.pop(agent, None)
-        if live is not None and (live.hash != hash or live.session.persisted != record.oplog_length):
+        if live is not None and (
+            live.hash != hash or live.session.persisted != record.oplog_length
+        ):
             live = None  # another process (or a version update) moved the agent on
         if live is not None:
             self._run(live)
@@ -383,9 +381,7 @@ class Host:
             entries,
             args=created.args,
             env=created.env,
-            on_output=(lambda stream, data: self.output(agent, stream, data))
-            if self.output
-            else None,
+            on_output=self._output_for(agent),
             on_promise_completed=self._on_promise_completed,
         )
         wstore = wasmtime.Store(self.engine)
@@ -400,6 +396,12 @@ class Host:
         finally:
             set_current(None)
         self._run(_Live(session, wstore, instance, hash))
+
+    def _output_for(self, agent: AgentId) -> Callable[[str, bytes], None] | None:
+        output = self.output
+        if output is None:
+            return None
+        return lambda stream, data: output(agent, stream, data)
 
     def _deadline_ticks(self) -> int:
         return max(1, int(self.limits.deadline_s / EPOCH_TICK_S))
@@ -423,7 +425,9 @@ class Host:
                     raise _Stop()
                 else:
                     raise Divergence(
-                        str(agent), session.index_of_cursor(), type(entry).__name__,
+                        str(agent),
+                        session.index_of_cursor(),
+                        type(entry).__name__,
                         "<no host call outside an invocation>",
                     )
             while True:
@@ -435,6 +439,10 @@ class Host:
                 started = InvocationStarted(
                     inv.invocation_id, inv.function, inv.params, inv.idempotency_key
                 )
+                # Renew the lease per invocation, so a long queue never outlives it.
+                holder = self.store.acquire_lease(agent, self.owner, LEASE_TTL_S)
+                if holder is not None:
+                    raise LeaseHeld(str(agent), holder)
                 first, pending = session.pending()
                 self.store.start_invocation(agent, pending, first, started)
                 session.mark_persisted(started)
@@ -464,11 +472,11 @@ class Host:
         func = _get_func(wstore, instance, export)
         try:
             values = [
-                parse_value(p, t) for p, t in zip(started.params, export.sig.param_types,
-                                                  strict=True)
+                parse_value(p, t)
+                for p, t in zip(started.params, export.sig.param_types, strict=True)
             ]
-        except (ValuesError, ValueError) as exc:
-            self._fail(agent, session, started, f"recorded parameters do not decode: {exc}")
+        except ValueError as bad:  # ValuesError included
+            self._fail(agent, session, started, f"recorded parameters do not decode: {bad}")
             raise _Stop() from None
         raw = [to_wasmtime(v, t) for v, t in zip(values, export.sig.param_types, strict=True)]
         session.current_function = started.function
@@ -476,52 +484,70 @@ class Host:
         try:
             result = func(wstore, *raw)
             func.post_return(wstore)
-        except Suspend as s:
-            first, pending = session.pending()
-            marker = Suspended(s.promises, s.wake_at_ns)
-            if self.before_suspend is not None:
-                self.before_suspend(agent)
-            if self.store.suspend(agent, pending, first, marker):
-                raise _Suspended() from None
-            session.flush()
-            raise _RunAgain() from None  # completed meanwhile (spec rule 4): run on now
-        except GuestExit as exit_:
-            if exit_.ok:
-                result = None
-            else:
-                self._fail(agent, session, started, "the guest exited with an error status")
-                raise _Stop() from None
-        except Divergence:
-            raise
-        except HostError as exc:
-            self._fail(agent, session, started, str(exc))
-            raise _Stop() from None
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            self._fail(agent, session, started, _trap_message(exc))
-            raise _Stop() from None
-        except Exception as exc:  # a bug in a host function: fail the agent, keep the host
-            self._fail(agent, session, started, f"host error: {type(exc).__name__}: {exc}")
-            raise _Stop() from None
-        text = None if export.sig.result is None else format_value(
-            from_wasmtime(result, export.sig.result), export.sig.result
+        except Exception as trapped:
+            cause = session.raised or trapped
+            session.raised = None
+            self._after_trap(session, started, cause)  # returns only for a successful exit
+            result = None
+        text = (
+            None
+            if export.sig.result is None
+            else format_value(from_wasmtime(result, export.sig.result), export.sig.result)
         )
         session.skip_markers()
         if session.replaying:
             entry = session.entries[session.cursor]
-            if isinstance(entry, InvocationFinished) and entry.invocation_id == started.invocation_id:
+            if (
+                isinstance(entry, InvocationFinished)
+                and entry.invocation_id == started.invocation_id
+            ):
                 if entry.result != text:
-                    raise Divergence(str(agent), session.index_of_cursor(),
-                                     f"result {entry.result}", f"result {text}")
+                    raise Divergence(
+                        str(agent),
+                        session.index_of_cursor(),
+                        f"result {entry.result}",
+                        f"result {text}",
+                    )
                 session.cursor += 1
                 return
             raise Divergence(
-                str(agent), session.index_of_cursor(), _describe(entry),
+                str(agent),
+                session.index_of_cursor(),
+                _describe(entry),
                 f"<return from {started.function}>",
             )
         finished = InvocationFinished(started.invocation_id, text)
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, finished)
         session.mark_persisted(finished)
+
+    def _after_trap(self, session: Session, started: InvocationStarted, exc: Exception) -> None:
+        """Turn what stopped the guest into the agent's next state: raises the control-flow
+        signal for the caller, except after a successful exit, which returns."""
+        agent = session.agent
+        if isinstance(exc, Suspend):
+            first, pending = session.pending()
+            marker = Suspended(exc.promises, exc.wake_at_ns)
+            if self.before_suspend is not None:
+                self.before_suspend(agent)
+            if self.store.suspend(agent, pending, first, marker):
+                raise _Suspended()
+            session.flush()
+            raise _RunAgain()  # completed meanwhile (spec rule 4): run on now
+        if isinstance(exc, GuestExit):
+            if exc.ok:
+                return
+            message = "the guest exited with an error status"
+        elif isinstance(exc, Divergence):
+            raise exc
+        elif isinstance(exc, HostError):
+            message = str(exc)
+        elif isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
+            message = _trap_message(exc)
+        else:  # a bug in a host function: fail the agent, keep the host running
+            message = f"host error: {type(exc).__name__}: {exc}"
+        self._fail(agent, session, started, message)
+        raise _Stop()
 
     def _fail(
         self, agent: AgentId, session: Session, started: InvocationStarted | None, message: str
@@ -549,11 +575,12 @@ class Host:
 
 
 def _get_func(wstore: wasmtime.Store, instance: wc.Instance, export: Export) -> Any:
-    index = None
+    index: wc.ExportIndex | None = None
     for part in export.path:
         index = instance.get_export_index(wstore, part, index)
         if index is None:
             raise InvalidInput(f"export {export.name} not found in the instance")
+    assert index is not None
     func = instance.get_func(wstore, index)
     if func is None:
         raise InvalidInput(f"export {export.name} is not a function")

@@ -128,7 +128,15 @@ def _callback(sig: FuncSig, spec: HostFunc) -> Callable[..., Any]:
     param_types = [t for _, t in sig.params]
 
     def callback(ctx: Any, *raw: Any) -> Any:
-        return dispatch(current_session(), ctx, sig, spec, param_types, raw)
+        session = current_session()
+        try:
+            return dispatch(session, ctx, sig, spec, param_types, raw)
+        except Exception as exc:
+            # wasmtime-py hands a Python exception back through a process-wide slot that
+            # another thread's guest may overwrite; keep it in this agent's session and
+            # trap with a WasmtimeError, which travels inside the trap itself.
+            session.raised = exc
+            raise wasmtime.WasmtimeError(f"host call {sig.name} raised {exc!r}") from None
 
     return callback
 

@@ -135,6 +135,7 @@ class Session:
         self.current_function: str | None = None
         self.last_monotonic = 0
         self.state: dict[str, Any] = {}
+        self.raised: Exception | None = None  # what the last failed host call raised
         self.host_calls = 0
         self.replayed_calls = 0
 
@@ -157,8 +158,10 @@ class Session:
         index = self.index_of_cursor()
         entry = self.entries[self.cursor]
         if not isinstance(entry, HostCall | PromiseCreated) or entry.function != called:
-            recorded = entry.function if isinstance(entry, HostCall | PromiseCreated) else (
-                f"<{oplog.kind(entry)}>"
+            recorded = (
+                entry.function
+                if isinstance(entry, HostCall | PromiseCreated)
+                else (f"<{oplog.kind(entry)}>")
             )
             raise Divergence(str(self.agent), index, recorded, called)
         self.cursor += 1
@@ -179,7 +182,7 @@ class Session:
 
     def pending(self) -> tuple[int, list[Entry]]:
         """(first index, entries) recorded but not yet committed."""
-        return self.persisted + 1, self.entries[self.persisted:]
+        return self.persisted + 1, self.entries[self.persisted :]
 
     def mark_persisted(self, *extra: Entry) -> None:
         """After a store transition committed the pending entries plus ``extra``."""

@@ -120,9 +120,7 @@ FUNCS: dict[str, HostFunc] = {
         lambda s: (lambda t: {"seconds": t // 10**9, "nanoseconds": t % 10**9})(time.time_ns()),
         R,
     ),
-    "wasi:clocks/wall-clock.resolution": HostFunc(
-        _const({"seconds": 0, "nanoseconds": 1000})
-    ),
+    "wasi:clocks/wall-clock.resolution": HostFunc(_const({"seconds": 0, "nanoseconds": 1000})),
     # wasi:random
     "wasi:random/random.get-random-bytes": HostFunc(lambda s, n: secrets.token_bytes(n), R),
     "wasi:random/random.get-random-u64": HostFunc(lambda s: secrets.randbits(64), R),

@@ -162,32 +162,46 @@ class Store(abc.ABC):
 
     # -- execution transitions ---------------------------------------------------
     @abc.abstractmethod
-    def suspend(self, agent: AgentId, pending: Sequence[Entry], first_index: int,
-                entry: Suspended) -> bool:
+    def suspend(
+        self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: Suspended
+    ) -> bool:
         """Atomically: unless an awaited promise is already completed or the timer is due,
         append ``pending`` + ``entry`` and mark the agent suspended. Returns whether it did
         (False means: do not suspend, run on; spec rule 4)."""
 
     @abc.abstractmethod
-    def start_invocation(self, agent: AgentId, pending: Sequence[Entry], first_index: int,
-                         entry: InvocationStarted) -> None: ...
+    def start_invocation(
+        self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: InvocationStarted
+    ) -> None: ...
 
     @abc.abstractmethod
-    def finish_invocation(self, agent: AgentId, pending: Sequence[Entry], first_index: int,
-                          entry: InvocationFinished | InvocationFailed) -> None: ...
+    def finish_invocation(
+        self,
+        agent: AgentId,
+        pending: Sequence[Entry],
+        first_index: int,
+        entry: InvocationFinished | InvocationFailed,
+    ) -> None: ...
 
     # -- the invocation queue ---------------------------------------------------
     @abc.abstractmethod
-    def enqueue(self, agent: AgentId, invocation_id: str, function: str,
-                params: Sequence[str], idempotency_key: str | None) -> InvocationRecord:
+    def enqueue(
+        self,
+        agent: AgentId,
+        invocation_id: str,
+        function: str,
+        params: Sequence[str],
+        idempotency_key: str | None,
+    ) -> InvocationRecord:
         """Queue an invocation; with an idempotency key already used, return that one."""
 
     @abc.abstractmethod
     def get_invocation(self, invocation_id: str) -> InvocationRecord: ...
 
     @abc.abstractmethod
-    def list_invocations(self, agent: AgentId, states: Sequence[str] | None = None
-                         ) -> list[InvocationRecord]: ...
+    def list_invocations(
+        self, agent: AgentId, states: Sequence[str] | None = None
+    ) -> list[InvocationRecord]: ...
 
     # -- scheduling -----------------------------------------------------------
     @abc.abstractmethod

@@ -128,9 +128,7 @@ class SqliteStore(Store):
             for statement in MIGRATIONS[version]:
                 db.execute(statement)
             # Recorded in the same transaction as the schema change itself.
-            db.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time_ns())
-            )
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time_ns()))
 
     def close(self) -> None:
         with self._lock:
@@ -335,7 +333,7 @@ class SqliteStore(Store):
             created_at=int(str(created)),
             function=None if function is None else str(function),
             completed=bool(completed),
-            data=None if data is None else bytes(data),  # type: ignore[arg-type]
+            data=None if data is None else bytes(data),  # type: ignore[call-overload]
             completed_at=None if completed_at is None else int(str(completed_at)),
         )
 
@@ -379,7 +377,11 @@ class SqliteStore(Store):
                 "SELECT status, waiting_promises FROM agents WHERE component_id = ? AND name = ?",
                 _key(promise.agent),
             ).fetchone()
-            if owner and owner[0] == SUSPENDED and promise.oplog_idx in json.loads(owner[1] or "[]"):
+            if (
+                owner
+                and owner[0] == SUSPENDED
+                and promise.oplog_idx in json.loads(owner[1] or "[]")
+            ):
                 db.execute(
                     "UPDATE agents SET wake_at_ns = 0 WHERE component_id = ? AND name = ?",
                     _key(promise.agent),
@@ -524,8 +526,18 @@ class SqliteStore(Store):
             ).fetchone()[0]
             db.execute(
                 f"INSERT INTO invocations ({self._INV_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (*_key(agent), seq, invocation_id, function, json.dumps(list(params)),
-                 idempotency_key, QUEUED, None, None, time.time_ns()),
+                (
+                    *_key(agent),
+                    seq,
+                    invocation_id,
+                    function,
+                    json.dumps(list(params)),
+                    idempotency_key,
+                    QUEUED,
+                    None,
+                    None,
+                    time.time_ns(),
+                ),
             )
             row = db.execute(
                 f"SELECT {self._INV_COLS} FROM invocations WHERE invocation_id = ?",
