@@ -82,10 +82,12 @@ def replay_speed(calls: int) -> None:
         host.complete_promise(PromiseId(agent, idx), b"done")
         elapsed = time.perf_counter() - t0
         assert host.store.get_invocation(inv.invocation_id).state == "done"
-        print(f"replay: {entries} oplog entries ({calls} recorded host calls + invocations) "
-              f"replayed and resumed in {elapsed:.2f} s = {entries / elapsed:,.0f} entries/s, "
-              f"{calls / elapsed:,.0f} host calls/s (recording them live took {setup:.1f} s, "
-              f"{calls / setup:,.0f} invocations/s)")
+        print(
+            f"replay: {entries} oplog entries ({calls} recorded host calls + invocations) "
+            f"replayed and resumed in {elapsed:.2f} s = {entries / elapsed:,.0f} entries/s, "
+            f"{calls / elapsed:,.0f} host calls/s (recording them live took {setup:.1f} s, "
+            f"{calls / setup:,.0f} invocations/s)"
+        )
         host.close()
     del os.environ["AGENT_HOST_SQLITE_SYNC"]
 
@@ -108,14 +110,20 @@ def memory_child(agents: int) -> None:
 def memory(agents: int) -> None:
     results = {}
     for n in (0, agents):
-        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rss, suspended = out.stdout.split()
         results[n] = (int(rss), int(suspended))
     base, loaded = results[0][0], results[agents][0]
-    print(f"memory: host RSS with 0 suspended agents {base / 1024:.1f} MiB; with "
-          f"{results[agents][1]} suspended agents {loaded / 1024:.1f} MiB "
-          f"(+{(loaded - base) / 1024:.1f} MiB, {(loaded - base) / max(1, agents):.1f} KiB/agent)")
+    print(
+        f"memory: host RSS with 0 suspended agents {base / 1024:.1f} MiB; with "
+        f"{results[agents][1]} suspended agents {loaded / 1024:.1f} MiB "
+        f"(+{(loaded - base) / 1024:.1f} MiB, {(loaded - base) / max(1, agents):.1f} KiB/agent)"
+    )
 
 
 def main() -> None:
@@ -129,18 +137,22 @@ def main() -> None:
         memory_child(args.memory_child)
         return
 
-    wat, _ = completion_latency(build_fixture("promises-1.3.0"), "create-and-await()",
-                                args.rounds)
-    print(f"complete -> resumed result, WAT fixture: median {statistics.median(wat)*1e3:.2f} ms, "
-          f"p99 {_pct(wat, 99)*1e3:.2f} ms over {len(wat)} rounds")
+    wat, _ = completion_latency(build_fixture("promises-1.3.0"), "create-and-await()", args.rounds)
+    print(
+        f"complete -> resumed result, WAT fixture: median {statistics.median(wat) * 1e3:.2f} ms, "
+        f"p99 {_pct(wat, 99) * 1e3:.2f} ms over {len(wat)} rounds"
+    )
     approval = REPO / "guest_examples" / "approval" / "approval.wasm"
     if not approval.exists():
-        subprocess.run([sys.executable, str(REPO / "scripts" / "build_examples.py"), "approval"],
-                       check=True)
+        subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "build_examples.py"), "approval"], check=True
+        )
     py, first = completion_latency(approval, "start-approval()", args.rounds)
-    print(f"complete -> resumed result, Python approval agent: median "
-          f"{statistics.median(py)*1e3:.2f} ms, p99 {_pct(py, 99)*1e3:.2f} ms over "
-          f"{len(py)} rounds (first round {first*1e3:.1f} ms)")
+    print(
+        f"complete -> resumed result, Python approval agent: median "
+        f"{statistics.median(py) * 1e3:.2f} ms, p99 {_pct(py, 99) * 1e3:.2f} ms over "
+        f"{len(py)} rounds (first round {first * 1e3:.1f} ms)"
+    )
     replay_speed(args.calls)
     memory(args.agents)
 

@@ -164,8 +164,9 @@ def test_invocations_queue_while_suspended_and_run_in_order(host: Host) -> None:
     assert later.state == "done"
     starts = [e for e in host.store.read_oplog(agent) if isinstance(e, InvocationStarted)]
     assert [e.invocation_id for e in starts] == [waiting.invocation_id, queued.invocation_id]
-    created = [i + 1 for i, e in enumerate(host.store.read_oplog(agent))
-               if isinstance(e, PromiseCreated)]
+    created = [
+        i + 1 for i, e in enumerate(host.store.read_oplog(agent)) if isinstance(e, PromiseCreated)
+    ]
     assert int(later.result or "0") == created[-1] and created[-1] > idx
 
 
@@ -178,17 +179,27 @@ def test_unknown_promise_completion_is_not_found(host: Host) -> None:
 # -- crashes: real processes killed with SIGKILL --------------------------------------------
 def _cli(store: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AGENT_HOST_STORE": str(store)}
-    return subprocess.run([AGENT_HOST, *args], env=env, capture_output=True, text=True,
-                          timeout=120, **kw)
+    return subprocess.run(
+        [AGENT_HOST, *args], env=env, capture_output=True, text=True, timeout=120, **kw
+    )
 
 
 def test_sigkill_while_suspended_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    assert _cli(store, "component", "add", str(build_fixture("durable-1.3.0")), "--name",
-                "durable").returncode == 0
+    assert (
+        _cli(
+            store, "component", "add", str(build_fixture("durable-1.3.0")), "--name", "durable"
+        ).returncode
+        == 0
+    )
     env = {**os.environ, "AGENT_HOST_STORE": str(store)}
-    proc = subprocess.Popen([AGENT_HOST, "invoke", "durable", "alice", "observe-and-await()"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [AGENT_HOST, "invoke", "durable", "alice", "observe-and-await()"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     view = SqliteStore(store / "agent-host.db")
     agent = None
     deadline = time.monotonic() + 60
@@ -212,12 +223,21 @@ def test_sigkill_while_suspended_loses_nothing(tmp_path: Path) -> None:
 
 def test_sigkill_while_an_invocation_runs_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    assert _cli(store, "component", "add", str(build_fixture("durable-1.3.0")), "--name",
-                "durable").returncode == 0
+    assert (
+        _cli(
+            store, "component", "add", str(build_fixture("durable-1.3.0")), "--name", "durable"
+        ).returncode
+        == 0
+    )
     env = {**os.environ, "AGENT_HOST_STORE": str(store)}
     # 150 ms is below the in-place wait threshold: the process is inside the guest call.
-    proc = subprocess.Popen([AGENT_HOST, "invoke", "durable", "bob", "sleep(150000000)"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [AGENT_HOST, "invoke", "durable", "bob", "sleep(150000000)"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     view = SqliteStore(store / "agent-host.db")
     deadline = time.monotonic() + 60
     running = []
