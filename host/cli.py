@@ -475,6 +475,9 @@ def promise_list(
     if agent_id is not None:
         host.store.get_agent(agent_id)  # AgentNotFound, not an empty list
     records = host.store.list_promises(agent_id, pending_only=not show_all)
+    if component_ref and agent_id is None:
+        cid = host.store.get_component(component_ref).id
+        records = [p for p in records if str(p.id.agent.component_id) == cid]
     rows = [
         {
             "id": str(p.id),

@@ -39,13 +39,16 @@ class EpochTicker:
 
     def __init__(self, engine: wasmtime.Engine) -> None:
         self._engine = engine
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="epoch-ticker", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while True:
-            time.sleep(EPOCH_TICK_S)
+        while not self._stop.wait(EPOCH_TICK_S):
             self._engine.increment_epoch()
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def content_hash(data: bytes) -> str:
@@ -69,8 +72,10 @@ class ComponentCache:
         hash: str,
         wasm: Callable[[], bytes],
         progress: Callable[[str], None] | None = None,
+        validate: Callable[[wc.Component], object] | None = None,
     ) -> wc.Component:
-        """The compiled component for ``hash``; ``wasm`` supplies the bytes on a cache miss."""
+        """The compiled component for ``hash``; ``wasm`` supplies the bytes on a cache miss.
+        ``validate`` may refuse a freshly compiled component before anything is cached."""
         with self._lock:
             cached = self._memory.get(hash)
             if cached is not None:
@@ -84,6 +89,8 @@ class ComponentCache:
                     path.unlink(missing_ok=True)  # stale or damaged: compile again
             if component is None:
                 component = self._compile(hash, wasm(), progress)
+                if validate is not None:
+                    validate(component)
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
                 tmp.write_bytes(component.serialize())

@@ -81,6 +81,7 @@ class _Live:
     wstore: wasmtime.Store
     instance: wc.Instance
     hash: str
+    created_at: int
 
 
 class _Suspended(Exception):  # noqa: N818
@@ -125,12 +126,18 @@ class Host:
         # Idle agents' instances, most recently run last. Suspended and failed agents are
         # never here: suspension drops the instance.
         self._live: dict[AgentId, _Live] = {}
+        self._live_lock = threading.Lock()
         self.max_live_instances = 64
+        # A server sets these: ``wake`` hands a woken agent to its scheduler instead of
+        # running it inline; ``on_finished`` hears of every invocation that ended.
+        self.wake: Callable[[AgentId], None] | None = None
+        self.on_finished: Callable[[str], None] | None = None
         # Test seam, off by default: runs between "nothing is ready" and the suspension
         # commit, the window in which spec rule 4's race happens.
         self.before_suspend: Callable[[AgentId], None] | None = None
 
     def close(self) -> None:
+        self._ticker.stop()
         self.store.close()
 
     # -- components -------------------------------------------------------------
@@ -150,7 +157,9 @@ class Host:
                 "`wasm-tools component new`"
             )
         hash = content_hash(data)
-        component = self.cache.load(hash, lambda: data, self.progress)
+        component = self.cache.load(
+            hash, lambda: data, self.progress, validate=lambda c: self._linker(hash, c)
+        )
         self._linker(hash, component)
         self.components_dir.mkdir(parents=True, exist_ok=True)
         target = self.components_dir / f"{hash}.wasm"
@@ -303,16 +312,23 @@ class Host:
         self.store.get_agent(promise.agent)  # AgentNotFound before PromiseNotFound
         completed = self.store.complete_promise(promise, data)
         if completed:
-            self._woken.add(promise.agent)
+            self._on_promise_completed(promise)
             self.run_woken()
         return completed
 
     def _on_promise_completed(self, promise: PromiseId) -> None:
-        self._woken.add(promise.agent)
+        if self.wake is not None:
+            self.wake(promise.agent)
+        else:
+            with self._live_lock:
+                self._woken.add(promise.agent)
 
     def run_woken(self) -> None:
-        while self._woken:
-            agent = self._woken.pop()
+        while True:
+            with self._live_lock:
+                if not self._woken:
+                    return
+                agent = self._woken.pop()
             try:
                 self.run_agent(agent)
             except (LeaseHeld, AgentNotFound):
@@ -362,11 +378,14 @@ class Host:
     def _execute(self, agent: AgentId) -> None:
         record = self.store.get_agent(agent)
         hash = record.component_hash
-        live = self._live.pop(agent, None)
+        with self._live_lock:
+            live = self._live.pop(agent, None)
         if live is not None and (
-            live.hash != hash or live.session.persisted != record.oplog_length
+            live.hash != hash
+            or live.session.persisted != record.oplog_length
+            or live.created_at != record.created_at
         ):
-            live = None  # another process (or a version update) moved the agent on
+            live = None  # another process (or a version update, or a re-creation) moved it on
         if live is not None:
             self._run(live)
             return
@@ -395,7 +414,7 @@ class Host:
             raise _Stop() from None
         finally:
             set_current(None)
-        self._run(_Live(session, wstore, instance, hash))
+        self._run(_Live(session, wstore, instance, hash, record.created_at))
 
     def _output_for(self, agent: AgentId) -> Callable[[str, bytes], None] | None:
         output = self.output
@@ -455,9 +474,19 @@ class Host:
             set_current(None)
 
     def _keep(self, live: _Live) -> None:
-        self._live[live.session.agent] = live
-        while len(self._live) > self.max_live_instances:
-            self._live.pop(next(iter(self._live)))  # the least recently run
+        with self._live_lock:
+            self._live[live.session.agent] = live
+            while len(self._live) > self.max_live_instances:
+                self._live.pop(next(iter(self._live)))  # the least recently run
+
+    def forget_instance(self, agent: AgentId) -> None:
+        """Drop a kept idle instance (after deleting or interrupting the agent)."""
+        with self._live_lock:
+            self._live.pop(agent, None)
+
+    def _finished(self, invocation_id: str) -> None:
+        if self.on_finished is not None:
+            self.on_finished(invocation_id)
 
     def _call(
         self,
@@ -520,6 +549,7 @@ class Host:
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, finished)
         session.mark_persisted(finished)
+        self._finished(started.invocation_id)
 
     def _after_trap(self, session: Session, started: InvocationStarted, exc: Exception) -> None:
         """Turn what stopped the guest into the agent's next state: raises the control-flow
@@ -560,6 +590,7 @@ class Host:
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, failed)
         session.mark_persisted(failed)
+        self._finished(started.invocation_id)
 
     # -- inspection -----------------------------------------------------------------
     def status_line(self, agent: AgentId) -> str:

@@ -1,0 +1,76 @@
+"""Shared fixtures: a Host on a fresh data directory, the CLI on the same kind of directory,
+and a snapshot of everything a store holds (to prove that a refused request wrote nothing).
+
+No mocks of the runtime: every fixture here is a real Host with a real SQLite file under
+``tmp_path``; WAT guests are built by ``fixtures.build.build_fixture`` (cached on disk).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STORE_TABLES = ("components", "agents", "oplog", "promises", "invocations", "leases")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """The host's data directory (database, components, compiled-code cache)."""
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def host(data_dir: Path) -> Iterator[Any]:
+    """A Host on a fresh data directory, closed after the test."""
+    from host.runtime.executor import Host
+
+    h = Host(data_dir)
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def snapshot_store(data_dir: Path) -> dict[str, Any]:
+    """Every row of every table plus the component and compiled-code files, comparable with ==."""
+    state: dict[str, Any] = {}
+    db_path = data_dir / "agent-host.db"
+    if db_path.exists():
+        db = sqlite3.connect(db_path)
+        try:
+            present = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            for table in STORE_TABLES:
+                if table in present:
+                    state[table] = sorted(db.execute(f"SELECT * FROM {table}").fetchall())
+        finally:
+            db.close()
+    for folder in ("components", "cache"):
+        path = data_dir / folder
+        state[f"{folder}_files"] = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    return state
+
+
+@pytest.fixture
+def snapshot() -> Callable[[Path], dict[str, Any]]:
+    return snapshot_store
+
+
+@pytest.fixture
+def cli(data_dir: Path) -> Callable[..., Any]:
+    """Run ``agent-host --store <data_dir> ARGS...`` in-process with click's CliRunner.
+
+    The result has ``exit_code``, ``stdout`` and ``stderr`` (kept apart)."""
+    from click.testing import CliRunner
+
+    from host.cli import main
+
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(main, ["--store", str(data_dir), *args], catch_exceptions=False)
+
+    return run
