@@ -548,3 +548,55 @@ def _iso(ns: int | None) -> str:
     if not ns:
         return "-"
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
+
+
+# -- the server ------------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--host",
+    "bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback by default).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=9881, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Agents run at once.",
+)
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Seconds between scans for work written by other processes and due "
+    "timers: the longest a completion made through another process waits.",
+)
+@click.option(
+    "--await-timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds invoke-and-await holds a request before answering 202 with "
+    "the invocation's state.",
+)
+@pass_ctx
+@handle_errors
+def serve(
+    ctx: Ctx, bind: str, port: int, workers: int, poll_interval: float, await_timeout: float
+) -> None:
+    """Serve Golem's REST API for every agent in the data directory.
+
+    On start it resumes every agent that was running or has a due wake-up."""
+    import uvicorn
+
+    from host.server import create_app
+
+    app = create_app(
+        ctx.host, workers=workers, poll_interval=poll_interval, await_timeout=await_timeout
+    )
+    click.echo(f"agent-host serving {ctx.store_dir} on http://{bind}:{port}", err=True)
+    uvicorn.run(app, host=bind, port=port, log_level="warning", timeout_graceful_shutdown=30)

@@ -49,7 +49,7 @@ from host.runtime.linking import build_linker
 from host.runtime.session import GuestExit, Session, Suspend, set_current
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
 from host.store import FAILED, IDLE, SUSPENDED, ComponentRecord, SqliteStore, lease_owner
-from host.store.base import QUEUED, InvocationRecord
+from host.store.base import INTERRUPTED, QUEUED, InvocationRecord
 from host.values import ValuesError, format_value, parse_args, parse_call, parse_value
 from host.values.types import FuncSig
 
@@ -168,6 +168,24 @@ class Host:
             shutil.copyfile(path, tmp)
             tmp.replace(target)
         return self.store.add_component(name or path.stem, hash, len(data))
+
+    def add_component_bytes(self, data: bytes, name: str) -> ComponentRecord:
+        """Register a component from its bytes (an HTTP upload)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "upload.wasm"
+            path.write_bytes(data)
+            return self.add_component(path, name)
+
+    def interrupt(self, agent: AgentId) -> None:
+        """Stop the agent between invocations: nothing runs (no queued invocation, no
+        wake-up) until :meth:`resume`."""
+        self.store.interrupt(agent)
+        self.forget_instance(agent)
+
+    def resume(self, agent: AgentId) -> None:
+        self.store.resume(agent)
 
     def _component(self, hash: str) -> wc.Component:
         path = self.components_dir / f"{hash}.wasm"
@@ -356,8 +374,8 @@ class Host:
             try:
                 while True:
                     record = self.store.get_agent(agent)
-                    if record.status == FAILED:
-                        return FAILED
+                    if record.status in (FAILED, INTERRUPTED):
+                        return record.status
                     if record.status == SUSPENDED and (
                         record.wake_at_ns is None or record.wake_at_ns > time.time_ns()
                     ):
@@ -366,6 +384,9 @@ class Host:
                         return IDLE
                     try:
                         self._execute(agent)
+                        if self.store.get_agent(agent).status == SUSPENDED:
+                            # Resumed after an interrupt with nothing left to wait for.
+                            self.store.set_status(agent, IDLE)
                     except _Suspended:
                         continue  # re-check: a timer may already be due
                     except _RunAgain:

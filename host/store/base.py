@@ -24,7 +24,8 @@ IDLE = "idle"
 RUNNING = "running"
 SUSPENDED = "suspended"
 FAILED = "failed"
-STATUSES = (IDLE, RUNNING, SUSPENDED, FAILED)
+INTERRUPTED = "interrupted"  # stopped by request; nothing runs until it is resumed
+STATUSES = (IDLE, RUNNING, SUSPENDED, FAILED, INTERRUPTED)
 
 # Invocation states.
 QUEUED = "queued"
@@ -93,6 +94,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_components(self) -> list[ComponentRecord]: ...
+
+    @abc.abstractmethod
+    def list_component_versions(self, component_id: str) -> list[ComponentRecord]: ...
+
+    @abc.abstractmethod
+    def interrupt(self, agent: AgentId) -> str:
+        """Mark an idle or suspended agent interrupted; returns the status it had."""
+
+    @abc.abstractmethod
+    def resume(self, agent: AgentId) -> None:
+        """Let an interrupted agent run again (its waits are re-checked by a replay)."""
 
     # -- agents ---------------------------------------------------------------
     @abc.abstractmethod

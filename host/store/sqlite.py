@@ -22,6 +22,7 @@ from host import oplog
 from host.errors import (
     AgentNotFound,
     ComponentNotFound,
+    Conflict,
     OplogConflict,
     PromiseNotFound,
     StoreError,
@@ -33,6 +34,7 @@ from host.store.base import (
     ERRORED,
     FAILED,
     IDLE,
+    INTERRUPTED,
     QUEUED,
     RUNNING,
     STARTED,
@@ -182,6 +184,41 @@ class SqliteStore(Store):
                 "ORDER BY name"
             ).fetchall()
         return [ComponentRecord(*r) for r in rows]
+
+    def list_component_versions(self, component_id: str) -> list[ComponentRecord]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT id, name, version, hash, size, created_at FROM components "
+                "WHERE id = ? ORDER BY version",
+                (component_id,),
+            ).fetchall()
+        return [ComponentRecord(*r) for r in rows]
+
+    def interrupt(self, agent: AgentId) -> str:
+        with self._tx() as db:
+            status = self._require_agent(db, agent)
+            if status == RUNNING:
+                raise Conflict(
+                    f"agent {agent} is running an invocation; agent-host can interrupt an "
+                    "agent only between invocations or while it is suspended"
+                )
+            if status in (IDLE, SUSPENDED):
+                db.execute(
+                    "UPDATE agents SET status = ? WHERE component_id = ? AND name = ?",
+                    (INTERRUPTED, *_key(agent)),
+                )
+            return status
+
+    def resume(self, agent: AgentId) -> None:
+        with self._tx() as db:
+            status = self._require_agent(db, agent)
+            if status != INTERRUPTED:
+                raise Conflict(f"agent {agent} is {status}, not interrupted")
+            # Due now: a replay re-checks whatever it was waiting for and runs its queue.
+            db.execute(
+                "UPDATE agents SET status = ?, wake_at_ns = 0 WHERE component_id = ? AND name = ?",
+                (SUSPENDED, *_key(agent)),
+            )
 
     # -- agents -------------------------------------------------------------------
     _AGENT_COLS = (

@@ -1,0 +1,75 @@
+"""One error body shape for every failure, and the status each error class maps to.
+
+Every error response is ``{"error": {"code": str, "message": str, "field"?: str}}``.
+Users' mistakes are 4xx; a 500 means a bug in agent-host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from host.errors import Conflict, Divergence, HostError, InvalidInput, NotFound, StoreError
+
+STATUS: list[tuple[type[HostError], int, str]] = [
+    (NotFound, 404, "not_found"),
+    (InvalidInput, 400, "invalid_input"),
+    (Conflict, 409, "conflict"),
+    (Divergence, 409, "divergence"),
+    (StoreError, 503, "store_unavailable"),
+]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return {"error": error}
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.field), exc.status)
+
+    @app.exception_handler(HostError)
+    async def host_error(request: Request, exc: HostError) -> JSONResponse:
+        for cls, status, code in STATUS:
+            if isinstance(exc, cls):
+                return JSONResponse(error_body(code, str(exc)), status)
+        return JSONResponse(error_body("host_error", str(exc)), 500)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first: dict[str, Any] = dict(errors[0]) if errors else {}
+        field = _field(tuple(first.get("loc", ())))
+        msg = str(first.get("msg", "invalid request"))
+        message = f"{field}: {msg}" if field else msg
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        return JSONResponse(error_body("invalid_request", message, field or None), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
