@@ -11,6 +11,12 @@ The payload is JSON: either `"approved"` / `"rejected"`, or an object
 `{"decision": "approved" | "rejected", "by": "...", "comment": "..."}`. Anything
 else yields an explanatory result instead of a trap.
 
+Over HTTP the agent declares its own endpoints (`agent-host:http/endpoints`):
+mounted at `/workflows/{name}`, `POST .../request` opens a request for a decision
+(a promise) without blocking, and `POST .../approve` / `POST .../reject` (JSON body
+`{"by": ..., "comment": ...}`) complete that promise from inside the agent and
+return the outcome; `GET .../status` tells where the workflow stands.
+
 This uses the raw componentize-py bindings of `golem:api/host@1.3.0`; the agent's
 name is the `agent-id` of the promise id (or `GOLEM_AGENT_ID` before that is known).
 """
@@ -21,6 +27,8 @@ import uuid
 from dataclasses import dataclass
 
 import wit_world
+from wit_world import exports
+from wit_world.exports import endpoints as ep
 from wit_world.imports import host
 
 DECISIONS = ("approved", "rejected")
@@ -84,11 +92,68 @@ def _await_promise(promise_id: host.PromiseId) -> bytes:
                 return payload
 
 
+def _open_request() -> host.PromiseId:
+    global _pending, _name, _outcome
+    promise_id = host.create_promise()
+    _pending, _name, _outcome = promise_id, promise_id.agent_id.agent_id, None
+    return promise_id
+
+
+def _settle(payload: bytes) -> str:
+    global _pending, _outcome
+    _pending = None
+    try:
+        decision = Decision.from_payload(payload)
+    except InvalidDecision as e:
+        _outcome = f"Workflow {_name}: invalid decision payload: {e}"
+    else:
+        _outcome = f"Workflow {_name} {decision.describe()}"
+        if decision.comment:
+            print(f"Workflow {_name}: comment: {decision.comment}", flush=True)
+    return _outcome
+
+
+def _decide(decision: str, by: str | None, comment: str | None) -> str | None:
+    """Complete the open request's promise from inside the agent, then take its outcome."""
+    if _pending is None:
+        return None
+    payload = json.dumps({"decision": decision, "by": by, "comment": comment}).encode()
+    host.complete_promise(_pending, payload)  # false if someone decided first: theirs wins
+    return _settle(_await_promise(_pending))
+
+
+class Endpoints(exports.Endpoints):
+    def definition(self) -> ep.AgentDefinition:
+        def method(function: str, verb: ep.HttpMethod, path: str) -> ep.MethodEndpoint:
+            return ep.MethodEndpoint(function, verb, path, [], [])
+
+        return ep.AgentDefinition(
+            agent_type="workflow",
+            mount="/workflows/{name}",
+            methods=[
+                method("request", ep.HttpMethod.POST, "/request"),
+                method("approve", ep.HttpMethod.POST, "/approve"),
+                method("reject", ep.HttpMethod.POST, "/reject"),
+                method("status", ep.HttpMethod.GET, "/status"),
+                method("pending-promise", ep.HttpMethod.GET, "/pending"),
+            ],
+        )
+
+
 class WitWorld(wit_world.WitWorld):
+    def request(self) -> int:
+        if _pending is not None:
+            return _pending.oplog_idx
+        return _open_request().oplog_idx
+
+    def approve(self, by: str | None, comment: str | None) -> str | None:
+        return _decide("approved", by, comment)
+
+    def reject(self, by: str | None, comment: str | None) -> str | None:
+        return _decide("rejected", by, comment)
+
     def start_approval(self) -> str:
-        global _pending, _name, _outcome
-        promise_id = host.create_promise()
-        _pending, _name, _outcome = promise_id, promise_id.agent_id.agent_id, None
+        promise_id = _open_request()
         component = promise_id.agent_id.component_id.uuid
         component_id = uuid.UUID(int=(component.high_bits << 64) | component.low_bits)
         print(
@@ -96,17 +161,7 @@ class WitWorld(wit_world.WitWorld):
             f" (component {component_id})",
             flush=True,
         )
-        payload = _await_promise(promise_id)
-        _pending = None
-        try:
-            decision = Decision.from_payload(payload)
-        except InvalidDecision as e:
-            _outcome = f"Workflow {_name}: invalid decision payload: {e}"
-        else:
-            _outcome = f"Workflow {_name} {decision.describe()}"
-            if decision.comment:
-                print(f"Workflow {_name}: comment: {decision.comment}", flush=True)
-        return _outcome
+        return _settle(_await_promise(promise_id))
 
     def pending_promise(self) -> int | None:
         return None if _pending is None else _pending.oplog_idx

@@ -178,6 +178,34 @@ class Host:
             path.write_bytes(data)
             return self.add_component(path, name)
 
+    def call_scratch(self, record: ComponentRecord, function: str) -> Any:
+        """Call a parameterless export on a throwaway instance that is not an agent (no
+        oplog); returns its result as a value. Used to read endpoint definitions."""
+        hash = record.hash
+        component = self._component(hash)
+        linker = self._linker(hash, component)
+        export = self.resolve_export(hash, function)
+        session = Session(AgentId(uuid.UUID(record.id), "scratch"), self.store, [])
+        session.scratch = True
+        wstore = wasmtime.Store(self.engine)
+        wstore.set_limits(memory_size=self.limits.memory_bytes)
+        wstore.set_epoch_deadline(max(1, int(10 / EPOCH_TICK_S)))
+        set_current(session)
+        try:
+            instance = linker.instantiate(wstore, component)
+            func = _get_func(wstore, instance, export)
+            raw = func(wstore)
+            value = None if export.sig.result is None else from_wasmtime(raw, export.sig.result)
+            func.post_return(wstore)
+            return value
+        except Exception as exc:
+            cause = session.raised or exc
+            raise InvalidComponent(
+                f"calling {function} on the component failed: {_message(cause)}"
+            ) from None
+        finally:
+            set_current(None)
+
     def interrupt(self, agent: AgentId) -> None:
         """Stop the agent between invocations: nothing runs (no queued invocation, no
         wake-up) until :meth:`resume`."""

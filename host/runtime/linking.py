@@ -155,6 +155,11 @@ def dispatch(
     kind = spec.kind
     if kind is Kind.PURE:
         return _lower(session, spec.impl(session, *args), sig.result)
+    if session.scratch and kind is not Kind.READ:
+        raise golem.GuestError(
+            f"{sig.name} was called while the host read the component's endpoint "
+            "definition; the definition must not create, complete or change anything"
+        )
     session.skip_markers()
     if session.replaying:
         entry = session.next_recorded(sig.name)

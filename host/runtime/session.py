@@ -136,6 +136,9 @@ class Session:
         self.last_monotonic = 0
         self.state: dict[str, Any] = {}
         self.raised: Exception | None = None  # what the last failed host call raised
+        # A scratch session runs a component outside any agent (reading its endpoint
+        # definition): reads are answered live and recorded nowhere, effects are refused.
+        self.scratch = False
         self.host_calls = 0
         self.replayed_calls = 0
 

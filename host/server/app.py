@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from host import oplog
@@ -18,6 +18,7 @@ from host.errors import Conflict, InvalidInput
 from host.ids import AgentId, PromiseId, check_agent_name
 from host.runtime.executor import Host
 from host.runtime.service import AgentService
+from host.server.endpoints import EndpointRouter, bind, result_response
 from host.server.errors import ApiError, install
 from host.server.limits import BodyLimit
 from host.store import FAILED, IDLE, RUNNING, SUSPENDED, AgentRecord
@@ -68,9 +69,11 @@ def create_app(
     await_timeout: float = 60.0,
 ) -> FastAPI:
     service = AgentService(host, workers=workers, poll_interval=poll_interval)
+    router = EndpointRouter(host)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _in_thread(router.refresh)
         service.start()
         yield
         service.stop()
@@ -85,7 +88,8 @@ def create_app(
     app.state.service = service
     install(app)
     app.add_middleware(BodyLimit, default=BODY_LIMIT, overrides={"/v1/components": COMPONENT_LIMIT})
-    _routes(app, host, service, await_timeout)
+    _routes(app, host, service, router, await_timeout)
+    _agent_routes(app, host, service, router, await_timeout)
     return app
 
 
@@ -145,7 +149,9 @@ def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
 
 
-def _routes(app: FastAPI, host: Host, service: AgentService, await_timeout: float) -> None:
+def _routes(
+    app: FastAPI, host: Host, service: AgentService, router: EndpointRouter, await_timeout: float
+) -> None:
     workers = "/v1/components/{component_id}/workers"
 
     @app.get("/healthz", tags=["server"])
@@ -173,6 +179,7 @@ def _routes(app: FastAPI, host: Host, service: AgentService, await_timeout: floa
         async for chunk in request.stream():
             data += chunk
         record = await _in_thread(lambda: host.add_component_bytes(bytes(data), name))
+        await _in_thread(router.refresh)
         return _component_json(record)
 
     @app.get("/v1/components/{component_id}", tags=["components"])
@@ -412,3 +419,59 @@ async def _in_thread(fn: Callable[[], Any]) -> Any:
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(fn)
+
+
+def _agent_routes(
+    app: FastAPI, host: Host, service: AgentService, router: EndpointRouter, await_timeout: float
+) -> None:
+    """Serve the endpoints components declare; registered last, below every /v1 route."""
+
+    @app.get("/v1/endpoints", tags=["components"])
+    def list_endpoints() -> dict[str, Any]:
+        router.refresh()
+        return {
+            "endpoints": [
+                {
+                    "componentId": r.component.id,
+                    "agentType": r.agent_type,
+                    "method": r.method,
+                    "path": "/" + "/".join(r.mount + r.path),
+                    "function": r.export.name,
+                }
+                for r in router._routes
+            ],
+            "problems": router.problems,
+        }
+
+    @app.api_route(
+        "/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    async def agent_endpoint(request: Request, path: str) -> Any:
+        body = await request.body()
+        query = dict(request.query_params)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+
+        def run() -> Any:
+            router.refresh()
+            match = router.match(request.method, "/" + path)
+            args = bind(match, query, headers, body)
+            route = match.route
+            params = tuple(
+                format_value(v, t) for v, t in zip(args, route.export.sig.param_types, strict=True)
+            )
+            agent = AgentId(uuid.UUID(route.component.id), match.agent_name)
+            host.create_agent(route.component.id, match.agent_name)  # no-op if it exists
+            invocation = service.invoke(agent, route.export.name, params)
+            record = service.wait(invocation.invocation_id, await_timeout)
+            if record.state != DONE:
+                return _invocation_response(
+                    host, agent, record, route.component.id, match.agent_name
+                )
+            status, payload = result_response(route.export, record.result)
+            if payload is None:
+                return JSONResponse(None, status) if status != 204 else Response(status_code=204)
+            return JSONResponse(payload, status)
+
+        return await _in_thread(run)
