@@ -5,7 +5,6 @@ binds path, query, header and body values and exercises every result mapping."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -67,15 +66,16 @@ def test_wrong_method_and_unknown_route(http: httpx.Client) -> None:
 
 
 def test_path_query_header_and_body_bind_by_name(http: httpx.Client) -> None:
-    put = http.put("/shops/acme/eu/items/7", json={"name": "pen", "tags": ["a", "b"],
-                                                    "price": 1.5})
+    put = http.put("/shops/acme/eu/items/7", json={"name": "pen", "tags": ["a", "b"], "price": 1.5})
     assert put.status_code == 200 and put.json() == "stored 7: pen"
-    got = http.get("/shops/acme/eu/items/7", params={"verbose": "true"},
-                   headers={"X-Request-Id": "r-1"})
+    got = http.get(
+        "/shops/acme/eu/items/7", params={"verbose": "true"}, headers={"X-Request-Id": "r-1"}
+    )
     assert got.status_code == 200
     assert got.json() == "pen ['a', 'b'] 1.5 (r-1)"
-    terse = http.get("/shops/acme/eu/items/7", params={"verbose": "false"},
-                     headers={"x-request-id": "r-2"})
+    terse = http.get(
+        "/shops/acme/eu/items/7", params={"verbose": "false"}, headers={"x-request-id": "r-2"}
+    )
     assert terse.json() == "pen"
     # An option parameter may be left out of the body.
     assert http.put("/shops/acme/eu/items/8", json={"name": "ink", "tags": []}).status_code == 200
@@ -84,8 +84,9 @@ def test_path_query_header_and_body_bind_by_name(http: httpx.Client) -> None:
 def test_mount_vars_select_the_agent(http: httpx.Client) -> None:
     assert http.get("/shops/acme/us/whoami").json() == "acme~us"
     http.put("/shops/acme/us/items/1", json={"name": "us-only", "tags": []})
-    other = http.get("/shops/acme/fr/items/1", params={"verbose": "false"},
-                     headers={"X-Request-Id": "r"})
+    other = http.get(
+        "/shops/acme/fr/items/1", params={"verbose": "false"}, headers={"X-Request-Id": "r"}
+    )
     assert other.status_code == 404  # a different agent: it has no item 1
 
 
@@ -94,31 +95,44 @@ def test_result_mappings(http: httpx.Client) -> None:
     empty = http.put("/shops/beta/eu/items/3", json={"name": "", "tags": []})
     assert empty.status_code == 500  # the guest's own err, as the spec maps it
     assert empty.json() == "name must not be empty"
-    absent = http.get("/shops/beta/eu/items/99", params={"verbose": "true"},
-                      headers={"X-Request-Id": "r"})
+    absent = http.get(
+        "/shops/beta/eu/items/99", params={"verbose": "true"}, headers={"X-Request-Id": "r"}
+    )
     assert absent.status_code == 404
 
 
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "field"),
     [
-        ("GET", "/shops/a/b/items/x", {"params": {"verbose": "true"},
-                                       "headers": {"X-Request-Id": "r"}}, "path.item-id"),
+        (
+            "GET",
+            "/shops/a/b/items/x",
+            {"params": {"verbose": "true"}, "headers": {"X-Request-Id": "r"}},
+            "path.item-id",
+        ),
         ("GET", "/shops/a/b/items/1", {"params": {"verbose": "true"}}, "body.request-id"),
-        ("GET", "/shops/a/b/items/1", {"params": {"verbose": "maybe"},
-                                       "headers": {"X-Request-Id": "r"}}, "query.verbose"),
+        (
+            "GET",
+            "/shops/a/b/items/1",
+            {"params": {"verbose": "maybe"}, "headers": {"X-Request-Id": "r"}},
+            "query.verbose",
+        ),
         ("PUT", "/shops/a/b/items/1", {"json": {"name": 5, "tags": []}}, "body.name"),
         ("PUT", "/shops/a/b/items/1", {"json": {"tags": []}}, "body.name"),
-        ("PUT", "/shops/a/b/items/1", {"json": {"name": "x", "tags": [], "bogus": 1}},
-         "body.bogus"),
+        (
+            "PUT",
+            "/shops/a/b/items/1",
+            {"json": {"name": "x", "tags": [], "bogus": 1}},
+            "body.bogus",
+        ),
         ("PUT", "/shops/a/b/items/1", {"content": b"[1, 2]"}, "body"),
         ("PUT", "/shops/a/b/items/1", {"content": b"{nope"}, "body"),
-        ("PUT", "/shops/a/b/items/4294967296", {"json": {"name": "x", "tags": []}},
-         "path.item-id"),
+        ("PUT", "/shops/a/b/items/4294967296", {"json": {"name": "x", "tags": []}}, "path.item-id"),
     ],
 )
-def test_bad_requests_name_the_field(http: httpx.Client, method: str, path: str,
-                                     kwargs: dict, field: str) -> None:
+def test_bad_requests_name_the_field(
+    http: httpx.Client, method: str, path: str, kwargs: dict, field: str
+) -> None:
     response = http.request(method, path, **kwargs)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["field"] == field
