@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from host import oplog
-from host.errors import AgentNotFound, HostError, InvalidInput
+from host.errors import AgentNotFound, Conflict, HostError, InvalidInput
 from host.ids import AgentId, PromiseId
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,7 +40,17 @@ def default_store() -> Path:
 class Ctx:
     store_dir: Path = Path()
     as_json: bool = False
+    server: str | None = None
     _host: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The server client in ``--server`` mode, else None."""
+        if self.server is None:
+            return None
+        from host.client import Client
+
+        return Client(self.server)
 
     @property
     def host(self) -> Any:
@@ -112,11 +122,21 @@ def emit(ctx: Ctx, data: Any, text: str) -> None:
     "Default: $AGENT_HOST_STORE or ~/.local/share/agent-host.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+@click.option(
+    "--server",
+    envvar="AGENT_HOST_SERVER",
+    default=None,
+    help="Send commands that change agents (invoke, agent create/delete, promise complete) "
+    "to a running `agent-host serve` at this URL instead of the store. "
+    "Default: $AGENT_HOST_SERVER.",
+)
 @click.version_option(package_name="agent-host")
 @click.pass_context
-def main(click_ctx: click.Context, store_dir: Path | None, as_json: bool) -> None:
+def main(
+    click_ctx: click.Context, store_dir: Path | None, as_json: bool, server: str | None
+) -> None:
     """Run durable WebAssembly agents with Golem-style promises."""
-    ctx = Ctx(store_dir or default_store(), as_json)
+    ctx = Ctx(store_dir or default_store(), as_json, server)
     click_ctx.obj = ctx
     click_ctx.call_on_close(lambda: ctx._host.close() if ctx._host else None)
 
@@ -199,6 +219,14 @@ def invoke(
     """Invoke an exported function with WAVE arguments, e.g. 'start-approval()'.
 
     Creates the agent on first use. Prints the result, or how the agent is waiting."""
+    if ctx.client is not None:
+        from host import cli_remote
+
+        data, text = cli_remote.invoke(
+            ctx.client, component_ref, agent_name, call, idempotency_key, 300.0
+        )
+        emit(ctx, data, text)
+        return
     host = ctx.host
     try:
         hash = host.store.get_agent(host.agent_id(component_ref, agent_name)).component_hash
@@ -273,9 +301,15 @@ def agent_create(
         if not sep or not key:
             raise InvalidInput(f"--env takes KEY=VALUE, got {item!r}")
         pairs.append((key, value))
+    if ctx.client is not None:
+        from host import cli_remote
+
+        made = cli_remote.create(ctx.client, component_ref, agent_name, args, pairs)
+        emit(ctx, {"agent": made}, made)
+        return
     agent_id, created = ctx.host.create_agent(component_ref, agent_name, args, tuple(pairs))
     if not created:
-        raise InvalidInput(f"agent {agent_id} already exists")
+        raise Conflict(f"agent {agent_id} already exists")
     emit(ctx, {"agent": str(agent_id)}, str(agent_id))
 
 
@@ -360,6 +394,12 @@ def agent_show(ctx: Ctx, component_ref: str, agent_name: str) -> None:
 @handle_errors
 def agent_delete(ctx: Ctx, component_ref: str, agent_name: str) -> None:
     """Delete an agent with its oplog and promises."""
+    if ctx.client is not None:
+        from host import cli_remote
+
+        deleted = cli_remote.delete(ctx.client, component_ref, agent_name)
+        emit(ctx, {"deleted": deleted}, f"deleted {deleted}")
+        return
     agent_id = ctx.host.agent_id(component_ref, agent_name)
     ctx.host.store.delete_agent(agent_id)
     emit(ctx, {"deleted": str(agent_id)}, f"deleted {agent_id}")
@@ -434,6 +474,12 @@ def promise_complete(
 
     The owner resumes at once if it was waiting on it."""
     data = _payload(json_text, text, data_file, byte_list)
+    if ctx.client is not None:
+        from host import cli_remote
+
+        result, out = cli_remote.complete(ctx.client, component_ref, agent_name, oplog_idx, data)
+        emit(ctx, result, out)
+        return
     host = ctx.host
     agent_id = host.agent_id(component_ref, agent_name)
     before = {i.invocation_id for i in host.store.list_invocations(agent_id, ["done", "failed"])}

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from host.errors import AgentNotFound, LeaseHeld
 from host.ids import AgentId, PromiseId
 from host.runtime.executor import Host
-from host.store.base import DONE, ERRORED, FAILED, InvocationRecord
+from host.store.base import DONE, ERRORED, FAILED, INTERRUPTED, SUSPENDED, InvocationRecord
 
 log = logging.getLogger("agent-host")
 
@@ -118,19 +118,26 @@ class AgentService:
     def complete(self, promise: PromiseId, data: bytes) -> bool:
         return self.host.complete_promise(promise, data)  # wakes the owner through schedule
 
-    def wait(self, invocation_id: str, timeout: float) -> InvocationRecord:
-        """The invocation once it is done or failed, or as it is when ``timeout`` passes."""
+    def wait(
+        self, invocation_id: str, timeout: float, until_suspended: bool = False
+    ) -> InvocationRecord:
+        """The invocation once it is done or failed (or, with ``until_suspended``, once its
+        agent is suspended waiting), or as it is when ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while True:
             record = self.host.store.get_invocation(invocation_id)
             if record.state in (DONE, ERRORED):
                 return record
-            if self.host.store.get_agent(record.agent).status == FAILED:
+            status = self.host.store.get_agent(record.agent).status
+            if status == FAILED:
                 return record  # failed while replaying: nothing more will happen
+            if until_suspended and status in (SUSPENDED, INTERRUPTED):
+                return record
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return record
             with self._lock:
-                # Re-checked at least every half second: a completion written by another
-                # process finishes invocations this process never hears about directly.
-                self._finished.wait(min(remaining, 0.5))
+                # Re-checked every poll interval (at most half a second): a completion
+                # written by another process finishes invocations this process never
+                # hears about directly, and the poll interval is the documented bound.
+                self._finished.wait(min(remaining, self.poll_interval, 0.5))

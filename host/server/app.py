@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from host import oplog
-from host.errors import Conflict, InvalidInput
+from host.errors import AgentNotFound, Conflict, InvalidInput
 from host.ids import AgentId, PromiseId, check_agent_name
 from host.runtime.executor import Host
 from host.runtime.service import AgentService
@@ -57,8 +57,12 @@ class CreateAgentRequest(BaseModel):
 
 
 class InvokeRequest(BaseModel):
+    """Golem's ``{"params": [...]}`` (JSON typed by the function's WIT types), or, as an
+    agent-host extension used by the CLI, ``{"call": "fn(WAVE args)"}``."""
+
     model_config = ConfigDict(extra="forbid")
     params: list[Any] = []
+    call: str | None = None
 
 
 def create_app(
@@ -127,6 +131,10 @@ def _metadata(host: Host, record: AgentRecord) -> dict[str, Any]:
         "createdAt": _iso(record.created_at),
         "lastError": record.last_error,
         "oplogLength": record.oplog_length,
+        "invocations": [
+            {"invocationId": i.invocation_id, "function": i.function, "state": i.state}
+            for i in host.store.list_invocations(record.agent, ["queued", "started"])
+        ],
         "waitingOn": [
             _promise_id_json(PromiseId(record.agent, i)) for i in record.waiting_promises
         ],
@@ -244,15 +252,36 @@ def _routes(
 
     # -- invocations ------------------------------------------------------------------------
     def _enqueue(
-        component_id: str, worker_name: str, function: str, body: InvokeRequest, key: str | None
+        component_id: str,
+        worker_name: str,
+        function: str | None,
+        body: InvokeRequest,
+        key: str | None,
     ) -> tuple[AgentId, Any]:
         agent = _agent(host, component_id, worker_name)
         hash = host.store.get_component(component_id).hash
+        existing: AgentRecord | None
         try:
             existing = host.store.get_agent(agent)
             hash = existing.component_hash
-        except Exception:
+        except AgentNotFound:
             existing = None
+        if body.call is not None:
+            if body.params:
+                raise ApiError(400, "invalid_request", "give either params or call", "body.call")
+            function_name, wave = host.prepare_call_for(hash, body.call)
+            if function and host.resolve_export(hash, function).name != function_name:
+                raise ApiError(
+                    400,
+                    "invalid_request",
+                    f"?function={function} but the call names {function_name}",
+                    "query.function",
+                )
+            if existing is None:
+                host.create_agent(component_id, worker_name)
+            return agent, service.invoke(agent, function_name, wave, key)
+        if not function:
+            raise ApiError(400, "invalid_request", "?function= is required", "query.function")
         export = host.resolve_export(hash, function)
         if len(body.params) != len(export.sig.params):
             raise ApiError(
@@ -279,7 +308,7 @@ def _routes(
     def invoke(
         component_id: str,
         worker_name: str,
-        function: Annotated[str, Query(min_length=1)],
+        function: Annotated[str | None, Query(min_length=1)] = None,
         body: Annotated[InvokeRequest | None, Body()] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
@@ -292,15 +321,16 @@ def _routes(
     def invoke_and_await(
         component_id: str,
         worker_name: str,
-        function: Annotated[str, Query(min_length=1)],
+        function: Annotated[str | None, Query(min_length=1)] = None,
         body: Annotated[InvokeRequest | None, Body()] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
         timeout: Annotated[float | None, Query(gt=0, le=3600)] = None,
+        until_suspended: Annotated[bool, Query(alias="untilSuspended")] = False,
     ) -> Any:
         agent, invocation = _enqueue(
             component_id, worker_name, function, body or InvokeRequest(), idempotency_key
         )
-        record = service.wait(invocation.invocation_id, timeout or await_timeout)
+        record = service.wait(invocation.invocation_id, timeout or await_timeout, until_suspended)
         return _invocation_response(host, agent, record, component_id, worker_name)
 
     @app.get(workers + "/{worker_name}/invocations/{invocation_id}", tags=["invocations"])
@@ -392,7 +422,7 @@ def _invocation_response(
         result = None
         if export.sig.result is not None and record.result is not None:
             result = to_json(parse_value(record.result, export.sig.result), export.sig.result)
-        return JSONResponse({"result": result})
+        return JSONResponse({"result": result, "wave": record.result})
     if record.state == ERRORED:
         raise ApiError(422, "invocation_failed", f"the invocation failed: {record.error}")
     agent_record = host.store.get_agent(agent)

@@ -1,0 +1,326 @@
+"""Helpers for tests and scripts that drive a real ``agent-host serve`` process.
+
+No mocks: the server is the console script next to ``sys.executable`` running as a
+subprocess on a free loopback port, with its own data directory; clients are real
+``httpx`` clients. Every response a :class:`Server` client receives is checked to be
+below 500 (a 500 means a bug in agent-host, never a user's mistake).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
+REPO = Path(__file__).resolve().parent.parent
+APPROVAL_WASM = REPO / "guest_examples" / "approval" / "approval.wasm"
+
+T = TypeVar("T")
+
+# Exit statuses of a server stopped cleanly with SIGTERM: uvicorn finishes its graceful
+# shutdown, then re-raises the signal it caught.
+CLEAN_EXIT = (0, -signal.SIGTERM)
+
+
+class ServerError(AssertionError):
+    """The server answered 5xx, or did not start or stop as expected."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(store: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``agent-host --store STORE ARGS...`` as a separate process."""
+    return subprocess.run(
+        [AGENT_HOST, "--store", str(store), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def add_component(store: Path, wasm: Path, name: str) -> str:
+    """Register a component through the CLI; its id."""
+    done = cli(store, "component", "add", str(wasm), "--name", name)
+    if done.returncode != 0:
+        raise AssertionError(f"component add {wasm} failed: {done.stderr}")
+    return done.stdout.strip()
+
+
+def build_approval() -> Path:
+    """The approval example, built (or found up to date) by scripts/build_examples.py."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "build_examples.py"), "approval"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0 or not APPROVAL_WASM.is_file():
+        raise AssertionError(f"building the approval example failed:\n{done.stdout}{done.stderr}")
+    return APPROVAL_WASM
+
+
+def clone_store(template: Path, target: Path) -> Path:
+    """A private copy of a data directory whose components are registered (and compiled).
+
+    The database is copied; component files and compiled code are hard-linked (the host
+    only ever replaces those files, never writes into them), so a 19 MB guest is not
+    compiled again for every server."""
+
+    def copy(src: str, dst: str) -> None:
+        if ".db" in Path(src).name:
+            shutil.copy2(src, dst)
+        else:
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+
+    ignore = shutil.ignore_patterns("*.tmp*")
+    shutil.copytree(template, target, copy_function=copy, ignore=ignore)
+    return target
+
+
+def json_bytes(value: Any) -> list[int]:
+    """A JSON value as the byte list the complete endpoint takes."""
+    return list(json.dumps(value).encode())
+
+
+def wait_until(
+    probe: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.005, what: str = ""
+) -> T:
+    """Call ``probe`` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or probe}")
+        time.sleep(interval)
+
+
+class Server:
+    """``agent-host serve`` on a free loopback port with its own data directory."""
+
+    def __init__(
+        self,
+        store: Path,
+        *,
+        poll_interval: float = 0.1,
+        await_timeout: float = 30.0,
+        workers: int = 4,
+        log: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.poll_interval = poll_interval
+        self.await_timeout = await_timeout
+        self.workers = workers
+        self.log = log or store.with_name(store.name + "-server.log")
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.responses: list[httpx.Response] = []
+        self._clients: list[httpx.Client] = []
+
+    # -- lifecycle ------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> Server:
+        self.port = free_port()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    AGENT_HOST,
+                    "--store",
+                    str(self.store),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--poll-interval",
+                    str(self.poll_interval),
+                    "--await-timeout",
+                    str(self.await_timeout),
+                    "--workers",
+                    str(self.workers),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise ServerError(
+                    f"the server exited with {self.proc.returncode}:\n{self.output()}"
+                )
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise ServerError(f"the server did not answer /healthz:\n{self.output()}")
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then wait; the exit code (SIGKILL and a ServerError if it hangs).
+
+        After a graceful shutdown uvicorn re-raises the signal it caught, so a clean stop
+        exits with -SIGTERM (see :data:`CLEAN_EXIT`)."""
+        self._close_clients()
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return proc.returncode if proc is not None else 0
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise ServerError(
+                f"the server did not stop within {timeout} s of SIGTERM:\n{self.output()}"
+            ) from None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case."""
+        self._close_clients()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def output(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def restart(self) -> Server:
+        self.stop()
+        return self.start()
+
+    # -- clients ----------------------------------------------------------------------
+    def _check(self, response: httpx.Response) -> None:
+        self.responses.append(response)
+        if response.status_code >= 500:
+            response.read()
+            raise ServerError(
+                f"{response.request.method} {response.request.url} answered "
+                f"{response.status_code}: {response.text}\n--- server output ---\n"
+                + self.output()[-4000:]
+            )
+
+    def client(self, timeout: float = 30.0) -> httpx.Client:
+        """A client of this server (closed when the server stops) that raises ServerError
+        on any 5xx answer."""
+        client = httpx.Client(
+            base_url=self.url, timeout=timeout, event_hooks={"response": [self._check]}
+        )
+        self._clients.append(client)
+        return client
+
+    def _close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+
+
+class Api:
+    """Golem-shaped calls on one component, over one client."""
+
+    def __init__(self, client: httpx.Client, component_id: str) -> None:
+        self.http = client
+        self.cid = component_id
+
+    def path(self, worker: str | None = None, rest: str = "") -> str:
+        base = f"/v1/components/{self.cid}/workers"
+        return base + (f"/{worker}" if worker is not None else "") + rest
+
+    def invoke(
+        self, worker: str, function: str, params: list[Any] | None = None, key: str | None = None
+    ) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key is not None else {}
+        return self.http.post(
+            self.path(worker, "/invoke"),
+            params={"function": function},
+            json={"params": params or []},
+            headers=headers,
+        )
+
+    def invoke_and_await(
+        self,
+        worker: str,
+        function: str,
+        params: list[Any] | None = None,
+        *,
+        timeout: float | None = None,
+        key: str | None = None,
+        http_timeout: float | None = None,
+    ) -> httpx.Response:
+        query: dict[str, Any] = {"function": function}
+        if timeout is not None:
+            query["timeout"] = timeout
+        headers = {"Idempotency-Key": key} if key is not None else {}
+        extra: dict[str, Any] = {} if http_timeout is None else {"timeout": http_timeout}
+        return self.http.post(
+            self.path(worker, "/invoke-and-await"),
+            params=query,
+            json={"params": params or []},
+            headers=headers,
+            **extra,
+        )
+
+    def complete(self, worker: str, oplog_idx: int, data: list[int]) -> httpx.Response:
+        return self.http.post(
+            self.path(worker, "/complete"), json={"oplogIdx": oplog_idx, "data": data}
+        )
+
+    def worker(self, worker: str) -> dict[str, Any]:
+        response = self.http.get(self.path(worker))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def status(self, worker: str) -> str:
+        return str(self.worker(worker)["status"])
+
+    def wait_status(self, worker: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            response = self.http.get(self.path(worker))
+            if response.status_code == 404:
+                return None  # not created yet (an invocation sent from another thread)
+            assert response.status_code == 200, response.text
+            meta = dict(response.json())
+            return meta if meta["status"] == status else None
+
+        return wait_until(probe, timeout, what=f"{worker} to be {status}")
+
+    def oplog(self, worker: str) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        start: int | None = 1
+        while start is not None:
+            page = self.http.get(self.path(worker, "/oplog"), params={"from": start, "count": 500})
+            assert page.status_code == 200, page.text
+            entries += [e["entry"] for e in page.json()["entries"]]
+            start = page.json()["next"]
+        return entries
+
+    def count_entries(self, worker: str, kind: str) -> int:
+        return sum(1 for e in self.oplog(worker) if e["type"] == kind)
