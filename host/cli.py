@@ -645,4 +645,16 @@ def serve(
         ctx.host, workers=workers, poll_interval=poll_interval, await_timeout=await_timeout
     )
     click.echo(f"agent-host serving {ctx.store_dir} on http://{bind}:{port}", err=True)
-    uvicorn.run(app, host=bind, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=bind, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    )
+    handle_exit = server.handle_exit
+
+    def exit_and_drain(sig: int, frame: Any) -> None:
+        # Release held invoke-and-await requests first: uvicorn waits for open
+        # connections before the app hears of the shutdown.
+        app.state.service.drain()
+        handle_exit(sig, frame)
+
+    server.handle_exit = exit_and_drain  # type: ignore[method-assign]
+    server.run()

@@ -141,19 +141,22 @@ class Host:
         self.store.close()
 
     # -- components -------------------------------------------------------------
-    def add_component(self, path: Path | str, name: str | None = None) -> ComponentRecord:
+    def add_component(
+        self, path: Path | str, name: str | None = None, display: str | None = None
+    ) -> ComponentRecord:
         """Register a component file; refuses files that are not components or that import
         what the host does not provide, naming every missing import."""
         path = Path(path)
+        shown = display or str(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+            raise InvalidInput(f"cannot read {shown}: {exc.strerror}") from None
         if not data.startswith(b"\0asm"):
-            raise InvalidComponent(f"{path} is not a WebAssembly file (no \\0asm header)")
+            raise InvalidComponent(f"{shown} is not a WebAssembly file (no \\0asm header)")
         if data[4:8] == b"\1\0\0\0":
             raise InvalidComponent(
-                f"{path} is a core WebAssembly module, not a component; wrap it with "
+                f"{shown} is a core WebAssembly module, not a component; wrap it with "
                 "`wasm-tools component new`"
             )
         hash = content_hash(data)
@@ -176,7 +179,7 @@ class Host:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "upload.wasm"
             path.write_bytes(data)
-            return self.add_component(path, name)
+            return self.add_component(path, name, display="the uploaded file")
 
     def call_scratch(self, record: ComponentRecord, function: str) -> Any:
         """Call a parameterless export on a throwaway instance that is not an agent (no
@@ -512,7 +515,9 @@ class Host:
                 if holder is not None:
                     raise LeaseHeld(str(agent), holder)
                 first, pending = session.pending()
-                self.store.start_invocation(agent, pending, first, started)
+                if not self.store.start_invocation(agent, pending, first, started):
+                    session.flush()
+                    raise _Stop()  # interrupted between invocations
                 session.mark_persisted(started)
                 self._call(session, wstore, instance, started, hash)
         except Divergence as exc:

@@ -37,6 +37,7 @@ class AgentService:
         self._again: set[AgentId] = set()
         self._finished = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        self._draining = threading.Event()
         self._scanner: threading.Thread | None = None
         host.wake = self.schedule
         host.on_finished = self._on_finished
@@ -46,6 +47,13 @@ class AgentService:
         """Start scanning the store; the first scan resumes everything left due."""
         self._scanner = threading.Thread(target=self._scan_loop, name="scanner", daemon=True)
         self._scanner.start()
+
+    def drain(self) -> None:
+        """Shutdown has begun: release every held wait now (they answer with the
+        invocation's current state) so the server can close its connections."""
+        self._draining.set()
+        with self._lock:
+            self._finished.notify_all()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop taking work and wait for running agents to reach a durable point."""
@@ -134,7 +142,7 @@ class AgentService:
             if until_suspended and status in (SUSPENDED, INTERRUPTED):
                 return record
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._draining.is_set():
                 return record
             with self._lock:
                 # Re-checked every poll interval (at most half a second): a completion

@@ -61,6 +61,8 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         first: dict[str, Any] = dict(errors[0]) if errors else {}
         field = _field(tuple(first.get("loc", ())))
+        if first.get("type") == "json_invalid":
+            field = "body"  # pydantic's loc ends with the character offset, not a field
         msg = str(first.get("msg", "invalid request"))
         message = f"{field}: {msg}" if field else msg
         if len(errors) > 1:

@@ -184,7 +184,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def start_invocation(
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: InvocationStarted
-    ) -> None: ...
+    ) -> bool: ...
 
     @abc.abstractmethod
     def finish_invocation(

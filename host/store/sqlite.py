@@ -381,7 +381,7 @@ class SqliteStore(Store):
             row = db.execute(
                 f"SELECT {self._PROMISE_COLS} FROM promises "
                 "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
-                (*_key(promise.agent), promise.oplog_idx),
+                _promise_key(promise),
             ).fetchone()
         if row is None:
             raise PromiseNotFound(str(promise))
@@ -394,7 +394,7 @@ class SqliteStore(Store):
             row = db.execute(
                 "SELECT completed FROM promises "
                 "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
-                (*_key(promise.agent), promise.oplog_idx),
+                _promise_key(promise),
             ).fetchone()
             if row is None:
                 raise PromiseNotFound(str(promise))
@@ -430,7 +430,7 @@ class SqliteStore(Store):
             cur = db.execute(
                 "UPDATE promises SET deleted = 1 "
                 "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
-                (*_key(promise.agent), promise.oplog_idx),
+                _promise_key(promise),
             )
             if cur.rowcount == 0:
                 raise PromiseNotFound(str(promise))
@@ -474,8 +474,10 @@ class SqliteStore(Store):
 
     def start_invocation(
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: InvocationStarted
-    ) -> None:
+    ) -> bool:
         with self._tx() as db:
+            if self._require_agent(db, agent) == INTERRUPTED:
+                return False  # interrupted between two invocations: start nothing
             self._append(db, agent, first_index, [*pending, entry])
             db.execute(
                 "UPDATE invocations SET state = ? WHERE invocation_id = ?",
@@ -486,6 +488,7 @@ class SqliteStore(Store):
                 "WHERE component_id = ? AND name = ?",
                 (RUNNING, *_key(agent)),
             )
+            return True
 
     def finish_invocation(
         self,
@@ -647,6 +650,14 @@ class SqliteStore(Store):
 
 def _key(agent: AgentId) -> tuple[str, str]:
     return str(agent.component_id), agent.name
+
+
+def _promise_key(promise: PromiseId) -> tuple[str, str, int]:
+    # SQLite integers are signed 64-bit: a larger oplog index (a u64 on the wire) names no
+    # promise, rather than overflowing the query.
+    if not 0 <= promise.oplog_idx < 2**63:
+        raise PromiseNotFound(str(promise))
+    return (*_key(promise.agent), promise.oplog_idx)
 
 
 def lease_owner() -> str:

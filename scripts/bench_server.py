@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Figures for the HTTP server (issue 3), printed, never asserted.
+
+Everything runs against a real ``agent-host serve`` subprocess on a loopback port with a
+fresh data directory, driven by real httpx clients:
+
+1. Wake-up latency: a fresh agent per round invokes ``create-and-await`` (promises-1.3.0)
+   through ``invoke-and-await`` held open on a client thread; once the agent is Suspended
+   the time is taken from sending ``complete`` until the held response arrives. Median and
+   p99 over ``--rounds`` sequential round trips. ``--approval-rounds`` does the same with
+   the componentize-py approval example (``start-approval``, payload ``"approved"``).
+2. Throughput: ``--agents`` agents suspended at once (``create-and-await`` via ``/invoke``),
+   then all completed by ``--clients`` concurrent httpx clients; completions/s counted
+   until every agent is back to Idle (observed by polling the listing).
+
+    .venv/bin/python scripts/bench_server.py [--rounds 200] [--agents 1000] [--clients 16]
+        [--workers 4] [--poll-interval 0.25] [--approval-rounds 50] [--list-interval 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+
+from tests.fixtures.build import build_fixture  # noqa: E402
+from tests.server_util import (  # noqa: E402
+    Api,
+    Server,
+    add_component,
+    build_approval,
+    json_bytes,
+)
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _wait_suspended(api: Api, name: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = api.http.get(api.path(name))
+        if response.status_code == 200:
+            meta = response.json()
+            if meta["status"] == "Suspended" and meta["waitingOn"]:
+                return dict(meta)
+            if meta["status"] == "Failed":
+                raise RuntimeError(f"{name} failed: {meta['lastError']}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not suspend")
+        time.sleep(0.001)
+
+
+def wake_latency(
+    server: Server, component_id: str, function: str, payload: list[int], rounds: int, tag: str
+) -> list[float]:
+    control = Api(server.client(), component_id)
+    waiter = Api(server.client(timeout=120), component_id)
+    pool = ThreadPoolExecutor(max_workers=1)
+    times = []
+    for i in range(rounds):
+        name = f"{tag}-{i}"
+        held = pool.submit(waiter.invoke_and_await, name, function)
+        meta = _wait_suspended(control, name)
+        idx = meta["waitingOn"][0]["oplogIdx"]
+        t0 = time.perf_counter()
+        answer = control.complete(name, idx, payload)
+        response = held.result(timeout=60)
+        elapsed = time.perf_counter() - t0
+        if answer.text != "true" or response.status_code != 200:
+            raise RuntimeError(f"round {i}: complete {answer.text}, held {response.text}")
+        times.append(elapsed)
+    pool.shutdown()
+    return times
+
+
+def _statuses(api: Api, prefix: str = "many-") -> dict[str, int]:
+    """How many of the benchmark's agents are in each status, from one listing."""
+    response = api.http.get(api.path(), timeout=120)
+    response.raise_for_status()
+    counts: dict[str, int] = {}
+    for worker in response.json()["workers"]:
+        if worker["workerId"]["workerName"].startswith(prefix):
+            counts[worker["status"]] = counts.get(worker["status"], 0) + 1
+    return counts
+
+
+def throughput(
+    server: Server, component_id: str, agents: int, clients: int, list_interval: float
+) -> dict[str, float]:
+    api = Api(server.client(timeout=120), component_id)
+    names = [f"many-{i}" for i in range(agents)]
+    t0 = time.perf_counter()
+    for name in names:
+        response = api.invoke(name, "create-and-await")
+        if response.status_code != 202:
+            raise RuntimeError(response.text)
+    invoke_s = time.perf_counter() - t0
+    while _statuses(api).get("Suspended", 0) < agents:
+        time.sleep(list_interval)
+    suspend_s = time.perf_counter() - t0
+    waiting = {}
+    for worker in api.http.get(api.path(), params={"status": "suspended"}).json()["workers"]:
+        if worker["workerId"]["workerName"].startswith("many-"):
+            waiting[worker["workerId"]["workerName"]] = worker["waitingOn"][0]["oplogIdx"]
+    t0 = time.perf_counter()
+    api.http.get(api.path())
+    listing_s = time.perf_counter() - t0
+
+    local = threading.local()
+
+    def complete(name: str) -> None:
+        if not hasattr(local, "api"):
+            local.api = Api(server.client(timeout=120), component_id)
+        response = local.api.complete(name, waiting[name], [1, 2, 3])
+        if response.text != "true":
+            raise RuntimeError(f"{name}: {response.status_code} {response.text}")
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        futures = [pool.submit(complete, name) for name in names]
+        for future in futures:
+            future.result()
+        requests_s = time.perf_counter() - t0
+    while True:
+        counts = _statuses(api)
+        if counts.get("Idle", 0) + counts.get("Failed", 0) == agents:
+            break
+        time.sleep(list_interval)
+    all_idle_s = time.perf_counter() - t0
+    if counts.get("Idle", 0) != agents:
+        raise RuntimeError(f"not every agent finished: {counts}")
+    return {
+        "invoke_s": invoke_s,
+        "suspend_s": suspend_s,
+        "listing_s": listing_s,
+        "requests_s": requests_s,
+        "all_idle_s": all_idle_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=200, help="wake-up round trips")
+    parser.add_argument("--approval-rounds", type=int, default=50, help="0 to skip")
+    parser.add_argument("--agents", type=int, default=1000, help="agents suspended at once")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent completing clients")
+    parser.add_argument("--workers", type=int, default=4, help="the server's --workers")
+    parser.add_argument("--poll-interval", type=float, default=0.25)
+    parser.add_argument(
+        "--list-interval",
+        type=float,
+        default=0.5,
+        help="seconds between listings while waiting for all agents (a listing of 1,000 "
+        "agents costs the server about 0.1 s, so polling faster slows what is measured)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-server-"))
+    store = tmp / "store"
+    try:
+        ids = {"promises": add_component(store, build_fixture("promises-1.3.0"), "promises")}
+        if args.approval_rounds:
+            ids["approval"] = add_component(store, build_approval(), "approval")
+        server = Server(
+            store,
+            poll_interval=args.poll_interval,
+            workers=args.workers,
+            await_timeout=120,
+            log=tmp / "server.log",
+        ).start()
+        try:
+            print(
+                f"$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
+                f"server: agent-host serve --port {server.port} --workers {args.workers} "
+                f"--poll-interval {args.poll_interval} (store {store})\n"
+                f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+                f"{platform.python_version()}, httpx {httpx.__version__}"
+            )
+            if args.rounds:
+                wake_latency(server, ids["promises"], "create-and-await", [0], 5, "warm")
+                times = wake_latency(
+                    server, ids["promises"], "create-and-await", [1, 2, 3], args.rounds, "lat"
+                )
+                print(
+                    f"\n1. complete -> held invoke-and-await returns, promises-1.3.0 "
+                    f"create-and-await, {len(times)} sequential rounds (fresh agent each):\n"
+                    f"   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
+                    f"min {_ms(min(times))}, max {_ms(max(times))}"
+                )
+            if args.approval_rounds:
+                payload = json_bytes("approved")
+                wake_latency(server, ids["approval"], "start-approval", payload, 2, "awarm")
+                times = wake_latency(
+                    server, ids["approval"], "start-approval", payload, args.approval_rounds, "ap"
+                )
+                print(
+                    f"   approval example (componentize-py) start-approval, {len(times)} rounds:"
+                    f"\n   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
+                    f"min {_ms(min(times))}, max {_ms(max(times))}"
+                )
+            if args.agents:
+                f = throughput(
+                    server, ids["promises"], args.agents, args.clients, args.list_interval
+                )
+                n = args.agents
+                print(
+                    f"\n2. {n} agents suspended at once (create-and-await via /invoke: "
+                    f"{f['invoke_s']:.2f} s to send, all Suspended after {f['suspend_s']:.2f} "
+                    f"s), then completed by {args.clients} concurrent clients:\n"
+                    f"   all {n} complete requests answered in {f['requests_s']:.2f} s "
+                    f"({n / f['requests_s']:.0f} requests/s)\n"
+                    f"   every agent back to Idle after {f['all_idle_s']:.2f} s "
+                    f"({n / f['all_idle_s']:.0f} completions/s end to end; listing polled "
+                    f"every {args.list_interval} s, one listing takes {_ms(f['listing_s'])})"
+                )
+        finally:
+            server.stop(timeout=60)
+    finally:
+        if args.keep:
+            print(f"data directory kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

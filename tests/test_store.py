@@ -1,0 +1,155 @@
+"""The SQLite store on its own, no wasm: appends, conflicts, transitions, leases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from host.errors import Conflict, OplogConflict, PromiseNotFound, StoreError
+from host.ids import AgentId, PromiseId
+from host.oplog import (
+    AgentCreated,
+    HostCall,
+    InvocationStarted,
+    PromiseCreated,
+    Suspended,
+    decode,
+    encode,
+)
+from host.store import SqliteStore
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = SqliteStore(tmp_path / "db.sqlite")
+    yield s
+    s.close()
+
+
+def _agent(store: SqliteStore, name: str = "a") -> AgentId:
+    agent = AgentId(uuid.uuid4(), name)
+    assert store.create_agent(agent, "hash", AgentCreated(str(agent.component_id), "hash"))
+    return agent
+
+
+def test_entries_round_trip_through_their_encoding() -> None:
+    entries = [
+        AgentCreated("c", "h", ("x",), (("K", "V"),)),
+        InvocationStarted("i", "f", ("1", '"s"'), "key"),
+        HostCall("wasi:random/random@0.2.3.get-random-u64", [], 7),
+        PromiseCreated("golem:api/host@1.3.0.create-promise"),
+        Suspended((3, 4), 123),
+    ]
+    for entry in entries:
+        assert decode(encode(entry)) == entry
+
+
+def test_undecodable_entry_is_a_store_error() -> None:
+    with pytest.raises(StoreError):
+        decode('{"type": "no-such-entry"}')
+
+
+def test_a_second_writer_of_an_index_is_refused(store: SqliteStore) -> None:
+    agent = _agent(store)
+    store.append(agent, 2, [HostCall("f", [], 1)])
+    with pytest.raises(OplogConflict) as info:
+        store.append(agent, 2, [HostCall("f", [], 2)])
+    assert info.value.index == 2
+    assert store.read_oplog(agent, 2) == [store.read_oplog(agent, 2)[0]]
+    assert store.read_oplog(agent, 2)[0].response == 1  # type: ignore[union-attr]
+
+
+def test_first_completion_wins(store: SqliteStore) -> None:
+    agent = _agent(store)
+    promise = store.create_promise(agent, [PromiseCreated("c")], 2, "fn")
+    assert promise == PromiseId(agent, 2)
+    assert store.complete_promise(promise, b"one") is True
+    assert store.complete_promise(promise, b"two") is False
+    assert store.get_promise(promise).data == b"one"
+    with pytest.raises(PromiseNotFound):
+        store.complete_promise(PromiseId(agent, 99), b"")
+    with pytest.raises(PromiseNotFound):
+        store.complete_promise(PromiseId(agent, 2**64 - 1), b"")
+
+
+def test_suspension_is_refused_when_the_promise_completed_meanwhile(store: SqliteStore) -> None:
+    agent = _agent(store)
+    promise = store.create_promise(agent, [PromiseCreated("c")], 2, "fn")
+    store.complete_promise(promise, b"x")
+    assert store.suspend(agent, [], 3, Suspended((2,), None)) is False
+    assert store.oplog_length(agent) == 2  # nothing appended
+
+
+def test_completion_wakes_a_suspended_owner(store: SqliteStore) -> None:
+    agent = _agent(store)
+    promise = store.create_promise(agent, [PromiseCreated("c")], 2, "fn")
+    assert store.suspend(agent, [], 3, Suspended((2,), None)) is True
+    assert agent not in store.runnable_agents(2**62)
+    store.complete_promise(promise, b"x")
+    assert agent in store.runnable_agents(0)
+
+
+def test_interrupted_agents_start_nothing(store: SqliteStore) -> None:
+    agent = _agent(store)
+    store.enqueue(agent, "inv", "f", (), None)
+    assert store.interrupt(agent) == "idle"
+    assert agent not in store.runnable_agents(2**62)
+    started = InvocationStarted("inv", "f", ())
+    assert store.start_invocation(agent, [], 2, started) is False
+    assert store.oplog_length(agent) == 1
+    store.resume(agent)
+    assert store.start_invocation(agent, [], 2, started) is True
+    with pytest.raises(Conflict):
+        store.interrupt(agent)  # running now
+
+
+def test_idempotency_key_returns_the_first_invocation(store: SqliteStore) -> None:
+    agent = _agent(store)
+    first = store.enqueue(agent, "one", "f", ("1",), "key")
+    again = store.enqueue(agent, "two", "f", ("2",), "key")
+    assert again.invocation_id == first.invocation_id and again.params == ("1",)
+
+
+def test_a_lease_of_a_dead_process_is_stale_at_once(store: SqliteStore, tmp_path: Path) -> None:
+    agent = _agent(store)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    import socket
+
+    assert store.acquire_lease(agent, f"{socket.gethostname()}:{dead}:x", 300) is None
+    assert store.acquire_lease(agent, "me", 300) is None  # the dead holder does not count
+    # "me" is not a host:pid name, so it is trusted until it expires: a live holder wins.
+    alive = f"{socket.gethostname()}:{os.getpid()}:other"
+    assert store.acquire_lease(agent, alive, 300) == "me"
+    store.release_lease(agent, "me")
+    assert store.acquire_lease(agent, alive, 300) is None
+
+
+def test_a_damaged_database_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError) as info:
+        SqliteStore(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    SqliteStore(path).close()
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO schema_migrations VALUES (999, 0)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer"):
+        SqliteStore(path)
