@@ -118,15 +118,6 @@ def test_long_sleep_is_a_durable_timer_that_survives_a_restart(tmp_path: Path) -
     second.close()
 
 
-WASMTIME_MULTI_BORROW = pytest.mark.xfail(
-    strict=True,
-    reason="wasmtime 50 traps ('BUG: deferred host scope has no call context') when a "
-    "Python-defined host function receives two or more borrow handles, so "
-    "wasi:io/poll.poll over a promise and a timer cannot reach the host yet",
-)
-
-
-@WASMTIME_MULTI_BORROW
 def test_timer_and_promise_in_one_poll(host: Host) -> None:
     agent = _agent(host)
     idx = int(host.invoke(agent, "create()").result or "0")
@@ -137,7 +128,6 @@ def test_timer_and_promise_in_one_poll(host: Host) -> None:
     assert host.invoke(agent, f"race({idx}, 60000000000)").result == "some([120])"
 
 
-@WASMTIME_MULTI_BORROW
 def test_race_suspends_until_the_promise_when_the_timer_is_far(host: Host) -> None:
     agent = _agent(host)
     idx = int(host.invoke(agent, "create()").result or "0")
