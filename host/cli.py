@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -405,6 +406,108 @@ def agent_delete(ctx: Ctx, component_ref: str, agent_name: str) -> None:
     emit(ctx, {"deleted": str(agent_id)}, f"deleted {agent_id}")
 
 
+@agent.command("interrupt")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_interrupt(ctx: Ctx, component_ref: str, agent_name: str) -> None:
+    """Stop an agent between invocations: nothing runs until `agent resume`."""
+    agent_id = ctx.host.agent_id(component_ref, agent_name)
+    ctx.host.interrupt(agent_id)
+    emit(ctx, {"agent": str(agent_id), "status": "interrupted"}, f"{agent_id}: interrupted")
+
+
+@agent.command("resume")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_resume(ctx: Ctx, component_ref: str, agent_name: str) -> None:
+    """Resume an interrupted agent, or retry a failed one (its failed invocation runs again,
+    replayed up to where it failed; raise the limit it hit first with `limits set`)."""
+    host = ctx.host
+    agent_id = host.agent_id(component_ref, agent_name)
+    host.resume(agent_id)
+    host.run_agent(agent_id)
+    host.run_woken()
+    status = host.status_line(agent_id)
+    record = host.store.get_agent(agent_id)
+    emit(
+        ctx,
+        {"agent": str(agent_id), "status": record.status, "last_error": record.last_error},
+        f"{agent_id}: {status}" + (f" ({record.last_error})" if record.status == "failed" else ""),
+    )
+
+
+# -- limits ----------------------------------------------------------------------------------
+@main.group()
+def limits() -> None:
+    """Guest limits per component or agent."""
+
+
+def _scope(ctx: Ctx, component_ref: str, agent_name: str | None) -> str:
+    host = ctx.host
+    if agent_name:
+        return str(host.agent_id(component_ref, agent_name))
+    return str(host.store.get_component(component_ref).id)
+
+
+@limits.command("set")
+@click.argument("component_ref")
+@click.argument("agent_name", required=False)
+@click.option("--deadline", "deadline_s", type=float, help="Seconds one invocation may run.")
+@click.option("--fuel", type=int, help="Fuel (about one unit per wasm instruction) per call.")
+@click.option("--memory", "memory_bytes", type=int, help="Bytes of linear memory.")
+@click.option("--table", "table_elements", type=int, help="Table elements.")
+@click.option(
+    "--max-payload",
+    "max_payload_bytes",
+    type=int,
+    help="Bytes of one oplog entry (promise payloads, host responses).",
+)
+@click.option(
+    "--max-pending", "max_pending_promises", type=int, help="Promises an agent may keep pending."
+)
+@click.option("--reset", is_flag=True, help="Drop this scope's limits first.")
+@json_flag
+@pass_ctx
+@handle_errors
+def limits_set(
+    ctx: Ctx, /, component_ref: str, agent_name: str | None, reset: bool, **values: Any
+) -> None:
+    """Set limits for a component's agents, or for one agent (which wins)."""
+    scope = _scope(ctx, component_ref, agent_name)
+    given = {k: v for k, v in values.items() if v is not None}
+    ctx.host.set_limits(scope, given, replace=reset)
+    layer = ctx.host.store.get_limits(scope)
+    emit(
+        ctx,
+        {"scope": scope, "limits": layer},
+        f"{scope}: " + (", ".join(f"{k}={v}" for k, v in sorted(layer.items())) or "defaults"),
+    )
+
+
+@limits.command("show")
+@click.argument("component_ref")
+@click.argument("agent_name", required=False)
+@json_flag
+@pass_ctx
+@handle_errors
+def limits_show(ctx: Ctx, component_ref: str, agent_name: str | None) -> None:
+    """The limits in force (defaults, then the component's, then the agent's)."""
+    host = ctx.host
+    if agent_name:
+        effective = host.limits_for(host.agent_id(component_ref, agent_name))
+    else:
+        cid = host.store.get_component(component_ref).id
+        effective = host.limits.merged(host.store.get_limits(cid))
+    data = effective.to_dict()
+    emit(ctx, data, "\n".join(f"{k}: {'unlimited' if v is None else v}" for k, v in data.items()))
+
+
 # -- promises -----------------------------------------------------------------------------
 @main.group()
 def promise() -> None:
@@ -505,6 +608,20 @@ def promise_complete(
     emit(ctx, result, "\n".join(lines))
 
 
+@promise.command("secret")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@click.argument("oplog_idx", type=click.IntRange(min=1))
+@json_flag
+@pass_ctx
+@handle_errors
+def promise_secret(ctx: Ctx, component_ref: str, agent_name: str, oplog_idx: int) -> None:
+    """Print a promise's secret, which authorizes completing it on a server that asks."""
+    agent_id = ctx.host.agent_id(component_ref, agent_name)
+    secret = ctx.host.promise_secret(PromiseId(agent_id, oplog_idx))
+    emit(ctx, {"promise": f"{agent_id}/{oplog_idx}", "secret": secret}, secret)
+
+
 @promise.command("list")
 @click.argument("component_ref", required=False)
 @click.argument("agent_name", required=False)
@@ -565,6 +682,41 @@ def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int, count: 
     emit(ctx, rows, "\n".join(lines))
 
 
+# -- integrity ----------------------------------------------------------------------------------
+@main.command("check")
+@click.argument("component_ref", required=False)
+@click.argument("agent_name", required=False)
+@json_flag
+@pass_ctx
+@handle_errors
+def check_cmd(ctx: Ctx, component_ref: str | None, agent_name: str | None) -> None:
+    """Verify oplogs (all agents, one component's, or one agent's); changes nothing.
+
+    Exits 1 if it finds a problem."""
+    from host.store.check import check_store
+    from host.store.sqlite import SqliteStore
+
+    store = SqliteStore(ctx.store_dir / "agent-host.db")
+    try:
+        agents = None
+        if component_ref:
+            cid = store.get_component(component_ref).id
+            if agent_name:
+                agents = [AgentId(uuid.UUID(cid), agent_name)]
+                store.get_agent(agents[0])
+            else:
+                agents = [a.agent for a in store.list_agents(cid)]
+        checked = agents if agents is not None else [a.agent for a in store.list_agents()]
+        problems = check_store(store, checked)
+    finally:
+        store.close()
+    data = {"agents_checked": len(checked), "problems": [str(p) for p in problems]}
+    text = "\n".join(str(p) for p in problems)
+    emit(ctx, data, text or f"{len(checked)} agent(s) checked, no problems")
+    if problems:
+        sys.exit(1)
+
+
 # -- the worker --------------------------------------------------------------------------------
 @main.command()
 @click.option("--once", is_flag=True, help="Run what is due now and exit.")
@@ -622,6 +774,24 @@ def _iso(ns: int | None) -> str:
     "timers: the longest a completion made through another process waits.",
 )
 @click.option(
+    "--token",
+    envvar="AGENT_HOST_TOKEN",
+    default=None,
+    help="Require `Authorization: Bearer TOKEN` on every request that changes state. "
+    "Default: $AGENT_HOST_TOKEN.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the token from this file (its first line).",
+)
+@click.option(
+    "--require-promise-secret",
+    is_flag=True,
+    help="Completing a promise needs its secret (or the token) even with no token set.",
+)
+@click.option(
     "--await-timeout",
     type=float,
     default=60.0,
@@ -632,7 +802,15 @@ def _iso(ns: int | None) -> str:
 @pass_ctx
 @handle_errors
 def serve(
-    ctx: Ctx, bind: str, port: int, workers: int, poll_interval: float, await_timeout: float
+    ctx: Ctx,
+    bind: str,
+    port: int,
+    workers: int,
+    poll_interval: float,
+    token: str | None,
+    token_file: Path | None,
+    require_promise_secret: bool,
+    await_timeout: float,
 ) -> None:
     """Serve Golem's REST API for every agent in the data directory.
 
@@ -640,9 +818,21 @@ def serve(
     import uvicorn
 
     from host.server import create_app
+    from host.server.auth import AuthConfig
 
+    if token_file is not None:
+        try:
+            token = token_file.read_text().splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise InvalidInput(f"cannot read a token from {token_file}: {exc}") from None
+    if token is not None and len(token) < 16:
+        raise InvalidInput("the token must be at least 16 characters long")
     app = create_app(
-        ctx.host, workers=workers, poll_interval=poll_interval, await_timeout=await_timeout
+        ctx.host,
+        workers=workers,
+        poll_interval=poll_interval,
+        await_timeout=await_timeout,
+        auth=AuthConfig(token=token, require_promise_secret=require_promise_secret),
     )
     click.echo(f"agent-host serving {ctx.store_dir} on http://{bind}:{port}", err=True)
     server = uvicorn.Server(
@@ -658,3 +848,34 @@ def serve(
 
     server.handle_exit = exit_and_drain  # type: ignore[method-assign]
     server.run()
+
+
+# -- conformance ---------------------------------------------------------------------------------
+class _LazyGroup(click.Group):
+    """A command group imported only when it is used (``module:attribute``)."""
+
+    def __init__(self, name: str, target: str, help: str) -> None:  # noqa: A002
+        super().__init__(name, help=help)
+        self.target = target
+
+    def _real(self) -> click.Group:
+        import importlib
+
+        module, _, attribute = self.target.partition(":")
+        group: click.Group = getattr(importlib.import_module(module), attribute)
+        return group
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._real().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._real().get_command(ctx, cmd_name)
+
+
+main.add_command(
+    _LazyGroup(
+        "conformance",
+        "host.conformance.cli:conformance",
+        "Check a promise host against the conformance suite (conformance/).",
+    )
+)

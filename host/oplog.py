@@ -96,6 +96,15 @@ class InvocationFailed:
     timestamp: int = field(default_factory=now_ns)
 
 
+@dataclass(frozen=True)
+class Retried:
+    """The failed invocation ``invocation_id`` is to be run again: replay re-executes it
+    (recorded answers first) and continues live past the point where it failed."""
+
+    invocation_id: str
+    timestamp: int = field(default_factory=now_ns)
+
+
 Entry = (
     AgentCreated
     | InvocationStarted
@@ -104,6 +113,7 @@ Entry = (
     | Suspended
     | InvocationFinished
     | InvocationFailed
+    | Retried
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -114,6 +124,7 @@ _TYPES: dict[str, type[Any]] = {
     "suspended": Suspended,
     "invocation-finished": InvocationFinished,
     "invocation-failed": InvocationFailed,
+    "retried": Retried,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 
@@ -178,6 +189,8 @@ def describe(entry: Entry) -> str:
         return "suspended waiting on " + ("; ".join(parts) or "nothing")
     if isinstance(entry, InvocationFinished):
         return f"finished -> {entry.result if entry.result is not None else '()'}"
+    if isinstance(entry, Retried):
+        return f"retry of invocation {entry.invocation_id}"
     return f"failed: {entry.error}"
 
 

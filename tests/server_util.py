@@ -127,8 +127,10 @@ class Server:
         await_timeout: float = 30.0,
         workers: int = 4,
         log: Path | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.store = store
+        self.extra_args = extra_args
         self.poll_interval = poll_interval
         self.await_timeout = await_timeout
         self.workers = workers
@@ -161,6 +163,7 @@ class Server:
                     str(self.await_timeout),
                     "--workers",
                     str(self.workers),
+                    *self.extra_args,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -62,7 +62,15 @@ def test_exports_the_workflow_functions(
 ) -> None:
     engine, comp = component_types
     exports = comp.type.exports(engine)
-    for name in ("start-approval", "pending-promise", "status", "request", "approve", "reject"):
+    for name in (
+        "start-approval",
+        "pending-promise",
+        "status",
+        "request",
+        "approve",
+        "reject",
+        "request-secret",
+    ):
         assert name in exports, sorted(exports)
         assert isinstance(exports[name].ty, component.FuncType)
     endpoints = exports["agent-host:http/endpoints@0.1.0"].ty
@@ -104,6 +112,7 @@ def test_wit_dependencies_are_resolved_transitively() -> None:
     deps = script.resolve_deps(example, script.index_top_level_wit())
     assert [p.id for p in deps] == [
         "agent-host:http@0.1.0",
+        "agent-host:promises@0.1.0",
         "golem:api@1.3.0",
         "golem:rpc@0.2.2",
         "wasi:clocks@0.2.3",

@@ -61,6 +61,8 @@ for _durable in ("durable-1.3.0", "durable-diverged-1.3.0"):
         },
         _DURABLE_EXPORTS,
     )
+# The misbehaving guest of the limit tests imports nothing.
+EXPECTED["hostile"] = ({}, {"spin", "eat", "boom", "count", "ok"})
 
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
@@ -75,6 +77,11 @@ PARAMS = {
     "observe-and-await": [],
     "sleep": ["ns"],
     "race": ["idx", "ns"],
+    "spin": [],
+    "eat": ["pages"],
+    "boom": [],
+    "count": ["n"],
+    "ok": [],
 }
 
 

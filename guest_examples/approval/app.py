@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import wit_world
 from wit_world import exports
 from wit_world.exports import endpoints as ep
-from wit_world.imports import host
+from wit_world.imports import host, secrets
 
 DECISIONS = ("approved", "rejected")
 
@@ -145,6 +145,9 @@ class WitWorld(wit_world.WitWorld):
         if _pending is not None:
             return _pending.oplog_idx
         return _open_request().oplog_idx
+
+    def request_secret(self) -> str | None:
+        return None if _pending is None else secrets.promise_secret(_pending.oplog_idx)
 
     def approve(self, by: str | None, comment: str | None) -> str | None:
         return _decide("approved", by, comment)

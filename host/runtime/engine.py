@@ -24,13 +24,16 @@ from host.errors import InvalidComponent
 
 # The engine's epoch advances every tick; a store's deadline is counted in ticks.
 EPOCH_TICK_S = 0.05
-ENGINE_FINGERPRINT = f"wasmtime-{importlib.metadata.version('wasmtime')}-epoch"
+# Everything that makes compiled code incompatible: the wasmtime version and the Config.
+ENGINE_FINGERPRINT = f"wasmtime-{importlib.metadata.version('wasmtime')}-epoch-fuel"
 
 
 def make_engine() -> wasmtime.Engine:
     config = wasmtime.Config()
-    # Epoch interruption lets the host stop a guest that loops forever.
+    # Epoch interruption lets the host stop a guest that loops forever; fuel bounds the
+    # work of one invocation where a deadline alone is too coarse (a limit per agent).
     config.epoch_interruption = True
+    config.consume_fuel = True
     return wasmtime.Engine(config)
 
 

@@ -8,7 +8,6 @@ side effect repeated) and then continues live. Suspension drops the instance.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from host.errors import (
     LeaseHeld,
 )
 from host.ids import AgentId, PromiseId, check_agent_name
+from host.limits import Limits, validate
 from host.oplog import (
     AgentCreated,
     Entry,
@@ -46,22 +46,16 @@ from host.runtime.engine import (
     make_engine,
 )
 from host.runtime.linking import build_linker
+from host.runtime.pollshim import with_poll_shim as _with_poll_shim
 from host.runtime.session import GuestExit, Session, Suspend, set_current
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
+from host.secrets import PromiseSecrets
 from host.store import FAILED, IDLE, SUSPENDED, ComponentRecord, SqliteStore, lease_owner
 from host.store.base import INTERRUPTED, QUEUED, InvocationRecord
 from host.values import ValuesError, format_value, parse_args, parse_call, parse_value
 from host.values.types import FuncSig
 
 LEASE_TTL_S = 300.0
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-invocation guest limits."""
-
-    deadline_s: float = 300.0  # wall-clock time an invocation (with its replay) may run
-    memory_bytes: int = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -115,6 +109,7 @@ class Host:
         self.cache = ComponentCache(self.engine, self.data_dir / "cache")
         self.components_dir = self.data_dir / "components"
         self.owner = lease_owner()
+        self.secrets = PromiseSecrets(self.data_dir)
         self.output = output
         self.progress = progress
         self.limits = limits or Limits()
@@ -159,6 +154,8 @@ class Host:
                 f"{shown} is a core WebAssembly module, not a component; wrap it with "
                 "`wasm-tools component new`"
             )
+        size = len(data)
+        data = _with_poll_shim(data)
         hash = content_hash(data)
         component = self.cache.load(
             hash, lambda: data, self.progress, validate=lambda c: self._linker(hash, c)
@@ -168,9 +165,9 @@ class Host:
         target = self.components_dir / f"{hash}.wasm"
         if not target.exists():
             tmp = target.with_suffix(f".tmp{uuid.uuid4().hex[:6]}")
-            shutil.copyfile(path, tmp)
+            tmp.write_bytes(data)
             tmp.replace(target)
-        return self.store.add_component(name or path.stem, hash, len(data))
+        return self.store.add_component(name or path.stem, hash, size)
 
     def add_component_bytes(self, data: bytes, name: str) -> ComponentRecord:
         """Register a component from its bytes (an HTTP upload)."""
@@ -190,9 +187,8 @@ class Host:
         export = self.resolve_export(hash, function)
         session = Session(AgentId(uuid.UUID(record.id), "scratch"), self.store, [])
         session.scratch = True
-        wstore = wasmtime.Store(self.engine)
-        wstore.set_limits(memory_size=self.limits.memory_bytes)
-        wstore.set_epoch_deadline(max(1, int(10 / EPOCH_TICK_S)))
+        session.limits = self.limits.merged({"deadline_s": 10.0})
+        wstore = self._new_store(session.limits)
         set_current(session)
         try:
             instance = linker.instantiate(wstore, component)
@@ -209,6 +205,11 @@ class Host:
         finally:
             set_current(None)
 
+    def promise_secret(self, promise: PromiseId) -> str:
+        """The promise's secret (for an operator handing it out by hand)."""
+        self.store.get_promise(promise)
+        return self.secrets.secret(promise)
+
     def interrupt(self, agent: AgentId) -> None:
         """Stop the agent between invocations: nothing runs (no queued invocation, no
         wake-up) until :meth:`resume`."""
@@ -216,7 +217,11 @@ class Host:
         self.forget_instance(agent)
 
     def resume(self, agent: AgentId) -> None:
-        self.store.resume(agent)
+        """Let an interrupted agent run again, or retry a failed one."""
+        if self.store.get_agent(agent).status == FAILED:
+            self.retry(agent)
+        else:
+            self.store.resume(agent)
 
     def _component(self, hash: str) -> wc.Component:
         path = self.components_dir / f"{hash}.wasm"
@@ -351,7 +356,7 @@ class Host:
         """Queue the call and run the agent until it finishes or suspends."""
         function, params = self.prepare_call(agent, call)
         invocation = self.enqueue(agent, function, params, idempotency_key)
-        self.run_agent(agent)
+        self.run_agent_when_free(agent)
         self.run_woken()
         return self.store.get_invocation(invocation.invocation_id)
 
@@ -359,6 +364,13 @@ class Host:
     def complete_promise(self, promise: PromiseId, data: bytes) -> bool:
         """Complete a promise (first completion wins) and resume its owner if it waits."""
         self.store.get_agent(promise.agent)  # AgentNotFound before PromiseNotFound
+        limit = self.limits_for(promise.agent).max_payload_bytes
+        if len(data) > limit:
+            self.store.get_promise(promise)  # an unknown promise is still not-found
+            raise InvalidInput(
+                f"the payload of {len(data)} bytes exceeds agent {promise.agent}'s limit of "
+                f"{limit} bytes (max_payload_bytes)"
+            )
         completed = self.store.complete_promise(promise, data)
         if completed:
             self._on_promise_completed(promise)
@@ -366,11 +378,14 @@ class Host:
         return completed
 
     def _on_promise_completed(self, promise: PromiseId) -> None:
+        self._on_promise_completed_agent(promise.agent)
+
+    def _on_promise_completed_agent(self, agent: AgentId) -> None:
         if self.wake is not None:
-            self.wake(promise.agent)
+            self.wake(agent)
         else:
             with self._live_lock:
-                self._woken.add(promise.agent)
+                self._woken.add(agent)
 
     def run_woken(self) -> None:
         while True:
@@ -379,9 +394,9 @@ class Host:
                     return
                 agent = self._woken.pop()
             try:
-                self.run_agent(agent)
+                self.run_agent_when_free(agent)
             except (LeaseHeld, AgentNotFound):
-                pass  # its owner process will see the completion
+                pass  # held past the lease time, or deleted meanwhile
 
     def run_due(self) -> list[AgentId]:
         """Run every agent with work due now (woken, timers, interrupted, queued)."""
@@ -396,6 +411,21 @@ class Host:
         return ran
 
     # -- execution ------------------------------------------------------------------
+    def run_agent_when_free(self, agent: AgentId) -> str:
+        """:meth:`run_agent`, waiting while another process runs the agent. That process
+        may check the queue for the last time just before this one's invocation (or
+        wake-up) is committed and then let go: failing here would leave it to no one."""
+        delay = 0.002
+        deadline = time.monotonic() + LEASE_TTL_S
+        while True:
+            try:
+                return self.run_agent(agent)
+            except LeaseHeld:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2 * delay, 0.05)
+
     def run_agent(self, agent: AgentId) -> str:
         """Run the agent while it has work; returns its final status."""
         with self._lock(agent):
@@ -455,9 +485,9 @@ class Host:
             on_output=self._output_for(agent),
             on_promise_completed=self._on_promise_completed,
         )
-        wstore = wasmtime.Store(self.engine)
-        wstore.set_limits(memory_size=self.limits.memory_bytes)
-        wstore.set_epoch_deadline(self._deadline_ticks())
+        session.limits = self.limits_for(agent)
+        session.secrets = self.secrets
+        wstore = self._new_store(session.limits)
         set_current(session)
         try:
             instance = linker.instantiate(wstore, component)
@@ -474,8 +504,36 @@ class Host:
             return None
         return lambda stream, data: output(agent, stream, data)
 
-    def _deadline_ticks(self) -> int:
-        return max(1, int(self.limits.deadline_s / EPOCH_TICK_S))
+    def _new_store(self, limits: Limits) -> wasmtime.Store:
+        wstore = wasmtime.Store(self.engine)
+        wstore.set_limits(
+            memory_size=limits.memory_bytes,
+            table_elements=-1 if limits.table_elements is None else limits.table_elements,
+        )
+        _arm(wstore, limits)
+        return wstore
+
+    # -- limits ---------------------------------------------------------------------
+    def limits_for(self, agent: AgentId) -> Limits:
+        """The host's defaults, then the component's limits, then the agent's."""
+        merged = self.limits
+        for scope in (str(agent.component_id), str(agent)):
+            layer = self.store.get_limits(scope)
+            if layer:
+                merged = merged.merged(layer)
+        return merged
+
+    def set_limits(self, scope: str, overrides: dict[str, Any], replace: bool = False) -> None:
+        """Set limits for a component (scope: its id) or an agent (``<id>/<name>``)."""
+        current = {} if replace else self.store.get_limits(scope)
+        self.store.set_limits(scope, {**current, **validate(overrides)})
+
+    def retry(self, agent: AgentId) -> str | None:
+        """Run a failed agent again (after raising a limit, say); returns the invocation
+        that will be re-executed, if the failure was recorded in one."""
+        invocation = self.store.retry(agent)
+        self._on_promise_completed_agent(agent)
+        return invocation
 
     def _run(self, live: _Live) -> None:
         """Replay what the instance has not seen yet, then run queued invocations live.
@@ -485,15 +543,16 @@ class Host:
         agent = session.agent
         set_current(session)
         try:
-            while session.cursor < len(session.entries):
+            while True:
+                session.skip_markers()
+                if session.cursor >= len(session.entries):
+                    break
                 entry = session.entries[session.cursor]
                 if isinstance(entry, InvocationStarted):
                     session.cursor += 1
                     self._call(session, wstore, instance, entry, hash)
-                elif isinstance(entry, Suspended):
-                    session.cursor += 1
                 elif isinstance(entry, InvocationFailed):
-                    raise _Stop()
+                    raise _Stop()  # failed and not retried
                 else:
                     raise Divergence(
                         str(agent),
@@ -563,7 +622,7 @@ class Host:
             raise _Stop() from None
         raw = [to_wasmtime(v, t) for v, t in zip(values, export.sig.param_types, strict=True)]
         session.current_function = started.function
-        wstore.set_epoch_deadline(self._deadline_ticks())
+        _arm(wstore, session.limits)
         try:
             result = func(wstore, *raw)
             func.post_return(wstore)
@@ -627,7 +686,7 @@ class Host:
         elif isinstance(exc, HostError):
             message = str(exc)
         elif isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
-            message = _trap_message(exc)
+            message = _trap_message(exc, session.limits)
         else:  # a bug in a host function: fail the agent, keep the host running
             message = f"host error: {type(exc).__name__}: {exc}"
         self._fail(agent, session, started, message)
@@ -672,15 +731,29 @@ def _get_func(wstore: wasmtime.Store, instance: wc.Instance, export: Export) -> 
     return func
 
 
+def _arm(wstore: wasmtime.Store, limits: Limits) -> None:
+    """Give the store a fresh deadline and fuel for the next call."""
+    wstore.set_epoch_deadline(max(1, int(limits.deadline_s / EPOCH_TICK_S)))
+    wstore.set_fuel(limits.fuel if limits.fuel is not None else _UNLIMITED_FUEL)
+
+
+_UNLIMITED_FUEL = 2**62
+
+
 def _message(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _trap_message(exc: BaseException) -> str:
+def _trap_message(exc: BaseException, limits: Limits) -> str:
     text = str(exc)
     if "interrupt" in text:
-        return "the invocation exceeded its time limit and was stopped"
+        return (
+            f"the invocation exceeded its time limit of {limits.deadline_s:g} s and was "
+            "stopped (limit deadline_s)"
+        )
+    if "all fuel consumed" in text:
+        return f"the invocation ran out of fuel: its limit is {limits.fuel} (limit fuel)"
     lines = [line for line in text.strip().splitlines() if line.strip()]
     head = lines[0] if lines else type(exc).__name__
     return f"the guest trapped: {head}" + (f" ({lines[-1].strip()})" if len(lines) > 1 else "")

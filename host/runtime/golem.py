@@ -15,7 +15,7 @@ from host.errors import HostError
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, PromiseCreated
 from host.runtime import pollables as pl
-from host.runtime.session import HostFunc, Kind, Session, Suspend
+from host.runtime.session import HostFunc, Kind, LimitExceeded, Session, Suspend
 from host.values import Case, Some, to_json
 from host.values.types import FuncSig, RecordT, WitType
 
@@ -76,10 +76,20 @@ def _own_promise(session: Session, value: dict[str, Any], what: str) -> PromiseI
 # -- the functions -----------------------------------------------------------------------
 def _create_promise(sig: FuncSig) -> HostFunc:
     def live(session: Session) -> dict[str, Any]:
+        limit = session.limits.max_pending_promises
+        if len(session.store.list_promises(session.agent)) >= limit:
+            raise LimitExceeded(
+                f"agent {session.agent} already has {limit} pending promises, its limit "
+                "(max_pending_promises); complete some before creating more"
+            )
         first, pending = session.pending()
         entry = PromiseCreated(function=sig.name)
+        idx = first + len(pending)
+        secret_hash = (
+            session.secrets.hash_of(PromiseId(session.agent, idx)) if session.secrets else None
+        )
         promise = session.store.create_promise(
-            session.agent, [*pending, entry], first, session.current_function
+            session.agent, [*pending, entry], first, session.current_function, secret_hash
         )
         session.mark_persisted(entry)
         return promise_id_to(promise, sig.result)
@@ -92,6 +102,11 @@ def _create_promise(sig: FuncSig) -> HostFunc:
 
 def _complete_promise(sig: FuncSig) -> HostFunc:
     def live(session: Session, value: dict[str, Any], data: bytes) -> bool:
+        if len(data) > session.limits.max_payload_bytes:
+            raise LimitExceeded(
+                f"a promise payload of {len(data)} bytes exceeds the limit of "
+                f"{session.limits.max_payload_bytes} bytes (max_payload_bytes)"
+            )
         promise = promise_id_from(value)
         first, pending = session.pending()
         name = sig.name
@@ -218,3 +233,17 @@ FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     # "persisted and committed, such that the key can be used in third-party systems".
     "generate-idempotency-key": _fixed(HostFunc(_idempotency_key, Kind.EFFECT)),
 }
+
+
+def _promise_secret(session: Session, oplog_idx: int) -> str:
+    promise = PromiseId(session.agent, oplog_idx)
+    session.store.get_promise(promise)  # the agent's own, existing promise only
+    if session.secrets is None:
+        raise GuestError("promise secrets are not available in this host")
+    return session.secrets.secret(promise)
+
+
+SECRETS_INTERFACE = "agent-host:promises/secrets@0.1.0"
+# Pure: the secret is a function of the promise id and the host key, so replay computes
+# it again instead of reading it from the oplog, where it must never be written.
+SECRETS_FUNCS: dict[str, HostFunc] = {"promise-secret": HostFunc(_promise_secret, Kind.PURE)}

@@ -17,7 +17,7 @@ import wasmtime.component as wc
 
 from host.errors import InvalidComponent
 from host.oplog import HostCall
-from host.runtime import golem, wasi
+from host.runtime import golem, pollshim, wasi
 from host.runtime.session import HostFunc, Kind, Session, current_session
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
 from host.values import Case, Handle, Some, from_json, to_json
@@ -43,9 +43,13 @@ def _provided(interface: str, func: str, sig: FuncSig) -> HostFunc | None:
             return None
         factory = golem.FUNCS.get(func)
         return factory(sig) if factory is not None else None
+    if interface == golem.SECRETS_INTERFACE:
+        return golem.SECRETS_FUNCS.get(func)
     if base.startswith(wasi.FAMILIES):
         spec = wasi.FUNCS.get(f"{base}.{func}")
         return spec if spec is not None else _refusal(f"{interface}.{func}")
+    if interface == pollshim.HELPER:
+        return pollshim.HELPER_FUNCS.get(func)
     return None
 
 
@@ -121,7 +125,9 @@ def _interface_known(iname: str) -> bool:
     base, _, version = iname.partition("@")
     if base == golem.INTERFACE:
         return version in golem.GENERATIONS
-    return base.startswith(wasi.FAMILIES)
+    if iname == golem.SECRETS_INTERFACE:
+        return True
+    return base.startswith(wasi.FAMILIES) or iname == pollshim.HELPER
 
 
 def _callback(sig: FuncSig, spec: HostFunc) -> Callable[..., Any]:

@@ -31,9 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from host import oplog
-from host.errors import Divergence
+from host.errors import Divergence, HostError
 from host.ids import AgentId
-from host.oplog import Entry, HostCall, PromiseCreated, Suspended
+from host.limits import Limits
+from host.oplog import Entry, HostCall, InvocationFailed, PromiseCreated, Retried, Suspended
+from host.secrets import PromiseSecrets
 from host.store.base import Store
 
 
@@ -72,6 +74,10 @@ class Suspend(Exception):  # noqa: N818 - a control-flow signal, not an error
         super().__init__(f"suspend on promises {promises} / timer {wake_at_ns}")
         self.promises = promises
         self.wake_at_ns = wake_at_ns
+
+
+class LimitExceeded(HostError):
+    """The guest went past one of its limits; its invocation fails with this message."""
 
 
 class GuestExit(Exception):  # noqa: N818
@@ -127,6 +133,9 @@ class Session:
         self.entries = entries
         self.persisted = len(entries)  # entries[:persisted] are in the store
         self.cursor = 1 if entries else 0  # entry 1 (AgentCreated) is the executor's
+        self.retried = {e.invocation_id for e in entries if isinstance(e, Retried)}
+        self.limits = Limits()
+        self.secrets: PromiseSecrets | None = None
         self.args = args
         self.env = env
         self.resources = ResourceTable()
@@ -151,8 +160,14 @@ class Session:
         """The oplog index (1-based) of the entry at the cursor."""
         return self.cursor + 1
 
+    def is_marker(self, entry: Entry) -> bool:
+        """Entries replay passes over: suspensions, retries, and failures that were retried."""
+        if isinstance(entry, Suspended | Retried):
+            return True
+        return isinstance(entry, InvocationFailed) and entry.invocation_id in self.retried
+
     def skip_markers(self) -> None:
-        while self.cursor < len(self.entries) and isinstance(self.entries[self.cursor], Suspended):
+        while self.cursor < len(self.entries) and self.is_marker(self.entries[self.cursor]):
             self.cursor += 1
 
     def next_recorded(self, called: str) -> HostCall | PromiseCreated:
@@ -175,9 +190,18 @@ class Session:
     def record(self, entry: Entry) -> int:
         """Append a live entry in memory; returns its oplog index."""
         assert not self.replaying, "recording while replaying"
+        self.check_size(entry)
         self.entries.append(entry)
         self.cursor = len(self.entries)
         return len(self.entries)
+
+    def check_size(self, entry: Entry) -> None:
+        size = len(oplog.encode(entry))
+        if size > self.limits.max_payload_bytes:
+            raise LimitExceeded(
+                f"an oplog entry of {size} bytes ({oplog.kind(entry)}) exceeds the agent's "
+                f"limit of {self.limits.max_payload_bytes} bytes (max_payload_bytes)"
+            )
 
     @property
     def next_index(self) -> int:

@@ -18,8 +18,10 @@ from host.errors import AgentNotFound, Conflict, InvalidInput
 from host.ids import AgentId, PromiseId, check_agent_name
 from host.runtime.executor import Host
 from host.runtime.service import AgentService
+from host.secrets import matches
+from host.server.auth import AuthConfig, TokenAuth
 from host.server.endpoints import EndpointRouter, bind, result_response
-from host.server.errors import ApiError, install
+from host.server.errors import ApiError, error_body, install
 from host.server.limits import BodyLimit
 from host.store import FAILED, IDLE, RUNNING, SUSPENDED, AgentRecord
 from host.store.base import DONE, ERRORED, INTERRUPTED
@@ -42,11 +44,13 @@ Byte = Annotated[int, Field(ge=0, le=255, strict=True)]
 
 
 class CompleteRequest(BaseModel):
-    """Golem's CompleteParameters: the promise's oplog index and the payload bytes."""
+    """Golem's CompleteParameters: the promise's oplog index and the payload bytes; and,
+    where the server asks for it, the promise's secret (or send ``X-Promise-Secret``)."""
 
     model_config = ConfigDict(extra="forbid")
     oplogIdx: Annotated[int, Field(ge=1, le=2**64 - 1, strict=True)]  # noqa: N815
     data: list[Byte]
+    secret: str | None = None
 
 
 class CreateAgentRequest(BaseModel):
@@ -71,6 +75,7 @@ def create_app(
     workers: int = 4,
     poll_interval: float = 0.25,
     await_timeout: float = 60.0,
+    auth: AuthConfig | None = None,
 ) -> FastAPI:
     service = AgentService(host, workers=workers, poll_interval=poll_interval)
     router = EndpointRouter(host)
@@ -92,7 +97,10 @@ def create_app(
     app.state.service = service
     install(app)
     _document_errors(app)
+    auth = auth or AuthConfig()
+    app.state.auth = auth
     app.add_middleware(BodyLimit, default=BODY_LIMIT, overrides={"/v1/components": COMPONENT_LIMIT})
+    app.add_middleware(TokenAuth, config=auth)  # outermost: refuse before reading bodies
     _routes(app, host, service, router, await_timeout)
     _agent_routes(app, host, service, router, await_timeout)
     return app
@@ -354,9 +362,31 @@ def _routes(
 
     # -- promises ------------------------------------------------------------------------------
     @app.post(workers + "/{worker_name}/complete", tags=["promises"])
-    def complete(component_id: str, worker_name: str, body: CompleteRequest) -> bool:
+    def complete(
+        component_id: str,
+        worker_name: str,
+        body: CompleteRequest,
+        request: Request,
+        x_promise_secret: Annotated[str | None, Header()] = None,
+    ) -> Any:
         agent = _agent(host, component_id, worker_name)
-        return service.complete(PromiseId(agent, body.oplogIdx), bytes(body.data))
+        promise = PromiseId(agent, body.oplogIdx)
+        auth: AuthConfig = request.app.state.auth
+        if auth.token is not None or auth.require_promise_secret:
+            if not auth.token_ok(request.headers.get("authorization")):
+                given = x_promise_secret or body.secret
+                stored = host.store.promise_secret_hash(promise)  # 404 for an unknown one
+                if given is None or not matches(given, stored):
+                    return JSONResponse(
+                        error_body(
+                            "unauthorized",
+                            "completing this promise needs the promise's secret "
+                            "(X-Promise-Secret) or the server's token",
+                        ),
+                        401,
+                        headers={"www-authenticate": "Bearer"},
+                    )
+        return service.complete(promise, bytes(body.data))
 
     @app.get(workers + "/{worker_name}/promises", tags=["promises"])
     def worker_promises(component_id: str, worker_name: str, all: bool = False) -> dict[str, Any]:  # noqa: A002

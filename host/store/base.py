@@ -99,6 +99,18 @@ class Store(abc.ABC):
     def list_component_versions(self, component_id: str) -> list[ComponentRecord]: ...
 
     @abc.abstractmethod
+    def set_limits(self, scope: str, limits: dict[str, object]) -> None:
+        """Set the limits of a component (scope: its id) or agent (``<id>/<name>``)."""
+
+    @abc.abstractmethod
+    def get_limits(self, scope: str) -> dict[str, object]: ...
+
+    @abc.abstractmethod
+    def retry(self, agent: AgentId) -> str | None:
+        """Let a failed agent run again: the failed invocation (its id is returned) is
+        re-executed by the next replay. Conflict unless the agent is failed."""
+
+    @abc.abstractmethod
     def interrupt(self, agent: AgentId) -> str:
         """Mark an idle or suspended agent interrupted; returns the status it had."""
 
@@ -145,9 +157,19 @@ class Store(abc.ABC):
     # -- promises -------------------------------------------------------------
     @abc.abstractmethod
     def create_promise(
-        self, agent: AgentId, pending: Sequence[Entry], first_index: int, function: str | None
+        self,
+        agent: AgentId,
+        pending: Sequence[Entry],
+        first_index: int,
+        function: str | None,
+        secret_hash: str | None = None,
     ) -> PromiseId:
-        """Append ``pending`` (whose last entry is the PromiseCreated) and create the promise."""
+        """Append ``pending`` (whose last entry is the PromiseCreated) and create the promise
+        (with the hash of its secret, if given)."""
+
+    @abc.abstractmethod
+    def promise_secret_hash(self, promise: PromiseId) -> str | None:
+        """The stored hash of the promise's secret; PromiseNotFound if unknown."""
 
     @abc.abstractmethod
     def get_promise(self, promise: PromiseId) -> PromiseRecord:

@@ -67,4 +67,12 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (component_id, name)
         )""",
     ],
+    2: [
+        # Guest limits per component (scope = component id) or agent (component id/name).
+        "CREATE TABLE limits (scope TEXT PRIMARY KEY, data TEXT NOT NULL)",
+    ],
+    3: [
+        # SHA-256 of each promise's secret (host/secrets.py); the secret itself is not stored.
+        "ALTER TABLE promises ADD COLUMN secret_hash TEXT",
+    ],
 }

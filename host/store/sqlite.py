@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -55,6 +57,7 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._crash = _CrashPoint.from_env()
         try:
             with self._tx() as db:
                 self._migrate(db)
@@ -101,7 +104,10 @@ class SqliteStore(Store):
             db.execute("ROLLBACK")
             raise
         else:
-            db.execute("COMMIT")
+            if self._crash is None:
+                db.execute("COMMIT")
+            else:
+                self._crash.commit(db)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -193,6 +199,49 @@ class SqliteStore(Store):
                 (component_id,),
             ).fetchall()
         return [ComponentRecord(*r) for r in rows]
+
+    def set_limits(self, scope: str, limits: dict[str, object]) -> None:
+        with self._tx() as db:
+            if limits:
+                db.execute(
+                    "INSERT OR REPLACE INTO limits (scope, data) VALUES (?, ?)",
+                    (scope, json.dumps(limits, sort_keys=True)),
+                )
+            else:
+                db.execute("DELETE FROM limits WHERE scope = ?", (scope,))
+
+    def get_limits(self, scope: str) -> dict[str, object]:
+        with self._read() as db:
+            row = db.execute("SELECT data FROM limits WHERE scope = ?", (scope,)).fetchone()
+        return {} if row is None else dict(json.loads(row[0]))
+
+    def retry(self, agent: AgentId) -> str | None:
+        with self._tx() as db:
+            status = self._require_agent(db, agent)
+            if status != FAILED:
+                raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
+            row = db.execute(
+                "SELECT idx, entry FROM oplog WHERE component_id = ? AND name = ? "
+                "ORDER BY idx DESC LIMIT 1",
+                _key(agent),
+            ).fetchone()
+            last = oplog.decode(row[1])
+            invocation = None
+            if isinstance(last, InvocationFailed):
+                invocation = last.invocation_id
+                self._append(db, agent, row[0] + 1, [oplog.Retried(invocation)])
+                db.execute(
+                    "UPDATE invocations SET state = ?, error = NULL, finished_at = NULL "
+                    "WHERE invocation_id = ?",
+                    (STARTED, invocation),
+                )
+            # Otherwise it failed while replaying (a divergence, an instantiation error):
+            # nothing was recorded, and the next replay simply tries again.
+            db.execute(
+                "UPDATE agents SET status = ? WHERE component_id = ? AND name = ?",
+                (RUNNING, *_key(agent)),
+            )
+            return invocation
 
     def interrupt(self, agent: AgentId) -> str:
         with self._tx() as db:
@@ -340,6 +389,15 @@ class SqliteStore(Store):
             ).fetchall()
         return [oplog.decode(r[0]) for r in rows]
 
+    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str]]:
+        """(index, stored text) of every entry, undecoded: for integrity checks."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx, entry FROM oplog WHERE component_id = ? AND name = ? ORDER BY idx",
+                _key(agent),
+            ).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows]
+
     def oplog_length(self, agent: AgentId) -> int:
         with self._read() as db:
             row = db.execute(
@@ -350,17 +408,33 @@ class SqliteStore(Store):
 
     # -- promises -----------------------------------------------------------------
     def create_promise(
-        self, agent: AgentId, pending: Sequence[Entry], first_index: int, function: str | None
+        self,
+        agent: AgentId,
+        pending: Sequence[Entry],
+        first_index: int,
+        function: str | None,
+        secret_hash: str | None = None,
     ) -> PromiseId:
         idx = first_index + len(pending) - 1
         with self._tx() as db:
             self._append(db, agent, first_index, pending)
             db.execute(
-                "INSERT INTO promises (component_id, name, idx, created_at, function) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (*_key(agent), idx, time.time_ns(), function),
+                "INSERT INTO promises (component_id, name, idx, created_at, function, "
+                "secret_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (*_key(agent), idx, time.time_ns(), function, secret_hash),
             )
         return PromiseId(agent, idx)
+
+    def promise_secret_hash(self, promise: PromiseId) -> str | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT secret_hash FROM promises "
+                "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
+                _promise_key(promise),
+            ).fetchone()
+        if row is None:
+            raise PromiseNotFound(str(promise))
+        return None if row[0] is None else str(row[0])
 
     @staticmethod
     def _promise_row(row: Sequence[object]) -> PromiseRecord:
@@ -646,6 +720,60 @@ class SqliteStore(Store):
                 "DELETE FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
                 (*_key(agent), owner),
             )
+
+
+class _CrashPoint:
+    """Test seam for crash-point fault injection (tests/crash_harness.py); off by default.
+
+    ``AGENT_HOST_CRASH_AT=n`` kills this process with SIGKILL at its n-th store commit
+    (counted over the whole process, from 1): just before the COMMIT, or just after it with
+    ``AGENT_HOST_CRASH_WHEN=after``. ``AGENT_HOST_CRASH_COUNT_FILE=path`` appends one line
+    per commit (``<n> <store method>``), so a test can count the commits of a clean run.
+    The environment is read once, when a store is opened; unset, nothing here runs.
+    """
+
+    _lock = threading.Lock()
+    _commits = 0  # this process's commits so far, over every store it opened
+
+    def __init__(self, at: int | None, after: bool, count_file: str | None) -> None:
+        self.at = at
+        self.after = after
+        self.count_file = count_file
+
+    @classmethod
+    def from_env(cls) -> _CrashPoint | None:
+        at = os.environ.get("AGENT_HOST_CRASH_AT")
+        count_file = os.environ.get("AGENT_HOST_CRASH_COUNT_FILE")
+        if not at and not count_file:
+            return None
+        when = os.environ.get("AGENT_HOST_CRASH_WHEN", "before")
+        if when not in ("before", "after"):
+            raise StoreError(f"AGENT_HOST_CRASH_WHEN must be before or after, not {when!r}")
+        return cls(int(at) if at else None, when == "after", count_file or None)
+
+    def commit(self, db: sqlite3.Connection) -> None:
+        with self._lock:
+            _CrashPoint._commits += 1
+            n = _CrashPoint._commits
+            if n == self.at and not self.after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            db.execute("COMMIT")
+            if n == self.at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if self.count_file is not None:
+                with open(self.count_file, "a") as out:
+                    out.write(f"{n} {_store_method()}\n")
+
+
+def _store_method() -> str:
+    """The public SqliteStore method whose transaction is committing (for the count file)."""
+    frame = sys._getframe(2)  # skip _CrashPoint.commit
+    while frame.f_back is not None and (
+        frame.f_code.co_filename != __file__
+        or (frame.f_code.co_name.startswith("_") and frame.f_code.co_name != "__init__")
+    ):
+        frame = frame.f_back
+    return frame.f_code.co_name
 
 
 def _key(agent: AgentId) -> tuple[str, str]:
