@@ -155,7 +155,7 @@ class Host:
                 "`wasm-tools component new`"
             )
         size = len(data)
-        data = _with_poll_shim(data)
+        data = _with_poll_shim(data, self.progress)
         hash = content_hash(data)
         component = self.cache.load(
             hash, lambda: data, self.progress, validate=lambda c: self._linker(hash, c)

@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import wasmtime
@@ -178,16 +179,21 @@ def _prefix_end(data: bytes) -> int:
     return len(data)
 
 
-def with_poll_shim(data: bytes) -> bytes:
+def with_poll_shim(data: bytes, warn: Callable[[str], None] | None = None) -> bytes:
     """What the host registers for ``data``: the component wrapped when it imports
     ``wasi:io/poll.poll``, else unchanged. A component the wrapper cannot handle is
-    kept as it is: its ``poll`` then reaches the host directly, which works for one
-    pollable per call only."""
+    kept as it is (``warn`` hears why): its ``poll`` then reaches the host directly,
+    which works for one pollable per call only."""
     if not imports_poll(data):
         return data
     try:
         wrapped = wrap(data)
-    except ShimError:
+    except ShimError as exc:
+        if warn is not None:
+            warn(
+                f"warning: this component's wasi:io/poll.poll could not be wrapped ({exc}); "
+                "it is registered unchanged and can poll only one pollable per call"
+            )
         return data
     return data if wrapped is None else wrapped
 
