@@ -174,34 +174,40 @@ def _cli(store: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_sigkill_while_suspended_loses_nothing(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    assert (
-        _cli(
-            store, "component", "add", str(build_fixture("durable-1.3.0")), "--name", "durable"
-        ).returncode
-        == 0
+def _kill_when(store: Path, call: list[str], status: str) -> AgentId:
+    """Register durable-1.3.0, run ``agent-host invoke ...call`` in a real process, SIGKILL
+    it as soon as an agent has ``status``; that agent."""
+    added = _cli(
+        store, "component", "add", str(build_fixture("durable-1.3.0")), "--name", "durable"
     )
+    assert added.returncode == 0, added.stderr
     env = {**os.environ, "AGENT_HOST_STORE": str(store)}
     proc = subprocess.Popen(
-        [AGENT_HOST, "invoke", "durable", "alice", "observe-and-await()"],
+        [AGENT_HOST, "invoke", "durable", *call],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     view = SqliteStore(store / "agent-host.db")
-    agent = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        agents = view.list_agents(status="suspended")
-        if agents:
-            agent = agents[0].agent
-            break
-        time.sleep(0.01)
-    assert agent is not None, "the agent never suspended"
+    try:
+        deadline = time.monotonic() + 60
+        found = []
+        while time.monotonic() < deadline and not found:
+            found = view.list_agents(status=status)
+            time.sleep(0.005)
+        assert found, f"no agent became {status}"
+    finally:
+        view.close()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    return found[0].agent
+
+
+def test_sigkill_while_suspended_loses_nothing(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    agent = _kill_when(store, ["alice", "observe-and-await()"], "suspended")
+    view = SqliteStore(store / "agent-host.db")
     (idx,) = view.get_agent(agent).waiting_promises
     done = _cli(store, "promise", "complete", "durable", "alice", str(idx), "--text", "hi")
     assert done.returncode == 0, done.stderr
@@ -213,31 +219,9 @@ def test_sigkill_while_suspended_loses_nothing(tmp_path: Path) -> None:
 
 def test_sigkill_while_an_invocation_runs_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    assert (
-        _cli(
-            store, "component", "add", str(build_fixture("durable-1.3.0")), "--name", "durable"
-        ).returncode
-        == 0
-    )
-    env = {**os.environ, "AGENT_HOST_STORE": str(store)}
     # 150 ms is below the in-place wait threshold: the process is inside the guest call.
-    proc = subprocess.Popen(
-        [AGENT_HOST, "invoke", "durable", "bob", "sleep(150000000)"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    agent = _kill_when(store, ["bob", "sleep(150000000)"], "running")
     view = SqliteStore(store / "agent-host.db")
-    deadline = time.monotonic() + 60
-    running = []
-    while time.monotonic() < deadline and not running:
-        running = view.list_agents(status="running")
-        time.sleep(0.005)
-    assert running, "the invocation never started"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    agent = running[0].agent
     assert view.get_agent(agent).status == "running"  # interrupted mid-invocation
     resumed = _cli(store, "worker", "--once")
     assert resumed.returncode == 0, resumed.stderr
