@@ -402,6 +402,8 @@ class Host:
         """Run every agent with work due now (woken, timers, interrupted, queued)."""
         ran = []
         for agent in self.store.runnable_agents(time.time_ns()):
+            if self._lock(agent).locked():
+                continue  # this process is running it now; do not queue behind it
             try:
                 self.run_agent(agent)
                 ran.append(agent)

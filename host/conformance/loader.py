@@ -1,0 +1,508 @@
+"""Loading case files and validating them into the values of :mod:`.cases`.
+
+``conformance/specification.md`` is the written format; this module is its enforcement.
+Every error is a :class:`CaseError` naming the file and the JSON path of the wrong field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from host.conformance import refs
+from host.conformance.build import is_wat_guest
+from host.conformance.cases import (
+    CAPABILITIES,
+    DEFAULT_TIMEOUT,
+    END_EXPECTS,
+    HTTP_METHODS,
+    MAX_TIMEOUT,
+    OPLOG_KINDS,
+    PROMISE_LISTING,
+    STATUSES,
+    WAIT_EXPECTS,
+    AwaitResult,
+    Case,
+    Complete,
+    CompleteAtSuspension,
+    Expect,
+    ExpectOplog,
+    Http,
+    Invoke,
+    Restart,
+    Sleep,
+    Step,
+    Suite,
+    Update,
+    WaitStatus,
+)
+from host.conformance.errors import CaseError
+
+_CASE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def load_cases(suite: Suite) -> list[Case]:
+    """Every case of the suite, validated; the first malformed file raises CaseError."""
+    rules = suite.rules()
+    files = sorted(suite.cases_dir.glob("*.json"))
+    return [load_case(suite, f, rules) for f in files]
+
+
+def load_case(suite: Suite, file: Path, rules: dict[str, str] | None = None) -> Case:
+    shown = _shown(file)
+    try:
+        data = json.loads(file.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CaseError("$", f"not JSON: {exc}", shown) from None
+    except OSError as exc:
+        raise CaseError("$", f"cannot read: {exc.strerror}", shown) from None
+    try:
+        return _case(suite, file, data, rules if rules is not None else suite.rules())
+    except CaseError as exc:
+        raise exc.in_file(shown) from None
+
+
+def _shown(file: Path) -> str:
+    try:
+        return str(file.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(file)
+
+
+# -- validation ------------------------------------------------------------------------------
+class _Obj:
+    """A JSON object being validated at ``path``; reports unknown keys."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise CaseError(path, f"must be an object, got {refs.show(data, 60)}")
+        self.data: dict[str, Any] = data
+        self.path = path
+        self.seen: set[str] = set()
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}"
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.seen.add(key)
+        return self.data.get(key, default)
+
+    def req(self, key: str) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            raise CaseError(self.at(key), "is required")
+        return self.data[key]
+
+    def string(self, key: str, required: bool = True) -> Any:
+        """A non-empty string; an optional one that is absent is None."""
+        if not required and key not in self.data:
+            self.seen.add(key)
+            return None
+        value = self.req(key)
+        if not (isinstance(value, str) and value):
+            raise CaseError(self.at(key), f"must be a non-empty string, got {refs.show(value, 60)}")
+        return value
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.get(key, default)
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not (low <= value <= high)
+        ):
+            raise CaseError(self.at(key), f"must be a number from {low:g} to {high:g}")
+        return float(value)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise CaseError(self.at(unknown[0]), "is not a field here")
+
+
+def _case(suite: Suite, file: Path, data: Any, rules: dict[str, str]) -> Case:
+    case_id = file.stem
+    if not _CASE_ID.match(case_id):
+        raise CaseError(
+            "$", f"the file name {file.name!r} must be <id>.json with id {_CASE_ID.pattern}"
+        )
+    obj = _Obj(data, "$")
+    rule = obj.string("rule")
+    if rules and rule not in rules:
+        raise CaseError("$.rule", f"unknown rule {rule!r}; the rules are listed in rules.json")
+    description = obj.string("description")
+    guest = obj.string("guest")
+    available = suite.generations(guest)
+    if not available:
+        raise CaseError("$.guest", f"no guest {guest!r} under {suite.guests_dir}")
+    generations = obj.get("generations", available)
+    if not isinstance(generations, list) or not generations:
+        raise CaseError("$.generations", "must be a non-empty list of generations")
+    for i, gen in enumerate(generations):
+        if gen not in available:
+            raise CaseError(
+                f"$.generations[{i}]",
+                f"guest {guest!r} has no generation {gen!r}; it has {available}",
+            )
+    if len(set(generations)) != len(generations):
+        raise CaseError("$.generations", "lists a generation twice")
+    requires = obj.get("requires", [])
+    if not isinstance(requires, list):
+        raise CaseError("$.requires", "must be a list of capabilities")
+    for i, cap in enumerate(requires):
+        if cap not in CAPABILITIES:
+            raise CaseError(f"$.requires[{i}]", f"unknown capability; known: {list(CAPABILITIES)}")
+    raw_steps = obj.req("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise CaseError("$.steps", "must be a non-empty list of steps")
+    obj.done()
+    builder = _Steps(suite, guest, tuple(generations))
+    steps = tuple(builder.step(i, s) for i, s in enumerate(raw_steps))
+    extra = {PROMISE_LISTING} if builder.lists_pending else set()
+    return Case(
+        case_id,
+        file,
+        rule,
+        description,
+        guest,
+        tuple(generations),
+        frozenset(requires) | extra,
+        steps,
+    )
+
+
+class _Steps:
+    """Validates steps in order, remembering what later steps may refer to."""
+
+    def __init__(self, suite: Suite, guest: str, generations: tuple[str, ...]) -> None:
+        self.suite = suite
+        self.guest = guest
+        self.generations = generations
+        self.steps: list[Step] = []
+        self.lists_pending = False
+
+    # -- helpers ------------------------------------------------------------------------
+    def _value(self, value: Any, path: str, index: int, matchers: bool) -> None:
+        facts = refs.Facts()
+        refs.check(value, path, index, matchers, facts)
+        for ref in sorted(facts.steps):
+            self._producer(ref, path)
+        self.lists_pending |= facts.pending
+
+    def _producer(self, ref: int, path: str) -> None:
+        step = self.steps[ref]
+        produces = (
+            isinstance(step, Invoke | AwaitResult) and step.expect.kind in ("result", "done")
+        ) or isinstance(step, Http)
+        if not produces:
+            raise CaseError(
+                path,
+                f"step {ref} ({step.op}) produces no value: only invoke/await_result steps "
+                'that expect "done" or a result, and http steps, do',
+            )
+
+    def _agent(self, obj: _Obj) -> str:
+        name = obj.req("agent")
+        if not isinstance(name, str) or not refs.AGENT_NAME.match(name):
+            raise CaseError(
+                obj.at("agent"), f"must be an agent name matching {refs.AGENT_NAME.pattern}"
+            )
+        return name
+
+    def _timeout(self, obj: _Obj, minimum: float = 0.001) -> float:
+        return obj.number("timeout", DEFAULT_TIMEOUT, minimum, MAX_TIMEOUT)
+
+    def _data(self, obj: _Obj, index: int) -> Any:
+        data = obj.get("data", {"bytes": []})
+        d = _Obj(data, obj.at("data"))
+        forms = [k for k in ("bytes", "text", "json") if d.has(k)]
+        if len(forms) != 1:
+            raise CaseError(d.path, 'must have exactly one of "bytes", "text", "json"')
+        value = d.get(forms[0])
+        if forms[0] == "text" and not isinstance(value, str):
+            raise CaseError(d.at("text"), "must be a string")
+        if forms[0] == "bytes":
+            if isinstance(value, list):
+                for i, b in enumerate(value):
+                    if not refs.is_int(b, 0, 255) and not isinstance(b, dict):
+                        raise CaseError(f"{d.at('bytes')}[{i}]", "must be a byte (0..255)")
+            elif not isinstance(value, dict):
+                raise CaseError(d.at("bytes"), "must be a list of bytes or a reference")
+        d.done()
+        self._value(data, d.path, index, matchers=False)
+        return data
+
+    def _invoke_expect(self, obj: _Obj, waiting: bool) -> Expect:
+        raw = obj.get("expect", "done")
+        allowed = END_EXPECTS + (WAIT_EXPECTS if waiting else ())
+        if isinstance(raw, str):
+            if raw not in allowed:
+                raise CaseError(
+                    obj.at("expect"),
+                    f'must be one of {list(allowed)}, {{"result": ...}} or {{"error": "..."}}',
+                )
+            return Expect(raw)
+        e = _Obj(raw, obj.at("expect"))
+        if e.has("result") and not e.has("error"):
+            value = e.get("result")
+            e.done()
+            return Expect("result", value)
+        if e.has("error") and not e.has("result"):
+            message = e.get("error")
+            if not isinstance(message, str):
+                raise CaseError(e.at("error"), "must be a string (a substring of the message)")
+            e.done()
+            return Expect("error", message)
+        raise CaseError(e.path, 'must have exactly one of "result" or "error"')
+
+    def _pattern(self, value: Any, path: str, wildcard: bool) -> str:
+        if not isinstance(value, str):
+            raise CaseError(path, "must be an entry pattern string")
+        if wildcard and value == "...":
+            return value
+        kind, colon, function = value.partition(":")
+        if kind not in OPLOG_KINDS:
+            raise CaseError(path, f"unknown entry kind {kind!r}; known: {list(OPLOG_KINDS)}")
+        if colon and not function:
+            raise CaseError(path, "a pattern 'kind:function' needs a function substring")
+        return value
+
+    def _patterns(self, obj: _Obj, key: str, wildcard: bool) -> tuple[str, ...] | None:
+        if not obj.has(key):
+            return None
+        value = obj.get(key)
+        if not isinstance(value, list):
+            raise CaseError(obj.at(key), "must be a list of entry patterns")
+        return tuple(self._pattern(v, f"{obj.at(key)}[{i}]", wildcard) for i, v in enumerate(value))
+
+    # -- steps ------------------------------------------------------------------------------
+    def step(self, index: int, raw: Any) -> Step:
+        obj = _Obj(raw, f"$.steps[{index}]")
+        op = obj.req("op")
+        obj.get("note")
+        builder = {
+            "invoke": self._invoke,
+            "await_result": self._await_result,
+            "complete": self._complete,
+            "restart": self._restart,
+            "wait_status": self._wait_status,
+            "expect_oplog": self._expect_oplog,
+            "sleep": self._sleep,
+            "http": self._http,
+            "update": self._update,
+            "complete_at_suspension": self._complete_at_suspension,
+        }.get(op)
+        if builder is None:
+            raise CaseError(obj.at("op"), f"unknown op {op!r}; see specification.md")
+        step = builder(index, obj)
+        obj.done()
+        self.steps.append(step)
+        return step
+
+    def _invoke(self, index: int, obj: _Obj) -> Step:
+        agent = self._agent(obj)
+        function = obj.string("function")
+        for gen in self.generations:
+            exported = self.suite.exports(self.guest, gen)
+            if function not in exported:
+                raise CaseError(
+                    obj.at("function"),
+                    f"guest {self.guest}@{gen} exports no function {function!r} "
+                    f"(it exports {sorted(exported)}); restrict the case's generations",
+                )
+        if obj.has("args") and obj.has("wave"):
+            raise CaseError(obj.at("wave"), 'give either "args" (JSON) or "wave", not both')
+        args = obj.get("args", None if obj.has("wave") else [])
+        if args is not None:
+            if not isinstance(args, list):
+                raise CaseError(obj.at("args"), "must be a list of JSON arguments")
+            self._value(args, obj.at("args"), index, matchers=False)
+        wave = obj.string("wave", required=False)
+        key = obj.string("idempotency_key", required=False)
+        expect = self._invoke_expect(obj, waiting=True)
+        if expect.kind == "result":
+            self._value(expect.value, obj.at("expect.result"), index, matchers=True)
+        return Invoke(index, "invoke", agent, function, args, wave, key, expect, self._timeout(obj))
+
+    def _await_result(self, index: int, obj: _Obj) -> Step:
+        ref = obj.req("step")
+        if not refs.is_int(ref, 0, index - 1):
+            raise CaseError(obj.at("step"), "must be the index of an earlier invoke step")
+        target = self.steps[ref]
+        if not isinstance(target, Invoke):
+            raise CaseError(obj.at("step"), f"step {ref} is a {target.op} step, not an invoke")
+        for between in self.steps[ref + 1 :]:
+            if isinstance(between, Restart):
+                raise CaseError(
+                    obj.at("step"),
+                    f"an invocation does not outlive a restart (step {between.index}); check "
+                    "its effect with wait_status, expect_oplog or another invoke instead",
+                )
+        expect = self._invoke_expect(obj, waiting=False)
+        if expect.kind == "result":
+            self._value(expect.value, obj.at("expect.result"), index, matchers=True)
+        return AwaitResult(index, "await_result", target.agent, ref, expect, self._timeout(obj))
+
+    def _complete(self, index: int, obj: _Obj) -> Step:
+        agent = self._agent(obj)
+        p = _Obj(obj.req("promise"), obj.at("promise"))
+        forms = [k for k in ("from_step", "pending", "oplog_idx") if p.has(k)]
+        if len(forms) != 1:
+            raise CaseError(p.path, 'must have exactly one of "from_step", "pending", "oplog_idx"')
+        idx: Any
+        if forms[0] == "from_step":
+            ref = p.get("from_step")
+            if not refs.is_int(ref, 0, index - 1):
+                raise CaseError(p.at("from_step"), "must be the index of an earlier step")
+            self._producer(ref, p.at("from_step"))
+            idx = {"$step": ref}
+        elif forms[0] == "pending":
+            owner = p.get("pending")
+            nth = p.get("nth")
+            idx = {"$pending": owner} if nth is None else {"$pending": owner, "nth": nth}
+            self._value(idx, p.path, index, matchers=False)
+        else:
+            idx = p.get("oplog_idx")
+            if not isinstance(idx, dict) and not refs.is_int(idx, 0):
+                raise CaseError(p.at("oplog_idx"), "must be an integer >= 0 or a reference")
+            self._value(idx, p.at("oplog_idx"), index, matchers=False)
+        p.done()
+        data = self._data(obj, index)
+        expect = obj.get("expect", True)
+        if not (isinstance(expect, bool) or expect == "not-found"):
+            raise CaseError(obj.at("expect"), 'must be true, false or "not-found"')
+        return Complete(index, "complete", agent, idx, data, expect)
+
+    def _restart(self, index: int, obj: _Obj) -> Step:
+        kill = obj.get("kill", False)
+        if not isinstance(kill, bool):
+            raise CaseError(obj.at("kill"), "must be true or false")
+        return Restart(index, "restart", None, kill)
+
+    def _wait_status(self, index: int, obj: _Obj) -> Step:
+        agent = self._agent(obj)
+        status = obj.req("status")
+        if status not in STATUSES:
+            raise CaseError(obj.at("status"), f"must be one of {list(STATUSES)}")
+        timeout = self._timeout(obj, minimum=0.0)
+        error = obj.get("error", [])
+        if isinstance(error, str | dict):
+            error = [error]
+        if not isinstance(error, list):
+            raise CaseError(obj.at("error"), "must be a substring or a list of substrings")
+        for i, part in enumerate(error):
+            if not isinstance(part, str | dict):
+                raise CaseError(f"{obj.at('error')}[{i}]", "must be a string or a reference")
+        self._value(error, obj.at("error"), index, matchers=False)
+        pending = obj.get("pending_invocations")
+        if pending is not None and not refs.is_int(pending, 0):
+            raise CaseError(obj.at("pending_invocations"), "must be an integer >= 0")
+        return WaitStatus(index, "wait_status", agent, status, timeout, tuple(error), pending)
+
+    def _expect_oplog(self, index: int, obj: _Obj) -> Step:
+        agent = self._agent(obj)
+        ignore = self._patterns(obj, "ignore", wildcard=False) or ()
+        shape = self._patterns(obj, "shape", wildcard=True)
+        contains = self._patterns(obj, "contains", wildcard=False)
+        count: list[tuple[str, int]] = []
+        if obj.has("count"):
+            c = _Obj(obj.get("count"), obj.at("count"))
+            for key in list(c.data):
+                self._pattern(key, c.at(key), wildcard=False)
+                n = c.get(key)
+                if not refs.is_int(n, 0):
+                    raise CaseError(c.at(key), "must be a count (an integer >= 0)")
+                count.append((key, n))
+        at: list[tuple[Any, str]] = []
+        if obj.has("at"):
+            raw = obj.get("at")
+            if not isinstance(raw, list):
+                raise CaseError(obj.at("at"), "must be a list of {index, kind}")
+            for i, item in enumerate(raw):
+                a = _Obj(item, f"{obj.at('at')}[{i}]")
+                where = a.req("index")
+                if not isinstance(where, dict) and not refs.is_int(where, 1):
+                    raise CaseError(a.at("index"), "must be an oplog index (>= 1) or a reference")
+                self._value(where, a.at("index"), index, matchers=False)
+                kind = self._pattern(a.req("kind"), a.at("kind"), wildcard=False)
+                a.done()
+                at.append((where, kind))
+        if shape is None and contains is None and not count and not at:
+            raise CaseError(obj.path, 'needs at least one of "shape", "contains", "count", "at"')
+        return ExpectOplog(
+            index, "expect_oplog", agent, ignore, shape, contains, tuple(count), tuple(at)
+        )
+
+    def _sleep(self, index: int, obj: _Obj) -> Step:
+        return Sleep(index, "sleep", None, obj.number("seconds", 0.0, 0.0, 60.0))
+
+    def _http(self, index: int, obj: _Obj) -> Step:
+        method = obj.req("method")
+        if method not in HTTP_METHODS:
+            raise CaseError(obj.at("method"), f"must be one of {list(HTTP_METHODS)}")
+        target = obj.string("path")
+        if not target.startswith("/"):
+            raise CaseError(obj.at("path"), "must start with /")
+        for placeholder in _PLACEHOLDER.findall(target):
+            kind, _, name = placeholder.partition(":")
+            if placeholder == "component" or (kind == "agent" and refs.AGENT_NAME.match(name)):
+                continue
+            raise CaseError(
+                obj.at("path"),
+                f"unknown placeholder {{{placeholder}}}; use {{component}} or {{agent:NAME}}",
+            )
+        if obj.has("json") and obj.has("text"):
+            raise CaseError(obj.at("text"), 'give either "json" or "text", not both')
+        body = obj.get("json")
+        self._value(body, obj.at("json"), index, matchers=False)
+        text = obj.get("text")
+        if text is not None and not isinstance(text, str):
+            raise CaseError(obj.at("text"), "must be a string")
+        headers = obj.get("headers", {})
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise CaseError(obj.at("headers"), "must be an object of strings")
+        e = _Obj(obj.req("expect"), obj.at("expect"))
+        status = e.req("status")
+        statuses = status if isinstance(status, list) else [status]
+        if not statuses or not all(refs.is_int(s, 100, 599) for s in statuses):
+            raise CaseError(e.at("status"), "must be an HTTP status or a list of them")
+        if e.has("json") and e.has("match"):
+            raise CaseError(e.at("match"), 'give either "json" (exact) or "match" (subset)')
+        key = "match" if e.has("match") else "json"
+        expected = e.get(key)
+        self._value(expected, e.at(key), index, matchers=True)
+        e.done()
+        return Http(
+            index,
+            "http",
+            None,
+            method,
+            target,
+            body,
+            obj.has("json"),
+            text,
+            tuple(sorted(headers.items())),
+            tuple(statuses),
+            expected,
+            e.has(key),
+            key == "match",
+        )
+
+    def _update(self, index: int, obj: _Obj) -> Step:
+        agent = self._agent(obj)
+        guest = obj.string("guest")
+        for gen in self.generations:
+            if not is_wat_guest(self.suite.guest_source(guest, gen)):
+                raise CaseError(obj.at("guest"), f"no guest {guest!r} at generation {gen}")
+        return Update(index, "update", agent, guest)
+
+    def _complete_at_suspension(self, index: int, obj: _Obj) -> Step:
+        agent = self._agent(obj)
+        return CompleteAtSuspension(index, "complete_at_suspension", agent, self._data(obj, index))
