@@ -749,6 +749,8 @@ class _CrashPoint:
         when = os.environ.get("AGENT_HOST_CRASH_WHEN", "before")
         if when not in ("before", "after"):
             raise StoreError(f"AGENT_HOST_CRASH_WHEN must be before or after, not {when!r}")
+        if at and not at.isdigit():
+            raise StoreError(f"AGENT_HOST_CRASH_AT must be a commit number, not {at!r}")
         return cls(int(at) if at else None, when == "after", count_file or None)
 
     def commit(self, db: sqlite3.Connection) -> None:
