@@ -17,7 +17,7 @@ import wasmtime.component as wc
 
 from host.errors import InvalidComponent
 from host.oplog import HostCall
-from host.runtime import golem, pollshim, wasi
+from host.runtime import golem, pollshim, wasi, wasi_http
 from host.runtime.session import HostFunc, Kind, Session, current_session
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
 from host.values import Case, Handle, Some, from_json, to_json
@@ -46,11 +46,30 @@ def _provided(interface: str, func: str, sig: FuncSig) -> HostFunc | None:
     if interface == golem.SECRETS_INTERFACE:
         return golem.SECRETS_FUNCS.get(func)
     if base.startswith(wasi.FAMILIES):
-        spec = wasi.FUNCS.get(f"{base}.{func}")
+        key = f"{base}.{func}"
+        spec = wasi.FUNCS.get(key) or wasi_http.FUNCS.get(key)
+        # Chosen per call: a stream is stdio (wasi.py) or an HTTP body (wasi_http.py); a
+        # response's first get is the recorded exchange, later ones are bookkeeping.
+        make = wasi_http.ROUTERS.get(key)
+        router = make(sig) if make is not None else wasi_http.stream_router(key, spec)
+        if router is not None:
+            return _routed(sig, router)
         return spec if spec is not None else _refusal(f"{interface}.{func}")
     if interface == pollshim.HELPER:
         return pollshim.HELPER_FUNCS.get(func)
     return None
+
+
+def _routed(sig: FuncSig, choose: Callable[[Sequence[Any]], HostFunc]) -> HostFunc:
+    """A function whose kind depends on its arguments (an HTTP body stream is bookkeeping,
+    stdout is recorded; the first get of a response is the journaled exchange): ``choose``
+    picks the HostFunc for each call, which then runs as its own kind."""
+    param_types = [t for _, t in sig.params]
+
+    def impl(session: Session, *args: Any) -> Any:
+        return _run(session, sig, choose(args), param_types, args)
+
+    return HostFunc(impl, Kind.PURE)
 
 
 def _refusal(name: str) -> HostFunc:
@@ -115,7 +134,7 @@ def build_linker(engine: wasmtime.Engine, component: wc.Component) -> wc.Linker:
             + ", ".join(missing)
             + ". agent-host provides golem:api/host@{"
             + ",".join(golem.GENERATIONS)
-            + "} and WASI 0.2 (io, clocks, random, cli, filesystem, sockets)",
+            + "} and WASI 0.2 (io, clocks, random, cli, filesystem, sockets, http)",
             missing_imports=tuple(missing),
         )
     return linker
@@ -158,9 +177,20 @@ def dispatch(
     """Run one host call: replayed from the oplog, or live and recorded."""
     args = [_lift(session, ctx, r, t) for r, t in zip(raw, param_types, strict=True)]
     session.host_calls += 1
+    return _lower(session, _run(session, sig, spec, param_types, args), sig.result)
+
+
+def _run(
+    session: Session,
+    sig: FuncSig,
+    spec: HostFunc,
+    param_types: Sequence[WitType],
+    args: Sequence[Any],
+) -> Any:
+    """The value of one host call on lifted arguments, by the function's kind."""
     kind = spec.kind
     if kind is Kind.PURE:
-        return _lower(session, spec.impl(session, *args), sig.result)
+        return spec.impl(session, *args)
     if session.scratch and kind is not Kind.READ:
         raise golem.GuestError(
             f"{sig.name} was called while the host read the component's endpoint "
@@ -181,7 +211,7 @@ def dispatch(
         else:
             assert isinstance(entry, HostCall)
             value = from_json(entry.response, sig.result)
-        return _lower(session, value, sig.result)
+        return value
     value = spec.impl(session, *args)
     if kind is not Kind.JOURNALED:
         if spec.snapshot is not None:
@@ -192,7 +222,7 @@ def dispatch(
         session.record(HostCall(sig.name, request, response))
         if kind is Kind.EFFECT:
             session.flush()
-    return _lower(session, value, sig.result)
+    return value
 
 
 def _lift(session: Session, ctx: Any, raw: Any, ty: WitType) -> Any:
@@ -202,6 +232,8 @@ def _lift(session: Session, ctx: Any, raw: Any, ty: WitType) -> Any:
         return session.resources.get(handle.rep)
     if isinstance(ty, ListT) and isinstance(ty.elem, ResourceT):
         return [_lift(session, ctx, r, ty.elem) for r in raw]
+    if isinstance(ty, OptionT) and isinstance(ty.payload, ResourceT):
+        return None if raw is None else Some(_lift(session, ctx, raw, ty.payload))
     return from_wasmtime(raw, ty)
 
 

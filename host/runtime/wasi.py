@@ -29,6 +29,7 @@ FAMILIES = (
     "wasi:cli/",
     "wasi:filesystem/",
     "wasi:sockets/",
+    "wasi:http/",  # host/runtime/wasi_http.py
 )
 
 

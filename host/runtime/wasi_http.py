@@ -1,0 +1,867 @@
+"""Outgoing HTTP for agents: ``wasi:http/types`` and ``wasi:http/outgoing-handler`` 0.2.x.
+
+Standard guest code (componentize-py's ``poll_loop.send``, or ``handle`` then
+``subscribe().block()`` then ``get``) works unchanged. Everything is buffered:
+
+- ``fields``, ``request-options``, ``outgoing-request`` and ``outgoing-body`` are plain host
+  objects; writing the body's ``output-stream`` collects bytes in memory. None of this is
+  recorded: it is a function of what the guest does, so replay rebuilds it by running it.
+- ``outgoing-handler.handle`` checks the request's shape and returns a
+  ``future-incoming-response``; nothing is sent yet (the body may still be written).
+- The first ``future-incoming-response.get`` after the body is finished (or when the request
+  has no body) is **the exchange**: the host sends the request with the standard library's
+  ``http.client``, reads the whole response, appends one ``HostCall`` entry holding the
+  response (or the WASI ``error-code``) to the agent's oplog and commits it, then hands the
+  guest an ``incoming-response`` built from it. On replay that entry answers: the response is
+  rebuilt from the oplog and **no request is sent**.
+- ``incoming-body.stream`` reads the buffered body; ``finish`` gives empty trailers.
+- Pollables here are always ready. A ``get`` while the request body is still being
+  written answers none (not recorded), so an event loop that writes the body in another
+  task keeps running it; a guest that never finishes its body spins until its deadline.
+
+Guarantee: a request whose exchange entry is committed is never sent again. A host crash
+after the request left and before the commit re-sends it when the agent is recovered
+(at-least-once), so every request carries an ``Idempotency-Key`` header (unless the guest set
+one) derived from the agent, its creation and the oplog index of the exchange: a re-sent
+request has the same key, and a receiver that deduplicates on it sees the effect once.
+
+Destinations: only the hosts of the allow-list are reached; by default loopback only
+(``localhost``, ``127.0.0.0/8``, ``::1``). ``AGENT_HOST_HTTP_ALLOW`` (comma-separated host
+names, IP addresses, CIDR networks, or ``*``) replaces the list for a host process;
+:func:`set_policy` does the same in-process. A refused destination answers the guest
+``HTTP-request-denied`` (recorded like any other answer, so replay does not depend on the
+setting in force later).
+
+The oplog entry (function ``wasi:http/types@<v>.[method]future-incoming-response.get``)::
+
+    request:  {"method": "POST", "url": "http://127.0.0.1:8080/hook",
+               "headers": [["content-type", "application/json"], ...],   # secrets redacted
+               "body-bytes": 52, "body-sha256": "<hex>", "idempotency-key": "<uuid>"}
+    response: {"status": 200, "headers": [["content-type", "text/plain"], ...],
+               "body": "<base64>"}
+          or  {"error": <the error-code as JSON, e.g. {"connection-refused": null}>,
+               "detail": "<what happened, for people>"}
+
+A response that would make the entry larger than the agent's ``max_payload_bytes`` is not
+kept: the guest gets ``HTTP-response-body-size`` and the entry records that error.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import ipaddress
+import logging
+import os
+import socket
+import ssl
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from host import oplog
+from host.errors import Divergence
+from host.oplog import HostCall
+from host.runtime import pollables as pl
+from host.runtime.session import HostFunc, Kind, Session
+from host.values import Case, Some, from_json, to_json
+from host.values.types import FuncSig, OptionT, ResultT, WitType
+
+log = logging.getLogger(__name__)
+
+FAMILY = "wasi:http/"
+ALLOW_ENV = "AGENT_HOST_HTTP_ALLOW"
+DEFAULT_ALLOW = ("localhost", "127.0.0.0/8", "::1")
+
+# Headers a guest may not set (hop-by-hop, or the host's to write), as wasmtime refuses them.
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "http2-settings",
+    }
+)
+# Request header values never written to the oplog.
+REDACTED_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-promise-secret"}
+)
+IDEMPOTENCY_HEADER = "idempotency-key"
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+_READ_CHUNK = 64 * 1024
+
+
+# -- the host setting ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class HttpPolicy:
+    """Where agents may send requests, and the default timeouts (seconds)."""
+
+    allow: tuple[str, ...] = DEFAULT_ALLOW
+    connect_timeout_s: float = 10.0
+    first_byte_timeout_s: float = 60.0
+    between_bytes_timeout_s: float = 60.0
+
+    def allows_any(self) -> bool:
+        return "*" in self.allow
+
+    def allows_name(self, host: str) -> bool:
+        name = host.lower().rstrip(".")
+        return self.allows_any() or any(
+            entry.lower().rstrip(".") == name for entry in self.allow if not _is_network(entry)
+        )
+
+    def allows_address(self, address: str) -> bool:
+        if self.allows_any():
+            return True
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return False
+        for entry in self.allow:
+            if _is_network(entry):
+                net = ipaddress.ip_network(entry, strict=False)
+                if ip.version == net.version and ip in net:
+                    return True
+        return False
+
+
+def _is_network(entry: str) -> bool:
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+_policy: HttpPolicy | None = None
+
+
+def set_policy(policy: HttpPolicy | None) -> None:
+    """Set this process's policy (None: back to ``AGENT_HOST_HTTP_ALLOW`` or the default)."""
+    global _policy
+    _policy = policy
+
+
+def policy() -> HttpPolicy:
+    if _policy is not None:
+        return _policy
+    raw = os.environ.get(ALLOW_ENV)
+    if raw is None:
+        return HttpPolicy()
+    return HttpPolicy(allow=tuple(p.strip() for p in raw.split(",") if p.strip()))
+
+
+# -- host objects ----------------------------------------------------------------------------
+class Fields:
+    """``fields`` (headers, trailers). Children (``outgoing-request.headers``) share the list."""
+
+    def __init__(self, entries: list[tuple[str, bytes]] | None = None, mutable: bool = True):
+        self.entries: list[tuple[str, bytes]] = entries if entries is not None else []
+        self.mutable = mutable
+
+
+@dataclass
+class RequestOptions:
+    connect_ns: int | None = None
+    first_byte_ns: int | None = None
+    between_bytes_ns: int | None = None
+
+
+@dataclass
+class OutgoingBody:
+    data: bytearray = field(default_factory=bytearray)
+    stream_taken: bool = False
+    finished: bool = False
+
+
+@dataclass
+class OutgoingRequest:
+    headers: Fields
+    method: Case = field(default_factory=lambda: Case("get"))
+    path_with_query: str | None = None
+    scheme: Case | None = None
+    authority: str | None = None
+    body: OutgoingBody | None = None
+
+
+@dataclass
+class BodyOutputStream:
+    """The ``output-stream`` of an ``outgoing-body``: writes collect into the body."""
+
+    body: OutgoingBody
+
+
+@dataclass
+class IncomingResponse:
+    status: int
+    headers: list[tuple[str, bytes]]
+    body: bytes
+    consumed: bool = False
+
+
+@dataclass
+class IncomingBody:
+    data: bytes
+    stream_taken: bool = False
+
+
+@dataclass
+class BodyInputStream:
+    """The ``input-stream`` of an ``incoming-body``: reads the buffered response body."""
+
+    data: bytes
+    pos: int = 0
+
+
+class FutureTrailers:
+    pass
+
+
+@dataclass
+class FutureIncomingResponse:
+    request: OutgoingRequest
+    options: RequestOptions | None
+    # After the exchange: result<incoming-response, error-code> as a host value.
+    outcome: Case | None = None
+
+
+def owns(obj: Any) -> bool:
+    """Whether a stream object is an HTTP body stream (implemented here, not in wasi.py)."""
+    return isinstance(obj, BodyOutputStream | BodyInputStream)
+
+
+# -- fields ----------------------------------------------------------------------------------
+def _header_error(name: str, value: bytes | None = None) -> Case | None:
+    if not name or any(c not in _TOKEN_CHARS for c in name):
+        return Case("err", Case("invalid-syntax"))
+    if value is not None and any(b in (0, 10, 13) for b in value):
+        return Case("err", Case("invalid-syntax"))
+    if name.lower() in FORBIDDEN_HEADERS:
+        return Case("err", Case("forbidden"))
+    return None
+
+
+def _fields_from_list(session: Session, entries: list[tuple[str, bytes]]) -> Case:
+    out: list[tuple[str, bytes]] = []
+    for name, value in entries:
+        error = _header_error(name, value)
+        if error is not None:
+            return error
+        out.append((name.lower(), bytes(value)))
+    return _ok(Fields(out))
+
+
+def _fields_get(session: Session, f: Fields, name: str) -> list[bytes]:
+    key = name.lower()
+    return [v for k, v in f.entries if k == key]
+
+
+def _fields_has(session: Session, f: Fields, name: str) -> bool:
+    key = name.lower()
+    return any(k == key for k, _ in f.entries)
+
+
+def _fields_set(session: Session, f: Fields, name: str, values: list[bytes]) -> Case:
+    if not f.mutable:
+        return Case("err", Case("immutable"))
+    for value in values:
+        error = _header_error(name, value)
+        if error is not None:
+            return error
+    error = _header_error(name)
+    if error is not None:
+        return error
+    key = name.lower()
+    f.entries[:] = [(k, v) for k, v in f.entries if k != key] + [(key, bytes(v)) for v in values]
+    return Case("ok")
+
+
+def _fields_delete(session: Session, f: Fields, name: str) -> Case:
+    if not f.mutable:
+        return Case("err", Case("immutable"))
+    error = _header_error(name)
+    if error is not None:
+        return error
+    key = name.lower()
+    f.entries[:] = [(k, v) for k, v in f.entries if k != key]
+    return Case("ok")
+
+
+def _fields_append(session: Session, f: Fields, name: str, value: bytes) -> Case:
+    if not f.mutable:
+        return Case("err", Case("immutable"))
+    error = _header_error(name, value)
+    if error is not None:
+        return error
+    f.entries.append((name.lower(), bytes(value)))
+    return Case("ok")
+
+
+# -- outgoing requests -------------------------------------------------------------------------
+def _new_request(session: Session, headers: Fields) -> OutgoingRequest:
+    return OutgoingRequest(Fields(list(headers.entries)))
+
+
+def _request_body(session: Session, req: OutgoingRequest) -> Case:
+    if req.body is not None:
+        return Case("err")
+    req.body = OutgoingBody()
+    return _ok(req.body)
+
+
+def _valid_method(method: Case) -> bool:
+    if method.name != "other":
+        return True
+    return (
+        isinstance(method.value, str)
+        and bool(method.value)
+        and all(c in _TOKEN_CHARS for c in method.value)
+    )
+
+
+def _set_method(session: Session, req: OutgoingRequest, method: Case) -> Case:
+    if not _valid_method(method):
+        return Case("err")
+    req.method = method
+    return Case("ok")
+
+
+def _set_path(session: Session, req: OutgoingRequest, path: Some | None) -> Case:
+    value = None if path is None else str(path.value)
+    if value is not None and (any(c in value for c in " \r\n\0") or "#" in value):
+        return Case("err")
+    req.path_with_query = value
+    return Case("ok")
+
+
+def _set_scheme(session: Session, req: OutgoingRequest, scheme: Some | None) -> Case:
+    value: Any = None if scheme is None else scheme.value
+    if value is not None and value.name == "other":
+        text = str(value.value)
+        if not text or not text[0].isalpha() or any(not (c.isalnum() or c in "+-.") for c in text):
+            return Case("err")
+    req.scheme = value
+    return Case("ok")
+
+
+def _set_authority(session: Session, req: OutgoingRequest, authority: Some | None) -> Case:
+    value = None if authority is None else str(authority.value)
+    if value is not None and any(c in value for c in " /?#@\r\n\0"):
+        return Case("err")
+    req.authority = value
+    return Case("ok")
+
+
+def _ok(value: Any) -> Case:
+    """``ok`` holding a host object (a resource the guest will own) or any value."""
+    return Case("ok", value)
+
+
+def _opt(value: Any) -> Some | None:
+    return None if value is None else Some(value)
+
+
+# -- outgoing bodies and their streams --------------------------------------------------------
+def _body_write(session: Session, body: OutgoingBody) -> Case:
+    if body.stream_taken:
+        return Case("err")
+    body.stream_taken = True
+    return _ok(BodyOutputStream(body))
+
+
+def _body_finish(session: Session, body: OutgoingBody, trailers: Some | None) -> Case:
+    body.finished = True
+    return Case("ok")
+
+
+STREAM_CLOSED = Case("err", Case("closed"))
+
+
+def _stream_write(session: Session, stream: BodyOutputStream, contents: bytes) -> Case:
+    if stream.body.finished:
+        return STREAM_CLOSED
+    stream.body.data += contents
+    return Case("ok")
+
+
+def _stream_write_zeroes(session: Session, stream: BodyOutputStream, n: int) -> Case:
+    return _stream_write(session, stream, bytes(n))
+
+
+def _stream_check_write(session: Session, stream: BodyOutputStream) -> Case:
+    return STREAM_CLOSED if stream.body.finished else Case("ok", 1 << 20)
+
+
+def _stream_flush(session: Session, stream: BodyOutputStream) -> Case:
+    return STREAM_CLOSED if stream.body.finished else Case("ok")
+
+
+def _stream_read(session: Session, stream: BodyInputStream, length: int) -> Case:
+    if stream.pos >= len(stream.data):
+        return STREAM_CLOSED
+    chunk = stream.data[stream.pos : stream.pos + length]
+    stream.pos += len(chunk)
+    return Case("ok", chunk)
+
+
+def _stream_skip(session: Session, stream: BodyInputStream, length: int) -> Case:
+    if stream.pos >= len(stream.data):
+        return STREAM_CLOSED
+    skipped = min(length, len(stream.data) - stream.pos)
+    stream.pos += skipped
+    return Case("ok", skipped)
+
+
+def _splice_refused(session: Session, *args: Any) -> Case:
+    return STREAM_CLOSED
+
+
+_ready: Callable[..., pl.ReadyPollable] = lambda *_: pl.ReadyPollable()  # noqa: E731
+
+# wasi:io/streams methods on HTTP body streams; stdio streams keep wasi.py's.
+STREAM_FUNCS: dict[str, HostFunc] = {
+    "wasi:io/streams.[method]output-stream.check-write": HostFunc(_stream_check_write),
+    "wasi:io/streams.[method]output-stream.write": HostFunc(_stream_write),
+    "wasi:io/streams.[method]output-stream.blocking-write-and-flush": HostFunc(_stream_write),
+    "wasi:io/streams.[method]output-stream.flush": HostFunc(_stream_flush),
+    "wasi:io/streams.[method]output-stream.blocking-flush": HostFunc(_stream_flush),
+    "wasi:io/streams.[method]output-stream.subscribe": HostFunc(_ready),
+    "wasi:io/streams.[method]output-stream.write-zeroes": HostFunc(_stream_write_zeroes),
+    "wasi:io/streams.[method]output-stream.blocking-write-zeroes-and-flush": HostFunc(
+        _stream_write_zeroes
+    ),
+    "wasi:io/streams.[method]output-stream.splice": HostFunc(_splice_refused),
+    "wasi:io/streams.[method]output-stream.blocking-splice": HostFunc(_splice_refused),
+    "wasi:io/streams.[method]input-stream.read": HostFunc(_stream_read),
+    "wasi:io/streams.[method]input-stream.blocking-read": HostFunc(_stream_read),
+    "wasi:io/streams.[method]input-stream.skip": HostFunc(_stream_skip),
+    "wasi:io/streams.[method]input-stream.blocking-skip": HostFunc(_stream_skip),
+    "wasi:io/streams.[method]input-stream.subscribe": HostFunc(_ready),
+}
+
+
+# -- responses -----------------------------------------------------------------------------------
+def _consume(session: Session, resp: IncomingResponse) -> Case:
+    if resp.consumed:
+        return Case("err")
+    resp.consumed = True
+    return _ok(IncomingBody(resp.body))
+
+
+def _incoming_stream(session: Session, body: IncomingBody) -> Case:
+    if body.stream_taken:
+        return Case("err")
+    body.stream_taken = True
+    return _ok(BodyInputStream(body.data))
+
+
+# -- handle -------------------------------------------------------------------------------------
+def _handle(session: Session, req: OutgoingRequest, options: Some | None) -> Case:
+    """Check the request's shape; the exchange happens at the future's first ``get``."""
+    scheme = req.scheme
+    if scheme is not None and scheme.name not in ("HTTP", "HTTPS"):
+        return Case("err", Case("HTTP-request-URI-invalid"))
+    if not req.authority:
+        return Case("err", Case("HTTP-request-URI-invalid"))
+    if not _valid_method(req.method):
+        return Case("err", Case("HTTP-request-method-invalid"))
+    try:
+        _split_authority(req.authority, _scheme_name(req))
+    except ValueError:
+        return Case("err", Case("HTTP-request-URI-invalid"))
+    opts: Any = None if options is None else options.value
+    return _ok(FutureIncomingResponse(req, opts))
+
+
+def _scheme_name(req: OutgoingRequest) -> str:
+    # No scheme means https, as in wasmtime's implementation.
+    return "http" if req.scheme is not None and req.scheme.name == "HTTP" else "https"
+
+
+def _method_name(req: OutgoingRequest) -> str:
+    return str(req.method.value) if req.method.name == "other" else req.method.name.upper()
+
+
+def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
+    default = 443 if scheme == "https" else 80
+    if authority.startswith("["):
+        end = authority.index("]")
+        host, rest = authority[1:end], authority[end + 1 :]
+        port = int(rest[1:]) if rest.startswith(":") else default
+        if rest and not rest.startswith(":"):
+            raise ValueError(authority)
+    elif authority.count(":") == 1:
+        host, _, text = authority.partition(":")
+        port = int(text)
+    else:
+        host, port = authority, default
+    if not host or not 0 < port < 65536:
+        raise ValueError(authority)
+    return host, port
+
+
+def _url(req: OutgoingRequest) -> str:
+    return f"{_scheme_name(req)}://{req.authority}{req.path_with_query or '/'}"
+
+
+def _future_get_taken(session: Session, fut: FutureIncomingResponse) -> Some:
+    return Some(Case("err"))  # the response was already taken
+
+
+def _future_get_pending(session: Session, fut: FutureIncomingResponse) -> None:
+    return None  # the request body is still being written
+
+
+def future_get(sig: FuncSig) -> Callable[[Sequence[Any]], HostFunc]:
+    """Choose how one ``future-incoming-response.get`` call runs (linking's router).
+
+    The first call on a future whose request is complete is the exchange: journaled, so it
+    is recorded and committed live and answered from the oplog on replay. Every other call
+    (body still being written, response already taken) is bookkeeping."""
+    error_ty = _error_code_type(sig.result)
+
+    def choose(args: Sequence[Any]) -> HostFunc:
+        fut: FutureIncomingResponse = args[0]
+        if fut.outcome is not None:
+            return HostFunc(_future_get_taken)
+        body = fut.request.body
+        if body is not None and not body.finished:
+            return HostFunc(_future_get_pending)
+
+        def live(session: Session, f: FutureIncomingResponse) -> Some:
+            response, outcome = _exchange(session, f, error_ty, sig.name)
+            session.record(response)
+            session.flush()  # committed before the guest sees the response
+            return _deliver(f, outcome)
+
+        def replay(session: Session, entry: Any, index: int) -> Some:
+            assert isinstance(entry, HostCall)
+            recorded = entry.request if isinstance(entry.request, dict) else {}
+            called = f"{_method_name(fut.request)} {_url(fut.request)}"
+            was = f"{recorded.get('method')} {recorded.get('url')}"
+            if was != called:
+                raise Divergence(str(session.agent), index, f"HTTP {was}", f"HTTP {called}")
+            return _deliver(fut, rebuild(entry.response, error_ty))
+
+        return HostFunc(live, Kind.JOURNALED, replay=replay)
+
+    return choose
+
+
+def _deliver(fut: FutureIncomingResponse, outcome: Case) -> Some:
+    fut.outcome = outcome
+    return Some(Case("ok", outcome))
+
+
+def _error_code_type(result: WitType | None) -> WitType:
+    # option<result<result<incoming-response, error-code>>>
+    assert isinstance(result, OptionT) and isinstance(result.payload, ResultT)
+    inner = result.payload.ok
+    assert isinstance(inner, ResultT) and inner.err is not None
+    return inner.err
+
+
+def rebuild(response: Any, error_ty: WitType) -> Case:
+    """The guest-side outcome (``result<incoming-response, error-code>``) of a recorded
+    response."""
+    if "error" in response:
+        return Case("err", from_json(response["error"], error_ty))
+    headers = [(str(k), str(v).encode("latin-1")) for k, v in response["headers"]]
+    body = base64.b64decode(response["body"])
+    return _ok(IncomingResponse(int(response["status"]), headers, body))
+
+
+# -- the exchange ---------------------------------------------------------------------------------
+class _Failed(Exception):
+    def __init__(self, code: Case, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def idempotency_key(session: Session, index: int) -> str:
+    """The same for every attempt at the exchange recorded at ``index``; different for
+    another agent, another exchange, or an agent re-created under the same name."""
+    created = session.entries[0].timestamp if session.entries else 0
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"agent-host:{session.agent}/{created}/{index}"))
+
+
+def _exchange(
+    session: Session, fut: FutureIncomingResponse, error_ty: WitType, function: str
+) -> tuple[HostCall, Case]:
+    """Send the request and read the response; the oplog entry and the guest's outcome."""
+    req = fut.request
+    index = session.next_index
+    key = idempotency_key(session, index)
+    headers = list(req.headers.entries)
+    if not any(k == IDEMPOTENCY_HEADER for k, _ in headers):
+        headers.append((IDEMPOTENCY_HEADER, key.encode()))
+    body = bytes(req.body.data) if req.body is not None else None
+    described = {
+        "method": _method_name(req),
+        "url": _url(req),
+        "headers": [
+            [k, "<redacted>" if k in REDACTED_HEADERS else v.decode("latin-1")] for k, v in headers
+        ],
+        "body-bytes": len(body or b""),
+        "body-sha256": hashlib.sha256(body or b"").hexdigest(),
+        "idempotency-key": key,
+    }
+    limit = session.limits.max_payload_bytes
+    try:
+        status, resp_headers, data = _send(req, fut.options, headers, body, limit)
+    except _Failed as failed:
+        log.info("agent %s: %s %s failed: %s", session.agent, *_target(req), failed.detail)
+        if failed.code.name == "HTTP-request-denied" and session.on_output is not None:
+            session.on_output("stderr", f"agent-host: {failed.detail}\n".encode())
+        response = {"error": to_json(failed.code, error_ty), "detail": failed.detail}
+        return HostCall(function, described, response), Case("err", failed.code)
+    if data is not None:
+        response = {
+            "status": status,
+            "headers": [[k, v.decode("latin-1")] for k, v in resp_headers],
+            "body": base64.b64encode(data).decode("ascii"),
+        }
+        entry = HostCall(function, described, response)
+        if len(oplog.encode(entry)) <= limit:
+            return entry, _ok(IncomingResponse(status, resp_headers, data))
+    code = Case("HTTP-response-body-size", None if data is None else Some(len(data)))
+    detail = (
+        f"the response to {described['method']} {described['url']} (status {status}) does "
+        f"not fit in one oplog entry of at most {limit} bytes (limit max_payload_bytes)"
+    )
+    log.info("agent %s: %s", session.agent, detail)
+    response = {"error": to_json(code, error_ty), "detail": detail}
+    return HostCall(function, described, response), Case("err", code)
+
+
+def _target(req: OutgoingRequest) -> tuple[str, str]:
+    return _method_name(req), _url(req)
+
+
+def _timeout(ns: int | None, default_s: float) -> float:
+    return default_s if ns is None else max(ns / 1e9, 0.001)
+
+
+def _send(
+    req: OutgoingRequest,
+    options: RequestOptions | None,
+    headers: list[tuple[str, bytes]],
+    body: bytes | None,
+    limit: int,
+) -> tuple[int, list[tuple[str, bytes]], bytes | None]:
+    """One HTTP exchange with the standard library: (status, headers, body or None when the
+    body is larger than ``limit``); :class:`_Failed` with the WASI error-code otherwise."""
+    rules = policy()
+    scheme = _scheme_name(req)
+    assert req.authority is not None
+    host, port = _split_authority(req.authority, scheme)
+    opts = options or RequestOptions()
+    connect_s = _timeout(opts.connect_ns, rules.connect_timeout_s)
+    first_byte_s = _timeout(opts.first_byte_ns, rules.first_byte_timeout_s)
+    between_s = _timeout(opts.between_bytes_ns, rules.between_bytes_timeout_s)
+    method, url = _target(req)
+    # A name must be listed itself (nothing is resolved for a refused one); an address
+    # literal must be inside a listed network.
+    if not rules.allows_name(host) and not rules.allows_address(host):
+        raise _denied(method, url, host)
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        payload: Any = {"rcode": Some(str(exc.strerror or exc)), "info-code": None}
+        raise _Failed(Case("DNS-error", payload), f"cannot resolve {host}: {exc}") from None
+    sock = _connect(addresses, connect_s, host, port)
+    try:
+        if scheme == "https":
+            try:
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            except ssl.SSLCertVerificationError as exc:
+                raise _Failed(Case("TLS-certificate-error"), f"TLS: {exc}") from None
+            except (ssl.SSLError, OSError) as exc:
+                raise _Failed(Case("TLS-protocol-error"), f"TLS: {exc}") from None
+        conn = http.client.HTTPConnection(host, port, timeout=first_byte_s)
+        conn.sock = sock
+        sock.settimeout(first_byte_s)
+        try:
+            conn.putrequest(
+                method, req.path_with_query or "/", skip_host=True, skip_accept_encoding=True
+            )
+            conn.putheader("Host", req.authority)
+            for name, value in headers:
+                if name != "content-length":
+                    conn.putheader(name, value)
+            if body is not None or method in ("POST", "PUT", "PATCH"):
+                conn.putheader("Content-Length", str(len(body or b"")))
+            conn.endheaders(body or None)
+        except TimeoutError:
+            raise _Failed(
+                Case("connection-write-timeout"), f"sending {method} {url} timed out"
+            ) from None
+        try:
+            resp = conn.getresponse()
+        except TimeoutError:
+            raise _Failed(
+                Case("HTTP-response-timeout"),
+                f"no response to {method} {url} within {first_byte_s:g} s",
+            ) from None
+        sock.settimeout(between_s)
+        status = resp.status
+        resp_headers = [
+            (k.lower(), v.encode("latin-1"))
+            for k, v in resp.getheaders()
+            if k.lower() not in FORBIDDEN_HEADERS
+        ]
+        data = bytearray()
+        try:
+            while True:
+                chunk = resp.read(min(_READ_CHUNK, limit + 1 - len(data)))
+                if not chunk:
+                    break
+                data += chunk
+                if len(data) > limit:
+                    return status, resp_headers, None
+        except TimeoutError:
+            raise _Failed(
+                Case("connection-read-timeout"),
+                f"the body of the response to {method} {url} stalled for {between_s:g} s",
+            ) from None
+        return status, resp_headers, bytes(data)
+    except _Failed:
+        raise
+    except (http.client.IncompleteRead, http.client.RemoteDisconnected) as exc:
+        raise _Failed(Case("HTTP-response-incomplete"), f"{method} {url}: {exc!r}") from None
+    except http.client.HTTPException as exc:
+        raise _Failed(Case("HTTP-protocol-error"), f"{method} {url}: {exc!r}") from None
+    except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as exc:
+        raise _Failed(Case("connection-terminated"), f"{method} {url}: {exc}") from None
+    except OSError as exc:
+        raise _Failed(Case("internal-error", Some(f"{method} {url}: {exc}")), str(exc)) from None
+    finally:
+        sock.close()
+
+
+def _denied(method: str, url: str, host: str) -> _Failed:
+    return _Failed(
+        Case("HTTP-request-denied"),
+        f"outgoing HTTP request {method} {url} refused: {host} is not an allowed destination "
+        f"(allowed: {', '.join(policy().allow) or 'none'}; set {ALLOW_ENV} to change)",
+    )
+
+
+def _connect(addresses: list[Any], timeout_s: float, host: str, port: int) -> socket.socket:
+    last: OSError | None = None
+    timed_out = False
+    for family, socktype, proto, _, address in addresses:
+        sock = socket.socket(family, socktype, proto)
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect(address)
+            return sock
+        except TimeoutError as exc:
+            timed_out, last = True, exc
+        except OSError as exc:
+            last = exc
+        sock.close()
+    where = f"{host}:{port}"
+    if timed_out:
+        raise _Failed(
+            Case("connection-timeout"), f"connecting to {where} timed out after {timeout_s:g} s"
+        )
+    if isinstance(last, ConnectionRefusedError):
+        raise _Failed(Case("connection-refused"), f"{where} refused the connection")
+    raise _Failed(Case("destination-unavailable"), f"cannot connect to {where}: {last}")
+
+
+# -- the table ----------------------------------------------------------------------------------
+T = "wasi:http/types"
+
+
+def _options_get(attr: str) -> Callable[..., Some | None]:
+    return lambda s, o: _opt(getattr(o, attr))
+
+
+def _options_set(attr: str) -> Callable[..., Case]:
+    def set_(session: Session, o: RequestOptions, value: Some | None) -> Case:
+        setattr(o, attr, None if value is None else int(value.value))  # type: ignore[arg-type]
+        return Case("ok")
+
+    return set_
+
+
+FUNCS: dict[str, HostFunc] = {
+    f"{T}.[constructor]fields": HostFunc(lambda s: Fields()),
+    f"{T}.[static]fields.from-list": HostFunc(_fields_from_list),
+    f"{T}.[method]fields.get": HostFunc(_fields_get),
+    f"{T}.[method]fields.has": HostFunc(_fields_has),
+    f"{T}.[method]fields.set": HostFunc(_fields_set),
+    f"{T}.[method]fields.delete": HostFunc(_fields_delete),
+    f"{T}.[method]fields.append": HostFunc(_fields_append),
+    f"{T}.[method]fields.entries": HostFunc(lambda s, f: list(f.entries)),
+    f"{T}.[method]fields.clone": HostFunc(lambda s, f: Fields(list(f.entries))),
+    f"{T}.[constructor]outgoing-request": HostFunc(_new_request),
+    f"{T}.[method]outgoing-request.body": HostFunc(_request_body),
+    f"{T}.[method]outgoing-request.method": HostFunc(lambda s, r: r.method),
+    f"{T}.[method]outgoing-request.set-method": HostFunc(_set_method),
+    f"{T}.[method]outgoing-request.path-with-query": HostFunc(lambda s, r: _opt(r.path_with_query)),
+    f"{T}.[method]outgoing-request.set-path-with-query": HostFunc(_set_path),
+    f"{T}.[method]outgoing-request.scheme": HostFunc(lambda s, r: _opt(r.scheme)),
+    f"{T}.[method]outgoing-request.set-scheme": HostFunc(_set_scheme),
+    f"{T}.[method]outgoing-request.authority": HostFunc(lambda s, r: _opt(r.authority)),
+    f"{T}.[method]outgoing-request.set-authority": HostFunc(_set_authority),
+    # A child view of the request's own headers (mutable, as wasmtime's).
+    f"{T}.[method]outgoing-request.headers": HostFunc(lambda s, r: Fields(r.headers.entries)),
+    f"{T}.[constructor]request-options": HostFunc(lambda s: RequestOptions()),
+    f"{T}.[method]request-options.connect-timeout": HostFunc(_options_get("connect_ns")),
+    f"{T}.[method]request-options.set-connect-timeout": HostFunc(_options_set("connect_ns")),
+    f"{T}.[method]request-options.first-byte-timeout": HostFunc(_options_get("first_byte_ns")),
+    f"{T}.[method]request-options.set-first-byte-timeout": HostFunc(_options_set("first_byte_ns")),
+    f"{T}.[method]request-options.between-bytes-timeout": HostFunc(
+        _options_get("between_bytes_ns")
+    ),
+    f"{T}.[method]request-options.set-between-bytes-timeout": HostFunc(
+        _options_set("between_bytes_ns")
+    ),
+    f"{T}.[method]outgoing-body.write": HostFunc(_body_write),
+    f"{T}.[static]outgoing-body.finish": HostFunc(_body_finish),
+    f"{T}.[method]future-incoming-response.subscribe": HostFunc(_ready),
+    f"{T}.[method]incoming-response.status": HostFunc(lambda s, r: r.status),
+    f"{T}.[method]incoming-response.headers": HostFunc(
+        lambda s, r: Fields(list(r.headers), mutable=False)
+    ),
+    f"{T}.[method]incoming-response.consume": HostFunc(_consume),
+    f"{T}.[method]incoming-body.stream": HostFunc(_incoming_stream),
+    f"{T}.[static]incoming-body.finish": HostFunc(lambda s, b: FutureTrailers()),
+    f"{T}.[method]future-trailers.subscribe": HostFunc(_ready),
+    f"{T}.[method]future-trailers.get": HostFunc(lambda s, t: Some(Case("ok", Case("ok", None)))),
+    f"{T}.http-error-code": HostFunc(lambda s, e: None),
+    "wasi:http/outgoing-handler.handle": HostFunc(_handle),
+}
+
+# Functions whose way of running depends on the object they are called on: linking routes
+# each call to the HostFunc the chooser picks (see linking._routed).
+ROUTERS: dict[str, Callable[[FuncSig], Callable[[Sequence[Any]], HostFunc]]] = {
+    f"{T}.[method]future-incoming-response.get": future_get,
+}
+
+
+def stream_router(key: str, stdio: HostFunc | None) -> Callable[[Sequence[Any]], HostFunc] | None:
+    """For a ``wasi:io/streams`` method: body streams run here, stdio streams in wasi.py."""
+    mine = STREAM_FUNCS.get(key)
+    if mine is None:
+        return None
+    fallback = stdio if stdio is not None else HostFunc(_splice_refused)
+
+    def choose(args: Sequence[Any]) -> HostFunc:
+        return mine if owns(args[0]) else fallback
+
+    return choose
+
+
+__all__ = ["ALLOW_ENV", "FAMILY", "FUNCS", "ROUTERS", "HttpPolicy", "policy", "set_policy"]

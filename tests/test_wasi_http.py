@@ -1,0 +1,463 @@
+"""Outgoing HTTP from agents (host/runtime/wasi_http.py) with a real componentize-py guest.
+
+The guest (tests/fixtures/py/http_client) is standard wasi:http client code: the blocking
+style (``handle``, ``subscribe().block()``, ``get``, ``incoming-body.stream``) and
+componentize-py's ``poll_loop`` (asyncio). The other side is a loopback ``http.server``
+run by the test, which counts what it receives. Hosts are real (SQLite under tmp_path);
+a restart is a new :class:`Host` on the same data directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host.ids import AgentId, PromiseId
+from host.oplog import HostCall, InvocationStarted
+from host.runtime import wasi_http
+from host.runtime.executor import Host
+from host.runtime.wasi_http import HttpPolicy
+from tests.fixtures.build import build_python_fixture
+from tests.server_util import AGENT_HOST, clone_store, wait_until
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up (a timeout, a killed host) is part of the tests
+
+
+@dataclass
+class Hit:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class WebServer:
+    """A loopback HTTP server recording every request it gets.
+
+    ``/echo`` answers the request body (status 201 for POST) with ``x-echo-*`` headers
+    describing the request; ``/count`` answers how many requests it has had ("hit N");
+    ``/slow`` answers after ``slow_s``; ``/big`` answers ``big_bytes`` bytes;
+    ``/kill`` SIGKILLs ``kill_pid`` before answering (once)."""
+
+    hits: list[Hit] = field(default_factory=list)
+    slow_s: float = 2.0
+    big_bytes: int = 0
+    kill_pid: int | None = None
+    server: ThreadingHTTPServer | None = None
+
+    def start(self) -> WebServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                size = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(size) if size else b""
+                headers_in = {k.lower(): v for k, v in self.headers.items()}
+                owner.hits.append(Hit(self.command, self.path, headers_in, body))
+                path = self.path.split("?")[0]
+                status, headers, answer = 200, [("X-Server", "test")], b""
+                if path == "/echo":
+                    status = 201 if self.command == "POST" else 200
+                    headers += [("X-Echo-Method", self.command), ("X-Echo-Path", self.path)]
+                    answer = body or f"{self.command} {self.path}".encode()
+                elif path == "/count":
+                    answer = f"hit {len(owner.hits)}".encode()
+                elif path == "/slow":
+                    time.sleep(owner.slow_s)
+                    answer = b"late"
+                elif path == "/big":
+                    answer = b"x" * owner.big_bytes
+                elif path == "/kill":
+                    if owner.kill_pid is not None:
+                        os.kill(owner.kill_pid, signal.SIGKILL)
+                        owner.kill_pid = None
+                        time.sleep(0.5)
+                    answer = b"survived"
+                else:
+                    status, answer = 404, b"no such path"
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(answer)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PURGE = _serve  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@pytest.fixture
+def web() -> Iterator[WebServer]:
+    server = WebServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with the guest registered (compiled once for the module)."""
+    store = tmp_path_factory.mktemp("http-template") / "store"
+    setup = Host(store)
+    try:
+        setup.add_component(build_python_fixture("http_client"), name="http")
+    finally:
+        setup.close()
+    return store
+
+
+@pytest.fixture
+def data_dir(template: Path, tmp_path: Path) -> Path:
+    """Each test's own copy of the template (compiled code hard-linked)."""
+    return clone_store(template, tmp_path / "store")
+
+
+@pytest.fixture
+def agent(host: Host) -> AgentId:
+    return host.create_agent("http", "client")[0]
+
+
+def _wave(text: str) -> str:
+    return json.dumps(text)
+
+
+def fetch(
+    host: Host,
+    agent: AgentId,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]] = [],  # noqa: B006 - never mutated
+    body: str | None = None,
+    timeouts_ms: list[tuple[str, int]] = [],  # noqa: B006
+) -> dict[str, Any]:
+    hdrs = "[" + ", ".join(f"({_wave(k)}, {_wave(v)})" for k, v in headers) + "]"
+    opts = "[" + ", ".join(f"({_wave(k)}, {v})" for k, v in timeouts_ms) + "]"
+    arg = "none" if body is None else f"some({_wave(body)})"
+    call = f"fetch({_wave(method)}, {_wave(url)}, {hdrs}, {arg}, {opts})"
+    inv = host.invoke(agent, call)
+    assert inv.state == "done", (inv.state, inv.error)
+    return dict(json.loads(json.loads(inv.result or "null")))
+
+
+def exchanges(host: Host, agent: AgentId) -> list[HostCall]:
+    return [
+        e
+        for e in host.store.read_oplog(agent)
+        if isinstance(e, HostCall) and e.function.endswith("future-incoming-response.get")
+    ]
+
+
+# -- round trips ---------------------------------------------------------------------------------
+def test_get_and_post_round_trip(host: Host, agent: AgentId, web: WebServer) -> None:
+    got = fetch(host, agent, "GET", f"{web.url}/echo?q=1", [("X-Custom", "abc")])
+    assert got["status"] == 200
+    assert got["headers"]["x-echo-method"] == "GET"
+    assert got["headers"]["x-echo-path"] == "/echo?q=1"
+    assert got["headers"]["x-server"] == "test"
+    assert got["body"] == "GET /echo?q=1"
+
+    posted = fetch(host, agent, "POST", f"{web.url}/echo", [("Content-Type", "text/plain")], "hi")
+    assert posted == {
+        "status": 201,
+        "headers": posted["headers"],
+        "body": "hi",
+    }
+    assert [(h.method, h.path, h.body) for h in web.hits] == [
+        ("GET", "/echo?q=1", b""),
+        ("POST", "/echo", b"hi"),
+    ]
+    # The guest's headers arrive; the host adds Host and a stable Idempotency-Key.
+    first = web.hits[0].headers
+    assert first["x-custom"] == "abc"
+    assert first["host"] == web.url.removeprefix("http://")
+    keys = [e.request["idempotency-key"] for e in exchanges(host, agent)]
+    assert [h.headers["idempotency-key"] for h in web.hits] == keys
+    assert len(set(keys)) == 2
+
+    other = fetch(host, agent, "PURGE", f"{web.url}/echo")
+    assert other["headers"]["x-echo-method"] == "PURGE"
+    head = fetch(host, agent, "HEAD", f"{web.url}/echo")
+    assert head["status"] == 200 and head["body"] == ""
+    missing = fetch(host, agent, "DELETE", f"{web.url}/nothing")
+    assert missing["status"] == 404 and missing["body"] == "no such path"
+
+
+def test_poll_loop_send_works(host: Host, agent: AgentId, web: WebServer) -> None:
+    """componentize-py's poll_loop (asyncio over wasi:io/poll), unchanged."""
+
+    def fetch_async(method: str, url: str, body: str | None, stream: bool) -> dict[str, Any]:
+        arg = "none" if body is None else f"some({_wave(body)})"
+        call = f"fetch-async({_wave(method)}, {_wave(url)}, {arg}, {str(stream).lower()})"
+        inv = host.invoke(agent, call)
+        assert inv.state == "done", inv.error
+        return dict(json.loads(json.loads(inv.result or "null")))
+
+    assert fetch_async("GET", f"{web.url}/echo", None, False)["body"] == "GET /echo"
+    assert fetch_async("POST", f"{web.url}/echo", "abc", False)["body"] == "abc"
+    # The send task asks for the response while the body is still being written: it is
+    # not ready until outgoing-body.finish, then the whole body goes out once.
+    streamed = fetch_async("PUT", f"{web.url}/echo", "0123456789", True)
+    assert streamed["status"] == 200 and streamed["body"] == "0123456789"
+    entries = host.store.read_oplog(agent)
+    last_start = max(i for i, e in enumerate(entries) if isinstance(e, InvocationStarted))
+    calls = [e.function for e in entries[last_start:] if isinstance(e, HostCall)]
+    # The unfinished get answered none (not recorded), so the loop polled before the
+    # exchange; the exchange is the one recorded get.
+    assert calls[-1].endswith("future-incoming-response.get")
+    assert any("poll" in f for f in calls[:-1])
+    assert [(h.method, h.body) for h in web.hits] == [
+        ("GET", b""),
+        ("POST", b"abc"),
+        ("PUT", b"0123456789"),
+    ]
+
+
+# -- durability ------------------------------------------------------------------------------------
+def test_request_sent_once_across_suspension_and_restart(data_dir: Path, web: WebServer) -> None:
+    first = Host(data_dir)
+    agent, _ = first.create_agent("http", "durable")
+    inv = first.invoke(agent, f'post-then-await({_wave(web.url + "/count")}, "payload")')
+    record = first.store.get_agent(agent)
+    assert inv.state == "started" and record.status == "suspended"
+    assert len(web.hits) == 1 and web.hits[0].body == b"payload"
+    (promise,) = record.waiting_promises
+    first.close()
+
+    second = Host(data_dir)  # the restart
+    try:
+        second.run_due()
+        assert second.store.get_agent(agent).status == "suspended"
+        assert len(web.hits) == 1
+        second.complete_promise(PromiseId(agent, promise), b"done")
+        done = second.store.get_invocation(inv.invocation_id)
+        assert done.state == "done", done.error
+        result = json.loads(json.loads(done.result or "null"))
+        # The replayed exchange answered with what the first run received ("hit 1"); had
+        # the request gone out again the server would have answered "hit 2".
+        assert result == {
+            "response": {"status": 200, "headers": result["response"]["headers"], "body": "hit 1"},
+            "promise": "done",
+        }
+        assert len(web.hits) == 1
+        assert len(exchanges(second, agent)) == 1
+    finally:
+        second.close()
+
+    third = Host(data_dir)  # a cold replay of everything, for a new invocation
+    try:
+        again = third.invoke(agent, f'fetch("GET", {_wave(web.url + "/count")}, [], none, [])')
+        assert again.state == "done"
+        assert json.loads(json.loads(again.result or "null"))["body"] == "hit 2"
+        assert len(web.hits) == 2
+    finally:
+        third.close()
+
+
+def test_the_recorded_response_format(
+    host: Host, agent: AgentId, web: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spy on the moment the response is handed to the guest: its entry must be committed.
+    committed_before: list[int] = []
+    deliver = wasi_http._deliver
+
+    def spy(fut: Any, outcome: Any) -> Any:
+        committed_before.append(len(exchanges(host, agent)))
+        return deliver(fut, outcome)
+
+    monkeypatch.setattr(wasi_http, "_deliver", spy)
+    fetch(
+        host,
+        agent,
+        "POST",
+        f"{web.url}/echo",
+        [("Authorization", "Bearer s3cret"), ("X-Trace", "t1")],
+        "body text",
+    )
+    (entry,) = exchanges(host, agent)
+    assert entry.function.startswith("wasi:http/types@0.2.")
+    request = entry.request
+    assert request["method"] == "POST" and request["url"] == f"{web.url}/echo"
+    assert ["authorization", "<redacted>"] in request["headers"]
+    assert ["x-trace", "t1"] in request["headers"]
+    assert request["body-bytes"] == 9 and len(request["body-sha256"]) == 64
+    assert "body text" not in json.dumps(entry.request)
+    assert "s3cret" not in json.dumps(entry.request)
+    response = entry.response
+    assert response["status"] == 201
+    assert ["x-echo-method", "POST"] in response["headers"]
+    assert base64.b64decode(response["body"]) == b"body text"
+    # read_oplog reads the store: the entry was committed before the guest saw the response.
+    assert committed_before == [1]
+
+
+def test_a_crash_between_send_and_commit_resends_with_the_same_key(
+    data_dir: Path, web: WebServer
+) -> None:
+    """At-least-once, honestly: the host dies after the request left and before its
+    response was committed; recovery sends it again, with the same Idempotency-Key."""
+    setup = Host(data_dir)
+    agent, _ = setup.create_agent("http", "crash")
+    setup.close()
+    call = f'fetch("GET", {_wave(web.url + "/kill")}, [], none, [])'
+    proc = subprocess.Popen(
+        [AGENT_HOST, "--store", str(data_dir), "invoke", "http", "crash", call],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    web.kill_pid = proc.pid
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(web.hits) == 1
+
+    recovered = Host(data_dir)
+    try:
+        wait_until(lambda: (recovered.run_due(), len(web.hits) >= 2)[1], timeout=60)
+        (inv,) = recovered.store.list_invocations(agent)
+        done = recovered.store.get_invocation(inv.invocation_id)
+        assert done.state == "done", done.error
+        assert json.loads(json.loads(done.result or "null"))["body"] == "survived"
+    finally:
+        recovered.close()
+    assert len(web.hits) == 2
+    keys = [h.headers["idempotency-key"] for h in web.hits]
+    assert keys[0] == keys[1]
+
+
+# -- refusals and failures -------------------------------------------------------------------------
+def test_non_loopback_destinations_are_refused(host: Host, agent: AgentId, web: WebServer) -> None:
+    output: list[tuple[str, bytes]] = []
+    host.output = lambda agent, stream, data: output.append((stream, data))
+    for url in ("http://example.com/", "http://10.1.2.3:8080/x", "https://[2001:db8::1]/"):
+        assert fetch(host, agent, "GET", url) == {
+            "error": "ErrorCode_HttpRequestDenied",
+            "value": None,
+        }
+    stderr = b"".join(d for s, d in output if s == "stderr").decode()
+    assert "GET http://example.com/ refused: example.com is not an allowed destination" in stderr
+    assert wasi_http.ALLOW_ENV in stderr
+    details = [e.response["detail"] for e in exchanges(host, agent)]
+    assert all("not an allowed destination" in d for d in details)
+    # Loopback, by address and by name, is allowed by default.
+    assert fetch(host, agent, "GET", f"{web.url}/echo")["status"] == 200
+    port = web.url.rsplit(":", 1)[1]
+    assert fetch(host, agent, "GET", f"http://localhost:{port}/echo")["status"] == 200
+    assert host.store.get_agent(agent).status == "idle"
+
+
+def test_the_allow_list_is_a_host_setting(
+    host: Host, agent: AgentId, web: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(wasi_http.ALLOW_ENV, "10.0.0.0/8, partner.example")
+    assert wasi_http.policy().allow == ("10.0.0.0/8", "partner.example")
+    denied = fetch(host, agent, "GET", f"{web.url}/echo")  # loopback is not listed any more
+    assert denied["error"] == "ErrorCode_HttpRequestDenied"
+    assert web.hits == []
+    wasi_http.set_policy(HttpPolicy(allow=("127.0.0.1",)))
+    try:
+        assert fetch(host, agent, "GET", f"{web.url}/echo")["status"] == 200
+    finally:
+        wasi_http.set_policy(None)
+    # Replay does not consult the setting: the recorded answers stand.
+    monkeypatch.delenv(wasi_http.ALLOW_ENV)
+    host.forget_instance(agent)
+    again = fetch(host, agent, "GET", f"{web.url}/echo")
+    assert again["status"] == 200
+    assert len(web.hits) == 2
+
+
+def test_policy_matching() -> None:
+    default = HttpPolicy()
+    assert default.allows_name("localhost") and default.allows_name("LOCALHOST.")
+    assert default.allows_address("127.0.0.1") and default.allows_address("127.9.9.9")
+    assert default.allows_address("::1")
+    assert not default.allows_address("10.0.0.1") and not default.allows_name("example.com")
+    assert not default.allows_address("localhost")  # names are not addresses
+    everything = HttpPolicy(allow=("*",))
+    assert everything.allows_name("example.com") and everything.allows_address("8.8.8.8")
+    nothing = HttpPolicy(allow=())
+    assert not nothing.allows_name("localhost") and not nothing.allows_address("127.0.0.1")
+
+
+def test_connection_refused_and_timeouts_are_error_codes(
+    host: Host, agent: AgentId, web: WebServer
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    refused = fetch(host, agent, "GET", f"http://127.0.0.1:{port}/")
+    assert refused == {"error": "ErrorCode_ConnectionRefused", "value": None}
+
+    web.slow_s = 2.0
+    started = time.monotonic()
+    late = fetch(host, agent, "GET", f"{web.url}/slow", timeouts_ms=[("first-byte", 200)])
+    assert late == {"error": "ErrorCode_HttpResponseTimeout", "value": None}
+    assert time.monotonic() - started < 1.8
+    # The agent is fine and keeps working.
+    assert fetch(host, agent, "GET", f"{web.url}/echo")["status"] == 200
+    assert host.store.get_agent(agent).status == "idle"
+    assert [e.response.get("error") for e in exchanges(host, agent)] == [
+        {"connection-refused": None},
+        {"HTTP-response-timeout": None},
+        None,
+    ]
+
+
+def test_a_response_larger_than_the_payload_limit_fails_clearly(
+    host: Host, agent: AgentId, web: WebServer
+) -> None:
+    host.set_limits(str(agent), {"max_payload_bytes": 8192})
+    web.big_bytes = 3000
+    assert fetch(host, agent, "GET", f"{web.url}/big")["body"] == "x" * 3000
+    web.big_bytes = 100_000
+    too_big = fetch(host, agent, "GET", f"{web.url}/big")
+    assert too_big == {"error": "ErrorCode_HttpResponseBodySize", "value": None}
+    # Not read to the end: what is known is that it is over the limit.
+    entry = exchanges(host, agent)[-1]
+    assert "max_payload_bytes" in entry.response["detail"]
+    assert "8192" in entry.response["detail"]
+    # A body under the limit whose base64 entry would not fit is refused the same way.
+    web.big_bytes = 7000
+    encoded_too_big = fetch(host, agent, "GET", f"{web.url}/big")
+    assert encoded_too_big == {"error": "ErrorCode_HttpResponseBodySize", "value": 7000}
+    assert host.store.get_agent(agent).status == "idle"
+    assert len(web.hits) == 3
+
+
+def test_handle_refuses_a_request_without_authority(host: Host, agent: AgentId) -> None:
+    no_authority = fetch(host, agent, "GET", "http:///x")
+    assert no_authority == {"error": "ErrorCode_HttpRequestUriInvalid", "value": None}
