@@ -9,9 +9,15 @@ repository's top-level ``wit/`` folder and assembled into a ``deps/`` folder ins
 (``build/examples/<name>/bindings``, handy for an editor or mypy). Nothing is generated
 next to the sources except the ``.wasm`` and its ``.wasm.stamp``.
 
+An example whose Python imports ``agent_host_sdk`` gets the guest SDK
+(``guest_examples/sdk/agent_host_sdk/``) copied next to its sources in the build (unless
+it ships its own ``agent_host_sdk/``), so ``import agent_host_sdk`` works in every example
+without installing anything. ``guest_examples/sdk/`` itself is a library, not an example.
+
 A build is skipped when the stamp records the same content hash of the inputs (the
-example's Python files and WIT, the used top-level WIT packages, the componentize-py
-version) and the output is unchanged since. ``--force`` rebuilds anyway.
+example's Python files and WIT, the SDK's files when it uses the SDK, the used top-level
+WIT packages, the componentize-py version) and the output is unchanged since.
+``--force`` rebuilds anyway.
 
     python scripts/build_examples.py [--force] [NAME ...]
 
@@ -37,6 +43,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO / "guest_examples"
 WIT_DIR = REPO / "wit"
 BUILD_DIR = REPO / "build" / "examples"
+SDK_PACKAGE = EXAMPLES_DIR / "sdk" / "agent_host_sdk"
+SDK_IMPORT_RE = re.compile(r"^\s*(?:from|import)\s+agent_host_sdk\b", re.M)
 STAMP_FORMAT = 1  # bump when the way outputs are produced changes
 
 _COMMENT_RE = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
@@ -116,6 +124,24 @@ class Example:
 
     def wit_files(self) -> list[Path]:
         return sorted(p for p in self.wit.rglob("*") if p.is_file())
+
+    def uses_sdk(self) -> bool:
+        """Whether the example imports agent_host_sdk without shipping its own copy."""
+        if (self.root / "agent_host_sdk").is_dir():
+            return False
+        return any(
+            SDK_IMPORT_RE.search(f.read_text(encoding="utf-8", errors="replace"))
+            for f in self.python_files()
+        )
+
+
+def sdk_files() -> list[Path]:
+    """The guest SDK's files that go into a build (sources and the py.typed marker)."""
+    return sorted(
+        p
+        for p in SDK_PACKAGE.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".typed")
+    )
 
 
 # --- WIT package resolution -------------------------------------------------------------
@@ -233,6 +259,9 @@ def inputs_hash(example: Example, deps: list[WitPackage], tool_version: str) -> 
     feed("componentize-py", tool_version.encode())
     for f in example.python_files() + example.wit_files():
         feed(f"example:{f.relative_to(example.root).as_posix()}", f.read_bytes())
+    if example.uses_sdk():
+        for f in sdk_files():
+            feed(f"sdk:{f.relative_to(SDK_PACKAGE).as_posix()}", f.read_bytes())
     for pkg in deps:
         for f in pkg.files():
             feed(f"wit:{f.relative_to(WIT_DIR).as_posix()}", f.read_bytes())
@@ -296,6 +325,11 @@ def prepare_build_dir(example: Example, deps: list[WitPackage]) -> tuple[Path, P
         dest = src / f.relative_to(example.root)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest)
+    if example.uses_sdk():
+        for f in sdk_files():
+            dest = src / SDK_PACKAGE.name / f.relative_to(SDK_PACKAGE)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest)
     return wit, src
 
 
@@ -339,8 +373,9 @@ def build(
         print(f"{label} up to date ({_rel(example.output)}), skipped", flush=True)
         return False
     world = world_name(example)
+    sdk = " + agent_host_sdk" if example.uses_sdk() else ""
     print(
-        f"{label} building world {world!r} with {tool_version} "
+        f"{label} building world {world!r}{sdk} with {tool_version} "
         f"(deps: {', '.join(p.id for p in deps) or 'none'})",
         flush=True,
     )
@@ -366,6 +401,13 @@ def build(
     if code != 0 or not tmp_out.is_file():
         text = log.read_text(encoding="utf-8", errors="replace")
         text = text.split("\nStack backtrace:")[0].rstrip()  # keep the error, not Rust frames
+        text = text.split("\nstack backtrace:")[0].rstrip()
+        if "duplicate items detected" in text:
+            text += (
+                "\nhint: componentize-py links the world's exports next to the C library's "
+                "symbols; an exported function named like one of them (open, read, write, "
+                "close, exit...) clashes: rename it"
+            )
         raise BuildError(
             f"{example.name}: componentize-py failed (exit {code}):\n{text}\n"
             f"(full log: {_rel(log)})"
@@ -377,6 +419,7 @@ def build(
         "componentize_py": tool_version,
         "world": world,
         "wit_deps": [p.id for p in deps],
+        "sdk": example.uses_sdk(),
         "output_sha256": file_sha256(example.output),
     }
     example.stamp.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,285 @@
+"""The guest SDK inside real components, on an in-process Host: its asyncio loop over
+wasi:io/poll (gather, first-of, a promise raced against a durable timer), suspension
+(status suspended, the instance dropped), resumption by another agent's completion,
+and the JSON helpers' errors reaching the guest as results, not traps.
+
+The components are the examples built by scripts/build_examples.py (about 5-15 s each
+the first time, then cached by input hash); they are registered once per session into a
+template data directory that each test clones (compiled code is hard-linked)."""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from host.ids import AgentId, PromiseId
+from host.oplog import HostCall, PromiseCreated
+from host.runtime import pollshim
+from host.runtime.executor import Host
+from host.store.base import InvocationRecord
+from tests.server_util import add_component, clone_store
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = ("approval", "rendezvous", "ingest", "template")
+WAIT = f"{pollshim.HELPER}.wait"  # what a guest's wasi:io/poll.poll records
+
+_template: tuple[Path, dict[str, str]] | None = None
+
+
+def build_examples(*names: str) -> dict[str, Path]:
+    """Build (or find up to date) the named examples with one scripts/build_examples.py run."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "build_examples.py"), *names],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    wasm = {n: REPO / "guest_examples" / n / f"{n}.wasm" for n in names}
+    if done.returncode != 0 or not all(p.is_file() for p in wasm.values()):
+        raise AssertionError(f"building {names} failed:\n{done.stdout}{done.stderr}")
+    return wasm
+
+
+def example_store() -> tuple[Path, dict[str, str]]:
+    """A data directory with every SDK example registered under its own name, made once
+    per test process (test_examples.py uses it too; pytest may import this module under
+    two names, so the directory, not a module global, is the cache); (path, name -> id)."""
+    global _template
+    if _template is None:
+        wasm = build_examples(*EXAMPLES)
+        stamps = "".join(p.with_suffix(".wasm.stamp").read_text() for p in wasm.values())
+        digest = hashlib.sha256(stamps.encode()).hexdigest()[:12]
+        root = Path(tempfile.gettempdir()) / f"agent-host-sdk-examples-{os.getpid()}-{digest}"
+        store, ready = root / "store", root / "ids.json"
+        if not ready.is_file():
+            shutil.rmtree(root, ignore_errors=True)
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+            add_component(store, wasm["approval"], "approval")  # creates the store alone
+            with ThreadPoolExecutor(max_workers=3) as pool:  # compiling is the slow part
+                ids = dict(
+                    zip(
+                        EXAMPLES[1:],
+                        pool.map(lambda n: add_component(store, wasm[n], n), EXAMPLES[1:]),
+                        strict=True,
+                    )
+                )
+            ids["approval"] = add_component(store, wasm["approval"], "approval")
+            ready.write_text(json.dumps(ids))
+        _template = (store, json.loads(ready.read_text()))
+    return _template
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return clone_store(example_store()[0], tmp_path / "store")
+
+
+@pytest.fixture
+def host(data_dir: Path) -> Iterator[Host]:
+    h = Host(data_dir)
+    yield h
+    h.close()
+
+
+def agent(host: Host, component: str, name: str) -> AgentId:
+    return host.create_agent(component, name)[0]
+
+
+def call(host: Host, who: AgentId, text: str) -> InvocationRecord:
+    return host.invoke(who, text)
+
+
+def finished(host: Host, invocation: InvocationRecord) -> str | None:
+    record = host.store.get_invocation(invocation.invocation_id)
+    assert record.state == "done", (record, host.store.get_agent(invocation.agent))
+    return record.result
+
+
+def open_slots(host: Host, boss: AgentId, count: int) -> list[PromiseId]:
+    result = finished(host, call(host, boss, f"open-slots({count})"))
+    assert result is not None
+    return [PromiseId.parse(s) for s in json.loads(result)]
+
+
+def assert_suspended_on(host: Host, who: AgentId, promises: list[PromiseId]) -> None:
+    record = host.store.get_agent(who)
+    assert record.status == "suspended", record
+    assert record.waiting_promises == tuple(p.oplog_idx for p in promises)
+    assert who not in host._live  # suspension dropped the instance: nothing is held
+
+
+def fill(host: Host, worker: AgentId, slot: PromiseId, value: str) -> None:
+    """The worker agent completes the coordinator's promise from inside its own code."""
+    assert finished(host, call(host, worker, f'fill("{slot}", "{value}")')) == "ok(true)"
+
+
+def waits(host: Host, who: AgentId) -> list[tuple[list[int], list[int]]]:
+    """(pollable count, ready indexes) of every poll that returned, in order."""
+    return [
+        (e.request, e.response)
+        for e in host.store.read_oplog(who)
+        if isinstance(e, HostCall) and e.function == WAIT
+    ]
+
+
+def promises_created(host: Host, who: AgentId) -> int:
+    return sum(isinstance(e, PromiseCreated) for e in host.store.read_oplog(who))
+
+
+# -- gather ----------------------------------------------------------------------------------
+def test_gather_suspends_until_both_promises_and_another_agent_resumes_it(host: Host) -> None:
+    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
+    a, b = open_slots(host, boss, 2)
+    gathering = call(host, boss, "gather()")
+    assert gathering.state == "started"
+    assert_suspended_on(host, boss, [a, b])  # one poll saw both promise pollables
+
+    fill(host, worker, b, "B")
+    assert_suspended_on(host, boss, [a])  # resumed, took B, suspended again on a alone
+    fill(host, worker, a, "A")
+    assert finished(host, gathering) == 'ok(["w1: A", "w1: B"])'  # in slot order
+    assert host.store.get_agent(boss).status == "idle"
+    # One poll over both (b ready), then one over a: the loop polls everything at once.
+    assert waits(host, boss) == [([2], [1]), ([1], [0])]
+    # Each resumption replayed the invocation: the recorded ids came back, no new promise.
+    assert promises_created(host, boss) == 2
+
+
+def test_gather_of_completed_promises_does_not_wait(host: Host) -> None:
+    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
+    for slot, value in zip(open_slots(host, boss, 3), "xyz", strict=True):
+        fill(host, worker, slot, value)
+    assert finished(host, call(host, boss, "gather()")) == 'ok(["w1: x", "w1: y", "w1: z"])'
+    assert waits(host, boss) == []  # every payload was there: no poll at all
+
+
+# -- first of ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", [0, 1])
+def test_first_of_two_resumes_on_either(host: Host, which: int) -> None:
+    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w2")
+    slots = open_slots(host, boss, 2)
+    first = call(host, boss, "first()")
+    assert_suspended_on(host, boss, slots)
+    fill(host, worker, slots[which], "go")
+    assert finished(host, first) == f'ok("slot {which + 1}: w2: go")'
+    # The other promise is still open, and nothing waits on it any more.
+    other = slots[1 - which]
+    assert not host.store.get_promise(other).completed
+    assert host.store.get_agent(boss).status == "idle"
+    assert waits(host, boss) == [([2], [which])]
+
+
+# -- a promise raced against a durable timer --------------------------------------------------
+def test_timeout_race_timer_first_survives_a_host_restart(data_dir: Path) -> None:
+    host = Host(data_dir)
+    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
+    a, b = open_slots(host, boss, 2)
+    racing = call(host, boss, "gather-within(2.0)")
+    assert_suspended_on(host, boss, [a, b])
+    wake = host.store.get_agent(boss).wake_at_ns
+    assert wake is not None and 0 < wake - time.time_ns() <= 2.0e9  # a host timer
+    fill(host, worker, a, "A")  # one of two in time
+    assert_suspended_on(host, boss, [b])
+    assert host.store.get_agent(boss).wake_at_ns == wake  # the same deadline, rebuilt
+    host.close()  # "crash": nothing of the agent lives in this process any more
+
+    time.sleep(max(0.0, (wake - time.time_ns()) / 1e9) + 0.05)
+    restarted = Host(data_dir)
+    try:
+        assert restarted.run_due() == [boss]  # the due timer wakes it
+        assert finished(restarted, racing) == 'err("timed out after 2 s: 1 of 2 slots filled")'
+        assert restarted.store.get_agent(boss).wake_at_ns is None
+        assert not restarted.store.get_promise(b).completed
+        assert promises_created(restarted, boss) == 2
+    finally:
+        restarted.close()
+
+
+def test_timeout_race_promise_first(host: Host) -> None:
+    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
+    (slot,) = open_slots(host, boss, 1)
+    racing = call(host, boss, "gather-within(60)")
+    assert_suspended_on(host, boss, [slot])
+    wake = host.store.get_agent(boss).wake_at_ns
+    assert wake is not None and wake - time.time_ns() > 50e9
+    fill(host, worker, slot, "fast")
+    assert finished(host, racing) == 'ok(["w1: fast"])'
+    record = host.store.get_agent(boss)
+    assert record.status == "idle" and record.wake_at_ns is None  # the timer was dropped
+    assert waits(host, boss) == [([2], [0])]  # one poll: the promise and the timer
+
+
+# -- JSON helpers: a bad payload is an error result in the guest ------------------------------
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"not json", "not JSON (Expecting value"),
+        (b'{"by": 1, "value": "x"}', "at $.by: expected a string, got a number 1"),
+        (b'{"by": "x"}', "missing field 'value' of Report"),
+        (b'"just a string"', "expected an object (Report), got a string"),
+    ],
+)
+def test_a_payload_that_does_not_decode_is_a_clear_error_result(
+    host: Host, payload: bytes, reason: str
+) -> None:
+    boss = agent(host, "rendezvous", "boss")
+    (slot,) = open_slots(host, boss, 1)
+    gathering = call(host, boss, "gather()")
+    assert host.complete_promise(slot, payload)  # an outsider, through the host API
+    result = finished(host, gathering)
+    assert result is not None and result.startswith('err("the payload of promise ')
+    assert f"{slot} is not a valid Report: " in result
+    assert reason in result
+    assert host.store.get_agent(boss).status == "idle"  # an error result, not a failure
+
+
+@pytest.mark.parametrize(
+    ("payload", "outcome"),
+    [
+        (b'"approved"', "Workflow wf approved"),
+        (b'{"decision": "rejected", "by": "bob"}', "Workflow wf rejected by bob"),
+        (
+            b'{"decision": "maybe"}',
+            "Workflow wf: invalid decision payload: at $.decision: expected one of "
+            '\\"approved\\", \\"rejected\\", got \\"maybe\\"',
+        ),
+        (
+            b"42",
+            "Workflow wf: invalid decision payload: expected Decision | "
+            'Literal[\\"approved\\", \\"rejected\\"], got a number 42',
+        ),
+    ],
+)
+def test_blocking_json_await_in_the_approval_workflow(
+    host: Host, payload: bytes, outcome: str
+) -> None:
+    wf = agent(host, "approval", "wf")
+    started = call(host, wf, "start-approval()")
+    (idx,) = host.store.get_agent(wf).waiting_promises
+    assert wf not in host._live
+    host.complete_promise(PromiseId(wf, idx), payload)
+    result = finished(host, started)
+    assert result is not None and result.startswith('"' + outcome), result
+
+
+def test_awaiting_another_agents_promise_fails_that_invocation_clearly(host: Host) -> None:
+    boss, other = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "other")
+    (slot,) = open_slots(host, boss, 1)
+    # `other` has no slots of its own; fill() completes, it never awaits: fine.
+    fill(host, other, slot, "v")
+    # A second fill of the same slot: false, the first payload stays.
+    assert finished(host, call(host, other, f'fill("{slot}", "again")')) == "ok(false)"
+    assert finished(host, call(host, boss, "gather()")) == 'ok(["other: v"])'
