@@ -131,13 +131,36 @@ def build_linker(engine: wasmtime.Engine, component: wc.Component) -> wc.Linker:
     if missing:
         raise InvalidComponent(
             "the component imports what agent-host does not provide: "
-            + ", ".join(missing)
+            + _summarize(missing)
             + ". agent-host provides golem:api/host@{"
             + ",".join(golem.GENERATIONS)
             + "} and WASI 0.2 (io, clocks, random, cli, filesystem, sockets, http)",
             missing_imports=tuple(missing),
         )
     return linker
+
+
+def _summarize(missing: list[str], per_interface: int = 5) -> str:
+    """Every missing interface by name, with up to ``per_interface`` of its functions (a
+    component importing thousands of unknown functions gets a readable message; the full
+    list is on the error's ``missing_imports``)."""
+    groups: dict[str, list[str]] = {}
+    for item in missing:
+        iface, dot, func = item.rpartition(".") if "/" in item else ("", "", item)
+        if not dot or "/" not in iface:
+            iface, func = item, ""
+        groups.setdefault(iface, []).append(func)
+    parts = []
+    for iface, funcs in groups.items():
+        named = [f for f in funcs if f]
+        if not named:
+            parts.append(iface)
+        elif len(named) <= per_interface:
+            parts.extend(f"{iface}.{f}" for f in named)
+        else:
+            shown = ", ".join(named[:per_interface])
+            parts.append(f"{iface} ({len(named)} functions: {shown}, ...)")
+    return ", ".join(parts)
 
 
 def _interface_known(iname: str) -> bool:
