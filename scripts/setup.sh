@@ -10,5 +10,11 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev,server]'
+# pip's output goes to a log, shown only if the install fails (setuptools is chatty).
+log=.venv/setup.log
+if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+       .venv/bin/python -m pip install -q -e '.[dev,server]'; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "Error: installing agent-host's dependencies failed (log above, kept in $log)" >&2
+  exit 1
+fi
