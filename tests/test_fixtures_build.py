@@ -62,7 +62,7 @@ for _durable in ("durable-1.3.0", "durable-diverged-1.3.0"):
         _DURABLE_EXPORTS,
     )
 # The misbehaving guest of the limit tests imports nothing.
-EXPECTED["hostile"] = ({}, {"spin", "eat", "boom", "count", "ok"})
+EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
 
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
@@ -79,6 +79,7 @@ PARAMS = {
     "race": ["idx", "ns"],
     "spin": [],
     "eat": ["pages"],
+    "grow-table": ["n"],
     "boom": [],
     "count": ["n"],
     "ok": [],

@@ -54,6 +54,13 @@ def test_unbounded_allocation_hits_the_memory_limit(host: Host) -> None:
     _failed_with(host, agent, "eat(16)", "trapped", "unreachable")
 
 
+def test_table_growth_hits_the_table_limit(host: Host) -> None:
+    agent, _ = host.create_agent("hostile", "tabler")
+    host.set_limits(str(agent), {"table_elements": 100})
+    assert host.invoke(agent, "grow-table(10)").result == "11"
+    _failed_with(host, agent, "grow-table(1000)", "trapped", "unreachable")
+
+
 def test_a_trap_fails_the_agent_and_nothing_else(host: Host) -> None:
     agent, _ = host.create_agent("hostile", "panicky")
     _failed_with(host, agent, "boom()", "the guest trapped")
