@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from host import oplog
-from host.errors import AgentNotFound, Conflict, HostError, InvalidInput
+from host.errors import Conflict, HostError, InvalidInput
 from host.ids import AgentId, PromiseId
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -229,13 +229,11 @@ def invoke(
         emit(ctx, data, text)
         return
     host = ctx.host
-    try:
-        hash = host.store.get_agent(host.agent_id(component_ref, agent_name)).component_hash
-    except AgentNotFound:
-        hash = host.store.get_component(component_ref).hash
-    host.prepare_call_for(hash, call)  # a bad call is refused before the agent is created
-    agent, _ = host.create_agent(component_ref, agent_name)
-    invocation = host.invoke(agent, call, idempotency_key)
+    agent, hash, _ = host.call_target(component_ref, agent_name)
+    # Parsed before the agent is created, so a bad call leaves nothing behind.
+    function, params = host.prepare_call_for(hash, call)
+    host.create_agent(component_ref, agent_name)
+    invocation = host.submit(agent, function, params, idempotency_key)
     _report_invocation(ctx, agent, invocation)
 
 

@@ -24,7 +24,6 @@ import httpx
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 REPO = Path(__file__).resolve().parent.parent
-APPROVAL_WASM = REPO / "guest_examples" / "approval" / "approval.wasm"
 
 T = TypeVar("T")
 
@@ -62,18 +61,23 @@ def add_component(store: Path, wasm: Path, name: str) -> str:
     return done.stdout.strip()
 
 
-def build_approval() -> Path:
-    """The approval example, built (or found up to date) by scripts/build_examples.py."""
+def build_example(name: str) -> Path:
+    """guest_examples/<name>, built (or found up to date) by scripts/build_examples.py."""
+    wasm = REPO / "guest_examples" / name / f"{name}.wasm"
     done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "build_examples.py"), "approval"],
+        [sys.executable, str(REPO / "scripts" / "build_examples.py"), name],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    if done.returncode != 0 or not APPROVAL_WASM.is_file():
-        raise AssertionError(f"building the approval example failed:\n{done.stdout}{done.stderr}")
-    return APPROVAL_WASM
+    if done.returncode != 0 or not wasm.is_file():
+        raise AssertionError(f"building the {name} example failed:\n{done.stdout}{done.stderr}")
+    return wasm
+
+
+def build_approval() -> Path:
+    return build_example("approval")
 
 
 def clone_store(template: Path, target: Path) -> Path:

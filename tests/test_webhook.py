@@ -15,8 +15,6 @@ callback's body; the secret never reaches the oplog.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,9 +24,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server_util import REPO, Api, Server, add_component, clone_store, wait_until
-
-WEBHOOK_WASM = REPO / "guest_examples" / "webhook" / "webhook.wasm"
+from tests.server_util import (
+    Api,
+    Server,
+    add_component,
+    build_example,
+    clone_store,
+    wait_until,
+)
 
 
 def _exchanges(oplog: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -92,16 +95,7 @@ class WebhookService:
 
 
 def build_webhook() -> Path:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "build_examples.py"), "webhook"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0 or not WEBHOOK_WASM.is_file():
-        raise AssertionError(f"building the webhook example failed:\n{done.stdout}{done.stderr}")
-    return WEBHOOK_WASM
+    return build_example("webhook")
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ import wasmtime.component as wc
 
 from host.errors import (
     AgentNotFound,
-    Conflict,
     Divergence,
     HostError,
     InvalidComponent,
@@ -32,11 +31,11 @@ from host.ids import AgentId, PromiseId, check_agent_name
 from host.limits import Limits, validate
 from host.oplog import (
     AgentCreated,
-    Entry,
     InvocationFailed,
     InvocationFinished,
     InvocationStarted,
     Suspended,
+    describe,
 )
 from host.runtime.engine import (
     EPOCH_TICK_S,
@@ -278,6 +277,17 @@ class Host:
         record = self.store.get_component(component_ref)
         return AgentId(uuid.UUID(record.id), check_agent_name(name))
 
+    def call_target(self, component_ref: str, name: str) -> tuple[AgentId, str, bool]:
+        """(agent, the component version its calls resolve against, whether it exists):
+        an existing agent's pinned version, else the component's latest, which a new agent
+        will get. Lets a caller refuse a bad call before creating the agent."""
+        record = self.store.get_component(component_ref)
+        agent = AgentId(uuid.UUID(record.id), check_agent_name(name))
+        try:
+            return agent, self.store.get_agent(agent).component_hash, True
+        except AgentNotFound:
+            return agent, record.hash, False
+
     def create_agent(
         self,
         component_ref: str,
@@ -355,6 +365,17 @@ class Host:
     ) -> InvocationRecord:
         """Queue the call and run the agent until it finishes or suspends."""
         function, params = self.prepare_call(agent, call)
+        return self.submit(agent, function, params, idempotency_key)
+
+    def submit(
+        self,
+        agent: AgentId,
+        function: str,
+        params: tuple[str, ...],
+        idempotency_key: str | None = None,
+    ) -> InvocationRecord:
+        """Queue an invocation already parsed (canonical WAVE params) and run the agent until
+        it finishes or suspends."""
         invocation = self.enqueue(agent, function, params, idempotency_key)
         self.run_agent_when_free(agent)
         self.run_woken()
@@ -657,7 +678,7 @@ class Host:
             raise Divergence(
                 str(agent),
                 session.index_of_cursor(),
-                _describe(entry),
+                describe(entry),
                 f"<return from {started.function}>",
             )
         finished = InvocationFinished(started.invocation_id, text)
@@ -715,10 +736,6 @@ class Host:
             return f"suspended, waiting on promise {waits}" if waits else "suspended (timer)"
         return record.status
 
-    def check_not_failed(self, agent: AgentId) -> None:
-        if self.store.get_agent(agent).status == FAILED:
-            raise Conflict(f"agent {agent} has failed; see `agent-host agent show`")
-
 
 def _get_func(wstore: wasmtime.Store, instance: wc.Instance, export: Export) -> Any:
     index: wc.ExportIndex | None = None
@@ -759,9 +776,3 @@ def _trap_message(exc: BaseException, limits: Limits) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     head = lines[0] if lines else type(exc).__name__
     return f"the guest trapped: {head}" + (f" ({lines[-1].strip()})" if len(lines) > 1 else "")
-
-
-def _describe(entry: Entry) -> str:
-    from host.oplog import describe
-
-    return describe(entry)

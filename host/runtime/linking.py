@@ -199,7 +199,6 @@ def dispatch(
 ) -> Any:
     """Run one host call: replayed from the oplog, or live and recorded."""
     args = [_lift(session, ctx, r, t) for r, t in zip(raw, param_types, strict=True)]
-    session.host_calls += 1
     return _lower(session, _run(session, sig, spec, param_types, args), sig.result)
 
 

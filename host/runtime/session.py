@@ -148,8 +148,6 @@ class Session:
         # A scratch session runs a component outside any agent (reading its endpoint
         # definition): reads are answered live and recorded nowhere, effects are refused.
         self.scratch = False
-        self.host_calls = 0
-        self.replayed_calls = 0
 
     # -- the cursor ---------------------------------------------------------------
     @property
@@ -183,7 +181,6 @@ class Session:
             )
             raise Divergence(str(self.agent), index, recorded, called)
         self.cursor += 1
-        self.replayed_calls += 1
         return entry
 
     # -- recording ------------------------------------------------------------------

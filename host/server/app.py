@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from host import oplog
-from host.errors import AgentNotFound, Conflict, InvalidInput
+from host.errors import Conflict, InvalidInput
 from host.ids import AgentId, PromiseId, check_agent_name
 from host.runtime.executor import Host
 from host.runtime.service import AgentService
@@ -267,14 +267,10 @@ def _routes(
         body: InvokeRequest,
         key: str | None,
     ) -> tuple[AgentId, Any]:
-        agent = _agent(host, component_id, worker_name)
-        hash = host.store.get_component(component_id).hash
-        existing: AgentRecord | None
         try:
-            existing = host.store.get_agent(agent)
-            hash = existing.component_hash
-        except AgentNotFound:
-            existing = None
+            agent, hash, exists = host.call_target(component_id, worker_name)
+        except InvalidInput as exc:
+            raise ApiError(400, "invalid_input", str(exc), "path.worker_name") from None
         if body.call is not None:
             if body.params:
                 raise ApiError(400, "invalid_request", "give either params or call", "body.call")
@@ -286,7 +282,7 @@ def _routes(
                     f"?function={function} but the call names {function_name}",
                     "query.function",
                 )
-            if existing is None:
+            if not exists:
                 host.create_agent(component_id, worker_name)
             return agent, service.invoke(agent, function_name, wave, key)
         if not function:
@@ -311,7 +307,7 @@ def _routes(
                 raise ApiError(
                     400, "invalid_params", f"parameter {pname}: {exc}", f"body.params.{i}"
                 ) from None
-        if existing is None:
+        if not exists:
             host.create_agent(component_id, worker_name)
         invocation = service.invoke(agent, export.name, tuple(params), key)
         return agent, invocation
