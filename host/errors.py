@@ -44,9 +44,17 @@ class PromiseNotFound(NotFound):
 
 
 class InvalidInput(HostError):
-    """The caller's input is malformed: bad WAVE text, a bad payload, a bad file."""
+    """The caller's input is malformed: bad WAVE text, a bad payload, a bad file.
+
+    ``field`` names the part of the input at fault where one can be named (``name``,
+    ``function``, ``params.1``): the HTTP layer prefixes it with where that part travels.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidComponent(InvalidInput):
@@ -61,6 +69,20 @@ class Conflict(HostError):
     """The agent's state forbids the request (failed agent, lease held elsewhere, ...)."""
 
     exit_code = 3
+
+
+class AgentExists(Conflict):
+    def __init__(self, agent: str) -> None:
+        super().__init__(f"agent {agent} already exists")
+        self.agent = agent
+
+
+class AgentBusy(Conflict):
+    """The agent runs an invocation now and the request needs it at rest."""
+
+    def __init__(self, agent: str, action: str) -> None:
+        super().__init__(f"agent {agent} is running an invocation; interrupt it before {action}")
+        self.agent = agent
 
 
 class OplogConflict(Conflict):

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from host.ids import PromiseId  # noqa: E402
-from host.runtime.executor import Host  # noqa: E402
+from host.service import HostService  # noqa: E402
 from tests.fixtures.build import build_fixture  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def _pct(values: list[float], p: float) -> float:
 
 def completion_latency(wasm: Path, call: str, rounds: int) -> tuple[list[float], float]:
     with tempfile.TemporaryDirectory() as tmp:
-        host = Host(tmp)
+        host = HostService(tmp)
         host.add_component(wasm, name="c")  # compiles once; later loads are from cache
         times = []
         first_replay = 0.0
@@ -68,7 +68,7 @@ def completion_latency(wasm: Path, call: str, rounds: int) -> tuple[list[float],
 def replay_speed(calls: int) -> None:
     os.environ["AGENT_HOST_SQLITE_SYNC"] = "NORMAL"  # set-up speed only; replay writes nothing
     with tempfile.TemporaryDirectory() as tmp:
-        host = Host(tmp)
+        host = HostService(tmp)
         host.add_component(build_fixture("promises-1.3.0"), name="p")
         agent, _ = host.create_agent("p", "replayer")
         idx = int(host.invoke(agent, "create()").result or "0")
@@ -94,7 +94,7 @@ def replay_speed(calls: int) -> None:
 
 def memory_child(agents: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        host = Host(tmp)
+        host = HostService(tmp)
         host.add_component(build_fixture("promises-1.3.0"), name="p")
         warm, _ = host.create_agent("p", "warm")
         host.invoke(warm, "create()")  # one instance has run: linker and code are loaded

@@ -26,9 +26,9 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def host(data_dir: Path) -> Iterator[Any]:
     """A Host on a fresh data directory, closed after the test."""
-    from host.runtime.executor import Host
+    from host.service import HostService
 
-    h = Host(data_dir)
+    h = HostService(data_dir)
     try:
         yield h
     finally:

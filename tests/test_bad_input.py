@@ -24,7 +24,7 @@ from fixtures.build import _wasm_tools, build_fixture
 
 from host.errors import InvalidComponent, InvalidInput, PromiseNotFound
 from host.ids import PromiseId
-from host.runtime.executor import Host
+from host.service import HostService
 
 INVALID_INPUT = 2
 NOT_FOUND = 4
@@ -148,7 +148,7 @@ def test_missing_file(seeded: Seeded, tmp_path: Path) -> None:
 
 
 def test_host_refuses_non_components_directly(tmp_path: Path) -> None:
-    host = Host(tmp_path / "direct")
+    host = HostService(tmp_path / "direct")
     try:
         for name, data in [
             ("random.wasm", b"hello world"),
@@ -290,7 +290,7 @@ def test_every_unknown_import_is_named(seeded: Seeded, unknown_imports: Path) ->
 
 
 def test_host_reports_missing_imports(tmp_path: Path, unknown_imports: Path) -> None:
-    host = Host(tmp_path / "direct")
+    host = HostService(tmp_path / "direct")
     try:
         with pytest.raises(InvalidComponent) as info:
             host.add_component(unknown_imports)
@@ -338,7 +338,7 @@ def test_malformed_wave_call(seeded: Seeded, call: str, says: str) -> None:
     seeded.refused("invoke", seeded.cid, "alice", call, code=INVALID_INPUT, says=says)
 
 
-def test_malformed_wave_call_through_host(host: Host) -> None:
+def test_malformed_wave_call_through_host(host: HostService) -> None:
     record = host.add_component(build_fixture("promises-0.2.0"))
     agent, _ = host.create_agent(record.id, "bob")
     for call, _says in BAD_CALLS:
@@ -461,7 +461,7 @@ def test_invalid_promise_index(seeded: Seeded, idx: str) -> None:
     )
 
 
-def test_unknown_promise_through_host(host: Host) -> None:
+def test_unknown_promise_through_host(host: HostService) -> None:
     record = host.add_component(build_fixture("promises-1.1.0"))
     agent, _ = host.create_agent(record.id, "alice")
     with pytest.raises(PromiseNotFound):

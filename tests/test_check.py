@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from host.ids import PromiseId
-from host.runtime.executor import Host
+from host.service import HostService
 from tests.fixtures.build import build_fixture
 from tests.server_util import AGENT_HOST
 
@@ -31,7 +31,7 @@ def digest(path: Path) -> str:
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     data = tmp_path / "store"
-    host = Host(data)
+    host = HostService(data)
     host.add_component(build_fixture("promises-1.3.0"), name="p")
     for name in ("alice", "bob"):
         agent, _ = host.create_agent("p", name)

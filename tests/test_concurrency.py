@@ -29,7 +29,7 @@ import pytest
 
 from host.ids import PromiseId
 from host.oplog import Entry, InvocationFinished, InvocationStarted, PromiseCreated
-from host.runtime.executor import Host
+from host.service import HostService
 from host.store import SqliteStore
 from host.store.base import InvocationRecord
 from tests.fixtures.build import build_fixture
@@ -80,7 +80,7 @@ THREADS = 16
 
 
 def test_many_threads_completing_one_promise_get_one_true(tmp_path: Path) -> None:
-    host = Host(tmp_path / "store")
+    host = HostService(tmp_path / "store")
     try:
         host.add_component(build_fixture("promises-1.3.0"), name="p")
         agent, _ = host.create_agent("p", "threads")
@@ -274,7 +274,7 @@ def _timed(fn: Callable[[], str]) -> Call:
 
 
 def test_concurrent_invocations_on_one_host_run_one_at_a_time_in_order(tmp_path: Path) -> None:
-    host = Host(tmp_path / "store")
+    host = HostService(tmp_path / "store")
     try:
         host.add_component(build_fixture("durable-1.3.0"), name="d")
         agent, _ = host.create_agent("d", "serial")

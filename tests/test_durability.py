@@ -15,7 +15,7 @@ import pytest
 from host.errors import PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, InvocationStarted, PromiseCreated, Suspended
-from host.runtime.executor import Host
+from host.service import HostService
 from host.store import SqliteStore
 from tests.fixtures.build import build_fixture
 
@@ -24,23 +24,23 @@ AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 
 @pytest.fixture
 def host(tmp_path: Path):
-    h = Host(tmp_path / "store")
+    h = HostService(tmp_path / "store")
     yield h
     h.close()
 
 
-def _agent(host: Host, fixture: str = "durable-1.3.0", name: str = "alice") -> AgentId:
+def _agent(host: HostService, fixture: str = "durable-1.3.0", name: str = "alice") -> AgentId:
     host.add_component(build_fixture(fixture), name="durable")
     agent, created = host.create_agent("durable", name)
     assert created
     return agent
 
 
-def _host_calls(host: Host, agent: AgentId) -> list[HostCall]:
+def _host_calls(host: HostService, agent: AgentId) -> list[HostCall]:
     return [e for e in host.store.read_oplog(agent) if isinstance(e, HostCall)]
 
 
-def test_values_seen_before_suspending_are_replayed_identically(host: Host) -> None:
+def test_values_seen_before_suspending_are_replayed_identically(host: HostService) -> None:
     agent = _agent(host)
     inv = host.invoke(agent, "observe-and-await()")
     assert inv.state == "started"
@@ -62,7 +62,7 @@ def test_values_seen_before_suspending_are_replayed_identically(host: Host) -> N
     assert sum(c.function.endswith("wall-clock@0.2.3.now") for c in after) == 1
 
 
-def test_changed_component_is_rejected_with_divergence(host: Host) -> None:
+def test_changed_component_is_rejected_with_divergence(host: HostService) -> None:
     agent = _agent(host)
     inv = host.invoke(agent, "observe-and-await()")
     (idx,) = host.store.get_agent(agent).waiting_promises
@@ -81,7 +81,7 @@ def test_changed_component_is_rejected_with_divergence(host: Host) -> None:
     assert isinstance(host.store.read_oplog(agent)[-1], Suspended)
 
 
-def test_completion_in_the_race_window_does_not_suspend(host: Host, tmp_path: Path) -> None:
+def test_completion_in_the_race_window_does_not_suspend(host: HostService, tmp_path: Path) -> None:
     agent = _agent(host)
     other = SqliteStore(tmp_path / "store" / "agent-host.db")  # another process's view
 
@@ -90,9 +90,9 @@ def test_completion_in_the_race_window_does_not_suspend(host: Host, tmp_path: Pa
         (pending,) = other.list_promises(who)
         assert other.complete_promise(pending.id, b"raced") is True
 
-    host.before_suspend = complete_now
+    host.executor.before_suspend = complete_now
     inv = host.invoke(agent, "observe-and-await()")
-    host.before_suspend = None
+    host.executor.before_suspend = None
     assert inv.state == "done"
     assert inv.result is not None and inv.result.endswith("[114, 97, 99, 101, 100])")
     assert not any(isinstance(e, Suspended) for e in host.store.read_oplog(agent))
@@ -101,7 +101,7 @@ def test_completion_in_the_race_window_does_not_suspend(host: Host, tmp_path: Pa
 
 
 def test_long_sleep_is_a_durable_timer_that_survives_a_restart(tmp_path: Path) -> None:
-    first = Host(tmp_path / "store")
+    first = HostService(tmp_path / "store")
     agent = _agent(first)
     inv = first.invoke(agent, "sleep(1500000000)")  # 1.5 s: longer than an in-place wait
     record = first.store.get_agent(agent)
@@ -111,14 +111,14 @@ def test_long_sleep_is_a_durable_timer_that_survives_a_restart(tmp_path: Path) -
     first.close()
 
     time.sleep(max(0.0, (record.wake_at_ns - time.time_ns()) / 1e9) + 0.05)
-    second = Host(tmp_path / "store")  # a restarted host
+    second = HostService(tmp_path / "store")  # a restarted host
     assert agent in second.run_due()
     assert second.store.get_invocation(inv.invocation_id).state == "done"
     assert second.store.get_agent(agent).status == "idle"
     second.close()
 
 
-def test_timer_and_promise_in_one_poll(host: Host) -> None:
+def test_timer_and_promise_in_one_poll(host: HostService) -> None:
     agent = _agent(host)
     idx = int(host.invoke(agent, "create()").result or "0")
     # The timer wins when the promise is not completed.
@@ -128,7 +128,7 @@ def test_timer_and_promise_in_one_poll(host: Host) -> None:
     assert host.invoke(agent, f"race({idx}, 60000000000)").result == "some([120])"
 
 
-def test_race_suspends_until_the_promise_when_the_timer_is_far(host: Host) -> None:
+def test_race_suspends_until_the_promise_when_the_timer_is_far(host: HostService) -> None:
     agent = _agent(host)
     idx = int(host.invoke(agent, "create()").result or "0")
     inv = host.invoke(agent, f"race({idx}, 3600000000000)")  # an hour
@@ -139,7 +139,7 @@ def test_race_suspends_until_the_promise_when_the_timer_is_far(host: Host) -> No
     assert host.store.get_invocation(inv.invocation_id).result == "some([121])"
 
 
-def test_invocations_queue_while_suspended_and_run_in_order(host: Host) -> None:
+def test_invocations_queue_while_suspended_and_run_in_order(host: HostService) -> None:
     agent = _agent(host)
     waiting = host.invoke(agent, "observe-and-await()")
     assert waiting.state == "started"
@@ -160,7 +160,7 @@ def test_invocations_queue_while_suspended_and_run_in_order(host: Host) -> None:
     assert int(later.result or "0") == created[-1] and created[-1] > idx
 
 
-def test_unknown_promise_completion_is_not_found(host: Host) -> None:
+def test_unknown_promise_completion_is_not_found(host: HostService) -> None:
     agent = _agent(host)
     with pytest.raises(PromiseNotFound):
         host.complete_promise(PromiseId(agent, 99), b"")

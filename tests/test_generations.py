@@ -24,7 +24,7 @@ from fixtures.build import build_fixture
 from host.errors import PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import InvocationFinished, PromiseCreated, Suspended
-from host.runtime.executor import Host
+from host.service import HostService
 
 GENERATIONS = ("0.2.0", "1.1.0", "1.1.6", "1.1.7", "1.3.0")
 WITH_POLL = {"1.1.6", "1.1.7", "1.3.0"}
@@ -39,7 +39,7 @@ HI_WAVE = "[104, 105]"
 class Env:
     """A Host with one promises fixture registered."""
 
-    host: Host
+    host: HostService
     generation: str
     component_id: str
 
@@ -75,7 +75,7 @@ class Env:
 
 
 @pytest.fixture(params=GENERATIONS, ids=lambda g: f"host@{g}")
-def env(request: pytest.FixtureRequest, host: Host) -> Env:
+def env(request: pytest.FixtureRequest, host: HostService) -> Env:
     generation = request.param
     record = host.add_component(build_fixture(f"promises-{generation}"))
     return Env(host, generation, record.id)
@@ -262,7 +262,7 @@ def test_suspended_agent_resumes_in_a_new_host(env: Env) -> None:
     (idx,) = env.host.store.get_agent(alice).waiting_promises
     data_dir = env.host.data_dir
     env.host.close()
-    fresh = Host(data_dir)
+    fresh = HostService(data_dir)
     try:
         assert fresh.store.get_agent(alice).status == "suspended"
         assert fresh.complete_promise(PromiseId(alice, idx), HI) is True

@@ -10,7 +10,7 @@ import pytest
 
 from host.conformance.build import wasm_tools
 from host.errors import InvalidComponent
-from host.runtime.executor import Host
+from host.service import HostService
 
 EXPORT_WAT = (
     '(func (export "run") (param i32 i32)) (memory (export "memory") 1) '
@@ -52,7 +52,7 @@ def test_thousands_of_unknown_imports_are_refused_readably(tmp_path: Path) -> No
     imports = "\n".join(f'(import "acme:many/big" "fn-{i}" (func))' for i in range(n))
     wat = f'(module {imports} (memory (export "memory") 1))'
     path = _component(tmp_path, wit, wat)
-    host = Host(tmp_path / "store")
+    host = HostService(tmp_path / "store")
     try:
         with pytest.raises(InvalidComponent) as info:
             host.add_component(path)
@@ -73,7 +73,7 @@ def test_the_deepest_nesting_the_tools_allow_registers_and_runs(tmp_path: Path) 
         f"package acme:deep;\nworld w {{ export run: func(x: {ty}); }}\n",
         f"(module {EXPORT_WAT})",
     )
-    host = Host(tmp_path / "store")
+    host = HostService(tmp_path / "store")
     try:
         host.add_component(path, name="deep")
         agent, _ = host.create_agent("deep", "a")

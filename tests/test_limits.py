@@ -13,20 +13,20 @@ from host.errors import Conflict, InvalidInput
 from host.ids import AgentId, PromiseId
 from host.limits import Limits
 from host.oplog import InvocationFailed, Retried
-from host.runtime.executor import Host
+from host.service import HostService
 from tests.fixtures.build import build_fixture
 
 
 @pytest.fixture
 def host(tmp_path: Path):
-    h = Host(tmp_path / "store", limits=Limits(deadline_s=1.0))
+    h = HostService(tmp_path / "store", limits=Limits(deadline_s=1.0))
     h.add_component(build_fixture("hostile"), name="hostile")
     h.add_component(build_fixture("promises-1.3.0"), name="p")
     yield h
     h.close()
 
 
-def _failed_with(host: Host, agent: AgentId, call: str, *needles: str) -> str:
+def _failed_with(host: HostService, agent: AgentId, call: str, *needles: str) -> str:
     inv = host.invoke(agent, call)
     assert inv.state == "failed", inv
     record = host.store.get_agent(agent)
@@ -38,7 +38,7 @@ def _failed_with(host: Host, agent: AgentId, call: str, *needles: str) -> str:
     return inv.error or ""
 
 
-def test_an_endless_loop_is_stopped_at_the_deadline(host: Host) -> None:
+def test_an_endless_loop_is_stopped_at_the_deadline(host: HostService) -> None:
     agent, _ = host.create_agent("hostile", "spinner")
     started = time.monotonic()
     _failed_with(host, agent, "spin()", "time limit of 1 s", "deadline_s")
@@ -48,20 +48,20 @@ def test_an_endless_loop_is_stopped_at_the_deadline(host: Host) -> None:
     assert host.invoke(other, "ok()").result == "42"
 
 
-def test_unbounded_allocation_hits_the_memory_limit(host: Host) -> None:
+def test_unbounded_allocation_hits_the_memory_limit(host: HostService) -> None:
     agent, _ = host.create_agent("hostile", "eater")
     host.set_limits(str(agent), {"memory_bytes": 4 << 20})
     _failed_with(host, agent, "eat(16)", "trapped", "unreachable")
 
 
-def test_table_growth_hits_the_table_limit(host: Host) -> None:
+def test_table_growth_hits_the_table_limit(host: HostService) -> None:
     agent, _ = host.create_agent("hostile", "tabler")
     host.set_limits(str(agent), {"table_elements": 100})
     assert host.invoke(agent, "grow-table(10)").result == "11"
     _failed_with(host, agent, "grow-table(1000)", "trapped", "unreachable")
 
 
-def test_a_trap_fails_the_agent_and_nothing_else(host: Host) -> None:
+def test_a_trap_fails_the_agent_and_nothing_else(host: HostService) -> None:
     agent, _ = host.create_agent("hostile", "panicky")
     _failed_with(host, agent, "boom()", "the guest trapped")
     with pytest.raises(Conflict):
@@ -70,7 +70,7 @@ def test_a_trap_fails_the_agent_and_nothing_else(host: Host) -> None:
     assert host.invoke(other, "ok()").result == "42"
 
 
-def test_fuel_bounds_work_and_a_retry_with_more_fuel_finishes(host: Host) -> None:
+def test_fuel_bounds_work_and_a_retry_with_more_fuel_finishes(host: HostService) -> None:
     agent, _ = host.create_agent("hostile", "counter")
     host.set_limits(str(agent.component_id), {"fuel": 10_000})
     assert host.invoke(agent, "count(100)").result == "100"  # within the fuel
@@ -87,18 +87,18 @@ def test_fuel_bounds_work_and_a_retry_with_more_fuel_finishes(host: Host) -> Non
     kinds = [type(e) for e in host.store.read_oplog(agent)]
     assert InvocationFailed in kinds and Retried in kinds
     # A later replay (a fresh host) passes over the retried failure.
-    host.forget_instance(agent)
+    host.executor.forget_instance(agent)
     assert host.invoke(agent, "ok()").result == "42"
 
 
-def test_retry_needs_a_failed_agent(host: Host) -> None:
+def test_retry_needs_a_failed_agent(host: HostService) -> None:
     agent, _ = host.create_agent("hostile", "healthy")
     host.invoke(agent, "ok()")
     with pytest.raises(Conflict):
         host.retry(agent)
 
 
-def test_pending_promise_limit(host: Host) -> None:
+def test_pending_promise_limit(host: HostService) -> None:
     agent, _ = host.create_agent("p", "hoarder")
     host.set_limits(str(agent), {"max_pending_promises": 2})
     assert host.invoke(agent, "create()").state == "done"
@@ -106,7 +106,7 @@ def test_pending_promise_limit(host: Host) -> None:
     _failed_with(host, agent, "create()", "2 pending promises", "max_pending_promises")
 
 
-def test_payload_limit_from_outside_and_from_a_guest(host: Host) -> None:
+def test_payload_limit_from_outside_and_from_a_guest(host: HostService) -> None:
     agent, _ = host.create_agent("p", "small")
     host.set_limits(str(agent), {"max_payload_bytes": 64})
     idx = int(host.invoke(agent, "create()").result or "0")
@@ -119,7 +119,7 @@ def test_payload_limit_from_outside_and_from_a_guest(host: Host) -> None:
     _failed_with(host, agent, f"complete({idx2}, {big})", "max_payload_bytes")
 
 
-def test_limits_are_validated_and_layered(host: Host) -> None:
+def test_limits_are_validated_and_layered(host: HostService) -> None:
     agent, _ = host.create_agent("p", "layers")
     with pytest.raises(InvalidInput, match="unknown limit"):
         host.set_limits(str(agent), {"speed": 1})

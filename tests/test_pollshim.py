@@ -14,13 +14,13 @@ import wasmtime.component as wc
 from host.ids import PromiseId
 from host.oplog import HostCall
 from host.runtime import pollshim
-from host.runtime.executor import Host
+from host.service import HostService
 from tests.fixtures.build import build_fixture, build_python_fixture
 
 
 @pytest.fixture
 def host(tmp_path: Path):
-    h = Host(tmp_path / "store")
+    h = HostService(tmp_path / "store")
     yield h
     h.close()
 
@@ -56,7 +56,7 @@ def test_components_without_poll_or_not_components_are_kept() -> None:
     assert pollshim.with_poll_shim(b"not wasm") == b"not wasm"
 
 
-def test_a_python_guest_polls_two_promises_at_once(host: Host) -> None:
+def test_a_python_guest_polls_two_promises_at_once(host: HostService) -> None:
     host.add_component(build_python_fixture("gather"), name="gather")
     agent, _ = host.create_agent("gather", "g")
     a = int(host.invoke(agent, "create()").result or "0")
@@ -81,7 +81,7 @@ def test_a_python_guest_polls_two_promises_at_once(host: Host) -> None:
     assert done.result == '["A@1", "B@2"]'
 
 
-def test_both_ready_are_reported_by_one_poll(host: Host) -> None:
+def test_both_ready_are_reported_by_one_poll(host: HostService) -> None:
     host.add_component(build_python_fixture("gather"), name="gather")
     agent, _ = host.create_agent("gather", "h")
     a = int(host.invoke(agent, "create()").result or "0")

@@ -27,7 +27,7 @@ import pytest
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, PromiseCreated
 from host.runtime import pollshim
-from host.runtime.executor import Host
+from host.service import HostService
 from host.store.base import InvocationRecord
 from tests.server_util import add_component, clone_store
 
@@ -88,45 +88,45 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def host(data_dir: Path) -> Iterator[Host]:
-    h = Host(data_dir)
+def host(data_dir: Path) -> Iterator[HostService]:
+    h = HostService(data_dir)
     yield h
     h.close()
 
 
-def agent(host: Host, component: str, name: str) -> AgentId:
+def agent(host: HostService, component: str, name: str) -> AgentId:
     return host.create_agent(component, name)[0]
 
 
-def call(host: Host, who: AgentId, text: str) -> InvocationRecord:
+def call(host: HostService, who: AgentId, text: str) -> InvocationRecord:
     return host.invoke(who, text)
 
 
-def finished(host: Host, invocation: InvocationRecord) -> str | None:
+def finished(host: HostService, invocation: InvocationRecord) -> str | None:
     record = host.store.get_invocation(invocation.invocation_id)
     assert record.state == "done", (record, host.store.get_agent(invocation.agent))
     return record.result
 
 
-def open_slots(host: Host, boss: AgentId, count: int) -> list[PromiseId]:
+def open_slots(host: HostService, boss: AgentId, count: int) -> list[PromiseId]:
     result = finished(host, call(host, boss, f"open-slots({count})"))
     assert result is not None
     return [PromiseId.parse(s) for s in json.loads(result)]
 
 
-def assert_suspended_on(host: Host, who: AgentId, promises: list[PromiseId]) -> None:
+def assert_suspended_on(host: HostService, who: AgentId, promises: list[PromiseId]) -> None:
     record = host.store.get_agent(who)
     assert record.status == "suspended", record
     assert record.waiting_promises == tuple(p.oplog_idx for p in promises)
-    assert who not in host._live  # suspension dropped the instance: nothing is held
+    assert who not in host.executor._live  # suspension dropped the instance: nothing is held
 
 
-def fill(host: Host, worker: AgentId, slot: PromiseId, value: str) -> None:
+def fill(host: HostService, worker: AgentId, slot: PromiseId, value: str) -> None:
     """The worker agent completes the coordinator's promise from inside its own code."""
     assert finished(host, call(host, worker, f'fill("{slot}", "{value}")')) == "ok(true)"
 
 
-def waits(host: Host, who: AgentId) -> list[tuple[list[int], list[int]]]:
+def waits(host: HostService, who: AgentId) -> list[tuple[list[int], list[int]]]:
     """(pollable count, ready indexes) of every poll that returned, in order."""
     return [
         (e.request, e.response)
@@ -135,12 +135,14 @@ def waits(host: Host, who: AgentId) -> list[tuple[list[int], list[int]]]:
     ]
 
 
-def promises_created(host: Host, who: AgentId) -> int:
+def promises_created(host: HostService, who: AgentId) -> int:
     return sum(isinstance(e, PromiseCreated) for e in host.store.read_oplog(who))
 
 
 # -- gather ----------------------------------------------------------------------------------
-def test_gather_suspends_until_both_promises_and_another_agent_resumes_it(host: Host) -> None:
+def test_gather_suspends_until_both_promises_and_another_agent_resumes_it(
+    host: HostService,
+) -> None:
     boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
     a, b = open_slots(host, boss, 2)
     gathering = call(host, boss, "gather()")
@@ -158,7 +160,7 @@ def test_gather_suspends_until_both_promises_and_another_agent_resumes_it(host: 
     assert promises_created(host, boss) == 2
 
 
-def test_gather_of_completed_promises_does_not_wait(host: Host) -> None:
+def test_gather_of_completed_promises_does_not_wait(host: HostService) -> None:
     boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
     for slot, value in zip(open_slots(host, boss, 3), "xyz", strict=True):
         fill(host, worker, slot, value)
@@ -168,7 +170,7 @@ def test_gather_of_completed_promises_does_not_wait(host: Host) -> None:
 
 # -- first of ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("which", [0, 1])
-def test_first_of_two_resumes_on_either(host: Host, which: int) -> None:
+def test_first_of_two_resumes_on_either(host: HostService, which: int) -> None:
     boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w2")
     slots = open_slots(host, boss, 2)
     first = call(host, boss, "first()")
@@ -184,7 +186,7 @@ def test_first_of_two_resumes_on_either(host: Host, which: int) -> None:
 
 # -- a promise raced against a durable timer --------------------------------------------------
 def test_timeout_race_timer_first_survives_a_host_restart(data_dir: Path) -> None:
-    host = Host(data_dir)
+    host = HostService(data_dir)
     boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
     a, b = open_slots(host, boss, 2)
     racing = call(host, boss, "gather-within(2.0)")
@@ -197,7 +199,7 @@ def test_timeout_race_timer_first_survives_a_host_restart(data_dir: Path) -> Non
     host.close()  # "crash": nothing of the agent lives in this process any more
 
     time.sleep(max(0.0, (wake - time.time_ns()) / 1e9) + 0.05)
-    restarted = Host(data_dir)
+    restarted = HostService(data_dir)
     try:
         assert restarted.run_due() == [boss]  # the due timer wakes it
         assert finished(restarted, racing) == 'err("timed out after 2 s: 1 of 2 slots filled")'
@@ -208,7 +210,7 @@ def test_timeout_race_timer_first_survives_a_host_restart(data_dir: Path) -> Non
         restarted.close()
 
 
-def test_timeout_race_promise_first(host: Host) -> None:
+def test_timeout_race_promise_first(host: HostService) -> None:
     boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
     (slot,) = open_slots(host, boss, 1)
     racing = call(host, boss, "gather-within(60)")
@@ -233,7 +235,7 @@ def test_timeout_race_promise_first(host: Host) -> None:
     ],
 )
 def test_a_payload_that_does_not_decode_is_a_clear_error_result(
-    host: Host, payload: bytes, reason: str
+    host: HostService, payload: bytes, reason: str
 ) -> None:
     boss = agent(host, "rendezvous", "boss")
     (slot,) = open_slots(host, boss, 1)
@@ -264,18 +266,18 @@ def test_a_payload_that_does_not_decode_is_a_clear_error_result(
     ],
 )
 def test_blocking_json_await_in_the_approval_workflow(
-    host: Host, payload: bytes, outcome: str
+    host: HostService, payload: bytes, outcome: str
 ) -> None:
     wf = agent(host, "approval", "wf")
     started = call(host, wf, "start-approval()")
     (idx,) = host.store.get_agent(wf).waiting_promises
-    assert wf not in host._live
+    assert wf not in host.executor._live
     host.complete_promise(PromiseId(wf, idx), payload)
     result = finished(host, started)
     assert result is not None and result.startswith('"' + outcome), result
 
 
-def test_awaiting_another_agents_promise_fails_that_invocation_clearly(host: Host) -> None:
+def test_awaiting_another_agents_promise_fails_that_invocation_clearly(host: HostService) -> None:
     boss, other = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "other")
     (slot,) = open_slots(host, boss, 1)
     # `other` has no slots of its own; fill() completes, it never awaits: fine.

@@ -28,8 +28,8 @@ import pytest
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, InvocationStarted
 from host.runtime import wasi_http
-from host.runtime.executor import Host
 from host.runtime.wasi_http import HttpPolicy
+from host.service import HostService
 from tests.fixtures.build import build_python_fixture
 from tests.server_util import AGENT_HOST, clone_store, wait_until
 
@@ -133,7 +133,7 @@ def web() -> Iterator[WebServer]:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory with the guest registered (compiled once for the module)."""
     store = tmp_path_factory.mktemp("http-template") / "store"
-    setup = Host(store)
+    setup = HostService(store)
     try:
         setup.add_component(build_python_fixture("http_client"), name="http")
     finally:
@@ -148,7 +148,7 @@ def data_dir(template: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def agent(host: Host) -> AgentId:
+def agent(host: HostService) -> AgentId:
     return host.create_agent("http", "client")[0]
 
 
@@ -157,7 +157,7 @@ def _wave(text: str) -> str:
 
 
 def fetch(
-    host: Host,
+    host: HostService,
     agent: AgentId,
     method: str,
     url: str,
@@ -174,7 +174,7 @@ def fetch(
     return dict(json.loads(json.loads(inv.result or "null")))
 
 
-def exchanges(host: Host, agent: AgentId) -> list[HostCall]:
+def exchanges(host: HostService, agent: AgentId) -> list[HostCall]:
     return [
         e
         for e in host.store.read_oplog(agent)
@@ -183,7 +183,7 @@ def exchanges(host: Host, agent: AgentId) -> list[HostCall]:
 
 
 # -- round trips ---------------------------------------------------------------------------------
-def test_get_and_post_round_trip(host: Host, agent: AgentId, web: WebServer) -> None:
+def test_get_and_post_round_trip(host: HostService, agent: AgentId, web: WebServer) -> None:
     got = fetch(host, agent, "GET", f"{web.url}/echo?q=1", [("X-Custom", "abc")])
     assert got["status"] == 200
     assert got["headers"]["x-echo-method"] == "GET"
@@ -217,7 +217,7 @@ def test_get_and_post_round_trip(host: Host, agent: AgentId, web: WebServer) -> 
     assert missing["status"] == 404 and missing["body"] == "no such path"
 
 
-def test_poll_loop_send_works(host: Host, agent: AgentId, web: WebServer) -> None:
+def test_poll_loop_send_works(host: HostService, agent: AgentId, web: WebServer) -> None:
     """componentize-py's poll_loop (asyncio over wasi:io/poll), unchanged."""
 
     def fetch_async(method: str, url: str, body: str | None, stream: bool) -> dict[str, Any]:
@@ -249,7 +249,7 @@ def test_poll_loop_send_works(host: Host, agent: AgentId, web: WebServer) -> Non
 
 # -- durability ------------------------------------------------------------------------------------
 def test_request_sent_once_across_suspension_and_restart(data_dir: Path, web: WebServer) -> None:
-    first = Host(data_dir)
+    first = HostService(data_dir)
     agent, _ = first.create_agent("http", "durable")
     inv = first.invoke(agent, f'post-then-await({_wave(web.url + "/count")}, "payload")')
     record = first.store.get_agent(agent)
@@ -258,7 +258,7 @@ def test_request_sent_once_across_suspension_and_restart(data_dir: Path, web: We
     (promise,) = record.waiting_promises
     first.close()
 
-    second = Host(data_dir)  # the restart
+    second = HostService(data_dir)  # the restart
     try:
         second.run_due()
         assert second.store.get_agent(agent).status == "suspended"
@@ -278,7 +278,7 @@ def test_request_sent_once_across_suspension_and_restart(data_dir: Path, web: We
     finally:
         second.close()
 
-    third = Host(data_dir)  # a cold replay of everything, for a new invocation
+    third = HostService(data_dir)  # a cold replay of everything, for a new invocation
     try:
         again = third.invoke(agent, f'fetch("GET", {_wave(web.url + "/count")}, [], none, [])')
         assert again.state == "done"
@@ -289,7 +289,7 @@ def test_request_sent_once_across_suspension_and_restart(data_dir: Path, web: We
 
 
 def test_the_recorded_response_format(
-    host: Host, agent: AgentId, web: WebServer, monkeypatch: pytest.MonkeyPatch
+    host: HostService, agent: AgentId, web: WebServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Spy on the moment the response is handed to the guest: its entry must be committed.
     committed_before: list[int] = []
@@ -330,7 +330,7 @@ def test_a_crash_between_send_and_commit_resends_with_the_same_key(
 ) -> None:
     """At-least-once, honestly: the host dies after the request left and before its
     response was committed; recovery sends it again, with the same Idempotency-Key."""
-    setup = Host(data_dir)
+    setup = HostService(data_dir)
     agent, _ = setup.create_agent("http", "crash")
     setup.close()
     call = f'fetch("GET", {_wave(web.url + "/kill")}, [], none, [])'
@@ -344,7 +344,7 @@ def test_a_crash_between_send_and_commit_resends_with_the_same_key(
     assert proc.returncode == -signal.SIGKILL
     assert len(web.hits) == 1
 
-    recovered = Host(data_dir)
+    recovered = HostService(data_dir)
     try:
         wait_until(lambda: (recovered.run_due(), len(web.hits) >= 2)[1], timeout=60)
         (inv,) = recovered.store.list_invocations(agent)
@@ -359,9 +359,11 @@ def test_a_crash_between_send_and_commit_resends_with_the_same_key(
 
 
 # -- refusals and failures -------------------------------------------------------------------------
-def test_non_loopback_destinations_are_refused(host: Host, agent: AgentId, web: WebServer) -> None:
+def test_non_loopback_destinations_are_refused(
+    host: HostService, agent: AgentId, web: WebServer
+) -> None:
     output: list[tuple[str, bytes]] = []
-    host.output = lambda agent, stream, data: output.append((stream, data))
+    host.executor.output = lambda agent, stream, data: output.append((stream, data))
     for url in ("http://example.com/", "http://10.1.2.3:8080/x", "https://[2001:db8::1]/"):
         assert fetch(host, agent, "GET", url) == {
             "error": "ErrorCode_HttpRequestDenied",
@@ -380,7 +382,7 @@ def test_non_loopback_destinations_are_refused(host: Host, agent: AgentId, web: 
 
 
 def test_the_allow_list_is_a_host_setting(
-    host: Host, agent: AgentId, web: WebServer, monkeypatch: pytest.MonkeyPatch
+    host: HostService, agent: AgentId, web: WebServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(wasi_http.ALLOW_ENV, "10.0.0.0/8, partner.example")
     assert wasi_http.policy().allow == ("10.0.0.0/8", "partner.example")
@@ -394,7 +396,7 @@ def test_the_allow_list_is_a_host_setting(
         wasi_http.set_policy(None)
     # Replay does not consult the setting: the recorded answers stand.
     monkeypatch.delenv(wasi_http.ALLOW_ENV)
-    host.forget_instance(agent)
+    host.executor.forget_instance(agent)
     again = fetch(host, agent, "GET", f"{web.url}/echo")
     assert again["status"] == 200
     assert len(web.hits) == 2
@@ -414,7 +416,7 @@ def test_policy_matching() -> None:
 
 
 def test_connection_refused_and_timeouts_are_error_codes(
-    host: Host, agent: AgentId, web: WebServer
+    host: HostService, agent: AgentId, web: WebServer
 ) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -438,7 +440,7 @@ def test_connection_refused_and_timeouts_are_error_codes(
 
 
 def test_a_response_larger_than_the_payload_limit_fails_clearly(
-    host: Host, agent: AgentId, web: WebServer
+    host: HostService, agent: AgentId, web: WebServer
 ) -> None:
     host.set_limits(str(agent), {"max_payload_bytes": 8192})
     web.big_bytes = 3000
@@ -458,6 +460,6 @@ def test_a_response_larger_than_the_payload_limit_fails_clearly(
     assert len(web.hits) == 3
 
 
-def test_handle_refuses_a_request_without_authority(host: Host, agent: AgentId) -> None:
+def test_handle_refuses_a_request_without_authority(host: HostService, agent: AgentId) -> None:
     no_authority = fetch(host, agent, "GET", "http:///x")
     assert no_authority == {"error": "ErrorCode_HttpRequestUriInvalid", "value": None}

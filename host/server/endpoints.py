@@ -15,12 +15,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from host.errors import HostError, InvalidComponent
+from host.errors import HostError, InvalidComponent, InvalidInput
 from host.ids import check_agent_name
-from host.runtime.executor import Export, Host
+from host.runtime.registry import Export
 from host.server.errors import ApiError
+from host.service import HostService
 from host.store import ComponentRecord
-from host.values import OptionT, Prim, ResultT, ValuesError, WitType, from_json, parse_value
+from host.values import OptionT, ResultT, ValuesError, from_json, parse_value
+from host.values.convert import value_from_text
 
 INTERFACE = "agent-host:http/endpoints@0.1.0"
 DEFINITION = f"{INTERFACE}.{{definition}}"
@@ -58,8 +60,8 @@ def _segments(path: str) -> tuple[str, ...]:
 
 
 class EndpointRouter:
-    def __init__(self, host: Host) -> None:
-        self.host = host
+    def __init__(self, service: HostService) -> None:
+        self.service = service
         self._routes: list[Route] = []
         self._seen: frozenset[str] = frozenset()
         self._lock = threading.Lock()
@@ -67,7 +69,7 @@ class EndpointRouter:
 
     def refresh(self) -> None:
         """Read the definitions of components registered since the last refresh."""
-        records = self.host.store.list_components()
+        records = self.service.list_components()
         key = frozenset(f"{r.id}:{r.hash}" for r in records)
         if key == self._seen:
             return
@@ -83,14 +85,14 @@ class EndpointRouter:
             self._seen = key
 
     def _load(self, record: ComponentRecord) -> list[Route]:
-        exports = self.host.exports(record.hash)
+        exports = self.service.exports(record.hash)
         if DEFINITION not in exports:
             return []
-        definition = self.host.call_scratch(record, DEFINITION)
+        definition = self.service.call_scratch(record, DEFINITION)
         mount = _segments(definition["mount"])
         routes = []
         for method in definition["methods"]:
-            export = self.host.resolve_export(record.hash, method["function"])
+            export = self.service.resolve_export(record.hash, method["function"])
             params = {name for name, _ in export.sig.params}
             path = _segments(method["path"])
             for var in [s[1:-1] for s in path if _is_var(s)]:
@@ -146,23 +148,11 @@ class EndpointRouter:
         raise ApiError(404, "not_found", f"no endpoint or agent route matches {path}")
 
 
-def _from_text(text: str, ty: WitType, where: str) -> Any:
-    """A path, query or header value for a parameter: raw text for strings, else JSON
-    (numbers, booleans, ...) or WAVE."""
-    if isinstance(ty, Prim) and ty.kind in ("string", "char"):
-        return from_json(text, ty)
-    if isinstance(ty, OptionT) and isinstance(ty.payload, Prim) and ty.payload.kind == "string":
-        from host.values import Some
-
-        return Some(text)
+def _from_text(text: str, ty: Any, where: str) -> Any:
     try:
-        return from_json(json.loads(text), ty)
-    except (ValueError, ValuesError):
-        pass
-    try:
-        return parse_value(text, ty)
-    except ValuesError as exc:
-        raise ApiError(400, "invalid_params", f"{where}: {exc}", where) from None
+        return value_from_text(text, ty, where)
+    except InvalidInput as exc:
+        raise ApiError(400, "invalid_params", str(exc), where) from None
 
 
 def bind(match: Match, query: dict[str, str], headers: dict[str, str], body: bytes) -> list[Any]:

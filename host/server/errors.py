@@ -51,9 +51,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HostError)
     async def host_error(request: Request, exc: HostError) -> JSONResponse:
+        field = exc.field if isinstance(exc, InvalidInput) else None
         for cls, status, code in STATUS:
             if isinstance(exc, cls):
-                return JSONResponse(error_body(code, str(exc)), status)
+                return JSONResponse(error_body(code, str(exc), field), status)
         return JSONResponse(error_body("host_error", str(exc)), 500)
 
     @app.exception_handler(RequestValidationError)

@@ -1,11 +1,12 @@
-"""The ``agent-host`` adapter: an in-process :class:`~host.runtime.executor.Host` on a
+"""The ``agent-host`` adapter: an in-process :class:`~host.service.HostService` on a
 temporary data directory.
 
-Invocations run on threads of their own (``Host.invoke`` returns when the invocation
-finishes or suspends); a scheduler thread calls ``Host.run_due`` every few milliseconds,
-as ``agent-host worker`` or the server's scanner would, so timers fire and agents left
-running resume. A restart closes the Host, once every invocation thread has come to
-rest, and opens a new one on the same directory: nothing but the store survives.
+Invocations run on threads of their own (``HostService.submit`` returns when the
+invocation finishes or suspends); a scheduler thread calls ``HostService.run_due`` every
+few milliseconds, as ``agent-host worker`` or the server's scanner would, so timers fire
+and agents left running resume. A restart closes the service, once every invocation
+thread has come to rest, and opens a new one on the same directory: nothing but the
+store survives.
 
 It cannot crash the host while an invocation runs (no ``kill``: the process under test
 is this one) and has no HTTP API; the ``http`` adapter covers both.
@@ -35,14 +36,16 @@ from host.conformance.errors import SuiteError
 
 if TYPE_CHECKING:
     from host.ids import AgentId
-    from host.runtime.executor import Host
+    from host.service import Call, HostService
 
 SCHEDULER_INTERVAL_S = 0.02
 QUIESCE_TIMEOUT_S = 60.0
 
 
 class _Invocation(Invocation):
-    def __init__(self, adapter: AgentHostAdapter, agent: AgentId, call: str, key: str | None):
+    def __init__(
+        self, adapter: AgentHostAdapter, agent: AgentId, call: Call | None, key: str | None
+    ):
         self.adapter = adapter
         self.agent = agent
         self.invocation_id: str | None = None
@@ -50,41 +53,32 @@ class _Invocation(Invocation):
         self.host = adapter.host
         self.thread = threading.Thread(target=self._run, args=(call, key), daemon=True)
 
-    def _run(self, call: str, key: str | None) -> None:
+    def _run(self, call: Call, key: str | None) -> None:
         from host.errors import HostError
 
         try:
-            self.invocation_id = self.host.invoke(self.agent, call, key).invocation_id
+            self.invocation_id = self.host.submit(call, key).invocation_id
         except HostError as exc:
             self.error = str(exc)
         except Exception as exc:  # a host bug: report it as the invocation's failure
             self.error = f"the host raised {type(exc).__name__}: {exc}"
 
     def outcome(self) -> Outcome:
-        from host.store.base import DONE, ERRORED, FAILED, QUEUED
-        from host.values import parse_value, to_json
-
         if self.error is not None:
             return Outcome("failed", error=self.error)
         if self.host is not self.adapter._host:
             return Outcome("lost", error="the host was restarted")
         if self.invocation_id is None:
             return Outcome("pending")
-        store = self.host.store
-        record = store.get_invocation(self.invocation_id)
-        if record.state == DONE:
-            hash = store.get_agent(self.agent).component_hash
-            ty = self.host.resolve_export(hash, record.function).sig.result
-            result = None
-            if ty is not None and record.result is not None:
-                result = to_json(parse_value(record.result, ty), ty)
-            return Outcome("done", result)
-        if record.state == ERRORED:
+        view = self.host.invocation(self.invocation_id)
+        record, agent = view.invocation, view.agent
+        if record.state == "done":
+            return Outcome("done", view.result_json)
+        if record.state == "failed":
             return Outcome("failed", error=record.error or "")
-        agent = store.get_agent(self.agent)
-        if agent.status == FAILED:  # failed while replaying: the invocation never ends
+        if agent.status == "failed":  # failed while replaying: the invocation never ends
             return Outcome("failed", error=agent.last_error or "")
-        return Outcome("pending", queued=record.state == QUEUED)
+        return Outcome("pending", queued=record.state == "queued")
 
     def wait(self, timeout: float) -> Outcome:
         deadline = time.monotonic() + timeout
@@ -107,7 +101,7 @@ class AgentHostAdapter(Adapter):
         super().__init__(url, data_dir)
         self._tmp: str | None = None
         self.data_dir = Path()
-        self._host: Host | None = None
+        self._host: HostService | None = None
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stop_scheduler = threading.Event()
@@ -118,7 +112,7 @@ class AgentHostAdapter(Adapter):
         return f"agent-host in-process Host on {self.data_dir}"
 
     @property
-    def host(self) -> Host:
+    def host(self) -> HostService:
         if self._host is None:
             raise AdapterError("the adapter is not started")
         return self._host
@@ -133,10 +127,10 @@ class AgentHostAdapter(Adapter):
         self._open()
 
     def _open(self) -> None:
-        from host.runtime.executor import Host
+        from host.service import HostService
 
-        self._host = Host(self.data_dir)
-        self._host.before_suspend = self._before_suspend
+        self._host = HostService(self.data_dir)
+        self._host.executor.before_suspend = self._before_suspend
         self._stop_scheduler.clear()
         self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
         self._scheduler.start()
@@ -213,9 +207,12 @@ class AgentHostAdapter(Adapter):
         agent_id = self._agent(component_id, agent)
         try:
             host.create_agent(component_id, agent)  # (id, False) when it exists
-            call = self._call(agent_id, function, args, wave)
+            if wave is not None:
+                call = host.call_from_wave(agent_id, f"{function}({wave})")
+            else:
+                call = host.call_from_json(agent_id, function, args or [])
         except HostError as exc:
-            failed = _Invocation(self, agent_id, "", None)
+            failed = _Invocation(self, agent_id, None, None)
             failed.error = f"refused: {exc}"
             return failed
         invocation = _Invocation(self, agent_id, call, idempotency_key)
@@ -224,29 +221,6 @@ class AgentHostAdapter(Adapter):
             self._threads.append(invocation.thread)
         invocation.thread.start()
         return invocation
-
-    def _call(self, agent: AgentId, function: str, args: list[Any] | None, wave: str | None) -> str:
-        """WAVE call text for the invocation: JSON arguments converted through the
-        export's own parameter types."""
-        from host.errors import InvalidInput
-        from host.values import ValuesError, format_value, from_json
-
-        if wave is not None:
-            return f"{function}({wave})"
-        host = self.host
-        export = host.resolve_export(host.store.get_agent(agent).component_hash, function)
-        values = args or []
-        if len(values) != len(export.sig.params):
-            raise InvalidInput(
-                f"{export.name} takes {len(export.sig.params)} parameters, {len(values)} given"
-            )
-        texts = []
-        for i, (value, (_, ty)) in enumerate(zip(values, export.sig.params, strict=True)):
-            try:
-                texts.append(format_value(from_json(value, ty, f"$.args[{i}]"), ty))
-            except ValuesError as exc:
-                raise InvalidInput(str(exc)) from None
-        return f"{export.name}({', '.join(texts)})"
 
     def complete(self, component_id: str, agent: str, oplog_idx: int, data: bytes) -> bool:
         from host.errors import NotFound as HostNotFound
@@ -261,25 +235,21 @@ class AgentHostAdapter(Adapter):
 
     def status(self, component_id: str, agent: str) -> AgentState | None:
         from host.errors import AgentNotFound
-        from host.store.base import QUEUED
 
-        agent_id = self._agent(component_id, agent)
-        store = self.host.store
         try:
-            record = store.get_agent(agent_id)
+            view = self.host.agent(self._agent(component_id, agent))
         except AgentNotFound:
             return None
-        queued = len(store.list_invocations(agent_id, [QUEUED]))
-        return AgentState(record.status, queued, record.last_error)
+        return AgentState(view.status, view.queued, view.record.last_error)
 
     def oplog(self, component_id: str, agent: str) -> list[OplogEntry]:
         from host import oplog
 
-        entries = self.host.store.read_oplog(self._agent(component_id, agent))
-        return [OplogEntry(oplog.kind(e), getattr(e, "function", None)) for e in entries]
+        page = self.host.oplog(self._agent(component_id, agent))
+        return [OplogEntry(oplog.kind(e), getattr(e, "function", None)) for _, e in page.entries]
 
     def pending_promises(self, component_id: str, agent: str) -> list[int]:
-        promises = self.host.store.list_promises(self._agent(component_id, agent))
+        promises = self.host.list_promises(self._agent(component_id, agent))
         return [p.id.oplog_idx for p in promises]
 
     def complete_at_suspension(self, component_id: str, agent: str, data: bytes) -> None:
@@ -292,6 +262,6 @@ class AgentHostAdapter(Adapter):
             data = self._hooks.pop(agent, None)
         if data is None:
             return
-        store = self.host.store
-        for promise in store.list_promises(agent):
-            store.complete_promise(promise.id, data)
+        # Inside the agent's run: the completion wakes it, and the run re-checks.
+        for promise in self.host.list_promises(agent):
+            self.host.complete_promise(promise.id, data)

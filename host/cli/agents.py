@@ -1,0 +1,257 @@
+"""``agent-host invoke``, ``agent ...`` and ``oplog``: run, inspect and manage agents."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from host import oplog
+from host.cli import Ctx, emit, handle_errors, iso, json_flag, main, pass_ctx
+from host.errors import InvalidInput
+from host.ids import AgentId
+from host.service import AgentView, status_line
+from host.store import InvocationRecord
+
+
+@main.command()
+@click.argument("component_ref")
+@click.argument("agent_name")
+@click.argument("call")
+@click.option("--idempotency-key", help="The same key returns the stored result, never reruns.")
+@json_flag
+@pass_ctx
+@handle_errors
+def invoke(
+    ctx: Ctx, component_ref: str, agent_name: str, call: str, idempotency_key: str | None
+) -> None:
+    """Invoke an exported function with WAVE arguments, e.g. 'start-approval()'.
+
+    Creates the agent on first use. Prints the result, or how the agent is waiting."""
+    if ctx.client is not None:
+        from host.cli import remote
+
+        data, text = remote.invoke(
+            ctx.client, component_ref, agent_name, call, idempotency_key, 300.0
+        )
+        emit(ctx, data, text)
+        return
+    service = ctx.service
+    agent = ctx.agent(component_ref, agent_name)
+    # Parsed before the agent is created, so a bad call leaves nothing behind.
+    prepared = service.call_from_wave(agent, call)
+    _report_invocation(ctx, agent, service.submit(prepared, idempotency_key))
+
+
+def _report_invocation(ctx: Ctx, agent: AgentId, invocation: InvocationRecord) -> None:
+    data: dict[str, Any] = {
+        "agent": str(agent),
+        "invocation": invocation.invocation_id,
+        "function": invocation.function,
+        "state": invocation.state,
+    }
+    if invocation.state == "done":
+        data["result"] = invocation.result
+        emit(ctx, data, invocation.result if invocation.result is not None else "()")
+        return
+    if invocation.state == "failed":
+        if ctx.as_json:
+            data["error"] = invocation.error
+            click.echo(json.dumps(data, indent=2))
+        click.echo(f"Error: invocation failed: {invocation.error}", err=True)
+        sys.exit(1)
+    record = ctx.service.agent(agent).record
+    data["status"] = record.status
+    data["waiting_promises"] = [f"{agent}/{i}" for i in record.waiting_promises]
+    data["oplog_indexes"] = list(record.waiting_promises)
+    if record.wake_at_ns is not None:
+        data["wake_at"] = iso(record.wake_at_ns)
+    if invocation.state == "queued" and record.status == "failed":
+        text = (
+            f"queued: the agent failed ({record.last_error}); nothing runs until "
+            "`agent-host agent resume` retries it"
+        )
+    elif invocation.state == "queued":
+        text = f"queued: the agent is {status_line(record)}; it runs when that finishes"
+    elif record.status == "suspended" and record.waiting_promises:
+        text = "suspended, waiting on promise " + ", ".join(
+            f"{i} ({agent}/{i})" for i in record.waiting_promises
+        )
+    elif record.status == "suspended":
+        text = f"suspended until {iso(record.wake_at_ns)} (timer)"
+    elif record.status == "failed":
+        text = f"agent failed: {record.last_error}"
+    else:
+        text = f"{invocation.state} (agent {record.status})"
+    emit(ctx, data, text)
+
+
+@main.group()
+def agent() -> None:
+    """Create, list, inspect and delete agents."""
+
+
+@agent.command("create")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@click.option("--arg", "args", multiple=True, help="A command-line argument the agent sees.")
+@click.option("--env", "env", multiple=True, help="KEY=VALUE environment variable.")
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_create(
+    ctx: Ctx, component_ref: str, agent_name: str, args: tuple[str, ...], env: tuple[str, ...]
+) -> None:
+    """Create an agent (invoke also creates agents on first use)."""
+    pairs = []
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--env takes KEY=VALUE, got {item!r}")
+        pairs.append((key, value))
+    if ctx.client is not None:
+        from host.cli import remote
+
+        made = remote.create(ctx.client, component_ref, agent_name, args, pairs)
+        emit(ctx, {"agent": made}, made)
+        return
+    agent_id = ctx.service.create_new_agent(component_ref, agent_name, args, pairs)
+    emit(ctx, {"agent": str(agent_id)}, str(agent_id))
+
+
+def agent_json(view: AgentView) -> dict[str, Any]:
+    record = view.record
+    return {
+        "agent": str(record.agent),
+        "component_id": str(record.agent.component_id),
+        "name": record.agent.name,
+        "status": record.status,
+        "created_at": iso(record.created_at),
+        "oplog_length": record.oplog_length,
+        "pending_promises": [
+            {
+                "id": str(p.id),
+                "oplog_idx": p.id.oplog_idx,
+                "created_at": iso(p.created_at),
+                "function": p.function,
+            }
+            for p in view.pending_promises
+        ],
+        "waiting_on": list(record.waiting_promises),
+        "wake_at": iso(record.wake_at_ns) if record.wake_at_ns else None,
+        "last_error": record.last_error,
+    }
+
+
+@agent.command("list")
+@click.option("--component", "component_ref", help="Only this component's agents.")
+@click.option(
+    "--status", type=click.Choice(["idle", "running", "suspended", "failed", "interrupted"])
+)
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_list(ctx: Ctx, component_ref: str | None, status: str | None) -> None:
+    """List agents with their status."""
+    rows = [agent_json(v) for v in ctx.service.list_agents(component_ref, status)]
+    lines = []
+    for row in rows:
+        n = len(row["pending_promises"])
+        extra = f" ({n} pending promise{'s' if n != 1 else ''})" if n else ""
+        lines.append(f"{row['agent']}: {row['status']}{extra}")
+    emit(ctx, rows, "\n".join(lines) or "no agents")
+
+
+@agent.command("show")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_show(ctx: Ctx, component_ref: str, agent_name: str) -> None:
+    """Show an agent: status, pending promises, queued invocations, last error."""
+    view = ctx.service.agent(ctx.agent(component_ref, agent_name))
+    data = agent_json(view)
+    data["invocations"] = [
+        {"id": q.invocation_id, "function": q.function, "params": list(q.params), "state": q.state}
+        for q in view.invocations
+    ]
+    lines = [f"{data['agent']}: {data['status']}", f"  oplog entries: {data['oplog_length']}"]
+    for p in data["pending_promises"]:
+        lines.append(f"  pending promise {p['oplog_idx']} ({p['id']}), created by {p['function']}")
+    for q in data["invocations"]:
+        lines.append(f"  invocation {q['state']}: {q['function']}({', '.join(q['params'])})")
+    if data["wake_at"]:
+        lines.append(f"  wakes at {data['wake_at']}")
+    if data["last_error"]:
+        lines.append(f"  last error: {data['last_error']}")
+    emit(ctx, data, "\n".join(lines))
+
+
+@agent.command("delete")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_delete(ctx: Ctx, component_ref: str, agent_name: str) -> None:
+    """Delete an agent with its oplog and promises (refused while it runs an invocation)."""
+    if ctx.client is not None:
+        from host.cli import remote
+
+        deleted = remote.delete(ctx.client, component_ref, agent_name)
+        emit(ctx, {"deleted": deleted}, f"deleted {deleted}")
+        return
+    agent_id = ctx.agent(component_ref, agent_name)
+    ctx.service.delete_agent(agent_id)
+    emit(ctx, {"deleted": str(agent_id)}, f"deleted {agent_id}")
+
+
+@agent.command("interrupt")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_interrupt(ctx: Ctx, component_ref: str, agent_name: str) -> None:
+    """Stop an agent between invocations: nothing runs until `agent resume`."""
+    agent_id = ctx.agent(component_ref, agent_name)
+    ctx.service.interrupt(agent_id)
+    emit(ctx, {"agent": str(agent_id), "status": "interrupted"}, f"{agent_id}: interrupted")
+
+
+@agent.command("resume")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_resume(ctx: Ctx, component_ref: str, agent_name: str) -> None:
+    """Resume an interrupted agent, or retry a failed one (its failed invocation runs again,
+    replayed up to where it failed; raise the limit it hit first with `limits set`)."""
+    agent_id = ctx.agent(component_ref, agent_name)
+    record = ctx.service.resume(agent_id).record
+    emit(
+        ctx,
+        {"agent": str(agent_id), "status": record.status, "last_error": record.last_error},
+        f"{agent_id}: {status_line(record)}"
+        + (f" ({record.last_error})" if record.status == "failed" else ""),
+    )
+
+
+@main.command("oplog")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@click.option("--from", "start", type=click.IntRange(min=1), default=1)
+@click.option("--count", type=click.IntRange(min=1), default=None)
+@json_flag
+@pass_ctx
+@handle_errors
+def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int, count: int | None) -> None:
+    """Print an agent's oplog."""
+    page = ctx.service.oplog(ctx.agent(component_ref, agent_name), start, count)
+    rows = [{"index": i, **oplog.to_dict(e)} for i, e in page.entries]
+    lines = [f"{i:>5}  {iso(e.timestamp)}  {oplog.describe(e)}" for i, e in page.entries]
+    emit(ctx, rows, "\n".join(lines))

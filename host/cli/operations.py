@@ -1,0 +1,250 @@
+"""Operations: ``limits``, ``check``, ``worker``, ``serve`` and ``conformance``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from host.cli import Ctx, _progress, emit, handle_errors, json_flag, main, pass_ctx
+from host.errors import InvalidInput
+
+
+# -- limits ----------------------------------------------------------------------------------
+@main.group()
+def limits() -> None:
+    """Guest limits per component or agent."""
+
+
+@limits.command("set")
+@click.argument("component_ref")
+@click.argument("agent_name", required=False)
+@click.option("--deadline", "deadline_s", type=float, help="Seconds one invocation may run.")
+@click.option("--fuel", type=int, help="Fuel (about one unit per wasm instruction) per call.")
+@click.option("--memory", "memory_bytes", type=int, help="Bytes of linear memory.")
+@click.option("--table", "table_elements", type=int, help="Table elements.")
+@click.option(
+    "--max-payload",
+    "max_payload_bytes",
+    type=int,
+    help="Bytes of one oplog entry (promise payloads, host responses).",
+)
+@click.option(
+    "--max-pending", "max_pending_promises", type=int, help="Promises an agent may keep pending."
+)
+@click.option("--reset", is_flag=True, help="Drop this scope's limits first.")
+@json_flag
+@pass_ctx
+@handle_errors
+def limits_set(
+    ctx: Ctx, /, component_ref: str, agent_name: str | None, reset: bool, **values: Any
+) -> None:
+    """Set limits for a component's agents, or for one agent (which wins)."""
+    scope = ctx.service.limit_scope(component_ref, agent_name)
+    given = {k: v for k, v in values.items() if v is not None}
+    layer = ctx.service.set_limits(scope, given, replace=reset)
+    emit(
+        ctx,
+        {"scope": scope, "limits": layer},
+        f"{scope}: " + (", ".join(f"{k}={v}" for k, v in sorted(layer.items())) or "defaults"),
+    )
+
+
+@limits.command("show")
+@click.argument("component_ref")
+@click.argument("agent_name", required=False)
+@json_flag
+@pass_ctx
+@handle_errors
+def limits_show(ctx: Ctx, component_ref: str, agent_name: str | None) -> None:
+    """The limits in force (defaults, then the component's, then the agent's)."""
+    service = ctx.service
+    if agent_name:
+        effective = service.limits_for(ctx.agent(component_ref, agent_name))
+    else:
+        effective = service.component_limits(component_ref)
+    data = effective.to_dict()
+    emit(ctx, data, "\n".join(f"{k}: {'unlimited' if v is None else v}" for k, v in data.items()))
+
+
+# -- integrity ----------------------------------------------------------------------------------
+@main.command("check")
+@click.argument("component_ref", required=False)
+@click.argument("agent_name", required=False)
+@json_flag
+@pass_ctx
+@handle_errors
+def check_cmd(ctx: Ctx, component_ref: str | None, agent_name: str | None) -> None:
+    """Verify oplogs (all agents, one component's, or one agent's); changes nothing.
+
+    Exits 1 if it finds a problem."""
+    report = ctx.service.check(component_ref, agent_name)
+    data = {"agents_checked": report.agents_checked, "problems": list(report.problems)}
+    text = "\n".join(report.problems)
+    emit(ctx, data, text or f"{report.agents_checked} agent(s) checked, no problems")
+    if report.problems:
+        sys.exit(1)
+
+
+# -- the worker --------------------------------------------------------------------------------
+@main.command()
+@click.option("--once", is_flag=True, help="Run what is due now and exit.")
+@click.option(
+    "--interval",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Seconds between checks for due work.",
+)
+@json_flag
+@pass_ctx
+@handle_errors
+def worker(ctx: Ctx, once: bool, interval: float) -> None:
+    """Resume every agent with due work: completed promises, due timers, interrupted runs."""
+    service = ctx.service
+    while True:
+        ran = service.run_due()
+        for agent_id in ran:
+            click.echo(f"{agent_id}: {service.status_line(agent_id)}", err=True)
+        if once:
+            return
+        time.sleep(interval)
+
+
+# -- the server ------------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--host",
+    "bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback by default).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=9881, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Agents run at once.",
+)
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Seconds between scans for work written by other processes and due "
+    "timers: the longest a completion made through another process waits.",
+)
+@click.option(
+    "--token",
+    envvar="AGENT_HOST_TOKEN",
+    default=None,
+    help="Require `Authorization: Bearer TOKEN` on every request that changes state. "
+    "Default: $AGENT_HOST_TOKEN.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the token from this file (its first line).",
+)
+@click.option(
+    "--require-promise-secret",
+    is_flag=True,
+    help="Completing a promise needs its secret (or the token) even with no token set.",
+)
+@click.option(
+    "--await-timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds invoke-and-await holds a request before answering 202 with "
+    "the invocation's state.",
+)
+@pass_ctx
+@handle_errors
+def serve(
+    ctx: Ctx,
+    bind: str,
+    port: int,
+    workers: int,
+    poll_interval: float,
+    token: str | None,
+    token_file: Path | None,
+    require_promise_secret: bool,
+    await_timeout: float,
+) -> None:
+    """Serve Golem's REST API for every agent in the data directory.
+
+    On start it resumes every agent that was running or has a due wake-up."""
+    import uvicorn
+
+    from host.runtime.scheduler import PoolScheduler
+    from host.server import create_app
+    from host.server.auth import AuthConfig
+    from host.service import HostService
+
+    if token_file is not None:
+        try:
+            token = token_file.read_text().splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise InvalidInput(f"cannot read a token from {token_file}: {exc}") from None
+    if token is not None and len(token) < 16:
+        raise InvalidInput("the token must be at least 16 characters long")
+    pool = PoolScheduler(workers=workers, poll_interval=poll_interval)
+    service = HostService(ctx.store_dir, scheduler=pool, progress=_progress)
+    ctx._service = service  # closed with the command
+    app = create_app(
+        service,
+        await_timeout=await_timeout,
+        auth=AuthConfig(token=token, require_promise_secret=require_promise_secret),
+    )
+    click.echo(f"agent-host serving {ctx.store_dir} on http://{bind}:{port}", err=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=bind, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    )
+    handle_exit = server.handle_exit
+
+    def exit_and_drain(sig: int, frame: Any) -> None:
+        # Release held invoke-and-await requests first: uvicorn waits for open
+        # connections before the app hears of the shutdown.
+        pool.drain()
+        handle_exit(sig, frame)
+
+    server.handle_exit = exit_and_drain  # type: ignore[method-assign]
+    server.run()
+
+
+# -- conformance ---------------------------------------------------------------------------------
+class _LazyGroup(click.Group):
+    """A command group imported only when it is used (``module:attribute``)."""
+
+    def __init__(self, name: str, target: str, help: str) -> None:  # noqa: A002
+        super().__init__(name, help=help)
+        self.target = target
+
+    def _real(self) -> click.Group:
+        import importlib
+
+        module, _, attribute = self.target.partition(":")
+        group: click.Group = getattr(importlib.import_module(module), attribute)
+        return group
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._real().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._real().get_command(ctx, cmd_name)
+
+
+main.add_command(
+    _LazyGroup(
+        "conformance",
+        "host.conformance.cli:conformance",
+        "Check a promise host against the conformance suite (conformance/).",
+    )
+)

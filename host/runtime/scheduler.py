@@ -1,0 +1,291 @@
+"""When agents run: the seam between the executor and whoever drives it.
+
+The executor tells its :class:`Scheduler` two things: an agent has work now (a promise it
+waits on was completed, it was resumed) and an invocation ended. Two schedulers exist:
+
+- :class:`InlineScheduler` (the CLI, the in-process conformance adapter, tests): woken
+  agents run on the calling thread when the current operation ends, so a command returns
+  once everything it caused has come to rest.
+- :class:`PoolScheduler` (the server): agents run on a small thread pool (wasmtime
+  releases the GIL while guest code runs); one agent never runs on two threads. Work
+  reaches the pool directly (an invocation or completion received by this process), from
+  guests (a promise completed by another agent wakes its owner) and from the store: a
+  scanner looks for due work every ``poll_interval`` seconds (timers, completions written
+  by another process such as the CLI, agents a crash interrupted). Waiting for an
+  invocation holds no thread: waiters are events set when the agent's run ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Protocol
+
+from host.errors import AgentNotFound, LeaseHeld
+from host.ids import AgentId
+
+if TYPE_CHECKING:
+    from host.runtime.executor import Executor
+
+log = logging.getLogger("agent-host")
+
+
+class Scheduler(Protocol):
+    def attach(self, executor: Executor) -> None:
+        """Called once by the executor it schedules for."""
+
+    def wake(self, agent: AgentId) -> None:
+        """The agent has work now; run it soon (or after its current run)."""
+
+    def finished(self, agent: AgentId, invocation_id: str) -> None:
+        """An invocation of the agent ended (done or failed)."""
+
+
+class InlineScheduler:
+    """Runs woken agents on the calling thread, after the operation that woke them."""
+
+    def __init__(self) -> None:
+        self._executor: Executor | None = None
+        self._woken: list[AgentId] = []
+        self._lock = threading.Lock()
+        self._local = threading.local()  # .finished: the collector of `collecting`
+
+    def attach(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def wake(self, agent: AgentId) -> None:
+        with self._lock:
+            if agent not in self._woken:
+                self._woken.append(agent)
+
+    def finished(self, agent: AgentId, invocation_id: str) -> None:
+        collected: list[str] | None = getattr(self._local, "finished", None)
+        if collected is not None:
+            collected.append(invocation_id)
+
+    @contextmanager
+    def collecting(self) -> Iterator[list[str]]:
+        """The ids of the invocations that end on this thread inside the block."""
+        outer = getattr(self._local, "finished", None)
+        mine: list[str] = []
+        self._local.finished = mine
+        try:
+            yield mine
+        finally:
+            if outer is not None:
+                outer.extend(mine)
+            self._local.finished = outer
+
+    def run(self, agent: AgentId) -> None:
+        """Run the agent while it has work, then every agent woken meanwhile. From inside
+        a run (a guest's host call, a test seam) it only wakes the agent: the thread's
+        outer run or drain picks it up."""
+        assert self._executor is not None
+        if self._executor.in_run():
+            self.wake(agent)
+            return
+        self._executor.run_agent_when_free(agent)
+        self.drain()
+
+    def drain(self) -> None:
+        """Run every woken agent (unless called from inside a run)."""
+        assert self._executor is not None
+        if self._executor.in_run():
+            return
+        while True:
+            with self._lock:
+                if not self._woken:
+                    return
+                agent = self._woken.pop(0)
+            try:
+                self._executor.run_agent_when_free(agent)
+            except (LeaseHeld, AgentNotFound):
+                pass  # held past the lease time, or deleted meanwhile
+
+
+class _Waiter:
+    """One held request: an event set (thread-safely) when its agent's state may have
+    changed. Works for asyncio waiters (set on their loop) and for threads."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.loop = loop
+        self.async_event = asyncio.Event() if loop is not None else None
+        self.thread_event = threading.Event() if loop is None else None
+
+    def set(self) -> None:
+        if self.async_event is not None and self.loop is not None:
+            try:
+                self.loop.call_soon_threadsafe(self.async_event.set)
+            except RuntimeError:
+                pass  # the loop closed: nobody waits any more
+        elif self.thread_event is not None:
+            self.thread_event.set()
+
+    def clear(self) -> None:
+        if self.async_event is not None:
+            self.async_event.clear()
+        elif self.thread_event is not None:
+            self.thread_event.clear()
+
+
+class PoolScheduler:
+    """A thread pool running agents, a scanner for due work, and held waits."""
+
+    def __init__(self, workers: int = 4, poll_interval: float = 0.25) -> None:
+        self.poll_interval = poll_interval
+        self._executor: Executor | None = None
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agent")
+        self._lock = threading.Lock()
+        self._scheduled: set[AgentId] = set()
+        self._again: set[AgentId] = set()
+        self._waiters: dict[AgentId, set[_Waiter]] = {}
+        self._stopping = threading.Event()
+        self.draining = threading.Event()
+        self._scanner: threading.Thread | None = None
+        self._scans = 0
+
+    def attach(self, executor: Executor) -> None:
+        self._executor = executor
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        """Start scanning the store; the first scan resumes everything left due."""
+        self._scanner = threading.Thread(target=self._scan_loop, name="scanner", daemon=True)
+        self._scanner.start()
+
+    def drain(self) -> None:
+        """Shutdown has begun: release every held wait now (they answer with the
+        invocation's current state) so the server can close its connections."""
+        self.draining.set()
+        self._notify_all()
+
+    def stop(self) -> None:
+        """Stop taking work and wait for running agents to reach a durable point."""
+        self._stopping.set()
+        if self._scanner is not None:
+            self._scanner.join(30.0)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _scan_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.scan()
+            except Exception:  # the scanner must outlive a bad row or a busy database
+                log.exception("scanning for due agents failed")
+            self._stopping.wait(self.poll_interval)
+
+    def scan(self) -> None:
+        assert self._executor is not None
+        for agent in self._executor.store.runnable_agents(time.time_ns()):
+            self.schedule(agent)
+        # An invocation can also end in another process (the CLI running an agent of the
+        # same store): held waits re-check now and then, about once a second.
+        self._scans += 1
+        if self._scans * self.poll_interval >= 1.0:
+            self._scans = 0
+            self._notify_all()
+
+    # -- scheduling -----------------------------------------------------------------
+    def wake(self, agent: AgentId) -> None:
+        self.schedule(agent)
+
+    def schedule(self, agent: AgentId) -> None:
+        """Run the agent soon; if it is running now, run it again afterwards."""
+        if self._stopping.is_set():
+            return
+        with self._lock:
+            if agent in self._scheduled:
+                self._again.add(agent)
+                return
+            self._scheduled.add(agent)
+        try:
+            self._pool.submit(self._run, agent)
+        except RuntimeError:  # the pool is shutting down
+            with self._lock:
+                self._scheduled.discard(agent)
+
+    def _run(self, agent: AgentId) -> None:
+        assert self._executor is not None
+        try:
+            self._executor.run_agent(agent)
+        except (LeaseHeld, AgentNotFound):
+            pass  # another process runs it, or it was deleted
+        except Exception:
+            log.exception("running agent %s failed", agent)
+        finally:
+            with self._lock:
+                self._scheduled.discard(agent)
+                again = agent in self._again
+                self._again.discard(agent)
+            self._notify(agent)
+            if again:
+                self.schedule(agent)
+
+    def finished(self, agent: AgentId, invocation_id: str) -> None:
+        self._notify(agent)
+
+    # -- held waits -------------------------------------------------------------------
+    def _notify(self, agent: AgentId) -> None:
+        with self._lock:
+            waiters = list(self._waiters.get(agent, ()))
+        for waiter in waiters:
+            waiter.set()
+
+    def _notify_all(self) -> None:
+        with self._lock:
+            waiters = [w for group in self._waiters.values() for w in group]
+        for waiter in waiters:
+            waiter.set()
+
+    def _add(self, agent: AgentId, waiter: _Waiter) -> None:
+        with self._lock:
+            self._waiters.setdefault(agent, set()).add(waiter)
+
+    def _remove(self, agent: AgentId, waiter: _Waiter) -> None:
+        with self._lock:
+            group = self._waiters.get(agent)
+            if group is not None:
+                group.discard(waiter)
+                if not group:
+                    del self._waiters[agent]
+
+    async def wait_async(self, agent: AgentId, done: Callable[[], bool], timeout: float) -> None:
+        """Return once ``done()`` is true (checked whenever the agent's state may have
+        changed), the timeout passes or shutdown begins. Holds no thread."""
+        waiter = _Waiter(asyncio.get_running_loop())
+        assert waiter.async_event is not None
+        self._add(agent, waiter)
+        deadline = time.monotonic() + timeout
+        try:
+            while not done() and not self.draining.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(waiter.async_event.wait(), remaining)
+                except TimeoutError:
+                    return
+                waiter.clear()
+        finally:
+            self._remove(agent, waiter)
+
+    def wait(self, agent: AgentId, done: Callable[[], bool], timeout: float) -> None:
+        """:meth:`wait_async` for a thread."""
+        waiter = _Waiter(None)
+        assert waiter.thread_event is not None
+        self._add(agent, waiter)
+        deadline = time.monotonic() + timeout
+        try:
+            while not done() and not self.draining.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                waiter.thread_event.wait(remaining)
+                waiter.clear()
+        finally:
+            self._remove(agent, waiter)

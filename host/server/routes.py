@@ -1,0 +1,293 @@
+"""Golem's worker API (spec section 4), pending-promise listings, components and health.
+
+Routes parse the request, call one :class:`~host.service.HostService` method and shape
+JSON (:mod:`host.server.shapes`). Store work runs on a worker thread; waiting for an
+invocation (``invoke-and-await``, ``?wait=``) is awaited on the event loop and holds no
+thread, so held requests never delay completions or each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import anyio.to_thread
+from fastapi import Body, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from host import oplog
+from host.errors import InvalidInput
+from host.ids import AgentId, PromiseId
+from host.server.auth import AuthConfig
+from host.server.errors import ApiError, error_body
+from host.server.shapes import (
+    component_json,
+    invocation_response,
+    metadata,
+    promise_json,
+)
+from host.service import Call, HostService
+
+STATUS_PATTERN = "^(?i)(running|idle|suspended|interrupted|failed)$"
+Byte = Annotated[int, Field(ge=0, le=255, strict=True)]
+T = TypeVar("T")
+
+
+class CompleteRequest(BaseModel):
+    """Golem's CompleteParameters: the promise's oplog index and the payload bytes; and,
+    where the server asks for it, the promise's secret (or send ``X-Promise-Secret``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    oplogIdx: Annotated[int, Field(ge=1, le=2**64 - 1, strict=True)]  # noqa: N815
+    data: list[Byte]
+    secret: str | None = None
+
+
+class CreateAgentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    args: list[str] = []
+    env: dict[str, str] = {}
+
+
+class InvokeRequest(BaseModel):
+    """Golem's ``{"params": [...]}`` (JSON typed by the function's WIT types), or, as an
+    agent-host extension used by the CLI, ``{"call": "fn(WAVE args)"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    params: list[Any] = []
+    call: str | None = None
+
+
+async def in_thread(fn: Callable[[], T]) -> T:
+    return await anyio.to_thread.run_sync(fn)
+
+
+@contextmanager
+def located(**where: str) -> Iterator[None]:
+    """Name where a refused value travelled: an InvalidInput whose field starts with a
+    key of ``where`` gets that key replaced (``params.1`` -> ``body.params.1``)."""
+    try:
+        yield
+    except InvalidInput as exc:
+        field = exc.field
+        if field is not None:
+            head, dot, rest = field.partition(".")
+            if head in where:
+                field = where[head] + dot + rest
+        raise ApiError(400, "invalid_input", str(exc), field) from None
+
+
+WORKERS = "/v1/components/{component_id}/workers"
+
+
+def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> None:
+    def agent_of(component_id: str, worker_name: str) -> AgentId:
+        with located(name="path.worker_name"):
+            return service.agent_id(component_id, worker_name)
+
+    @app.get("/healthz", tags=["server"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # -- components ----------------------------------------------------------------------
+    @app.get("/v1/components", tags=["components"])
+    def list_components() -> list[dict[str, Any]]:
+        return [component_json(r) for r in service.list_components()]
+
+    @app.post(
+        "/v1/components",
+        status_code=201,
+        tags=["components"],
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}},
+                "required": True,
+            }
+        },
+    )
+    async def upload_component(request: Request, name: Annotated[str, Query()]) -> Any:
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+        record = await in_thread(lambda: service.add_component_bytes(bytes(data), name))
+        await in_thread(app.state.router.refresh)
+        return component_json(record)
+
+    @app.get("/v1/components/{component_id}", tags=["components"])
+    def get_component(component_id: str) -> dict[str, Any]:
+        view = service.component(component_id)
+        return {**component_json(view.record), "exports": [e.name for e in view.functions]}
+
+    # -- agents (Golem: workers) -------------------------------------------------------------
+    @app.post(WORKERS, status_code=201, tags=["workers"])
+    def create_worker(component_id: str, body: CreateAgentRequest) -> dict[str, Any]:
+        version = service.component(component_id).record.version
+        with located(name="body.name"):
+            agent = service.create_new_agent(
+                component_id, body.name, body.args, tuple(body.env.items())
+            )
+        return {
+            "workerId": {"componentId": str(agent.component_id), "workerName": agent.name},
+            "componentVersion": version,
+        }
+
+    @app.get(WORKERS, tags=["workers"])
+    def list_workers(
+        component_id: str,
+        status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
+    ) -> dict[str, Any]:
+        views = service.list_agents(component_id, status.lower() if status else None)
+        return {"workers": [metadata(v) for v in views]}
+
+    @app.get(WORKERS + "/{worker_name}", tags=["workers"])
+    def get_worker(component_id: str, worker_name: str) -> dict[str, Any]:
+        return metadata(service.agent(agent_of(component_id, worker_name)))
+
+    @app.delete(WORKERS + "/{worker_name}", tags=["workers"])
+    def delete_worker(component_id: str, worker_name: str) -> dict[str, Any]:
+        service.delete_agent(agent_of(component_id, worker_name))
+        return {}
+
+    @app.post(WORKERS + "/{worker_name}/interrupt", tags=["workers"])
+    def interrupt_worker(component_id: str, worker_name: str) -> dict[str, Any]:
+        service.interrupt(agent_of(component_id, worker_name))
+        return {}
+
+    @app.post(WORKERS + "/{worker_name}/resume", tags=["workers"])
+    def resume_worker(component_id: str, worker_name: str) -> dict[str, Any]:
+        service.resume(agent_of(component_id, worker_name))
+        return {}
+
+    # -- invocations ------------------------------------------------------------------------
+    def prepare(
+        component_id: str, worker_name: str, function: str | None, body: InvokeRequest
+    ) -> Call:
+        agent = agent_of(component_id, worker_name)
+        if body.call is not None:
+            if body.params:
+                raise ApiError(400, "invalid_request", "give either params or call", "body.call")
+            with located(call="body.call", function="body.call", params="body.call"):
+                call = service.call_from_wave(agent, body.call)
+            if function is not None:
+                with located(function="query.function"):
+                    named = service.call_from_json(agent, function, [])
+                if named.export.name != call.export.name:
+                    raise ApiError(
+                        400,
+                        "invalid_request",
+                        f"?function={function} but the call names {call.export.name}",
+                        "query.function",
+                    )
+            return call
+        if not function:
+            raise ApiError(400, "invalid_request", "?function= is required", "query.function")
+        with located(function="query.function", params="body.params"):
+            return service.call_from_json(agent, function, body.params)
+
+    def enqueue(
+        component_id: str,
+        worker_name: str,
+        function: str | None,
+        body: InvokeRequest | None,
+        key: str | None,
+    ) -> str:
+        call = prepare(component_id, worker_name, function, body or InvokeRequest())
+        return service.submit(call, key).invocation_id
+
+    @app.post(WORKERS + "/{worker_name}/invoke", status_code=202, tags=["invocations"])
+    def invoke(
+        component_id: str,
+        worker_name: str,
+        function: Annotated[str | None, Query(min_length=1)] = None,
+        body: Annotated[InvokeRequest | None, Body()] = None,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        return {
+            "invocationId": enqueue(component_id, worker_name, function, body, idempotency_key)
+        }
+
+    @app.post(WORKERS + "/{worker_name}/invoke-and-await", tags=["invocations"])
+    async def invoke_and_await(
+        component_id: str,
+        worker_name: str,
+        function: Annotated[str | None, Query(min_length=1)] = None,
+        body: Annotated[InvokeRequest | None, Body()] = None,
+        idempotency_key: Annotated[str | None, Header()] = None,
+        timeout: Annotated[float | None, Query(gt=0, le=3600)] = None,
+        until_suspended: Annotated[bool, Query(alias="untilSuspended")] = False,
+    ) -> Any:
+        invocation_id = await in_thread(
+            lambda: enqueue(component_id, worker_name, function, body, idempotency_key)
+        )
+        view = await service.wait_async(invocation_id, timeout or await_timeout, until_suspended)
+        return invocation_response(view, component_id, worker_name)
+
+    @app.get(WORKERS + "/{worker_name}/invocations/{invocation_id}", tags=["invocations"])
+    async def get_invocation(
+        component_id: str,
+        worker_name: str,
+        invocation_id: str,
+        wait: Annotated[float, Query(ge=0, le=3600)] = 0,
+    ) -> Any:
+        agent = await in_thread(lambda: agent_of(component_id, worker_name))
+        view = await in_thread(lambda: service.invocation(invocation_id, agent))
+        if wait:
+            view = await service.wait_async(invocation_id, wait)
+        return invocation_response(view, component_id, worker_name)
+
+    # -- promises ------------------------------------------------------------------------------
+    @app.post(WORKERS + "/{worker_name}/complete", tags=["promises"])
+    def complete(
+        component_id: str,
+        worker_name: str,
+        body: CompleteRequest,
+        request: Request,
+        x_promise_secret: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        promise = PromiseId(agent_of(component_id, worker_name), body.oplogIdx)
+        auth: AuthConfig = request.app.state.auth
+        if auth.token is not None or auth.require_promise_secret:
+            if not auth.token_ok(request.headers.get("authorization")):
+                given = x_promise_secret or body.secret
+                if not service.promise_secret_matches(promise, given):  # 404 for an unknown one
+                    return JSONResponse(
+                        error_body(
+                            "unauthorized",
+                            "completing this promise needs the promise's secret "
+                            "(X-Promise-Secret) or the server's token",
+                        ),
+                        401,
+                        headers={"www-authenticate": "Bearer"},
+                    )
+        with located(data="body.data"):
+            return service.complete(promise, bytes(body.data)).completed
+
+    @app.get(WORKERS + "/{worker_name}/promises", tags=["promises"])
+    def worker_promises(component_id: str, worker_name: str, all: bool = False) -> dict[str, Any]:  # noqa: A002
+        records = service.list_promises(
+            agent_of(component_id, worker_name), include_completed=all
+        )
+        return {"promises": [promise_json(p) for p in records]}
+
+    @app.get("/v1/promises", tags=["promises"])
+    def all_promises(component: str | None = None, all: bool = False) -> dict[str, Any]:  # noqa: A002
+        records = service.list_promises(None, component, include_completed=all)
+        return {"promises": [promise_json(p) for p in records]}
+
+    # -- the oplog -------------------------------------------------------------------------------
+    @app.get(WORKERS + "/{worker_name}/oplog", tags=["workers"])
+    def get_oplog(
+        component_id: str,
+        worker_name: str,
+        from_: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)] = 1,
+        count: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> dict[str, Any]:
+        page = service.oplog(agent_of(component_id, worker_name), from_, count)
+        return {
+            "entries": [{"oplogIndex": i, "entry": oplog.to_dict(e)} for i, e in page.entries],
+            "next": page.next,
+            "length": page.length,
+        }

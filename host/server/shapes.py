@@ -1,0 +1,104 @@
+"""The JSON shapes of Golem's REST API, built from the service's views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from host.ids import PromiseId
+from host.server.errors import ApiError
+from host.service import AgentView, InvocationView, iso
+from host.store import ComponentRecord, PromiseRecord
+
+GOLEM_STATUS = {
+    "running": "Running",
+    "idle": "Idle",
+    "suspended": "Suspended",
+    "interrupted": "Interrupted",
+    "failed": "Failed",
+}
+
+
+def golem_status(status: str) -> str:
+    return GOLEM_STATUS.get(status, status)
+
+
+def component_json(record: ComponentRecord) -> dict[str, Any]:
+    return {
+        "componentId": record.id,
+        "componentName": record.name,
+        "componentVersion": record.version,
+        "componentSize": record.size,
+        "hash": record.hash,
+    }
+
+
+def promise_id_json(promise: PromiseId) -> dict[str, Any]:
+    return {
+        "workerId": {
+            "componentId": str(promise.agent.component_id),
+            "workerName": promise.agent.name,
+        },
+        "oplogIdx": promise.oplog_idx,
+    }
+
+
+def promise_json(p: PromiseRecord) -> dict[str, Any]:
+    return {
+        "promiseId": promise_id_json(p.id),
+        "id": str(p.id),
+        "createdAt": iso(p.created_at),
+        "createdBy": p.function,
+        "completed": p.completed,
+    }
+
+
+def metadata(view: AgentView) -> dict[str, Any]:
+    record = view.record
+    return {
+        "workerId": {
+            "componentId": str(record.agent.component_id),
+            "workerName": record.agent.name,
+        },
+        "args": list(view.created.args),
+        "env": {k: v for k, v in view.created.env},
+        "status": golem_status(record.status),
+        "componentVersion": view.component_version,
+        "retryCount": 0,
+        "pendingInvocationCount": view.queued,
+        "createdAt": iso(record.created_at),
+        "lastError": record.last_error,
+        "oplogLength": record.oplog_length,
+        "invocations": [
+            {"invocationId": i.invocation_id, "function": i.function, "state": i.state}
+            for i in view.invocations
+        ],
+        "waitingOn": [promise_id_json(p) for p in view.waiting_on()],
+    }
+
+
+def invocation_response(view: InvocationView, component_id: str, worker_name: str) -> JSONResponse:
+    """200 with the result once done; 422 once failed; else 202 with where to look."""
+    record, agent = view.invocation, view.agent
+    if record.state == "done":
+        return JSONResponse({"result": view.result_json, "wave": record.result})
+    if record.state == "failed":
+        raise ApiError(422, "invocation_failed", f"the invocation failed: {record.error}")
+    if agent.status == "failed":
+        raise ApiError(422, "invocation_failed", f"the agent failed: {agent.last_error}")
+    url = f"/v1/components/{component_id}/workers/{worker_name}/invocations/{record.invocation_id}"
+    return JSONResponse(
+        {
+            "invocationId": record.invocation_id,
+            "state": record.state,
+            "status": golem_status(agent.status),
+            "waitingOn": [
+                promise_id_json(PromiseId(agent.agent, i)) for i in agent.waiting_promises
+            ],
+            "message": "the invocation has not finished yet; GET resultUrl (with ?wait=SECONDS "
+            "to hold the request) for its result",
+            "resultUrl": url,
+        },
+        status_code=202,
+    )

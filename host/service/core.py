@@ -1,0 +1,488 @@
+"""The use cases of agent-host, one method each, over an injected store.
+
+Front ends (the CLI, the HTTP server, the conformance adapters, the console) parse
+input, call one of these, and format what comes back; none of them reads the store or
+drives the executor. Methods return frozen values (:mod:`host.service.views`) or
+store records and raise the :class:`~host.errors.HostError` tree.
+
+Which thread runs an agent is the scheduler's business: with the
+:class:`~host.runtime.scheduler.InlineScheduler` (the default) every method returns once
+the agents it woke have come to rest (finished, suspended or failed); with a
+:class:`~host.runtime.scheduler.PoolScheduler` (the server) they run on the pool and
+callers wait with :meth:`HostService.wait_async`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from host import oplog
+from host.errors import (
+    AgentBusy,
+    AgentExists,
+    AgentNotFound,
+    InvalidInput,
+    LeaseHeld,
+    NotFound,
+)
+from host.ids import AgentId, PromiseId, check_agent_name
+from host.limits import Limits, validate
+from host.runtime.engine import make_engine
+from host.runtime.executor import LEASE_TTL_S, Executor
+from host.runtime.registry import ComponentRegistry, Export
+from host.runtime.scheduler import InlineScheduler, PoolScheduler, Scheduler
+from host.secrets import PromiseSecrets, matches
+from host.service.views import (
+    AgentView,
+    CheckReport,
+    Completion,
+    ComponentView,
+    InvocationView,
+    OplogPage,
+    status_line,
+)
+from host.store import ComponentRecord, InvocationRecord, PromiseRecord, SqliteStore, Store
+from host.store.base import DONE, ERRORED, FAILED, QUEUED, STARTED
+from host.values import convert
+
+
+@dataclass(frozen=True)
+class Call:
+    """An invocation ready to queue: its agent, the export it calls (on the component
+    version the agent runs, or will run once created) and canonical WAVE parameters."""
+
+    agent: AgentId
+    export: Export
+    params: tuple[str, ...]
+    agent_exists: bool
+
+
+class HostService:
+    """One host process's view of a data directory (database, components, code cache)."""
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        store: Store | None = None,
+        scheduler: Scheduler | None = None,
+        limits: Limits | None = None,
+        output: Callable[[AgentId, str, bytes], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store: Store = store or SqliteStore(self.data_dir / "agent-host.db")
+        self.scheduler: Scheduler = scheduler or InlineScheduler()
+        self.registry = ComponentRegistry(
+            make_engine(), self.store, self.data_dir, progress=progress
+        )
+        self.secrets = PromiseSecrets(self.data_dir)
+        self.executor = Executor(
+            self.store,
+            self.registry,
+            self.scheduler,
+            limits=limits or Limits(),
+            secrets=self.secrets,
+            output=output,
+        )
+
+    def close(self) -> None:
+        self.executor.close()
+        self.store.close()
+
+    @property
+    def limits(self) -> Limits:
+        """The host's default limits."""
+        return self.executor.limits
+
+    def _settle(self, agent: AgentId | None = None) -> None:
+        """Let the scheduler run what the last operation made due: inline, right here."""
+        if isinstance(self.scheduler, InlineScheduler):
+            if agent is not None:
+                self.scheduler.run(agent)
+            else:
+                self.scheduler.drain()
+        elif agent is not None and isinstance(self.scheduler, PoolScheduler):
+            self.scheduler.schedule(agent)
+
+    # -- components -------------------------------------------------------------------
+    def add_component(self, path: Path | str, name: str | None = None) -> ComponentRecord:
+        """Register a component file (checked: a component, every import provided)."""
+        return self.registry.add(path, name)
+
+    def add_component_bytes(self, data: bytes, name: str) -> ComponentRecord:
+        return self.registry.add_bytes(data, name)
+
+    def list_components(self) -> list[ComponentRecord]:
+        return self.store.list_components()
+
+    def component(self, ref: str) -> ComponentView:
+        """A component (latest version, by id or name) with its exported functions."""
+        record = self.store.get_component(ref)
+        return ComponentView(record, tuple(self.registry.functions(record.hash)))
+
+    def exports(self, hash: str) -> dict[str, Export]:
+        return self.registry.exports(hash)
+
+    def resolve_export(self, hash: str, function: str) -> Export:
+        return self.registry.resolve_export(hash, function)
+
+    def call_scratch(self, record: ComponentRecord, function: str) -> Any:
+        """Call a parameterless export on a throwaway instance (no agent, no oplog)."""
+        return self.registry.call_scratch(record, function, self.executor.new_store, self.limits)
+
+    # -- agents -------------------------------------------------------------------------
+    def agent_id(self, component_ref: str, name: str) -> AgentId:
+        record = self.store.get_component(component_ref)
+        return AgentId(uuid.UUID(record.id), _name(name))
+
+    def create_agent(
+        self,
+        component_ref: str,
+        name: str,
+        args: Sequence[str] = (),
+        env: Sequence[tuple[str, str]] = (),
+    ) -> tuple[AgentId, bool]:
+        """Create an agent on the latest version of a component; (id, created now)."""
+        record = self.store.get_component(component_ref)
+        agent = AgentId(uuid.UUID(record.id), _name(name))
+        full_env = (
+            ("GOLEM_AGENT_ID", str(agent)),
+            ("GOLEM_WORKER_NAME", agent.name),
+            ("GOLEM_COMPONENT_ID", str(agent.component_id)),
+            *env,
+        )
+        created = oplog.AgentCreated(record.id, record.hash, tuple(args), full_env)
+        return agent, self.store.create_agent(agent, record.hash, created)
+
+    def create_new_agent(
+        self,
+        component_ref: str,
+        name: str,
+        args: Sequence[str] = (),
+        env: Sequence[tuple[str, str]] = (),
+    ) -> AgentId:
+        """:meth:`create_agent`, refusing a name already taken (AgentExists)."""
+        agent, created = self.create_agent(component_ref, name, args, env)
+        if not created:
+            raise AgentExists(str(agent))
+        return agent
+
+    def update_agent(self, agent: AgentId) -> ComponentRecord:
+        """Move the agent to the latest version of its component. Its next replay runs the
+        new code against the old oplog; a component that calls the host differently fails
+        the agent with a divergence error instead of running on."""
+        record = self.store.get_component(str(agent.component_id))
+        self.store.set_component_hash(agent, record.hash)
+        return record
+
+    def agent(self, agent: AgentId) -> AgentView:
+        return self._view(self.store.get_agent(agent))
+
+    def list_agents(
+        self, component_ref: str | None = None, status: str | None = None
+    ) -> list[AgentView]:
+        cid = self.store.get_component(component_ref).id if component_ref else None
+        return [self._view(r) for r in self.store.list_agents(cid, status)]
+
+    def _view(self, record: Any) -> AgentView:
+        created = self.store.read_oplog(record.agent, 1, 1)[0]
+        assert isinstance(created, oplog.AgentCreated)
+        version = next(
+            (
+                c.version
+                for c in self.store.list_component_versions(str(record.agent.component_id))
+                if c.hash == record.component_hash
+            ),
+            None,
+        )
+        return AgentView(
+            record,
+            created,
+            version,
+            tuple(self.store.list_promises(record.agent)),
+            tuple(self.store.list_invocations(record.agent, [QUEUED, STARTED])),
+        )
+
+    def status_line(self, agent: AgentId) -> str:
+        return status_line(self.store.get_agent(agent))
+
+    def delete_agent(self, agent: AgentId) -> None:
+        """Delete the agent with its oplog, promises and queue; refused (AgentBusy) while
+        an invocation of it runs here or in another live process."""
+        self.store.get_agent(agent)
+        if self.executor.is_running_here(agent):
+            raise AgentBusy(str(agent), "deleting it")
+        holder = self.store.acquire_lease(agent, self.executor.owner, LEASE_TTL_S)
+        if holder is not None:
+            raise AgentBusy(str(agent), "deleting it")
+        try:
+            self.store.delete_agent(agent)
+        finally:
+            self.store.release_lease(agent, self.executor.owner)
+            self.executor.forget_instance(agent)
+
+    def interrupt(self, agent: AgentId) -> AgentView:
+        """Stop the agent between invocations: nothing runs (no queued invocation, no
+        wake-up) until :meth:`resume`."""
+        self.store.interrupt(agent)
+        self.executor.forget_instance(agent)
+        return self.agent(agent)
+
+    def resume(self, agent: AgentId) -> AgentView:
+        """Let an interrupted agent run again, or retry a failed one (its failed invocation
+        runs again, replayed up to where it failed)."""
+        if self.store.get_agent(agent).status == FAILED:
+            self.store.retry(agent)
+        else:
+            self.store.resume(agent)
+        self._settle(agent)
+        return self.agent(agent)
+
+    def retry(self, agent: AgentId) -> str | None:
+        """Let a failed agent run again without running it now; returns the invocation
+        that will be re-executed, if the failure was recorded in one."""
+        invocation = self.store.retry(agent)
+        self.scheduler.wake(agent)
+        return invocation
+
+    def run_agent(self, agent: AgentId) -> str:
+        """Run the agent here while it has work (whatever the scheduler); its status."""
+        return self.executor.run_agent(agent)
+
+    def run_due(self) -> list[AgentId]:
+        """Run every agent with work due now (woken, timers, interrupted, queued) on this
+        thread: what `agent-host worker` does."""
+        ran = []
+        for agent in self.store.runnable_agents(_now_ns()):
+            if self.executor.is_running_here(agent):
+                continue  # this process is running it now; do not queue behind it
+            try:
+                self.executor.run_agent(agent)
+                ran.append(agent)
+            except LeaseHeld:
+                continue
+        self._settle()
+        return ran
+
+    # -- invocations --------------------------------------------------------------------
+    def _target(self, agent: AgentId) -> tuple[str, bool]:
+        """The component version an agent's calls resolve against, and whether it exists:
+        an existing agent's pinned version, else the component's latest."""
+        try:
+            return self.store.get_agent(agent).component_hash, True
+        except AgentNotFound:
+            return self.store.get_component(str(agent.component_id)).hash, False
+
+    def call_from_wave(self, agent: AgentId, call: str) -> Call:
+        """A call written as WAVE text: ``fn(1, "x", {a: 1})``."""
+        hash, exists = self._target(agent)
+        name, argtext, base = convert.split_call(call)
+        export = self.registry.resolve_export(hash, name)
+        return Call(agent, export, convert.params_from_wave(export.sig, argtext, base), exists)
+
+    def call_from_json(self, agent: AgentId, function: str, params: Sequence[Any]) -> Call:
+        """A call with JSON parameters typed by the function's WIT types."""
+        hash, exists = self._target(agent)
+        export = self.registry.resolve_export(hash, function)
+        return Call(agent, export, convert.params_from_json(export.sig, params), exists)
+
+    def call_from_values(self, agent: AgentId, export: Export, values: Sequence[Any]) -> Call:
+        """A call with typed values (:mod:`host.values`) for a known export."""
+        _, exists = self._target(agent)
+        return Call(agent, export, convert.params_from_values(export.sig, values), exists)
+
+    def submit(self, call: Call, idempotency_key: str | None = None) -> InvocationRecord:
+        """Queue the call (creating its agent on first use) and let it run: inline, this
+        returns once the agent comes to rest; on a pool, at once. Returns the invocation
+        as it is then."""
+        if not call.agent_exists:
+            self.create_agent(str(call.agent.component_id), call.agent.name)
+        agent = self.store.get_agent(call.agent)
+        export = self.registry.resolve_export(agent.component_hash, call.export.name)
+        convert.check_params(export.sig, call.params)
+        invocation = self.store.enqueue(
+            call.agent, str(uuid.uuid4()), export.name, call.params, idempotency_key
+        )
+        if invocation.state not in (DONE, ERRORED):
+            self._settle(call.agent)
+        return self.store.get_invocation(invocation.invocation_id)
+
+    def invoke(
+        self, agent: AgentId, call: str, idempotency_key: str | None = None
+    ) -> InvocationRecord:
+        """:meth:`submit` of a WAVE call."""
+        return self.submit(self.call_from_wave(agent, call), idempotency_key)
+
+    def invocation(self, invocation_id: str, agent: AgentId | None = None) -> InvocationView:
+        """An invocation as it is now (NotFound if ``agent`` is given and not its agent)."""
+        record = self.store.get_invocation(invocation_id)
+        if agent is not None and record.agent != agent:
+            raise NotFound(f"agent {agent} has no invocation {invocation_id}")
+        return self._invocation_view(record)
+
+    def _invocation_view(self, record: InvocationRecord) -> InvocationView:
+        agent = self.store.get_agent(record.agent)
+        result = None
+        if record.state == DONE:
+            export = self.registry.resolve_export(agent.component_hash, record.function)
+            result = convert.result_to_json(export.sig, record.result)
+        return InvocationView(record, agent, result)
+
+    def _settled(self, invocation_id: str, until_suspended: bool) -> Callable[[], bool]:
+        def done() -> bool:
+            record = self.store.get_invocation(invocation_id)
+            if record.state in (DONE, ERRORED):
+                return True
+            status = self.store.get_agent(record.agent).status
+            if status == FAILED:
+                return True  # failed while replaying: nothing more will happen
+            return until_suspended and status in ("suspended", "interrupted")
+
+        return done
+
+    async def wait_async(
+        self, invocation_id: str, timeout: float, until_suspended: bool = False
+    ) -> InvocationView:
+        """The invocation once it is done or failed (or, with ``until_suspended``, once its
+        agent is suspended or interrupted), or as it is when ``timeout`` passes. Holds no
+        thread while it waits."""
+        record = self.store.get_invocation(invocation_id)
+        if isinstance(self.scheduler, PoolScheduler):
+            await self.scheduler.wait_async(
+                record.agent, self._settled(invocation_id, until_suspended), timeout
+            )
+        return self.invocation(invocation_id)
+
+    def wait(
+        self, invocation_id: str, timeout: float, until_suspended: bool = False
+    ) -> InvocationView:
+        """:meth:`wait_async` for a thread (it holds the thread)."""
+        record = self.store.get_invocation(invocation_id)
+        if isinstance(self.scheduler, PoolScheduler):
+            self.scheduler.wait(
+                record.agent, self._settled(invocation_id, until_suspended), timeout
+            )
+        return self.invocation(invocation_id)
+
+    # -- promises ------------------------------------------------------------------------
+    def complete(self, promise: PromiseId, data: bytes) -> Completion:
+        """Complete a promise (first completion wins) and resume its owner if it waits."""
+        self.store.get_agent(promise.agent)  # AgentNotFound before PromiseNotFound
+        limit = self.executor.limits_for(promise.agent).max_payload_bytes
+        if len(data) > limit:
+            self.store.get_promise(promise)  # an unknown promise is still not-found
+            raise InvalidInput(
+                f"the payload of {len(data)} bytes exceeds agent {promise.agent}'s limit of "
+                f"{limit} bytes (max_payload_bytes)",
+                field="data",
+            )
+        finished: list[str] = []
+        completed = self.store.complete_promise(promise, data)
+        if completed:
+            if isinstance(self.scheduler, InlineScheduler):
+                with self.scheduler.collecting() as finished:
+                    self.scheduler.run(promise.agent)
+            else:
+                self.scheduler.wake(promise.agent)
+        mine = [self.store.get_invocation(i) for i in finished]
+        return Completion(
+            completed,
+            self.store.get_agent(promise.agent),
+            tuple(i for i in mine if i.agent == promise.agent),
+        )
+
+    def complete_promise(self, promise: PromiseId, data: bytes) -> bool:
+        """:meth:`complete`, answering only whether it completed the promise now."""
+        return self.complete(promise, data).completed
+
+    def promise_secret(self, promise: PromiseId) -> str:
+        """The promise's secret (for an operator handing it out by hand)."""
+        self.store.get_promise(promise)
+        return self.secrets.secret(promise)
+
+    def promise_secret_matches(self, promise: PromiseId, given: str | None) -> bool:
+        """Whether ``given`` is the promise's secret (PromiseNotFound if unknown)."""
+        stored = self.store.promise_secret_hash(promise)
+        return given is not None and matches(given, stored)
+
+    def list_promises(
+        self,
+        agent: AgentId | None = None,
+        component_ref: str | None = None,
+        include_completed: bool = False,
+    ) -> list[PromiseRecord]:
+        """Pending promises (or all) of one agent, one component's agents, or everyone."""
+        if agent is not None:
+            self.store.get_agent(agent)  # AgentNotFound, not an empty list
+        records = self.store.list_promises(agent, pending_only=not include_completed)
+        if component_ref is not None and agent is None:
+            cid = self.store.get_component(component_ref).id
+            records = [p for p in records if str(p.id.agent.component_id) == cid]
+        return records
+
+    # -- the oplog ----------------------------------------------------------------------
+    def oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> OplogPage:
+        length = self.store.get_agent(agent).oplog_length
+        entries = self.store.read_oplog(agent, start, count)
+        return OplogPage(tuple((start + i, e) for i, e in enumerate(entries)), length)
+
+    # -- limits ---------------------------------------------------------------------------
+    def limit_scope(self, component_ref: str, agent_name: str | None = None) -> str:
+        """The scope limits are kept under: a component's id or an agent's ``<id>/<name>``."""
+        if agent_name:
+            return str(self.agent_id(component_ref, agent_name))
+        return self.store.get_component(component_ref).id
+
+    def set_limits(
+        self, scope: str, overrides: dict[str, Any], replace: bool = False
+    ) -> dict[str, object]:
+        """Set limits for a component (scope: its id) or an agent (``<id>/<name>``);
+        returns the scope's layer as it is now."""
+        current = {} if replace else self.store.get_limits(scope)
+        self.store.set_limits(scope, {**current, **validate(overrides)})
+        return self.store.get_limits(scope)
+
+    def limits_for(self, agent: AgentId) -> Limits:
+        """The limits in force for an agent: defaults, component's, agent's."""
+        return self.executor.limits_for(agent)
+
+    def component_limits(self, component_ref: str) -> Limits:
+        cid = self.store.get_component(component_ref).id
+        return self.limits.merged(self.store.get_limits(cid))
+
+    # -- integrity -------------------------------------------------------------------------
+    def check(self, component_ref: str | None = None, agent_name: str | None = None) -> CheckReport:
+        """Verify oplogs (all agents, one component's or one agent's); changes nothing."""
+        from host.store.check import check_store
+
+        if component_ref:
+            cid = self.store.get_component(component_ref).id
+            if agent_name:
+                agent = AgentId(uuid.UUID(cid), agent_name)
+                self.store.get_agent(agent)
+                agents = [agent]
+            else:
+                agents = [a.agent for a in self.store.list_agents(cid)]
+        else:
+            agents = [a.agent for a in self.store.list_agents()]
+        assert isinstance(self.store, SqliteStore)
+        problems = check_store(self.store, agents)
+        return CheckReport(len(agents), tuple(str(p) for p in problems))
+
+
+def _name(name: str) -> str:
+    try:
+        return check_agent_name(name)
+    except InvalidInput as exc:
+        raise InvalidInput(str(exc), field="name") from None
+
+
+def _now_ns() -> int:
+    return time.time_ns()
