@@ -74,7 +74,10 @@ class HostService:
         limits: Limits | None = None,
         output: Callable[[AgentId, str, bytes], None] | None = None,
         progress: Callable[[str], None] | None = None,
+        before_suspend: Callable[[AgentId], None] | None = None,
     ) -> None:
+        """``before_suspend`` is a test seam, off by default: it runs between "nothing the
+        agent awaits is ready" and the suspension's commit, the window of spec rule 4."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store: Store = store or SqliteStore(self.data_dir / "agent-host.db")
@@ -91,6 +94,7 @@ class HostService:
             secrets=self.secrets,
             output=output,
         )
+        self.executor.before_suspend = before_suspend
 
     def close(self) -> None:
         self.executor.close()

@@ -129,8 +129,7 @@ class AgentHostAdapter(Adapter):
     def _open(self) -> None:
         from host.service import HostService
 
-        self._host = HostService(self.data_dir)
-        self._host.executor.before_suspend = self._before_suspend
+        self._host = HostService(self.data_dir, before_suspend=self._before_suspend)
         self._stop_scheduler.clear()
         self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
         self._scheduler.start()
