@@ -523,6 +523,16 @@ class SqliteStore(Store):
             rows = db.execute(sql + " ORDER BY component_id, name, idx", args).fetchall()
         return [self._promise_row(r) for r in rows]
 
+    def deleted_promise_indexes(self, agent: AgentId) -> set[int]:
+        """The oplog indexes of the agent's promises that were deleted (by the guest's
+        delete-promise or by an operator): their rows stay, marked, as the record."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx FROM promises WHERE component_id = ? AND name = ? AND deleted = 1",
+                _key(agent),
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
     # -- execution transitions -------------------------------------------------------
     def suspend(
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: Suspended
