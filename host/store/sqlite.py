@@ -25,6 +25,7 @@ from host.errors import (
     AgentNotFound,
     ComponentNotFound,
     Conflict,
+    IdempotencyKeyReused,
     OplogConflict,
     PromiseNotFound,
     StoreError,
@@ -642,7 +643,16 @@ class SqliteStore(Store):
                     (*_key(agent), idempotency_key),
                 ).fetchone()
                 if row is not None:
-                    return self._inv_row(row)
+                    first = self._inv_row(row)
+                    if first.function != function or first.params != tuple(params):
+                        raise IdempotencyKeyReused(
+                            idempotency_key,
+                            str(agent),
+                            first.function,
+                            first.invocation_id,
+                            function,
+                        )
+                    return first
             seq = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations "
                 "WHERE component_id = ? AND name = ?",
