@@ -69,6 +69,13 @@ EXPECTED["secrets-1.1.6"] = (
     },
     {"create", "secret", "delete"},
 )
+EXPECTED["clock-0.2.3"] = (
+    {
+        "wasi:io/poll@0.2.3": _POLL_BLOCK,
+        "wasi:clocks/monotonic-clock@0.2.3": {"now", "subscribe-duration", "subscribe-instant"},
+    },
+    {"now", "sleep", "wait-instant"},
+)
 # The misbehaving guest of the limit tests imports nothing.
 EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
 
@@ -85,6 +92,8 @@ PARAMS = {
     "create-and-await": [],
     "observe-and-await": [],
     "sleep": ["ns"],
+    "now": [],
+    "wait-instant": ["when"],
     "race": ["idx", "ns"],
     "spin": [],
     "eat": ["pages"],

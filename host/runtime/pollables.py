@@ -17,6 +17,10 @@ from host.runtime.session import Session, Suspend
 # A timer due within this long is waited for in place; a longer wait suspends
 # the agent (dropping its instance) and a durable wake-up resumes it.
 SHORT_WAIT_NS = 200_000_000
+# The latest wake-up the store can hold (SQLite integers are signed 64-bit): about the
+# year 2262. A timer further away (sleep(2^64-1), an instant near the end of u64) waits
+# until then, which is as good as forever, instead of failing the suspension.
+MAX_WAKE_NS = 2**63 - 1
 
 
 @dataclass
@@ -66,4 +70,4 @@ def wait(session: Session, pollables: list[Pollable]) -> list[int]:
             time.sleep(max(0.0, (nearest - time.time_ns()) / 1e9))
             continue
         promises = tuple(sorted({p.oplog_idx for p in pollables if isinstance(p, PromisePollable)}))
-        raise Suspend(promises, nearest)
+        raise Suspend(promises, None if nearest is None else min(nearest, MAX_WAKE_NS))
