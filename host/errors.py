@@ -97,6 +97,25 @@ class OplogConflict(Conflict):
         self.index = index
 
 
+class IdempotencyKeyReused(Conflict):
+    """An idempotency key already names an invocation of another function or with other
+    parameters: the second call is refused, not silently answered with the first."""
+
+    def __init__(
+        self, key: str, agent: str, function: str, invocation_id: str, called: str
+    ) -> None:
+        differs = "other parameters" if called == function else f"another function ({called})"
+        super().__init__(
+            f"idempotency key {key!r} of agent {agent} was already used for a call of "
+            f"{function} (invocation {invocation_id}); this call has {differs}: send it "
+            "with a new key"
+        )
+        self.key = key
+        self.agent = agent
+        self.function = function
+        self.invocation_id = invocation_id
+
+
 class LeaseHeld(Conflict):
     def __init__(self, agent: str, owner: str) -> None:
         super().__init__(f"agent {agent} is being run by another host process ({owner})")

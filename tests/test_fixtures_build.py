@@ -61,6 +61,21 @@ for _durable in ("durable-1.3.0", "durable-diverged-1.3.0"):
         },
         _DURABLE_EXPORTS,
     )
+EXPECTED["secrets-1.1.6"] = (
+    {
+        "golem:rpc/types@0.2.0": set(),
+        "golem:api/host@1.1.6": {"create-promise", "delete-promise"},
+        "agent-host:promises/secrets@0.1.0": {"promise-secret"},
+    },
+    {"create", "secret", "delete"},
+)
+EXPECTED["clock-0.2.3"] = (
+    {
+        "wasi:io/poll@0.2.3": _POLL_BLOCK,
+        "wasi:clocks/monotonic-clock@0.2.3": {"now", "subscribe-duration", "subscribe-instant"},
+    },
+    {"now", "sleep", "wait-instant"},
+)
 # The misbehaving guest of the limit tests imports nothing.
 EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
 
@@ -73,9 +88,12 @@ PARAMS = {
     "complete-for": ["high", "low", "name", "idx", "data"],
     "poll": ["idx"],
     "delete": ["idx"],
+    "secret": ["idx"],
     "create-and-await": [],
     "observe-and-await": [],
     "sleep": ["ns"],
+    "now": [],
+    "wait-instant": ["when"],
     "race": ["idx", "ns"],
     "spin": [],
     "eat": ["pages"],

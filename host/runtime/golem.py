@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from host.errors import HostError
+from host.errors import HostError, PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, PromiseCreated
 from host.runtime import pollables as pl
@@ -148,8 +148,28 @@ def _delete_promise(session: Session, value: dict[str, Any]) -> None:
     session.store.delete_promise(promise)
 
 
+def _created_here(session: Session, promise: PromiseId) -> bool:
+    """Whether the agent's own oplog holds the creation of ``promise``: a fact of the
+    agent's history, the same on replay whatever has happened to the store since."""
+    idx = promise.oplog_idx
+    return (
+        promise.agent == session.agent
+        and 1 <= idx <= len(session.entries)
+        and isinstance(session.entries[idx - 1], PromiseCreated)
+    )
+
+
 def _get_promise(session: Session, value: dict[str, Any]) -> PromiseHandle:
-    return PromiseHandle(_own_promise(session, value, "get").oplog_idx)
+    # Not recorded: the handle is a function of the id, and what the guest learns through
+    # it (get, a pollable's readiness) is recorded by those calls. So replay answers from
+    # the oplog, never from the store, whose promise may since have been deleted.
+    session.skip_markers()
+    if not session.replaying:
+        return PromiseHandle(_own_promise(session, value, "get").oplog_idx)
+    promise = promise_id_from(value)
+    if not _created_here(session, promise):  # the recorded run could not have got it
+        raise GuestError(f"agent {session.agent} has no promise {promise} to get")
+    return PromiseHandle(promise.oplog_idx)
 
 
 def _result_get(session: Session, handle: PromiseHandle) -> Some | None:
@@ -237,13 +257,17 @@ FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
 
 def _promise_secret(session: Session, oplog_idx: int) -> str:
     promise = PromiseId(session.agent, oplog_idx)
-    session.store.get_promise(promise)  # the agent's own, existing promise only
+    # Only a promise the agent created, which its own oplog shows, not the store: the
+    # answer must be the same on replay after the promise was deleted.
+    if not _created_here(session, promise):
+        raise PromiseNotFound(str(promise))
     if session.secrets is None:
         raise GuestError("promise secrets are not available in this host")
     return session.secrets.secret(promise)
 
 
 SECRETS_INTERFACE = "agent-host:promises/secrets@0.1.0"
-# Pure: the secret is a function of the promise id and the host key, so replay computes
-# it again instead of reading it from the oplog, where it must never be written.
+# Pure: the secret is a function of the promise id and the host key (and whether the
+# agent's oplog created that promise), never of the store's current state, so replay
+# computes it again instead of reading it from the oplog, where it must never be written.
 SECRETS_FUNCS: dict[str, HostFunc] = {"promise-secret": HostFunc(_promise_secret, Kind.PURE)}

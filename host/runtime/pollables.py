@@ -3,7 +3,13 @@
 Promise pollables, timer pollables (wasi:clocks/monotonic-clock) and stream
 pollables are one Python resource type, so they meet in one ``poll`` call.
 Agent monotonic time is wall-clock nanoseconds, made non-decreasing per agent
-and recorded, so a timer deadline means the same after a host restart.
+and recorded, so a timer deadline means the same after a host restart. Within one
+execution it advances with the host's monotonic clock from the agent's last reading,
+so a wall-clock step neither moves it back nor stalls it nor jumps it forward; a new
+execution (after a suspension, a restart, a dropped instance) starts from
+``max(wall clock, the last reading replayed)``: never backwards. Timers compare
+deadlines with this agent clock, and a suspension's durable wake-up is converted to
+wall-clock time when it is committed (now + the time left on the agent clock).
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from host.runtime.session import Session, Suspend
 # A timer due within this long is waited for in place; a longer wait suspends
 # the agent (dropping its instance) and a durable wake-up resumes it.
 SHORT_WAIT_NS = 200_000_000
+# The latest wake-up the store can hold (SQLite integers are signed 64-bit): about the
+# year 2262. A timer further away (sleep(2^64-1), an instant near the end of u64) waits
+# until then, which is as good as forever, instead of failing the suspension.
+MAX_WAKE_NS = 2**63 - 1
 
 
 @dataclass
@@ -37,10 +47,27 @@ class ReadyPollable:
 Pollable = PromisePollable | TimerPollable | ReadyPollable
 
 
+def agent_clock(session: Session) -> int:
+    """The agent's monotonic time now, without taking a reading."""
+    if session.monotonic_base is None:
+        return max(time.time_ns(), session.last_monotonic)
+    host_then, agent_then = session.monotonic_base
+    return max(agent_then + (time.monotonic_ns() - host_then), session.last_monotonic)
+
+
 def monotonic_now(session: Session) -> int:
-    now = max(time.time_ns(), session.last_monotonic)
+    """A reading of the agent's monotonic clock; never below any earlier one."""
+    now = agent_clock(session)
     session.last_monotonic = now
+    session.monotonic_base = (time.monotonic_ns(), now)
     return now
+
+
+def replayed_reading(session: Session, recorded: int) -> int:
+    """A recorded reading, replayed: it raises the floor, so the first live reading after
+    replay is not below what the guest saw, whatever the wall clock did since."""
+    session.last_monotonic = max(session.last_monotonic, recorded)
+    return recorded
 
 
 def is_ready(session: Session, pollable: Pollable) -> bool:
@@ -48,7 +75,7 @@ def is_ready(session: Session, pollable: Pollable) -> bool:
         record = session.store.get_promise(PromiseId(session.agent, pollable.oplog_idx))
         return record.completed
     if isinstance(pollable, TimerPollable):
-        return time.time_ns() >= pollable.deadline_ns
+        return agent_clock(session) >= pollable.deadline_ns
     return True
 
 
@@ -62,8 +89,13 @@ def wait(session: Session, pollables: list[Pollable]) -> list[int]:
             return ready
         deadlines = [p.deadline_ns for p in pollables if isinstance(p, TimerPollable)]
         nearest = min(deadlines) if deadlines else None
-        if nearest is not None and nearest - time.time_ns() <= SHORT_WAIT_NS:
-            time.sleep(max(0.0, (nearest - time.time_ns()) / 1e9))
+        left = None if nearest is None else nearest - agent_clock(session)
+        if left is not None and left <= SHORT_WAIT_NS:
+            time.sleep(max(0.0, left / 1e9))
             continue
         promises = tuple(sorted({p.oplog_idx for p in pollables if isinstance(p, PromisePollable)}))
-        raise Suspend(promises, nearest)
+        # The scheduler wakes agents by the wall clock: the time left, from now. The next
+        # execution compares the deadline with the agent clock again, and suspends anew
+        # if it woke early.
+        wake = None if left is None else min(time.time_ns() + left, MAX_WAKE_NS)
+        raise Suspend(promises, wake)

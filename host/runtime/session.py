@@ -142,7 +142,8 @@ class Session:
         self.on_output = on_output
         self.on_promise_completed = on_promise_completed
         self.current_function: str | None = None
-        self.last_monotonic = 0
+        self.last_monotonic = 0  # the agent's monotonic floor (host/runtime/pollables.py)
+        self.monotonic_base: tuple[int, int] | None = None  # (host ns, agent ns), live
         self.state: dict[str, Any] = {}
         self.raised: Exception | None = None  # what the last failed host call raised
         # A scratch session runs a component outside any agent (reading its endpoint

@@ -105,7 +105,10 @@ FUNCS: dict[str, HostFunc] = {
     "wasi:io/streams.[method]input-stream.blocking-skip": HostFunc(_const(STREAM_CLOSED)),
     "wasi:io/streams.[method]input-stream.subscribe": HostFunc(lambda s, i: pl.ReadyPollable()),
     # wasi:clocks
-    "wasi:clocks/monotonic-clock.now": HostFunc(lambda s: pl.monotonic_now(s), R),
+    # Replayed readings restore the agent's monotonic floor (pollables.py).
+    "wasi:clocks/monotonic-clock.now": HostFunc(
+        lambda s: pl.monotonic_now(s), R, rebuild=lambda s, t: pl.replayed_reading(s, int(t))
+    ),
     "wasi:clocks/monotonic-clock.resolution": HostFunc(_const(1)),
     "wasi:clocks/monotonic-clock.subscribe-instant": HostFunc(
         lambda s, when: pl.TimerPollable(when)

@@ -53,9 +53,12 @@ def check_agent(store: SqliteStore, agent: AgentId) -> list[Problem]:
 
     created = {i for i, e in entries.items() if isinstance(e, oplog.PromiseCreated)}
     rows = {p.id.oplog_idx: p for p in store.list_promises(agent, pending_only=False)}
-    for idx in sorted(created - set(rows)):
-        bad(idx, "a promise-created entry has no promise in the store (or it was deleted)")
-    for idx in sorted(set(rows) - created):
+    # A deleted promise keeps its row, marked deleted: that is the record of its deletion,
+    # so only a creation with no row at all is damage.
+    deleted = store.deleted_promise_indexes(agent)
+    for idx in sorted(created - set(rows) - deleted):
+        bad(idx, "a promise-created entry has no promise in the store")
+    for idx in sorted((set(rows) | deleted) - created):
         bad(idx, "a promise exists whose oplog entry is not a promise creation")
 
     started: dict[str, int] = {}

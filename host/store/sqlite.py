@@ -25,6 +25,7 @@ from host.errors import (
     AgentNotFound,
     ComponentNotFound,
     Conflict,
+    IdempotencyKeyReused,
     OplogConflict,
     PromiseNotFound,
     StoreError,
@@ -523,6 +524,16 @@ class SqliteStore(Store):
             rows = db.execute(sql + " ORDER BY component_id, name, idx", args).fetchall()
         return [self._promise_row(r) for r in rows]
 
+    def deleted_promise_indexes(self, agent: AgentId) -> set[int]:
+        """The oplog indexes of the agent's promises that were deleted (by the guest's
+        delete-promise or by an operator): their rows stay, marked, as the record."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx FROM promises WHERE component_id = ? AND name = ? AND deleted = 1",
+                _key(agent),
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
     # -- execution transitions -------------------------------------------------------
     def suspend(
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: Suspended
@@ -632,7 +643,16 @@ class SqliteStore(Store):
                     (*_key(agent), idempotency_key),
                 ).fetchone()
                 if row is not None:
-                    return self._inv_row(row)
+                    first = self._inv_row(row)
+                    if first.function != function or first.params != tuple(params):
+                        raise IdempotencyKeyReused(
+                            idempotency_key,
+                            str(agent),
+                            first.function,
+                            first.invocation_id,
+                            function,
+                        )
+                    return first
             seq = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations "
                 "WHERE component_id = ? AND name = ?",
