@@ -143,8 +143,8 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
     "--token",
     envvar="AGENT_HOST_TOKEN",
     default=None,
-    help="Require `Authorization: Bearer TOKEN` on every request that changes state. "
-    "Default: $AGENT_HOST_TOKEN.",
+    help="Require `Authorization: Bearer TOKEN` on every request but /healthz (and, with "
+    "--public-reads, reads of /v1 and the API docs). Default: $AGENT_HOST_TOKEN.",
 )
 @click.option(
     "--token-file",
@@ -153,9 +153,16 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
     help="Read the token from this file (its first line).",
 )
 @click.option(
+    "--public-reads",
+    is_flag=True,
+    help="With --token, leave GET/HEAD/OPTIONS of /v1/... and of /openapi.json, /docs "
+    "open. Agent-declared routes still need the token (they run guest functions).",
+)
+@click.option(
     "--require-promise-secret",
     is_flag=True,
-    help="Completing a promise needs its secret (or the token) even with no token set.",
+    help="Completing a promise needs its secret (or the token) even with no token set; "
+    "a guest completing another agent's promise needs that promise's secret too.",
 )
 @click.option(
     "--await-timeout",
@@ -175,6 +182,7 @@ def serve(
     poll_interval: float,
     token: str | None,
     token_file: Path | None,
+    public_reads: bool,
     require_promise_secret: bool,
     await_timeout: float,
 ) -> None:
@@ -201,7 +209,11 @@ def serve(
     app = create_app(
         service,
         await_timeout=await_timeout,
-        auth=AuthConfig(token=token, require_promise_secret=require_promise_secret),
+        auth=AuthConfig(
+            token=token,
+            require_promise_secret=require_promise_secret,
+            public_reads=public_reads,
+        ),
     )
     click.echo(f"agent-host serving {ctx.store_dir} on http://{bind}:{port}", err=True)
     server = uvicorn.Server(
