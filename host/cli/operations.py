@@ -165,6 +165,20 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
     "a guest completing another agent's promise needs that promise's secret too.",
 )
 @click.option(
+    "--max-connections",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    help="Open connections at most; more are answered 503 and closed at once. "
+    "Default: 1000, or fewer if the open-files limit (ulimit -n) is lower.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds a connection may take to send a request's headers before it is closed.",
+)
+@click.option(
     "--await-timeout",
     type=float,
     default=60.0,
@@ -184,6 +198,8 @@ def serve(
     token_file: Path | None,
     public_reads: bool,
     require_promise_secret: bool,
+    max_connections: int | None,
+    header_timeout: float,
     await_timeout: float,
 ) -> None:
     """Serve Golem's REST API for every agent in the data directory.
@@ -194,6 +210,11 @@ def serve(
     from host.runtime.scheduler import PoolScheduler
     from host.server import create_app
     from host.server.auth import AuthConfig
+    from host.server.connections import (
+        GuardedH11Protocol,
+        default_max_connections,
+        install_log_rate_limit,
+    )
     from host.service import HostService
 
     if token_file is not None:
@@ -216,9 +237,18 @@ def serve(
         ),
     )
     click.echo(f"agent-host serving {ctx.store_dir} on http://{bind}:{port}", err=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=bind, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    max_connections = max_connections or default_max_connections()
+    config = uvicorn.Config(
+        app,
+        host=bind,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+        http=GuardedH11Protocol.configured(max_connections, header_timeout),
+        backlog=min(2048, max_connections),
     )
+    install_log_rate_limit()
+    server = uvicorn.Server(config)
     handle_exit = server.handle_exit
 
     def exit_and_drain(sig: int, frame: Any) -> None:
