@@ -225,7 +225,12 @@ def serve(
     if token is not None and len(token) < 16:
         raise InvalidInput("the token must be at least 16 characters long")
     pool = PoolScheduler(workers=workers, poll_interval=poll_interval)
-    service = HostService(ctx.store_dir, scheduler=pool, progress=_progress)
+    service = HostService(
+        ctx.store_dir,
+        scheduler=pool,
+        progress=_progress,
+        completion_policy="secret" if require_promise_secret else "open",
+    )
     ctx._service = service  # closed with the command
     app = create_app(
         service,
