@@ -15,16 +15,25 @@ import hmac
 import os
 import secrets as _random
 from pathlib import Path
+from typing import Literal
 
 from host.ids import PromiseId
 
 KEY_FILE = "promise-secret.key"
 
+CompletionPolicy = Literal["open", "secret"]
+"""Who may complete a promise from inside a guest. ``open``: any agent may complete
+any promise with golem's ``complete-promise``. ``secret`` (``serve
+--require-promise-secret``): an agent completes its own promises freely; another
+agent's promise needs that promise's secret (``agent-host:promises/secrets@0.2.0``
+``complete-with-secret``)."""
+
 
 class PromiseSecrets:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, completion_policy: CompletionPolicy = "open") -> None:
         self._path = data_dir / KEY_FILE
         self._key: bytes | None = None
+        self.completion_policy: CompletionPolicy = completion_policy
 
     def _load(self) -> bytes:
         if self._key is None:

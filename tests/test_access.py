@@ -44,6 +44,7 @@ def _secret(http: httpx.Client, cid: str, name: str) -> str:
 
 def test_state_changes_need_the_token_reads_do_not(served: tuple[Server, str]) -> None:
     server, cid = served
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=server.url) as http:
         for method, path in [
             ("POST", f"/v1/components/{cid}/workers"),
@@ -62,7 +63,9 @@ def test_state_changes_need_the_token_reads_do_not(served: tuple[Server, str]) -
             headers={"Authorization": "Bearer nope"},
         )
         assert wrong.status_code == 401
-        assert http.get(f"/v1/components/{cid}/workers").status_code == 200
+        # Reads need the token too (--public-reads opens them; tests/e2e/test_access_guarded.py).
+        assert http.get(f"/v1/components/{cid}/workers").status_code == 401
+        assert http.get(f"/v1/components/{cid}/workers", headers=auth).status_code == 200
         assert http.get("/healthz").status_code == 200
         made = http.post(
             f"/v1/components/{cid}/workers",
@@ -99,11 +102,12 @@ def test_completion_needs_the_token_or_the_promise_secret(served: tuple[Server, 
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert bob.status_code == 200 and bob.json() is True
-        # An unknown promise is still a 404, not a 401 that would hide it.
+        # Without the token an unknown promise is the same 401 as a wrong secret: the
+        # answer must not reveal which promises exist.
         missing = http.post(
             url, json={"oplogIdx": 999, "data": []}, headers={"X-Promise-Secret": secret}
         )
-        assert missing.status_code == 404
+        assert missing.status_code == 401
 
 
 def test_secrets_are_stored_hashed_and_never_in_the_oplog(served: tuple[Server, str]) -> None:

@@ -143,8 +143,8 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
     "--token",
     envvar="AGENT_HOST_TOKEN",
     default=None,
-    help="Require `Authorization: Bearer TOKEN` on every request that changes state. "
-    "Default: $AGENT_HOST_TOKEN.",
+    help="Require `Authorization: Bearer TOKEN` on every request but /healthz (and, with "
+    "--public-reads, reads of /v1 and the API docs). Default: $AGENT_HOST_TOKEN.",
 )
 @click.option(
     "--token-file",
@@ -153,9 +153,30 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
     help="Read the token from this file (its first line).",
 )
 @click.option(
+    "--public-reads",
+    is_flag=True,
+    help="With --token, leave GET/HEAD/OPTIONS of /v1/... and of /openapi.json, /docs "
+    "open. Agent-declared routes still need the token (they run guest functions).",
+)
+@click.option(
     "--require-promise-secret",
     is_flag=True,
-    help="Completing a promise needs its secret (or the token) even with no token set.",
+    help="Completing a promise needs its secret (or the token) even with no token set; "
+    "a guest completing another agent's promise needs that promise's secret too.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    help="Open connections at most; more are answered 503 and closed at once. "
+    "Default: 1000, or fewer if the open-files limit (ulimit -n) is lower.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds a connection may take to send a request's headers before it is closed.",
 )
 @click.option(
     "--await-timeout",
@@ -175,7 +196,10 @@ def serve(
     poll_interval: float,
     token: str | None,
     token_file: Path | None,
+    public_reads: bool,
     require_promise_secret: bool,
+    max_connections: int | None,
+    header_timeout: float,
     await_timeout: float,
 ) -> None:
     """Serve Golem's REST API for every agent in the data directory.
@@ -186,6 +210,11 @@ def serve(
     from host.runtime.scheduler import PoolScheduler
     from host.server import create_app
     from host.server.auth import AuthConfig
+    from host.server.connections import (
+        GuardedH11Protocol,
+        default_max_connections,
+        install_log_rate_limit,
+    )
     from host.service import HostService
 
     if token_file is not None:
@@ -196,17 +225,35 @@ def serve(
     if token is not None and len(token) < 16:
         raise InvalidInput("the token must be at least 16 characters long")
     pool = PoolScheduler(workers=workers, poll_interval=poll_interval)
-    service = HostService(ctx.store_dir, scheduler=pool, progress=_progress)
+    service = HostService(
+        ctx.store_dir,
+        scheduler=pool,
+        progress=_progress,
+        completion_policy="secret" if require_promise_secret else "open",
+    )
     ctx._service = service  # closed with the command
     app = create_app(
         service,
         await_timeout=await_timeout,
-        auth=AuthConfig(token=token, require_promise_secret=require_promise_secret),
+        auth=AuthConfig(
+            token=token,
+            require_promise_secret=require_promise_secret,
+            public_reads=public_reads,
+        ),
     )
     click.echo(f"agent-host serving {ctx.store_dir} on http://{bind}:{port}", err=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=bind, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    max_connections = max_connections or default_max_connections()
+    config = uvicorn.Config(
+        app,
+        host=bind,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+        http=GuardedH11Protocol.configured(max_connections, header_timeout),
+        backlog=min(2048, max_connections),
     )
+    install_log_rate_limit()
+    server = uvicorn.Server(config)
     handle_exit = server.handle_exit
 
     def exit_and_drain(sig: int, frame: Any) -> None:

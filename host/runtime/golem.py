@@ -16,6 +16,7 @@ from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, PromiseCreated
 from host.runtime import pollables as pl
 from host.runtime.session import HostFunc, Kind, LimitExceeded, Session, Suspend
+from host.secrets import matches
 from host.values import Case, Some, to_json
 from host.values.types import FuncSig, RecordT, WitType
 
@@ -100,16 +101,38 @@ def _create_promise(sig: FuncSig) -> HostFunc:
     return HostFunc(live, Kind.JOURNALED, replay=replay)
 
 
-def _complete_promise(sig: FuncSig) -> HostFunc:
-    def live(session: Session, value: dict[str, Any], data: bytes) -> bool:
+def _may_complete(session: Session, promise: PromiseId, secret: str | None) -> None:
+    """The guest side of the completion model (host.secrets.CompletionPolicy)."""
+    if secret is not None:
+        if not matches(secret, session.store.promise_secret_hash(promise)):
+            raise GuestError(
+                f"agent {session.agent} gave a wrong secret for promise {promise}: "
+                "complete-with-secret needs the secret its owner handed out"
+            )
+        return
+    policy = session.secrets.completion_policy if session.secrets else "open"
+    if policy == "secret" and promise.agent != session.agent:
+        raise GuestError(
+            f"agent {session.agent} may not complete promise {promise} of agent "
+            f"{promise.agent}: the server runs with --require-promise-secret, so "
+            "completing another agent's promise needs its secret "
+            f"({SECRETS_INTERFACE_V2} complete-with-secret)"
+        )
+
+
+def _complete_promise(sig: FuncSig, with_secret: bool = False) -> HostFunc:
+    def live(session: Session, value: dict[str, Any], *rest: Any) -> bool:
+        secret, data = rest if with_secret else (None, rest[0])
         if len(data) > session.limits.max_payload_bytes:
             raise LimitExceeded(
                 f"a promise payload of {len(data)} bytes exceeds the limit of "
                 f"{session.limits.max_payload_bytes} bytes (max_payload_bytes)"
             )
         promise = promise_id_from(value)
+        _may_complete(session, promise, secret)
         first, pending = session.pending()
         name = sig.name
+        # Never the secret: the oplog holds the promise and the payload only.
         request = [to_json(value, sig.params[0][1]), list(data)]
 
         made: list[HostCall] = []
@@ -271,3 +294,8 @@ SECRETS_INTERFACE = "agent-host:promises/secrets@0.1.0"
 # agent's oplog created that promise), never of the store's current state, so replay
 # computes it again instead of reading it from the oplog, where it must never be written.
 SECRETS_FUNCS: dict[str, HostFunc] = {"promise-secret": HostFunc(_promise_secret, Kind.PURE)}
+SECRETS_INTERFACE_V2 = "agent-host:promises/secrets@0.2.0"
+SECRETS_V2_FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
+    "promise-secret": _fixed(HostFunc(_promise_secret, Kind.PURE)),
+    "complete-with-secret": lambda sig: _complete_promise(sig, with_secret=True),
+}

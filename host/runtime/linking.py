@@ -45,6 +45,9 @@ def _provided(interface: str, func: str, sig: FuncSig) -> HostFunc | None:
         return factory(sig) if factory is not None else None
     if interface == golem.SECRETS_INTERFACE:
         return golem.SECRETS_FUNCS.get(func)
+    if interface == golem.SECRETS_INTERFACE_V2:
+        secrets_factory = golem.SECRETS_V2_FUNCS.get(func)
+        return secrets_factory(sig) if secrets_factory is not None else None
     if base.startswith(wasi.FAMILIES):
         key = f"{base}.{func}"
         spec = wasi.FUNCS.get(key) or wasi_http.FUNCS.get(key)
@@ -167,7 +170,7 @@ def _interface_known(iname: str) -> bool:
     base, _, version = iname.partition("@")
     if base == golem.INTERFACE:
         return version in golem.GENERATIONS
-    if iname == golem.SECRETS_INTERFACE:
+    if iname in (golem.SECRETS_INTERFACE, golem.SECRETS_INTERFACE_V2):
         return True
     return base.startswith(wasi.FAMILIES) or iname == pollshim.HELPER
 

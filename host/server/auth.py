@@ -1,11 +1,24 @@
 """Access control for the server.
 
-With a token configured, every request that changes state (any method but GET, HEAD
-and OPTIONS) needs ``Authorization: Bearer <token>``; reads stay open. Completing a
-promise may instead carry that promise's secret (``X-Promise-Secret`` header or a
-``secret`` field), so a webhook can complete the one promise it was handed without
-holding the server's token. With ``require_promise_secret``, completion needs the
-secret (or the token) even when no token is configured.
+With a token configured, every request needs ``Authorization: Bearer <token>``, whatever
+its method: agent-declared routes run guest functions on GET too (creating agents and
+growing oplogs), so no route that can invoke a function is open. Two kinds of request
+are exempt:
+
+- ``/healthz`` is always open (it says only that the process answers);
+- with ``public_reads``, reads (GET, HEAD, OPTIONS) of the Golem API (``/v1/...``) and
+  of the API description (``/openapi.json``, ``/docs``, ``/redoc``) are open. Agent
+  routes still need the token: they invoke functions.
+
+Completing a promise may instead carry that promise's secret (``X-Promise-Secret``
+header or a ``secret`` field), so a webhook can complete the one promise it was handed
+without holding the server's token; the completion route checks that itself. With
+``require_promise_secret``, completion needs the secret (or the token) even when no
+token is configured, and a guest completing another agent's promise needs its secret
+too (see :mod:`host.runtime.golem`).
+
+Header bytes are read as latin-1, as HTTP defines them; a header that is not UTF-8 is
+never an error here, and a token that does not match byte for byte is a 401.
 """
 
 from __future__ import annotations
@@ -19,18 +32,38 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from host.server.errors import error_body
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+OPEN_PATHS = {"/healthz"}
+DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 @dataclass(frozen=True)
 class AuthConfig:
     token: str | None = None
     require_promise_secret: bool = False
+    public_reads: bool = False
 
-    def token_ok(self, authorization: str | None) -> bool:
+    def token_ok(self, authorization: str | bytes | None) -> bool:
         if self.token is None or authorization is None:
             return False
-        scheme, _, value = authorization.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), self.token)
+        raw = (
+            authorization
+            if isinstance(authorization, bytes)
+            else authorization.encode("latin-1", "replace")
+        )
+        scheme, _, value = raw.partition(b" ")
+        # Bytes on both sides: compare_digest refuses non-ASCII str, and a header may
+        # hold any byte.
+        return scheme.lower() == b"bearer" and hmac.compare_digest(
+            value.strip(), self.token.encode()
+        )
+
+    def is_open(self, method: str, path: str) -> bool:
+        """Whether a request passes without the token (when one is set)."""
+        if path in OPEN_PATHS:
+            return True
+        if self.public_reads and method in SAFE_METHODS:
+            return path == "/v1" or path.startswith("/v1/") or path in DOC_PATHS
+        return False
 
 
 def is_completion(path: str) -> bool:
@@ -38,7 +71,7 @@ def is_completion(path: str) -> bool:
 
 
 class TokenAuth:
-    """Refuses unauthenticated state changes with 401; completion routes decide for
+    """Refuses requests without the token with 401; completion routes decide for
     themselves (token or promise secret), so they pass through."""
 
     def __init__(self, app: ASGIApp, config: AuthConfig) -> None:
@@ -49,18 +82,26 @@ class TokenAuth:
         if (
             scope["type"] != "http"
             or self.config.token is None
-            or scope["method"] in SAFE_METHODS
-            or is_completion(scope["path"])
+            or self.config.is_open(scope["method"], scope["path"])
+            or (scope["method"] == "POST" and is_completion(scope["path"]))
         ):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        if self.config.token_ok(headers.get("authorization")):
+        authorization = None
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"authorization":
+                authorization = value
+        if self.config.token_ok(authorization):
             await self.app(scope, receive, send)
             return
         await unauthorized(
             send,
-            "this server requires `Authorization: Bearer <token>` for requests that change state",
+            "this server requires `Authorization: Bearer <token>`"
+            + (
+                " on every request but reads of /v1"
+                if self.config.public_reads
+                else " on every request but /healthz"
+            ),
         )
 
 

@@ -6,6 +6,7 @@ Users' mistakes are 4xx; a 500 means a bug in agent-host.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,10 +34,25 @@ class ApiError(Exception):
         self.field = field
 
 
+ECHO_LIMIT = 64  # characters of one caller-given value an error message repeats
+MESSAGE_LIMIT = 1000
+_LONG_WORD = re.compile(r"\S{" + str(ECHO_LIMIT + 1) + ",}")
+
+
+def clip(text: str) -> str:
+    """``text`` with every run of more than :data:`ECHO_LIMIT` non-blank characters (a
+    name, an id, a value the caller sent) cut to its first ECHO_LIMIT and ``...``: a
+    10,000-character agent name is not echoed back in full."""
+    text = _LONG_WORD.sub(lambda m: m.group()[:ECHO_LIMIT] + "...", text)
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + "..."
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
+    """The one error shape; every error response is built here, so every message and
+    field is clipped here (:func:`clip`)."""
+    error: dict[str, Any] = {"code": code, "message": clip(message)}
     if field is not None:
-        error["field"] = field
+        error["field"] = clip(field)
     return {"error": error}
 
 

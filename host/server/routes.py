@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from host import oplog
-from host.errors import InvalidInput
+from host.errors import InvalidInput, NotFound
 from host.ids import AgentId, PromiseId
 from host.server.auth import AuthConfig
 from host.server.errors import ApiError, error_body
@@ -205,9 +205,7 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         body: Annotated[InvokeRequest | None, Body()] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        return {
-            "invocationId": enqueue(component_id, worker_name, function, body, idempotency_key)
-        }
+        return {"invocationId": enqueue(component_id, worker_name, function, body, idempotency_key)}
 
     @app.post(WORKERS + "/{worker_name}/invoke-and-await", tags=["invocations"])
     async def invoke_and_await(
@@ -247,12 +245,13 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         request: Request,
         x_promise_secret: Annotated[str | None, Header()] = None,
     ) -> Any:
-        promise = PromiseId(agent_of(component_id, worker_name), body.oplogIdx)
         auth: AuthConfig = request.app.state.auth
         if auth.token is not None or auth.require_promise_secret:
             if not auth.token_ok(request.headers.get("authorization")):
                 given = x_promise_secret or body.secret
-                if not service.promise_secret_matches(promise, given):  # 404 for an unknown one
+                if not secret_ok(component_id, worker_name, body.oplogIdx, given):
+                    # The same answer for an unknown component, agent or promise as for
+                    # a wrong secret: a caller without the token learns nothing.
                     return JSONResponse(
                         error_body(
                             "unauthorized",
@@ -262,14 +261,22 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
                         401,
                         headers={"www-authenticate": "Bearer"},
                     )
+        promise = PromiseId(agent_of(component_id, worker_name), body.oplogIdx)
         with located(data="body.data"):
             return service.complete(promise, bytes(body.data)).completed
 
+    def secret_ok(component_id: str, worker_name: str, oplog_idx: int, given: str | None) -> bool:
+        if given is None:
+            return False
+        try:
+            promise = PromiseId(service.agent_id(component_id, worker_name), oplog_idx)
+            return service.promise_secret_matches(promise, given)
+        except (NotFound, InvalidInput):
+            return False
+
     @app.get(WORKERS + "/{worker_name}/promises", tags=["promises"])
     def worker_promises(component_id: str, worker_name: str, all: bool = False) -> dict[str, Any]:  # noqa: A002
-        records = service.list_promises(
-            agent_of(component_id, worker_name), include_completed=all
-        )
+        records = service.list_promises(agent_of(component_id, worker_name), include_completed=all)
         return {"promises": [promise_json(p) for p in records]}
 
     @app.get("/v1/promises", tags=["promises"])

@@ -36,7 +36,7 @@ from host.runtime.engine import make_engine
 from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
 from host.runtime.scheduler import InlineScheduler, PoolScheduler, Scheduler
-from host.secrets import PromiseSecrets, matches
+from host.secrets import CompletionPolicy, PromiseSecrets, matches
 from host.service.views import (
     AgentView,
     CheckReport,
@@ -75,8 +75,11 @@ class HostService:
         output: Callable[[AgentId, str, bytes], None] | None = None,
         progress: Callable[[str], None] | None = None,
         before_suspend: Callable[[AgentId], None] | None = None,
+        completion_policy: CompletionPolicy = "open",
     ) -> None:
-        """``before_suspend`` is a test seam, off by default: it runs between "nothing the
+        """``completion_policy`` says who may complete another agent's promise from a guest
+        ("open": anyone, Golem's model; "secret": only with the promise's secret).
+        ``before_suspend`` is a test seam, off by default: it runs between "nothing the
         agent awaits is ready" and the suspension's commit, the window of spec rule 4."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +88,9 @@ class HostService:
         self.registry = ComponentRegistry(
             make_engine(), self.store, self.data_dir, progress=progress
         )
-        self.secrets = PromiseSecrets(self.data_dir)
+        # The guest side of the completion model (see host.secrets.CompletionPolicy);
+        # the HTTP side is host.server.auth.
+        self.secrets = PromiseSecrets(self.data_dir, completion_policy)
         self.executor = Executor(
             self.store,
             self.registry,
