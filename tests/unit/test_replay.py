@@ -208,8 +208,8 @@ def invoke(session: Scripted, guest: Guest, started: InvocationStarted) -> str:
     except Suspend as suspend:
         session.mark_persisted(Suspended(suspend.promises, suspend.wake_at_ns))
         return "suspended"
-    except Divergence:
-        raise
+    except (Divergence, LiveForbidden):
+        raise  # not the guest failing: the test's verdict
     except Exception as exc:
         if not session.replaying:
             session.mark_persisted(InvocationFailed(started.invocation_id, str(exc)))
