@@ -150,19 +150,23 @@ def _tuplify(value: Any) -> Any:
     return value
 
 
+def from_dict(data: dict[str, Any]) -> Entry:
+    """The entry :func:`to_dict` made ``data`` from (golden oplogs in tests are stored so)."""
+    cls = _TYPES[data["type"]]
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in data:
+            value = data[f.name]
+            # Tuples become JSON arrays; JSON payloads (request/response) stay as-is.
+            kwargs[f.name] = value if f.name in ("request", "response") else _tuplify(value)
+    entry: Entry = cls(**kwargs)
+    return entry
+
+
 def decode(text: str) -> Entry:
     """Parse stored JSON text back into an entry; a damaged entry is a StoreError."""
     try:
-        data = json.loads(text)
-        cls = _TYPES[data.pop("type")]
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name in data:
-                value = data[f.name]
-                # Tuples become JSON arrays; JSON payloads (request/response) stay as-is.
-                kwargs[f.name] = value if f.name in ("request", "response") else _tuplify(value)
-        entry: Entry = cls(**kwargs)
-        return entry
+        return from_dict(json.loads(text))
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"undecodable oplog entry {text[:200]!r}: {exc}") from None
 

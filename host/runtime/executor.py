@@ -30,7 +30,6 @@ from host.oplog import (
     InvocationFinished,
     InvocationStarted,
     Suspended,
-    describe,
 )
 from host.runtime.engine import EPOCH_TICK_S, EpochTicker
 from host.runtime.registry import ComponentRegistry, first_line, get_func
@@ -237,25 +236,12 @@ class Executor:
         agent = session.agent
         set_current(session)
         try:
-            while True:
-                session.skip_markers()
-                if session.cursor >= len(session.entries):
-                    break
-                entry = session.entries[session.cursor]
-                if isinstance(entry, InvocationStarted):
-                    session.cursor += 1
-                    step = self._call(session, wstore, instance, entry, hash)
-                    if step is not None:
-                        return step
-                elif isinstance(entry, InvocationFailed):
+            while (entry := session.next_invocation()) is not None:
+                if isinstance(entry, InvocationFailed):
                     return Step.STOP  # failed and not retried
-                else:
-                    raise Divergence(
-                        str(agent),
-                        session.index_of_cursor(),
-                        type(entry).__name__,
-                        "<no host call outside an invocation>",
-                    )
+                step = self._call(session, wstore, instance, entry, hash)
+                if step is not None:
+                    return step
             while True:
                 queued = self.store.list_invocations(agent, [QUEUED])
                 if not queued:
@@ -333,28 +319,8 @@ class Executor:
             if export.sig.result is None
             else format_value(from_wasmtime(result, export.sig.result), export.sig.result)
         )
-        session.skip_markers()
-        if session.replaying:
-            entry = session.entries[session.cursor]
-            if (
-                isinstance(entry, InvocationFinished)
-                and entry.invocation_id == started.invocation_id
-            ):
-                if entry.result != text:
-                    raise Divergence(
-                        str(agent),
-                        session.index_of_cursor(),
-                        f"result {entry.result}",
-                        f"result {text}",
-                    )
-                session.cursor += 1
-                return None
-            raise Divergence(
-                str(agent),
-                session.index_of_cursor(),
-                describe(entry),
-                f"<return from {started.function}>",
-            )
+        if session.expect_finished(started, text):
+            return None  # replayed: the recorded run finished just so
         finished = InvocationFinished(started.invocation_id, text)
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, finished)

@@ -16,11 +16,11 @@ import wasmtime
 import wasmtime.component as wc
 
 from host.errors import InvalidComponent
-from host.oplog import HostCall
+from host.replay import has_resource, host_call
 from host.runtime import golem, pollshim, wasi, wasi_http
 from host.runtime.session import HostFunc, Kind, Session, current_session
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
-from host.values import Case, Handle, Some, from_json, to_json
+from host.values import Case, Handle, Some
 from host.values.types import FuncSig, ListT, OptionT, ResourceT, ResultT, TupleT, WitType
 
 # One host resource type id per resource name: the same name in two versions of an
@@ -212,42 +212,14 @@ def _run(
     param_types: Sequence[WitType],
     args: Sequence[Any],
 ) -> Any:
-    """The value of one host call on lifted arguments, by the function's kind."""
-    kind = spec.kind
-    if kind is Kind.PURE:
-        return spec.impl(session, *args)
-    if session.scratch and kind is not Kind.READ:
+    """The value of one host call on lifted arguments: :func:`host.replay.host_call`,
+    after refusing what a scratch session (no agent) must not do."""
+    if session.scratch and spec.kind not in (Kind.PURE, Kind.READ):
         raise golem.GuestError(
             f"{sig.name} was called while the host read the component's endpoint "
             "definition; the definition must not create, complete or change anything"
         )
-    session.skip_markers()
-    if session.replaying:
-        entry = session.next_recorded(sig.name)
-        if kind is Kind.STATE:
-            spec.impl(session, *args)
-        if spec.replay is not None:
-            value = spec.replay(session, entry, session.cursor)
-        elif spec.rebuild is not None:
-            assert isinstance(entry, HostCall)
-            value = spec.rebuild(session, entry.response)
-        elif sig.result is None:
-            value = None
-        else:
-            assert isinstance(entry, HostCall)
-            value = from_json(entry.response, sig.result)
-        return value
-    value = spec.impl(session, *args)
-    if kind is not Kind.JOURNALED:
-        if spec.snapshot is not None:
-            response = spec.snapshot(value)
-        else:
-            response = None if sig.result is None else to_json(value, sig.result)
-        request = [_jsonable(a, t) for a, t in zip(args, param_types, strict=True)]
-        session.record(HostCall(sig.name, request, response))
-        if kind is Kind.EFFECT:
-            session.flush()
-    return value
+    return host_call(session, sig, spec, param_types, args)
 
 
 def _lift(session: Session, ctx: Any, raw: Any, ty: WitType) -> Any:
@@ -262,21 +234,9 @@ def _lift(session: Session, ctx: Any, raw: Any, ty: WitType) -> Any:
     return from_wasmtime(raw, ty)
 
 
-def _has_resource(ty: WitType | None) -> bool:
-    if isinstance(ty, ResourceT):
-        return True
-    if isinstance(ty, ListT | OptionT):
-        return _has_resource(ty.elem if isinstance(ty, ListT) else ty.payload)
-    if isinstance(ty, ResultT):
-        return _has_resource(ty.ok) or _has_resource(ty.err)
-    if isinstance(ty, TupleT):
-        return any(_has_resource(t) for t in ty.elems)
-    return False
-
-
 def _host_handles(session: Session, value: Any, ty: WitType | None) -> Any:
     """Replace the host objects inside ``value`` by handles the guest will own."""
-    if ty is None or value is None or not _has_resource(ty):
+    if ty is None or value is None or not has_resource(ty):
         return value
     if isinstance(ty, ResourceT):
         rep = session.resources.add(value)
@@ -297,9 +257,3 @@ def _lower(session: Session, value: Any, ty: WitType | None) -> Any:
     if ty is None:
         return None
     return to_wasmtime(_host_handles(session, value, ty), ty)
-
-
-def _jsonable(value: Any, ty: WitType) -> Any:
-    if _has_resource(ty):
-        return f"<{type(value).__name__}>"
-    return to_json(value, ty)

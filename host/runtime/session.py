@@ -1,66 +1,27 @@
-"""One execution of an agent: a wasmtime store, its host resources, and the
-oplog cursor that decides whether a host call is replayed or run live.
+"""One execution of an agent: its host resources, its limits and the oplog cursor.
 
-Host functions are classified by :class:`Kind`:
-
-- ``PURE``: a function of the guest's inputs and host-side bookkeeping (handing
-  out a stdout stream, dropping a handle). Never recorded; runs in both modes.
-- ``READ``: non-deterministic (clocks, random, environment, a promise's state)
-  or a local side effect whose loss in a crash is harmless (guest stdout).
-  Recorded live and kept in memory until the next commit; on replay the
-  recorded response is returned and the function does not run.
-- ``EFFECT``: a side effect others can see (completing a promise, a new
-  idempotency key). Recorded and committed before the guest sees the result.
-- ``STATE``: changes deterministic per-agent state (idempotence mode, retry
-  policy). Recorded, and runs in both modes so that replay rebuilds the state.
-- ``JOURNALED``: the function writes its own oplog entry in the same store
-  transaction as its effect (creating or completing a promise); on replay its
-  ``replay`` hook (or the recorded response) answers.
-
-Uncommitted ``READ`` entries are safe to lose: nothing outside the agent saw
-them, because every externally visible step (an effect, a suspension, an
-invocation result) commits everything recorded before it.
+The cursor, the checks replay makes and the record-or-replay decision by a host
+function's :class:`Kind` are :mod:`host.replay`'s (wasm-free, tested on golden
+oplogs); :class:`Session` adds what a real run needs: the store it commits to, the
+agent's limits, its host resources and guest I/O.
 """
 
 from __future__ import annotations
 
-import enum
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from host import oplog
-from host.errors import Divergence, HostError
+from host.errors import HostError
 from host.ids import AgentId
 from host.limits import Limits
-from host.oplog import Entry, HostCall, InvocationFailed, PromiseCreated, Retried, Suspended
+from host.oplog import Entry
+from host.replay import HostFunc as HostFunc
+from host.replay import Kind as Kind
+from host.replay import Replay
 from host.secrets import PromiseSecrets
 from host.store.base import Store
-
-
-class Kind(enum.Enum):
-    PURE = "pure"
-    READ = "read"
-    EFFECT = "effect"
-    STATE = "state"
-    JOURNALED = "journaled"
-
-
-@dataclass(frozen=True)
-class HostFunc:
-    """A host function implementation: ``impl(session, *args) -> result``.
-
-    Arguments and results are values of :mod:`host.values` (resources as the
-    host objects themselves). ``rebuild`` recreates a resource result from its
-    recorded response on replay, for READ functions that return resources.
-    """
-
-    impl: Callable[..., Any]
-    kind: Kind = Kind.PURE
-    snapshot: Callable[[Any], Any] | None = None
-    rebuild: Callable[[Session, Any], Any] | None = None
-    replay: Callable[[Session, Any, int], Any] | None = None
 
 
 class Suspend(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -114,8 +75,9 @@ class ResourceTable:
         return len(self._objects)
 
 
-class Session:
-    """The state of one agent execution (one wasmtime store)."""
+class Session(Replay):
+    """The state of one agent execution (one wasmtime store): the oplog cursor, plus the
+    store it commits to, its limits, resources and I/O."""
 
     def __init__(
         self,
@@ -128,12 +90,8 @@ class Session:
         on_output: Callable[[str, bytes], None] | None = None,
         on_promise_completed: Callable[[Any], None] | None = None,
     ) -> None:
-        self.agent = agent
+        super().__init__(agent, entries)
         self.store = store
-        self.entries = entries
-        self.persisted = len(entries)  # entries[:persisted] are in the store
-        self.cursor = 1 if entries else 0  # entry 1 (AgentCreated) is the executor's
-        self.retried = {e.invocation_id for e in entries if isinstance(e, Retried)}
         self.limits = Limits()
         self.secrets: PromiseSecrets | None = None
         self.args = args
@@ -150,49 +108,6 @@ class Session:
         # definition): reads are answered live and recorded nowhere, effects are refused.
         self.scratch = False
 
-    # -- the cursor ---------------------------------------------------------------
-    @property
-    def replaying(self) -> bool:
-        return self.cursor < len(self.entries)
-
-    def index_of_cursor(self) -> int:
-        """The oplog index (1-based) of the entry at the cursor."""
-        return self.cursor + 1
-
-    def is_marker(self, entry: Entry) -> bool:
-        """Entries replay passes over: suspensions, retries, and failures that were retried."""
-        if isinstance(entry, Suspended | Retried):
-            return True
-        return isinstance(entry, InvocationFailed) and entry.invocation_id in self.retried
-
-    def skip_markers(self) -> None:
-        while self.cursor < len(self.entries) and self.is_marker(self.entries[self.cursor]):
-            self.cursor += 1
-
-    def next_recorded(self, called: str) -> HostCall | PromiseCreated:
-        """The recorded answer to the host call ``called``; Divergence if it does not match."""
-        self.skip_markers()
-        index = self.index_of_cursor()
-        entry = self.entries[self.cursor]
-        if not isinstance(entry, HostCall | PromiseCreated) or entry.function != called:
-            recorded = (
-                entry.function
-                if isinstance(entry, HostCall | PromiseCreated)
-                else (f"<{oplog.kind(entry)}>")
-            )
-            raise Divergence(str(self.agent), index, recorded, called)
-        self.cursor += 1
-        return entry
-
-    # -- recording ------------------------------------------------------------------
-    def record(self, entry: Entry) -> int:
-        """Append a live entry in memory; returns its oplog index."""
-        assert not self.replaying, "recording while replaying"
-        self.check_size(entry)
-        self.entries.append(entry)
-        self.cursor = len(self.entries)
-        return len(self.entries)
-
     def check_size(self, entry: Entry) -> None:
         size = len(oplog.encode(entry))
         if size > self.limits.max_payload_bytes:
@@ -200,21 +115,6 @@ class Session:
                 f"an oplog entry of {size} bytes ({oplog.kind(entry)}) exceeds the agent's "
                 f"limit of {self.limits.max_payload_bytes} bytes (max_payload_bytes)"
             )
-
-    @property
-    def next_index(self) -> int:
-        return len(self.entries) + 1
-
-    def pending(self) -> tuple[int, list[Entry]]:
-        """(first index, entries) recorded but not yet committed."""
-        return self.persisted + 1, self.entries[self.persisted :]
-
-    def mark_persisted(self, *extra: Entry) -> None:
-        """After a store transition committed the pending entries plus ``extra``."""
-        for entry in extra:
-            self.entries.append(entry)
-        self.persisted = len(self.entries)
-        self.cursor = len(self.entries)
 
     def flush(self) -> None:
         first, pending = self.pending()
