@@ -97,10 +97,19 @@ class Executor:
         # Test seam, off by default: runs between "nothing is ready" and the suspension
         # commit, the window in which spec rule 4's race happens.
         self.before_suspend: Callable[[AgentId], None] | None = None
+        self.stopping = False
         scheduler.attach(self)
 
     def close(self) -> None:
         self._ticker.stop()
+
+    def stop_running(self) -> None:
+        """Shutdown: start nothing more, and stop every guest running now by advancing the
+        epoch past any deadline. Their invocations are not failed: the agents stay
+        running in the store, and the next start replays and continues them."""
+        self.stopping = True
+        for _ in range(MAX_DEADLINE_TICKS + 1):
+            self.engine.increment_epoch()
 
     def is_running_here(self, agent: AgentId) -> bool:
         """Whether a thread of this process runs the agent now."""
@@ -142,7 +151,7 @@ class Executor:
                 raise LeaseHeld(str(agent), holder)
             self._thread.running = getattr(self._thread, "running", 0) + 1
             try:
-                while True:
+                while not self.stopping:
                     record = self.store.get_agent(agent)
                     if record.status in (FAILED, INTERRUPTED):
                         return record.status
@@ -159,6 +168,7 @@ class Executor:
                         # Resumed after an interrupt with nothing left to wait for.
                         self.store.set_status(agent, IDLE)
                     # SUSPENDED and AGAIN: re-check, a timer may already be due.
+                return self.store.get_agent(agent).status
             finally:
                 self._thread.running -= 1
                 self.store.release_lease(agent, self.owner)
@@ -244,6 +254,8 @@ class Executor:
                     return step
             while True:
                 queued = self.store.list_invocations(agent, [QUEUED])
+                if self.stopping:
+                    return Step.STOP  # shutting down: the queue waits for the next start
                 if not queued:
                     self._keep(live)
                     return Step.IDLE
@@ -343,6 +355,10 @@ class Executor:
                 return Step.SUSPENDED
             session.flush()
             return Step.AGAIN  # completed meanwhile (spec rule 4): run on now
+        if self.stopping and isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
+            # Interrupted by shutdown: record nothing; the replay on the next start
+            # re-runs the invocation from its last committed step.
+            return Step.STOP
         if isinstance(exc, GuestExit):
             if exc.ok:
                 return None
@@ -372,9 +388,18 @@ class Executor:
         self.scheduler.finished(agent, started.invocation_id)
 
 
+def deadline_ticks(limits: Limits) -> int:
+    """A call's deadline in epoch ticks, at most a day's worth: shutdown interrupts every
+    running guest by advancing the epoch this far (~0.8 us a tick)."""
+    return max(1, min(MAX_DEADLINE_TICKS, int(limits.deadline_s / EPOCH_TICK_S)))
+
+
+MAX_DEADLINE_TICKS = int(86_400 / EPOCH_TICK_S)
+
+
 def _arm(wstore: wasmtime.Store, limits: Limits) -> None:
     """Give the store a fresh deadline and fuel for the next call."""
-    wstore.set_epoch_deadline(max(1, int(limits.deadline_s / EPOCH_TICK_S)))
+    wstore.set_epoch_deadline(deadline_ticks(limits))
     wstore.set_fuel(limits.fuel if limits.fuel is not None else _UNLIMITED_FUEL)
 
 

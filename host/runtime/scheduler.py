@@ -165,10 +165,13 @@ class PoolScheduler:
         self._notify_all()
 
     def stop(self) -> None:
-        """Stop taking work and wait for running agents to reach a durable point."""
+        """Stop taking work, interrupt running guests (they stay resumable) and wait for
+        their threads to reach a durable point."""
         self._stopping.set()
         if self._scanner is not None:
             self._scanner.join(30.0)
+        if self._executor is not None:
+            self._executor.stop_running()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _scan_loop(self) -> None:
