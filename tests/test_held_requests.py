@@ -136,3 +136,36 @@ def test_a_wait_ends_when_another_process_finishes_the_invocation(api: Api, tmp_
         response = held.result(timeout=40)
     assert response.status_code == 200 and response.json()["result"] == list(b"x")
     wait_until(lambda: api.status(name) == "Idle", timeout=10)
+
+
+def test_many_agents_in_a_durable_sleep_all_answer_after_the_sleep(tmp_path: Path) -> None:
+    """100 agents each in a 5 s durable sleep, invoked with invoke-and-await at once,
+    all answer after about 5 s (issue 11: they used to finish in batches)."""
+    store = tmp_path / "clock-store"
+    cid = add_component(store, build_fixture("clock-0.2.3"), "clock")
+    server = Server(store, poll_interval=0.05, await_timeout=120.0).start()
+    try:
+        api = Api(server.client(timeout=120.0), cid)
+        sleep_ns = 5_000_000_000
+        count = 100
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            held = [
+                pool.submit(api.invoke_and_await, f"sleeper-{i}", "sleep", [sleep_ns])
+                for i in range(count)
+            ]
+            ended = []
+            for future in held:
+                response = future.result(timeout=120)
+                ended.append(time.monotonic() - started)
+                assert response.status_code == 200, response.text
+        # Nobody answered before its sleep was over, and nobody waited for a later batch:
+        # the whole set ends within a few seconds of the sleep.
+        assert min(ended) >= 5.0
+        assert max(ended) < 5.0 + 15.0, max(ended)
+        print(
+            f"\n{count} durable 5 s sleeps: first answer {min(ended):.2f} s, "
+            f"last {max(ended):.2f} s"
+        )
+    finally:
+        server.stop()
