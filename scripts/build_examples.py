@@ -7,7 +7,8 @@ refers to (``golem:api@1.3.0`` and whatever that uses, transitively) are taken f
 repository's top-level ``wit/`` folder and assembled into a ``deps/`` folder inside
 ``build/examples/<name>/``, together with a copy of the sources and the Python bindings
 (``build/examples/<name>/bindings``, handy for an editor or mypy). Nothing is generated
-next to the sources except the ``.wasm`` and its ``.wasm.stamp``.
+next to the sources except the ``.wasm`` and its ``.wasm.stamp``. Finding, laying out
+and hashing the WIT packages is :mod:`host.witpkg`'s, as for the WAT guests.
 
 An example whose Python imports ``agent_host_sdk`` gets the guest SDK
 (``guest_examples/sdk/agent_host_sdk/``) copied next to its sources in the build (unless
@@ -35,11 +36,24 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script: host/ is importable from the checkout
+    sys.path.insert(0, str(REPO))
+
+from host.witpkg import (  # noqa: E402
+    InputsHash,
+    WitIndex,
+    WitPackage,
+    WitPackageError,
+    lay_out,
+    source_files,
+    world_names,
+)
+
 EXAMPLES_DIR = REPO / "guest_examples"
 WIT_DIR = REPO / "wit"
 BUILD_DIR = REPO / "build" / "examples"
@@ -47,16 +61,6 @@ SDK_PACKAGE = EXAMPLES_DIR / "sdk" / "agent_host_sdk"
 SDK_IMPORT_RE = re.compile(r"^\s*(?:from|import)\s+agent_host_sdk\b", re.M)
 STAMP_FORMAT = 1  # bump when the way outputs are produced changes
 
-_COMMENT_RE = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
-_PACKAGE_RE = re.compile(
-    r"^\s*package\s+([a-z][a-z0-9-]*:[a-z][a-z0-9-]*(?:@[^\s;{]+)?)\s*[;{]", re.M
-)
-_WORLD_RE = re.compile(r"^\s*world\s+(%?[a-z][a-z0-9-]*)\s*\{", re.M)
-# `ns:pkg/iface@1.2.3`, `ns:pkg@1.2.3` or unversioned, as found in use/import/export/include
-_REF_RE = re.compile(
-    r"\b([a-z][a-z0-9-]*:[a-z][a-z0-9-]*)(?:/%?[a-z][a-z0-9-]*)?"
-    r"(?:@(\d+\.\d+\.\d+(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?))?"
-)
 _SKIP_DIRS = {"__pycache__", "wit", "wit_world"}
 
 
@@ -71,23 +75,6 @@ class BuildError(Exception):
 
 class UsageError(Exception):
     """The command line or the repository layout is wrong."""
-
-
-@dataclass(frozen=True)
-class WitPackage:
-    """A package found in the top-level wit/ folder: a directory or a single file."""
-
-    id: str  # "ns:name@version" or "ns:name"
-    path: Path
-
-    def files(self) -> list[Path]:
-        return _package_files(self.path)
-
-
-def _package_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file())
 
 
 @dataclass(frozen=True)
@@ -123,7 +110,7 @@ class Example:
         return list(walk(self.root))
 
     def wit_files(self) -> list[Path]:
-        return sorted(p for p in self.wit.rglob("*") if p.is_file())
+        return source_files(self.wit)
 
     def uses_sdk(self) -> bool:
         """Whether the example imports agent_host_sdk without shipping its own copy."""
@@ -144,73 +131,28 @@ def sdk_files() -> list[Path]:
     )
 
 
-# --- WIT package resolution -------------------------------------------------------------
+# --- WIT packages (host.witpkg) -------------------------------------------------------
 
 
-def _wit_text(path: Path) -> str:
-    return _COMMENT_RE.sub("", path.read_text(encoding="utf-8"))
+def index_top_level_wit(wit_dir: Path = WIT_DIR) -> WitIndex:
+    """The packages of the top-level wit/ folder."""
+    return WitIndex(wit_dir)
 
 
-def _declared_packages(files: Iterable[Path]) -> set[str]:
-    return {str(m) for f in files if f.suffix == ".wit" for m in _PACKAGE_RE.findall(_wit_text(f))}
-
-
-def _references(files: Iterable[Path]) -> set[str]:
-    refs = set()
-    for f in files:
-        if f.suffix == ".wit":
-            for name, version in _REF_RE.findall(_wit_text(f)):
-                refs.add(f"{name}@{version}" if version else name)
-    return refs
-
-
-def index_top_level_wit(wit_dir: Path = WIT_DIR) -> dict[str, list[WitPackage]]:
-    """Package id -> where it is declared in the top-level wit/ folder."""
-    index: dict[str, list[WitPackage]] = {}
-    if not wit_dir.is_dir():
-        return index
-    for entry in sorted(wit_dir.iterdir()):
-        if entry.name.startswith(".") or not (entry.is_dir() or entry.suffix == ".wit"):
-            continue
-        for pkg_id in _declared_packages(_package_files(entry)):
-            index.setdefault(pkg_id, []).append(WitPackage(pkg_id, entry))
-    return index
-
-
-def resolve_deps(example: Example, index: dict[str, list[WitPackage]]) -> list[WitPackage]:
+def resolve_deps(example: Example, index: WitIndex) -> list[WitPackage]:
     """The top-level packages the example needs, transitively, sorted by id."""
-    own = _declared_packages(example.wit_files())
-    needed: dict[str, WitPackage] = {}
-    todo = sorted(_references(example.wit_files()) - own)
-    while todo:
-        ref = todo.pop()
-        if ref in needed or ref in own:
-            continue
-        found = index.get(ref, [])
-        if not found and "@" not in ref:  # an unversioned reference to a versioned package
-            found = [p for pid, ps in index.items() if pid.split("@")[0] == ref for p in ps]
-        if not found:
-            raise BuildError(
-                f"{example.name}: its WIT refers to {ref}, which no package in "
-                f"{_rel(WIT_DIR)}/ declares"
-            )
-        if len(found) > 1:
-            where = ", ".join(_rel(p.path) for p in found)
-            raise BuildError(f"{example.name}: {ref} is declared more than once: {where}")
-        pkg = found[0]
-        needed[ref] = pkg
-        files = pkg.files()
-        todo.extend(sorted(_references(files) - _declared_packages(files) - set(needed)))
-    unique = {p.path: p for p in needed.values()}
-    return sorted(unique.values(), key=lambda p: p.id)
+    try:
+        return index.resolve(example.wit, example.name)
+    except WitPackageError as e:
+        raise BuildError(str(e)) from None
 
 
 def world_name(example: Example) -> str:
-    worlds: list[str] = sorted(
-        {w for f in example.wit.glob("*.wit") for w in _WORLD_RE.findall(_wit_text(f))}
+    worlds = sorted(
+        {w for f in example.wit.glob("*.wit") for w in world_names(f.read_text(encoding="utf-8"))}
     )
     if len(worlds) == 1:
-        return worlds[0].lstrip("%")
+        return worlds[0]
     if example.name in worlds:
         return example.name
     raise BuildError(f"{example.name}: expected one world in {_rel(example.wit)}, found {worlds}")
@@ -248,23 +190,13 @@ def componentize_py_version(tool: str) -> str:
 
 
 def inputs_hash(example: Example, deps: list[WitPackage], tool_version: str) -> str:
-    h = hashlib.sha256()
-
-    def feed(label: str, data: bytes) -> None:
-        for part in (label.encode(), data):
-            h.update(len(part).to_bytes(8, "little"))
-            h.update(part)
-
-    feed("format", str(STAMP_FORMAT).encode())
-    feed("componentize-py", tool_version.encode())
-    for f in example.python_files() + example.wit_files():
-        feed(f"example:{f.relative_to(example.root).as_posix()}", f.read_bytes())
+    h = InputsHash()
+    h.add("format", str(STAMP_FORMAT).encode())
+    h.add("componentize-py", tool_version.encode())
+    h.add_files("example:", example.root, example.python_files() + example.wit_files())
     if example.uses_sdk():
-        for f in sdk_files():
-            feed(f"sdk:{f.relative_to(SDK_PACKAGE).as_posix()}", f.read_bytes())
-    for pkg in deps:
-        for f in pkg.files():
-            feed(f"wit:{f.relative_to(WIT_DIR).as_posix()}", f.read_bytes())
+        h.add_files("sdk:", SDK_PACKAGE, sdk_files())
+    h.add_packages(deps)
     return h.hexdigest()
 
 
@@ -309,17 +241,7 @@ def prepare_build_dir(example: Example, deps: list[WitPackage]) -> tuple[Path, P
     """Fresh build/examples/<name>/ with wit/ (+ deps/) and src/; returns (wit, src)."""
     if example.build_dir.exists():
         shutil.rmtree(example.build_dir)
-    wit = example.build_dir / "wit"
-    shutil.copytree(example.wit, wit)
-    for pkg in deps:
-        target = wit / "deps" / pkg.path.name
-        if target.exists():  # the example ships its own copy; it wins
-            continue
-        if pkg.path.is_file():
-            target.mkdir(parents=True)
-            shutil.copy2(pkg.path, target / pkg.path.name)
-        else:
-            shutil.copytree(pkg.path, target)
+    wit = lay_out(example.wit, deps, example.build_dir / "wit")  # the example's own deps win
     src = example.build_dir / "src"
     for f in example.python_files():
         dest = src / f.relative_to(example.root)
@@ -361,7 +283,7 @@ def build(
     example: Example,
     tool: str,
     tool_version: str,
-    index: dict[str, list[WitPackage]],
+    index: WitIndex,
     force: bool,
     position: str,
 ) -> bool:

@@ -3,8 +3,9 @@
 A guest source is a folder holding ``world.wit`` (one world, importing golem/wasi
 packages by versioned name) and ``guest.wat`` (a core module written against the
 canonical ABI). :func:`build_wat` resolves the packages the world needs from a
-``wit/`` folder (one folder per package version, ``<namespace>-<package>-<version>``),
-copies them into a temporary ``deps/`` folder and runs::
+``wit/`` folder (one folder per package version, ``<namespace>-<package>-<version>``)
+and lays them out in a temporary ``deps/`` folder, both with :mod:`host.witpkg`, then
+runs::
 
     wasm-tools component embed <witdir> guest.wat --world <world> -o core.wasm
     wasm-tools component new core.wasm -o guest.wasm
@@ -18,7 +19,6 @@ conformance suite both build through here.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -27,13 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-# `ns:pkg/interface@x.y.z` as written in `import`, `use` and `include` clauses.
-_PACKAGE_REF = re.compile(
-    r"\b([a-z][a-z0-9-]*):([a-z][a-z0-9-]*)/[a-z][a-z0-9-]*@([0-9]+\.[0-9]+\.[0-9]+)"
-)
-_WORLD = re.compile(r"^\s*world\s+(%?[a-z][a-z0-9-]*)\s*\{", re.MULTILINE)
+from host.witpkg import InputsHash, WitIndex, WitPackage, WitPackageError, lay_out, world_names
+from host.witpkg import strip_comments as _strip_comments
+
 _EXPORT_FUNC = re.compile(r"^\s*export\s+(%?[a-z][a-z0-9-]*)\s*:\s*func\b", re.MULTILINE)
-_COMMENT = re.compile(r"//[^\n]*")
 
 
 class GuestBuildError(RuntimeError):
@@ -61,55 +58,24 @@ def wasm_tools() -> str:
 
 
 def world_name(label: str, world_wit: str, what: str = "guest") -> str:
-    names = _WORLD.findall(_COMMENT.sub("", world_wit))
+    names = world_names(world_wit)
     if len(names) != 1:
         raise GuestBuildError(
             f"{what} {label!r}: world.wit must declare exactly one world, found {names}"
         )
-    return str(names[0]).lstrip("%")
+    return names[0]
 
 
 def exported_functions(world_wit: str) -> set[str]:
     """The functions a world exports directly (``export name: func(...)``)."""
-    return {n.lstrip("%") for n in _EXPORT_FUNC.findall(_COMMENT.sub("", world_wit))}
+    return {n.lstrip("%") for n in _EXPORT_FUNC.findall(_strip_comments(world_wit))}
 
 
-def package_refs(text: str) -> set[str]:
-    """Folder names (``ns-pkg-version``) of the packages a WIT text refers to."""
-    return {f"{ns}-{pkg}-{ver}" for ns, pkg, ver in _PACKAGE_REF.findall(_COMMENT.sub("", text))}
-
-
-def needed_packages(label: str, world_wit: str, wit_dir: Path, what: str = "guest") -> list[Path]:
-    """The ``wit_dir`` package folders the world needs, transitively, sorted by name."""
-    needed: dict[str, Path] = {}
-    pending = sorted(package_refs(world_wit))
-    while pending:
-        folder_name = pending.pop()
-        if folder_name in needed:
-            continue
-        folder = wit_dir / folder_name
-        if not folder.is_dir():
-            raise GuestBuildError(
-                f"{what} {label!r}: needs WIT package folder {folder_name!r}, "
-                f"which is not in {wit_dir}"
-            )
-        needed[folder_name] = folder
-        for wit_file in sorted(folder.glob("*.wit")):
-            pending.extend(sorted(package_refs(wit_file.read_text(encoding="utf-8"))))
-    return [needed[k] for k in sorted(needed)]
-
-
-def digest(world_wit: bytes, guest_wat: bytes, packages: list[Path]) -> str:
-    h = hashlib.sha256()
-
-    def feed(label: str, data: bytes) -> None:
-        h.update(label.encode() + b"\0" + len(data).to_bytes(8, "little") + data)
-
-    feed("world.wit", world_wit)
-    feed("guest.wat", guest_wat)
-    for folder in packages:
-        for wit_file in sorted(folder.glob("*.wit")):
-            feed(f"deps/{folder.name}/{wit_file.name}", wit_file.read_bytes())
+def digest(world_wit: bytes, guest_wat: bytes, packages: list[WitPackage]) -> str:
+    h = InputsHash()
+    h.add("world.wit", world_wit)
+    h.add("guest.wat", guest_wat)
+    h.add_packages(packages)
     return h.hexdigest()[:12]
 
 
@@ -130,9 +96,11 @@ def build_wat(src: Path, out_dir: Path, label: str, wit_dir: Path, what: str = "
         raise GuestBuildError(f"{what} {label!r}: {src} has no world.wit and guest.wat")
     world_bytes = (src / "world.wit").read_bytes()
     wat_bytes = (src / "guest.wat").read_bytes()
-    world_text = world_bytes.decode("utf-8")
-    world = world_name(label, world_text, what)
-    packages = needed_packages(label, world_text, wit_dir, what)
+    world = world_name(label, world_bytes.decode("utf-8"), what)
+    try:
+        packages = WitIndex(wit_dir).resolve(src / "world.wit", f"{what} {label!r}")
+    except WitPackageError as exc:
+        raise GuestBuildError(str(exc)) from None
 
     out = out_dir / f"{label}-{digest(world_bytes, wat_bytes, packages)}.wasm"
     if out.is_file():
@@ -146,11 +114,7 @@ def build_wat(src: Path, out_dir: Path, label: str, wit_dir: Path, what: str = "
     tool = wasm_tools()
     with tempfile.TemporaryDirectory(prefix=f"guest-{label}-") as tmp_name:
         tmp = Path(tmp_name)
-        witdir = tmp / "wit"
-        (witdir / "deps").mkdir(parents=True)
-        shutil.copyfile(src / "world.wit", witdir / "world.wit")
-        for folder in packages:
-            shutil.copytree(folder, witdir / "deps" / folder.name)
+        witdir = lay_out(src / "world.wit", packages, tmp / "wit")
         core = tmp / "core.wasm"
         embed = [tool, "component", "embed", str(witdir), str(src / "guest.wat")]
         _run(label, what, "component embed", [*embed, "--world", world, "-o", str(core)])
