@@ -692,9 +692,9 @@ def check_cmd(ctx: Ctx, component_ref: str | None, agent_name: str | None) -> No
 
     Exits 1 if it finds a problem."""
     from host.store.check import check_store
-    from host.store.sqlite import SqliteStore
+    from host.store.url import open_store
 
-    store = SqliteStore(ctx.store_dir / "agent-host.db")
+    store = open_store(ctx.store_dir)
     try:
         agents = None
         if component_ref:

@@ -49,7 +49,7 @@ from host.runtime.pollshim import with_poll_shim as _with_poll_shim
 from host.runtime.session import GuestExit, Session, Suspend, set_current
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
 from host.secrets import PromiseSecrets
-from host.store import FAILED, IDLE, SUSPENDED, ComponentRecord, SqliteStore, lease_owner
+from host.store import FAILED, IDLE, SUSPENDED, ComponentRecord, lease_owner, open_store
 from host.store.base import INTERRUPTED, QUEUED, InvocationRecord
 from host.values import ValuesError, format_value, parse_args, parse_call, parse_value
 from host.values.types import FuncSig
@@ -102,7 +102,7 @@ class Host:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = SqliteStore(self.data_dir / "agent-host.db")
+        self.store = open_store(self.data_dir)
         self.engine = make_engine()
         self._ticker = EpochTicker(self.engine)
         self.cache = ComponentCache(self.engine, self.data_dir / "cache")

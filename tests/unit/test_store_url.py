@@ -1,0 +1,170 @@
+"""open_store and resolve: every accepted target form, the refusals, and what is opened."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from host.errors import StoreError
+from host.ids import AgentId
+from host.oplog import AgentCreated
+from host.store import DB_FILENAME, SqliteStore, Store, StoreLocation, open_store, resolve
+
+
+def _roundtrip(store: Store) -> AgentId:
+    """Something written through one store, to be read back through another."""
+    agent = AgentId(uuid.uuid4(), "a")
+    assert store.create_agent(agent, "hash", AgentCreated(str(agent.component_id), "hash"))
+    return agent
+
+
+# -- the forms ------------------------------------------------------------------------
+def test_a_directory_is_the_data_dir_and_holds_the_database(tmp_path: Path) -> None:
+    for target in (tmp_path / "d", str(tmp_path / "d")):
+        location = resolve(target)
+        assert location == StoreLocation(
+            "sqlite",
+            f"sqlite://{tmp_path}/d/{DB_FILENAME}",
+            tmp_path / "d" / DB_FILENAME,
+            tmp_path / "d",
+        )
+    store = open_store(tmp_path / "d")
+    try:
+        assert type(store) is SqliteStore
+        assert store.path == tmp_path / "d" / DB_FILENAME
+        agent = _roundtrip(store)
+    finally:
+        store.close()
+    assert (tmp_path / "d" / DB_FILENAME).is_file()
+    # The same file through SqliteStore(path) directly, which keeps working.
+    direct = SqliteStore(tmp_path / "d" / DB_FILENAME)
+    try:
+        assert direct.get_agent(agent).agent == agent
+    finally:
+        direct.close()
+
+
+def test_a_relative_directory_is_made_absolute(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve("data").data_dir == tmp_path / "data"
+    assert resolve("./a:b").data_dir == tmp_path / "a:b"  # a colon after a slash: a path
+    assert resolve(Path("x:y")).data_dir == tmp_path / "x:y"  # a Path is never a URL
+
+
+def test_an_absolute_sqlite_url_names_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "sub" / "my.db"
+    for url in (f"sqlite://{file}", f"sqlite:{file}", f"sqlite:///{file}", f"SQLite://{file}"):
+        location = resolve(url)
+        assert location.kind == "sqlite", url
+        assert location.path == file, url
+        assert location.data_dir == file.parent, url  # components/ and cache/ beside it
+        assert location.url == f"sqlite://{file}", url
+    store = open_store(f"sqlite://{file}")
+    try:
+        agent = _roundtrip(store)
+    finally:
+        store.close()
+    direct = SqliteStore(file)
+    try:
+        assert direct.get_agent(agent).agent == agent
+    finally:
+        direct.close()
+
+
+def test_a_relative_sqlite_url_is_under_the_current_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    location = resolve("sqlite:rel/x.db")
+    assert location.path == tmp_path / "rel" / "x.db"
+    assert location.data_dir == tmp_path / "rel"
+    store = open_store("sqlite:x.db")
+    store.close()
+    assert (tmp_path / "x.db").is_file()
+
+
+def test_the_directory_and_its_database_url_name_the_same_state(tmp_path: Path) -> None:
+    by_dir = resolve(tmp_path)
+    by_url = resolve(f"sqlite://{tmp_path}/{DB_FILENAME}")
+    assert by_dir == by_url
+    assert resolve(by_dir.url) == by_dir
+
+
+def test_the_path_is_percent_decoded_and_the_canonical_url_round_trips(tmp_path: Path) -> None:
+    location = resolve(f"sqlite://{tmp_path}/a%20b%3Fc%25.db")
+    assert location.path == tmp_path / "a b?c%.db"
+    assert "%20" in location.url and "%3F" in location.url and "%25" in location.url
+    assert resolve(location.url) == location
+    weird = resolve(tmp_path / "dir #1?")
+    assert resolve(weird.url) == weird
+
+
+def test_open_store_takes_a_resolved_location(tmp_path: Path) -> None:
+    store = open_store(resolve(tmp_path))
+    try:
+        assert store.list_agents() == []
+    finally:
+        store.close()
+
+
+# -- the refusals ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user:hunter2@db.example/agents",
+        "postgres://user:hunter2@db.example/agents",
+        "postgresql+psycopg://user:hunter2@db.example/agents",
+        "PostgreSQL://user:hunter2@db.example/agents",
+    ],
+)
+def test_postgresql_is_recognized_but_not_built_yet(url: str) -> None:
+    location = resolve(url)
+    assert location.kind == "postgresql"
+    assert location.data_dir is None  # the caller must give one
+    assert "hunter2" not in repr(location)
+    with pytest.raises(StoreError, match="PostgreSQL stores are not supported yet") as info:
+        open_store(url)
+    assert "hunter2" not in str(info.value)  # the URL (and its password) is not repeated
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://root:hunter2@db/agents", "file:///tmp/agent-host.db", "redis://x"]
+)
+def test_an_unknown_scheme_is_refused_naming_the_supported_ones(url: str) -> None:
+    scheme = url.partition(":")[0]
+    with pytest.raises(StoreError) as info:
+        open_store(url)
+    message = str(info.value)
+    assert f"unsupported store URL scheme {scheme!r}" in message
+    assert "sqlite:///" in message and "data directory" in message
+    assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("sqlite:", "names no file"),
+        ("sqlite://", "names no file"),
+        ("sqlite:///", "names no file"),
+        ("sqlite://name.db", "names no host.*sqlite:name.db"),
+        ("sqlite://localhost/tmp/x.db", "names no host"),
+        ("sqlite:///tmp/x.db?mode=ro", "no query"),
+        ("sqlite:///tmp/x.db#frag", "no query"),
+        ("", "no store given"),
+    ],
+)
+def test_malformed_sqlite_urls_are_refused(url: str, match: str) -> None:
+    with pytest.raises(StoreError, match=match):
+        resolve(url)
+
+
+def test_a_sqlite_url_naming_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is a directory, not a database file"):
+        open_store(f"sqlite://{tmp_path}")
+
+
+def test_a_directory_target_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / DB_FILENAME
+    SqliteStore(file).close()
+    with pytest.raises(StoreError, match=f"is a file, not a data directory.*sqlite://{file}"):
+        open_store(file)
