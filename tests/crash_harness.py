@@ -39,10 +39,10 @@ from typing import Any
 
 from host import oplog
 from host.oplog import HostCall
-from host.store import SqliteStore
+from host.store import DB_FILENAME, SqliteStore
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
-DB = "agent-host.db"
+DB = DB_FILENAME
 
 
 class CrashCheckFailed(AssertionError):
