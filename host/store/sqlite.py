@@ -2,17 +2,17 @@
 
 Every public method runs as one ``BEGIN IMMEDIATE`` transaction on a
 per-thread connection, so two host processes sharing the file serialize their
-writes instead of failing half way.
+writes instead of failing half way. Each transaction is labelled with the method
+that runs it (``self._tx("suspend")``) and ends in :meth:`SqliteStore._commit`,
+the one place a subclass can hook a commit (:mod:`host.store.crashpoint` does).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sqlite3
-import sys
 import threading
 import time
 import uuid
@@ -57,9 +57,8 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._crash = _CrashPoint.from_env()
         try:
-            with self._tx() as db:
+            with self._tx("__init__") as db:
                 self._migrate(db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
@@ -95,7 +94,9 @@ class SqliteStore(Store):
         return conn
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, method: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction of the store method named ``method`` (the public method,
+        or ``__init__`` for the schema migration when the store is opened)."""
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -104,10 +105,11 @@ class SqliteStore(Store):
             db.execute("ROLLBACK")
             raise
         else:
-            if self._crash is None:
-                db.execute("COMMIT")
-            else:
-                self._crash.commit(db)
+            self._commit(db, method)
+
+    def _commit(self, db: sqlite3.Connection, method: str) -> None:
+        """Commit ``method``'s transaction (every write transaction ends here)."""
+        db.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -147,7 +149,7 @@ class SqliteStore(Store):
 
     # -- components ---------------------------------------------------------------
     def add_component(self, name: str, hash: str, size: int) -> ComponentRecord:
-        with self._tx() as db:
+        with self._tx("add_component") as db:
             row = db.execute(
                 "SELECT id, MAX(version) FROM components WHERE name = ?", (name,)
             ).fetchone()
@@ -201,7 +203,7 @@ class SqliteStore(Store):
         return [ComponentRecord(*r) for r in rows]
 
     def set_limits(self, scope: str, limits: dict[str, object]) -> None:
-        with self._tx() as db:
+        with self._tx("set_limits") as db:
             if limits:
                 db.execute(
                     "INSERT OR REPLACE INTO limits (scope, data) VALUES (?, ?)",
@@ -216,7 +218,7 @@ class SqliteStore(Store):
         return {} if row is None else dict(json.loads(row[0]))
 
     def retry(self, agent: AgentId) -> str | None:
-        with self._tx() as db:
+        with self._tx("retry") as db:
             status = self._require_agent(db, agent)
             if status != FAILED:
                 raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
@@ -244,7 +246,7 @@ class SqliteStore(Store):
             return invocation
 
     def interrupt(self, agent: AgentId) -> str:
-        with self._tx() as db:
+        with self._tx("interrupt") as db:
             status = self._require_agent(db, agent)
             if status == RUNNING:
                 raise Conflict(
@@ -259,7 +261,7 @@ class SqliteStore(Store):
             return status
 
     def resume(self, agent: AgentId) -> None:
-        with self._tx() as db:
+        with self._tx("resume") as db:
             status = self._require_agent(db, agent)
             if status != INTERRUPTED:
                 raise Conflict(f"agent {agent} is {status}, not interrupted")
@@ -292,7 +294,7 @@ class SqliteStore(Store):
         )
 
     def create_agent(self, agent: AgentId, component_hash: str, created: Entry) -> bool:
-        with self._tx() as db:
+        with self._tx("create_agent") as db:
             exists = db.execute(
                 "SELECT 1 FROM agents WHERE component_id = ? AND name = ?", _key(agent)
             ).fetchone()
@@ -332,13 +334,13 @@ class SqliteStore(Store):
         return [self._agent_row(r) for r in rows]
 
     def delete_agent(self, agent: AgentId) -> None:
-        with self._tx() as db:
+        with self._tx("delete_agent") as db:
             self._require_agent(db, agent)
             for table in ("oplog", "promises", "invocations", "leases", "agents"):
                 db.execute(f"DELETE FROM {table} WHERE component_id = ? AND name = ?", _key(agent))
 
     def set_component_hash(self, agent: AgentId, component_hash: str) -> None:
-        with self._tx() as db:
+        with self._tx("set_component_hash") as db:
             self._require_agent(db, agent)
             db.execute(
                 "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?",
@@ -346,7 +348,7 @@ class SqliteStore(Store):
             )
 
     def set_status(self, agent: AgentId, status: str, error: str | None = None) -> None:
-        with self._tx() as db:
+        with self._tx("set_status") as db:
             self._require_agent(db, agent)
             db.execute(
                 "UPDATE agents SET status = ?, last_error = COALESCE(?, last_error) "
@@ -377,7 +379,7 @@ class SqliteStore(Store):
     def append(self, agent: AgentId, first_index: int, entries: Sequence[Entry]) -> None:
         if not entries:
             return
-        with self._tx() as db:
+        with self._tx("append") as db:
             self._append(db, agent, first_index, entries)
 
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
@@ -416,7 +418,7 @@ class SqliteStore(Store):
         secret_hash: str | None = None,
     ) -> PromiseId:
         idx = first_index + len(pending) - 1
-        with self._tx() as db:
+        with self._tx("create_promise") as db:
             self._append(db, agent, first_index, pending)
             db.execute(
                 "INSERT INTO promises (component_id, name, idx, created_at, function, "
@@ -464,7 +466,7 @@ class SqliteStore(Store):
     def complete_promise(
         self, promise: PromiseId, data: bytes, journal: Journal | None = None
     ) -> bool:
-        with self._tx() as db:
+        with self._tx("complete_promise") as db:
             row = db.execute(
                 "SELECT completed FROM promises "
                 "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
@@ -500,7 +502,7 @@ class SqliteStore(Store):
             return True
 
     def delete_promise(self, promise: PromiseId) -> None:
-        with self._tx() as db:
+        with self._tx("delete_promise") as db:
             cur = db.execute(
                 "UPDATE promises SET deleted = 1 "
                 "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
@@ -527,7 +529,7 @@ class SqliteStore(Store):
     def suspend(
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: Suspended
     ) -> bool:
-        with self._tx() as db:
+        with self._tx("suspend") as db:
             for idx in entry.promises:
                 row = db.execute(
                     "SELECT completed FROM promises WHERE component_id = ? AND name = ? "
@@ -549,7 +551,7 @@ class SqliteStore(Store):
     def start_invocation(
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: InvocationStarted
     ) -> bool:
-        with self._tx() as db:
+        with self._tx("start_invocation") as db:
             if self._require_agent(db, agent) == INTERRUPTED:
                 return False  # interrupted between two invocations: start nothing
             self._append(db, agent, first_index, [*pending, entry])
@@ -571,7 +573,7 @@ class SqliteStore(Store):
         first_index: int,
         entry: InvocationFinished | InvocationFailed,
     ) -> None:
-        with self._tx() as db:
+        with self._tx("finish_invocation") as db:
             self._append(db, agent, first_index, [*pending, entry])
             if isinstance(entry, InvocationFinished):
                 db.execute(
@@ -623,7 +625,7 @@ class SqliteStore(Store):
         params: Sequence[str],
         idempotency_key: str | None,
     ) -> InvocationRecord:
-        with self._tx() as db:
+        with self._tx("enqueue") as db:
             self._require_agent(db, agent)
             if idempotency_key is not None:
                 row = db.execute(
@@ -700,7 +702,7 @@ class SqliteStore(Store):
     # -- leases -------------------------------------------------------------------
     def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
         now = time.time_ns()
-        with self._tx() as db:
+        with self._tx("acquire_lease") as db:
             row = db.execute(
                 "SELECT owner, expires_at FROM leases WHERE component_id = ? AND name = ?",
                 _key(agent),
@@ -715,67 +717,11 @@ class SqliteStore(Store):
             return None
 
     def release_lease(self, agent: AgentId, owner: str) -> None:
-        with self._tx() as db:
+        with self._tx("release_lease") as db:
             db.execute(
                 "DELETE FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
                 (*_key(agent), owner),
             )
-
-
-class _CrashPoint:
-    """Test seam for crash-point fault injection (tests/crash_harness.py); off by default.
-
-    ``AGENT_HOST_CRASH_AT=n`` kills this process with SIGKILL at its n-th store commit
-    (counted over the whole process, from 1): just before the COMMIT, or just after it with
-    ``AGENT_HOST_CRASH_WHEN=after``. ``AGENT_HOST_CRASH_COUNT_FILE=path`` appends one line
-    per commit (``<n> <store method>``), so a test can count the commits of a clean run.
-    The environment is read once, when a store is opened; unset, nothing here runs.
-    """
-
-    _lock = threading.Lock()
-    _commits = 0  # this process's commits so far, over every store it opened
-
-    def __init__(self, at: int | None, after: bool, count_file: str | None) -> None:
-        self.at = at
-        self.after = after
-        self.count_file = count_file
-
-    @classmethod
-    def from_env(cls) -> _CrashPoint | None:
-        at = os.environ.get("AGENT_HOST_CRASH_AT")
-        count_file = os.environ.get("AGENT_HOST_CRASH_COUNT_FILE")
-        if not at and not count_file:
-            return None
-        when = os.environ.get("AGENT_HOST_CRASH_WHEN", "before")
-        if when not in ("before", "after"):
-            raise StoreError(f"AGENT_HOST_CRASH_WHEN must be before or after, not {when!r}")
-        if at and not at.isdigit():
-            raise StoreError(f"AGENT_HOST_CRASH_AT must be a commit number, not {at!r}")
-        return cls(int(at) if at else None, when == "after", count_file or None)
-
-    def commit(self, db: sqlite3.Connection) -> None:
-        with self._lock:
-            _CrashPoint._commits += 1
-            n = _CrashPoint._commits
-            if n == self.at and not self.after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            db.execute("COMMIT")
-            if n == self.at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            if self.count_file is not None:
-                with open(self.count_file, "a") as out:
-                    out.write(f"{n} {_store_method()}\n")
-
-
-def _store_method() -> str:
-    """The public SqliteStore method whose transaction is committing (for the count file)."""
-    frame = sys._getframe(2)  # skip _CrashPoint.commit
-    while frame.f_back is not None and (
-        frame.f_code.co_filename != __file__
-        or (frame.f_code.co_name.startswith("_") and frame.f_code.co_name != "__init__")
-    ):
-        frame = frame.f_back
-    return frame.f_code.co_name
 
 
 def _key(agent: AgentId) -> tuple[str, str]:

@@ -53,6 +53,7 @@ from urllib.parse import quote, unquote
 
 from host.errors import StoreError
 from host.store.base import Store
+from host.store.crashpoint import CrashPointSqliteStore, crash_point_from_env
 from host.store.sqlite import SqliteStore
 
 DB_FILENAME = "agent-host.db"
@@ -129,6 +130,9 @@ def open_store(target: str | Path | StoreLocation) -> Store:
             f"{location.path} is a directory, not a database file (a sqlite: URL names the "
             "file; a data directory is given as a plain path, without sqlite:)"
         )
+    crash = crash_point_from_env()
+    if crash is not None:
+        return CrashPointSqliteStore(location.path, crash)
     return SqliteStore(location.path)
 
 

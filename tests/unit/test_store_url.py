@@ -1,7 +1,14 @@
-"""open_store and resolve: every accepted target form, the refusals, and what is opened."""
+"""open_store and resolve: every accepted target form, the refusals, and what is opened
+(a plain SqliteStore, or the crash-injecting one when the AGENT_HOST_CRASH_* test
+variables are set)."""
 
 from __future__ import annotations
 
+import ast
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -11,6 +18,7 @@ from host.errors import StoreError
 from host.ids import AgentId
 from host.oplog import AgentCreated
 from host.store import DB_FILENAME, SqliteStore, Store, StoreLocation, open_store, resolve
+from host.store.crashpoint import CrashPointSqliteStore
 
 
 def _roundtrip(store: Store) -> AgentId:
@@ -168,3 +176,144 @@ def test_a_directory_target_that_is_a_file_is_refused(tmp_path: Path) -> None:
     SqliteStore(file).close()
     with pytest.raises(StoreError, match=f"is a file, not a data directory.*sqlite://{file}"):
         open_store(file)
+
+
+# -- the crash-injection wrapper ------------------------------------------------------
+CRASH_VARS = ("AGENT_HOST_CRASH_AT", "AGENT_HOST_CRASH_WHEN", "AGENT_HOST_CRASH_COUNT_FILE")
+
+
+@pytest.fixture
+def no_crash_env(monkeypatch) -> pytest.MonkeyPatch:
+    for name in CRASH_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_open_store_is_plain_without_the_crash_variables(tmp_path: Path, no_crash_env) -> None:
+    no_crash_env.setenv("AGENT_HOST_CRASH_WHEN", "after")  # alone, it arms nothing
+    store = open_store(tmp_path)
+    try:
+        assert type(store) is SqliteStore
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("variable", ["AGENT_HOST_CRASH_AT", "AGENT_HOST_CRASH_COUNT_FILE"])
+def test_open_store_wraps_the_store_when_a_crash_variable_is_set(
+    tmp_path: Path, no_crash_env, variable: str
+) -> None:
+    # A commit number past anything this test does, or a count file.
+    no_crash_env.setenv(variable, "1000000000" if variable.endswith("AT") else str(tmp_path / "n"))
+    store = open_store(tmp_path / "d")
+    try:
+        assert isinstance(store, CrashPointSqliteStore)
+        _roundtrip(store)
+    finally:
+        store.close()
+    # Only open_store applies it: a SqliteStore constructed directly stays plain.
+    direct = SqliteStore(tmp_path / "d" / DB_FILENAME)
+    try:
+        assert type(direct) is SqliteStore
+    finally:
+        direct.close()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "match"),
+    [
+        ("AGENT_HOST_CRASH_AT", "three", "AGENT_HOST_CRASH_AT must be a commit number"),
+        ("AGENT_HOST_CRASH_WHEN", "during", "AGENT_HOST_CRASH_WHEN must be before or after"),
+    ],
+)
+def test_bad_crash_variables_are_a_clear_error(
+    tmp_path: Path, no_crash_env, variable: str, value: str, match: str
+) -> None:
+    no_crash_env.setenv("AGENT_HOST_CRASH_AT", "5")
+    no_crash_env.setenv(variable, value)
+    with pytest.raises(StoreError, match=match):
+        open_store(tmp_path)
+
+
+def test_the_count_file_names_each_commits_store_method(tmp_path: Path, no_crash_env) -> None:
+    count_file = tmp_path / "commits"
+    no_crash_env.setenv("AGENT_HOST_CRASH_COUNT_FILE", str(count_file))
+    store = open_store(tmp_path / "d")
+    try:
+        agent = _roundtrip(store)
+        assert not store.create_agent(agent, "hash", AgentCreated(str(agent.component_id), "h"))
+        store.get_agent(agent)  # a read: no commit
+        store.set_status(agent, "failed", "boom")
+    finally:
+        store.close()
+    lines = [line.split(" ") for line in count_file.read_text().splitlines()]
+    assert [method for _, method in lines] == [
+        "__init__",  # the schema migration, when the store is opened
+        "create_agent",
+        "create_agent",  # counted though it changed nothing
+        "set_status",
+    ]
+    numbers = [int(n) for n, _ in lines]  # counted over the process, so maybe not from 1
+    assert numbers == list(range(numbers[0], numbers[0] + 4))
+
+
+def test_every_write_transaction_is_labelled_with_its_method() -> None:
+    """The count file's method names come from the labels: each must be its method's name."""
+    import host.store.sqlite
+
+    tree = ast.parse(Path(host.store.sqlite.__file__).read_text())
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SqliteStore"]
+    labelled = 0
+    for fn in cls.body:
+        if not isinstance(fn, ast.FunctionDef) or fn.name == "_tx":
+            continue
+        for call in ast.walk(fn):
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "_tx"
+            ):
+                assert [ast.literal_eval(a) for a in call.args] == [fn.name], fn.name
+                labelled += 1
+    assert labelled >= 20
+
+
+def test_the_plain_store_has_no_crash_code() -> None:
+    import host.store.sqlite
+
+    text = Path(host.store.sqlite.__file__).read_text()
+    for word in ("SIGKILL", "os.kill(os.getpid()", "AGENT_HOST_CRASH", "_getframe"):
+        assert word not in text, word
+
+
+_CRASHER = """
+import sys, uuid
+from host.ids import AgentId
+from host.oplog import AgentCreated
+from host.store import open_store
+store = open_store(sys.argv[1])
+agent = AgentId(uuid.UUID(int=1), "a")
+store.create_agent(agent, "hash", AgentCreated(str(agent.component_id), "hash"))
+print("survived")
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_the_process_is_killed_at_the_nth_commit(tmp_path: Path, when: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in CRASH_VARS}
+    env.update({"AGENT_HOST_CRASH_AT": "2", "AGENT_HOST_CRASH_WHEN": when})
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASHER, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "survived" not in proc.stdout
+    view = SqliteStore(tmp_path / DB_FILENAME)  # commit 1 (the migration) is in
+    try:
+        created = [a.agent.name for a in view.list_agents()]
+    finally:
+        view.close()
+    assert created == ([] if when == "before" else ["a"])  # commit 2: the agent's creation
