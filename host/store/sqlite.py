@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from host import oplog
 from host.errors import (
@@ -32,18 +33,11 @@ from host.errors import (
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
 from host.store.base import (
-    DONE,
-    ERRORED,
-    FAILED,
-    IDLE,
-    INTERRUPTED,
-    QUEUED,
-    RUNNING,
-    STARTED,
-    SUSPENDED,
     AgentRecord,
+    AgentStatus,
     ComponentRecord,
     InvocationRecord,
+    InvocationState,
     Journal,
     PromiseRecord,
     Store,
@@ -220,7 +214,7 @@ class SqliteStore(Store):
     def retry(self, agent: AgentId) -> str | None:
         with self._tx("retry") as db:
             status = self._require_agent(db, agent)
-            if status != FAILED:
+            if status != AgentStatus.FAILED:
                 raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
             row = db.execute(
                 "SELECT idx, entry FROM oplog WHERE component_id = ? AND name = ? "
@@ -235,40 +229,40 @@ class SqliteStore(Store):
                 db.execute(
                     "UPDATE invocations SET state = ?, error = NULL, finished_at = NULL "
                     "WHERE invocation_id = ?",
-                    (STARTED, invocation),
+                    (InvocationState.STARTED, invocation),
                 )
             # Otherwise it failed while replaying (a divergence, an instantiation error):
             # nothing was recorded, and the next replay simply tries again.
             db.execute(
                 "UPDATE agents SET status = ? WHERE component_id = ? AND name = ?",
-                (RUNNING, *_key(agent)),
+                (AgentStatus.RUNNING, *_key(agent)),
             )
             return invocation
 
-    def interrupt(self, agent: AgentId) -> str:
+    def interrupt(self, agent: AgentId) -> AgentStatus:
         with self._tx("interrupt") as db:
             status = self._require_agent(db, agent)
-            if status == RUNNING:
+            if status == AgentStatus.RUNNING:
                 raise Conflict(
                     f"agent {agent} is running an invocation; agent-host can interrupt an "
                     "agent only between invocations or while it is suspended"
                 )
-            if status in (IDLE, SUSPENDED):
+            if status in (AgentStatus.IDLE, AgentStatus.SUSPENDED):
                 db.execute(
                     "UPDATE agents SET status = ? WHERE component_id = ? AND name = ?",
-                    (INTERRUPTED, *_key(agent)),
+                    (AgentStatus.INTERRUPTED, *_key(agent)),
                 )
             return status
 
     def resume(self, agent: AgentId) -> None:
         with self._tx("resume") as db:
             status = self._require_agent(db, agent)
-            if status != INTERRUPTED:
+            if status != AgentStatus.INTERRUPTED:
                 raise Conflict(f"agent {agent} is {status}, not interrupted")
             # Due now: a replay re-checks whatever it was waiting for and runs its queue.
             db.execute(
                 "UPDATE agents SET status = ?, wake_at_ns = 0 WHERE component_id = ? AND name = ?",
-                (SUSPENDED, *_key(agent)),
+                (AgentStatus.SUSPENDED, *_key(agent)),
             )
 
     # -- agents -------------------------------------------------------------------
@@ -282,10 +276,11 @@ class SqliteStore(Store):
     @staticmethod
     def _agent_row(row: Sequence[object]) -> AgentRecord:
         cid, name, chash, status, created, err, waiting, wake, length = row
+        agent = AgentId(uuid.UUID(str(cid)), str(name))
         return AgentRecord(
-            agent=AgentId(uuid.UUID(str(cid)), str(name)),
+            agent=agent,
             component_hash=str(chash),
-            status=str(status),
+            status=_decode(AgentStatus, status, f"agent {agent}"),
             created_at=int(str(created)),
             last_error=None if err is None else str(err),
             waiting_promises=tuple(json.loads(str(waiting))) if waiting else (),
@@ -303,7 +298,7 @@ class SqliteStore(Store):
             db.execute(
                 "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (*_key(agent), component_hash, IDLE, time.time_ns()),
+                (*_key(agent), component_hash, AgentStatus.IDLE, time.time_ns()),
             )
             self._append(db, agent, 1, [created])
             return True
@@ -347,7 +342,8 @@ class SqliteStore(Store):
                 (component_hash, *_key(agent)),
             )
 
-    def set_status(self, agent: AgentId, status: str, error: str | None = None) -> None:
+    def set_status(self, agent: AgentId, status: AgentStatus, error: str | None = None) -> None:
+        status = AgentStatus(status)  # ValueError for a string that is no status
         with self._tx("set_status") as db:
             self._require_agent(db, agent)
             db.execute(
@@ -356,13 +352,13 @@ class SqliteStore(Store):
                 (status, error, *_key(agent)),
             )
 
-    def _require_agent(self, db: sqlite3.Connection, agent: AgentId) -> str:
+    def _require_agent(self, db: sqlite3.Connection, agent: AgentId) -> AgentStatus:
         row = db.execute(
             "SELECT status FROM agents WHERE component_id = ? AND name = ?", _key(agent)
         ).fetchone()
         if row is None:
             raise AgentNotFound(str(agent))
-        return str(row[0])
+        return _decode(AgentStatus, row[0], f"agent {agent}")
 
     # -- oplog --------------------------------------------------------------------
     def _append(
@@ -492,7 +488,7 @@ class SqliteStore(Store):
             ).fetchone()
             if (
                 owner
-                and owner[0] == SUSPENDED
+                and owner[0] == AgentStatus.SUSPENDED
                 and promise.oplog_idx in json.loads(owner[1] or "[]")
             ):
                 db.execute(
@@ -544,7 +540,12 @@ class SqliteStore(Store):
             db.execute(
                 "UPDATE agents SET status = ?, waiting_promises = ?, wake_at_ns = ? "
                 "WHERE component_id = ? AND name = ?",
-                (SUSPENDED, json.dumps(list(entry.promises)), entry.wake_at_ns, *_key(agent)),
+                (
+                    AgentStatus.SUSPENDED,
+                    json.dumps(list(entry.promises)),
+                    entry.wake_at_ns,
+                    *_key(agent),
+                ),
             )
             return True
 
@@ -552,17 +553,17 @@ class SqliteStore(Store):
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: InvocationStarted
     ) -> bool:
         with self._tx("start_invocation") as db:
-            if self._require_agent(db, agent) == INTERRUPTED:
+            if self._require_agent(db, agent) == AgentStatus.INTERRUPTED:
                 return False  # interrupted between two invocations: start nothing
             self._append(db, agent, first_index, [*pending, entry])
             db.execute(
                 "UPDATE invocations SET state = ? WHERE invocation_id = ?",
-                (STARTED, entry.invocation_id),
+                (InvocationState.STARTED, entry.invocation_id),
             )
             db.execute(
                 "UPDATE agents SET status = ?, waiting_promises = NULL, wake_at_ns = NULL "
                 "WHERE component_id = ? AND name = ?",
-                (RUNNING, *_key(agent)),
+                (AgentStatus.RUNNING, *_key(agent)),
             )
             return True
 
@@ -579,16 +580,16 @@ class SqliteStore(Store):
                 db.execute(
                     "UPDATE invocations SET state = ?, result = ?, finished_at = ? "
                     "WHERE invocation_id = ?",
-                    (DONE, entry.result, time.time_ns(), entry.invocation_id),
+                    (InvocationState.DONE, entry.result, time.time_ns(), entry.invocation_id),
                 )
-                status, error = IDLE, None
+                status, error = AgentStatus.IDLE, None
             else:
                 db.execute(
                     "UPDATE invocations SET state = ?, error = ?, finished_at = ? "
                     "WHERE invocation_id = ?",
-                    (ERRORED, entry.error, time.time_ns(), entry.invocation_id),
+                    (InvocationState.FAILED, entry.error, time.time_ns(), entry.invocation_id),
                 )
-                status, error = FAILED, entry.error
+                status, error = AgentStatus.FAILED, entry.error
             db.execute(
                 "UPDATE agents SET status = ?, last_error = ?, waiting_promises = NULL, "
                 "wake_at_ns = NULL WHERE component_id = ? AND name = ?",
@@ -611,7 +612,7 @@ class SqliteStore(Store):
             function=str(fn),
             params=tuple(json.loads(str(params))),
             idempotency_key=None if key is None else str(key),
-            state=str(state),
+            state=_decode(InvocationState, state, f"invocation {iid}"),
             result=None if result is None else str(result),
             error=None if error is None else str(error),
             created_at=int(str(created)),
@@ -649,7 +650,7 @@ class SqliteStore(Store):
                     function,
                     json.dumps(list(params)),
                     idempotency_key,
-                    QUEUED,
+                    InvocationState.QUEUED,
                     None,
                     None,
                     time.time_ns(),
@@ -695,7 +696,13 @@ class SqliteStore(Store):
                 "OR (status = ? AND EXISTS (SELECT 1 FROM invocations i WHERE "
                 "i.component_id = a.component_id AND i.name = a.name AND i.state = ?)) "
                 "ORDER BY component_id, name",
-                (SUSPENDED, now_ns, RUNNING, IDLE, QUEUED),
+                (
+                    AgentStatus.SUSPENDED,
+                    now_ns,
+                    AgentStatus.RUNNING,
+                    AgentStatus.IDLE,
+                    InvocationState.QUEUED,
+                ),
             ).fetchall()
         return [AgentId(uuid.UUID(r[0]), r[1]) for r in rows]
 
@@ -722,6 +729,21 @@ class SqliteStore(Store):
                 "DELETE FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
                 (*_key(agent), owner),
             )
+
+
+_Enum = TypeVar("_Enum", AgentStatus, InvocationState)
+
+
+def _decode(kind: type[_Enum], value: object, what: str) -> _Enum:
+    """A stored status or state as its enum member; StoreError for one this host does not know."""
+    try:
+        return kind(str(value))
+    except ValueError:
+        raise StoreError(
+            f"the store gives {what} the {kind.__name__} {value!r}, which this agent-host does "
+            f"not know (expected one of: {', '.join(kind)}); the database is damaged or was "
+            "written by a newer agent-host"
+        ) from None
 
 
 def _key(agent: AgentId) -> tuple[str, str]:

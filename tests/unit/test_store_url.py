@@ -1,12 +1,14 @@
 """open_store and resolve: every accepted target form, the refusals, and what is opened
 (a plain SqliteStore, or the crash-injecting one when the AGENT_HOST_CRASH_* test
-variables are set)."""
+variables are set); and the statuses and states the store hands back as enum members."""
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -16,8 +18,17 @@ import pytest
 
 from host.errors import StoreError
 from host.ids import AgentId
-from host.oplog import AgentCreated
-from host.store import DB_FILENAME, SqliteStore, Store, StoreLocation, open_store, resolve
+from host.oplog import AgentCreated, InvocationFailed, InvocationFinished, InvocationStarted
+from host.store import (
+    DB_FILENAME,
+    AgentStatus,
+    InvocationState,
+    SqliteStore,
+    Store,
+    StoreLocation,
+    open_store,
+    resolve,
+)
 from host.store.crashpoint import CrashPointSqliteStore
 
 
@@ -317,3 +328,96 @@ def test_the_process_is_killed_at_the_nth_commit(tmp_path: Path, when: str) -> N
     finally:
         view.close()
     assert created == ([] if when == "before" else ["a"])  # commit 2: the agent's creation
+
+
+# -- statuses and states as enums ---------------------------------------------------------
+def test_the_transition_aliases_are_the_enum_members() -> None:
+    from host.store import base
+
+    assert [base.IDLE, base.RUNNING, base.SUSPENDED, base.FAILED, base.INTERRUPTED] == list(
+        AgentStatus
+    )
+    assert base.STATUSES == tuple(AgentStatus)
+    assert [base.QUEUED, base.STARTED, base.DONE, base.ERRORED] == list(InvocationState)
+    assert base.FAILED is AgentStatus.FAILED and base.ERRORED is InvocationState.FAILED
+    # Members are their strings, so the callers' == "failed" checks and dict lookups hold.
+    assert base.ERRORED == "failed" == base.FAILED
+    assert {"failed": 1}[AgentStatus.FAILED] == 1 and AgentStatus.IDLE in {"idle"}
+    assert f"{AgentStatus.IDLE}" == str(AgentStatus.IDLE) == "idle"
+
+
+def test_statuses_round_trip_through_the_store_as_enum_members(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / DB_FILENAME)
+    try:
+        agent = _roundtrip(store)
+        record = store.get_agent(agent)
+        assert type(record.status) is AgentStatus and record.status is AgentStatus.IDLE
+        for status in AgentStatus:
+            store.set_status(agent, status)
+            assert store.get_agent(agent).status is status
+            (listed,) = store.list_agents(status=status)
+            assert listed.status is status
+            (by_text,) = store.list_agents(status=str(status.value))  # a plain string filters too
+            assert by_text.status is status
+        store.set_status(agent, "idle")  # type: ignore[arg-type]  # a string is converted
+        assert store.get_agent(agent).status is AgentStatus.IDLE
+        with pytest.raises(ValueError):
+            store.set_status(agent, "asleep")  # type: ignore[arg-type]
+        assert store.interrupt(agent) is AgentStatus.IDLE
+    finally:
+        store.close()
+
+
+def test_invocation_states_round_trip_through_the_store_as_enum_members(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / DB_FILENAME)
+    try:
+        agent = _roundtrip(store)
+        queued = store.enqueue(agent, "one", "f", (), None)
+        assert type(queued.state) is InvocationState and queued.state is InvocationState.QUEUED
+        assert store.start_invocation(agent, [], 2, InvocationStarted("one", "f", ()))
+        assert store.get_invocation("one").state is InvocationState.STARTED
+        assert store.get_agent(agent).status is AgentStatus.RUNNING
+        store.finish_invocation(agent, [], 3, InvocationFinished("one", "7"))
+        assert store.get_invocation("one").state is InvocationState.DONE
+        store.enqueue(agent, "two", "f", (), None)
+        assert store.start_invocation(agent, [], 4, InvocationStarted("two", "f", ()))
+        store.finish_invocation(agent, [], 5, InvocationFailed("two", "trap"))
+        assert store.get_invocation("two").state is InvocationState.FAILED
+        assert store.get_agent(agent).status is AgentStatus.FAILED
+        states = [i.state for i in store.list_invocations(agent, [InvocationState.DONE, "failed"])]
+        assert states == [InvocationState.DONE, InvocationState.FAILED]
+    finally:
+        store.close()
+
+
+def test_records_serialize_their_status_as_plain_strings(tmp_path: Path) -> None:
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    store = SqliteStore(tmp_path / DB_FILENAME)
+    try:
+        agent = _roundtrip(store)
+        status = store.get_agent(agent).status
+        state = store.enqueue(agent, "one", "f", (), None).state
+    finally:
+        store.close()
+    body = {"status": status, "state": state}
+    assert json.dumps(body) == '{"status": "idle", "state": "queued"}'  # the CLI's --json
+    assert JSONResponse(body).body == b'{"status":"idle","state":"queued"}'  # the server's
+    encoded = jsonable_encoder(body)
+    assert encoded == {"status": "idle", "state": "queued"}
+    assert all(type(v) is str for v in encoded.values())
+
+
+def test_an_unknown_stored_status_is_a_clear_store_error(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / DB_FILENAME)
+    try:
+        agent = _roundtrip(store)
+        raw = sqlite3.connect(tmp_path / DB_FILENAME)
+        raw.execute("UPDATE agents SET status = 'asleep'")
+        raw.commit()
+        raw.close()
+        with pytest.raises(StoreError, match="AgentStatus 'asleep', which this agent-host"):
+            store.get_agent(agent)
+    finally:
+        store.close()
