@@ -155,12 +155,13 @@ def _sqlite(rest: str) -> StoreLocation:
     if rest.startswith("//"):
         authority, slash, path = rest[2:].partition("/")
         if authority:
-            raise StoreError(
-                f"a sqlite: store URL names no host, but this one has {authority!r} after "
-                f"'//'; for a relative file write sqlite:{authority}{slash}{path}, for an "
-                "absolute one sqlite:///abs/path.db"
+            relative = (
+                f"sqlite:{authority}{slash}{path}" if "@" not in authority else "sqlite:rel.db"
             )
-        path = "/" + path
+            raise StoreError(
+                "a sqlite: store URL names no host, but this one has one after '//'; for a "
+                f"relative file write {relative}, for an absolute one sqlite:///abs/path.db"
+            )
         # SQLAlchemy's sqlite:////abs.db: the path "//abs.db" is the absolute /abs.db.
         path = "/" + path.lstrip("/")
     else:
