@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from host.store import DB_FILENAME
+
 STORE_TABLES = ("components", "agents", "oplog", "promises", "invocations", "leases")
 
 
@@ -38,7 +40,7 @@ def host(data_dir: Path) -> Iterator[Any]:
 def snapshot_store(data_dir: Path) -> dict[str, Any]:
     """Every row of every table plus the component and compiled-code files, comparable with ==."""
     state: dict[str, Any] = {}
-    db_path = data_dir / "agent-host.db"
+    db_path = data_dir / DB_FILENAME
     if db_path.exists():
         db = sqlite3.connect(db_path)
         try:

@@ -1,8 +1,8 @@
 """Crash-point fault injection: real ``agent-host`` processes killed with SIGKILL at every
 store commit of a scenario, then recovered and checked.
 
-The store's test seam (``_CrashPoint`` in host/store/sqlite.py) kills a process at its
-n-th commit (``AGENT_HOST_CRASH_AT``), just before or just after it
+The store's test seam (host/store/crashpoint.py, which ``open_store`` applies) kills a
+process at its n-th commit (``AGENT_HOST_CRASH_AT``), just before or just after it
 (``AGENT_HOST_CRASH_WHEN``), and counts a clean run's commits
 (``AGENT_HOST_CRASH_COUNT_FILE``). A :class:`Scenario` is a list of CLI commands (steps).
 
@@ -39,10 +39,10 @@ from typing import Any
 
 from host import oplog
 from host.oplog import HostCall
-from host.store import SqliteStore
+from host.store import DB_FILENAME, SqliteStore
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
-DB = "agent-host.db"
+DB = DB_FILENAME
 
 
 class CrashCheckFailed(AssertionError):

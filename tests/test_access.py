@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from host.store import DB_FILENAME
 from tests.server_util import AGENT_HOST, Server, add_component, build_approval, cli
 
 TOKEN = "t0ken-for-tests-0123456789"
@@ -118,7 +119,7 @@ def test_secrets_are_stored_hashed_and_never_in_the_oplog(served: tuple[Server, 
     shown = cli(server.store, "promise", "secret", "approval", "carol", str(idx))
     secret = shown.stdout.strip()
     assert shown.returncode == 0 and len(secret) >= 40
-    db = sqlite3.connect(server.store / "agent-host.db")
+    db = sqlite3.connect(server.store / DB_FILENAME)
     try:
         dump = "\n".join(db.iterdump())
     finally:

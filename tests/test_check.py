@@ -11,6 +11,7 @@ import pytest
 
 from host.ids import PromiseId
 from host.service import HostService
+from host.store import DB_FILENAME
 from tests.fixtures.build import build_fixture
 from tests.server_util import AGENT_HOST
 
@@ -54,7 +55,7 @@ def test_a_healthy_store_has_no_problems(store: Path) -> None:
 
 
 def _db(store: Path) -> sqlite3.Connection:
-    return sqlite3.connect(store / "agent-host.db")
+    return sqlite3.connect(store / DB_FILENAME)
 
 
 @pytest.mark.parametrize(
@@ -76,18 +77,18 @@ def test_damage_is_reported_and_nothing_changes(store: Path, damage: str, expect
     db.execute(damage)
     db.commit()
     db.close()
-    before = digest(store / "agent-host.db")
+    before = digest(store / DB_FILENAME)
     result = run_check(store)
     assert result.returncode == 1, result.stdout
     assert expected in result.stdout
     assert "Traceback" not in result.stderr
-    assert digest(store / "agent-host.db") == before  # read-only
+    assert digest(store / DB_FILENAME) == before  # read-only
 
 
 def test_a_damaged_database_file_is_a_clear_error_at_start(tmp_path: Path) -> None:
     store = tmp_path / "store"
     store.mkdir()
-    (store / "agent-host.db").write_bytes(b"\x00garbage" * 512)
+    (store / DB_FILENAME).write_bytes(b"\x00garbage" * 512)
     result = subprocess.run(
         [AGENT_HOST, "--store", str(store), "agent", "list"],
         capture_output=True,

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from fixtures.build import build_fixture
 
+from host.store import DB_FILENAME
+
 APPROVED = '"approved"'
 APPROVED_WAVE = "[" + ", ".join(str(b) for b in APPROVED.encode()) + "]"
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -236,7 +238,7 @@ def test_user_flow_in_separate_processes(
 
     cid = run("component", "add", str(wasm), "--name", "approval").stdout.strip()
     assert re.fullmatch(UUID_RE, cid), cid
-    assert (store / "agent-host.db").is_file()
+    assert (store / DB_FILENAME).is_file()
 
     invoked = run("invoke", "approval", "alice", "create-and-await()")
     m = re.fullmatch(

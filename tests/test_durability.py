@@ -16,7 +16,7 @@ from host.errors import PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, InvocationStarted, PromiseCreated, Suspended
 from host.service import HostService
-from host.store import SqliteStore
+from host.store import DB_FILENAME, SqliteStore
 from tests.fixtures.build import build_fixture
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
@@ -83,7 +83,7 @@ def test_changed_component_is_rejected_with_divergence(host: HostService) -> Non
 
 def test_completion_in_the_race_window_does_not_suspend(host: HostService, tmp_path: Path) -> None:
     agent = _agent(host)
-    other = SqliteStore(tmp_path / "store" / "agent-host.db")  # another process's view
+    other = SqliteStore(tmp_path / "store" / DB_FILENAME)  # another process's view
 
     def complete_now(who: AgentId) -> None:
         # The guest found its promise not completed; complete it before the suspension commits.
@@ -189,7 +189,7 @@ def _kill_when(store: Path, call: list[str], status: str) -> AgentId:
         stderr=subprocess.PIPE,
         text=True,
     )
-    view = SqliteStore(store / "agent-host.db")
+    view = SqliteStore(store / DB_FILENAME)
     try:
         deadline = time.monotonic() + 60
         found = []
@@ -207,7 +207,7 @@ def _kill_when(store: Path, call: list[str], status: str) -> AgentId:
 def test_sigkill_while_suspended_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
     agent = _kill_when(store, ["alice", "observe-and-await()"], "suspended")
-    view = SqliteStore(store / "agent-host.db")
+    view = SqliteStore(store / DB_FILENAME)
     (idx,) = view.get_agent(agent).waiting_promises
     done = _cli(store, "promise", "complete", "durable", "alice", str(idx), "--text", "hi")
     assert done.returncode == 0, done.stderr
@@ -221,7 +221,7 @@ def test_sigkill_while_an_invocation_runs_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
     # 150 ms is below the in-place wait threshold: the process is inside the guest call.
     agent = _kill_when(store, ["bob", "sleep(150000000)"], "running")
-    view = SqliteStore(store / "agent-host.db")
+    view = SqliteStore(store / DB_FILENAME)
     assert view.get_agent(agent).status == "running"  # interrupted mid-invocation
     resumed = _cli(store, "worker", "--once")
     assert resumed.returncode == 0, resumed.stderr

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from host.store import SqliteStore
+from host.store import DB_FILENAME, SqliteStore
 from tests.crash_harness import structural_problems
 from tests.fixtures.build import build_fixture
 from tests.server_util import CLEAN_EXIT, Api, Server, add_component
@@ -210,7 +210,7 @@ def test_fuzzed_requests_never_fail_the_server_nor_the_store(server: Server) -> 
     assert "Traceback" not in server.output(), server.output()[-4000:]
 
     # The store: SQLite's own check, then every agent's oplog.
-    view = SqliteStore(server.store / "agent-host.db")
+    view = SqliteStore(server.store / DB_FILENAME)
     try:
         assert view._conn().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         agents = view.list_agents()

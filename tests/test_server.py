@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from host.store import SqliteStore
+from host.store import DB_FILENAME, SqliteStore
 from tests.fixtures.build import build_fixture
 from tests.server_util import (
     CLEAN_EXIT,
@@ -742,7 +742,7 @@ def test_sigkill_with_agents_suspended_and_mid_invocation_loses_nothing(
     with pytest.raises(httpx.TransportError):
         held.result(timeout=10)
 
-    view = SqliteStore(server.store / "agent-host.db")
+    view = SqliteStore(server.store / DB_FILENAME)
     try:
         record = next(a for a in view.list_agents() if a.agent.name == sleeper)
         assert record.status == "running"  # killed inside an invocation
@@ -787,7 +787,7 @@ def test_sigterm_lets_a_running_invocation_finish(
     wait_until(lambda: _maybe_worker(durable, name), what="the agent")
     durable.wait_status(name, "Running")
     assert server.stop(timeout=10) in CLEAN_EXIT
-    view = SqliteStore(server.store / "agent-host.db")
+    view = SqliteStore(server.store / DB_FILENAME)
     try:
         (record,) = [a for a in view.list_agents() if a.agent.name == name]
         # Finished during the graceful shutdown, or left resumable: never half-written.
@@ -868,7 +868,7 @@ def test_completion_written_by_another_process_is_picked_up_by_the_scan(
         "print(s.complete_promise(PromiseId(agent, int(sys.argv[4])), b'xyz'))\n"
         "s.close()\n"
     )
-    db = shared.store / "agent-host.db"
+    db = shared.store / DB_FILENAME
     wrote = subprocess.run(
         [sys.executable, "-c", script, str(db), promises.cid, name, str(idx)],
         capture_output=True,

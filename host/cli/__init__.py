@@ -40,7 +40,7 @@ def default_store() -> Path:
 
 @dataclass
 class Ctx:
-    store_dir: Path = Path()
+    store_dir: Path | str = Path()
     as_json: bool = False
     server: str | None = None
     _service: HostService | None = None
@@ -127,10 +127,9 @@ def iso(ns: int | None) -> str:
 @click.option(
     "--store",
     "store_dir",
-    type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Data directory (database, components, compiled-code cache). "
-    "Default: $AGENT_HOST_STORE or ~/.local/share/agent-host.",
+    help="Data directory (database, components, compiled-code cache), or a store URL "
+    "(sqlite:///path/agent-host.db). Default: $AGENT_HOST_STORE or ~/.local/share/agent-host.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 @click.option(
@@ -144,7 +143,7 @@ def iso(ns: int | None) -> str:
 @click.version_option(package_name="agent-host")
 @click.pass_context
 def main(
-    click_ctx: click.Context, store_dir: Path | None, as_json: bool, server: str | None
+    click_ctx: click.Context, store_dir: str | None, as_json: bool, server: str | None
 ) -> None:
     """Run durable WebAssembly agents with Golem-style promises."""
     ctx = Ctx(store_dir or default_store(), as_json, server)

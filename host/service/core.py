@@ -29,6 +29,7 @@ from host.errors import (
     InvalidInput,
     LeaseHeld,
     NotFound,
+    StoreError,
 )
 from host.ids import AgentId, PromiseId, check_agent_name
 from host.limits import Limits, validate
@@ -46,7 +47,14 @@ from host.service.views import (
     OplogPage,
     status_line,
 )
-from host.store import ComponentRecord, InvocationRecord, PromiseRecord, SqliteStore, Store
+from host.store import (
+    ComponentRecord,
+    InvocationRecord,
+    PromiseRecord,
+    Store,
+    open_store,
+    resolve,
+)
 from host.store.base import DONE, ERRORED, FAILED, QUEUED, STARTED
 from host.values import convert
 
@@ -67,9 +75,10 @@ class HostService:
 
     def __init__(
         self,
-        data_dir: Path | str,
+        target: Path | str,
         *,
         store: Store | None = None,
+        data_dir: Path | None = None,
         scheduler: Scheduler | None = None,
         limits: Limits | None = None,
         output: Callable[[AgentId, str, bytes], None] | None = None,
@@ -77,13 +86,22 @@ class HostService:
         before_suspend: Callable[[AgentId], None] | None = None,
         completion_policy: CompletionPolicy = "open",
     ) -> None:
-        """``completion_policy`` says who may complete another agent's promise from a guest
-        ("open": anyone, Golem's model; "secret": only with the promise's secret).
+        """``target`` is a data directory or a store URL (:mod:`host.store.url`); a URL that
+        names only a database needs ``data_dir`` as well. ``store`` injects a store instead
+        of opening one. ``completion_policy`` says who may complete another agent's promise
+        from a guest ("open": anyone, Golem's model; "secret": only with its secret).
         ``before_suspend`` is a test seam, off by default: it runs between "nothing the
         agent awaits is ready" and the suspension's commit, the window of spec rule 4."""
-        self.data_dir = Path(data_dir)
+        location = resolve(target)
+        chosen = data_dir or location.data_dir
+        if chosen is None:
+            raise StoreError(
+                "this store URL names only the database: give a data directory too "
+                "(components and compiled code live there)"
+            )
+        self.data_dir = chosen
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store: Store = store or SqliteStore(self.data_dir / "agent-host.db")
+        self.store: Store = store or open_store(location)
         self.scheduler: Scheduler = scheduler or InlineScheduler()
         self.registry = ComponentRegistry(
             make_engine(), self.store, self.data_dir, progress=progress
@@ -481,7 +499,6 @@ class HostService:
                 agents = [a.agent for a in self.store.list_agents(cid)]
         else:
             agents = [a.agent for a in self.store.list_agents()]
-        assert isinstance(self.store, SqliteStore)
         problems = check_store(self.store, agents)
         return CheckReport(len(agents), tuple(str(p) for p in problems))
 

@@ -1,4 +1,5 @@
-"""Persistence: the abstract store and its embedded SQLite implementation."""
+"""Persistence: the abstract store, its embedded SQLite implementation, and
+:func:`open_store`, which opens the store a data directory or store URL names."""
 
 from host.store.base import (
     FAILED,
@@ -6,23 +7,32 @@ from host.store.base import (
     RUNNING,
     SUSPENDED,
     AgentRecord,
+    AgentStatus,
     ComponentRecord,
     InvocationRecord,
+    InvocationState,
     PromiseRecord,
     Store,
 )
 from host.store.sqlite import SqliteStore, lease_owner
+from host.store.url import DB_FILENAME, StoreLocation, open_store, resolve
 
 __all__ = [
+    "DB_FILENAME",
     "FAILED",
     "IDLE",
     "RUNNING",
     "SUSPENDED",
     "AgentRecord",
+    "AgentStatus",
     "ComponentRecord",
     "InvocationRecord",
+    "InvocationState",
     "PromiseRecord",
     "SqliteStore",
     "Store",
+    "StoreLocation",
     "lease_owner",
+    "open_store",
+    "resolve",
 ]

@@ -5,11 +5,21 @@ embedded SQLite file. Every method is one transaction. The methods that pair an
 oplog append with a state change (promise creation, suspension, completion,
 invocation start/finish) do both atomically: that is what makes a crash at any
 point lose nothing.
+
+An agent's status is an :class:`AgentStatus`, an invocation's state an
+:class:`InvocationState`: string enums, so a member equals (and hashes like) its
+string (``AgentStatus.FAILED == "failed"``) and serializes as that plain string
+(``json.dumps``, FastAPI responses). The module-level names ``IDLE``, ``RUNNING``,
+``SUSPENDED``, ``FAILED``, ``INTERRUPTED``, ``QUEUED``, ``STARTED``, ``DONE`` and
+``ERRORED`` (the invocation state ``failed``) are aliases of those members, kept only
+for the transition while callers outside the store move to the enums; new code should
+name the members (``AgentStatus.IDLE``, ``InvocationState.FAILED``).
 """
 
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,19 +29,37 @@ from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationSt
 # (agent, first index, a function from the call's result to the entries to append)
 Journal = tuple[AgentId, int, Callable[[bool], Sequence[Entry]]]
 
-# Agent statuses (Golem's names).
-IDLE = "idle"
-RUNNING = "running"
-SUSPENDED = "suspended"
-FAILED = "failed"
-INTERRUPTED = "interrupted"  # stopped by request; nothing runs until it is resumed
-STATUSES = (IDLE, RUNNING, SUSPENDED, FAILED, INTERRUPTED)
 
-# Invocation states.
-QUEUED = "queued"
-STARTED = "started"
-DONE = "done"
-ERRORED = "failed"
+class AgentStatus(enum.StrEnum):
+    """An agent's status (Golem's names)."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped by request; nothing runs until it is resumed
+
+
+class InvocationState(enum.StrEnum):
+    """Where a queued invocation is: queued, started, then done or failed."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    DONE = "done"
+    FAILED = "failed"
+
+
+# Aliases for the transition only (see the module docstring): use the enums in new code.
+IDLE = AgentStatus.IDLE
+RUNNING = AgentStatus.RUNNING
+SUSPENDED = AgentStatus.SUSPENDED
+FAILED = AgentStatus.FAILED
+INTERRUPTED = AgentStatus.INTERRUPTED
+STATUSES = tuple(AgentStatus)
+QUEUED = InvocationState.QUEUED
+STARTED = InvocationState.STARTED
+DONE = InvocationState.DONE
+ERRORED = InvocationState.FAILED
 
 
 @dataclass(frozen=True)
@@ -48,7 +76,7 @@ class ComponentRecord:
 class AgentRecord:
     agent: AgentId
     component_hash: str
-    status: str
+    status: AgentStatus
     created_at: int
     last_error: str | None
     waiting_promises: tuple[int, ...]
@@ -74,7 +102,7 @@ class InvocationRecord:
     function: str
     params: tuple[str, ...]
     idempotency_key: str | None
-    state: str
+    state: InvocationState
     result: str | None
     error: str | None
     created_at: int
@@ -111,7 +139,7 @@ class Store(abc.ABC):
         re-executed by the next replay. Conflict unless the agent is failed."""
 
     @abc.abstractmethod
-    def interrupt(self, agent: AgentId) -> str:
+    def interrupt(self, agent: AgentId) -> AgentStatus:
         """Mark an idle or suspended agent interrupted; returns the status it had."""
 
     @abc.abstractmethod
@@ -140,7 +168,7 @@ class Store(abc.ABC):
         """Pin the agent to another component version."""
 
     @abc.abstractmethod
-    def set_status(self, agent: AgentId, status: str, error: str | None = None) -> None: ...
+    def set_status(self, agent: AgentId, status: AgentStatus, error: str | None = None) -> None: ...
 
     # -- oplog ----------------------------------------------------------------
     @abc.abstractmethod
@@ -150,6 +178,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
         """Entries from index ``start`` (1-based), at most ``count`` of them."""
+
+    @abc.abstractmethod
+    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str]]:
+        """(index, stored text) of every entry, undecoded: for integrity checks."""
 
     @abc.abstractmethod
     def oplog_length(self, agent: AgentId) -> int: ...
@@ -188,6 +220,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def delete_promise(self, promise: PromiseId) -> None: ...
+
+    @abc.abstractmethod
+    def deleted_promise_indexes(self, agent: AgentId) -> set[int]:
+        """The oplog indexes of the agent's deleted promises (their rows stay, marked)."""
 
     @abc.abstractmethod
     def list_promises(

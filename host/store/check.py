@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from host import oplog
 from host.errors import StoreError
 from host.ids import AgentId
-from host.store.base import DONE, ERRORED, STARTED, SUSPENDED
-from host.store.sqlite import SqliteStore
+from host.store.base import DONE, ERRORED, STARTED, SUSPENDED, Store
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Problem:
         return f"{self.agent}{where}: {self.message}"
 
 
-def check_agent(store: SqliteStore, agent: AgentId) -> list[Problem]:
+def check_agent(store: Store, agent: AgentId) -> list[Problem]:
     problems: list[Problem] = []
 
     def bad(index: int | None, message: str) -> None:
@@ -97,7 +96,7 @@ def check_agent(store: SqliteStore, agent: AgentId) -> list[Problem]:
     return problems
 
 
-def check_store(store: SqliteStore, agents: list[AgentId] | None = None) -> list[Problem]:
+def check_store(store: Store, agents: list[AgentId] | None = None) -> list[Problem]:
     targets = agents if agents is not None else [a.agent for a in store.list_agents()]
     problems: list[Problem] = []
     for agent in targets:

@@ -2,23 +2,24 @@
 
 Every public method runs as one ``BEGIN IMMEDIATE`` transaction on a
 per-thread connection, so two host processes sharing the file serialize their
-writes instead of failing half way.
+writes instead of failing half way. Each transaction is labelled with the method
+that runs it (``self._tx("suspend")``) and ends in :meth:`SqliteStore._commit`,
+the one place a subclass can hook a commit (:mod:`host.store.crashpoint` does).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sqlite3
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from host import oplog
 from host.errors import (
@@ -33,18 +34,11 @@ from host.errors import (
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
 from host.store.base import (
-    DONE,
-    ERRORED,
-    FAILED,
-    IDLE,
-    INTERRUPTED,
-    QUEUED,
-    RUNNING,
-    STARTED,
-    SUSPENDED,
     AgentRecord,
+    AgentStatus,
     ComponentRecord,
     InvocationRecord,
+    InvocationState,
     Journal,
     PromiseRecord,
     Store,
@@ -58,9 +52,8 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._crash = _CrashPoint.from_env()
         try:
-            with self._tx() as db:
+            with self._tx("__init__") as db:
                 self._migrate(db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
@@ -96,7 +89,9 @@ class SqliteStore(Store):
         return conn
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, method: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction of the store method named ``method`` (the public method,
+        or ``__init__`` for the schema migration when the store is opened)."""
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -105,10 +100,11 @@ class SqliteStore(Store):
             db.execute("ROLLBACK")
             raise
         else:
-            if self._crash is None:
-                db.execute("COMMIT")
-            else:
-                self._crash.commit(db)
+            self._commit(db, method)
+
+    def _commit(self, db: sqlite3.Connection, method: str) -> None:
+        """Commit ``method``'s transaction (every write transaction ends here)."""
+        db.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -148,7 +144,7 @@ class SqliteStore(Store):
 
     # -- components ---------------------------------------------------------------
     def add_component(self, name: str, hash: str, size: int) -> ComponentRecord:
-        with self._tx() as db:
+        with self._tx("add_component") as db:
             row = db.execute(
                 "SELECT id, MAX(version) FROM components WHERE name = ?", (name,)
             ).fetchone()
@@ -202,7 +198,7 @@ class SqliteStore(Store):
         return [ComponentRecord(*r) for r in rows]
 
     def set_limits(self, scope: str, limits: dict[str, object]) -> None:
-        with self._tx() as db:
+        with self._tx("set_limits") as db:
             if limits:
                 db.execute(
                     "INSERT OR REPLACE INTO limits (scope, data) VALUES (?, ?)",
@@ -217,9 +213,9 @@ class SqliteStore(Store):
         return {} if row is None else dict(json.loads(row[0]))
 
     def retry(self, agent: AgentId) -> str | None:
-        with self._tx() as db:
+        with self._tx("retry") as db:
             status = self._require_agent(db, agent)
-            if status != FAILED:
+            if status != AgentStatus.FAILED:
                 raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
             row = db.execute(
                 "SELECT idx, entry FROM oplog WHERE component_id = ? AND name = ? "
@@ -234,40 +230,40 @@ class SqliteStore(Store):
                 db.execute(
                     "UPDATE invocations SET state = ?, error = NULL, finished_at = NULL "
                     "WHERE invocation_id = ?",
-                    (STARTED, invocation),
+                    (InvocationState.STARTED, invocation),
                 )
             # Otherwise it failed while replaying (a divergence, an instantiation error):
             # nothing was recorded, and the next replay simply tries again.
             db.execute(
                 "UPDATE agents SET status = ? WHERE component_id = ? AND name = ?",
-                (RUNNING, *_key(agent)),
+                (AgentStatus.RUNNING, *_key(agent)),
             )
             return invocation
 
-    def interrupt(self, agent: AgentId) -> str:
-        with self._tx() as db:
+    def interrupt(self, agent: AgentId) -> AgentStatus:
+        with self._tx("interrupt") as db:
             status = self._require_agent(db, agent)
-            if status == RUNNING:
+            if status == AgentStatus.RUNNING:
                 raise Conflict(
                     f"agent {agent} is running an invocation; agent-host can interrupt an "
                     "agent only between invocations or while it is suspended"
                 )
-            if status in (IDLE, SUSPENDED):
+            if status in (AgentStatus.IDLE, AgentStatus.SUSPENDED):
                 db.execute(
                     "UPDATE agents SET status = ? WHERE component_id = ? AND name = ?",
-                    (INTERRUPTED, *_key(agent)),
+                    (AgentStatus.INTERRUPTED, *_key(agent)),
                 )
             return status
 
     def resume(self, agent: AgentId) -> None:
-        with self._tx() as db:
+        with self._tx("resume") as db:
             status = self._require_agent(db, agent)
-            if status != INTERRUPTED:
+            if status != AgentStatus.INTERRUPTED:
                 raise Conflict(f"agent {agent} is {status}, not interrupted")
             # Due now: a replay re-checks whatever it was waiting for and runs its queue.
             db.execute(
                 "UPDATE agents SET status = ?, wake_at_ns = 0 WHERE component_id = ? AND name = ?",
-                (SUSPENDED, *_key(agent)),
+                (AgentStatus.SUSPENDED, *_key(agent)),
             )
 
     # -- agents -------------------------------------------------------------------
@@ -281,10 +277,11 @@ class SqliteStore(Store):
     @staticmethod
     def _agent_row(row: Sequence[object]) -> AgentRecord:
         cid, name, chash, status, created, err, waiting, wake, length = row
+        agent = AgentId(uuid.UUID(str(cid)), str(name))
         return AgentRecord(
-            agent=AgentId(uuid.UUID(str(cid)), str(name)),
+            agent=agent,
             component_hash=str(chash),
-            status=str(status),
+            status=_decode(AgentStatus, status, f"agent {agent}"),
             created_at=int(str(created)),
             last_error=None if err is None else str(err),
             waiting_promises=tuple(json.loads(str(waiting))) if waiting else (),
@@ -293,7 +290,7 @@ class SqliteStore(Store):
         )
 
     def create_agent(self, agent: AgentId, component_hash: str, created: Entry) -> bool:
-        with self._tx() as db:
+        with self._tx("create_agent") as db:
             exists = db.execute(
                 "SELECT 1 FROM agents WHERE component_id = ? AND name = ?", _key(agent)
             ).fetchone()
@@ -302,7 +299,7 @@ class SqliteStore(Store):
             db.execute(
                 "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (*_key(agent), component_hash, IDLE, time.time_ns()),
+                (*_key(agent), component_hash, AgentStatus.IDLE, time.time_ns()),
             )
             self._append(db, agent, 1, [created])
             return True
@@ -333,21 +330,22 @@ class SqliteStore(Store):
         return [self._agent_row(r) for r in rows]
 
     def delete_agent(self, agent: AgentId) -> None:
-        with self._tx() as db:
+        with self._tx("delete_agent") as db:
             self._require_agent(db, agent)
             for table in ("oplog", "promises", "invocations", "leases", "agents"):
                 db.execute(f"DELETE FROM {table} WHERE component_id = ? AND name = ?", _key(agent))
 
     def set_component_hash(self, agent: AgentId, component_hash: str) -> None:
-        with self._tx() as db:
+        with self._tx("set_component_hash") as db:
             self._require_agent(db, agent)
             db.execute(
                 "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?",
                 (component_hash, *_key(agent)),
             )
 
-    def set_status(self, agent: AgentId, status: str, error: str | None = None) -> None:
-        with self._tx() as db:
+    def set_status(self, agent: AgentId, status: AgentStatus, error: str | None = None) -> None:
+        status = AgentStatus(status)  # ValueError for a string that is no status
+        with self._tx("set_status") as db:
             self._require_agent(db, agent)
             db.execute(
                 "UPDATE agents SET status = ?, last_error = COALESCE(?, last_error) "
@@ -355,13 +353,13 @@ class SqliteStore(Store):
                 (status, error, *_key(agent)),
             )
 
-    def _require_agent(self, db: sqlite3.Connection, agent: AgentId) -> str:
+    def _require_agent(self, db: sqlite3.Connection, agent: AgentId) -> AgentStatus:
         row = db.execute(
             "SELECT status FROM agents WHERE component_id = ? AND name = ?", _key(agent)
         ).fetchone()
         if row is None:
             raise AgentNotFound(str(agent))
-        return str(row[0])
+        return _decode(AgentStatus, row[0], f"agent {agent}")
 
     # -- oplog --------------------------------------------------------------------
     def _append(
@@ -378,7 +376,7 @@ class SqliteStore(Store):
     def append(self, agent: AgentId, first_index: int, entries: Sequence[Entry]) -> None:
         if not entries:
             return
-        with self._tx() as db:
+        with self._tx("append") as db:
             self._append(db, agent, first_index, entries)
 
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
@@ -417,7 +415,7 @@ class SqliteStore(Store):
         secret_hash: str | None = None,
     ) -> PromiseId:
         idx = first_index + len(pending) - 1
-        with self._tx() as db:
+        with self._tx("create_promise") as db:
             self._append(db, agent, first_index, pending)
             db.execute(
                 "INSERT INTO promises (component_id, name, idx, created_at, function, "
@@ -465,7 +463,7 @@ class SqliteStore(Store):
     def complete_promise(
         self, promise: PromiseId, data: bytes, journal: Journal | None = None
     ) -> bool:
-        with self._tx() as db:
+        with self._tx("complete_promise") as db:
             row = db.execute(
                 "SELECT completed FROM promises "
                 "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
@@ -491,7 +489,7 @@ class SqliteStore(Store):
             ).fetchone()
             if (
                 owner
-                and owner[0] == SUSPENDED
+                and owner[0] == AgentStatus.SUSPENDED
                 and promise.oplog_idx in json.loads(owner[1] or "[]")
             ):
                 db.execute(
@@ -501,7 +499,7 @@ class SqliteStore(Store):
             return True
 
     def delete_promise(self, promise: PromiseId) -> None:
-        with self._tx() as db:
+        with self._tx("delete_promise") as db:
             cur = db.execute(
                 "UPDATE promises SET deleted = 1 "
                 "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
@@ -538,7 +536,7 @@ class SqliteStore(Store):
     def suspend(
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: Suspended
     ) -> bool:
-        with self._tx() as db:
+        with self._tx("suspend") as db:
             for idx in entry.promises:
                 row = db.execute(
                     "SELECT completed FROM promises WHERE component_id = ? AND name = ? "
@@ -553,25 +551,30 @@ class SqliteStore(Store):
             db.execute(
                 "UPDATE agents SET status = ?, waiting_promises = ?, wake_at_ns = ? "
                 "WHERE component_id = ? AND name = ?",
-                (SUSPENDED, json.dumps(list(entry.promises)), entry.wake_at_ns, *_key(agent)),
+                (
+                    AgentStatus.SUSPENDED,
+                    json.dumps(list(entry.promises)),
+                    entry.wake_at_ns,
+                    *_key(agent),
+                ),
             )
             return True
 
     def start_invocation(
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: InvocationStarted
     ) -> bool:
-        with self._tx() as db:
-            if self._require_agent(db, agent) == INTERRUPTED:
+        with self._tx("start_invocation") as db:
+            if self._require_agent(db, agent) == AgentStatus.INTERRUPTED:
                 return False  # interrupted between two invocations: start nothing
             self._append(db, agent, first_index, [*pending, entry])
             db.execute(
                 "UPDATE invocations SET state = ? WHERE invocation_id = ?",
-                (STARTED, entry.invocation_id),
+                (InvocationState.STARTED, entry.invocation_id),
             )
             db.execute(
                 "UPDATE agents SET status = ?, waiting_promises = NULL, wake_at_ns = NULL "
                 "WHERE component_id = ? AND name = ?",
-                (RUNNING, *_key(agent)),
+                (AgentStatus.RUNNING, *_key(agent)),
             )
             return True
 
@@ -582,22 +585,22 @@ class SqliteStore(Store):
         first_index: int,
         entry: InvocationFinished | InvocationFailed,
     ) -> None:
-        with self._tx() as db:
+        with self._tx("finish_invocation") as db:
             self._append(db, agent, first_index, [*pending, entry])
             if isinstance(entry, InvocationFinished):
                 db.execute(
                     "UPDATE invocations SET state = ?, result = ?, finished_at = ? "
                     "WHERE invocation_id = ?",
-                    (DONE, entry.result, time.time_ns(), entry.invocation_id),
+                    (InvocationState.DONE, entry.result, time.time_ns(), entry.invocation_id),
                 )
-                status, error = IDLE, None
+                status, error = AgentStatus.IDLE, None
             else:
                 db.execute(
                     "UPDATE invocations SET state = ?, error = ?, finished_at = ? "
                     "WHERE invocation_id = ?",
-                    (ERRORED, entry.error, time.time_ns(), entry.invocation_id),
+                    (InvocationState.FAILED, entry.error, time.time_ns(), entry.invocation_id),
                 )
-                status, error = FAILED, entry.error
+                status, error = AgentStatus.FAILED, entry.error
             db.execute(
                 "UPDATE agents SET status = ?, last_error = ?, waiting_promises = NULL, "
                 "wake_at_ns = NULL WHERE component_id = ? AND name = ?",
@@ -620,7 +623,7 @@ class SqliteStore(Store):
             function=str(fn),
             params=tuple(json.loads(str(params))),
             idempotency_key=None if key is None else str(key),
-            state=str(state),
+            state=_decode(InvocationState, state, f"invocation {iid}"),
             result=None if result is None else str(result),
             error=None if error is None else str(error),
             created_at=int(str(created)),
@@ -634,7 +637,7 @@ class SqliteStore(Store):
         params: Sequence[str],
         idempotency_key: str | None,
     ) -> InvocationRecord:
-        with self._tx() as db:
+        with self._tx("enqueue") as db:
             self._require_agent(db, agent)
             if idempotency_key is not None:
                 row = db.execute(
@@ -667,7 +670,7 @@ class SqliteStore(Store):
                     function,
                     json.dumps(list(params)),
                     idempotency_key,
-                    QUEUED,
+                    InvocationState.QUEUED,
                     None,
                     None,
                     time.time_ns(),
@@ -713,14 +716,20 @@ class SqliteStore(Store):
                 "OR (status = ? AND EXISTS (SELECT 1 FROM invocations i WHERE "
                 "i.component_id = a.component_id AND i.name = a.name AND i.state = ?)) "
                 "ORDER BY component_id, name",
-                (SUSPENDED, now_ns, RUNNING, IDLE, QUEUED),
+                (
+                    AgentStatus.SUSPENDED,
+                    now_ns,
+                    AgentStatus.RUNNING,
+                    AgentStatus.IDLE,
+                    InvocationState.QUEUED,
+                ),
             ).fetchall()
         return [AgentId(uuid.UUID(r[0]), r[1]) for r in rows]
 
     # -- leases -------------------------------------------------------------------
     def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
         now = time.time_ns()
-        with self._tx() as db:
+        with self._tx("acquire_lease") as db:
             row = db.execute(
                 "SELECT owner, expires_at FROM leases WHERE component_id = ? AND name = ?",
                 _key(agent),
@@ -735,67 +744,26 @@ class SqliteStore(Store):
             return None
 
     def release_lease(self, agent: AgentId, owner: str) -> None:
-        with self._tx() as db:
+        with self._tx("release_lease") as db:
             db.execute(
                 "DELETE FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
                 (*_key(agent), owner),
             )
 
 
-class _CrashPoint:
-    """Test seam for crash-point fault injection (tests/crash_harness.py); off by default.
-
-    ``AGENT_HOST_CRASH_AT=n`` kills this process with SIGKILL at its n-th store commit
-    (counted over the whole process, from 1): just before the COMMIT, or just after it with
-    ``AGENT_HOST_CRASH_WHEN=after``. ``AGENT_HOST_CRASH_COUNT_FILE=path`` appends one line
-    per commit (``<n> <store method>``), so a test can count the commits of a clean run.
-    The environment is read once, when a store is opened; unset, nothing here runs.
-    """
-
-    _lock = threading.Lock()
-    _commits = 0  # this process's commits so far, over every store it opened
-
-    def __init__(self, at: int | None, after: bool, count_file: str | None) -> None:
-        self.at = at
-        self.after = after
-        self.count_file = count_file
-
-    @classmethod
-    def from_env(cls) -> _CrashPoint | None:
-        at = os.environ.get("AGENT_HOST_CRASH_AT")
-        count_file = os.environ.get("AGENT_HOST_CRASH_COUNT_FILE")
-        if not at and not count_file:
-            return None
-        when = os.environ.get("AGENT_HOST_CRASH_WHEN", "before")
-        if when not in ("before", "after"):
-            raise StoreError(f"AGENT_HOST_CRASH_WHEN must be before or after, not {when!r}")
-        if at and not at.isdigit():
-            raise StoreError(f"AGENT_HOST_CRASH_AT must be a commit number, not {at!r}")
-        return cls(int(at) if at else None, when == "after", count_file or None)
-
-    def commit(self, db: sqlite3.Connection) -> None:
-        with self._lock:
-            _CrashPoint._commits += 1
-            n = _CrashPoint._commits
-            if n == self.at and not self.after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            db.execute("COMMIT")
-            if n == self.at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            if self.count_file is not None:
-                with open(self.count_file, "a") as out:
-                    out.write(f"{n} {_store_method()}\n")
+_Enum = TypeVar("_Enum", AgentStatus, InvocationState)
 
 
-def _store_method() -> str:
-    """The public SqliteStore method whose transaction is committing (for the count file)."""
-    frame = sys._getframe(2)  # skip _CrashPoint.commit
-    while frame.f_back is not None and (
-        frame.f_code.co_filename != __file__
-        or (frame.f_code.co_name.startswith("_") and frame.f_code.co_name != "__init__")
-    ):
-        frame = frame.f_back
-    return frame.f_code.co_name
+def _decode(kind: type[_Enum], value: object, what: str) -> _Enum:
+    """A stored status or state as its enum member; StoreError for one this host does not know."""
+    try:
+        return kind(str(value))
+    except ValueError:
+        raise StoreError(
+            f"the store gives {what} the {kind.__name__} {value!r}, which this agent-host does "
+            f"not know (expected one of: {', '.join(kind)}); the database is damaged or was "
+            "written by a newer agent-host"
+        ) from None
 
 
 def _key(agent: AgentId) -> tuple[str, str]:
