@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from host.errors import Conflict, OplogConflict, PromiseNotFound, StoreError
+from host.errors import Conflict, IdempotencyKeyReused, OplogConflict, PromiseNotFound, StoreError
 from host.ids import AgentId, PromiseId
 from host.oplog import (
     AgentCreated,
@@ -111,8 +111,14 @@ def test_interrupted_agents_start_nothing(store: SqliteStore) -> None:
 def test_idempotency_key_returns_the_first_invocation(store: SqliteStore) -> None:
     agent = _agent(store)
     first = store.enqueue(agent, "one", "f", ("1",), "key")
-    again = store.enqueue(agent, "two", "f", ("2",), "key")
+    again = store.enqueue(agent, "two", "f", ("1",), "key")
     assert again.invocation_id == first.invocation_id and again.params == ("1",)
+    # The same key for another call is refused, not answered with the first's result.
+    with pytest.raises(IdempotencyKeyReused):
+        store.enqueue(agent, "three", "f", ("2",), "key")
+    with pytest.raises(IdempotencyKeyReused):
+        store.enqueue(agent, "four", "g", ("1",), "key")
+    assert [i.invocation_id for i in store.list_invocations(agent)] == ["one"]
 
 
 def test_a_lease_of_a_dead_process_is_stale_at_once(store: SqliteStore, tmp_path: Path) -> None:
