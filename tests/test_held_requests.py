@@ -117,7 +117,8 @@ def test_held_result_waits_leave_completions_prompt(api: Api) -> None:
 
 def test_a_wait_ends_when_another_process_finishes_the_invocation(api: Api, tmp_path: Path) -> None:
     """The server hears of an invocation that ends elsewhere (the CLI running the agent
-    on the same store) by re-checking held waits about once a second."""
+    on the same store) within a poll interval: each scan compares the waited-on agents'
+    states in one query."""
     from tests.server_util import cli
 
     name, idx = _suspended_agents(api, 1)[0]

@@ -63,6 +63,20 @@ def monotonic_now(session: Session) -> int:
     return now
 
 
+def wall_clock_wake(session: Session, deadline_ns: int) -> int:
+    """The wall-clock time at which to wake an agent for a deadline on its own clock.
+
+    The scheduler wakes agents by the wall clock. While the agent clock agrees with it
+    (within a second: no wall-clock step since the agent's last fresh start) the deadline
+    is the wake-up itself, so a deadline rebuilt by a replay commits the very same
+    wake-up; after a step the difference is applied (the time left, from now). The next
+    execution compares the deadline with the agent clock again and suspends anew if it
+    woke early."""
+    offset = agent_clock(session) - time.time_ns()
+    wake = deadline_ns if abs(offset) < 1_000_000_000 else deadline_ns - offset
+    return max(0, min(wake, MAX_WAKE_NS))
+
+
 def replayed_reading(session: Session, recorded: int) -> int:
     """A recorded reading, replayed: it raises the floor, so the first live reading after
     replay is not below what the guest saw, whatever the wall clock did since."""
@@ -94,8 +108,4 @@ def wait(session: Session, pollables: list[Pollable]) -> list[int]:
             time.sleep(max(0.0, left / 1e9))
             continue
         promises = tuple(sorted({p.oplog_idx for p in pollables if isinstance(p, PromisePollable)}))
-        # The scheduler wakes agents by the wall clock: the time left, from now. The next
-        # execution compares the deadline with the agent clock again, and suspends anew
-        # if it woke early.
-        wake = None if left is None else min(time.time_ns() + left, MAX_WAKE_NS)
-        raise Suspend(promises, wake)
+        raise Suspend(promises, None if nearest is None else wall_clock_wake(session, nearest))

@@ -147,7 +147,7 @@ class PoolScheduler:
         self._stopping = threading.Event()
         self.draining = threading.Event()
         self._scanner: threading.Thread | None = None
-        self._scans = 0
+        self._marks: dict[AgentId, tuple[str, int]] = {}  # waited-on agents at the last scan
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
@@ -187,11 +187,17 @@ class PoolScheduler:
         for agent in self._executor.store.runnable_agents(time.time_ns()):
             self.schedule(agent)
         # An invocation can also end in another process (the CLI running an agent of the
-        # same store): held waits re-check now and then, about once a second.
-        self._scans += 1
-        if self._scans * self.poll_interval >= 1.0:
-            self._scans = 0
-            self._notify_all()
+        # same store): one query per scan finds the waited-on agents whose state moved.
+        with self._lock:
+            waited = list(self._waiters)
+        if not waited:
+            self._marks = {}
+            return
+        marks = self._executor.store.agent_marks(waited)
+        for agent in waited:
+            if agent not in self._marks or marks.get(agent) != self._marks[agent]:
+                self._notify(agent)  # changed, gone, or first seen: let its waiters look
+        self._marks = marks
 
     # -- scheduling -----------------------------------------------------------------
     def wake(self, agent: AgentId) -> None:

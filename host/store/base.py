@@ -23,6 +23,7 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from host.errors import NotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
 
@@ -159,6 +160,19 @@ class Store(abc.ABC):
     def list_agents(
         self, component_id: str | None = None, status: str | None = None
     ) -> list[AgentRecord]: ...
+
+    def agent_marks(self, agents: Sequence[AgentId]) -> dict[AgentId, tuple[str, int]]:
+        """(status, oplog length) of each existing agent: what changes whenever anything
+        happens to it. One query for many agents where the store can (held waits poll
+        this once per scan instead of once per waiter)."""
+        marks = {}
+        for agent in agents:
+            try:
+                record = self.get_agent(agent)
+            except NotFound:
+                continue
+            marks[agent] = (str(record.status), record.oplog_length)
+        return marks
 
     @abc.abstractmethod
     def delete_agent(self, agent: AgentId) -> None: ...

@@ -314,6 +314,23 @@ class SqliteStore(Store):
             raise AgentNotFound(str(agent))
         return self._agent_row(row)
 
+    def agent_marks(self, agents: Sequence[AgentId]) -> dict[AgentId, tuple[str, int]]:
+        marks: dict[AgentId, tuple[str, int]] = {}
+        wanted = list(agents)
+        with self._read() as db:
+            for start in range(0, len(wanted), 400):  # 800 parameters a query at most
+                chunk = wanted[start : start + 400]
+                pairs = ",".join("(?, ?)" for _ in chunk)
+                rows = db.execute(
+                    "SELECT component_id, name, status, (SELECT COALESCE(MAX(idx), 0) FROM "
+                    "oplog o WHERE o.component_id = a.component_id AND o.name = a.name) "
+                    f"FROM agents a WHERE (component_id, name) IN (VALUES {pairs})",
+                    [v for agent in chunk for v in _key(agent)],
+                ).fetchall()
+                for cid, name, status, length in rows:
+                    marks[AgentId(uuid.UUID(str(cid)), str(name))] = (str(status), int(length))
+        return marks
+
     def list_agents(
         self, component_id: str | None = None, status: str | None = None
     ) -> list[AgentRecord]:
