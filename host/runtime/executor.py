@@ -34,7 +34,7 @@ from host.oplog import (
 from host.runtime.engine import EPOCH_TICK_S, EpochTicker
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
-from host.runtime.session import GuestExit, Session, Suspend, set_current
+from host.runtime.session import GuestExit, Session, Suspend, deadline_message, set_current
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.secrets import PromiseSecrets
 from host.store import FAILED, IDLE, SUSPENDED, Store, lease_owner
@@ -316,6 +316,7 @@ class Executor:
         raw = [to_wasmtime(v, t) for v, t in zip(values, export.sig.param_types, strict=True)]
         session.current_function = started.function
         _arm(wstore, session.limits)
+        session.start_invocation_clock()
         try:
             result = func(wstore, *raw)
             func.post_return(wstore)
@@ -409,10 +410,7 @@ _UNLIMITED_FUEL = 2**62
 def _trap_message(exc: BaseException, limits: Limits) -> str:
     text = str(exc)
     if "interrupt" in text:
-        return (
-            f"the invocation exceeded its time limit of {limits.deadline_s:g} s and was "
-            "stopped (limit deadline_s)"
-        )
+        return deadline_message(limits)
     if "all fuel consumed" in text:
         return f"the invocation ran out of fuel: its limit is {limits.fuel} (limit fuel)"
     lines = [line for line in text.strip().splitlines() if line.strip()]
