@@ -4,17 +4,20 @@ never asserted.
 
 A WAT guest (tests/fixtures/wat/output) writes N MiB to stdout in 64 KiB
 blocking-write-and-flush calls, and later the same agent is replayed from its oplog
-(a fresh host on the same store). Printed: the oplog bytes per MiB of stdout (the
+(a fresh host on the same store); then a 100 MiB flood meets max_output_bytes.
+Printed: the oplog bytes per MiB of stdout (the
 stored entry text and the database file), the time of the live invocation and of the
-replay, and the creation rate of promises as pending ones accumulate.
+replay, when and how the flood stopped, and the create-promise rate as pending
+promises accumulate.
 
-    .venv/bin/python scripts/bench_output.py [--mib N] [--promises N]
+    .venv/bin/python scripts/bench_output.py [--mib N] [--flood-mib N] [--promises N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -76,12 +79,62 @@ def output(mib: int) -> None:
     print(f"  replay + 1 call:  {replay:.2f} s ({replay / mib:.3f} s per MiB)")
 
 
+def flood(mib: int) -> None:
+    """A stdout flood far past max_output_bytes (default limits): when it stops, how much
+    oplog it left, and the process's peak RSS."""
+    wasm = build_fixture("output")
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "store"
+        host = HostService(data_dir)
+        try:
+            host.add_component(wasm, name="output")
+            agent, _ = host.create_agent("output", "flood")
+            t0 = time.perf_counter()
+            inv = host.invoke(agent, f"flood({mib * MIB}, 65536)")
+            elapsed = time.perf_counter() - t0
+            limit = host.limits.max_output_bytes
+        finally:
+            host.close()
+        file_bytes = _db_bytes(data_dir)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"flood: {mib} MiB of stdout asked, max_output_bytes {limit / MIB:g} MiB")
+    print(f"  invocation {inv.state} after {elapsed:.2f} s: {inv.error}")
+    print(f"  database files: {file_bytes / MIB:.1f} MiB; peak RSS {peak / 1024:.0f} MiB")
+
+
+def promises(count: int) -> None:
+    """create-promise rate as pending promises accumulate (each create checks the count
+    against max_pending_promises)."""
+    wasm = build_fixture("promises-1.3.0")
+    with tempfile.TemporaryDirectory() as tmp:
+        host = HostService(Path(tmp) / "store")
+        try:
+            host.add_component(wasm, name="p")
+            agent, _ = host.create_agent("p", "hoarder")
+            laps = []
+            step = max(1, count // 4)
+            t0 = time.perf_counter()
+            for i in range(1, count + 1):
+                assert host.invoke(agent, "create()").state == "done"
+                if i % step == 0:
+                    laps.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+        finally:
+            host.close()
+    rates = ", ".join(f"{step / lap:.0f}/s" for lap in laps)
+    print(f"create-promise: {count} pending, per quarter: {rates}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mib", type=int, default=10)
+    parser.add_argument("--mib", type=int, default=10, help="MiB of stdout to store")
+    parser.add_argument("--flood-mib", type=int, default=100, help="MiB of stdout asked")
+    parser.add_argument("--promises", type=int, default=2000, help="promises to create")
     args = parser.parse_args()
     os.environ.setdefault("AGENT_HOST_SQLITE_SYNC", "NORMAL")
     output(args.mib)
+    flood(args.flood_mib)
+    promises(args.promises)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def _own_promise(session: Session, value: dict[str, Any], what: str) -> PromiseI
 def _create_promise(sig: FuncSig) -> HostFunc:
     def live(session: Session) -> dict[str, Any]:
         limit = session.limits.max_pending_promises
-        if len(session.store.list_promises(session.agent)) >= limit:
+        if session.store.count_pending_promises(session.agent) >= limit:
             raise LimitExceeded(
                 f"agent {session.agent} already has {limit} pending promises, its limit "
                 "(max_pending_promises); complete some before creating more"
