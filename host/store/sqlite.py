@@ -97,7 +97,10 @@ class SqliteStore(Store):
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            # SQLite rolls some failures back itself (SQLITE_FULL, an I/O error): a second
+            # ROLLBACK would fail and hide the real error.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         else:
             self._commit(db, method)
