@@ -3,12 +3,12 @@
 never asserted.
 
 A WAT guest (tests/fixtures/wat/output) writes N MiB to stdout in 64 KiB
-blocking-write-and-flush calls, and later the same agent is replayed from its oplog
-(a fresh host on the same store); then a 100 MiB flood meets max_output_bytes.
-Printed: the oplog bytes per MiB of stdout (the
-stored entry text and the database file), the time of the live invocation and of the
-replay, when and how the flood stopped, and the create-promise rate as pending
-promises accumulate.
+blocking-write-and-flush calls, and later the same agent is replayed from its oplog (a
+fresh host on the same store); then a 100 MiB flood meets max_output_bytes, and the
+promises fixture creates promises that stay pending. Printed: the oplog bytes per MiB of
+stdout (the stored entry text and the database files), the time of the live invocation
+and of the replay, when and how the flood stopped, and the create-promise rate per
+quarter as pending promises accumulate.
 
     .venv/bin/python scripts/bench_output.py [--mib N] [--flood-mib N] [--promises N]
 """
