@@ -1,5 +1,6 @@
 """Guest limits: how long, how much fuel, memory and table an invocation may use, how large
-one oplog entry may be, and how many promises an agent may keep pending.
+one oplog entry may be, how much an invocation may write to stdout and stderr, and how many
+promises an agent may keep pending.
 
 Limits are layered: the host's defaults, then the component's, then the agent's; each layer
 sets only the limits it names. They are plain data (no wasmtime here).
@@ -22,6 +23,9 @@ class Limits:
     table_elements: int | None = None  # elements of all tables; None: unlimited
     max_payload_bytes: int = 16 << 20  # one oplog entry (a promise payload, a host response)
     max_pending_promises: int = 10_000  # promises created and not yet completed
+    # Bytes one invocation may write to stdout and stderr together; the write that would
+    # go past it fails the invocation (every byte written is recorded in the oplog).
+    max_output_bytes: int = 16 << 20
 
     def merged(self, overrides: dict[str, Any]) -> Limits:
         return dataclasses.replace(self, **overrides)
@@ -37,6 +41,7 @@ _POSITIVE_INTS = {
     "table_elements",
     "max_payload_bytes",
     "max_pending_promises",
+    "max_output_bytes",
 }
 
 

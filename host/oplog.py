@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from host.errors import StoreError
@@ -135,7 +135,9 @@ def kind(entry: Entry) -> str:
 
 
 def to_dict(entry: Entry) -> dict[str, Any]:
-    data = asdict(entry)
+    # Shallow: the fields are already JSON values (tuples serialize as arrays), and
+    # dataclasses.asdict would deep-copy a large request element by element (F15).
+    data = {f.name: getattr(entry, f.name) for f in fields(entry)}
     return {"type": kind(entry), **data}
 
 

@@ -252,13 +252,15 @@ def host_call(
         if sig.result is None:
             return None
         assert isinstance(entry, HostCall)
-        return from_json(entry.response, sig.result)
+        return from_json(entry.response, sig.result, compact_bytes=True)
     value = spec.impl(session, *args)
     if kind is not Kind.JOURNALED:
         if spec.snapshot is not None:
             response = spec.snapshot(value)
         else:
-            response = None if sig.result is None else to_json(value, sig.result)
+            response = (
+                None if sig.result is None else to_json(value, sig.result, compact_bytes=True)
+            )
         request = [jsonable(a, t) for a, t in zip(args, param_types, strict=True)]
         session.record(HostCall(sig.name, request, response))
         if kind is Kind.EFFECT:
@@ -280,7 +282,8 @@ def has_resource(ty: WitType | None) -> bool:
 
 
 def jsonable(value: Any, ty: WitType) -> Any:
-    """A request argument as recorded: its JSON, or a placeholder naming a host object."""
+    """A request argument as recorded: its JSON (a ``list<u8>`` as ``{"$bytes": ...}``),
+    or a placeholder naming a host object."""
     if has_resource(ty):
         return f"<{type(value).__name__}>"
-    return to_json(value, ty)
+    return to_json(value, ty, compact_bytes=True)

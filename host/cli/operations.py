@@ -35,6 +35,12 @@ def limits() -> None:
 @click.option(
     "--max-pending", "max_pending_promises", type=int, help="Promises an agent may keep pending."
 )
+@click.option(
+    "--max-output",
+    "max_output_bytes",
+    type=int,
+    help="Bytes one invocation may write to stdout and stderr (past it, it fails).",
+)
 @click.option("--reset", is_flag=True, help="Drop this scope's limits first.")
 @json_flag
 @pass_ctx

@@ -13,6 +13,8 @@ drives an agent reads as a table of what happens next.
 from __future__ import annotations
 
 import enum
+import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 import wasmtime
 import wasmtime.component as wc
 
-from host.errors import Divergence, HostError, LeaseHeld
+from host.errors import Divergence, HostError, LeaseHeld, StoreError
 from host.ids import AgentId, PromiseId
 from host.limits import Limits
 from host.oplog import (
@@ -34,14 +36,26 @@ from host.oplog import (
 from host.runtime.engine import EPOCH_TICK_S, EpochTicker
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
-from host.runtime.session import GuestExit, Session, Suspend, set_current
+from host.runtime.session import GuestExit, Session, Suspend, deadline_message, set_current
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.secrets import PromiseSecrets
-from host.store import FAILED, IDLE, SUSPENDED, Store, lease_owner
+from host.store import FAILED, IDLE, RUNNING, SUSPENDED, Store, lease_owner
 from host.store.base import INTERRUPTED, QUEUED
 from host.values import format_value, parse_value
 
 LEASE_TTL_S = 300.0
+
+log = logging.getLogger(__name__)
+
+# What the store raises when it, not the guest, failed: a full disk, SQLITE_BUSY past
+# busy_timeout, an I/O error (sqlite3.OperationalError; StoreError once the store maps
+# them). Infrastructure errors are not guest failures (issue "Nothing lost, nobody let
+# in, part 2", F10).
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (StoreError, sqlite3.OperationalError)
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    return isinstance(exc, INFRASTRUCTURE_ERRORS)
 
 
 class Step(enum.Enum):
@@ -51,6 +65,7 @@ class Step(enum.Enum):
     SUSPENDED = "suspended"  # committed a suspension; the instance is dropped
     AGAIN = "again"  # a promise completed just before the suspension: run on now
     STOP = "stop"  # failed, diverged or interrupted: nothing more runs
+    RETRY = "retry"  # the store failed under a host call: left running, retried later
 
 
 @dataclass
@@ -98,6 +113,12 @@ class Executor:
         # commit, the window in which spec rule 4's race happens.
         self.before_suspend: Callable[[AgentId], None] | None = None
         self.stopping = False
+        # Agents whose last run met an infrastructure error: (monotonic time before which
+        # they are not run again, the delay that set it). The delay doubles per failure
+        # from the first to the second value (seconds), so a disk that stays full is not
+        # retried in a hot loop by the scanner; a run that gets through clears it.
+        self.retry_backoff_s = (0.5, 30.0)
+        self._backoff: dict[AgentId, tuple[float, float]] = {}
         scheduler.attach(self)
 
     def close(self) -> None:
@@ -144,7 +165,12 @@ class Executor:
                 delay = min(2 * delay, 0.05)
 
     def run_agent(self, agent: AgentId) -> str:
-        """Run the agent while it has work; returns its final status."""
+        """Run the agent while it has work; returns its final status. An agent backing off
+        after an infrastructure error (:meth:`_back_off`) is not run before its time and
+        stays running."""
+        backoff = self._backoff.get(agent)
+        if backoff is not None and time.monotonic() < backoff[0]:
+            return RUNNING
         with self._lock(agent):
             holder = self.store.acquire_lease(agent, self.owner, LEASE_TTL_S)
             if holder is not None:
@@ -161,7 +187,17 @@ class Executor:
                         return SUSPENDED
                     if record.status == IDLE and not self.store.list_invocations(agent, [QUEUED]):
                         return IDLE
-                    step = self._execute(agent)
+                    try:
+                        step = self._execute(agent)
+                    except INFRASTRUCTURE_ERRORS as exc:
+                        # A transition of the executor's own failed (starting, finishing,
+                        # suspending): nothing of it was committed, so the agent is as the
+                        # store last saw it; it is retried after a backoff.
+                        self._back_off(agent, exc)
+                        return record.status
+                    if step is Step.RETRY:
+                        return RUNNING  # backing off (_after_trap): its invocation waits
+                    self._backoff.pop(agent, None)
                     if step is Step.STOP:
                         return self.store.get_agent(agent).status
                     if step is Step.IDLE and self.store.get_agent(agent).status == SUSPENDED:
@@ -171,7 +207,12 @@ class Executor:
                 return self.store.get_agent(agent).status
             finally:
                 self._thread.running -= 1
-                self.store.release_lease(agent, self.owner)
+                try:
+                    self.store.release_lease(agent, self.owner)
+                except INFRASTRUCTURE_ERRORS as exc:
+                    # The lease is this process's: it takes it again, and others once
+                    # it expires.
+                    log.warning("agent %s: releasing its lease failed: %s", agent, exc)
 
     def _execute(self, agent: AgentId) -> Step:
         record = self.store.get_agent(agent)
@@ -282,6 +323,23 @@ class Executor:
         finally:
             set_current(None)
 
+    def _back_off(self, agent: AgentId, exc: BaseException) -> None:
+        """Log an infrastructure error that stopped the agent's run and keep it from
+        running again for a while (doubling per consecutive failure)."""
+        first, longest = self.retry_backoff_s
+        previous = self._backoff.get(agent)
+        delay = first if previous is None else min(longest, previous[1] * 2)
+        self._backoff[agent] = (time.monotonic() + delay, delay)
+        self.forget_instance(agent)
+        log.error(
+            "agent %s: the store failed (%s: %s); the agent is not failed, it stays "
+            "running and is retried in %.1f s",
+            agent,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
+
     def _keep(self, live: _Live) -> None:
         with self._live_lock:
             self._live[live.session.agent] = live
@@ -316,6 +374,7 @@ class Executor:
         raw = [to_wasmtime(v, t) for v, t in zip(values, export.sig.param_types, strict=True)]
         session.current_function = started.function
         _arm(wstore, session.limits)
+        session.start_invocation_clock()
         try:
             result = func(wstore, *raw)
             func.post_return(wstore)
@@ -359,6 +418,11 @@ class Executor:
             # Interrupted by shutdown: record nothing; the replay on the next start
             # re-runs the invocation from its last committed step.
             return Step.STOP
+        if is_infrastructure_error(exc):
+            # The store failed under a host call, not the guest: record nothing and leave
+            # the agent running with its invocation started; a later run replays it.
+            self._back_off(agent, exc)
+            return Step.RETRY
         if isinstance(exc, GuestExit):
             if exc.ok:
                 return None
@@ -409,10 +473,7 @@ _UNLIMITED_FUEL = 2**62
 def _trap_message(exc: BaseException, limits: Limits) -> str:
     text = str(exc)
     if "interrupt" in text:
-        return (
-            f"the invocation exceeded its time limit of {limits.deadline_s:g} s and was "
-            "stopped (limit deadline_s)"
-        )
+        return deadline_message(limits)
     if "all fuel consumed" in text:
         return f"the invocation ran out of fuel: its limit is {limits.fuel} (limit fuel)"
     lines = [line for line in text.strip().splitlines() if line.strip()]

@@ -17,7 +17,7 @@ from host.oplog import HostCall, PromiseCreated
 from host.runtime import pollables as pl
 from host.runtime.session import HostFunc, Kind, LimitExceeded, Session, Suspend
 from host.secrets import matches
-from host.values import Case, Some, to_json
+from host.values import Case, Some, bytes_to_json, to_json
 from host.values.types import FuncSig, RecordT, WitType
 
 INTERFACE = "golem:api/host"
@@ -78,7 +78,7 @@ def _own_promise(session: Session, value: dict[str, Any], what: str) -> PromiseI
 def _create_promise(sig: FuncSig) -> HostFunc:
     def live(session: Session) -> dict[str, Any]:
         limit = session.limits.max_pending_promises
-        if len(session.store.list_promises(session.agent)) >= limit:
+        if session.store.count_pending_promises(session.agent) >= limit:
             raise LimitExceeded(
                 f"agent {session.agent} already has {limit} pending promises, its limit "
                 "(max_pending_promises); complete some before creating more"
@@ -133,7 +133,7 @@ def _complete_promise(sig: FuncSig, with_secret: bool = False) -> HostFunc:
         first, pending = session.pending()
         name = sig.name
         # Never the secret: the oplog holds the promise and the payload only.
-        request = [to_json(value, sig.params[0][1]), list(data)]
+        request = [to_json(value, sig.params[0][1]), bytes_to_json(data)]
 
         made: list[HostCall] = []
 

@@ -219,6 +219,9 @@ def _run(
             f"{sig.name} was called while the host read the component's endpoint "
             "definition; the definition must not create, complete or change anything"
         )
+    # The epoch deadline fires only in wasm code; a guest spending its time in host calls
+    # (writing, polling) is stopped here, at its next host call past the deadline.
+    session.check_deadline()
     return host_call(session, sig, spec, param_types, args)
 
 

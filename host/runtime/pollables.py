@@ -105,6 +105,7 @@ def wait(session: Session, pollables: list[Pollable]) -> list[int]:
         nearest = min(deadlines) if deadlines else None
         left = None if nearest is None else nearest - agent_clock(session)
         if left is not None and left <= SHORT_WAIT_NS:
+            session.check_deadline()  # a loop in a host call: the epoch cannot stop it
             time.sleep(max(0.0, left / 1e9))
             continue
         promises = tuple(sorted({p.oplog_idx for p in pollables if isinstance(p, PromisePollable)}))

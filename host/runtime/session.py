@@ -9,6 +9,7 @@ agent's limits, its host resources and guest I/O.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,14 @@ class Suspend(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 class LimitExceeded(HostError):
     """The guest went past one of its limits; its invocation fails with this message."""
+
+
+def deadline_message(limits: Limits) -> str:
+    """What an invocation that ran past its wall-clock deadline fails with."""
+    return (
+        f"the invocation exceeded its time limit of {limits.deadline_s:g} s and was "
+        "stopped (limit deadline_s)"
+    )
 
 
 class GuestExit(Exception):  # noqa: N818
@@ -104,9 +113,38 @@ class Session(Replay):
         self.monotonic_base: tuple[int, int] | None = None  # (host ns, agent ns), live
         self.state: dict[str, Any] = {}
         self.raised: Exception | None = None  # what the last failed host call raised
+        # The running invocation's wall-clock deadline (time.monotonic_ns) and the bytes it
+        # wrote to stdout and stderr; set by start_invocation_clock. The epoch deadline only
+        # interrupts wasm code, so host calls check this one (a guest spending its time in
+        # host calls would escape the epoch).
+        self.deadline_ns: int | None = None
+        self.output_bytes = 0
         # A scratch session runs a component outside any agent (reading its endpoint
         # definition): reads are answered live and recorded nowhere, effects are refused.
         self.scratch = False
+
+    def start_invocation_clock(self) -> None:
+        """An invocation (live or replayed) starts: its deadline and output count anew."""
+        self.deadline_ns = time.monotonic_ns() + int(self.limits.deadline_s * 1e9)
+        self.output_bytes = 0
+
+    def check_deadline(self) -> None:
+        """LimitExceeded once the invocation is past its wall-clock deadline."""
+        if self.deadline_ns is not None and time.monotonic_ns() > self.deadline_ns:
+            raise LimitExceeded(deadline_message(self.limits))
+
+    def count_output(self, stream: str, size: int) -> None:
+        """Account ``size`` bytes about to be written to ``stream`` (stdout, stderr);
+        LimitExceeded if the invocation's output would exceed max_output_bytes. Only live
+        writes count: replayed ones were checked when they ran."""
+        limit = self.limits.max_output_bytes
+        if self.output_bytes + size > limit:
+            raise LimitExceeded(
+                f"the invocation wrote {self.output_bytes} bytes to stdout and stderr and a "
+                f"{stream} write of {size} more would exceed its limit of {limit} bytes "
+                "(max_output_bytes)"
+            )
+        self.output_bytes += size
 
     def check_size(self, entry: Entry) -> None:
         size = len(oplog.encode(entry))

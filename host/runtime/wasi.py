@@ -51,6 +51,9 @@ class Network:
 
 
 def _write(session: Session, stream: OutputStream, contents: bytes) -> Case:
+    # Past max_output_bytes the write fails the invocation (LimitExceeded), before
+    # anything is delivered or recorded.
+    session.count_output(stream.name, len(contents))
     if session.on_output is not None:
         session.on_output(stream.name, contents)
     return Case("ok", None)

@@ -244,6 +244,12 @@ class Store(abc.ABC):
         self, agent: AgentId | None = None, pending_only: bool = True
     ) -> list[PromiseRecord]: ...
 
+    def count_pending_promises(self, agent: AgentId) -> int:
+        """How many of the agent's promises are neither completed nor deleted (checked at
+        every create-promise against max_pending_promises). This default lists them; a
+        store should count them in place."""
+        return len(self.list_promises(agent))
+
     # -- execution transitions ---------------------------------------------------
     @abc.abstractmethod
     def suspend(

@@ -75,4 +75,11 @@ MIGRATIONS: dict[int, list[str]] = {
         # SHA-256 of each promise's secret (host/secrets.py); the secret itself is not stored.
         "ALTER TABLE promises ADD COLUMN secret_hash TEXT",
     ],
+    # 4 is the leases migration of another branch; 5 does not depend on it.
+    5: [
+        # The agent's pending promises, counted at every create-promise (issue "Nothing
+        # lost, nobody let in, part 2", F15: listing them all made creation O(pending)).
+        "CREATE INDEX IF NOT EXISTS promises_pending ON promises (component_id, name) "
+        "WHERE completed = 0 AND deleted = 0",
+    ],
 }

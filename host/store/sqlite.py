@@ -97,7 +97,10 @@ class SqliteStore(Store):
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            # SQLite rolls some failures back itself (SQLITE_FULL, an I/O error): a second
+            # ROLLBACK would fail and hide the real error.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         else:
             self._commit(db, method)
@@ -538,6 +541,17 @@ class SqliteStore(Store):
         with self._read() as db:
             rows = db.execute(sql + " ORDER BY component_id, name, idx", args).fetchall()
         return [self._promise_row(r) for r in rows]
+
+    def count_pending_promises(self, agent: AgentId) -> int:
+        # One COUNT over the partial index promises_pending (migration 5), not a list of
+        # every pending promise per create-promise (F15).
+        with self._read() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM promises "
+                "WHERE component_id = ? AND name = ? AND completed = 0 AND deleted = 0",
+                _key(agent),
+            ).fetchone()
+        return int(row[0])
 
     def deleted_promise_indexes(self, agent: AgentId) -> set[int]:
         """The oplog indexes of the agent's promises that were deleted (by the guest's

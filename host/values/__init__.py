@@ -3,7 +3,7 @@
 Pure Python, no wasmtime: :mod:`host.runtime.typeconv` bridges these values to wasmtime's.
 """
 
-from host.values.jsonvalue import Json, ValueJsonError, from_json, to_json
+from host.values.jsonvalue import Json, ValueJsonError, bytes_to_json, from_json, to_json
 from host.values.types import (
     BOOL,
     CHAR,
@@ -83,6 +83,7 @@ __all__ = [
     "VariantT",
     "WaveError",
     "WitType",
+    "bytes_to_json",
     "check",
     "describe",
     "format_call",

@@ -25,10 +25,19 @@ resources              refused: they cannot be written as values
 
 Errors from :func:`from_json` are :class:`ValueJsonError` with a JSON path such as
 ``$.params[1].name`` and what was expected.
+
+The oplog records host-call requests and responses in this JSON too, with one
+difference (``compact_bytes=True``): a ``list<u8>`` is ``{"$bytes": "<base64>"}``
+rather than an array of numbers, about 1.33 bytes per byte instead of 3 to 4 (guest
+stdout, random bytes, promise payloads, HTTP bodies). Reading with
+``compact_bytes=True`` accepts both forms, so oplogs written before still replay. The
+REST API's JSON (invocation parameters and results) keeps Golem's arrays.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from typing import TypeAlias
@@ -85,13 +94,22 @@ def _show(obj: object, limit: int = 60) -> str:
 # --- to JSON -----------------------------------------------------------------------------
 
 
-def to_json(value: Value, ty: WitType) -> Json:
-    """Encode ``value`` of type ``ty`` as a JSON-compatible Python object.
+BYTES_KEY = "$bytes"
+
+
+def bytes_to_json(data: bytes) -> Json:
+    """A ``list<u8>`` as the oplog records it: ``{"$bytes": "<base64>"}``."""
+    return {BYTES_KEY: base64.b64encode(data).decode("ascii")}
+
+
+def to_json(value: Value, ty: WitType, *, compact_bytes: bool = False) -> Json:
+    """Encode ``value`` of type ``ty`` as a JSON-compatible Python object; with
+    ``compact_bytes``, each ``list<u8>`` as :func:`bytes_to_json` (the oplog's form).
 
     Raises :class:`~host.values.types.ValueTypeError` if the value does not fit the type.
     """
     check(value, ty, handles=False)
-    return _to(value, ty)
+    return _to(value, ty, compact_bytes)
 
 
 def _float_to_json(value: float, kind: str) -> Json:
@@ -104,7 +122,7 @@ def _float_to_json(value: float, kind: str) -> Json:
     return float(format_float(value, kind)) if kind == "f32" else value
 
 
-def _to(value: Value, ty: WitType) -> Json:
+def _to(value: Value, ty: WitType, cb: bool = False) -> Json:
     if isinstance(ty, Prim):
         if isinstance(value, float):
             return _float_to_json(value, ty.kind)
@@ -112,20 +130,22 @@ def _to(value: Value, ty: WitType) -> Json:
         return value
     if isinstance(ty, ListT):
         if isinstance(value, bytes):
-            return list(value)
+            return bytes_to_json(value) if cb else list(value)
         assert isinstance(value, list)
-        return [_to(v, ty.elem) for v in value]
+        if cb and ty.elem == U8:
+            return bytes_to_json(bytes(value))  # type: ignore[arg-type]
+        return [_to(v, ty.elem, cb) for v in value]
     if isinstance(ty, TupleT):
         assert isinstance(value, tuple)
-        return [_to(v, t) for v, t in zip(value, ty.elems, strict=True)]
+        return [_to(v, t, cb) for v, t in zip(value, ty.elems, strict=True)]
     if isinstance(ty, RecordT):
         assert isinstance(value, dict)
-        return {name: _to(value[name], t) for name, t in ty.fields}
+        return {name: _to(value[name], t, cb) for name, t in ty.fields}
     if isinstance(ty, OptionT):
         if value is None:
             return None
         assert isinstance(value, Some)
-        inner = _to(value.value, ty.payload)
+        inner = _to(value.value, ty.payload, cb)
         return {"some": inner} if isinstance(ty.payload, OptionT) else inner
     if isinstance(ty, EnumT):
         assert isinstance(value, str)
@@ -135,19 +155,24 @@ def _to(value: Value, ty: WitType) -> Json:
         return [name for name in ty.names if name in value]
     assert isinstance(value, Case) and isinstance(ty, VariantT | ResultT)
     payload_ty = dict(variant_cases(ty))[value.name]
-    return {value.name: None if payload_ty is None else _to(value.value, payload_ty)}
+    return {value.name: None if payload_ty is None else _to(value.value, payload_ty, cb)}
 
 
 # --- from JSON ---------------------------------------------------------------------------
 
 
-def from_json(obj: object, ty: WitType, path: str = "$") -> Value:
+def from_json(obj: object, ty: WitType, path: str = "$", *, compact_bytes: bool = False) -> Value:
     """Decode JSON ``obj`` (as ``json.loads`` returns it) into a value of ``ty``.
 
     ``path`` names ``obj`` in error messages, e.g. ``"$.params[1]"`` for an argument.
+    With ``compact_bytes`` (the oplog's JSON), a ``list<u8>`` may also be
+    ``{"$bytes": "<base64>"}``.
     """
+    cb = compact_bytes
     if isinstance(ty, Prim):
         return _prim(obj, ty.kind, path)
+    if cb and isinstance(ty, ListT) and ty.elem == U8 and isinstance(obj, dict):
+        return _bytes(obj, path)
     if isinstance(ty, ListT | TupleT):
         if not isinstance(obj, list):
             raise ValueJsonError(path, f"expected {describe(ty)} as an array, got {_show(obj)}")
@@ -157,13 +182,13 @@ def from_json(obj: object, ty: WitType, path: str = "$") -> Value:
                     path, f"expected {describe(ty)} with {len(ty.elems)} elements, got {len(obj)}"
                 )
             return tuple(
-                from_json(o, t, f"{path}[{i}]")
+                from_json(o, t, f"{path}[{i}]", compact_bytes=cb)
                 for i, (o, t) in enumerate(zip(obj, ty.elems, strict=True))
             )
-        items = [from_json(o, ty.elem, f"{path}[{i}]") for i, o in enumerate(obj)]
+        items = [from_json(o, ty.elem, f"{path}[{i}]", compact_bytes=cb) for i, o in enumerate(obj)]
         return bytes(items) if ty.elem == U8 else items  # type: ignore[arg-type]
     if isinstance(ty, RecordT):
-        return _record(obj, ty, path)
+        return _record(obj, ty, path, cb)
     if isinstance(ty, OptionT):
         if obj is None:
             return None
@@ -172,10 +197,10 @@ def from_json(obj: object, ty: WitType, path: str = "$") -> Value:
                 raise ValueJsonError(
                     path, f'expected {describe(ty)} as null or {{"some": ...}}, got {_show(obj)}'
                 )
-            return Some(from_json(obj["some"], ty.payload, f"{path}.some"))
-        return Some(from_json(obj, ty.payload, path))
+            return Some(from_json(obj["some"], ty.payload, f"{path}.some", compact_bytes=cb))
+        return Some(from_json(obj, ty.payload, path, compact_bytes=cb))
     if isinstance(ty, VariantT | ResultT):
-        return _case(obj, ty, path)
+        return _case(obj, ty, path, cb)
     if isinstance(ty, EnumT):
         if not isinstance(obj, str) or obj not in ty.names:
             raise ValueJsonError(path, f"expected one of {describe(ty)}, got {_show(obj)}")
@@ -183,6 +208,18 @@ def from_json(obj: object, ty: WitType, path: str = "$") -> Value:
     if isinstance(ty, FlagsT):
         return _flags(obj, ty, path)
     raise ValueJsonError(path, f"{describe(ty)}: resources cannot be written as values")
+
+
+def _bytes(obj: dict[str, object], path: str) -> bytes:
+    text = obj.get(BYTES_KEY)
+    if set(obj) != {BYTES_KEY} or not isinstance(text, str):
+        raise ValueJsonError(
+            path, f'expected list<u8> as {{"$bytes": "<base64>"}}, got {_show(obj)}'
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueJsonError(path, f"list<u8>: invalid base64 {_show(text)}") from None
 
 
 def _prim(obj: object, kind: str, path: str) -> Value:
@@ -222,7 +259,7 @@ def _prim(obj: object, kind: str, path: str) -> Value:
     raise ValueJsonError(path, f"expected {expected}, got {_show(obj)}")
 
 
-def _record(obj: object, ty: RecordT, path: str) -> Value:
+def _record(obj: object, ty: RecordT, path: str, cb: bool = False) -> Value:
     if not isinstance(obj, dict):
         raise ValueJsonError(path, f"expected {describe(ty)} as an object, got {_show(obj)}")
     types = dict(ty.fields)
@@ -232,7 +269,7 @@ def _record(obj: object, ty: RecordT, path: str) -> Value:
     out: dict[str, Value] = {}
     for name, field_ty in ty.fields:
         if name in obj:
-            out[name] = from_json(obj[name], field_ty, f"{path}.{name}")
+            out[name] = from_json(obj[name], field_ty, f"{path}.{name}", compact_bytes=cb)
         elif isinstance(field_ty, OptionT):
             out[name] = None
         else:
@@ -240,7 +277,7 @@ def _record(obj: object, ty: RecordT, path: str) -> Value:
     return out
 
 
-def _case(obj: object, ty: VariantT | ResultT, path: str) -> Value:
+def _case(obj: object, ty: VariantT | ResultT, path: str, cb: bool = False) -> Value:
     cases = dict(variant_cases(ty))
     if not isinstance(obj, dict) or len(obj) != 1 or next(iter(obj)) not in cases:
         names = ", ".join(f'{{"{n}": ...}}' for n in cases)
@@ -254,7 +291,7 @@ def _case(obj: object, ty: VariantT | ResultT, path: str) -> Value:
                 f"case {name!r} has no payload: expected null, got {_show(payload)}",
             )
         return Case(name)
-    return Case(name, from_json(payload, payload_ty, f"{path}.{name}"))
+    return Case(name, from_json(payload, payload_ty, f"{path}.{name}", compact_bytes=cb))
 
 
 def _flags(obj: object, ty: FlagsT, path: str) -> Value:

@@ -1,0 +1,123 @@
+"""Guest bytes are stored as bytes (issue "Nothing lost, nobody let in, part 2", F15):
+a ``list<u8>`` in a recorded host call (stdout writes, random bytes, promise payloads,
+HTTP body chunks) is ``{"$bytes": "<base64>"}`` in the oplog, not a JSON array of
+numbers (3 to 4 bytes per byte); oplogs written the old way still replay."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from fixtures.build import build_fixture
+
+from host import oplog
+from host.service import HostService
+from host.store import DB_FILENAME
+from host.values import U8, ListT, OptionT, ResultT, Some, from_json, to_json
+from host.values.types import Case
+
+MIB = 1 << 20
+
+
+def _entries(data_dir: Path) -> list[tuple[int, str]]:
+    db = sqlite3.connect(data_dir / DB_FILENAME)
+    try:
+        return [(int(i), str(e)) for i, e in db.execute("SELECT idx, entry FROM oplog")]
+    finally:
+        db.close()
+
+
+def test_list_u8_in_oplog_json_is_base64_and_old_arrays_still_read() -> None:
+    ty = ResultT(ok=ListT(U8), err=None)
+    value = Case("ok", b"\x00\xffhi")
+    compact = to_json(value, ty, compact_bytes=True)
+    assert compact == {"ok": {"$bytes": "AP9oaQ=="}}
+    assert from_json(compact, ty, compact_bytes=True) == value
+    # The old form (and the REST API's form) is still the array of numbers.
+    assert to_json(value, ty) == {"ok": [0, 255, 104, 105]}
+    assert from_json({"ok": [0, 255, 104, 105]}, ty, compact_bytes=True) == value
+    nested = OptionT(ListT(U8))
+    assert from_json(to_json(Some(b"x"), nested, compact_bytes=True), nested, compact_bytes=True)
+    with pytest.raises(ValueError):
+        from_json({"$bytes": "not base64!"}, ListT(U8), compact_bytes=True)
+    with pytest.raises(ValueError):  # the REST API's JSON does not take the oplog's form
+        from_json({"$bytes": "AA=="}, ListT(U8))
+
+
+def test_a_mib_of_stdout_takes_about_a_mib_of_oplog_and_replays(data_dir: Path) -> None:
+    host = HostService(data_dir)
+    seen: list[bytes] = []
+    try:
+        host.add_component(build_fixture("output"), name="output")
+        agent, _ = host.create_agent("output", "flood")
+        inv = host.invoke(agent, f"flood({MIB}, 65536)")
+        assert (inv.state, inv.result) == ("done", str(MIB))
+    finally:
+        host.close()
+    stored = sum(len(text) for _, text in _entries(data_dir))
+    # base64 is 4/3 per byte; JSON arrays of numbers were about 4.
+    assert stored < 1.5 * MIB, f"{stored} bytes of oplog for {MIB} bytes of stdout"
+    writes = [
+        e
+        for _, text in _entries(data_dir)
+        if isinstance(e := oplog.decode(text), oplog.HostCall) and "write" in e.function
+    ]
+    assert len(writes) == 16 and all("$bytes" in e.request[1] for e in writes)
+    # A fresh host replays the flood from the oplog (nothing is written again), then runs on.
+    host = HostService(data_dir, output=lambda agent, stream, data: seen.append(data))
+    try:
+        again = host.invoke(agent, "flood(3, 3)")
+        assert (again.state, again.result) == ("done", "3")
+        assert seen == [b"xxx"]
+    finally:
+        host.close()
+
+
+def test_an_oplog_written_with_number_arrays_still_replays(data_dir: Path) -> None:
+    host = HostService(data_dir)
+    try:
+        host.add_component(build_fixture("output"), name="output")
+        agent, _ = host.create_agent("output", "old")
+        first = host.invoke(agent, "random(16)")
+        assert first.state == "done"
+    finally:
+        host.close()
+    # Rewrite every $bytes value the way agent-host wrote it before: arrays of numbers.
+    db = sqlite3.connect(data_dir / DB_FILENAME)
+    rewritten = 0
+    try:
+        for idx, text in db.execute("SELECT idx, entry FROM oplog").fetchall():
+            if "$bytes" not in text:
+                continue
+            data = json.loads(text)
+
+            def old(value: object) -> object:
+                if isinstance(value, dict):
+                    if set(value) == {"$bytes"}:
+                        import base64
+
+                        return list(base64.b64decode(str(value["$bytes"])))
+                    return {k: old(v) for k, v in value.items()}
+                if isinstance(value, list):
+                    return [old(v) for v in value]
+                return value
+
+            text = json.dumps(old(data), separators=(",", ":"), sort_keys=True)
+            db.execute("UPDATE oplog SET entry = ? WHERE idx = ?", (text, idx))
+            rewritten += 1
+        db.commit()
+    finally:
+        db.close()
+    assert rewritten == 1  # get-random-bytes' response
+    host = HostService(data_dir)
+    try:
+        # Replaying random(16) answers get-random-bytes from the old entry: the same bytes,
+        # so the recorded result matches (a divergence would fail the agent).
+        second = host.invoke(agent, "random(4)")
+        assert second.state == "done", second
+        assert host.store.get_agent(agent).status == "idle"
+        assert host.check().problems == ()
+    finally:
+        host.close()
