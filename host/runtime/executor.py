@@ -230,7 +230,7 @@ class Executor:
                     # SUSPENDED and AGAIN: re-check, a timer may already be due.
                 return self.store.get_agent(agent).status
             except LeaseLost:
-                self.forget_instance(agent)  # its memory is ahead of nothing we own now
+                self.forget_instance(agent)  # the new owner moves the oplog on without it
                 raise
             finally:
                 self._thread.running -= 1
