@@ -123,6 +123,26 @@ class LeaseHeld(Conflict):
         self.owner = owner
 
 
+class LeaseLost(LeaseHeld):
+    """This process's lease on the agent was taken over by another host process (its
+    fencing token is no longer current): the store refused a write of a stale runner.
+
+    A :class:`LeaseHeld` (and so a :class:`Conflict`): the agent is another process's to
+    run now, and whoever handles "held elsewhere" (retry later, skip it) handles this."""
+
+    def __init__(self, agent: str, token: int | None = None, current: int | None = None) -> None:
+        which = "" if token is None else f" (its lease token {token}; the agent's is {current})"
+        Conflict.__init__(
+            self,
+            f"agent {agent} was taken over by another host process{which}; this process "
+            "stopped running it and recorded nothing",
+        )
+        self.agent = agent
+        self.owner = "another host process"
+        self.token = token
+        self.current = current
+
+
 class Divergence(HostError):
     """Replay found the guest calling something other than what the oplog recorded."""
 

@@ -8,6 +8,13 @@ its next invocation while the process has room.
 
 Every run ends in a :class:`Step`, a value rather than an exception, so the loop that
 drives an agent reads as a table of what happens next.
+
+Leases (host/store/sqlite.py has the rules): a run holds the agent's lease; the
+executor's heartbeat thread renews the leases of every agent this process runs now,
+every third of the TTL, so an invocation longer than the TTL keeps its lease. If another
+process took the agent over anyway (this one stalled past the TTL), the store refuses
+this process's next write with :class:`~host.errors.LeaseLost`: the run stops at once,
+records nothing and drops the instance, and the other process's replay carries on.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 import wasmtime
 import wasmtime.component as wc
 
-from host.errors import Divergence, HostError, LeaseHeld, StoreError
+from host.errors import Divergence, HostError, LeaseHeld, LeaseLost, StoreError
 from host.ids import AgentId, PromiseId
 from host.limits import Limits
 from host.oplog import (
@@ -43,7 +50,7 @@ from host.store import FAILED, IDLE, RUNNING, SUSPENDED, Store, lease_owner
 from host.store.base import INTERRUPTED, QUEUED
 from host.values import format_value, parse_value
 
-LEASE_TTL_S = 300.0
+LEASE_TTL_S = 300.0  # the default; Executor(lease_ttl_s=...) for tests
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +98,10 @@ class Executor:
         limits: Limits,
         secrets: PromiseSecrets,
         output: Callable[[AgentId, str, bytes], None] | None = None,
+        lease_ttl_s: float = LEASE_TTL_S,
     ) -> None:
         self.store = store
+        self.lease_ttl_s = lease_ttl_s
         self.registry = registry
         self.engine = registry.engine
         self.scheduler = scheduler
@@ -119,10 +128,53 @@ class Executor:
         # retried in a hot loop by the scanner; a run that gets through clears it.
         self.retry_backoff_s = (0.5, 30.0)
         self._backoff: dict[AgentId, tuple[float, float]] = {}
+        # Agents whose lease this process holds now (how many runs of each), renewed by
+        # the heartbeat thread, started by the first run.
+        self._leased: dict[AgentId, int] = {}
+        self._leased_lock = threading.Lock()
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat_thread: threading.Thread | None = None
         scheduler.attach(self)
 
     def close(self) -> None:
         self._ticker.stop()
+        self._heartbeat_stop.set()
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.join(timeout=5)
+
+    # -- leases -----------------------------------------------------------------------
+    def _hold(self, agent: AgentId) -> None:
+        with self._leased_lock:
+            self._leased[agent] = self._leased.get(agent, 0) + 1
+            if self._heartbeat_thread is None:
+                self._heartbeat_thread = threading.Thread(
+                    target=self._heartbeat, name="lease-heartbeat", daemon=True
+                )
+                self._heartbeat_thread.start()
+
+    def _unhold(self, agent: AgentId) -> None:
+        with self._leased_lock:
+            left = self._leased.pop(agent, 1) - 1
+            if left:
+                self._leased[agent] = left
+
+    def _heartbeat(self) -> None:
+        """Renew the lease of every agent this process runs now, every third of the TTL,
+        for as long as it runs them: a guest may run far longer than the TTL."""
+        while not self._heartbeat_stop.wait(self.lease_ttl_s / 3):
+            with self._leased_lock:
+                agents = list(self._leased)
+            for agent in agents:
+                try:
+                    renewed = self.store.renew_lease(agent, self.owner, self.lease_ttl_s)
+                except Exception:
+                    log.exception("renewing the lease of agent %s failed", agent)
+                    continue
+                with self._leased_lock:
+                    lost = not renewed and agent in self._leased
+                if lost:
+                    # Taken over: the store refuses this process's next write of it.
+                    log.warning("agent %s was taken over by another host process", agent)
 
     def stop_running(self) -> None:
         """Shutdown: start nothing more, and stop every guest running now by advancing the
@@ -154,7 +206,9 @@ class Executor:
         may check the queue for the last time just before this one's invocation (or
         wake-up) is committed and then let go: failing here would leave it to no one."""
         delay = 0.002
-        deadline = time.monotonic() + LEASE_TTL_S
+        # A contender times a silent holder from its first look (host/store/sqlite.py),
+        # so a lease abandoned by a dead process elsewhere is free a TTL from now.
+        deadline = time.monotonic() + 1.5 * self.lease_ttl_s
         while True:
             try:
                 return self.run_agent(agent)
@@ -165,16 +219,19 @@ class Executor:
                 delay = min(2 * delay, 0.05)
 
     def run_agent(self, agent: AgentId) -> str:
-        """Run the agent while it has work; returns its final status. An agent backing off
-        after an infrastructure error (:meth:`_back_off`) is not run before its time and
-        stays running."""
+        """Run the agent while it has work; returns its final status. LeaseHeld if another
+        process runs it, LeaseLost (a LeaseHeld) if another process took it over while
+        this one ran it: then nothing more was recorded and the instance is dropped. An
+        agent backing off after an infrastructure error (:meth:`_back_off`) is not run
+        before its time and stays running."""
         backoff = self._backoff.get(agent)
         if backoff is not None and time.monotonic() < backoff[0]:
             return RUNNING
         with self._lock(agent):
-            holder = self.store.acquire_lease(agent, self.owner, LEASE_TTL_S)
+            holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
             if holder is not None:
                 raise LeaseHeld(str(agent), holder)
+            self._hold(agent)
             self._thread.running = getattr(self._thread, "running", 0) + 1
             try:
                 while not self.stopping:
@@ -205,8 +262,12 @@ class Executor:
                         self.store.set_status(agent, IDLE)
                     # SUSPENDED and AGAIN: re-check, a timer may already be due.
                 return self.store.get_agent(agent).status
+            except LeaseLost:
+                self.forget_instance(agent)  # the new owner moves the oplog on without it
+                raise
             finally:
                 self._thread.running -= 1
+                self._unhold(agent)
                 try:
                     self.store.release_lease(agent, self.owner)
                 except INFRASTRUCTURE_ERRORS as exc:
@@ -304,10 +365,10 @@ class Executor:
                 started = InvocationStarted(
                     inv.invocation_id, inv.function, inv.params, inv.idempotency_key
                 )
-                # Renew the lease per invocation, so a long queue never outlives it.
-                holder = self.store.acquire_lease(agent, self.owner, LEASE_TTL_S)
-                if holder is not None:
-                    raise LeaseHeld(str(agent), holder)
+                # Renew the lease per invocation too (the heartbeat renews it meanwhile);
+                # renewing, never re-acquiring: a lease lost is not this run's any more.
+                if not self.store.renew_lease(agent, self.owner, self.lease_ttl_s):
+                    raise LeaseLost(str(agent))
                 first, pending = session.pending()
                 if not self.store.start_invocation(agent, pending, first, started):
                     session.flush()
@@ -427,8 +488,8 @@ class Executor:
             if exc.ok:
                 return None
             message = "the guest exited with an error status"
-        elif isinstance(exc, Divergence):
-            raise exc
+        elif isinstance(exc, Divergence | LeaseLost):
+            raise exc  # LeaseLost: taken over; record nothing, not even a failure
         elif isinstance(exc, HostError):
             message = str(exc)
         elif isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):

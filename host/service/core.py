@@ -85,13 +85,15 @@ class HostService:
         progress: Callable[[str], None] | None = None,
         before_suspend: Callable[[AgentId], None] | None = None,
         completion_policy: CompletionPolicy = "open",
+        lease_ttl_s: float = LEASE_TTL_S,
     ) -> None:
         """``target`` is a data directory or a store URL (:mod:`host.store.url`); a URL that
         names only a database needs ``data_dir`` as well. ``store`` injects a store instead
         of opening one. ``completion_policy`` says who may complete another agent's promise
         from a guest ("open": anyone, Golem's model; "secret": only with its secret).
         ``before_suspend`` is a test seam, off by default: it runs between "nothing the
-        agent awaits is ready" and the suspension's commit, the window of spec rule 4."""
+        agent awaits is ready" and the suspension's commit, the window of spec rule 4.
+        ``lease_ttl_s`` is the agents' lease TTL (host/store/sqlite.py; short in tests)."""
         location = resolve(target)
         chosen = data_dir or location.data_dir
         if chosen is None:
@@ -116,6 +118,7 @@ class HostService:
             limits=limits or Limits(),
             secrets=self.secrets,
             output=output,
+            lease_ttl_s=lease_ttl_s,
         )
         self.executor.before_suspend = before_suspend
 
@@ -246,7 +249,7 @@ class HostService:
         self.store.get_agent(agent)
         if self.executor.is_running_here(agent):
             raise AgentBusy(str(agent), "deleting it")
-        holder = self.store.acquire_lease(agent, self.executor.owner, LEASE_TTL_S)
+        holder = self.store.acquire_lease(agent, self.executor.owner, self.executor.lease_ttl_s)
         if holder is not None:
             raise AgentBusy(str(agent), "deleting it")
         try:

@@ -302,7 +302,14 @@ class Store(abc.ABC):
     # -- leases ---------------------------------------------------------------
     @abc.abstractmethod
     def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
-        """Take the agent's lease; None on success, else the current live owner."""
+        """Take the agent's lease; None on success, else the current live owner. A new
+        owner gets a new fencing token: the store's writes for the agent made under an
+        older token raise :class:`~host.errors.LeaseLost` (see host/store/sqlite.py)."""
+
+    @abc.abstractmethod
+    def renew_lease(self, agent: AgentId, owner: str, ttl_s: float) -> bool:
+        """Renew a lease ``owner`` holds (a heartbeat); False, changing nothing, if it
+        does not hold it (released, or taken over by another owner)."""
 
     @abc.abstractmethod
     def release_lease(self, agent: AgentId, owner: str) -> None: ...

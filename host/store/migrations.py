@@ -75,7 +75,15 @@ MIGRATIONS: dict[int, list[str]] = {
         # SHA-256 of each promise's secret (host/secrets.py); the secret itself is not stored.
         "ALTER TABLE promises ADD COLUMN secret_hash TEXT",
     ],
-    # 4 is the leases migration of another branch; 5 does not depend on it.
+    4: [
+        # Leases judged without trusting another process's clock (host/store/sqlite.py,
+        # "Leases"): the holder bumps `heartbeat` on every renewal (`ttl_ms` is its TTL,
+        # a duration), and every acquisition by a new owner bumps the agent's fencing
+        # token `lease_epoch`.
+        "ALTER TABLE leases ADD COLUMN heartbeat INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE leases ADD COLUMN ttl_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE agents ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0",
+    ],
     5: [
         # The agent's pending promises, counted at every create-promise (issue "Nothing
         # lost, nobody let in, part 2", F15: listing them all made creation O(pending)).

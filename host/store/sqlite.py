@@ -5,6 +5,31 @@ per-thread connection, so two host processes sharing the file serialize their
 writes instead of failing half way. Each transaction is labelled with the method
 that runs it (``self._tx("suspend")``) and ends in :meth:`SqliteStore._commit`,
 the one place a subclass can hook a commit (:mod:`host.store.crashpoint` does).
+
+Leases (issue "Nothing lost, nobody let in, part 2", F6). Several host processes, on
+several machines whose clocks disagree, may share one database; an agent is run by the
+one holding its lease. Three rules keep a side effect from running twice:
+
+* **Renew while running.** The holder renews the lease (:meth:`SqliteStore.renew_lease`)
+  every third of its TTL for as long as it runs the agent (the executor's heartbeat
+  thread), not only when an invocation starts, so a long invocation keeps it.
+* **Never trust another process's wall clock.** A renewal bumps the row's ``heartbeat``
+  counter. A contender never compares the holder's ``expires_at`` (written with the
+  holder's clock, kept for people only) with its own clock: it remembers the
+  ``(owner, heartbeat)`` pair it saw and when, on its *own monotonic* clock, it first
+  saw it; the lease is stale once that pair stayed unchanged for a full TTL (the longer
+  of the contender's and the holder's, a duration each: no clock offset enters). An
+  owner on this machine whose pid is dead is stale at once, as before. The price: a
+  process that finds a lease abandoned by another machine waits one TTL from its first
+  look before it takes it over.
+* **Fence stale owners.** Every acquisition by a new owner bumps the agent's fencing
+  token ``agents.lease_epoch``; this store remembers the token it got (per agent, in
+  ``_tokens``, until it releases the lease) and every transaction that writes the
+  agent's oplog or run state (append, create_promise, complete_promise's journal,
+  suspend, start_invocation, finish_invocation, set_status) first checks, in the same
+  transaction, that the token is still current, else raises
+  :class:`~host.errors.LeaseLost` and writes nothing. A runner that stalled past its
+  TTL (a paused VM, a long GC, a lost network) and was taken over cannot write again.
 """
 
 from __future__ import annotations
@@ -19,7 +44,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from host import oplog
 from host.errors import (
@@ -27,6 +52,7 @@ from host.errors import (
     ComponentNotFound,
     Conflict,
     IdempotencyKeyReused,
+    LeaseLost,
     OplogConflict,
     PromiseNotFound,
     StoreError,
@@ -46,9 +72,25 @@ from host.store.base import (
 from host.store.migrations import MIGRATIONS
 
 
+class Clock(Protocol):
+    """The clocks the store reads for leases (the :mod:`time` module by default)."""
+
+    def time_ns(self) -> int: ...
+
+    def monotonic(self) -> float: ...
+
+
 class SqliteStore(Store):
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, clock: Clock = time) -> None:
+        """``clock`` is a test seam for leases (a skewed wall clock, a monotonic clock a
+        test advances); the default is the :mod:`time` module."""
         self.path = Path(path)
+        self.clock = clock
+        # Leases (module docstring): the fencing token this store holds per agent, as
+        # (owner, token), and another owner's lease as this store last saw it, as
+        # (owner, heartbeat, this store's monotonic time when it first saw that pair).
+        self._tokens: dict[AgentId, tuple[str, int]] = {}
+        self._seen: dict[AgentId, tuple[str, int, float]] = {}
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -366,6 +408,7 @@ class SqliteStore(Store):
     def set_status(self, agent: AgentId, status: AgentStatus, error: str | None = None) -> None:
         status = AgentStatus(status)  # ValueError for a string that is no status
         with self._tx("set_status") as db:
+            self._fence(db, agent)
             self._require_agent(db, agent)
             db.execute(
                 "UPDATE agents SET status = ?, last_error = COALESCE(?, last_error) "
@@ -397,6 +440,7 @@ class SqliteStore(Store):
         if not entries:
             return
         with self._tx("append") as db:
+            self._fence(db, agent)
             self._append(db, agent, first_index, entries)
 
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
@@ -436,6 +480,7 @@ class SqliteStore(Store):
     ) -> PromiseId:
         idx = first_index + len(pending) - 1
         with self._tx("create_promise") as db:
+            self._fence(db, agent)
             self._append(db, agent, first_index, pending)
             db.execute(
                 "INSERT INTO promises (component_id, name, idx, created_at, function, "
@@ -484,6 +529,8 @@ class SqliteStore(Store):
         self, promise: PromiseId, data: bytes, journal: Journal | None = None
     ) -> bool:
         with self._tx("complete_promise") as db:
+            if journal is not None:
+                self._fence(db, journal[0])
             row = db.execute(
                 "SELECT completed FROM promises "
                 "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
@@ -568,6 +615,7 @@ class SqliteStore(Store):
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: Suspended
     ) -> bool:
         with self._tx("suspend") as db:
+            self._fence(db, agent)
             for idx in entry.promises:
                 row = db.execute(
                     "SELECT completed FROM promises WHERE component_id = ? AND name = ? "
@@ -595,6 +643,7 @@ class SqliteStore(Store):
         self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: InvocationStarted
     ) -> bool:
         with self._tx("start_invocation") as db:
+            self._fence(db, agent)
             if self._require_agent(db, agent) == AgentStatus.INTERRUPTED:
                 return False  # interrupted between two invocations: start nothing
             self._append(db, agent, first_index, [*pending, entry])
@@ -617,6 +666,7 @@ class SqliteStore(Store):
         entry: InvocationFinished | InvocationFailed,
     ) -> None:
         with self._tx("finish_invocation") as db:
+            self._fence(db, agent)
             self._append(db, agent, first_index, [*pending, entry])
             if isinstance(entry, InvocationFinished):
                 db.execute(
@@ -758,21 +808,61 @@ class SqliteStore(Store):
         return [AgentId(uuid.UUID(r[0]), r[1]) for r in rows]
 
     # -- leases -------------------------------------------------------------------
+    # The rules are in the module docstring: renewals bump a heartbeat counter, a
+    # contender times an unchanged (owner, heartbeat) on its own monotonic clock, and a
+    # new owner bumps the agent's fencing token, which every runner write checks.
     def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
-        now = time.time_ns()
+        now = self.clock.monotonic()
         with self._tx("acquire_lease") as db:
             row = db.execute(
-                "SELECT owner, expires_at FROM leases WHERE component_id = ? AND name = ?",
+                "SELECT owner, heartbeat, ttl_ms FROM leases WHERE component_id = ? AND name = ?",
                 _key(agent),
             ).fetchone()
-            if row is not None and row[0] != owner and row[1] > now and _owner_alive(row[0]):
-                return str(row[0])
+            if row is not None and row[0] != owner:
+                holder, heartbeat, held_ttl_ms = str(row[0]), int(row[1]), int(row[2])
+                if not self._stale(agent, holder, heartbeat, max(ttl_s, held_ttl_ms / 1e3), now):
+                    return holder
+            renewal = row is not None and row[0] == owner
+            if not renewal:  # a new owner: the previous one (if any) is fenced off
+                db.execute(
+                    "UPDATE agents SET lease_epoch = lease_epoch + 1 "
+                    "WHERE component_id = ? AND name = ?",
+                    _key(agent),
+                )
+            epoch = db.execute(
+                "SELECT lease_epoch FROM agents WHERE component_id = ? AND name = ?", _key(agent)
+            ).fetchone()
             db.execute(
-                "INSERT OR REPLACE INTO leases (component_id, name, owner, expires_at) "
-                "VALUES (?, ?, ?, ?)",
-                (*_key(agent), owner, now + int(ttl_s * 1e9)),
+                "INSERT OR REPLACE INTO leases "
+                "(component_id, name, owner, expires_at, heartbeat, ttl_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    *_key(agent),
+                    owner,
+                    self._expires_at(ttl_s),
+                    int(row[1]) + 1 if renewal else 0,
+                    int(ttl_s * 1e3),
+                ),
             )
-            return None
+        self._seen.pop(agent, None)
+        if epoch is not None:  # None: no such agent (yet); nothing of it to fence
+            self._tokens[agent] = (owner, int(epoch[0]))
+        return None
+
+    def renew_lease(self, agent: AgentId, owner: str, ttl_s: float) -> bool:
+        with self._tx("renew_lease") as db:
+            token = self._tokens.get(agent)
+            if token is not None and token[0] == owner:
+                try:
+                    self._fence(db, agent)
+                except LeaseLost:
+                    return False
+            cur = db.execute(
+                "UPDATE leases SET heartbeat = heartbeat + 1, expires_at = ?, ttl_ms = ? "
+                "WHERE component_id = ? AND name = ? AND owner = ?",
+                (self._expires_at(ttl_s), int(ttl_s * 1e3), *_key(agent), owner),
+            )
+            return cur.rowcount == 1
 
     def release_lease(self, agent: AgentId, owner: str) -> None:
         with self._tx("release_lease") as db:
@@ -780,6 +870,35 @@ class SqliteStore(Store):
                 "DELETE FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
                 (*_key(agent), owner),
             )
+        token = self._tokens.get(agent)
+        if token is not None and token[0] == owner:
+            del self._tokens[agent]
+
+    def _expires_at(self, ttl_s: float) -> int:
+        """For people reading the table only: no process compares another's expiry."""
+        return self.clock.time_ns() + int(ttl_s * 1e9)
+
+    def _stale(self, agent: AgentId, owner: str, heartbeat: int, ttl_s: float, now: float) -> bool:
+        """Whether another owner's lease is stale, judged on this store's clock only."""
+        if not _owner_alive(owner):
+            return True  # a dead process on this machine: stale at once
+        seen = self._seen.get(agent)
+        if seen is None or seen[:2] != (owner, heartbeat):
+            self._seen[agent] = (owner, heartbeat, now)  # it moved (or is new to us)
+            return False
+        return now - seen[2] >= ttl_s
+
+    def _fence(self, db: sqlite3.Connection, agent: AgentId) -> None:
+        """LeaseLost if this store holds a lease token for the agent and another owner
+        has acquired the lease since (the token is no longer the agent's)."""
+        token = self._tokens.get(agent)
+        if token is None:
+            return  # not run under a lease of this store: nothing to fence
+        row = db.execute(
+            "SELECT lease_epoch FROM agents WHERE component_id = ? AND name = ?", _key(agent)
+        ).fetchone()
+        if row is not None and int(row[0]) != token[1]:
+            raise LeaseLost(str(agent), token[1], int(row[0]))
 
 
 _Enum = TypeVar("_Enum", AgentStatus, InvocationState)
@@ -815,7 +934,8 @@ def lease_owner() -> str:
 
 
 def _owner_alive(owner: str) -> bool:
-    """A lease of a dead process on this machine is stale at once; elsewhere, trust the TTL."""
+    """False for a lease owner that is a dead process on this machine (stale at once);
+    True otherwise (elsewhere, the heartbeat decides)."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
