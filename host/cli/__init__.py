@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from host.errors import HostError
+from host.errors import HostError, StoreError
 from host.ids import AgentId
 
 if TYPE_CHECKING:
@@ -100,7 +101,8 @@ json_flag = click.option(
 
 
 def handle_errors(func: F) -> F:
-    """Map HostError to ``Error: ...`` and its exit code."""
+    """Map HostError to ``Error: ...`` and its exit code. A SQLite error that escaped the
+    store (a damaged or unreadable file) is a StoreError too: exit code 6, no traceback."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -109,6 +111,14 @@ def handle_errors(func: F) -> F:
         except HostError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except sqlite3.DatabaseError as exc:
+            error = StoreError(
+                f"the store cannot be read: {exc}. If the file is damaged, stop every "
+                "agent-host process using it and restore it from a backup taken with "
+                "`agent-host backup`"
+            )
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(error.exit_code)
 
     return wrapper  # type: ignore[return-value]
 

@@ -95,6 +95,21 @@ def check_cmd(ctx: Ctx, component_ref: str | None, agent_name: str | None) -> No
         sys.exit(1)
 
 
+@main.command("backup")
+@click.argument("dest", type=click.Path(path_type=Path))
+@json_flag
+@pass_ctx
+@handle_errors
+def backup_cmd(ctx: Ctx, dest: Path) -> None:
+    """Copy the database to DEST consistently, even while a server writes to it.
+
+    DEST is a new file (or an existing directory, to hold agent-host.db). Uses SQLite's
+    online backup API and checks the copy's integrity; copying the live file with `cp`
+    can give a damaged copy."""
+    written = ctx.service.backup(dest)
+    emit(ctx, {"backup": str(written)}, f"backed up the store to {written}")
+
+
 # -- the worker --------------------------------------------------------------------------------
 @main.command()
 @click.option("--once", is_flag=True, help="Run what is due now and exit.")
@@ -238,6 +253,9 @@ def serve(
         completion_policy="secret" if require_promise_secret else "open",
     )
     ctx._service = service  # closed with the command
+    # A damaged database (a torn copy, say) is refused here, before the first request,
+    # rather than answering /healthz ok and failing every listing.
+    service.verify_store()
     app = create_app(
         service,
         await_timeout=await_timeout,

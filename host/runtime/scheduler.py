@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
-from host.errors import AgentNotFound, LeaseHeld
+from host.errors import AgentNotFound, LeaseHeld, StoreError
 from host.ids import AgentId
 
 if TYPE_CHECKING:
@@ -175,9 +175,15 @@ class PoolScheduler:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _scan_loop(self) -> None:
+        unusable: str | None = None  # the store error last reported, said once
         while not self._stopping.is_set():
             try:
                 self.scan()
+                unusable = None
+            except StoreError as exc:  # one line per new error, not a traceback a scan
+                if str(exc) != unusable:
+                    log.error("scanning for due agents failed: %s", exc)
+                unusable = str(exc)
             except Exception:  # the scanner must outlive a bad row or a busy database
                 log.exception("scanning for due agents failed")
             self._stopping.wait(self.poll_interval)

@@ -90,6 +90,8 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
 
     @app.get("/healthz", tags=["server"])
     def health() -> dict[str, str]:
+        # A cheap read of the store: 503 with the error body when it is unusable.
+        service.health()
         return {"status": "ok"}
 
     # -- components ----------------------------------------------------------------------

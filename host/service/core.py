@@ -488,6 +488,24 @@ class HostService:
         return self.limits.merged(self.store.get_limits(cid))
 
     # -- integrity -------------------------------------------------------------------------
+    def health(self) -> None:
+        """A cheap read of the store; StoreError if it cannot be used now."""
+        self.store.health()
+
+    def verify_store(self) -> None:
+        """The whole database file's integrity (SQLite quick_check); StoreError naming
+        the damage. ``serve`` runs it before answering anything."""
+        self.store.verify()
+
+    def backup(self, dest: Path) -> Path:
+        """A consistent copy of the database at ``dest`` (a new file, or a directory to
+        hold ``agent-host.db``), safe while a server writes; the file written."""
+        from host.store import DB_FILENAME
+
+        target = dest / DB_FILENAME if dest.is_dir() else dest
+        self.store.backup(target)
+        return target
+
     def check(self, component_ref: str | None = None, agent_name: str | None = None) -> CheckReport:
         """Verify oplogs (all agents, one component's or one agent's); changes nothing."""
         from host.store.check import check_store

@@ -22,8 +22,9 @@ import abc
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from host.errors import NotFound
+from host.errors import NotFound, StoreError
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
 
@@ -111,6 +112,17 @@ class InvocationRecord:
 
 class Store(abc.ABC):
     """Durable state of one host (or several hosts sharing one database)."""
+
+    # -- health, integrity, backup (a store that cannot tell keeps these defaults) ----
+    def health(self) -> None:  # noqa: B027 - optional, not abstract
+        """A cheap read proving the store usable now; StoreError if it is not."""
+
+    def verify(self) -> None:  # noqa: B027 - optional, not abstract
+        """A whole-store integrity check (slower); StoreError naming the damage."""
+
+    def backup(self, dest: Path) -> None:
+        """A consistent copy of the store at ``dest``, safe while others write."""
+        raise StoreError("this store cannot take backups")
 
     # -- components -----------------------------------------------------------
     @abc.abstractmethod
