@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 import wasmtime
-from fixtures.build import build_fixture
 
 from host.errors import PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import InvocationFinished, PromiseCreated, Suspended
 from host.runtime.executor import Host
+from tests.fixtures.build import build_fixture
 
 GENERATIONS = ("0.2.0", "1.1.0", "1.1.6", "1.1.7", "1.3.0")
 WITH_POLL = {"1.1.6", "1.1.7", "1.3.0"}

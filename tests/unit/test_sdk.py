@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "guest_examples" / "sdk"))
 
 import agent_host_sdk as sdk  # noqa: E402

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 import wasmtime
-from fixtures.build import _wasm_tools, build_fixture
 
 from host.errors import InvalidComponent, InvalidInput, PromiseNotFound
 from host.ids import PromiseId
 from host.runtime.executor import Host
+from tests.fixtures.build import _wasm_tools, build_fixture
 
 INVALID_INPUT = 2
 NOT_FOUND = 4

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import wasmtime
-from fixtures.build import FixtureBuildError, build_fixture, fixture_names
 from wasmtime.component import Component, FuncType
+
+from tests.fixtures.build import FixtureBuildError, build_fixture, fixture_names
 
 _OLD_HOST = {"create-promise", "await-promise", "complete-promise", "delete-promise"}
 _NEW_HOST = {

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.host.test_sdk_async import EXAMPLES, REPO, example_store
 from tests.server_util import Api, Server, clone_store, json_bytes, wait_until
-from tests.test_sdk_async import EXAMPLES, REPO, example_store
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="held")
 

@@ -31,7 +31,7 @@ from host.runtime.executor import Host
 from host.store.base import InvocationRecord
 from tests.server_util import add_component, clone_store
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ("approval", "rendezvous", "ingest", "template")
 WAIT = f"{pollshim.HELPER}.wait"  # what a guest's wasi:io/poll.poll records
 
