@@ -43,6 +43,8 @@ from tests.linearizability import (
 )
 from tests.server_util import Api, Server, add_component, wait_until
 
+pytestmark = pytest.mark.slow  # races and linearizability rounds: threads, processes, servers
+
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 SEED = int(os.environ.get("AGENT_HOST_TEST_SEED", "20261125"))
 

@@ -12,6 +12,9 @@ import pytest
 from tests.fixtures.build import build_python_fixture
 from tests.server_util import Server, add_component, build_approval
 
+# slow: compiles the componentize-py approval and shop guests (~20-60 s here)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

@@ -40,6 +40,8 @@ from tests.crash_harness import structural_problems
 from tests.fixtures.build import build_fixture
 from tests.server_util import CLEAN_EXIT, Api, Server, add_component
 
+pytestmark = pytest.mark.slow  # schemathesis over every operation
+
 SEED = int(os.environ.get("AGENT_HOST_TEST_SEED", "20261125"))
 MAX_EXAMPLES = 30
 CLAMPED = ("timeout", "wait")

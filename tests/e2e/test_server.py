@@ -37,6 +37,9 @@ from tests.server_util import (
     wait_until,
 )
 
+# slow: the session template compiles the componentize-py approval guest (~20-35 s here)
+pytestmark = pytest.mark.slow
+
 POLL = 0.1  # --poll-interval of most servers here
 
 
