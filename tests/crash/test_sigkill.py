@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from host.ids import AgentId
-from host.store import SqliteStore
+from host.store import AgentRecord, SqliteStore
 from tests.fixtures.build import build_fixture
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
@@ -42,7 +42,7 @@ def _kill_when(store: Path, call: list[str], status: str) -> AgentId:
     view = SqliteStore(store / "agent-host.db")
     try:
         deadline = time.monotonic() + 60
-        found = []
+        found: list[AgentRecord] = []
         while time.monotonic() < deadline and not found:
             found = view.list_agents(status=status)
             time.sleep(0.005)

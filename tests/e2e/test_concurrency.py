@@ -91,7 +91,7 @@ def test_many_threads_completing_one_promise_get_one_true(tmp_path: Path) -> Non
             waiting = host.invoke(agent, f"await({idx})")
             assert waiting.state == "started"
             promise = PromiseId(agent, idx)
-            results = _race(THREADS, lambda i, p=promise: host.complete_promise(p, b"t%d" % i))
+            results = _race(THREADS, lambda i, p=promise: host.complete_promise(p, b"t%d" % i))  # type: ignore[misc]  # a lambda with a default argument
             tried += THREADS
             assert results.count(True) == 1, results
             assert results.count(False) == THREADS - 1
@@ -226,7 +226,7 @@ def test_many_http_clients_completing_one_promise_get_one_true(
         idx = api.invoke_and_await("web", "create").json()["result"]
         invocation = api.invoke("web", "await", [idx]).json()["invocationId"]
         api.wait_status("web", "Suspended")
-        answers = _race(THREADS, lambda i, x=idx: clients[i].complete("web", x, [i]))
+        answers = _race(THREADS, lambda i, x=idx: clients[i].complete("web", x, [i]))  # type: ignore[misc]  # a lambda with a default argument
         tried += THREADS
         assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
         bodies = [a.json() for a in answers]
@@ -283,7 +283,7 @@ def test_concurrent_invocations_on_one_host_run_one_at_a_time_in_order(tmp_path:
 
         def client(i: int) -> list[Call]:
             calls = ["sleep(3000000)", "create()"] * each
-            return [_timed(lambda c=c: host.invoke(agent, c).invocation_id) for c in calls[:each]]
+            return [_timed(lambda c=c: host.invoke(agent, c).invocation_id) for c in calls[:each]]  # type: ignore[misc]  # a lambda with a default argument
 
         calls = [c for mine in _race(threads, client) for c in mine]
         queued = host.store.list_invocations(agent)
@@ -343,7 +343,7 @@ def test_concurrent_http_invocations_run_one_at_a_time_in_order(
         api = clients[i]
         calls = [("sleep", [2_000_000]), ("create", [])] * each
         return [
-            _timed(lambda f=f, p=p: api.invoke("web", f, p).json()["invocationId"])
+            _timed(lambda f=f, p=p: api.invoke("web", f, p).json()["invocationId"])  # type: ignore[misc]  # a lambda with a default argument
             for f, p in calls[:each]
         ]
 

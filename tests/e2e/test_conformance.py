@@ -139,7 +139,7 @@ GOOD: dict[str, Any] = {
 
 
 def _with(**changes: Any) -> dict[str, Any]:
-    case = json.loads(json.dumps(GOOD))
+    case: dict[str, Any] = json.loads(json.dumps(GOOD))
     case.update(changes)
     return case
 

@@ -5,6 +5,7 @@ binds path, query, header and body values and exercises every result mapping."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -134,7 +135,7 @@ def test_result_mappings(http: httpx.Client) -> None:
     ],
 )
 def test_bad_requests_name_the_field(
-    http: httpx.Client, method: str, path: str, kwargs: dict, field: str
+    http: httpx.Client, method: str, path: str, kwargs: dict[str, Any], field: str
 ) -> None:
     response = http.request(method, path, **kwargs)
     assert response.status_code == 400, response.text

@@ -119,7 +119,9 @@ def test_one_agent_waits_and_other_agents_complete_its_promises(running: Running
     assert first.status_code == 200 and first.json() is True
     meta = wait_until(
         lambda: (
-            (m := api.worker("boss"))["status"] == "Suspended" and len(m["waitingOn"]) == 1 and m
+            m
+            if (m := api.worker("boss"))["status"] == "Suspended" and len(m["waitingOn"]) == 1
+            else None
         ),
         what="boss to wait on the other slot alone",
     )

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ def in_thread(fn: Callable[[], httpx.Response]) -> Future[httpx.Response]:
     return _pool.submit(fn)
 
 
-def assert_error(response: httpx.Response, status: int, field: str | None = None) -> dict:
+def assert_error(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
     """The one documented error shape: {"error": {"code", "message", "field"?}}."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -273,7 +274,7 @@ def test_invoke_and_await_is_held_across_a_suspension_and_released_at_once(
     latencies = []
     for round_ in range(3):
         name = fresh("held")
-        held = in_thread(lambda n=name: waiter.invoke_and_await(n, "create-and-await"))
+        held = in_thread(partial(waiter.invoke_and_await, name, "create-and-await"))
         meta = api.wait_status(name, "Suspended")
         (waiting,) = meta["waitingOn"]
         time.sleep(0.1)

@@ -259,7 +259,7 @@ def test_decorated_definition_keeps_order_and_names() -> None:
 
 
 def _declare(mount: str, **routes: Any) -> None:
-    attrs = {}
+    attrs: dict[str, Any] = {}
     for name, (decorator, params) in routes.items():
         exec(f"def {name}(self, {', '.join(params)}): pass", attrs)
         attrs[name] = decorator(attrs[name])
