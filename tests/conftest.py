@@ -2,7 +2,7 @@
 and a snapshot of everything a store holds (to prove that a refused request wrote nothing).
 
 No mocks of the runtime: every fixture here is a real Host with a real SQLite file under
-``tmp_path``; WAT guests are built by ``fixtures.build.build_fixture`` (cached on disk).
+``tmp_path``; WAT guests are built by ``tests.fixtures.build.build_fixture`` (cached on disk).
 """
 
 from __future__ import annotations

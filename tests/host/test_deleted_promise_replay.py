@@ -9,11 +9,10 @@ by an operator, the agent's next replay still reproduces the recorded run, and
 
 from __future__ import annotations
 
-from fixtures.build import build_fixture
-
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall
 from host.service import HostService
+from tests.fixtures.build import build_fixture
 
 
 def _agent(host: HostService, fixture: str, name: str) -> AgentId:
@@ -70,7 +69,7 @@ def test_secret_of_a_promise_the_agent_never_created_is_refused(host: HostServic
 def test_check_still_reports_a_promise_row_that_vanished(host: HostService) -> None:
     agent = _agent(host, "promises-1.3.0", "vanished")
     idx = int(_done(host, agent, "create()") or "")
-    with host.store._tx("damage") as db:  # damage: the row is gone, not marked deleted
+    with host.store._tx("damage") as db:  # type: ignore[attr-defined]  # damage: the row is gone, not marked deleted
         db.execute("DELETE FROM promises WHERE idx = ?", (idx,))
     problems = host.check().problems
     assert len(problems) == 1 and "no promise in the store" in problems[0]

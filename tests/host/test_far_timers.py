@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures.build import build_fixture
 
 from host.service import HostService
+from tests.fixtures.build import build_fixture
 
 MAX_U64 = 2**64 - 1
 

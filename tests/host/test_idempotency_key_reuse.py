@@ -6,11 +6,11 @@ key and the first call's function, and nothing is queued."""
 from __future__ import annotations
 
 import pytest
-from fixtures.build import build_fixture
 
 from host.errors import Conflict, IdempotencyKeyReused
 from host.ids import AgentId
 from host.service import HostService
+from tests.fixtures.build import build_fixture
 
 
 def _agent(host: HostService) -> AgentId:

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from host.limits import Limits
 from host.oplog import AgentCreated, HostCall, InvocationFailed, InvocationStarted, Suspended
 from host.service import HostService
 from host.store import DB_FILENAME, SqliteStore
+from host.store.base import AgentStatus
 from tests.fixtures.build import build_fixture
 
 TTL = 300.0
@@ -123,13 +124,13 @@ def test_a_runner_taken_over_cannot_write_again(
     assert second.acquire_lease(agent, "B", TTL) is None
     before = first.read_oplog_raw(agent), first.get_agent(agent)
     started = InvocationStarted("inv", "f", (), None)
-    writes = [
+    writes: list[Callable[[], object]] = [
         lambda: first.append(agent, 3, [HostCall("f", [], 2)]),
         lambda: first.start_invocation(agent, [], 3, started),
         lambda: first.suspend(agent, [], 3, Suspended((), time.time_ns() + 10**12)),
         lambda: first.finish_invocation(agent, [], 3, InvocationFailed("inv", "x")),
         lambda: first.create_promise(agent, [HostCall("f", [], 2)], 3, "f"),
-        lambda: first.set_status(agent, "failed", "stale"),  # type: ignore[arg-type]
+        lambda: first.set_status(agent, AgentStatus.FAILED, "stale"),
     ]
     for write in writes:
         with pytest.raises(LeaseLost):

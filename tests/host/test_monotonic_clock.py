@@ -10,10 +10,10 @@ import time
 import types
 
 import pytest
-from fixtures.build import build_fixture
 
 from host.runtime import pollables
 from host.service import HostService
+from tests.fixtures.build import build_fixture
 
 STEP_NS = 120 * 10**9
 

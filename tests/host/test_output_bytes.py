@@ -10,13 +10,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from fixtures.build import build_fixture
 
 from host import oplog
 from host.service import HostService
 from host.store import DB_FILENAME
 from host.values import U8, ListT, OptionT, ResultT, Some, from_json, to_json
 from host.values.types import Case
+from tests.fixtures.build import build_fixture
 
 MIB = 1 << 20
 

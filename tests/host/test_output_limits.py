@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.build import build_fixture
 
 from host.limits import Limits
 from host.oplog import AgentCreated, InvocationFailed
@@ -26,6 +25,7 @@ from host.store import DB_FILENAME
 from host.store.sqlite import SqliteStore
 from host.values import U8, ListT, ResourceT, ResultT
 from host.values.types import FuncSig
+from tests.fixtures.build import build_fixture
 
 MIB = 1 << 20
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from fixtures.build import build_fixture
-
 from host.ids import AgentId, PromiseId
 from host.service import HostService
 from host.store import DB_FILENAME
 from host.store.base import PromiseRecord
 from host.store.sqlite import SqliteStore
+from tests.fixtures.build import build_fixture
 
 
 class CountingStore(SqliteStore):

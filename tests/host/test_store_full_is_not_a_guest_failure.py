@@ -22,12 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from fixtures.build import build_fixture
 
 from host.oplog import InvocationFailed
 from host.service import HostService
 from host.store import DB_FILENAME
 from host.store.sqlite import SqliteStore
+from tests.fixtures.build import build_fixture
 
 UNLIMITED_PAGES = 4294967294
 

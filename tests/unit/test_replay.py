@@ -341,7 +341,7 @@ def test_the_suspension_itself_is_recorded_live_then_skipped() -> None:
     # A fresh approval run, live to its suspension: the same entries as the golden file.
     entries = golden("approval")
     session = Scripted(entries[:1], live=True)
-    assert run(session, GUESTS, (entries[1],)) == "suspended"
+    assert run(session, GUESTS, (entries[1],)) == "suspended"  # type: ignore[arg-type]
     shape = [(oplog.kind(e), getattr(e, "function", None)) for e in session.entries]
     assert shape == [(oplog.kind(e), getattr(e, "function", None)) for e in entries[:6]]
     assert session.entries[5] == Suspended((5,), None, timestamp=session.entries[5].timestamp)

@@ -196,7 +196,7 @@ CRASH_VARS = ("AGENT_HOST_CRASH_AT", "AGENT_HOST_CRASH_WHEN", "AGENT_HOST_CRASH_
 
 
 @pytest.fixture
-def no_crash_env(monkeypatch) -> pytest.MonkeyPatch:
+def no_crash_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in CRASH_VARS:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
@@ -255,7 +255,7 @@ def test_the_count_file_names_each_commits_store_method(tmp_path: Path, no_crash
         agent = _roundtrip(store)
         assert not store.create_agent(agent, "hash", AgentCreated(str(agent.component_id), "h"))
         store.get_agent(agent)  # a read: no commit
-        store.set_status(agent, "failed", "boom")
+        store.set_status(agent, AgentStatus.FAILED, "boom")
     finally:
         store.close()
     lines = [line.split(" ") for line in count_file.read_text().splitlines()]
@@ -343,7 +343,7 @@ def test_the_transition_aliases_are_the_enum_members() -> None:
     assert [base.QUEUED, base.STARTED, base.DONE, base.ERRORED] == list(InvocationState)
     assert base.FAILED is AgentStatus.FAILED and base.ERRORED is InvocationState.FAILED
     # Members are their strings, so the callers' == "failed" checks and dict lookups hold.
-    assert base.ERRORED == "failed" == base.FAILED
+    assert base.ERRORED == "failed" == base.FAILED  # type: ignore[comparison-overlap]
     assert {"failed": 1}[AgentStatus.FAILED] == 1 and AgentStatus.IDLE in {"idle"}
     assert f"{AgentStatus.IDLE}" == str(AgentStatus.IDLE) == "idle"
 

@@ -21,6 +21,8 @@ import pytest
 from tests.fixtures.build import build_fixture
 from tests.server_util import Api, Server, add_component, wait_until
 
+pytestmark = pytest.mark.slow  # hundreds of held requests on a real server
+
 HELD = 64  # more than the 40 threads of the old shared pool
 # A held request must not delay these: before the fix they took 17-28 s with 45 held.
 PROMPT_S = 5.0

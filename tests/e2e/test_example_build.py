@@ -16,7 +16,7 @@ import pytest
 import wasmtime
 from wasmtime import component
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "build_examples.py"
 OUTPUT = REPO / "guest_examples" / "approval" / "approval.wasm"
 

@@ -31,7 +31,10 @@ from host.service import HostService
 from host.store.base import InvocationRecord
 from tests.server_util import add_component, clone_store
 
-REPO = Path(__file__).resolve().parent.parent
+# slow: registers the four SDK examples (componentize-py guests): 1-2 min of compilation
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ("approval", "rendezvous", "ingest", "template")
 WAIT = f"{pollshim.HELPER}.wait"  # what a guest's wasi:io/poll.poll records
 

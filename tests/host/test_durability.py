@@ -1,12 +1,9 @@
-"""Replay determinism, divergence detection, durable timers, the suspension race
-(spec rule 4) and crashes, with the durable-1.3.0 WAT fixture and real store files."""
+"""Replay determinism, divergence detection, durable timers and the suspension race
+(spec rule 4), with the durable-1.3.0 WAT fixture and real store files, on an in-process
+Host; its SIGKILL crashes are in tests/crash/test_sigkill.py."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +15,6 @@ from host.oplog import HostCall, InvocationStarted, PromiseCreated, Suspended
 from host.service import HostService
 from host.store import DB_FILENAME, SqliteStore
 from tests.fixtures.build import build_fixture
-
-AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 
 
 @pytest.fixture
@@ -164,68 +159,3 @@ def test_unknown_promise_completion_is_not_found(host: HostService) -> None:
     agent = _agent(host)
     with pytest.raises(PromiseNotFound):
         host.complete_promise(PromiseId(agent, 99), b"")
-
-
-# -- crashes: real processes killed with SIGKILL --------------------------------------------
-def _cli(store: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AGENT_HOST_STORE": str(store)}
-    return subprocess.run(
-        [AGENT_HOST, *args], env=env, capture_output=True, text=True, timeout=120, **kw
-    )
-
-
-def _kill_when(store: Path, call: list[str], status: str) -> AgentId:
-    """Register durable-1.3.0, run ``agent-host invoke ...call`` in a real process, SIGKILL
-    it as soon as an agent has ``status``; that agent."""
-    added = _cli(
-        store, "component", "add", str(build_fixture("durable-1.3.0")), "--name", "durable"
-    )
-    assert added.returncode == 0, added.stderr
-    env = {**os.environ, "AGENT_HOST_STORE": str(store)}
-    proc = subprocess.Popen(
-        [AGENT_HOST, "invoke", "durable", *call],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    view = SqliteStore(store / DB_FILENAME)
-    try:
-        deadline = time.monotonic() + 60
-        found = []
-        while time.monotonic() < deadline and not found:
-            found = view.list_agents(status=status)
-            time.sleep(0.005)
-        assert found, f"no agent became {status}"
-    finally:
-        view.close()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return found[0].agent
-
-
-def test_sigkill_while_suspended_loses_nothing(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    agent = _kill_when(store, ["alice", "observe-and-await()"], "suspended")
-    view = SqliteStore(store / DB_FILENAME)
-    (idx,) = view.get_agent(agent).waiting_promises
-    done = _cli(store, "promise", "complete", "durable", "alice", str(idx), "--text", "hi")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "true"
-    assert "[104, 105])" in done.stdout
-    assert view.get_agent(agent).status == "idle"
-    view.close()
-
-
-def test_sigkill_while_an_invocation_runs_loses_nothing(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    # 150 ms is below the in-place wait threshold: the process is inside the guest call.
-    agent = _kill_when(store, ["bob", "sleep(150000000)"], "running")
-    view = SqliteStore(store / DB_FILENAME)
-    assert view.get_agent(agent).status == "running"  # interrupted mid-invocation
-    resumed = _cli(store, "worker", "--once")
-    assert resumed.returncode == 0, resumed.stderr
-    assert view.get_agent(agent).status == "idle"
-    (inv,) = view.list_invocations(agent)
-    assert inv.state == "done"
-    view.close()

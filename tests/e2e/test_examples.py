@@ -17,8 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.host.test_sdk_async import EXAMPLES, REPO, example_store
 from tests.server_util import Api, Server, clone_store, json_bytes, wait_until
-from tests.test_sdk_async import EXAMPLES, REPO, example_store
+
+# slow: registers the four SDK examples (componentize-py guests): 1-2 min of compilation
+pytestmark = pytest.mark.slow
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="held")
 
@@ -116,7 +119,9 @@ def test_one_agent_waits_and_other_agents_complete_its_promises(running: Running
     assert first.status_code == 200 and first.json() is True
     meta = wait_until(
         lambda: (
-            (m := api.worker("boss"))["status"] == "Suspended" and len(m["waitingOn"]) == 1 and m
+            m
+            if (m := api.worker("boss"))["status"] == "Suspended" and len(m["waitingOn"]) == 1
+            else None
         ),
         what="boss to wait on the other slot alone",
     )

@@ -19,7 +19,6 @@ import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wasmtime import component as wc
-from wit_strategies import same, typed_values, values
 
 from host.runtime.typeconv import (
     ConversionError,
@@ -55,6 +54,7 @@ from host.values import (
     VariantT,
     WitType,
 )
+from tests.wit_strategies import same, typed_values, values
 
 WIT = """
 package test:echo;

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ from tests.server_util import (
     json_bytes,
     wait_until,
 )
+
+# slow: the session template compiles the componentize-py approval guest (~20-35 s here)
+pytestmark = pytest.mark.slow
 
 POLL = 0.1  # --poll-interval of most servers here
 
@@ -136,7 +140,7 @@ def in_thread(fn: Callable[[], httpx.Response]) -> Future[httpx.Response]:
     return _pool.submit(fn)
 
 
-def assert_error(response: httpx.Response, status: int, field: str | None = None) -> dict:
+def assert_error(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
     """The one documented error shape: {"error": {"code", "message", "field"?}}."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -270,7 +274,7 @@ def test_invoke_and_await_is_held_across_a_suspension_and_released_at_once(
     latencies = []
     for round_ in range(3):
         name = fresh("held")
-        held = in_thread(lambda n=name: waiter.invoke_and_await(n, "create-and-await"))
+        held = in_thread(partial(waiter.invoke_and_await, name, "create-and-await"))
         meta = api.wait_status(name, "Suspended")
         (waiting,) = meta["waitingOn"]
         time.sleep(0.1)
@@ -746,7 +750,7 @@ def test_sigkill_with_agents_suspended_and_mid_invocation_loses_nothing(
     try:
         record = next(a for a in view.list_agents() if a.agent.name == sleeper)
         assert record.status == "running"  # killed inside an invocation
-        states = [i.state for i in view.list_invocations(record.agent)]
+        states = [str(i.state) for i in view.list_invocations(record.agent)]
         assert "started" in states and "done" not in states[states.index("started") :]
     finally:
         view.close()

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "guest_examples" / "sdk"))
 
 import agent_host_sdk as sdk  # noqa: E402
@@ -259,7 +259,7 @@ def test_decorated_definition_keeps_order_and_names() -> None:
 
 
 def _declare(mount: str, **routes: Any) -> None:
-    attrs = {}
+    attrs: dict[str, Any] = {}
     for name, (decorator, params) in routes.items():
         exec(f"def {name}(self, {', '.join(params)}): pass", attrs)
         attrs[name] = decorator(attrs[name])

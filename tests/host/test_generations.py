@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 import wasmtime
-from fixtures.build import build_fixture
 
 from host.errors import PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import InvocationFinished, PromiseCreated, Suspended
 from host.service import HostService
+from host.store import InvocationRecord
+from tests.fixtures.build import build_fixture
 
 GENERATIONS = ("0.2.0", "1.1.0", "1.1.6", "1.1.7", "1.3.0")
 WITH_POLL = {"1.1.6", "1.1.7", "1.3.0"}
@@ -48,7 +49,7 @@ class Env:
         assert created
         return agent
 
-    def call(self, agent: AgentId, call: str) -> Any:
+    def call(self, agent: AgentId, call: str) -> InvocationRecord:
         return self.host.invoke(agent, call)
 
     def done(self, agent: AgentId, call: str) -> str | None:

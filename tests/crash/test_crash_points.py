@@ -132,6 +132,8 @@ def _scenarios() -> dict[str, Scenario]:
 
 
 SCENARIOS = _scenarios()
+
+pytestmark = pytest.mark.slow  # 2 N crash runs per scenario: minutes in all
 # A scenario with fewer commits than this did not exercise the paths it names.
 MIN_COMMITS = 12
 

@@ -33,6 +33,7 @@ def _no_failures(report: Any) -> None:
     assert report.ok
 
 
+@pytest.mark.slow
 def test_whole_suite_through_the_in_process_adapter(tmp_path: Path) -> None:
     report = run("agent-host", out=None)
     _no_failures(report)
@@ -44,6 +45,7 @@ def test_whole_suite_through_the_in_process_adapter(tmp_path: Path) -> None:
             assert "http" in result.message or "kill" in result.message, result
 
 
+@pytest.mark.slow
 def test_whole_suite_through_the_http_adapter() -> None:
     report = run("http", out=None)
     _no_failures(report)
@@ -137,7 +139,7 @@ GOOD: dict[str, Any] = {
 
 
 def _with(**changes: Any) -> dict[str, Any]:
-    case = json.loads(json.dumps(GOOD))
+    case: dict[str, Any] = json.loads(json.dumps(GOOD))
     case.update(changes)
     return case
 

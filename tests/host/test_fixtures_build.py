@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import wasmtime
-from fixtures.build import FixtureBuildError, build_fixture, fixture_names
-from wasmtime.component import Component, FuncType
+from wasmtime.component import Component, ComponentInstanceType, FuncType
+
+from tests.fixtures.build import FixtureBuildError, build_fixture, fixture_names
 
 _OLD_HOST = {"create-promise", "await-promise", "complete-promise", "delete-promise"}
 _NEW_HOST = {
@@ -126,7 +127,9 @@ def test_fixture_builds_with_expected_imports_and_exports(
     imports = component.type.imports(engine)
     assert set(imports) == set(expected_imports)
     for instance_name, functions in expected_imports.items():
-        items = imports[instance_name].ty.exports(engine)
+        instance = imports[instance_name].ty
+        assert isinstance(instance, ComponentInstanceType), instance_name
+        items = instance.exports(engine)
         provided = {k for k, v in items.items() if isinstance(v.ty, FuncType)}
         assert provided == functions, instance_name
 

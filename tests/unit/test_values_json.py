@@ -7,7 +7,6 @@ import math
 
 import pytest
 from hypothesis import given, settings
-from wit_strategies import same, typed_values
 
 from host.values import (
     BOOL,
@@ -39,6 +38,7 @@ from host.values import (
     from_json,
     to_json,
 )
+from tests.wit_strategies import same, typed_values
 
 ITEM = RecordT((("name", STRING), ("oplog-idx", U64), ("note", OptionT(STRING))))
 SHAPE = VariantT((("circle", F64), ("square", U32), ("dot", None)))

@@ -33,6 +33,9 @@ from host.service import HostService
 from tests.fixtures.build import build_python_fixture
 from tests.server_util import AGENT_HOST, clone_store, wait_until
 
+# slow: compiles the componentize-py http_client guest (~20-40 s here)
+pytestmark = pytest.mark.slow
+
 
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:

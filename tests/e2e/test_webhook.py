@@ -33,6 +33,9 @@ from tests.server_util import (
     wait_until,
 )
 
+# slow: compiles the componentize-py webhook guest (~20-35 s here)
+pytestmark = pytest.mark.slow
+
 
 def _exchanges(oplog: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The recorded HTTP exchanges: ``wasi:http/types@<v>`` ``future-incoming-response.get``."""

@@ -34,7 +34,6 @@ from host.store import DB_FILENAME, SqliteStore
 from host.store.base import InvocationRecord
 from tests.fixtures.build import build_fixture
 from tests.linearizability import (
-    NOT_FOUND,
     Op,
     agent_id,
     linearize,
@@ -43,6 +42,8 @@ from tests.linearizability import (
     thread_rounds,
 )
 from tests.server_util import Api, Server, add_component, wait_until
+
+pytestmark = pytest.mark.slow  # races and linearizability rounds: threads, processes, servers
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 SEED = int(os.environ.get("AGENT_HOST_TEST_SEED", "20261125"))
@@ -90,7 +91,7 @@ def test_many_threads_completing_one_promise_get_one_true(tmp_path: Path) -> Non
             waiting = host.invoke(agent, f"await({idx})")
             assert waiting.state == "started"
             promise = PromiseId(agent, idx)
-            results = _race(THREADS, lambda i, p=promise: host.complete_promise(p, b"t%d" % i))
+            results = _race(THREADS, lambda i, p=promise: host.complete_promise(p, b"t%d" % i))  # type: ignore[misc]  # a lambda with a default argument
             tried += THREADS
             assert results.count(True) == 1, results
             assert results.count(False) == THREADS - 1
@@ -225,7 +226,7 @@ def test_many_http_clients_completing_one_promise_get_one_true(
         idx = api.invoke_and_await("web", "create").json()["result"]
         invocation = api.invoke("web", "await", [idx]).json()["invocationId"]
         api.wait_status("web", "Suspended")
-        answers = _race(THREADS, lambda i, x=idx: clients[i].complete("web", x, [i]))
+        answers = _race(THREADS, lambda i, x=idx: clients[i].complete("web", x, [i]))  # type: ignore[misc]  # a lambda with a default argument
         tried += THREADS
         assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
         bodies = [a.json() for a in answers]
@@ -282,7 +283,7 @@ def test_concurrent_invocations_on_one_host_run_one_at_a_time_in_order(tmp_path:
 
         def client(i: int) -> list[Call]:
             calls = ["sleep(3000000)", "create()"] * each
-            return [_timed(lambda c=c: host.invoke(agent, c).invocation_id) for c in calls[:each]]
+            return [_timed(lambda c=c: host.invoke(agent, c).invocation_id) for c in calls[:each]]  # type: ignore[misc]  # a lambda with a default argument
 
         calls = [c for mine in _race(threads, client) for c in mine]
         queued = host.store.list_invocations(agent)
@@ -342,7 +343,7 @@ def test_concurrent_http_invocations_run_one_at_a_time_in_order(
         api = clients[i]
         calls = [("sleep", [2_000_000]), ("create", [])] * each
         return [
-            _timed(lambda f=f, p=p: api.invoke("web", f, p).json()["invocationId"])
+            _timed(lambda f=f, p=p: api.invoke("web", f, p).json()["invocationId"])  # type: ignore[misc]  # a lambda with a default argument
             for f, p in calls[:each]
         ]
 
@@ -440,32 +441,3 @@ def test_process_histories_are_linearizable(tmp_path: Path) -> None:
         assert p.exitcode == 0
     checked = _check_histories([by_round[r] for r in range(rounds)], "processes")
     print(f"\nlinearizability (processes): seed {SEED}, {rounds} histories, {checked} operations")
-
-
-def test_the_checker_rejects_histories_that_are_not_linearizable() -> None:
-    create = Op(0, ("create", "a"), 2, 0, 10)
-    # Two completions of one promise both answered true.
-    twice = [
-        create,
-        Op(1, ("complete", "a", 2, b"x"), True, 20, 30),
-        Op(2, ("complete", "a", 2, b"y"), True, 25, 35),
-    ]
-    assert linearize(twice) is None
-    # A read after a completion returned still sees the promise pending.
-    stale = [
-        create,
-        Op(1, ("complete", "a", 2, b"x"), True, 20, 30),
-        Op(2, ("get", "a", 2), (False, None), 40, 50),
-    ]
-    assert linearize(stale) is None
-    # Overlapping in time, the same read is fine (it may come first).
-    overlapping = [
-        create,
-        Op(1, ("complete", "a", 2, b"x"), True, 20, 30),
-        Op(2, ("get", "a", 2), (False, None), 25, 50),
-    ]
-    assert linearize(overlapping) is not None
-    # A promise seen before it was created.
-    early = [Op(1, ("get", "a", 2), (False, None), 0, 5), Op(0, ("create", "a"), 2, 10, 20)]
-    assert linearize(early) is None
-    assert linearize([Op(1, ("get", "a", 2), NOT_FOUND, 0, 5), *early[1:]]) is not None

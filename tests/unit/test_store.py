@@ -14,6 +14,7 @@ from host.errors import Conflict, IdempotencyKeyReused, OplogConflict, PromiseNo
 from host.ids import AgentId, PromiseId
 from host.oplog import (
     AgentCreated,
+    Entry,
     HostCall,
     InvocationStarted,
     PromiseCreated,
@@ -38,7 +39,7 @@ def _agent(store: SqliteStore, name: str = "a") -> AgentId:
 
 
 def test_entries_round_trip_through_their_encoding() -> None:
-    entries = [
+    entries: list[Entry] = [
         AgentCreated("c", "h", ("x",), (("K", "V"),)),
         InvocationStarted("i", "f", ("1", '"s"'), "key"),
         HostCall("wasi:random/random@0.2.3.get-random-u64", [], 7),

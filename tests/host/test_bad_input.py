@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 import wasmtime
-from fixtures.build import _wasm_tools, build_fixture
 
 from host.errors import InvalidComponent, InvalidInput, PromiseNotFound
 from host.ids import PromiseId
 from host.service import HostService
+from tests.fixtures.build import _wasm_tools, build_fixture
 
 INVALID_INPUT = 2
 NOT_FOUND = 4
@@ -77,7 +77,7 @@ def seeded(
 
 
 # -- files that are not (usable) components --------------------------------------------------
-def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+def _write(tmp_path: Path, name: str, data: bytes | bytearray) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
     return path
@@ -152,7 +152,7 @@ def test_host_refuses_non_components_directly(tmp_path: Path) -> None:
     try:
         for name, data in [
             ("random.wasm", b"hello world"),
-            ("core.wasm", wasmtime.wat2wasm("(module)")),
+            ("core.wasm", bytes(wasmtime.wat2wasm("(module)"))),
             ("trunc.wasm", build_fixture("promises-1.3.0").read_bytes()[:200]),
         ]:
             with pytest.raises(InvalidComponent):

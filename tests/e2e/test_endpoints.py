@@ -5,12 +5,16 @@ binds path, query, header and body values and exercises every result mapping."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.fixtures.build import build_python_fixture
 from tests.server_util import Server, add_component, build_approval
+
+# slow: compiles the componentize-py approval and shop guests (~20-60 s here)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +135,7 @@ def test_result_mappings(http: httpx.Client) -> None:
     ],
 )
 def test_bad_requests_name_the_field(
-    http: httpx.Client, method: str, path: str, kwargs: dict, field: str
+    http: httpx.Client, method: str, path: str, kwargs: dict[str, Any], field: str
 ) -> None:
     response = http.request(method, path, **kwargs)
     assert response.status_code == 400, response.text

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.build import build_fixture
 
 from host.store import DB_FILENAME
+from tests.fixtures.build import build_fixture
 
 APPROVED = '"approved"'
 APPROVED_WAVE = "[" + ", ".join(str(b) for b in APPROVED.encode()) + "]"

@@ -7,7 +7,6 @@ import re
 
 import pytest
 from hypothesis import given, settings
-from wit_strategies import same, typed_values
 
 from host.values import (
     BOOL,
@@ -44,6 +43,7 @@ from host.values import (
     parse_call,
     parse_value,
 )
+from tests.wit_strategies import same, typed_values
 
 ITEM = RecordT((("name", STRING), ("qty", U32)))
 AB = RecordT((("a", U32), ("b", ListT(U32))))
