@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import wasmtime
 import wasmtime.component as wc
 
+from host.clock import steady_ns
 from host.errors import Divergence, HostError, LeaseHeld, LeaseLost, StoreError
 from host.ids import AgentId, PromiseId
 from host.limits import Limits
@@ -239,7 +240,7 @@ class Executor:
                     if record.status in (FAILED, INTERRUPTED):
                         return record.status
                     if record.status == SUSPENDED and (
-                        record.wake_at_ns is None or record.wake_at_ns > time.time_ns()
+                        record.wake_at_ns is None or record.wake_at_ns > steady_ns()
                     ):
                         return SUSPENDED
                     if record.status == IDLE and not self.store.list_invocations(agent, [QUEUED]):

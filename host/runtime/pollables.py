@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from host.clock import steady_ns
 from host.ids import PromiseId
 from host.runtime.session import Session, Suspend
 
@@ -50,7 +51,7 @@ Pollable = PromisePollable | TimerPollable | ReadyPollable
 def agent_clock(session: Session) -> int:
     """The agent's monotonic time now, without taking a reading."""
     if session.monotonic_base is None:
-        return max(time.time_ns(), session.last_monotonic)
+        return max(steady_ns(), session.last_monotonic)
     host_then, agent_then = session.monotonic_base
     return max(agent_then + (time.monotonic_ns() - host_then), session.last_monotonic)
 
@@ -72,7 +73,7 @@ def wall_clock_wake(session: Session, deadline_ns: int) -> int:
     wake-up; after a step the difference is applied (the time left, from now). The next
     execution compares the deadline with the agent clock again and suspends anew if it
     woke early."""
-    offset = agent_clock(session) - time.time_ns()
+    offset = agent_clock(session) - steady_ns()
     wake = deadline_ns if abs(offset) < 1_000_000_000 else deadline_ns - offset
     return max(0, min(wake, MAX_WAKE_NS))
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
+from host.clock import steady_ns
 from host.errors import AgentNotFound, LeaseHeld, StoreError
 from host.ids import AgentId
 
@@ -190,7 +191,7 @@ class PoolScheduler:
 
     def scan(self) -> None:
         assert self._executor is not None
-        for agent in self._executor.store.runnable_agents(time.time_ns()):
+        for agent in self._executor.store.runnable_agents(steady_ns()):
             self.schedule(agent)
         # An invocation can also end in another process (the CLI running an agent of the
         # same store): one query per scan finds the waited-on agents whose state moved.

@@ -14,7 +14,6 @@ callers wait with :meth:`HostService.wait_async`.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from host import oplog
+from host.clock import steady_ns
 from host.errors import (
     AgentBusy,
     AgentExists,
@@ -532,4 +532,4 @@ def _name(name: str) -> str:
 
 
 def _now_ns() -> int:
-    return time.time_ns()
+    return steady_ns()

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from host import oplog
+from host.clock import steady_ns
 from host.errors import (
     AgentNotFound,
     ComponentNotFound,
@@ -799,7 +800,7 @@ class SqliteStore(Store):
                 ).fetchone()
                 if row is None or row[0]:
                     return False  # completed (or gone) meanwhile: do not suspend
-            if entry.wake_at_ns is not None and entry.wake_at_ns <= time.time_ns():
+            if entry.wake_at_ns is not None and entry.wake_at_ns <= steady_ns():
                 return False
             self._append(db, agent, first_index, [*pending, entry])
             db.execute(
