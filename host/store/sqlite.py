@@ -1,50 +1,20 @@
-"""The embedded default store: one SQLite database file.
+"""The embedded default store: one SQLite database file (the store's use cases; the file
+itself is :mod:`host.store.sqlite_db`, leases are :mod:`host.store.sqlite_leases`).
 
 Every public method runs as one ``BEGIN IMMEDIATE`` transaction on a
 per-thread connection, so two host processes sharing the file serialize their
 writes instead of failing half way. Each transaction is labelled with the method
 that runs it (``self._tx("suspend")``) and ends in :meth:`SqliteStore._commit`,
 the one place a subclass can hook a commit (:mod:`host.store.crashpoint` does).
-
-Leases (issue "Nothing lost, nobody let in, part 2", F6). Several host processes, on
-several machines whose clocks disagree, may share one database; an agent is run by the
-one holding its lease. Three rules keep a side effect from running twice:
-
-* **Renew while running.** The holder renews the lease (:meth:`SqliteStore.renew_lease`)
-  every third of its TTL for as long as it runs the agent (the executor's heartbeat
-  thread), not only when an invocation starts, so a long invocation keeps it.
-* **Never trust another process's wall clock.** A renewal bumps the row's ``heartbeat``
-  counter. A contender never compares the holder's ``expires_at`` (written with the
-  holder's clock, kept for people only) with its own clock: it remembers the
-  ``(owner, heartbeat)`` pair it saw and when, on its *own monotonic* clock, it first
-  saw it; the lease is stale once that pair stayed unchanged for a full TTL (the longer
-  of the contender's and the holder's, a duration each: no clock offset enters). An
-  owner on this machine whose pid is dead is stale at once, as before. The price: a
-  process that finds a lease abandoned by another machine waits one TTL from its first
-  look before it takes it over.
-* **Fence stale owners.** Every acquisition by a new owner bumps the agent's fencing
-  token ``agents.lease_epoch``; this store remembers the token it got (per agent, in
-  ``_tokens``, until it releases the lease) and every transaction that writes the
-  agent's oplog or run state (append, create_promise, complete_promise's journal,
-  suspend, start_invocation, finish_invocation, set_status) first checks, in the same
-  transaction, that the token is still current, else raises
-  :class:`~host.errors.LeaseLost` and writes nothing. A runner that stalled past its
-  TTL (a paused VM, a long GC, a lost network) and was taken over cannot write again.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Protocol, TypeVar
+from collections.abc import Sequence
 
 from host import oplog
 from host.clock import steady_ns
@@ -53,11 +23,8 @@ from host.errors import (
     ComponentNotFound,
     Conflict,
     IdempotencyKeyReused,
-    InvalidInput,
-    LeaseLost,
     OplogConflict,
     PromiseNotFound,
-    StoreError,
 )
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
@@ -71,297 +38,19 @@ from host.store.base import (
     PromiseRecord,
     Store,
 )
-from host.store.migrations import MIGRATIONS
-
-# SQLite errors that mean the store cannot be used as it is (disk full, read-only, the
-# file gone or damaged), not a bug in agent-host: StoreError (503, exit code 6) saying so.
-_UNUSABLE = (
-    "database or disk is full",
-    "attempt to write a readonly database",
-    "disk i/o error",
-    "unable to open database file",
-    "database disk image is malformed",
-    "file is not a database",
-    "readonly database",
+from host.store.sqlite_db import (
+    RESTORE_ADVICE,
+    SqliteDatabase,
+    _decode,
+    _key,
+    _promise_key,
+    store_error,
 )
-
-RESTORE_ADVICE = (
-    "stop every agent-host process using it (the server, workers) and restore the store "
-    "from a backup taken with `agent-host backup`; do not delete or replace the database "
-    "or its -wal file while a process has it open"
-)
+from host.store.sqlite_leases import Clock, SqliteLeases, lease_owner
 
 
-def store_error(path: Path, exc: sqlite3.Error) -> StoreError | None:
-    """The StoreError a SQLite error raised on the store ``path`` stands for, or None when
-    it is not about the store being unusable (an IntegrityError is a bug, not an outage)."""
-    text = str(exc)
-    if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
-        return None
-    if not any(marker in text.lower() for marker in _UNUSABLE):
-        return None
-    if "full" in text.lower():
-        what = "the disk (or the database's size limit) is full: free space and retry"
-    elif "readonly" in text.lower():
-        what = (
-            "the database is read-only to this process: make the file and its directory "
-            "writable and retry"
-        )
-    else:
-        what = RESTORE_ADVICE
-    return StoreError(f"the store {path} cannot be used: {text}; {what}")
-
-
-@contextmanager
-def _unusable_as_store_error(path: Path) -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.Error as exc:
-        mapped = store_error(path, exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
-
-
-class Clock(Protocol):
-    """The clocks the store reads for leases (the :mod:`time` module by default)."""
-
-    def time_ns(self) -> int: ...
-
-    def monotonic(self) -> float: ...
-
-
-class SqliteStore(Store):
-    def __init__(self, path: Path | str, *, clock: Clock = time) -> None:
-        """``clock`` is a test seam for leases (a skewed wall clock, a monotonic clock a
-        test advances); the default is the :mod:`time` module."""
-        self.path = Path(path)
-        self.clock = clock
-        # Leases (module docstring): the fencing token this store holds per agent, as
-        # (owner, token), and another owner's lease as this store last saw it, as
-        # (owner, heartbeat, this store's monotonic time when it first saw that pair).
-        self._tokens: dict[AgentId, tuple[str, int]] = {}
-        self._seen: dict[AgentId, tuple[str, int, float]] = {}
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        # (st_dev, st_ino) of the database file and of its -wal file as this process first
-        # saw them; None until seen. SQLite keeps writing to the files it opened, so a
-        # deleted or replaced -wal makes every later commit vanish (see _check_files).
-        self._identity: dict[str, tuple[int, int] | None] = {"db": None, "wal": None}
-        self._broken: str | None = None
-        try:
-            with self._tx("__init__") as db:
-                self._migrate(db)
-        except (sqlite3.DatabaseError, StoreError) as exc:
-            cause = exc.__cause__ if isinstance(exc, StoreError) else exc
-            if not isinstance(cause, sqlite3.DatabaseError):
-                raise  # a StoreError of its own (a newer schema, a bad setting)
-            raise StoreError(
-                f"cannot open the store {self.path}: {cause}. If the file is damaged, "
-                + RESTORE_ADVICE
-            ) from None
-
-    # -- plumbing ---------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock
-            # is taken up front and a transaction never fails half way on SQLITE_BUSY.
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            # WAL: readers (inspection commands, a server's GETs) never block the writer,
-            # and a process killed mid-transaction leaves the database consistent.
-            conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed transaction survives power loss, not just a process crash.
-            # Commits are rare (side effects, suspensions, invocation ends), so this is cheap.
-            # AGENT_HOST_SQLITE_SYNC=NORMAL trades power-loss safety for speed (benchmarks'
-            # set-up); a process crash loses nothing either way in WAL mode.
-            sync = os.environ.get("AGENT_HOST_SQLITE_SYNC", "FULL").upper()
-            if sync not in ("FULL", "NORMAL"):
-                raise StoreError(f"AGENT_HOST_SQLITE_SYNC must be FULL or NORMAL, not {sync!r}")
-            conn.execute(f"PRAGMA synchronous={sync}")
-            # Another host process may hold the write lock briefly: wait instead of failing.
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    def _file_id(self, suffix: str) -> tuple[int, int] | None:
-        try:
-            st = os.stat(f"{self.path}{suffix}")
-        except FileNotFoundError:
-            return None
-        return (st.st_dev, st.st_ino)
-
-    def _check_files(self, db: sqlite3.Connection | None = None) -> None:
-        """StoreError if the database file or its -wal file is not the one this process
-        opened (deleted, or replaced by a copy). SQLite keeps using the files it has open,
-        so commits would still "succeed" into a file nobody will ever read again: every
-        write is refused from then on, loudly, instead of acknowledged and lost."""
-        if self._broken is not None:
-            raise StoreError(self._broken)
-        seen = {"db": self._file_id(""), "wal": self._file_id("-wal")}
-        with self._lock:
-            for name, now in seen.items():
-                if self._identity[name] is None:
-                    self._identity[name] = now  # first sight (the -wal appears with a write)
-            changed = [name for name, now in seen.items() if now != self._identity[name]]
-            if not changed:
-                return
-            saved = ""
-            if changed == ["wal"] and seen["wal"] is None and db is not None:
-                # The -wal file was deleted but this connection still has it open: a
-                # checkpoint copies the commits it holds into the database file.
-                try:
-                    busy, _, _ = db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
-                    if not busy:
-                        saved = (
-                            " agent-host copied the commits it still held into the database "
-                            "file (a checkpoint), so acknowledged work is kept there;"
-                        )
-                except sqlite3.Error:
-                    pass
-            files = " and ".join(
-                f"{self.path}{'-wal' if n == 'wal' else ''} was "
-                + ("deleted" if seen[n] is None else "replaced")
-                for n in changed
-            )
-            self._broken = (
-                f"the store's {files} while this process had it open: SQLite would keep "
-                "writing to the old file and every later commit would be lost, so this "
-                f"process refuses to write.{saved} To recover, " + RESTORE_ADVICE
-            )
-        raise StoreError(self._broken)
-
-    @contextmanager
-    def _tx(self, method: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction of the store method named ``method`` (the public method,
-        or ``__init__`` for the schema migration when the store is opened).
-
-        SQLite errors that mean the store is unusable (disk full, read-only, I/O error,
-        damage) leave here as StoreError; so does a write after the database or its -wal
-        file was deleted or replaced under this process (:meth:`_check_files`)."""
-        with _unusable_as_store_error(self.path):
-            db = self._conn()
-            self._check_files(db)
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:  # SQLite may have rolled back already (disk full)
-                    db.execute("ROLLBACK")
-                raise
-            else:
-                self._commit(db, method)
-            # A commit that landed in a -wal file deleted meanwhile is not durable: say so
-            # rather than acknowledge it.
-            self._check_files(db)
-
-    def _commit(self, db: sqlite3.Connection, method: str) -> None:
-        """Commit ``method``'s transaction (every write transaction ends here)."""
-        db.execute("COMMIT")
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with _unusable_as_store_error(self.path):
-            db = self._conn()
-            db.execute("BEGIN")
-            try:
-                yield db
-            finally:
-                db.execute("COMMIT")
-
-    # -- integrity and backup -------------------------------------------------------
-    def health(self) -> None:
-        """A cheap read of the store: StoreError if it is unusable (its files deleted or
-        replaced under this process, a damaged schema, an I/O error)."""
-        with self._read() as db:
-            db.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()
-            db.execute("SELECT component_id FROM agents LIMIT 1").fetchall()
-        self._check_files()
-
-    def verify(self) -> None:
-        """SQLite's ``PRAGMA quick_check`` over the whole file: StoreError naming what is
-        wrong if the database is damaged (a torn ``cp`` of a live store, say)."""
-        with self._read() as db:
-            rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
-        if rows != ["ok"]:
-            shown = "; ".join(rows[:5]) + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")
-            raise StoreError(
-                f"the store {self.path} is damaged (SQLite quick_check: {shown}); " + RESTORE_ADVICE
-            )
-
-    def backup(self, dest: Path) -> None:
-        """A consistent copy of the database at ``dest`` (which must not exist), taken
-        with SQLite's online backup API: safe while other connections and processes
-        write, unlike copying the file. Written next to ``dest`` and renamed into place
-        once it passes ``PRAGMA integrity_check``."""
-        if dest.exists():
-            raise InvalidInput(f"{dest} already exists: give a new file name for the backup")
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with _unusable_as_store_error(self.path):
-                self._check_files()
-                source = sqlite3.connect(self.path)
-                target = sqlite3.connect(tmp)
-                try:
-                    source.execute("PRAGMA busy_timeout=10000")
-                    # pages=-1: every page in one step, under one read transaction, so
-                    # the copy is one snapshot however busy the writers are.
-                    source.backup(target, pages=-1)
-                    rows = [r[0] for r in target.execute("PRAGMA integrity_check")]
-                    if rows != ["ok"]:
-                        raise StoreError(
-                            f"the backup of {self.path} fails SQLite's integrity check "
-                            f"({'; '.join(rows[:5])}): the store itself may be damaged"
-                        )
-                    target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-                finally:
-                    target.close()
-                    source.close()
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-            fd = os.open(dest.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
-        )
-        done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
-        newest = max(MIGRATIONS)
-        if done and max(done) > newest:
-            raise StoreError(
-                f"the store {self.path} has schema version {max(done)}, newer than this "
-                f"agent-host understands ({newest}); upgrade agent-host"
-            )
-        for version in sorted(MIGRATIONS):
-            if version in done:
-                continue
-            for statement in MIGRATIONS[version]:
-                db.execute(statement)
-            # Recorded in the same transaction as the schema change itself.
-            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time_ns()))
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-            # SQLite removes the -wal file when the last connection closes: a store used
-            # again after close() sees new files, legitimately.
-            self._identity = {"db": None, "wal": None}
-        self._local = threading.local()
+class SqliteStore(SqliteLeases, Store):
+    """The :class:`~host.store.base.Store` on one SQLite file."""
 
     # -- components ---------------------------------------------------------------
     def add_component(self, name: str, hash: str, size: int) -> ComponentRecord:
@@ -983,143 +672,5 @@ class SqliteStore(Store):
             ).fetchall()
         return [AgentId(uuid.UUID(r[0]), r[1]) for r in rows]
 
-    # -- leases -------------------------------------------------------------------
-    # The rules are in the module docstring: renewals bump a heartbeat counter, a
-    # contender times an unchanged (owner, heartbeat) on its own monotonic clock, and a
-    # new owner bumps the agent's fencing token, which every runner write checks.
-    def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
-        now = self.clock.monotonic()
-        with self._tx("acquire_lease") as db:
-            row = db.execute(
-                "SELECT owner, heartbeat, ttl_ms FROM leases WHERE component_id = ? AND name = ?",
-                _key(agent),
-            ).fetchone()
-            if row is not None and row[0] != owner:
-                holder, heartbeat, held_ttl_ms = str(row[0]), int(row[1]), int(row[2])
-                if not self._stale(agent, holder, heartbeat, max(ttl_s, held_ttl_ms / 1e3), now):
-                    return holder
-            renewal = row is not None and row[0] == owner
-            if not renewal:  # a new owner: the previous one (if any) is fenced off
-                db.execute(
-                    "UPDATE agents SET lease_epoch = lease_epoch + 1 "
-                    "WHERE component_id = ? AND name = ?",
-                    _key(agent),
-                )
-            epoch = db.execute(
-                "SELECT lease_epoch FROM agents WHERE component_id = ? AND name = ?", _key(agent)
-            ).fetchone()
-            db.execute(
-                "INSERT OR REPLACE INTO leases "
-                "(component_id, name, owner, expires_at, heartbeat, ttl_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    *_key(agent),
-                    owner,
-                    self._expires_at(ttl_s),
-                    int(row[1]) + 1 if renewal else 0,
-                    int(ttl_s * 1e3),
-                ),
-            )
-        self._seen.pop(agent, None)
-        if epoch is not None:  # None: no such agent (yet); nothing of it to fence
-            self._tokens[agent] = (owner, int(epoch[0]))
-        return None
 
-    def renew_lease(self, agent: AgentId, owner: str, ttl_s: float) -> bool:
-        with self._tx("renew_lease") as db:
-            token = self._tokens.get(agent)
-            if token is not None and token[0] == owner:
-                try:
-                    self._fence(db, agent)
-                except LeaseLost:
-                    return False
-            cur = db.execute(
-                "UPDATE leases SET heartbeat = heartbeat + 1, expires_at = ?, ttl_ms = ? "
-                "WHERE component_id = ? AND name = ? AND owner = ?",
-                (self._expires_at(ttl_s), int(ttl_s * 1e3), *_key(agent), owner),
-            )
-            return cur.rowcount == 1
-
-    def release_lease(self, agent: AgentId, owner: str) -> None:
-        with self._tx("release_lease") as db:
-            db.execute(
-                "DELETE FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
-                (*_key(agent), owner),
-            )
-        token = self._tokens.get(agent)
-        if token is not None and token[0] == owner:
-            del self._tokens[agent]
-
-    def _expires_at(self, ttl_s: float) -> int:
-        """For people reading the table only: no process compares another's expiry."""
-        return self.clock.time_ns() + int(ttl_s * 1e9)
-
-    def _stale(self, agent: AgentId, owner: str, heartbeat: int, ttl_s: float, now: float) -> bool:
-        """Whether another owner's lease is stale, judged on this store's clock only."""
-        if not _owner_alive(owner):
-            return True  # a dead process on this machine: stale at once
-        seen = self._seen.get(agent)
-        if seen is None or seen[:2] != (owner, heartbeat):
-            self._seen[agent] = (owner, heartbeat, now)  # it moved (or is new to us)
-            return False
-        return now - seen[2] >= ttl_s
-
-    def _fence(self, db: sqlite3.Connection, agent: AgentId) -> None:
-        """LeaseLost if this store holds a lease token for the agent and another owner
-        has acquired the lease since (the token is no longer the agent's)."""
-        token = self._tokens.get(agent)
-        if token is None:
-            return  # not run under a lease of this store: nothing to fence
-        row = db.execute(
-            "SELECT lease_epoch FROM agents WHERE component_id = ? AND name = ?", _key(agent)
-        ).fetchone()
-        if row is not None and int(row[0]) != token[1]:
-            raise LeaseLost(str(agent), token[1], int(row[0]))
-
-
-_Enum = TypeVar("_Enum", AgentStatus, InvocationState)
-
-
-def _decode(kind: type[_Enum], value: object, what: str) -> _Enum:
-    """A stored status or state as its enum member; StoreError for one this host does not know."""
-    try:
-        return kind(str(value))
-    except ValueError:
-        raise StoreError(
-            f"the store gives {what} the {kind.__name__} {value!r}, which this agent-host does "
-            f"not know (expected one of: {', '.join(kind)}); the database is damaged or was "
-            "written by a newer agent-host"
-        ) from None
-
-
-def _key(agent: AgentId) -> tuple[str, str]:
-    return str(agent.component_id), agent.name
-
-
-def _promise_key(promise: PromiseId) -> tuple[str, str, int]:
-    # SQLite integers are signed 64-bit: a larger oplog index (a u64 on the wire) names no
-    # promise, rather than overflowing the query.
-    if not 0 <= promise.oplog_idx < 2**63:
-        raise PromiseNotFound(str(promise))
-    return (*_key(promise.agent), promise.oplog_idx)
-
-
-def lease_owner() -> str:
-    """This process's lease owner name: host, pid and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _owner_alive(owner: str) -> bool:
-    """False for a lease owner that is a dead process on this machine (stale at once);
-    True otherwise (elsewhere, the heartbeat decides)."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+__all__ = ["Clock", "SqliteDatabase", "SqliteStore", "lease_owner", "store_error", "RESTORE_ADVICE"]

@@ -13,7 +13,7 @@ import pytest
 from host.store import DB_FILENAME
 from tests.server_util import AGENT_HOST, Server, add_component, build_approval, cli
 
-# slow: compiles the componentize-py approval guest (~15-30 s here)
+# slow: compiles the componentize-py approval guest (10-50 s here)
 pytestmark = pytest.mark.slow
 
 TOKEN = "t0ken-for-tests-0123456789"

@@ -13,7 +13,7 @@ import pytest
 from tests.fixtures.build import build_python_fixture
 from tests.server_util import Server, add_component, build_approval
 
-# slow: compiles the componentize-py approval and shop guests (~20-60 s here)
+# slow: compiles the componentize-py approval and shop guests (15-65 s here)
 pytestmark = pytest.mark.slow
 
 

@@ -20,7 +20,7 @@ import pytest
 from tests.host.test_sdk_async import EXAMPLES, REPO, example_store
 from tests.server_util import Api, Server, clone_store, json_bytes, wait_until
 
-# slow: registers the four SDK examples (componentize-py guests): 1-2 min of compilation
+# slow: registers the four SDK examples (componentize-py guests): 45-120 s here
 pytestmark = pytest.mark.slow
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="held")

@@ -38,7 +38,7 @@ from tests.server_util import (
     wait_until,
 )
 
-# slow: the session template compiles the componentize-py approval guest (~20-35 s here)
+# slow: the session template compiles the componentize-py approval guest (12-35 s here)
 pytestmark = pytest.mark.slow
 
 POLL = 0.1  # --poll-interval of most servers here

@@ -33,7 +33,7 @@ from tests.server_util import (
     wait_until,
 )
 
-# slow: compiles the componentize-py webhook guest (~20-35 s here)
+# slow: compiles the componentize-py webhook guest (12-35 s here)
 pytestmark = pytest.mark.slow
 
 

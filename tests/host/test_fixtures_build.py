@@ -77,6 +77,16 @@ EXPECTED["clock-0.2.3"] = (
     },
     {"now", "sleep", "wait-instant"},
 )
+EXPECTED["output"] = (
+    {
+        "wasi:io/error@0.2.3": set(),
+        "wasi:io/streams@0.2.3": {"[method]output-stream.blocking-write-and-flush"},
+        "wasi:cli/stdout@0.2.3": {"get-stdout"},
+        "wasi:cli/stderr@0.2.3": {"get-stderr"},
+        "wasi:random/random@0.2.3": {"get-random-bytes"},
+    },
+    {"flood", "flood-err", "random"},
+)
 # The misbehaving guest of the limit tests imports nothing.
 EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
 
@@ -102,6 +112,9 @@ PARAMS = {
     "boom": [],
     "count": ["n"],
     "ok": [],
+    "flood": ["total", "chunk"],
+    "flood-err": ["total", "chunk"],
+    "random": ["n"],
 }
 
 

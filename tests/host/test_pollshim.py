@@ -56,7 +56,7 @@ def test_components_without_poll_or_not_components_are_kept() -> None:
     assert pollshim.with_poll_shim(b"not wasm") == b"not wasm"
 
 
-@pytest.mark.slow  # compiles the componentize-py gather guest (~20-30 s here)
+@pytest.mark.slow  # compiles the componentize-py gather guest (10-30 s here)
 def test_a_python_guest_polls_two_promises_at_once(host: HostService) -> None:
     host.add_component(build_python_fixture("gather"), name="gather")
     agent, _ = host.create_agent("gather", "g")
@@ -82,7 +82,7 @@ def test_a_python_guest_polls_two_promises_at_once(host: HostService) -> None:
     assert done.result == '["A@1", "B@2"]'
 
 
-@pytest.mark.slow  # compiles the componentize-py gather guest (~20-30 s here)
+@pytest.mark.slow  # compiles the componentize-py gather guest (10-30 s here)
 def test_both_ready_are_reported_by_one_poll(host: HostService) -> None:
     host.add_component(build_python_fixture("gather"), name="gather")
     agent, _ = host.create_agent("gather", "h")

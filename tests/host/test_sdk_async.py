@@ -31,7 +31,7 @@ from host.service import HostService
 from host.store.base import InvocationRecord
 from tests.server_util import add_component, clone_store
 
-# slow: registers the four SDK examples (componentize-py guests): 1-2 min of compilation
+# slow: registers the four SDK examples (componentize-py guests): 45-120 s here
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]

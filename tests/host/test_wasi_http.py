@@ -33,7 +33,7 @@ from host.service import HostService
 from tests.fixtures.build import build_python_fixture
 from tests.server_util import AGENT_HOST, clone_store, wait_until
 
-# slow: compiles the componentize-py http_client guest (~20-40 s here)
+# slow: compiles the componentize-py http_client guest (10-40 s here)
 pytestmark = pytest.mark.slow
 
 

@@ -272,11 +272,17 @@ def test_the_count_file_names_each_commits_store_method(tmp_path: Path, no_crash
 def test_every_write_transaction_is_labelled_with_its_method() -> None:
     """The count file's method names come from the labels: each must be its method's name."""
     import host.store.sqlite
+    import host.store.sqlite_db
+    import host.store.sqlite_leases
 
-    tree = ast.parse(Path(host.store.sqlite.__file__).read_text())
-    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SqliteStore"]
+    classes = {"SqliteStore", "SqliteLeases", "SqliteDatabase"}
+    bodies = []
+    for module in (host.store.sqlite, host.store.sqlite_db, host.store.sqlite_leases):
+        tree = ast.parse(Path(module.__file__ or "").read_text())
+        bodies += [n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name in classes]
+    assert len(bodies) == 3
     labelled = 0
-    for fn in cls.body:
+    for fn in (f for body in bodies for f in body):
         if not isinstance(fn, ast.FunctionDef) or fn.name == "_tx":
             continue
         for call in ast.walk(fn):
@@ -292,8 +298,13 @@ def test_every_write_transaction_is_labelled_with_its_method() -> None:
 
 def test_the_plain_store_has_no_crash_code() -> None:
     import host.store.sqlite
+    import host.store.sqlite_db
+    import host.store.sqlite_leases
 
-    text = Path(host.store.sqlite.__file__).read_text()
+    text = "".join(
+        Path(m.__file__ or "").read_text()
+        for m in (host.store.sqlite, host.store.sqlite_db, host.store.sqlite_leases)
+    )
     for word in ("SIGKILL", "os.kill(os.getpid()", "AGENT_HOST_CRASH", "_getframe"):
         assert word not in text, word
 
