@@ -10,6 +10,7 @@ deleted for real, and the backup runs while another thread commits.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -25,6 +26,7 @@ from host.server import create_app
 from host.service import HostService
 from host.store import DB_FILENAME, SqliteStore
 from tests.fixtures.build import build_fixture
+from tests.server_util import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,6 +131,10 @@ def test_no_message_advises_discarding_the_store() -> None:
         assert "start empty" not in text and "move it away" not in text, file
 
 
+def _at_least(items: list[str], count: int) -> bool:
+    return len(items) >= count
+
+
 def test_backup_while_a_writer_commits_is_consistent_and_complete(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "live" / DB_FILENAME)
     service = HostService(tmp_path / "live", store=store)
@@ -147,12 +153,14 @@ def test_backup_while_a_writer_commits_is_consistent_and_complete(tmp_path: Path
     try:
         backups = []
         for n in range(8):
+            # Each backup starts after the writer committed more: it runs between them.
+            wait_until(functools.partial(_at_least, acknowledged, len(acknowledged) + 3), 60)
             before = list(acknowledged)
             backups.append((service.backup(tmp_path / f"backup-{n}.db"), before))
     finally:
         stop.set()
         thread.join()
-    assert len(acknowledged) > 50  # the writer really ran during the backups
+    assert len(acknowledged) >= 8 * 3  # the writer really ran during the backups
     for dest, before in backups:
         db = sqlite3.connect(dest)
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
