@@ -23,8 +23,10 @@ HEADER_TIMEOUT = 2.0
 MAX_CONNECTIONS = 150
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own per test: slow clients of one test must not count against the
+    next one's connection bound (the server closes them only after the header timeout)."""
     store = tmp_path_factory.mktemp("slow") / "store"
     srv = Server(
         store,
