@@ -14,6 +14,7 @@ from typing import Any
 from host.errors import HostError, PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, PromiseCreated
+from host.runtime import golem_workers
 from host.runtime import pollables as pl
 from host.runtime.session import HostFunc, Kind, LimitExceeded, Session, Suspend
 from host.secrets import matches
@@ -275,6 +276,8 @@ FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     "set-idempotence-mode": _state_setter("idempotence-mode"),
     # "persisted and committed, such that the key can be used in third-party systems".
     "generate-idempotency-key": _fixed(HostFunc(_idempotency_key, Kind.EFFECT)),
+    # Metadata, enumeration, update, fork, revert and resolution (golem_workers.py).
+    **golem_workers.FUNCS,
 }
 
 

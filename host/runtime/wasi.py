@@ -4,8 +4,9 @@ The host owns ``wasi:io/poll``'s pollable (promise pollables must meet WASI's
 own in one ``poll``), and that cascades to every interface that hands out
 pollables or streams (notes item 8). Capabilities an agent does not get are
 refused the way WASI refuses them: no preopened directories, sockets denied
-with ``access-denied``, stdin empty. Functions of these interfaces not listed
-here trap with a message naming them, if a guest ever calls them.
+with ``access-denied``; reading stdin fails the invocation (agents have none).
+Functions of these interfaces not listed here trap with a message naming them,
+if a guest ever calls them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from host.errors import HostError
 from host.runtime import pollables as pl
 from host.runtime.session import GuestExit, HostFunc, Kind, Session
 from host.values import Case, Some
@@ -75,6 +77,16 @@ def _ok(value: Any = None) -> Callable[..., Case]:
     return lambda *_: Case("ok", value)
 
 
+class NoStdin(HostError):
+    """A guest read its standard input, which agents do not have."""
+
+
+def _no_stdin(session: Session, stream: Any, length: int) -> Case:
+    # Golem agents have no stdin: reading it fails the invocation instead of seeing an
+    # end of file the guest could mistake for an empty input.
+    raise NoStdin("agents have no standard input: wasi:cli/stdin cannot be read on agent-host")
+
+
 def _const(value: Any) -> Callable[..., Any]:
     return lambda *_: value
 
@@ -102,10 +114,10 @@ FUNCS: dict[str, HostFunc] = {
     "wasi:io/streams.[method]output-stream.blocking-write-zeroes-and-flush": HostFunc(
         lambda s, o, n: _write(s, o, bytes(n)), R
     ),
-    "wasi:io/streams.[method]input-stream.read": HostFunc(_const(STREAM_CLOSED)),
-    "wasi:io/streams.[method]input-stream.blocking-read": HostFunc(_const(STREAM_CLOSED)),
-    "wasi:io/streams.[method]input-stream.skip": HostFunc(_const(STREAM_CLOSED)),
-    "wasi:io/streams.[method]input-stream.blocking-skip": HostFunc(_const(STREAM_CLOSED)),
+    "wasi:io/streams.[method]input-stream.read": HostFunc(_no_stdin),
+    "wasi:io/streams.[method]input-stream.blocking-read": HostFunc(_no_stdin),
+    "wasi:io/streams.[method]input-stream.skip": HostFunc(_no_stdin),
+    "wasi:io/streams.[method]input-stream.blocking-skip": HostFunc(_no_stdin),
     "wasi:io/streams.[method]input-stream.subscribe": HostFunc(lambda s, i: pl.ReadyPollable()),
     # wasi:clocks
     # Replayed readings restore the agent's monotonic floor (pollables.py).

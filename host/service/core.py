@@ -183,9 +183,13 @@ class HostService:
         record = self.store.get_component(component_ref)
         agent = AgentId(uuid.UUID(record.id), _name(name))
         full_env = (
-            ("GOLEM_AGENT_ID", str(agent)),
+            # As Golem sets them: the agent's name, its component and the version it
+            # was created on (REVISION is Golem 1.3's name for VERSION).
+            ("GOLEM_AGENT_ID", agent.name),
             ("GOLEM_WORKER_NAME", agent.name),
             ("GOLEM_COMPONENT_ID", str(agent.component_id)),
+            ("GOLEM_COMPONENT_VERSION", str(record.version)),
+            ("GOLEM_COMPONENT_REVISION", str(record.version)),
             *env,
         )
         created = oplog.AgentCreated(record.id, record.hash, tuple(args), full_env)

@@ -165,6 +165,13 @@ class Store(abc.ABC):
         """Create the agent with oplog entry 1; False if it already exists."""
 
     @abc.abstractmethod
+    def fork_agent(self, source: AgentId, target: AgentId, cut_off: int) -> None:
+        """Create ``target`` (idle, on ``source``'s component version) whose oplog is a copy
+        of ``source``'s entries 1..``cut_off``, in one transaction. AgentExists if
+        ``target`` exists, AgentNotFound if ``source`` does not, InvalidInput if
+        ``cut_off`` is outside ``source``'s oplog."""
+
+    @abc.abstractmethod
     def get_agent(self, agent: AgentId) -> AgentRecord:
         """AgentNotFound if there is no such agent."""
 

@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from host import oplog
 from host.clock import steady_ns
 from host.errors import (
+    AgentExists,
     AgentNotFound,
     ComponentNotFound,
     Conflict,
     IdempotencyKeyReused,
+    InvalidInput,
     OplogConflict,
     PromiseNotFound,
 )
@@ -213,6 +215,38 @@ class SqliteStore(SqliteLeases, Store):
             )
             self._append(db, agent, 1, [created])
             return True
+
+    def fork_agent(self, source: AgentId, target: AgentId, cut_off: int) -> None:
+        with self._tx("fork_agent") as db:
+            row = db.execute(
+                "SELECT component_hash FROM agents WHERE component_id = ? AND name = ?",
+                _key(source),
+            ).fetchone()
+            if row is None:
+                raise AgentNotFound(str(source))
+            if db.execute(
+                "SELECT 1 FROM agents WHERE component_id = ? AND name = ?", _key(target)
+            ).fetchone():
+                raise AgentExists(str(target))
+            (length,) = db.execute(
+                "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = ? AND name = ?",
+                _key(source),
+            ).fetchone()
+            if not 1 <= cut_off <= int(length):
+                raise InvalidInput(
+                    f"cannot fork {source} at oplog index {cut_off}: its oplog has "
+                    f"entries 1..{length}"
+                )
+            db.execute(
+                "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*_key(target), row[0], AgentStatus.IDLE, time.time_ns()),
+            )
+            db.execute(
+                "INSERT INTO oplog (component_id, name, idx, entry) SELECT ?, ?, idx, entry "
+                "FROM oplog WHERE component_id = ? AND name = ? AND idx <= ?",
+                (*_key(target), *_key(source), cut_off),
+            )
 
     def get_agent(self, agent: AgentId) -> AgentRecord:
         with self._read() as db:

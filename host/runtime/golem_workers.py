@@ -1,0 +1,342 @@
+"""Golem's worker (agent) management functions of golem:api/host, on one node.
+
+Metadata, enumeration with filters, update, fork and the id resolvers, answered from
+the store. Generic across generations: 0.2.0 .. 1.1.6 name them ``*-worker*`` with a
+``worker-id {component-id, worker-name}``, 1.1.7 and 1.3.0 ``*-agent*`` with an
+``agent-id {component-id, agent-id}``; records are built from the function's own
+types by field name, so each generation gets its own shape.
+
+Reads are READ (recorded, replayed from the oplog); update and fork are EFFECT
+(recorded and committed before the guest sees the result). What agent-host cannot
+do right (revert, fork of the running agent, snapshot-based update) fails the call
+with a message naming it, never the registration.
+"""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from host import oplog
+from host.errors import InvalidInput, NotFound
+from host.ids import AgentId
+from host.runtime.session import HostFunc, Kind, Session
+from host.store.base import ComponentRecord, InvocationState, Store
+from host.values import Some
+from host.values.types import FuncSig, ListT, OptionT, RecordT, ResourceT, WitType
+
+R = Kind.READ
+
+
+def _fail(message: str) -> Exception:
+    from host.runtime.golem import GuestError  # golem.py imports this module
+
+    return GuestError(message)
+
+
+# -- ids in their generation's shape ---------------------------------------------------
+def id_from(value: dict[str, Any]) -> AgentId:
+    name = value["worker-name"] if "worker-name" in value else value["agent-id"]
+    halves = value["component-id"]["uuid"]
+    return AgentId.from_halves(halves["high-bits"], halves["low-bits"], name)
+
+
+def id_to(agent: AgentId, ty: WitType | None) -> dict[str, Any]:
+    assert isinstance(ty, RecordT), f"an agent id must be a record, not {ty}"
+    names = [name for name, _ in ty.fields]
+    name_field = "worker-name" if "worker-name" in names else "agent-id"
+    return {"component-id": component_to(str(agent.component_id)), name_field: agent.name}
+
+
+def component_to(component_id: str) -> dict[str, Any]:
+    value = uuid.UUID(component_id).int
+    return {"uuid": {"high-bits": value >> 64, "low-bits": value & 0xFFFF_FFFF_FFFF_FFFF}}
+
+
+def _component_id_from(value: dict[str, Any]) -> str:
+    halves = value["uuid"]
+    return str(uuid.UUID(int=(halves["high-bits"] << 64) | halves["low-bits"]))
+
+
+def _payload(ty: WitType | None) -> WitType:
+    assert isinstance(ty, OptionT), f"expected an option, not {ty}"
+    return ty.payload
+
+
+# -- metadata ----------------------------------------------------------------------------
+def _version_of(store: Store, agent: AgentId, component_hash: str) -> ComponentRecord | None:
+    versions = store.list_component_versions(str(agent.component_id))
+    return next((c for c in versions if c.hash == component_hash), None)
+
+
+def _facts(store: Store, agent: AgentId) -> dict[str, Any]:
+    """What agent-host knows about an agent, by Golem's metadata field names."""
+    record = store.get_agent(agent)
+    created = store.read_oplog(agent, 1, 1)[0]
+    assert isinstance(created, oplog.AgentCreated)
+    component = _version_of(store, agent, record.component_hash)
+    version = component.version if component is not None else 0
+    pending = store.list_invocations(agent, [InvocationState.QUEUED, InvocationState.STARTED])
+    return {
+        "args": list(created.args),
+        "env": [tuple(pair) for pair in created.env],
+        "config-vars": [],
+        "config": [],
+        "status": str(record.status),
+        "component-version": version,
+        "component-revision": version,
+        "retry-count": 0,
+        "pending-invocation-count": len(pending),
+        "created-at": record.created_at,
+        "last-error": Some(record.last_error) if record.last_error is not None else None,
+        "component-size": component.size if component is not None else 0,
+        "total-linear-memory-size": 0,
+        "owned-resources": [],
+    }
+
+
+def metadata(store: Store, agent: AgentId, ty: WitType | None) -> dict[str, Any]:
+    """The agent's metadata record in the shape of ``ty`` (worker- or agent-metadata)."""
+    assert isinstance(ty, RecordT), f"metadata must be a record, not {ty}"
+    facts = _facts(store, agent)
+    out: dict[str, Any] = {}
+    for name, fty in ty.fields:
+        if name in ("worker-id", "agent-id"):
+            out[name] = id_to(agent, fty)
+        elif name in facts:
+            out[name] = facts[name]
+        else:
+            raise _fail(f"agent-host has no value for the metadata field {name!r}")
+    return out
+
+
+def _self_metadata(sig: FuncSig) -> HostFunc:
+    def live(session: Session) -> dict[str, Any]:
+        return metadata(session.store, session.agent, sig.result)
+
+    return HostFunc(live, R)
+
+
+def _worker_metadata(sig: FuncSig) -> HostFunc:
+    def live(session: Session, value: dict[str, Any]) -> Some | None:
+        agent = id_from(value)
+        try:
+            return Some(metadata(session.store, agent, _payload(sig.result)))
+        except NotFound:
+            return None
+
+    return HostFunc(live, R)
+
+
+# -- enumeration -------------------------------------------------------------------------
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "equal": operator.eq,
+    "not-equal": operator.ne,
+    "greater-equal": operator.ge,
+    "greater": operator.gt,
+    "less-equal": operator.le,
+    "less": operator.lt,
+}
+_STRING_COMPARE: dict[str, Callable[[str, str], bool]] = {
+    "equal": operator.eq,
+    "not-equal": operator.ne,
+    # Golem's `like` is substring containment (golem-common StringFilterComparator).
+    "like": lambda a, b: b in a,
+    "not-like": lambda a, b: b not in a,
+    "starts-with": lambda a, b: a.startswith(b),
+}
+_STATUS_ORDER = ("running", "idle", "suspended", "interrupted", "retrying", "failed", "exited")
+
+
+def _property_matches(prop: Any, agent: AgentId, facts: dict[str, Any]) -> bool:
+    f = prop.value
+    kind = prop.name
+    if kind == "name":
+        return _STRING_COMPARE[f["comparator"]](agent.name, f["value"])
+    if kind == "status":
+        # Golem compares statuses by their position in the enum.
+        have = _STATUS_ORDER.index(facts["status"])
+        return _COMPARE[f["comparator"]](have, _STATUS_ORDER.index(f["value"]))
+    if kind == "version":
+        return _COMPARE[f["comparator"]](facts["component-version"], f["value"])
+    if kind == "created-at":
+        return _COMPARE[f["comparator"]](facts["created-at"], f["value"])
+    if kind in ("env", "config", "wasi-config-vars"):
+        pairs = facts["env"] if kind == "env" else facts["config-vars"]
+        compare = _STRING_COMPARE[f["comparator"]]
+        return any(k == f["name"] and compare(v, f["value"]) for k, v in pairs)
+    raise _fail(f"agent-host does not know the agent filter {kind!r}")
+
+
+def filter_matches(filter_: Any, agent: AgentId, facts: dict[str, Any]) -> bool:
+    """Golem's any-filter: OR over groups, each an AND over property filters; none
+    matches every agent."""
+    if filter_ is None:
+        return True
+    return any(
+        all(_property_matches(p, agent, facts) for p in group["filters"])
+        for group in filter_.value["filters"]
+    )
+
+
+class AgentEnumeration:
+    """The get-workers / get-agents resource: one batch with every match, then none."""
+
+    def __init__(self, component_id: str, filter_: Any) -> None:
+        self.component_id = component_id
+        self.filter = filter_
+        self.done = False
+
+
+def _enumerate_new(
+    session: Session, component: dict[str, Any], filter_: Any, precise: bool
+) -> AgentEnumeration:
+    # precise or not, the store's state is the most recent one on a single node.
+    return AgentEnumeration(_component_id_from(component), filter_)
+
+
+def _get_next(sig: FuncSig) -> HostFunc:
+    list_ty = _payload(sig.result)
+    assert isinstance(list_ty, ListT)
+
+    def live(session: Session, enumeration: AgentEnumeration) -> Some | None:
+        if enumeration.done:
+            return None
+        enumeration.done = True
+        store = session.store
+        found: Any = []
+        for record in store.list_agents(enumeration.component_id):
+            facts = _facts(store, record.agent)
+            if filter_matches(enumeration.filter, record.agent, facts):
+                found.append(metadata(store, record.agent, list_ty.elem))
+        return Some(found)
+
+    return HostFunc(live, R)
+
+
+# -- effects -----------------------------------------------------------------------------
+def _update(sig: FuncSig) -> HostFunc:
+    def live(session: Session, value: dict[str, Any], target: int, mode: str) -> None:
+        agent = id_from(value)
+        if mode != "automatic":
+            raise _fail(
+                f"update of {agent} in mode {mode}: agent-host supports only automatic "
+                "updates (snapshot-based update needs save-snapshot/load-snapshot, which "
+                "it does not call)"
+            )
+        session.store.get_agent(agent)  # AgentNotFound
+        versions = session.store.list_component_versions(str(agent.component_id))
+        record = next((c for c in versions if c.version == target), None)
+        if record is None:
+            have = ", ".join(str(c.version) for c in versions)
+            raise _fail(
+                f"cannot update {agent} to component version {target}: the component "
+                f"has versions {have}"
+            )
+        # As HostService.update_agent: the next replay runs the new code on the old oplog.
+        session.store.set_component_hash(agent, record.hash)
+
+    return HostFunc(live, Kind.EFFECT)
+
+
+def _fork(sig: FuncSig) -> HostFunc:
+    def live(
+        session: Session, source_v: dict[str, Any], target_v: dict[str, Any], cut: int
+    ) -> None:
+        source, target = id_from(source_v), id_from(target_v)
+        if source.component_id != target.component_id:
+            raise _fail(
+                f"cannot fork {source} into {target}: agent-host forks within one component"
+            )
+        if source == session.agent:
+            session.flush()  # the copy must see what this agent recorded so far
+        try:
+            session.store.fork_agent(source, target, cut)
+        except InvalidInput as exc:
+            raise _fail(str(exc)) from None
+
+    return HostFunc(live, Kind.EFFECT)
+
+
+# -- resolution --------------------------------------------------------------------------
+def _component(store: Store, ref: str) -> ComponentRecord | None:
+    try:
+        return store.get_component(ref)
+    except (NotFound, InvalidInput):
+        return None
+
+
+def _resolve_component(sig: FuncSig) -> HostFunc:
+    def live(session: Session, ref: str) -> Some | None:
+        record = _component(session.store, ref)
+        return Some(component_to(record.id)) if record is not None else None
+
+    return HostFunc(live, R)
+
+
+def _resolve_agent(sig: FuncSig, strict: bool) -> HostFunc:
+    def live(session: Session, ref: str, name: str) -> Some | None:
+        record = _component(session.store, ref)
+        if record is None:
+            return None
+        agent = AgentId(uuid.UUID(record.id), name)
+        if strict:
+            try:
+                session.store.get_agent(agent)
+            except NotFound:
+                return None
+        return Some(id_to(agent, _payload(sig.result)))
+
+    return HostFunc(live, R)
+
+
+def _unsupported(name: str, why: str) -> Callable[[FuncSig], HostFunc]:
+    def refuse(session: Session, *args: Any) -> None:
+        raise _fail(f"golem:api/host {name} is not supported by agent-host: {why}")
+
+    return lambda sig: HostFunc(refuse, Kind.PURE)
+
+
+def _constructor(sig: FuncSig) -> HostFunc:
+    assert isinstance(sig.result, ResourceT)
+    return HostFunc(_enumerate_new)
+
+
+REVERT_WHY = (
+    "reverting an agent's oplog (to an index or past its last invocations) is not "
+    "implemented; fork-worker/fork-agent at an earlier index gives a copy in that state"
+)
+FORK_SELF_WHY = (
+    "forking the running agent at its current execution point would need the forked "
+    "instance to resume mid-invocation; use fork-worker/fork-agent with the agent's "
+    "own id and get-oplog-index"
+)
+
+FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {}
+for _noun in ("worker", "agent"):
+    FUNCS.update(
+        {
+            f"get-{_noun}-metadata": _worker_metadata,
+            f"[constructor]get-{_noun}s": _constructor,
+            f"[method]get-{_noun}s.get-next": _get_next,
+            f"update-{_noun}": _update,
+            f"fork-{_noun}": _fork,
+            f"revert-{_noun}": _unsupported(f"revert-{_noun}", REVERT_WHY),
+            f"resolve-{_noun}-id": lambda sig: _resolve_agent(sig, strict=False),
+            f"resolve-{_noun}-id-strict": lambda sig: _resolve_agent(sig, strict=True),
+        }
+    )
+FUNCS.update(
+    {
+        "get-self-metadata": _self_metadata,
+        "resolve-component-id": _resolve_component,
+        "fork": _unsupported("fork", FORK_SELF_WHY),
+        "get-self-uri": _unsupported(
+            "get-self-uri", "worker URIs (golem:rpc 0.1.0 wasm-rpc) are not implemented"
+        ),
+    }
+)
+
+__all__ = ["FUNCS", "filter_matches", "id_from", "id_to", "metadata"]
