@@ -172,10 +172,13 @@ def promise_secret(promise_id: PromiseId) -> str:
 
 
 def self_agent_id() -> AgentId | None:
-    """This agent's id, from ``GOLEM_AGENT_ID`` (set by the host), if present."""
-    text = os.environ.get("GOLEM_AGENT_ID")
-    if not text:
+    """This agent's id, from ``GOLEM_COMPONENT_ID`` and ``GOLEM_AGENT_ID`` (the agent's
+    name, as Golem sets it), if present."""
+    name = os.environ.get("GOLEM_AGENT_ID")
+    component = os.environ.get("GOLEM_COMPONENT_ID")
+    if not name or not component:
         return None
+    text = f"{component}/{name}"
     try:
         return AgentId.parse(text)
     except ValueError:
