@@ -17,7 +17,7 @@ import wasmtime.component as wc
 
 from host.errors import InvalidComponent
 from host.replay import has_resource, host_call
-from host.runtime import golem, pollshim, wasi, wasi_http
+from host.runtime import golem, golem_agent, pollshim, wasi, wasi_http
 from host.runtime.session import HostFunc, Kind, Session, current_session
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
 from host.values import Case, Handle, Some
@@ -38,6 +38,9 @@ def resource_type_id(name: str) -> int:
 
 def _provided(interface: str, func: str, sig: FuncSig) -> HostFunc | None:
     base, _, version = interface.partition("@")
+    if golem_agent.known(interface):
+        # Golem's agent model: every function links; what is not served fails the call.
+        return golem_agent.provided(interface, func, sig)
     if base == golem.INTERFACE:
         if version not in golem.GENERATIONS:
             return None
@@ -137,7 +140,9 @@ def build_linker(engine: wasmtime.Engine, component: wc.Component) -> wc.Linker:
             + _summarize(missing)
             + ". agent-host provides golem:api/host@{"
             + ",".join(golem.GENERATIONS)
-            + "} and WASI 0.2 (io, clocks, random, cli, filesystem, sockets, http)",
+            + "}, Golem 1.5's agent interfaces (golem:api@1.5.0, golem:core@1.5.0, "
+            "golem:agent, golem:durability@1.5.0, wasi:logging, wasi:config) and WASI 0.2 "
+            "(io, clocks, random, cli, filesystem, sockets, http)",
             missing_imports=tuple(missing),
         )
     return linker
@@ -168,6 +173,8 @@ def _summarize(missing: list[str], per_interface: int = 5) -> str:
 
 def _interface_known(iname: str) -> bool:
     base, _, version = iname.partition("@")
+    if golem_agent.known(iname):
+        return True
     if base == golem.INTERFACE:
         return version in golem.GENERATIONS
     if iname in (golem.SECRETS_INTERFACE, golem.SECRETS_INTERFACE_V2):

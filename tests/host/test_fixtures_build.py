@@ -87,6 +87,30 @@ EXPECTED["output"] = (
     },
     {"flood", "flood-err", "random"},
 )
+EXPECTED["agent-1.5.0"] = (
+    {
+        "wasi:io/poll@0.2.3": _POLL_BLOCK,
+        "wasi:random/random@0.2.9": {"get-random-u64"},
+        "wasi:logging/logging": {"log"},
+        "wasi:clocks/monotonic-clock@0.2.3": set(),
+        "golem:core/types@1.5.0": {"parse-uuid", "uuid-to-string"},
+        "golem:api/host@1.5.0": _NEW_HOST | {"get-oplog-index", "fork"},
+        "golem:agent/common@1.5.0": set(),
+        "golem:agent/host@1.5.0": {"get-all-agent-types"},
+    },
+    {
+        "ok",
+        "log",
+        "random-u64",
+        "oplog-index",
+        "uuid-round-trip",
+        "agent-types",
+        "fork",
+        "create",
+        "await",
+        "complete",
+    },
+)
 # The misbehaving guest of the limit tests imports nothing.
 EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
 
@@ -115,6 +139,12 @@ PARAMS = {
     "flood": ["total", "chunk"],
     "flood-err": ["total", "chunk"],
     "random": ["n"],
+    "log": ["message"],
+    "random-u64": [],
+    "oplog-index": [],
+    "uuid-round-trip": ["text"],
+    "agent-types": [],
+    "fork": [],
 }
 
 

@@ -1,0 +1,157 @@
+"""The interfaces of Golem's agent model (Golem 1.5, golem-rust 2.x, golem-ts 1.1.x).
+
+An agent component built by Golem's SDKs imports far more than it calls (Golem's
+TypeScript runtime imports 51 interfaces and calls a handful), so every interface of
+the model links, and what agent-host cannot serve yet fails the *call* with a message
+naming the function, never the registration (issue "Golem agents: run what golem-rust
+and golem-ts compile, unmodified", item 1). Served for real:
+
+* ``golem:api/host@1.5.0``: the promise functions and durability controls, which are
+  1.3.0's on ``golem:core/types@1.5.0`` records of the same shape, so
+  :data:`host.runtime.golem.FUNCS` serves them (:data:`HOST_FUNCS` lists which);
+* ``golem:core/types@1.5.0``: ``parse-uuid``, ``uuid-to-string``;
+* ``wasi:logging/logging``: ``log`` writes a line to the agent's stderr, recorded in the
+  oplog like any stdout/stderr write (so replay does not write it twice);
+* ``wasi:config/store``: agent-host gives agents no configuration, so ``get`` is ``none``
+  and ``get-all`` is empty.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from host.runtime import golem
+from host.runtime.session import HostFunc, Kind, Session
+from host.values import Case
+from host.values.types import FuncSig
+
+HOST_1_5 = "golem:api/host@1.5.0"
+
+# golem:api/host@1.5.0 functions that mean what the golem.FUNCS entry of the same name
+# implements for 1.3.0 (1.5.0's other functions, update/fork/metadata/resolve, fail
+# the call). set-oplog-index is golem.FUNCS' own refusal.
+HOST_FUNCS = frozenset(
+    {
+        "create-promise",
+        "get-promise",
+        "complete-promise",
+        "[method]get-promise-result.subscribe",
+        "[method]get-promise-result.get",
+        "get-oplog-index",
+        "set-oplog-index",
+        "oplog-commit",
+        "mark-begin-operation",
+        "mark-end-operation",
+        "get-oplog-persistence-level",
+        "set-oplog-persistence-level",
+        "get-idempotence-mode",
+        "set-idempotence-mode",
+        "generate-idempotency-key",
+    }
+)
+
+# Interfaces (with version) whose every function links; what is not served fails the call.
+VERSIONED = frozenset(
+    {
+        HOST_1_5,
+        "golem:core/types@1.5.0",
+        "golem:api/oplog@1.5.0",
+        "golem:api/context@1.5.0",
+        "golem:api/retry@1.5.0",
+        "golem:api/save-snapshot@1.5.0",
+        "golem:api/load-snapshot@1.5.0",
+        "golem:durability/durability@1.5.0",
+        # Golem 1.4 agents: the wasm-rpc resource of golem:rpc/types@0.2.2
+        "golem:rpc/types@0.2.2",
+    }
+)
+# Interface bases linked at 1.5.0 and unversioned (Golem 1.4's golem:agent).
+AGENT_BASES = ("golem:agent/common", "golem:agent/host", "golem:agent/guest")
+AGENT_VERSIONS = ("", "1.5.0")
+# Any version (wasi:logging is unversioned in Golem's WIT; wasi:config is 0.2.0-draft).
+ANY_VERSION = ("wasi:logging/logging", "wasi:config/store")
+
+
+def known(interface: str) -> bool:
+    """Whether ``interface`` is one of the agent model's, linked by this module."""
+    base, _, version = interface.partition("@")
+    if interface in VERSIONED or base in ANY_VERSION:
+        return True
+    return base in AGENT_BASES and version in AGENT_VERSIONS
+
+
+def not_yet(name: str) -> HostFunc:
+    """A function that links but fails the invocation that calls it, naming itself."""
+
+    def refuse(session: Session, *args: Any) -> None:
+        raise golem.GuestError(f"{name} is not available on agent-host yet")
+
+    return HostFunc(refuse, Kind.PURE)
+
+
+def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
+    """The implementation of ``interface``'s ``func`` (a :func:`known` interface)."""
+    base = interface.partition("@")[0]
+    if interface == HOST_1_5 and func in HOST_FUNCS:
+        factory = golem.FUNCS.get(func)
+        if factory is not None:
+            return factory(sig)
+    elif interface == "golem:core/types@1.5.0" and func in CORE_FUNCS:
+        return CORE_FUNCS[func]
+    elif base in ANY_VERSION:
+        spec = BY_BASE.get(f"{base}.{func}")
+        if spec is not None:
+            return spec
+    return not_yet(f"{interface}.{func}")
+
+
+# -- golem:core/types ----------------------------------------------------------------------
+def _parse_uuid(session: Session, text: str) -> Case:
+    try:
+        value = uuid.UUID(text).int
+    except ValueError as exc:
+        return Case("err", f"invalid uuid {text!r}: {exc}")
+    return Case("ok", {"high-bits": value >> 64, "low-bits": value & 0xFFFF_FFFF_FFFF_FFFF})
+
+
+def _uuid_to_string(session: Session, value: dict[str, int]) -> str:
+    return str(uuid.UUID(int=(value["high-bits"] << 64) | value["low-bits"]))
+
+
+CORE_FUNCS: dict[str, HostFunc] = {
+    "parse-uuid": HostFunc(_parse_uuid),
+    "uuid-to-string": HostFunc(_uuid_to_string),
+}
+
+
+# -- wasi:logging, wasi:config ------------------------------------------------------------
+def log_line(level: str, context: str, message: str) -> bytes:
+    """What ``log(level, context, message)`` writes to the agent's stderr."""
+    where = f" {context}:" if context else ""
+    return f"[{level}]{where} {message}\n".encode()
+
+
+def _log(session: Session, level: str, context: str, message: str) -> None:
+    line = log_line(level, context, message)
+    # The same path as a wasi:cli/stderr write: counted against max_output_bytes and
+    # delivered live; recorded (READ), so replay answers from the oplog and does not
+    # deliver the line again.
+    session.count_output("stderr", len(line))
+    if session.on_output is not None:
+        session.on_output("stderr", line)
+
+
+def _const(value: Any) -> Callable[..., Any]:
+    return lambda *_: value
+
+
+BY_BASE: dict[str, HostFunc] = {
+    "wasi:logging/logging.log": HostFunc(_log, Kind.READ),
+    # No configuration exists for an agent on agent-host: every key is absent.
+    "wasi:config/store.get": HostFunc(_const(Case("ok", None))),
+    "wasi:config/store.get-all": HostFunc(_const(Case("ok", []))),
+}
+
+__all__ = ["HOST_FUNCS", "known", "not_yet", "provided"]
