@@ -85,6 +85,19 @@ class AgentBusy(Conflict):
         self.agent = agent
 
 
+class AgentFailed(Conflict):
+    """A call to a failed agent: it fails at once with the agent's error (Golem's
+    semantics); ``agent resume`` retries the failed invocation."""
+
+    def __init__(self, agent: str, error: str | None) -> None:
+        super().__init__(
+            f"agent {agent} failed: {error or 'unknown error'} "
+            "(`agent-host agent resume` retries its failed invocation)"
+        )
+        self.agent = agent
+        self.error = error
+
+
 class OplogConflict(Conflict):
     """A second writer tried to append an oplog entry at an index already written."""
 

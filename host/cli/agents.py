@@ -83,6 +83,11 @@ def _report_invocation(ctx: Ctx, agent: AgentId, invocation: InvocationRecord) -
         text = f"suspended until {iso(record.wake_at_ns)} (timer)"
     elif record.status == "failed":
         text = f"agent failed: {record.last_error}"
+    elif record.status == "retrying":
+        text = (
+            f"retrying (retry {record.retry_count}) at {iso(record.wake_at_ns)} after: "
+            f"{record.last_error}"
+        )
     else:
         text = f"{invocation.state} (agent {record.status})"
     emit(ctx, data, text)
@@ -142,13 +147,15 @@ def agent_json(view: AgentView) -> dict[str, Any]:
         "waiting_on": list(record.waiting_promises),
         "wake_at": iso(record.wake_at_ns) if record.wake_at_ns else None,
         "last_error": record.last_error,
+        "retry_count": record.retry_count,
     }
 
 
 @agent.command("list")
 @click.option("--component", "component_ref", help="Only this component's agents.")
 @click.option(
-    "--status", type=click.Choice(["idle", "running", "suspended", "failed", "interrupted"])
+    "--status",
+    type=click.Choice(["idle", "running", "suspended", "retrying", "failed", "interrupted"]),
 )
 @json_flag
 @pass_ctx

@@ -15,12 +15,28 @@ every third of the TTL, so an invocation longer than the TTL keeps its lease. If
 process took the agent over anyway (this one stalled past the TTL), the store refuses
 this process's next write with :class:`~host.errors.LeaseLost`: the run stops at once,
 records nothing and drops the instance, and the other process's replay carries on.
+
+Retries (Golem's semantics): a guest trap is retried automatically with the agent's retry
+policy, read from the session state at failure time (what the guest last set with
+golem:api/host set-retry-policy, which replay rebuilds; else the host's
+``default_retry_policy``; else Golem's default: 3 attempts, 100 ms, x3, at most 1 s, 15 %
+jitter). Retry number n waits min(max-delay, min-delay * multiplier^(n-1)) * (1 + jitter
+in [0, max-jitter-factor]). The failed attempt is recorded (InvocationFailed + a Retried
+marker, so replay skips it and re-executes the invocation), the agent is ``retrying`` with a
+durable ``wake_at_ns`` and its ``retry_count`` rises; the scheduler resumes it when due.
+Once the attempts are used up the agent is ``failed``. Not retried: the host's limits that
+stop the guest from outside (deadline, fuel: another attempt would meet them again), host
+errors raised to the guest (a misused API), a guest's exit with an error status, and
+failures while replaying. A trap after a refused memory or table growth is an ordinary trap
+(the host cannot tell it from another) and is retried. Failure messages end with the last
+STDERR_TAIL_BYTES the guest wrote to stderr.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import random
 import sqlite3
 import threading
 import time
@@ -48,8 +64,8 @@ from host.runtime.session import GuestExit, Session, Suspend, deadline_message, 
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.secrets import PromiseSecrets
 from host.store import FAILED, IDLE, RUNNING, SUSPENDED, Store, lease_owner
-from host.store.base import INTERRUPTED, QUEUED
-from host.values import format_value, parse_value
+from host.store.base import INTERRUPTED, QUEUED, RETRYING
+from host.values import Some, format_value, parse_value
 
 LEASE_TTL_S = 300.0  # the default; Executor(lease_ttl_s=...) for tests
 
@@ -74,6 +90,7 @@ class Step(enum.Enum):
     AGAIN = "again"  # a promise completed just before the suspension: run on now
     STOP = "stop"  # failed, diverged or interrupted: nothing more runs
     RETRY = "retry"  # the store failed under a host call: left running, retried later
+    RETRYING = "retrying"  # a trap scheduled an automatic retry; the instance is dropped
 
 
 @dataclass
@@ -129,6 +146,10 @@ class Executor:
         # retried in a hot loop by the scanner; a run that gets through clears it.
         self.retry_backoff_s = (0.5, 30.0)
         self._backoff: dict[AgentId, tuple[float, float]] = {}
+        # The retry policy of agents whose guest set none (None: Golem's default).
+        self.default_retry_policy: dict[str, object] | None = None
+        # The stderr tail of each agent's last automatically retried attempt.
+        self._stderr_tails: dict[AgentId, bytes] = {}
         # Agents whose lease this process holds now (how many runs of each), renewed by
         # the heartbeat thread, started by the first run.
         self._leased: dict[AgentId, int] = {}
@@ -239,10 +260,14 @@ class Executor:
                     record = self.store.get_agent(agent)
                     if record.status in (FAILED, INTERRUPTED):
                         return record.status
-                    if record.status == SUSPENDED and (
+                    if record.status in (SUSPENDED, RETRYING) and (
                         record.wake_at_ns is None or record.wake_at_ns > steady_ns()
                     ):
-                        return SUSPENDED
+                        return record.status
+                    if record.status == RETRYING:
+                        # Its retry is due: the replay skips the failed attempt and runs
+                        # the invocation again, live.
+                        self.store.set_status(agent, RUNNING)
                     if record.status == IDLE and not self.store.list_invocations(agent, [QUEUED]):
                         return IDLE
                     try:
@@ -305,6 +330,7 @@ class Executor:
         )
         session.limits = self.limits_for(agent)
         session.secrets = self.secrets
+        self._keep_stderr_tail(session)
         wstore = self.new_store(session.limits)
         set_current(session)
         try:
@@ -455,6 +481,7 @@ class Executor:
         if session.expect_finished(started, text):
             return None  # replayed: the recorded run finished just so
         finished = InvocationFinished(started.invocation_id, text)
+        self._stderr_tails.pop(agent, None)
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, finished)
         session.mark_persisted(finished)
@@ -495,14 +522,66 @@ class Executor:
             message = str(exc)
         elif isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
             message = _trap_message(exc, session.limits)
+            if not _is_limit(exc) and self._retry_later(session, started, message):
+                return Step.RETRYING
         else:  # a bug in a host function: fail the agent, keep the host running
             message = f"host error: {type(exc).__name__}: {exc}"
         self._fail(agent, session, started, message)
         return Step.STOP
 
+    # -- retries -----------------------------------------------------------------------
+    def _keep_stderr_tail(self, session: Session) -> None:
+        """Keep the last STDERR_TAIL_BYTES the guest wrote to stderr in the session (failure
+        messages end with them). A retried attempt's replay does not write again what the
+        failed attempt wrote, so the tail of the agent's last failed attempt carries over."""
+        session.stderr_tail = bytearray(self._stderr_tails.get(session.agent, b""))
+        deliver = session.on_output
+
+        def on_output(stream: str, data: bytes) -> None:
+            if stream == "stderr":
+                tail = session.stderr_tail
+                tail += data
+                del tail[: max(0, len(tail) - STDERR_TAIL_BYTES)]
+            if deliver is not None:
+                deliver(stream, data)
+
+        session.on_output = on_output
+
+    def _retry_later(self, session: Session, started: InvocationStarted, message: str) -> bool:
+        """Schedule an automatic retry of the trapped invocation if the agent's retry policy
+        (session state, set by set-retry-policy; Golem's default otherwise) allows another
+        attempt. False if it does not: the invocation fails."""
+        session.skip_markers()  # an earlier failed attempt of this invocation
+        if session.replaying:
+            return False
+        agent = session.agent
+        attempt = self.store.get_agent(agent).retry_count + 1
+        delay = retry_delay_ns(
+            session.state.get("retry-policy", self.default_retry_policy), attempt
+        )
+        if delay is None:
+            return False
+        failed = InvocationFailed(started.invocation_id, self._with_stderr(session, message))
+        first, pending = session.pending()
+        self._stderr_tails[agent] = bytes(session.stderr_tail)
+        self.store.retry_later(agent, pending, first, failed, steady_ns() + delay)
+        session.mark_persisted(failed)
+        log.info("agent %s: %s; retry %d in %.3f s", agent, message, attempt, delay / 1e9)
+        return True
+
+    @staticmethod
+    def _with_stderr(session: Session, message: str) -> str:
+        tail = bytes(session.stderr_tail)
+        if not tail:
+            return message
+        return f"{message}\nstderr:\n{tail.decode('utf-8', 'replace').rstrip()}"
+
     def _fail(
         self, agent: AgentId, session: Session, started: InvocationStarted | None, message: str
     ) -> None:
+        message = self._with_stderr(session, message)
+        self._stderr_tails.pop(agent, None)
+        session.skip_markers()  # an earlier failed attempt of this invocation
         if started is None or session.replaying:
             # Failing while replaying means the recorded run did not fail: nothing to record.
             self.store.set_status(agent, FAILED, message)
@@ -530,6 +609,46 @@ def _arm(wstore: wasmtime.Store, limits: Limits) -> None:
 
 
 _UNLIMITED_FUEL = 2**62
+
+
+STDERR_TAIL_BYTES = 2048
+
+# Golem's default retry policy (host/runtime/golem.py serves it to get-retry-policy).
+DEFAULT_RETRY_POLICY: dict[str, object] = {
+    "max-attempts": 3,
+    "min-delay": 100_000_000,
+    "max-delay": 1_000_000_000,
+    "multiplier": 3.0,
+    "max-jitter-factor": Some(0.15),
+}
+
+
+def retry_delay_ns(policy: object, attempt: int, rng: random.Random | None = None) -> int | None:
+    """The delay before automatic retry number ``attempt`` (1-based) under ``policy`` (a
+    golem:api/host retry-policy record as the guest set it; None: Golem's default), or
+    None once the policy's max-attempts are used up. Golem's formula:
+    min(max-delay, min-delay * multiplier^(attempt-1)) * (1 + jitter in [0, max-jitter])."""
+    fields = dict(DEFAULT_RETRY_POLICY)
+    if isinstance(policy, dict):
+        fields.update(policy)
+    if attempt > int(str(fields["max-attempts"])):
+        return None
+    base = min(
+        float(str(fields["max-delay"])),
+        float(str(fields["min-delay"])) * float(str(fields["multiplier"])) ** (attempt - 1),
+    )
+    jitter = fields.get("max-jitter-factor")
+    factor = float(str(jitter.value)) if isinstance(jitter, Some) else 0.0
+    if isinstance(jitter, int | float):
+        factor = float(jitter)
+    return int(base * (1 + (rng or random).uniform(0, max(0.0, factor))))
+
+
+def _is_limit(exc: BaseException) -> bool:
+    """Whether a trap is one of the host's limits (deadline, fuel): those are not retried,
+    another attempt would meet the same limit."""
+    text = str(exc)
+    return "interrupt" in text or "all fuel consumed" in text
 
 
 def _trap_message(exc: BaseException, limits: Limits) -> str:

@@ -119,6 +119,9 @@ class Session(Replay):
         # host calls would escape the epoch).
         self.deadline_ns: int | None = None
         self.output_bytes = 0
+        # The last bytes the guest wrote to stderr (the executor keeps them; failure
+        # messages end with them).
+        self.stderr_tail = bytearray()
         # A scratch session runs a component outside any agent (reading its endpoint
         # definition): reads are answered live and recorded nowhere, effects are refused.
         self.scratch = False

@@ -14,11 +14,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from host.errors import Conflict, Divergence, HostError, InvalidInput, NotFound, StoreError
+from host.errors import (
+    AgentFailed,
+    Conflict,
+    Divergence,
+    HostError,
+    InvalidInput,
+    NotFound,
+    StoreError,
+)
 
 STATUS: list[tuple[type[HostError], int, str]] = [
     (NotFound, 404, "not_found"),
     (InvalidInput, 400, "invalid_input"),
+    # A call to a failed agent fails at once, as its failed invocation did.
+    (AgentFailed, 422, "invocation_failed"),
     (Conflict, 409, "conflict"),
     (Divergence, 409, "divergence"),
     (StoreError, 503, "store_unavailable"),

@@ -17,6 +17,7 @@ GOLEM_STATUS = {
     "suspended": "Suspended",
     "interrupted": "Interrupted",
     "failed": "Failed",
+    "retrying": "Retrying",
 }
 
 
@@ -65,7 +66,7 @@ def metadata(view: AgentView) -> dict[str, Any]:
         "env": {k: v for k, v in view.created.env},
         "status": golem_status(record.status),
         "componentVersion": view.component_version,
-        "retryCount": 0,
+        "retryCount": record.retry_count,
         "pendingInvocationCount": view.queued,
         "createdAt": iso(record.created_at),
         "lastError": record.last_error,

@@ -25,6 +25,7 @@ from host.clock import steady_ns
 from host.errors import (
     AgentBusy,
     AgentExists,
+    AgentFailed,
     AgentNotFound,
     InvalidInput,
     LeaseHeld,
@@ -86,6 +87,7 @@ class HostService:
         before_suspend: Callable[[AgentId], None] | None = None,
         completion_policy: CompletionPolicy = "open",
         lease_ttl_s: float = LEASE_TTL_S,
+        retry_policy: dict[str, object] | None = None,
     ) -> None:
         """``target`` is a data directory or a store URL (:mod:`host.store.url`); a URL that
         names only a database needs ``data_dir`` as well. ``store`` injects a store instead
@@ -93,7 +95,9 @@ class HostService:
         from a guest ("open": anyone, Golem's model; "secret": only with its secret).
         ``before_suspend`` is a test seam, off by default: it runs between "nothing the
         agent awaits is ready" and the suspension's commit, the window of spec rule 4.
-        ``lease_ttl_s`` is the agents' lease TTL (host/store/sqlite.py; short in tests)."""
+        ``lease_ttl_s`` is the agents' lease TTL (host/store/sqlite.py; short in tests).
+        ``retry_policy`` (golem:api/host retry-policy fields, e.g. ``{"max-attempts": 0}``)
+        is the retry policy of agents whose guest set none; Golem's default otherwise."""
         location = resolve(target)
         chosen = data_dir or location.data_dir
         if chosen is None:
@@ -120,6 +124,7 @@ class HostService:
             output=output,
             lease_ttl_s=lease_ttl_s,
         )
+        self.executor.default_retry_policy = retry_policy
         self.executor.before_suspend = before_suspend
 
     def close(self) -> None:
@@ -341,12 +346,21 @@ class HostService:
         agent = self.store.get_agent(call.agent)
         export = self.registry.resolve_export(agent.component_hash, call.export.name)
         convert.check_params(export.sig, call.params)
+        if agent.status == FAILED and not self._known_key(call.agent, idempotency_key):
+            raise AgentFailed(str(call.agent), agent.last_error)
         invocation = self.store.enqueue(
             call.agent, str(uuid.uuid4()), export.name, call.params, idempotency_key
         )
         if invocation.state not in (DONE, ERRORED):
             self._settle(call.agent)
         return self.store.get_invocation(invocation.invocation_id)
+
+    def _known_key(self, agent: AgentId, idempotency_key: str | None) -> bool:
+        """Whether an invocation of the agent already has this idempotency key (its
+        record is returned as it is, even by a failed agent)."""
+        if idempotency_key is None:
+            return False
+        return any(i.idempotency_key == idempotency_key for i in self.store.list_invocations(agent))
 
     def invoke(
         self, agent: AgentId, call: str, idempotency_key: str | None = None

@@ -40,6 +40,10 @@ class AgentStatus(enum.StrEnum):
     SUSPENDED = "suspended"
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # stopped by request; nothing runs until it is resumed
+    # A trap failed its invocation and the retry policy allows another attempt: the
+    # failure is recorded with a Retried marker, and the scheduler re-runs the
+    # invocation once ``wake_at_ns`` is due (host/runtime/executor.py, "Retries").
+    RETRYING = "retrying"
 
 
 class InvocationState(enum.StrEnum):
@@ -57,6 +61,7 @@ RUNNING = AgentStatus.RUNNING
 SUSPENDED = AgentStatus.SUSPENDED
 FAILED = AgentStatus.FAILED
 INTERRUPTED = AgentStatus.INTERRUPTED
+RETRYING = AgentStatus.RETRYING
 STATUSES = tuple(AgentStatus)
 QUEUED = InvocationState.QUEUED
 STARTED = InvocationState.STARTED
@@ -84,6 +89,8 @@ class AgentRecord:
     waiting_promises: tuple[int, ...]
     wake_at_ns: int | None
     oplog_length: int
+    # Automatic retries of the current failure (reset by a success or a manual retry).
+    retry_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,19 @@ class Store(abc.ABC):
     def retry(self, agent: AgentId) -> str | None:
         """Let a failed agent run again: the failed invocation (its id is returned) is
         re-executed by the next replay. Conflict unless the agent is failed."""
+
+    @abc.abstractmethod
+    def retry_later(
+        self,
+        agent: AgentId,
+        pending: Sequence[Entry],
+        first_index: int,
+        failed: InvocationFailed,
+        wake_at_ns: int,
+    ) -> None:
+        """Atomically: append ``pending`` + ``failed`` + a Retried marker (replay skips the
+        failed attempt and re-executes the invocation), mark the agent retrying until
+        ``wake_at_ns`` (steady clock) with the error, and count the retry."""
 
     @abc.abstractmethod
     def interrupt(self, agent: AgentId) -> AgentStatus:
@@ -315,7 +335,7 @@ class Store(abc.ABC):
     # -- scheduling -----------------------------------------------------------
     @abc.abstractmethod
     def runnable_agents(self, now_ns: int) -> list[AgentId]:
-        """Agents with work: woken or due suspended agents, interrupted running ones,
+        """Agents with work: woken or due suspended or retrying agents, interrupted running ones,
         and agents with queued invocations that are not suspended or failed."""
 
     # -- leases ---------------------------------------------------------------

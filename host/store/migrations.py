@@ -90,4 +90,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX IF NOT EXISTS promises_pending ON promises (component_id, name) "
         "WHERE completed = 0 AND deleted = 0",
     ],
+    6: [
+        # Automatic retries of the agent's current failure (host/runtime/executor.py).
+        "ALTER TABLE agents ADD COLUMN retry_count INTEGER NOT NULL DEFAULT 0",
+    ],
 }

@@ -147,10 +147,35 @@ class SqliteStore(SqliteLeases, Store):
             # Otherwise it failed while replaying (a divergence, an instantiation error):
             # nothing was recorded, and the next replay simply tries again.
             db.execute(
-                "UPDATE agents SET status = ? WHERE component_id = ? AND name = ?",
+                "UPDATE agents SET status = ?, retry_count = 0 WHERE component_id = ? AND name = ?",
                 (AgentStatus.RUNNING, *_key(agent)),
             )
             return invocation
+
+    def retry_later(
+        self,
+        agent: AgentId,
+        pending: Sequence[Entry],
+        first_index: int,
+        failed: InvocationFailed,
+        wake_at_ns: int,
+    ) -> None:
+        with self._tx("retry_later") as db:
+            self._fence(db, agent)
+            self._append(
+                db, agent, first_index, [*pending, failed, oplog.Retried(failed.invocation_id)]
+            )
+            db.execute(
+                "UPDATE invocations SET state = ?, error = NULL, finished_at = NULL "
+                "WHERE invocation_id = ?",
+                (InvocationState.STARTED, failed.invocation_id),
+            )
+            db.execute(
+                "UPDATE agents SET status = ?, last_error = ?, waiting_promises = NULL, "
+                "wake_at_ns = ?, retry_count = retry_count + 1 "
+                "WHERE component_id = ? AND name = ?",
+                (AgentStatus.RETRYING, failed.error, wake_at_ns, *_key(agent)),
+            )
 
     def interrupt(self, agent: AgentId) -> AgentStatus:
         with self._tx("interrupt") as db:
@@ -160,7 +185,7 @@ class SqliteStore(SqliteLeases, Store):
                     f"agent {agent} is running an invocation; agent-host can interrupt an "
                     "agent only between invocations or while it is suspended"
                 )
-            if status in (AgentStatus.IDLE, AgentStatus.SUSPENDED):
+            if status in (AgentStatus.IDLE, AgentStatus.SUSPENDED, AgentStatus.RETRYING):
                 db.execute(
                     "UPDATE agents SET status = ? WHERE component_id = ? AND name = ?",
                     (AgentStatus.INTERRUPTED, *_key(agent)),
@@ -181,14 +206,14 @@ class SqliteStore(SqliteLeases, Store):
     # -- agents -------------------------------------------------------------------
     _AGENT_COLS = (
         "component_id, name, component_hash, status, created_at, last_error, "
-        "waiting_promises, wake_at_ns, "
+        "waiting_promises, wake_at_ns, retry_count, "
         "(SELECT COALESCE(MAX(idx), 0) FROM oplog o WHERE o.component_id = a.component_id "
         "AND o.name = a.name)"
     )
 
     @staticmethod
     def _agent_row(row: Sequence[object]) -> AgentRecord:
-        cid, name, chash, status, created, err, waiting, wake, length = row
+        cid, name, chash, status, created, err, waiting, wake, retries, length = row
         agent = AgentId(uuid.UUID(str(cid)), str(name))
         return AgentRecord(
             agent=agent,
@@ -198,6 +223,7 @@ class SqliteStore(SqliteLeases, Store):
             last_error=None if err is None else str(err),
             waiting_promises=tuple(json.loads(str(waiting))) if waiting else (),
             wake_at_ns=None if wake is None else int(str(wake)),
+            retry_count=int(str(retries)),
             oplog_length=int(str(length)),
         )
 
@@ -574,6 +600,10 @@ class SqliteStore(SqliteLeases, Store):
                     (InvocationState.DONE, entry.result, time.time_ns(), entry.invocation_id),
                 )
                 status, error = AgentStatus.IDLE, None
+                db.execute(
+                    "UPDATE agents SET retry_count = 0 WHERE component_id = ? AND name = ?",
+                    _key(agent),
+                )
             else:
                 db.execute(
                     "UPDATE invocations SET state = ?, error = ?, finished_at = ? "
@@ -691,13 +721,14 @@ class SqliteStore(SqliteLeases, Store):
         with self._read() as db:
             rows = db.execute(
                 "SELECT component_id, name FROM agents a WHERE "
-                "(status = ? AND wake_at_ns IS NOT NULL AND wake_at_ns <= ?) "
+                "(status IN (?, ?) AND wake_at_ns IS NOT NULL AND wake_at_ns <= ?) "
                 "OR status = ? "
                 "OR (status = ? AND EXISTS (SELECT 1 FROM invocations i WHERE "
                 "i.component_id = a.component_id AND i.name = a.name AND i.state = ?)) "
                 "ORDER BY component_id, name",
                 (
                     AgentStatus.SUSPENDED,
+                    AgentStatus.RETRYING,
                     now_ns,
                     AgentStatus.RUNNING,
                     AgentStatus.IDLE,

@@ -111,6 +111,16 @@ EXPECTED["agent-1.5.0"] = (
         "complete",
     },
 )
+EXPECTED["flaky"] = (
+    {
+        "wasi:io/error@0.2.3": set(),
+        "wasi:io/streams@0.2.3": {"[method]output-stream.blocking-write-and-flush"},
+        "wasi:cli/stderr@0.2.3": {"get-stderr"},
+        "wasi:clocks/monotonic-clock@0.2.3": set(),
+        "golem:api/host@1.3.0": {"set-retry-policy"},
+    },
+    {"boom", "shout-and-boom", "set-policy", "ok"},
+)
 # The misbehaving guest of the limit tests imports nothing.
 EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
 
@@ -134,6 +144,8 @@ PARAMS = {
     "eat": ["pages"],
     "grow-table": ["n"],
     "boom": [],
+    "shout-and-boom": [],
+    "set-policy": ["max-attempts", "min-delay", "max-delay", "multiplier"],
     "count": ["n"],
     "ok": [],
     "flood": ["total", "chunk"],

@@ -19,7 +19,12 @@ from tests.fixtures.build import build_fixture
 
 @pytest.fixture
 def host(tmp_path: Path):
-    h = HostService(tmp_path / "store", limits=Limits(deadline_s=1.0))
+    # Retries off: these tests check what a single failed attempt records (a trap after a
+    # refused memory or table growth is a trap like any other, retried by default; see
+    # tests/host/test_retry_policy.py).
+    h = HostService(
+        tmp_path / "store", limits=Limits(deadline_s=1.0), retry_policy={"max-attempts": 0}
+    )
     h.add_component(build_fixture("hostile"), name="hostile")
     h.add_component(build_fixture("promises-1.3.0"), name="p")
     yield h

@@ -347,9 +347,14 @@ def test_the_process_is_killed_at_the_nth_commit(tmp_path: Path, when: str) -> N
 def test_the_transition_aliases_are_the_enum_members() -> None:
     from host.store import base
 
-    assert [base.IDLE, base.RUNNING, base.SUSPENDED, base.FAILED, base.INTERRUPTED] == list(
-        AgentStatus
-    )
+    assert [
+        base.IDLE,
+        base.RUNNING,
+        base.SUSPENDED,
+        base.FAILED,
+        base.INTERRUPTED,
+        base.RETRYING,
+    ] == list(AgentStatus)
     assert base.STATUSES == tuple(AgentStatus)
     assert [base.QUEUED, base.STARTED, base.DONE, base.ERRORED] == list(InvocationState)
     assert base.FAILED is AgentStatus.FAILED and base.ERRORED is InvocationState.FAILED
