@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from host import oplog
 from host.errors import StoreError
 from host.ids import AgentId
-from host.store.base import DONE, ERRORED, STARTED, SUSPENDED, Store
+from host.store.base import DONE, ERRORED, RETRYING, STARTED, SUSPENDED, Store
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,12 @@ def check_agent(store: Store, agent: AgentId) -> list[Problem]:
         last = entries[max(entries)]
         if not isinstance(last, oplog.Suspended):
             bad(max(entries), "suspended, but the oplog does not end with the suspension")
+    if record.status == RETRYING:
+        if record.wake_at_ns is None:
+            bad(None, "retrying with no wake-up time")
+        last = entries[max(entries)]
+        if not isinstance(last, oplog.Retried):
+            bad(max(entries), "retrying, but the oplog does not end with a retry marker")
     return problems
 
 

@@ -19,6 +19,7 @@ from host.runtime.executor import DEFAULT_RETRY_POLICY, retry_delay_ns
 from host.server.shapes import metadata
 from host.service import HostService
 from host.store import AgentRecord
+from host.store.check import check_store
 from host.values import Some
 from tests.fixtures.build import build_fixture
 
@@ -87,6 +88,7 @@ def test_a_trap_is_retried_with_the_default_policy_then_fails(flaky: HostService
     assert "the guest trapped" in (first.last_error or "")
     assert metadata(host.agent(agent))["status"] == "Retrying"
     assert metadata(host.agent(agent))["retryCount"] == 1
+    assert check_store(host.store) == []
 
     seen = _settle(host, agent)
     elapsed = time.monotonic() - started
@@ -106,6 +108,7 @@ def test_a_trap_is_retried_with_the_default_policy_then_fails(flaky: HostService
     assert isinstance(entries[-1], InvocationFailed)
     view = metadata(host.agent(agent))
     assert view["status"] == "Failed" and view["retryCount"] == 3
+    assert check_store(host.store) == []
 
 
 def test_the_guests_retry_policy_takes_effect_for_later_failures(flaky: HostService) -> None:
@@ -210,3 +213,26 @@ def test_a_retrying_agent_survives_a_restart(tmp_path: Path) -> None:
         assert again.store.get_agent(agent).retry_count == 1
     finally:
         again.close()
+
+
+def test_agent_show_json_reports_the_retry_count(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from host.cli import main
+
+    store = tmp_path / "store"
+    host = HostService(store)
+    host.add_component(build_fixture("flaky"), name="flaky")
+    agent, _ = host.create_agent("flaky", "shown")
+    _set_policy(host, agent, attempts=1, min_ms=60_000, mul=1.0)  # a minute away
+    host.invoke(agent, "boom()")
+    host.close()
+    result = CliRunner().invoke(
+        main, ["agent", "show", "flaky", "shown", "--json"], env={"AGENT_HOST_STORE": str(store)}
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "retrying" and data["retry_count"] == 1
+    assert "the guest trapped" in data["last_error"]
