@@ -46,6 +46,13 @@ class Scheduler(Protocol):
     def finished(self, agent: AgentId, invocation_id: str) -> None:
         """An invocation of the agent ended (done or failed)."""
 
+    def settle(self, agent: AgentId | None) -> list[str]:
+        """An operation just made ``agent`` (or agents it woke) due: run it now or soon.
+        Returns the invocations that ended on this thread meanwhile (inline only)."""
+
+    async def wait_async(self, agent: AgentId, done: Callable[[], bool], timeout: float) -> None:
+        """Return once ``done()`` holds, the timeout passes or shutdown begins."""
+
 
 class InlineScheduler:
     """Runs woken agents on the calling thread, after the operation that woke them."""
@@ -54,7 +61,7 @@ class InlineScheduler:
         self._executor: Executor | None = None
         self._woken: list[AgentId] = []
         self._lock = threading.Lock()
-        self._local = threading.local()  # .finished: the collector of `collecting`
+        self._local = threading.local()  # .finished: the collector of `_collecting`
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
@@ -69,8 +76,20 @@ class InlineScheduler:
         if collected is not None:
             collected.append(invocation_id)
 
+    def settle(self, agent: AgentId | None) -> list[str]:
+        with self._collecting() as finished:
+            if agent is not None:
+                self.run(agent)
+            else:
+                self.drain()
+        return finished
+
+    async def wait_async(self, agent: AgentId, done: Callable[[], bool], timeout: float) -> None:
+        """Nothing runs an agent here but the calling thread, which has let it come to rest
+        already: there is nothing to wait for."""
+
     @contextmanager
-    def collecting(self) -> Iterator[list[str]]:
+    def _collecting(self) -> Iterator[list[str]]:
         """The ids of the invocations that end on this thread inside the block."""
         outer = getattr(self._local, "finished", None)
         mine: list[str] = []
@@ -110,28 +129,18 @@ class InlineScheduler:
 
 
 class _Waiter:
-    """One held request: an event set (thread-safely) when its agent's state may have
-    changed. Works for asyncio waiters (set on their loop) and for threads."""
+    """One held request: an asyncio event, set from any thread (on its loop) when its
+    agent's state may have changed."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.async_event = asyncio.Event() if loop is not None else None
-        self.thread_event = threading.Event() if loop is None else None
+        self.event = asyncio.Event()
 
     def set(self) -> None:
-        if self.async_event is not None and self.loop is not None:
-            try:
-                self.loop.call_soon_threadsafe(self.async_event.set)
-            except RuntimeError:
-                pass  # the loop closed: nobody waits any more
-        elif self.thread_event is not None:
-            self.thread_event.set()
-
-    def clear(self) -> None:
-        if self.async_event is not None:
-            self.async_event.clear()
-        elif self.thread_event is not None:
-            self.thread_event.clear()
+        try:
+            self.loop.call_soon_threadsafe(self.event.set)
+        except RuntimeError:
+            pass  # the loop closed: nobody waits any more
 
 
 class PoolScheduler:
@@ -242,6 +251,11 @@ class PoolScheduler:
             if again:
                 self.schedule(agent)
 
+    def settle(self, agent: AgentId | None) -> list[str]:
+        if agent is not None:
+            self.schedule(agent)
+        return []  # the pool runs it: nothing ends on the caller's thread
+
     def finished(self, agent: AgentId, invocation_id: str) -> None:
         self._notify(agent)
 
@@ -274,7 +288,6 @@ class PoolScheduler:
         """Return once ``done()`` is true (checked whenever the agent's state may have
         changed), the timeout passes or shutdown begins. Holds no thread."""
         waiter = _Waiter(asyncio.get_running_loop())
-        assert waiter.async_event is not None
         self._add(agent, waiter)
         deadline = time.monotonic() + timeout
         try:
@@ -283,25 +296,9 @@ class PoolScheduler:
                 if remaining <= 0:
                     return
                 try:
-                    await asyncio.wait_for(waiter.async_event.wait(), remaining)
+                    await asyncio.wait_for(waiter.event.wait(), remaining)
                 except TimeoutError:
                     return
-                waiter.clear()
-        finally:
-            self._remove(agent, waiter)
-
-    def wait(self, agent: AgentId, done: Callable[[], bool], timeout: float) -> None:
-        """:meth:`wait_async` for a thread."""
-        waiter = _Waiter(None)
-        assert waiter.thread_event is not None
-        self._add(agent, waiter)
-        deadline = time.monotonic() + timeout
-        try:
-            while not done() and not self.draining.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                waiter.thread_event.wait(remaining)
-                waiter.clear()
+                waiter.event.clear()
         finally:
             self._remove(agent, waiter)

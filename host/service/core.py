@@ -37,7 +37,7 @@ from host.limits import Limits, validate
 from host.runtime.engine import make_engine
 from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
-from host.runtime.scheduler import InlineScheduler, PoolScheduler, Scheduler
+from host.runtime.scheduler import InlineScheduler, Scheduler
 from host.secrets import CompletionPolicy, PromiseSecrets, matches
 from host.service.views import (
     AgentView,
@@ -135,16 +135,6 @@ class HostService:
     def limits(self) -> Limits:
         """The host's default limits."""
         return self.executor.limits
-
-    def _settle(self, agent: AgentId | None = None) -> None:
-        """Let the scheduler run what the last operation made due: inline, right here."""
-        if isinstance(self.scheduler, InlineScheduler):
-            if agent is not None:
-                self.scheduler.run(agent)
-            else:
-                self.scheduler.drain()
-        elif agent is not None and isinstance(self.scheduler, PoolScheduler):
-            self.scheduler.schedule(agent)
 
     # -- components -------------------------------------------------------------------
     def add_component(self, path: Path | str, name: str | None = None) -> ComponentRecord:
@@ -281,7 +271,7 @@ class HostService:
             self.store.retry(agent)
         else:
             self.store.resume(agent)
-        self._settle(agent)
+        self.scheduler.settle(agent)
         return self.agent(agent)
 
     def retry(self, agent: AgentId) -> str | None:
@@ -307,7 +297,7 @@ class HostService:
                 ran.append(agent)
             except LeaseHeld:
                 continue
-        self._settle()
+        self.scheduler.settle(None)
         return ran
 
     # -- invocations --------------------------------------------------------------------
@@ -352,7 +342,7 @@ class HostService:
             call.agent, str(uuid.uuid4()), export.name, call.params, idempotency_key
         )
         if invocation.state not in (DONE, ERRORED):
-            self._settle(call.agent)
+            self.scheduler.settle(call.agent)
         return self.store.get_invocation(invocation.invocation_id)
 
     def _known_key(self, agent: AgentId, idempotency_key: str | None) -> bool:
@@ -402,21 +392,9 @@ class HostService:
         agent is suspended or interrupted), or as it is when ``timeout`` passes. Holds no
         thread while it waits."""
         record = self.store.get_invocation(invocation_id)
-        if isinstance(self.scheduler, PoolScheduler):
-            await self.scheduler.wait_async(
-                record.agent, self._settled(invocation_id, until_suspended), timeout
-            )
-        return self.invocation(invocation_id)
-
-    def wait(
-        self, invocation_id: str, timeout: float, until_suspended: bool = False
-    ) -> InvocationView:
-        """:meth:`wait_async` for a thread (it holds the thread)."""
-        record = self.store.get_invocation(invocation_id)
-        if isinstance(self.scheduler, PoolScheduler):
-            self.scheduler.wait(
-                record.agent, self._settled(invocation_id, until_suspended), timeout
-            )
+        await self.scheduler.wait_async(
+            record.agent, self._settled(invocation_id, until_suspended), timeout
+        )
         return self.invocation(invocation_id)
 
     # -- promises ------------------------------------------------------------------------
@@ -431,14 +409,8 @@ class HostService:
                 f"{limit} bytes (max_payload_bytes)",
                 field="data",
             )
-        finished: list[str] = []
         completed = self.store.complete_promise(promise, data)
-        if completed:
-            if isinstance(self.scheduler, InlineScheduler):
-                with self.scheduler.collecting() as finished:
-                    self.scheduler.run(promise.agent)
-            else:
-                self.scheduler.wake(promise.agent)
+        finished = self.scheduler.settle(promise.agent) if completed else []
         mine = [self.store.get_invocation(i) for i in finished]
         return Completion(
             completed,
