@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -47,7 +45,7 @@ import wasmtime
 import wasmtime.component as wc
 
 from host.clock import steady_ns
-from host.errors import Divergence, HostError, LeaseHeld, LeaseLost, StoreError
+from host.errors import Divergence, HostError, LeaseHeld, LeaseLost
 from host.ids import AgentId, PromiseId
 from host.limits import Limits
 from host.oplog import (
@@ -58,28 +56,25 @@ from host.oplog import (
     Suspended,
 )
 from host.runtime.engine import EPOCH_TICK_S, EpochTicker
+from host.runtime.failures import (
+    INFRASTRUCTURE_ERRORS,
+    is_infrastructure_error,
+    is_limit,
+    retry_delay_ns,
+    trap_message,
+)
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
-from host.runtime.session import GuestExit, Session, Suspend, deadline_message, set_current
+from host.runtime.session import GuestExit, Session, Suspend, set_current
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.secrets import PromiseSecrets
 from host.store import FAILED, IDLE, RUNNING, SUSPENDED, Store, lease_owner
 from host.store.base import INTERRUPTED, QUEUED, RETRYING
-from host.values import Some, format_value, parse_value
+from host.values import format_value, parse_value
 
 LEASE_TTL_S = 300.0  # the default; Executor(lease_ttl_s=...) for tests
 
 log = logging.getLogger(__name__)
-
-# What the store raises when it, not the guest, failed: a full disk, SQLITE_BUSY past
-# busy_timeout, an I/O error (sqlite3.OperationalError; StoreError once the store maps
-# them). Infrastructure errors are not guest failures (issue "Nothing lost, nobody let
-# in, part 2", F10).
-INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (StoreError, sqlite3.OperationalError)
-
-
-def is_infrastructure_error(exc: BaseException) -> bool:
-    return isinstance(exc, INFRASTRUCTURE_ERRORS)
 
 
 class Step(enum.Enum):
@@ -521,8 +516,8 @@ class Executor:
         elif isinstance(exc, HostError):
             message = str(exc)
         elif isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
-            message = _trap_message(exc, session.limits)
-            if not _is_limit(exc) and self._retry_later(session, started, message):
+            message = trap_message(exc, session.limits)
+            if not is_limit(exc) and self._retry_later(session, started, message):
                 return Step.RETRYING
         else:  # a bug in a host function: fail the agent, keep the host running
             message = f"host error: {type(exc).__name__}: {exc}"
@@ -612,51 +607,3 @@ _UNLIMITED_FUEL = 2**62
 
 
 STDERR_TAIL_BYTES = 2048
-
-# Golem's default retry policy (host/runtime/golem.py serves it to get-retry-policy).
-DEFAULT_RETRY_POLICY: dict[str, object] = {
-    "max-attempts": 3,
-    "min-delay": 100_000_000,
-    "max-delay": 1_000_000_000,
-    "multiplier": 3.0,
-    "max-jitter-factor": Some(0.15),
-}
-
-
-def retry_delay_ns(policy: object, attempt: int, rng: random.Random | None = None) -> int | None:
-    """The delay before automatic retry number ``attempt`` (1-based) under ``policy`` (a
-    golem:api/host retry-policy record as the guest set it; None: Golem's default), or
-    None once the policy's max-attempts are used up. Golem's formula:
-    min(max-delay, min-delay * multiplier^(attempt-1)) * (1 + jitter in [0, max-jitter])."""
-    fields = dict(DEFAULT_RETRY_POLICY)
-    if isinstance(policy, dict):
-        fields.update(policy)
-    if attempt > int(str(fields["max-attempts"])):
-        return None
-    base = min(
-        float(str(fields["max-delay"])),
-        float(str(fields["min-delay"])) * float(str(fields["multiplier"])) ** (attempt - 1),
-    )
-    jitter = fields.get("max-jitter-factor")
-    factor = float(str(jitter.value)) if isinstance(jitter, Some) else 0.0
-    if isinstance(jitter, int | float):
-        factor = float(jitter)
-    return int(base * (1 + (rng or random).uniform(0, max(0.0, factor))))
-
-
-def _is_limit(exc: BaseException) -> bool:
-    """Whether a trap is one of the host's limits (deadline, fuel): those are not retried,
-    another attempt would meet the same limit."""
-    text = str(exc)
-    return "interrupt" in text or "all fuel consumed" in text
-
-
-def _trap_message(exc: BaseException, limits: Limits) -> str:
-    text = str(exc)
-    if "interrupt" in text:
-        return deadline_message(limits)
-    if "all fuel consumed" in text:
-        return f"the invocation ran out of fuel: its limit is {limits.fuel} (limit fuel)"
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    head = lines[0] if lines else type(exc).__name__
-    return f"the guest trapped: {head}" + (f" ({lines[-1].strip()})" if len(lines) > 1 else "")

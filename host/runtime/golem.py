@@ -16,6 +16,7 @@ from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, PromiseCreated
 from host.runtime import golem_workers
 from host.runtime import pollables as pl
+from host.runtime.failures import DEFAULT_RETRY_POLICY
 from host.runtime.session import HostFunc, Kind, LimitExceeded, Session, Suspend
 from host.secrets import matches
 from host.values import Case, Some, bytes_to_json, to_json
@@ -202,13 +203,7 @@ def _result_get(session: Session, handle: PromiseHandle) -> Some | None:
 
 
 def _default_retry_policy(sig: FuncSig) -> dict[str, Any]:
-    full: dict[str, Any] = {
-        "max-attempts": 3,
-        "min-delay": 100_000_000,
-        "max-delay": 1_000_000_000,
-        "multiplier": 3.0,
-        "max-jitter-factor": Some(0.15),
-    }
+    full: dict[str, Any] = dict(DEFAULT_RETRY_POLICY)
     assert isinstance(sig.result, RecordT)
     return {name: full[name] for name, _ in sig.result.fields if name in full}
 

@@ -15,7 +15,7 @@ import pytest
 from host.errors import AgentFailed
 from host.ids import AgentId
 from host.oplog import InvocationFailed, Retried
-from host.runtime.executor import DEFAULT_RETRY_POLICY, retry_delay_ns
+from host.runtime.failures import DEFAULT_RETRY_POLICY, retry_delay_ns
 from host.server.shapes import metadata
 from host.service import HostService
 from host.store import AgentRecord
