@@ -175,8 +175,8 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
                 call = service.call_from_wave(agent, body.call)
             if function is not None:
                 with located(function="query.function"):
-                    named = service.call_from_json(agent, function, [])
-                if named.export.name != call.export.name:
+                    named = service.export_for(agent, function)
+                if named.name != call.export.name:
                     raise ApiError(
                         400,
                         "invalid_request",

@@ -309,6 +309,11 @@ class HostService:
         except AgentNotFound:
             return self.store.get_component(str(agent.component_id)).hash, False
 
+    def export_for(self, agent: AgentId, function: str) -> Export:
+        """The export ``function`` names on the component version the agent runs (or, not
+        created yet, will run)."""
+        return self.registry.resolve_export(self._target(agent)[0], function)
+
     def call_from_wave(self, agent: AgentId, call: str) -> Call:
         """A call written as WAVE text: ``fn(1, "x", {a: 1})``."""
         hash, exists = self._target(agent)

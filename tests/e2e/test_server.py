@@ -971,3 +971,16 @@ def test_no_response_was_a_server_error(shared: Server) -> None:
     """Every response of the shared server's clients went through the 5xx check."""
     assert shared.responses, "no requests were made"
     assert all(r.status_code < 500 for r in shared.responses)
+
+
+def test_call_text_with_a_matching_function_query(promises: Api) -> None:
+    """`?function=` beside `{"call": ...}` must name the call's function; a function with
+    parameters is matched by name, not as a call with none."""
+    name = fresh("callq")
+    idx = promises.invoke_and_await(name, "create").json()["result"]
+    path = promises.path(name, "/invoke-and-await")
+    same = promises.http.post(path, params={"function": "poll"}, json={"call": f"poll({idx})"})
+    assert same.status_code == 200, same.text
+    assert same.json()["result"] is None
+    other = promises.http.post(path, params={"function": "await"}, json={"call": f"poll({idx})"})
+    assert_error(other, 400, "query.function")
