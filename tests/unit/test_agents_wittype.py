@@ -67,14 +67,18 @@ def test_golem_layout_is_parent_first() -> None:
 
 
 def test_names_are_dropped_and_shared_nodes_allowed_in_types() -> None:
-    named = {"name": Some("point"), "owner": Some("pkg"), "type": Case("tuple-type", [1, 1])}
+    named: Value = {"name": Some("point"), "owner": Some("pkg"), "type": Case("tuple-type", [1, 1])}
     assert wit_type_from_value({"nodes": [named, node("prim-u32-type")]}) == wit_type_from_value(
         wit_type_to_value(wit_type_from_value({"nodes": [named, node("prim-u32-type")]}))
     )
 
 
 def test_handle_types_become_resources() -> None:
-    h = {"name": Some("counter"), "owner": None, "type": Case("handle-type", (7, "borrowed"))}
+    h: Value = {
+        "name": Some("counter"),
+        "owner": None,
+        "type": Case("handle-type", (7, "borrowed")),
+    }
     assert wit_type_from_value({"nodes": [h]}) == ResourceT("counter", own=False)
     assert wit_type_from_value({"nodes": [node("handle-type", (7, "owned"))]}) == ResourceT("7")
 
