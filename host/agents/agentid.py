@@ -8,7 +8,8 @@
   without whitespace (here: our WAVE writer with whitespace outside strings removed).
 
 :func:`resolve_agent_id` accepts either form of the type name against the given types and
-parses the parameters with the 1.5 structural format, falling back to WAVE (the 1.4 form).
+parses the parameters with the 1.5 structural format; only when the name was given in its
+kebab-case (1.4) form does it fall back to WAVE.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def resolve_agent_id(parsed: ParsedAgentId, types: Sequence[AgentType]) -> tuple
     try:
         return t, parse_structural(schema, parsed.params_text, "agent id parameters")
     except InvalidInput as first:
-        try:
+        if parsed.type_name == t.type_name:  # a 1.5 id: Golem's structural format only
+            raise
+        try:  # the kebab-case name of a 1.4 id: its parameters are WAVE
             return t, data_value_from_wave(schema, parsed.params_text, "agent id parameters")
         except InvalidInput:
             raise first from None
