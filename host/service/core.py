@@ -125,6 +125,7 @@ class HostService:
             lease_ttl_s=lease_ttl_s,
         )
         self.executor.default_retry_policy = retry_policy
+        self.registry.scratch_store = (self.executor.new_store, self.executor.limits)
         self.executor.before_suspend = before_suspend
 
     def close(self) -> None:
