@@ -26,6 +26,11 @@ def export_name(generation: str, function: str) -> str:
     return f"{iface}.{{{function}}}"
 
 
+def is_initialize(export: str) -> bool:
+    """Whether ``export`` is a guest protocol's ``initialize``."""
+    return export in (export_name("1.5", "initialize"), export_name("1.4", "initialize"))
+
+
 def guest_generation(export_names: set[str]) -> str | None:
     """Which guest protocol a component exports ("1.5", "1.4"), if any."""
     for _iface, generation in GENERATIONS.items():
