@@ -39,7 +39,7 @@ def _pack(schema: DataSchema, values: list[Value]) -> Value:
 def _unpack(schema: DataSchema, value: Any) -> list[Value]:
     if not isinstance(value, Case) or value.name != "tuple":
         raise ValuesError("expected a tuple data-value")
-    elems = value.value
+    elems: Any = value.value
     if len(elems) != len(schema.elements):
         raise ValuesError(f"expected {len(schema.elements)} elements, got {len(elems)}")
     out = []

@@ -75,7 +75,8 @@ class AgentType:
 def _schema(v: Any) -> DataSchema:
     assert isinstance(v, Case)
     elements = []
-    for name, elem in v.value:
+    items: Any = v.value
+    for name, elem in items:
         wit = wit_type_from_value(elem.value) if elem.name == "component-model" else None
         elements.append(ElementSchema(name, elem.name, wit))
     return DataSchema(v.name, tuple(elements))

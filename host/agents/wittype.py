@@ -207,7 +207,8 @@ def value_from_wit_value(wv: Any, ty: WitType) -> Value:
 
         if isinstance(t, Prim):
             want(_PRIM_NODE[t.kind])
-            return p  # type: ignore[no-any-return]
+            prim: Value = p
+            return prim
         if isinstance(t, ListT):
             want("list-value")
             items = [at(j, t.elem, f"{path}[{k}]") for k, j in enumerate(p)]
@@ -230,7 +231,8 @@ def value_from_wit_value(wv: Any, ty: WitType) -> Value:
             return C(case, None if ct is None or j is None else at(j, ct, f"{path}.{case}"))
         if isinstance(t, EnumT):
             want("enum-value")
-            return t.names[p]
+            name_: str = t.names[p]
+            return name_
         if isinstance(t, FlagsT):
             want("flags-value")
             return frozenset(n for n, on in zip(t.names, p, strict=False) if on)

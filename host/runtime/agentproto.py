@@ -10,6 +10,8 @@ the queue, oplog, replay and suspension are the executor's as for any component.
 
 from __future__ import annotations
 
+from typing import Any
+
 from host.agents.model import AgentType, agent_type_from_value, mount_problems
 from host.errors import InvalidComponent
 from host.values import Case
@@ -49,7 +51,8 @@ def agent_types_from_discovery(result: object, generation: str, shown: str) -> l
             f"{shown}: discover-agent-types failed with an agent error: "
             f"{agent_error_text(result.value)}"
         )
-    types = [agent_type_from_value(v, generation) for v in result.value or []]
+    found: Any = result.value or []
+    types = [agent_type_from_value(v, generation) for v in found]
     problems = [p for t in types for p in mount_problems(t)]
     if problems:
         raise InvalidComponent(f"{shown}: " + "; ".join(problems))
@@ -64,7 +67,7 @@ def agent_error_text(error: object) -> str:
     as WAVE when it is a string, else its case name)."""
     if not isinstance(error, Case):
         return str(error)
-    payload = error.value
+    payload: Any = error.value
     if error.name == "custom-error" and isinstance(payload, dict):
         from host.agents.wittype import value_from_wit_value, wit_type_from_value
 

@@ -39,7 +39,9 @@ from host.store.base import DONE
 from host.values import Case, parse_value
 
 if TYPE_CHECKING:
-    from host.service.core import Call, HostService
+    from host.runtime.registry import ComponentRegistry, Export
+    from host.service.core import Call
+    from host.store import Store
 
 
 class AgentCallError(HostError):
@@ -66,16 +68,25 @@ class AgentResult:
 class AgentProtocol:
     """Agent-component use cases; a mixin of HostService."""
 
+    if TYPE_CHECKING:  # what HostService provides
+        store: Store
+        registry: ComponentRegistry
+
+        def _target(self, agent: AgentId) -> tuple[str, bool]: ...
+        def call_from_values(self, agent: AgentId, export: Export, values: Any) -> Call: ...
+        def delete_agent(self, agent: AgentId) -> None: ...
+        def agent_id(self, component_ref: str, name: str) -> AgentId: ...
+
     # -- agent types -------------------------------------------------------------------
-    def agent_types(self: HostService, component_ref: str) -> list[AgentType]:
+    def agent_types(self, component_ref: str) -> list[AgentType]:
         """The agent types of a component (latest version); [] for a plain component."""
         record = self.store.get_component(component_ref)
         return self.registry.agent_types(record.hash) or []
 
-    def _types_of_hash(self: HostService, hash: str) -> list[AgentType] | None:
+    def _types_of_hash(self, hash: str) -> list[AgentType] | None:
         return self.registry.agent_types(hash)
 
-    def agent_type_of(self: HostService, agent: AgentId) -> AgentType | None:
+    def agent_type_of(self, agent: AgentId) -> AgentType | None:
         """The agent type of an agent of an agent component (None for a plain one)."""
         hash, _ = self._target(agent)
         types = self._types_of_hash(hash)
@@ -83,7 +94,7 @@ class AgentProtocol:
             return None
         return find_type(parse_agent_id(agent.name).type_name, types)
 
-    def canonical_name(self: HostService, component_ref: str, name: str) -> str | None:
+    def canonical_name(self, component_ref: str, name: str) -> str | None:
         """The canonical agent id for ``name`` on an agent component (None: a plain one,
         whose names are checked as before)."""
         record = self.store.get_component(component_ref)
@@ -92,15 +103,15 @@ class AgentProtocol:
             return None
         return canonical_agent_id(name, types)
 
-    def resolve_agent(self: HostService, component_ref: str, agent_id: str) -> AgentId:
+    def resolve_agent(self, component_ref: str, agent_id: str) -> AgentId:
         """An agent id (text) of a component's agent, canonicalised."""
         return self.agent_id(component_ref, agent_id)
 
-    def agent_env(self: HostService, agent: AgentId) -> tuple[tuple[str, str], ...]:
+    def agent_env(self, agent: AgentId) -> tuple[tuple[str, str], ...]:
         agent_type = self.agent_type_of(agent)
         return () if agent_type is None else (("GOLEM_AGENT_TYPE", agent_type.type_name),)
 
-    def _initialize(self: HostService, agent: AgentId, hash: str) -> None:
+    def _initialize(self, agent: AgentId, hash: str) -> None:
         """Queue the agent's first invocation, ``initialize``, unless it has one (a crash
         between creating it and queueing this is mended by the next call)."""
         types = self._types_of_hash(hash)
@@ -118,7 +129,7 @@ class AgentProtocol:
         self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, None)
 
     # -- method calls ------------------------------------------------------------------
-    def _method(self: HostService, agent: AgentId, method: str) -> tuple[AgentType, AgentMethod]:
+    def _method(self, agent: AgentId, method: str) -> tuple[AgentType, AgentMethod]:
         agent_type = self.agent_type_of(agent)
         if agent_type is None:
             raise InvalidInput(f"{agent} is not an agent of an agent component", field="agent")
@@ -131,9 +142,7 @@ class AgentProtocol:
             )
         return agent_type, found
 
-    def _invoke_call(
-        self: HostService, agent: AgentId, agent_type: AgentType, method: str, value: Any
-    ) -> Call:
+    def _invoke_call(self, agent: AgentId, agent_type: AgentType, method: str, value: Any) -> Call:
         hash, _ = self._target(agent)
         export = self.registry.resolve_export(hash, export_name(agent_type.generation, "invoke"))
         args: list[Any] = [method, value]
@@ -141,7 +150,7 @@ class AgentProtocol:
             args.append(ANONYMOUS)
         return self.call_from_values(agent, export, args)
 
-    def agent_call_from_wave(self: HostService, agent: AgentId, call: str) -> Call:
+    def agent_call_from_wave(self, agent: AgentId, call: str) -> Call:
         """A method call written as WAVE: ``increment(5)`` (or a bare method name)."""
         text = call.strip()
         name, paren, rest = text.partition("(")
@@ -151,18 +160,18 @@ class AgentProtocol:
         value = data_value_from_wave(method.input, rest[:-1] if paren else "", "call")
         return self._invoke_call(agent, agent_type, method.name, value)
 
-    def agent_call_from_json(self: HostService, agent: AgentId, method: str, params: Any) -> Call:
+    def agent_call_from_json(self, agent: AgentId, method: str, params: Any) -> Call:
         """A method call with JSON parameters (an array, or an object by parameter name)."""
         agent_type, found = self._method(agent, method)
         value = data_value_from_json(found.input, params, "params")
         return self._invoke_call(agent, agent_type, found.name, value)
 
-    def is_agent_call(self: HostService, invocation: InvocationRecord) -> bool:
+    def is_agent_call(self, invocation: InvocationRecord) -> bool:
         return invocation.function.endswith(".{invoke}") and invocation.function.startswith(
             "golem:agent/guest"
         )
 
-    def agent_result(self: HostService, invocation: InvocationRecord) -> AgentResult | None:
+    def agent_result(self, invocation: InvocationRecord) -> AgentResult | None:
         """The result of a finished method call through its output schema; None while it
         is not done (or for an invocation that is not a method call)."""
         if invocation.state != DONE or not self.is_agent_call(invocation):
@@ -187,7 +196,7 @@ class AgentProtocol:
             data_value_to_wave(method.output, result.value),
         )
 
-    def reset_ephemeral(self: HostService, call: Call) -> bool:
+    def reset_ephemeral(self, call: Call) -> bool:
         """An ephemeral agent keeps nothing between calls: delete its last run. Whether
         the call's agent exists now."""
         if not call.agent_exists:

@@ -4,7 +4,9 @@ promises and replay, ephemeral agents."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,14 +22,14 @@ def wasm() -> Path:
 
 
 @pytest.fixture
-def host(tmp_path: Path, wasm: Path) -> HostService:
+def host(tmp_path: Path, wasm: Path) -> Iterator[HostService]:
     service = HostService(tmp_path)
     service.add_component(wasm, name="counter")
     yield service
     service.close()
 
 
-def result(host: HostService, agent, call: str):
+def result(host: HostService, agent: Any, call: str) -> Any:
     inv = host.submit(host.agent_call_from_wave(agent, call))
     return host.agent_result(host.store.get_invocation(inv.invocation_id))
 
@@ -75,7 +77,7 @@ def test_bad_ids_and_calls_are_refused(host: HostService) -> None:
     assert host.agent_call_from_json(agent, "increment", {"by": 3}).params
 
 
-def test_promise_suspends_and_replay_resumes(tmp_path: Path, host: HostService, wasm) -> None:
+def test_promise_suspends_and_replay_resumes(tmp_path: Path, host: HostService, wasm: Path) -> None:
     agent = host.agent_id("counter", 'CounterAgent("p")')
     assert result(host, agent, "increment(4)").json == 4
     inv = host.submit(host.agent_call_from_wave(agent, "wait_for()"))
@@ -87,7 +89,8 @@ def test_promise_suspends_and_replay_resumes(tmp_path: Path, host: HostService, 
     done = again.agent_result(again.store.get_invocation(inv.invocation_id))
     assert done is not None and done.json == "approved"
     later = again.submit(again.agent_call_from_wave(agent, "increment(1)"))
-    assert again.agent_result(again.store.get_invocation(later.invocation_id)).json == 5
+    last = again.agent_result(again.store.get_invocation(later.invocation_id))
+    assert last is not None and last.json == 5
     again.close()
 
 
