@@ -27,6 +27,18 @@ def check_agent_name(name: str) -> str:
     return name
 
 
+# An agent of a Golem agent component is named by its agent id: TYPE(PARAMS)[uuid]
+# (host/agents/agentid.py parses it exactly).
+_AGENT_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*\(.*\)(\[[0-9a-fA-F-]{36}\])?$", re.DOTALL)
+
+
+def check_promise_owner(name: str) -> str:
+    """``name`` if it is an agent name or has an agent id's shape, else InvalidInput."""
+    if _AGENT_ID_RE.match(name):
+        return name
+    return check_agent_name(name)
+
+
 def parse_component_id(text: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
@@ -68,10 +80,13 @@ class PromiseId:
     @staticmethod
     def parse(text: str) -> PromiseId:
         """Parse ``<component-uuid>/<agent-name>/<oplog-idx>``."""
-        parts = text.split("/")
+        # The agent name may be an agent id, whose string values may hold "/".
+        head, _, rest = text.partition("/")
+        name, _, idx = rest.rpartition("/")
+        parts = [head, name, idx] if name else text.split("/")
         if len(parts) != 3 or not parts[2].isdigit():
             raise InvalidInput(
                 f"invalid promise id {text!r}: expected <component-uuid>/<agent-name>/<oplog-idx>"
             )
-        agent = AgentId(parse_component_id(parts[0]), check_agent_name(parts[1]))
+        agent = AgentId(parse_component_id(parts[0]), check_promise_owner(parts[1]))
         return PromiseId(agent, int(parts[2]))

@@ -41,7 +41,11 @@ def invoke(
     service = ctx.service
     agent = ctx.agent(component_ref, agent_name)
     # Parsed before the agent is created, so a bad call leaves nothing behind.
-    prepared = service.call_from_wave(agent, call)
+    if service.agent_type_of(agent) is not None:
+        # An agent component's agent: CALL is one of its type's methods.
+        prepared = service.agent_call_from_wave(agent, call)
+    else:
+        prepared = service.call_from_wave(agent, call)
     _report_invocation(ctx, agent, service.submit(prepared, idempotency_key))
 
 
@@ -52,6 +56,19 @@ def _report_invocation(ctx: Ctx, agent: AgentId, invocation: InvocationRecord) -
         "function": invocation.function,
         "state": invocation.state,
     }
+    agent_result = ctx.service.agent_result(invocation)
+    if agent_result is not None:
+        data["method"] = agent_result.method
+        if agent_result.error is not None:
+            data["error"] = agent_result.error
+            if ctx.as_json:
+                click.echo(json.dumps(data, indent=2))
+            kind = "refused the call" if agent_result.caller_error else "answered an error"
+            click.echo(f"Error: the agent {kind}: {agent_result.error}", err=True)
+            sys.exit(1)
+        data["result"] = agent_result.json
+        emit(ctx, data, agent_result.wave or "()")
+        return
     if invocation.state == "done":
         data["result"] = invocation.result
         emit(ctx, data, invocation.result if invocation.result is not None else "()")

@@ -56,7 +56,18 @@ def component_list(ctx: Ctx) -> None:
 @handle_errors
 def component_show(ctx: Ctx, component_ref: str) -> None:
     """Show a component and the functions it exports."""
+    from host.agents.model import describe
+
     view = ctx.service.component(component_ref)
     record, sigs = view.record, view.signatures()
+    types = ctx.service.agent_types(component_ref)
     data = {**component_json(record), "exports": sigs}
-    emit(ctx, data, f"{record.id}  {record.name}  v{record.version}\n  " + "\n  ".join(sigs))
+    text = f"{record.id}  {record.name}  v{record.version}\n  " + "\n  ".join(sigs)
+    if types:
+        data["agent_types"] = [
+            {"type_name": t.type_name, "mode": t.mode, "description": describe(t)} for t in types
+        ]
+        # The guest protocol's exports are the machinery; the agent types are the API.
+        text = f"{record.id}  {record.name}  v{record.version}\nagent types:\n"
+        text += "" + "\n".join("  " + line for t in types for line in describe(t))
+    emit(ctx, data, text)

@@ -55,6 +55,7 @@ from host.oplog import (
     InvocationStarted,
     Suspended,
 )
+from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EPOCH_TICK_S, EpochTicker
 from host.runtime.failures import (
     INFRASTRUCTURE_ERRORS,
@@ -70,7 +71,7 @@ from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.secrets import PromiseSecrets
 from host.store import FAILED, IDLE, RUNNING, SUSPENDED, Store, lease_owner
 from host.store.base import INTERRUPTED, QUEUED, RETRYING
-from host.values import format_value, parse_value
+from host.values import Case, format_value, parse_value
 
 LEASE_TTL_S = 300.0  # the default; Executor(lease_ttl_s=...) for tests
 
@@ -468,11 +469,13 @@ class Executor:
             if step is not None:
                 return step
             result = None  # a successful exit
-        text = (
-            None
-            if export.sig.result is None
-            else format_value(from_wasmtime(result, export.sig.result), export.sig.result)
-        )
+        value = None if export.sig.result is None else from_wasmtime(result, export.sig.result)
+        if is_initialize(export.name) and isinstance(value, Case) and value.name == "err":
+            # An agent whose initialize answers an agent-error never existed properly.
+            message = f"initialize failed: {agent_error_text(value.value)}"
+            self._fail(agent, session, started, message)
+            return Step.STOP
+        text = None if export.sig.result is None else format_value(value, export.sig.result)
         if session.expect_finished(started, text):
             return None  # replayed: the recorded run finished just so
         finished = InvocationFinished(started.invocation_id, text)

@@ -17,9 +17,11 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
+from host.agents.model import AgentType, agent_types_from_json, agent_types_to_json
 from host.errors import InvalidComponent, InvalidInput
 from host.ids import AgentId
 from host.limits import Limits
+from host.runtime.agentproto import agent_types_from_discovery, export_name, guest_generation
 from host.runtime.engine import ComponentCache, content_hash
 from host.runtime.linking import build_linker
 from host.runtime.pollshim import with_poll_shim
@@ -56,6 +58,10 @@ class ComponentRegistry:
         self.progress = progress
         self._linkers: dict[str, wc.Linker] = {}
         self._exports: dict[str, dict[str, Export]] = {}
+        self._agent_types: dict[str, list[AgentType]] = {}
+        # How scratch instances get a wasmtime store and limits (the executor's; set by
+        # the service), for discover-agent-types at registration.
+        self.scratch_store: tuple[Callable[[Limits], wasmtime.Store], Limits] | None = None
 
     # -- registration -------------------------------------------------------------------
     def add(
@@ -96,7 +102,27 @@ class ComponentRegistry:
             tmp_path = target.with_suffix(f".tmp{uuid.uuid4().hex[:6]}")
             tmp_path.write_bytes(data)
             tmp_path.replace(target)
+        generation = guest_generation(set(self.exports(hash)))
+        if generation is not None and self.store.get_agent_types(hash) is None:
+            # Refused before it is registered: a guest that traps or answers an
+            # agent-error, or a type the host cannot serve, names the reason.
+            raw = self._scratch(
+                hash, uuid.UUID(int=0), export_name(generation, "discover-agent-types")
+            )
+            types = agent_types_from_discovery(raw, generation, shown)
+            self.store.set_agent_types(hash, agent_types_to_json(types))
         return self.store.add_component(name, hash, size)
+
+    def agent_types(self, hash: str) -> list[AgentType] | None:
+        """The agent types of an agent component file (None for a plain component)."""
+        types = self._agent_types.get(hash)
+        if types is None:
+            text = self.store.get_agent_types(hash)
+            if text is None:
+                return None
+            types = agent_types_from_json(text)
+            self._agent_types[hash] = types
+        return types
 
     # -- compiled code and linking ---------------------------------------------------------
     def component(self, hash: str) -> wc.Component:
@@ -166,11 +192,23 @@ class ComponentRegistry:
     ) -> Any:
         """Call a parameterless export on a throwaway instance that is not an agent (no
         oplog); returns its result as a value. Used to read endpoint definitions."""
-        hash = record.hash
+        return self._scratch(record.hash, uuid.UUID(record.id), function, (new_store, limits))
+
+    def _scratch(
+        self,
+        hash: str,
+        component_id: uuid.UUID,
+        function: str,
+        how: tuple[Callable[[Limits], wasmtime.Store], Limits] | None = None,
+    ) -> Any:
+        how = how or self.scratch_store
+        if how is None:
+            raise RuntimeError("the registry has no scratch store configured")
+        new_store, limits = how
         component = self.component(hash)
         linker = self.linker(hash, component)
         export = self.resolve_export(hash, function)
-        session = Session(AgentId(uuid.UUID(record.id), "scratch"), self.store, [])
+        session = Session(AgentId(component_id, "scratch"), self.store, [])
         session.scratch = True
         session.limits = limits.merged({"deadline_s": 10.0})
         wstore = new_store(session.limits)

@@ -39,6 +39,7 @@ from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
 from host.runtime.scheduler import InlineScheduler, Scheduler
 from host.secrets import CompletionPolicy, PromiseSecrets, matches
+from host.service.agents import AgentProtocol
 from host.service.views import (
     AgentView,
     CheckReport,
@@ -71,7 +72,7 @@ class Call:
     agent_exists: bool
 
 
-class HostService:
+class HostService(AgentProtocol):
     """One host process's view of a data directory (database, components, code cache)."""
 
     def __init__(
@@ -125,6 +126,7 @@ class HostService:
             lease_ttl_s=lease_ttl_s,
         )
         self.executor.default_retry_policy = retry_policy
+        self.registry.scratch_store = (self.executor.new_store, self.executor.limits)
         self.executor.before_suspend = before_suspend
 
     def close(self) -> None:
@@ -164,8 +166,18 @@ class HostService:
 
     # -- agents -------------------------------------------------------------------------
     def agent_id(self, component_ref: str, name: str) -> AgentId:
+        """An agent by name: on an agent component the name is an agent id
+        (``CounterAgent("c1")``), canonicalised."""
         record = self.store.get_component(component_ref)
-        return AgentId(uuid.UUID(record.id), _name(name))
+        return AgentId(uuid.UUID(record.id), self._agent_name(record, name))
+
+    def _agent_name(self, record: ComponentRecord, name: str) -> str:
+        types = self.registry.agent_types(record.hash)
+        if types is None:
+            return _name(name)
+        from host.agents.agentid import canonical_agent_id
+
+        return canonical_agent_id(name, types)
 
     def create_agent(
         self,
@@ -176,7 +188,7 @@ class HostService:
     ) -> tuple[AgentId, bool]:
         """Create an agent on the latest version of a component; (id, created now)."""
         record = self.store.get_component(component_ref)
-        agent = AgentId(uuid.UUID(record.id), _name(name))
+        agent = AgentId(uuid.UUID(record.id), self._agent_name(record, name))
         full_env = (
             # As Golem sets them: the agent's name, its component and the version it
             # was created on (REVISION is Golem 1.3's name for VERSION).
@@ -185,10 +197,14 @@ class HostService:
             ("GOLEM_COMPONENT_ID", str(agent.component_id)),
             ("GOLEM_COMPONENT_VERSION", str(record.version)),
             ("GOLEM_COMPONENT_REVISION", str(record.version)),
+            *self.agent_env(agent),
             *env,
         )
         created = oplog.AgentCreated(record.id, record.hash, tuple(args), full_env)
-        return agent, self.store.create_agent(agent, record.hash, created)
+        made = self.store.create_agent(agent, record.hash, created)
+        # An agent component's agent: its first invocation is `initialize`.
+        self._initialize(agent, self.store.get_agent(agent).component_hash)
+        return agent, made
 
     def create_new_agent(
         self,
@@ -336,7 +352,7 @@ class HostService:
         """Queue the call (creating its agent on first use) and let it run: inline, this
         returns once the agent comes to rest; on a pool, at once. Returns the invocation
         as it is then."""
-        if not call.agent_exists:
+        if not self.reset_ephemeral(call) or not self.store.list_invocations(call.agent):
             self.create_agent(str(call.agent.component_id), call.agent.name)
         agent = self.store.get_agent(call.agent)
         export = self.registry.resolve_export(agent.component_hash, call.export.name)

@@ -143,6 +143,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_components(self) -> list[ComponentRecord]: ...
 
+    def set_agent_types(self, hash: str, types_json: str) -> None:
+        """Keep the agent types a component file (by content hash) reported at
+        registration (host/agents/model.py ``agent_types_to_json``)."""
+        raise NotImplementedError
+
+    def get_agent_types(self, hash: str) -> str | None:
+        """The agent types stored for a component file, or None for a plain component."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def list_component_versions(self, component_id: str) -> list[ComponentRecord]: ...
 

@@ -94,4 +94,9 @@ MIGRATIONS: dict[int, list[str]] = {
         # Automatic retries of the agent's current failure (host/runtime/executor.py).
         "ALTER TABLE agents ADD COLUMN retry_count INTEGER NOT NULL DEFAULT 0",
     ],
+    7: [
+        # The agent types a Golem agent component reported at registration
+        # (discover-agent-types), by component content hash; JSON (host/agents/model.py).
+        "CREATE TABLE agent_types (hash TEXT PRIMARY KEY, types TEXT NOT NULL)",
+    ],
 }

@@ -77,6 +77,18 @@ class SqliteStore(SqliteLeases, Store):
             )
             return self._component(db, cid)
 
+    def set_agent_types(self, hash: str, types_json: str) -> None:
+        with self._tx("set_agent_types") as db:
+            db.execute(
+                "INSERT OR REPLACE INTO agent_types (hash, types) VALUES (?, ?)",
+                (hash, types_json),
+            )
+
+    def get_agent_types(self, hash: str) -> str | None:
+        with self._read() as db:
+            row = db.execute("SELECT types FROM agent_types WHERE hash = ?", (hash,)).fetchone()
+        return None if row is None else str(row[0])
+
     def _component(self, db: sqlite3.Connection, ref: str) -> ComponentRecord:
         row = db.execute(
             "SELECT id, name, version, hash, size, created_at FROM components "

@@ -1,0 +1,1 @@
+"""Golem's agent model, wasm-free: agent types, data values, agent ids."""

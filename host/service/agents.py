@@ -1,0 +1,208 @@
+"""The use cases of Golem agent components (issue 12, items 2 and 3), mixed into
+:class:`host.service.core.HostService`.
+
+An agent of an agent component is named by its canonical agent id
+(``CounterAgent("c1")``, 1.4 ``counter-agent("c1")``, phantom ``[uuid]``). Its first
+invocation, queued when it is created, is the guest's ``initialize(type, constructor
+data-value, principal)``; every method call is ``invoke(method, data-value, principal)``.
+Both are ordinary invocations of those exports (canonical WAVE parameters), so the queue,
+oplog, replay, suspension and retries are the executor's. Results are
+``result<data-value, agent-error>``: shown through the method's output schema, an
+agent-error as :class:`AgentCallError` (the agent itself stays usable). An ephemeral
+type's agent starts afresh for every call: the previous run is deleted first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from host.agents.agentid import canonical_agent_id, find_type, parse_agent_id, resolve_agent_id
+from host.agents.datavalue import (
+    data_value_from_json,
+    data_value_from_wave,
+    data_value_to_json,
+    data_value_to_wave,
+)
+from host.agents.model import AgentMethod, AgentType
+from host.errors import HostError, InvalidInput
+from host.ids import AgentId
+from host.runtime.agentproto import (
+    ANONYMOUS,
+    CALLER_ERRORS,
+    agent_error_text,
+    export_name,
+)
+from host.store import InvocationRecord
+from host.store.base import DONE
+from host.values import Case, parse_value
+
+if TYPE_CHECKING:
+    from host.runtime.registry import ComponentRegistry, Export
+    from host.service.core import Call
+    from host.store import Store
+
+
+class AgentCallError(HostError):
+    """A method of an agent answered an agent-error. ``caller`` is True for the errors that
+    are the caller's mistake (invalid-input, invalid-method, ...)."""
+
+    def __init__(self, message: str, caller: bool) -> None:
+        super().__init__(message)
+        self.caller = caller
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    """A finished method call: its value as JSON and as WAVE (through the output schema),
+    or the agent's error."""
+
+    method: str
+    json: Any
+    wave: str
+    error: str | None = None
+    caller_error: bool = False
+
+
+class AgentProtocol:
+    """Agent-component use cases; a mixin of HostService."""
+
+    if TYPE_CHECKING:  # what HostService provides
+        store: Store
+        registry: ComponentRegistry
+
+        def _target(self, agent: AgentId) -> tuple[str, bool]: ...
+        def call_from_values(self, agent: AgentId, export: Export, values: Any) -> Call: ...
+        def delete_agent(self, agent: AgentId) -> None: ...
+        def agent_id(self, component_ref: str, name: str) -> AgentId: ...
+
+    # -- agent types -------------------------------------------------------------------
+    def agent_types(self, component_ref: str) -> list[AgentType]:
+        """The agent types of a component (latest version); [] for a plain component."""
+        record = self.store.get_component(component_ref)
+        return self.registry.agent_types(record.hash) or []
+
+    def _types_of_hash(self, hash: str) -> list[AgentType] | None:
+        return self.registry.agent_types(hash)
+
+    def agent_type_of(self, agent: AgentId) -> AgentType | None:
+        """The agent type of an agent of an agent component (None for a plain one)."""
+        hash, _ = self._target(agent)
+        types = self._types_of_hash(hash)
+        if types is None:
+            return None
+        return find_type(parse_agent_id(agent.name).type_name, types)
+
+    def canonical_name(self, component_ref: str, name: str) -> str | None:
+        """The canonical agent id for ``name`` on an agent component (None: a plain one,
+        whose names are checked as before)."""
+        record = self.store.get_component(component_ref)
+        types = self.registry.agent_types(record.hash)
+        if types is None:
+            return None
+        return canonical_agent_id(name, types)
+
+    def resolve_agent(self, component_ref: str, agent_id: str) -> AgentId:
+        """An agent id (text) of a component's agent, canonicalised."""
+        return self.agent_id(component_ref, agent_id)
+
+    def agent_env(self, agent: AgentId) -> tuple[tuple[str, str], ...]:
+        agent_type = self.agent_type_of(agent)
+        return () if agent_type is None else (("GOLEM_AGENT_TYPE", agent_type.type_name),)
+
+    def _initialize(self, agent: AgentId, hash: str) -> None:
+        """Queue the agent's first invocation, ``initialize``, unless it has one (a crash
+        between creating it and queueing this is mended by the next call)."""
+        types = self._types_of_hash(hash)
+        if types is None or self.store.list_invocations(agent):
+            return
+        parsed = parse_agent_id(agent.name)
+        agent_type, value = resolve_agent_id(parsed, types)
+        export = self.registry.resolve_export(
+            hash, export_name(agent_type.generation, "initialize")
+        )
+        args: list[Any] = [agent_type.type_name, value]
+        if agent_type.generation == "1.5":
+            args.append(ANONYMOUS)
+        call = self.call_from_values(agent, export, args)
+        self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, None)
+
+    # -- method calls ------------------------------------------------------------------
+    def _method(self, agent: AgentId, method: str) -> tuple[AgentType, AgentMethod]:
+        agent_type = self.agent_type_of(agent)
+        if agent_type is None:
+            raise InvalidInput(f"{agent} is not an agent of an agent component", field="agent")
+        found = agent_type.method(method)
+        if found is None:
+            names = ", ".join(m.name for m in agent_type.methods) or "none"
+            raise InvalidInput(
+                f"agent type {agent_type.type_name} has no method {method!r}; it has: {names}",
+                field="function",
+            )
+        return agent_type, found
+
+    def _invoke_call(self, agent: AgentId, agent_type: AgentType, method: str, value: Any) -> Call:
+        hash, _ = self._target(agent)
+        export = self.registry.resolve_export(hash, export_name(agent_type.generation, "invoke"))
+        args: list[Any] = [method, value]
+        if agent_type.generation == "1.5":
+            args.append(ANONYMOUS)
+        return self.call_from_values(agent, export, args)
+
+    def agent_call_from_wave(self, agent: AgentId, call: str) -> Call:
+        """A method call written as WAVE: ``increment(5)`` (or a bare method name)."""
+        text = call.strip()
+        name, paren, rest = text.partition("(")
+        if paren and not rest.endswith(")"):
+            raise InvalidInput(f"invalid call {call[:64]!r}: expected method(args)", field="call")
+        agent_type, method = self._method(agent, name.strip())
+        value = data_value_from_wave(method.input, rest[:-1] if paren else "", "call")
+        return self._invoke_call(agent, agent_type, method.name, value)
+
+    def agent_call_from_json(self, agent: AgentId, method: str, params: Any) -> Call:
+        """A method call with JSON parameters (an array, or an object by parameter name)."""
+        agent_type, found = self._method(agent, method)
+        value = data_value_from_json(found.input, params, "params")
+        return self._invoke_call(agent, agent_type, found.name, value)
+
+    def is_agent_call(self, invocation: InvocationRecord) -> bool:
+        return invocation.function.endswith(".{invoke}") and invocation.function.startswith(
+            "golem:agent/guest"
+        )
+
+    def agent_result(self, invocation: InvocationRecord) -> AgentResult | None:
+        """The result of a finished method call through its output schema; None while it
+        is not done (or for an invocation that is not a method call)."""
+        if invocation.state != DONE or not self.is_agent_call(invocation):
+            return None
+        agent_type = self.agent_type_of(invocation.agent)
+        export = self.registry.resolve_export(
+            self.store.get_agent(invocation.agent).component_hash, invocation.function
+        )
+        method_name = parse_value(invocation.params[0], export.sig.param_types[0])
+        assert agent_type is not None and isinstance(method_name, str)
+        method = agent_type.method(method_name)
+        assert export.sig.result is not None and invocation.result is not None
+        result = parse_value(invocation.result, export.sig.result)
+        assert isinstance(result, Case) and method is not None
+        if result.name == "err":
+            error = result.value
+            caller = isinstance(error, Case) and error.name in CALLER_ERRORS
+            return AgentResult(method_name, None, "", agent_error_text(error), caller)
+        return AgentResult(
+            method_name,
+            data_value_to_json(method.output, result.value),
+            data_value_to_wave(method.output, result.value),
+        )
+
+    def reset_ephemeral(self, call: Call) -> bool:
+        """An ephemeral agent keeps nothing between calls: delete its last run. Whether
+        the call's agent exists now."""
+        if not call.agent_exists:
+            return False
+        agent_type = self.agent_type_of(call.agent)
+        if agent_type is not None and agent_type.ephemeral:
+            self.delete_agent(call.agent)
+            return False
+        return True

@@ -1,0 +1,119 @@
+"""Golem's agent guest protocol, service level, with a real componentize-py agent component
+(tests/fixtures/py/agent15): discovery, initialize/invoke, agent ids, agent errors,
+promises and replay, ephemeral agents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host.errors import InvalidInput
+from host.service import HostService
+from host.store.base import DONE
+from tests.fixtures.build import build_python_fixture
+
+
+@pytest.fixture(scope="module")
+def wasm() -> Path:
+    return build_python_fixture("agent15")
+
+
+@pytest.fixture
+def host(tmp_path: Path, wasm: Path) -> Iterator[HostService]:
+    service = HostService(tmp_path)
+    service.add_component(wasm, name="counter")
+    yield service
+    service.close()
+
+
+def result(host: HostService, agent: Any, call: str) -> Any:
+    inv = host.submit(host.agent_call_from_wave(agent, call))
+    return host.agent_result(host.store.get_invocation(inv.invocation_id))
+
+
+def test_discovered_types_are_stored(host: HostService) -> None:
+    types = {t.type_name: t for t in host.agent_types("counter")}
+    assert set(types) == {"CounterAgent", "ScratchAgent"}
+    assert types["CounterAgent"].mount is not None
+    assert types["CounterAgent"].mount.path == "/counters/{name}"
+    assert types["ScratchAgent"].ephemeral
+
+
+def test_initialize_then_invoke(host: HostService) -> None:
+    agent = host.agent_id("counter", 'CounterAgent( "c1" )')
+    assert agent.name == 'CounterAgent("c1")'
+    assert result(host, agent, "increment(5)").json == 5
+    assert result(host, agent, "increment(2)").wave == "7"
+    who = result(host, agent, "whoami()").json
+    assert who == 'c1 CounterAgent("c1") CounterAgent'
+    functions = [i.function for i in host.store.list_invocations(agent)]
+    assert functions[0] == "golem:agent/guest@1.5.0.{initialize}"
+    assert all(i.state == DONE for i in host.store.list_invocations(agent))
+
+
+def test_agent_error_is_the_calls_not_the_agents(host: HostService) -> None:
+    agent = host.agent_id("counter", 'CounterAgent("e")')
+    failed = result(host, agent, 'fail("boom")')
+    assert failed.error == "boom" and not failed.caller_error
+    assert result(host, agent, "increment(1)").json == 1
+    assert host.agent(agent).record.status == "idle"
+
+
+def test_bad_ids_and_calls_are_refused(host: HostService) -> None:
+    with pytest.raises(InvalidInput, match="no agent type"):
+        host.agent_id("counter", 'Nope("x")')
+    with pytest.raises(InvalidInput, match="expected TYPE"):
+        host.agent_id("counter", "CounterAgent")
+    agent = host.agent_id("counter", 'CounterAgent("b")')
+    with pytest.raises(InvalidInput, match="no method 'nope'"):
+        host.agent_call_from_wave(agent, "nope()")
+    with pytest.raises(InvalidInput):
+        host.agent_call_from_wave(agent, 'increment("x")')
+    with pytest.raises(InvalidInput):
+        host.agent_call_from_json(agent, "increment", {"wrong": 1})
+    assert host.agent_call_from_json(agent, "increment", {"by": 3}).params
+
+
+def test_promise_suspends_and_replay_resumes(tmp_path: Path, host: HostService, wasm: Path) -> None:
+    agent = host.agent_id("counter", 'CounterAgent("p")')
+    assert result(host, agent, "increment(4)").json == 4
+    inv = host.submit(host.agent_call_from_wave(agent, "wait_for()"))
+    assert host.agent(agent).record.status == "suspended"
+    (promise,) = host.list_promises(agent)
+    host.close()
+    again = HostService(tmp_path)  # a new process: the agent resumes by replay
+    again.complete(promise.id, b"approved")
+    done = again.agent_result(again.store.get_invocation(inv.invocation_id))
+    assert done is not None and done.json == "approved"
+    later = again.submit(again.agent_call_from_wave(agent, "increment(1)"))
+    last = again.agent_result(again.store.get_invocation(later.invocation_id))
+    assert last is not None and last.json == 5
+    again.close()
+
+
+def test_ephemeral_keeps_nothing(host: HostService) -> None:
+    agent = host.agent_id("counter", "ScratchAgent()")
+    assert result(host, agent, "bump()").json == 1
+    length = host.store.get_agent(agent).oplog_length
+    assert result(host, agent, "bump()").json == 1
+    assert host.store.get_agent(agent).oplog_length == length
+
+
+def test_mount_problems_say_what_to_write() -> None:
+    from host.agents.model import AgentType, DataSchema, ElementSchema, HttpMount, mount_problems
+    from host.values import STRING
+
+    t = AgentType(
+        "WorkflowAgent",
+        "",
+        DataSchema("tuple", (ElementSchema("name", "component-model", STRING),)),
+        (),
+        "durable",
+        HttpMount((("literal", "workflows"),)),
+        "1.5",
+    )
+    (problem,) = mount_problems(t)
+    assert "write /workflows/{name}" in problem
