@@ -5,8 +5,9 @@ The component is npm ``@golemcloud/golem-ts-sdk``'s prebuilt QuickJS runtime
 (``wasm/agent_guest.wasm``, 11.5 MB, 51 imported interfaces) with a CounterAgent written
 against the SDK's decorators injected into it the way golem-cli does
 (tests/fixtures/golem_ts.py, tests/fixtures/jsinject.py, tests/fixtures/ts/counter/).
-Calls go through the raw ``golem:agent/guest@1.5.0`` exports; the agent name starts with
-the agent type's name because the SDK checks that ``GOLEM_AGENT_ID`` does.
+Calls go through the agent protocol (agent ids such as ``CounterAgent("alice")``,
+initialize at creation, methods by name, the CLI's ``invoke``) and, for discovery and a
+repeated initialize, through the raw ``golem:agent/guest@1.5.0`` exports.
 
 Slow: compiling the runtime takes 15-40 s once; the compiled code is kept under
 build/golem-ts/compiled/ (seeded into each run's data directory) so later runs start it
@@ -19,11 +20,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from host.conformance.build import wasm_tools
-from host.ids import AgentId, PromiseId
+from host.errors import InvalidInput
+from host.ids import AgentId
 from host.oplog import PromiseCreated
 from host.runtime import golem_agent
 from host.service import HostService
@@ -107,19 +110,6 @@ def _call(host: HostService, agent: AgentId, call: str) -> str:
     return inv.result or ""
 
 
-def _initialize(host: HostService, agent: AgentId, type_name: str, *nodes: str) -> str:
-    return _call(host, agent, f'{GUEST}.{{initialize}}("{type_name}", {_data(*nodes)}, anonymous)')
-
-
-def _invoke(host: HostService, agent: AgentId, method: str, *nodes: str) -> str:
-    return _call(host, agent, f'{GUEST}.{{invoke}}("{method}", {_data(*nodes)}, anonymous)')
-
-
-def _returned(*nodes: str) -> str:
-    """How agent-host prints invoke's ok result holding these nodes."""
-    return f"ok({_data(*nodes)})"
-
-
 # -- the fixture itself ------------------------------------------------------------------
 def test_the_injected_component_is_valid_and_the_runtime_is_pinned(counter_wasm: Path) -> None:
     runtime = golem_ts.runtime_wasm()
@@ -148,10 +138,18 @@ def test_registers_with_every_import_linked(host: HostService, template: tuple[P
         assert golem_agent.known(iface), iface
 
 
-def test_discover_agent_types_describes_the_sdk_agent(
+def test_discovered_at_registration(host: HostService, template: tuple[Path, str]) -> None:
+    (counter,) = host.agent_types(template[1])
+    assert counter.type_name == "CounterAgent"
+    assert [m.name for m in counter.methods] == ["increment", "greeting", "waitForApproval"]
+    assert not counter.ephemeral and counter.mount is None
+
+
+def test_discover_agent_types_raw_export_describes_the_sdk_agent(
     host: HostService, template: tuple[Path, str]
 ) -> None:
-    out = _call(host, _agent(host, template, "discovery"), f"{GUEST}.{{discover-agent-types}}()")
+    agent = _agent(host, template, 'CounterAgent("discovery")')
+    out = _call(host, agent, f"{GUEST}.{{discover-agent-types}}()")
     assert out.startswith('ok([{type-name: "CounterAgent"'), out
     assert 'source-language: "typescript"' in out
     assert 'input-schema: tuple([("name", component-model({nodes: [{name: none, ' in out
@@ -161,16 +159,28 @@ def test_discover_agent_types_describes_the_sdk_agent(
     assert "mode: durable" in out
 
 
+def _result(host: HostService, agent: AgentId, call: str) -> Any:
+    inv = host.submit(host.agent_call_from_wave(agent, call))
+    return host.agent_result(host.store.get_invocation(inv.invocation_id))
+
+
 def test_initialize_then_invoke_keeps_the_agent_state(
     host: HostService, template: tuple[Path, str]
 ) -> None:
-    alice = _agent(host, template, "CounterAgent-alice")
-    assert _initialize(host, alice, "CounterAgent", 'prim-string("alice")') == "ok"
-    assert _invoke(host, alice, "increment", "prim-float64(2.0)") == _returned("prim-float64(2.0)")
-    assert _invoke(host, alice, "increment", "prim-float64(3.0)") == _returned("prim-float64(5.0)")
-    assert _invoke(host, alice, "greeting") == _returned(
-        'prim-string("hello alice, the count is 5")'
-    )
+    alice = _agent(host, template, 'CounterAgent("alice")')
+    assert _result(host, alice, "increment(2)").json == 2
+    assert _result(host, alice, "increment(3)").wave == "5.0"  # a TypeScript number is f64
+    assert _result(host, alice, "greeting()").json == "hello alice, the count is 5"
+    functions = [i.function for i in host.store.list_invocations(alice)]
+    assert functions == [f"{GUEST}.{{initialize}}"] + [f"{GUEST}.{{invoke}}"] * 3
+
+
+def test_the_cli_invokes_a_typescript_agent(cli: Any) -> None:
+    out = cli("invoke", "counter", 'CounterAgent("erin")', "increment(4)")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.strip() == "4.0"
+    out = cli("invoke", "counter", 'CounterAgent("erin")', "greeting()")
+    assert out.stdout.strip() == '"hello erin, the count is 4"'
 
 
 def test_a_new_host_replays_the_agent_to_its_state(
@@ -178,16 +188,13 @@ def test_a_new_host_replays_the_agent_to_its_state(
 ) -> None:
     host = HostService(data_dir)
     try:
-        bob = _agent(host, template, "CounterAgent-bob")
-        _initialize(host, bob, "CounterAgent", 'prim-string("bob")')
-        _invoke(host, bob, "increment", "prim-float64(7.0)")
+        bob = _agent(host, template, 'CounterAgent("bob")')
+        assert _result(host, bob, "increment(7)").json == 7
     finally:
         host.close()
     host = HostService(data_dir)  # no instance survives: QuickJS is rebuilt by replay
     try:
-        assert _invoke(host, bob, "increment", "prim-float64(1.0)") == _returned(
-            "prim-float64(8.0)"
-        )
+        assert _result(host, bob, "increment(1)").json == 8
     finally:
         host.close()
 
@@ -197,40 +204,41 @@ def test_a_promise_suspends_the_agent_and_its_completion_resumes_it(
 ) -> None:
     host = HostService(data_dir)
     try:
-        carol = _agent(host, template, "CounterAgent-carol")
-        _initialize(host, carol, "CounterAgent", 'prim-string("carol")')
-        inv = host.invoke(carol, f'{GUEST}.{{invoke}}("waitForApproval", {_data()}, anonymous)')
+        carol = _agent(host, template, 'CounterAgent("carol")')
+        inv = host.submit(host.agent_call_from_wave(carol, "waitForApproval()"))
         assert inv.state == "started", inv
         assert host.agent(carol).record.status == "suspended"
         oplog = host.store.read_oplog(carol)
-        created = [(i, e) for i, e in enumerate(oplog, 1) if isinstance(e, PromiseCreated)]
-        assert [e.function for _, e in created] == ["golem:api/host@1.5.0.create-promise"]
-        promise = PromiseId(carol, created[0][0])
+        created = [e.function for e in oplog if isinstance(e, PromiseCreated)]
+        assert created == ["golem:api/host@1.5.0.create-promise"]
+        (promise,) = host.list_promises(carol)
     finally:
         host.close()
     host = HostService(data_dir)  # completed from another process's host
     try:
-        assert host.complete_promise(promise, b"approved") is True
-        done = host.store.get_invocation(inv.invocation_id)
-        assert (done.state, done.result) == ("done", _returned('prim-string("carol: approved")'))
-        assert _invoke(host, carol, "greeting") == _returned(
-            'prim-string("hello carol, the count is 0")'
-        )
+        assert host.complete_promise(promise.id, b"approved") is True
+        done = host.agent_result(host.store.get_invocation(inv.invocation_id))
+        assert done is not None and done.json == "carol: approved"
+        assert _result(host, carol, "greeting()").json == "hello carol, the count is 0"
     finally:
         host.close()
 
 
-@pytest.mark.parametrize(
-    ("name", "type_name", "message"),
-    [
-        ("CounterAgent-dan", "Nope", "Invalid agent'Nope'. Valid agents are CounterAgent"),
-        ("dan", "CounterAgent", 'to start with \\"CounterAgent\\", got \\"dan\\"'),
-    ],
-)
-def test_a_bad_initialize_is_the_sdks_agent_error(
-    host: HostService, template: tuple[Path, str], name: str, type_name: str, message: str
+def test_a_second_initialize_is_the_sdks_agent_error(
+    host: HostService, template: tuple[Path, str]
 ) -> None:
-    agent = _agent(host, template, name)
-    out = _initialize(host, agent, type_name, 'prim-string("dan")')
-    assert out.startswith("err(custom-error("), out
-    assert message in out, out
+    """The host already initialized the agent; the raw export reaches the SDK itself."""
+    dan = _agent(host, template, 'CounterAgent("dan")')
+    assert _result(host, dan, "increment(1)").json == 1
+    args = _data('prim-string("dan")')
+    raw = f'{GUEST}.{{initialize}}("CounterAgent", {args}, anonymous)'
+    inv = host.invoke(dan, raw)
+    assert inv.state == "failed"
+    assert "Agent is already initialized in this container" in str(inv.error), inv
+
+
+def test_an_unknown_agent_type_is_refused_before_the_guest(
+    host: HostService, template: tuple[Path, str]
+) -> None:
+    with pytest.raises(InvalidInput, match="no agent type"):
+        _agent(host, template, 'Nope("x")')
