@@ -18,3 +18,8 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip &&
   echo "Error: installing agent-host's dependencies failed (log above, kept in $log)" >&2
   exit 1
 fi
+# Golem's TypeScript SDK (its prebuilt agent runtime, for tests/host/test_golem_ts.py):
+# fetched once with npm into build/golem-ts/ and checked against its pinned hash. Not fatal
+# here: that test fetches again and fails with the reason.
+.venv/bin/python -m tests.fixtures.golem_ts >/dev/null ||
+  echo "Warning: could not fetch Golem's TypeScript SDK; tests/host/test_golem_ts.py will fail" >&2

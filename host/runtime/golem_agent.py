@@ -65,6 +65,22 @@ VERSIONED = frozenset(
         "golem:durability/durability@1.5.0",
         # Golem 1.4 agents: the wasm-rpc resource of golem:rpc/types@0.2.2
         "golem:rpc/types@0.2.2",
+        # Imported by Golem's TypeScript runtime (golem-ts-sdk 1.1.2's agent_guest.wasm)
+        # for its built-in modules; none is served yet, so each fails the call.
+        "golem:quota/types@1.5.0",
+        "golem:rdbms/types@1.5.0",
+        "golem:rdbms/ignite2@1.5.0",
+        "golem:rdbms/mysql@1.5.0",
+        "golem:rdbms/postgres@1.5.0",
+        "golem:websocket/client@1.5.0",
+        "wasi:keyvalue/types@0.1.0",
+        "wasi:keyvalue/wasi-keyvalue-error@0.1.0",
+        "wasi:keyvalue/eventual@0.1.0",
+        "wasi:keyvalue/eventual-batch@0.1.0",
+        # Unversioned in Golem's WIT, as the runtime imports them.
+        "wasi:blobstore/types",
+        "wasi:blobstore/container",
+        "wasi:blobstore/blobstore",
     }
 )
 # Interface bases linked at 1.5.0 and unversioned (Golem 1.4's golem:agent).
