@@ -318,10 +318,10 @@ def agent(
         type_name = name or target.__name__
         ctor = _method(target, "__init__", target.__init__)
         methods: dict[str, Method] = {}
-        for attr, member in inspect.getmembers(target, inspect.isfunction):
-            if attr.startswith("_") or attr in methods:
-                continue
-            methods[attr] = _method(target, attr, member)
+        for klass in reversed(target.__mro__[:-1]):  # in definition order, bases first
+            for attr, member in vars(klass).items():
+                if inspect.isfunction(member) and not attr.startswith("_"):
+                    methods[attr] = _method(target, attr, getattr(target, attr))
         http_mount = _mount(target, mount, ctor, phantom, cors, auth, webhook_suffix)
         for m in methods.values():
             _check_endpoints(target, m, http_mount)

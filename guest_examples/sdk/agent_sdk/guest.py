@@ -73,23 +73,27 @@ def _failure(exc: Exception) -> AgentFailure:
 class Runtime:
     """One component instance's agent: which type, and the instance ``initialize`` made."""
 
-    def __init__(self) -> None:
+    def __init__(self, types: list[AgentType] | None = None) -> None:
+        self._types = types  # default: every @agent class of the component
         self.agent_type: AgentType | None = None
         self.instance: Any = None
 
+    def known(self) -> list[AgentType]:
+        return agent_types() if self._types is None else self._types
+
     def discover(self) -> list[dict[str, Any]]:
-        return [t.definition() for t in agent_types()]
+        return [t.definition() for t in self.known()]
 
     def definition(self) -> dict[str, Any]:
         if self.agent_type is not None:
             return self.agent_type.definition()
-        known = agent_types()
+        known = self.known()
         if not known:
             raise AgentFailure("invalid-type", "this component defines no @agent class")
         return known[0].definition()
 
     def initialize(self, type_name: str, data: tuple[str, Any], principal: Principal) -> None:
-        known = {t.name: t for t in agent_types()}
+        known = {t.name: t for t in self.known()}
         if self.agent_type is not None:
             raise AgentFailure(
                 "invalid-type", f"this agent is already initialized as {self.agent_type.name}"
