@@ -17,7 +17,8 @@ An example whose Python imports ``agent_host_sdk`` gets the guest SDK
 (``guest_examples/sdk/agent_host_sdk/``) copied next to its sources in the build (unless
 it ships its own ``agent_host_sdk/``), so ``import agent_host_sdk`` works in every example
 without installing anything; one that imports ``agent_sdk`` gets both SDK packages
-(``agent_sdk`` runs on ``agent_host_sdk``'s event loop). ``guest_examples/sdk/`` itself is a library, not an example.
+(``agent_sdk`` runs on ``agent_host_sdk``'s event loop). ``guest_examples/sdk/`` itself
+is a library, not an example.
 
 A build is skipped when the stamp records the same content hash of the inputs (the
 example's Python files and WIT, the SDK's files when it uses the SDK, the used top-level

@@ -122,7 +122,7 @@ def from_binding(obj: Any, hint: Any) -> Any:
             arg = typing.get_args(args[0] if ok else args[1])[0]
             return ("ok" if ok else "err", from_binding(obj.value, arg))
         _, _, case = type(obj).__name__.partition("_")
-        fields = _hints(type(obj))
+        fields = _hints(type(obj))  # type: ignore[arg-type]
         payload = from_binding(obj.value, fields["value"]) if "value" in fields else None
         return (_kebab(case), payload)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):

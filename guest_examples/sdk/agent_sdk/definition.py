@@ -316,7 +316,8 @@ def agent(
         if mode not in ("durable", "ephemeral"):
             raise AgentDefinitionError(f"{target.__name__}: mode must be 'durable' or 'ephemeral'")
         type_name = name or target.__name__
-        ctor = _method(target, "__init__", target.__init__)
+        init = next(vars(k)["__init__"] for k in target.__mro__ if "__init__" in vars(k))
+        ctor = _method(target, "__init__", init)
         methods: dict[str, Method] = {}
         for klass in reversed(target.__mro__[:-1]):  # in definition order, bases first
             for attr, member in vars(klass).items():

@@ -144,7 +144,7 @@ class Prim(Shape):
             value = float(value)
         if not isinstance(value, self.py) or (self.py is int and isinstance(value, bool)):
             raise self._wrong(f"{type(value).__name__} {_show(value)}", path)
-        if self.py is int and not _S64[0] <= value <= _S64[1]:
+        if isinstance(value, int) and not _S64[0] <= value <= _S64[1]:
             raise ValueMismatch(f"{value} is out of the s64 range", path)
         return ("prim-float64" if self.wit == "f64" else f"prim-{self.wit}", value)
 
@@ -448,7 +448,7 @@ def _record(cls: type, seen: tuple[type, ...]) -> Record:
     except NameError as exc:
         raise UnsupportedType(f"the dataclass {cls.__name__}: cannot resolve {exc}") from None
     fields = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         try:
             fields.append((f.name, shape_of(hints[f.name], (*seen, cls))))
         except UnsupportedType as exc:
