@@ -385,6 +385,33 @@ def test_promise_ids_keep_golem_1_5_agent_ids() -> None:
         PromiseId.parse("nope/7")
 
 
+# -- without bindings ------------------------------------------------------------------------
+def test_agent_puts_the_guest_export_in_its_module_and_calls_need_bindings() -> None:
+    import agent_sdk
+
+    assert globals()["Guest"] is agent_sdk.Guest  # what componentize-py looks for
+    with pytest.raises(agent_sdk.MissingImport, match=r"golem:api/host@1\.5\.0"):
+        agent_sdk.create_promise()
+
+
+def test_rpc_arguments_go_through_the_callee_schema() -> None:
+    from agent_sdk.client import encode_args
+
+    put = definition_of(ShopAgent).methods["put_item"]
+    item = Item("bolt", 2, [])
+    data = encode_args(put, ("bolt", True), {"request_id": "r", "item": item})
+    assert data == (
+        "tuple",
+        [_cm(str, "bolt"), _cm(bool, True), _cm(str, "r"), _cm(Item, item)],
+    )
+    with pytest.raises(TypeError, match="missing argument 'item'"):
+        encode_args(put, ("bolt", True, "r"), {})
+    with pytest.raises(ValueError, match=r"argument 'verbose': expected a bool"):
+        encode_args(put, ("bolt", "yes", "r", item), {})
+    ctor = definition_of(ShopAgent).constructor
+    assert encode_args(ctor, ("acme",), {}) == ("tuple", [_cm(str, "acme")])
+
+
 # -- the generated bindings --------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bindings(tmp_path_factory: pytest.TempPathFactory) -> Any:
