@@ -43,6 +43,7 @@ from .promises import (
     complete_promise,
     complete_promise_json,
     create_promise,
+    create_webhook,
     self_agent_id,
 )
 from .wit import UnsupportedType
@@ -71,6 +72,7 @@ __all__ = [
     "complete_promise",
     "complete_promise_json",
     "create_promise",
+    "create_webhook",
     "definition_of",
     "endpoint",
     "self_agent_id",

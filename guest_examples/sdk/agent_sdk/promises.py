@@ -41,6 +41,7 @@ __all__ = [
     "complete_promise",
     "complete_promise_json",
     "create_promise",
+    "create_webhook",
     "self_agent_id",
 ]
 
@@ -198,6 +199,12 @@ async def await_promise_json(promise_id: PromiseId, tp: type[T] | Any = Any) -> 
     PromiseDecodeError if the payload does not decode."""
     result: T = _decoded(promise_id, await await_promise(promise_id), tp)
     return result
+
+
+def create_webhook(promise_id: PromiseId) -> str:
+    """A URL whose ``POST`` completes the promise with the request body
+    (``golem:agent/host@1.5.0`` ``create-webhook``, under the mount's webhook suffix)."""
+    return str(b.module("golem_agent_host").create_webhook(_record(promise_id)))
 
 
 def self_agent_id() -> AgentId | None:
