@@ -2,7 +2,10 @@
 """Build the Python guest examples into WebAssembly components with componentize-py.
 
 Every directory ``guest_examples/<name>/`` holding an ``app.py`` and a ``wit/world.wit``
-is built into ``guest_examples/<name>/<name>.wasm``. The WIT packages the example
+is built into ``guest_examples/<name>/<name>.wasm``; so is an *agent folder*, an
+``app.py`` without ``wit/`` that imports the code-first ``agent_sdk``, built against the
+SDK's world ``agent-host:sdk/agent@0.2.0`` (``wit/agent-host-sdk-0.2.0``). A NAME may
+also be the path of such a folder anywhere. The WIT packages the example
 refers to (``golem:api@1.3.0`` and whatever that uses, transitively) are taken from the
 repository's top-level ``wit/`` folder and assembled into a ``deps/`` folder inside
 ``build/examples/<name>/``, together with a copy of the sources and the Python bindings
@@ -13,7 +16,9 @@ and hashing the WIT packages is :mod:`host.witpkg`'s, as for the WAT guests.
 An example whose Python imports ``agent_host_sdk`` gets the guest SDK
 (``guest_examples/sdk/agent_host_sdk/``) copied next to its sources in the build (unless
 it ships its own ``agent_host_sdk/``), so ``import agent_host_sdk`` works in every example
-without installing anything. ``guest_examples/sdk/`` itself is a library, not an example.
+without installing anything; one that imports ``agent_sdk`` gets both SDK packages
+(``agent_sdk`` runs on ``agent_host_sdk``'s event loop). ``guest_examples/sdk/`` itself
+is a library, not an example.
 
 A build is skipped when the stamp records the same content hash of the inputs (the
 example's Python files and WIT, the SDK's files when it uses the SDK, the used top-level
@@ -59,6 +64,10 @@ WIT_DIR = REPO / "wit"
 BUILD_DIR = REPO / "build" / "examples"
 SDK_PACKAGE = EXAMPLES_DIR / "sdk" / "agent_host_sdk"
 SDK_IMPORT_RE = re.compile(r"^\s*(?:from|import)\s+agent_host_sdk\b", re.M)
+# The code-first SDK: an agent folder is just Python built against the SDK's own world.
+AGENT_SDK_PACKAGE = EXAMPLES_DIR / "sdk" / "agent_sdk"
+AGENT_SDK_IMPORT_RE = re.compile(r"^\s*(?:from|import)\s+agent_sdk\b", re.M)
+AGENT_SDK_WIT = WIT_DIR / "agent-host-sdk-0.2.0"
 STAMP_FORMAT = 1  # bump when the way outputs are produced changes
 
 _SKIP_DIRS = {"__pycache__", "wit", "wit_world"}
@@ -84,7 +93,9 @@ class Example:
 
     @property
     def wit(self) -> Path:
-        return self.root / "wit"
+        """The example's own WIT folder, or for an agent folder the SDK's world."""
+        own = self.root / "wit"
+        return AGENT_SDK_WIT if not own.exists() and self.uses_agent_sdk() else own
 
     @property
     def output(self) -> Path:
@@ -112,21 +123,29 @@ class Example:
     def wit_files(self) -> list[Path]:
         return source_files(self.wit)
 
-    def uses_sdk(self) -> bool:
-        """Whether the example imports agent_host_sdk without shipping its own copy."""
-        if (self.root / "agent_host_sdk").is_dir():
-            return False
+    def _imports(self, pattern: re.Pattern[str], package: str) -> bool:
+        if (self.root / package).is_dir():
+            return False  # it ships its own copy
         return any(
-            SDK_IMPORT_RE.search(f.read_text(encoding="utf-8", errors="replace"))
+            pattern.search(f.read_text(encoding="utf-8", errors="replace"))
             for f in self.python_files()
         )
 
+    def uses_sdk(self) -> bool:
+        """Whether the example needs agent_host_sdk (imported, or under agent_sdk, which
+        runs on its event loop and JSON codec) without shipping its own copy."""
+        return self._imports(SDK_IMPORT_RE, "agent_host_sdk") or self.uses_agent_sdk()
 
-def sdk_files() -> list[Path]:
-    """The guest SDK's files that go into a build (sources and the py.typed marker)."""
+    def uses_agent_sdk(self) -> bool:
+        """Whether the example imports the code-first agent_sdk (no copy of its own)."""
+        return self._imports(AGENT_SDK_IMPORT_RE, "agent_sdk")
+
+
+def sdk_files(package: Path | None = None) -> list[Path]:
+    """A guest SDK's files that go into a build (sources and the py.typed marker)."""
     return sorted(
         p
-        for p in SDK_PACKAGE.rglob("*")
+        for p in (package or SDK_PACKAGE).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".typed")
     )
 
@@ -193,9 +212,15 @@ def inputs_hash(example: Example, deps: list[WitPackage], tool_version: str) -> 
     h = InputsHash()
     h.add("format", str(STAMP_FORMAT).encode())
     h.add("componentize-py", tool_version.encode())
-    h.add_files("example:", example.root, example.python_files() + example.wit_files())
+    if example.wit.is_relative_to(example.root):
+        h.add_files("example:", example.root, example.python_files() + example.wit_files())
+    else:  # an agent folder, on the SDK's world
+        h.add_files("example:", example.root, example.python_files())
+        h.add_files("sdk-world:", example.wit, example.wit_files())
     if example.uses_sdk():
         h.add_files("sdk:", SDK_PACKAGE, sdk_files())
+    if example.uses_agent_sdk():
+        h.add_files("agent-sdk:", AGENT_SDK_PACKAGE, sdk_files(AGENT_SDK_PACKAGE))
     h.add_packages(deps)
     return h.hexdigest()
 
@@ -230,6 +255,14 @@ def discover(names: list[str]) -> list[Example]:
         for d in sorted(EXAMPLES_DIR.iterdir()):
             if (d / "app.py").is_file() and (d / "wit" / "world.wit").is_file():
                 found[d.name] = Example(d.name, d)
+            elif (d / "app.py").is_file() and Example(d.name, d).uses_agent_sdk():
+                found[d.name] = Example(d.name, d)  # an agent folder: just Python
+    for n in names:  # a folder anywhere: an agent folder (or one with its own wit/)
+        folder = Path(n)
+        if n not in found and (folder / "app.py").is_file():
+            example = Example(folder.resolve().name, folder.resolve())
+            if example.wit.is_dir():
+                found[n] = example
     unknown = [n for n in names if n not in found]
     if unknown:
         have = ", ".join(found) or "none"
@@ -247,9 +280,11 @@ def prepare_build_dir(example: Example, deps: list[WitPackage]) -> tuple[Path, P
         dest = src / f.relative_to(example.root)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest)
-    if example.uses_sdk():
-        for f in sdk_files():
-            dest = src / SDK_PACKAGE.name / f.relative_to(SDK_PACKAGE)
+    packages = [SDK_PACKAGE] if example.uses_sdk() else []
+    packages += [AGENT_SDK_PACKAGE] if example.uses_agent_sdk() else []
+    for package in packages:
+        for f in sdk_files(package):
+            dest = src / package.name / f.relative_to(package)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dest)
     return wit, src
@@ -295,7 +330,8 @@ def build(
         print(f"{label} up to date ({_rel(example.output)}), skipped", flush=True)
         return False
     world = world_name(example)
-    sdk = " + agent_host_sdk" if example.uses_sdk() else ""
+    sdk = " + agent_sdk" if example.uses_agent_sdk() else ""
+    sdk = sdk or (" + agent_host_sdk" if example.uses_sdk() else "")
     print(
         f"{label} building world {world!r}{sdk} with {tool_version} "
         f"(deps: {', '.join(p.id for p in deps) or 'none'})",
@@ -342,6 +378,7 @@ def build(
         "world": world,
         "wit_deps": [p.id for p in deps],
         "sdk": example.uses_sdk(),
+        "agent_sdk": example.uses_agent_sdk(),
         "output_sha256": file_sha256(example.output),
     }
     example.stamp.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
