@@ -133,7 +133,7 @@ def region_that_fails_twice(g: Guest) -> str:
 
 
 def test_a_region_cut_short_by_a_trap_reexecutes_live() -> None:
-    first = [oplog.AgentCreated("c", "h")]
+    first: list[Entry] = [oplog.AgentCreated("c", "h")]
     ended, session = run_once(first, region_that_fails_twice)
     assert ended == "failed: RuntimeError" and session.live_calls == [RAND, RAND]
     ended, session = run_once(session.entries, region_that_fails_twice)
