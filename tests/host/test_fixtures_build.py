@@ -140,6 +140,9 @@ EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
 
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
+    "atomic-once": [],
+    "jump-loop": ["limit"],
+    "quiet-then-commit": [],
     "create": [],
     "await": ["idx"],
     "complete": ["idx", "data"],
