@@ -5,6 +5,7 @@ back, persist-nothing calls are not recorded, oplog-commit makes entries durable
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def _settle(host: HostService, agent: AgentId, timeout: float = 15.0) -> str:
     return status
 
 
-def _randoms(entries: list[object]) -> list[object]:
+def _randoms(entries: Sequence[object]) -> list[object]:
     return [e.response for e in entries if isinstance(e, HostCall) and e.function == RAND]
 
 
