@@ -105,6 +105,62 @@ class Retried:
     timestamp: int = field(default_factory=now_ns)
 
 
+@dataclass(frozen=True)
+class BeginAtomicRegion:
+    """golem:api/host ``mark-begin-operation``: an atomic region starts; its index is the
+    region's id. A region that a trap or crash left open (no :class:`EndAtomicRegion` for
+    it) re-executes live on the next run instead of replaying its host calls."""
+
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class EndAtomicRegion:
+    """``mark-end-operation``: the region that began at ``begin_index`` is complete."""
+
+    begin_index: int
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class BeginRemoteWrite:
+    """A remote side effect (``function``) is about to run with idempotence mode off,
+    committed before it runs: if the log holds this and not the effect's own entry, the
+    effect may or may not have happened, and replay fails the invocation instead of
+    running it again."""
+
+    function: str
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class EndRemoteWrite:
+    """The remote side effect begun at ``begin_index`` completed (its entry precedes this)."""
+
+    begin_index: int
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class Jump:
+    """Entries ``start`` .. ``end`` (inclusive, this entry is ``end``) are deleted: kept in
+    the log, skipped by every later replay. Written by ``set-oplog-index`` (travel back to
+    ``start - 1``) and when an interrupted atomic region re-executes (its first attempt)."""
+
+    start: int
+    end: int
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class ChangePersistenceLevel:
+    """``set-oplog-persistence-level``: ``persist-nothing``, ``persist-remote-side-effects``
+    or ``smart``. Under persist-nothing host calls are not recorded and run again on replay."""
+
+    level: str
+    timestamp: int = field(default_factory=now_ns)
+
+
 Entry = (
     AgentCreated
     | InvocationStarted
@@ -114,6 +170,12 @@ Entry = (
     | InvocationFinished
     | InvocationFailed
     | Retried
+    | BeginAtomicRegion
+    | EndAtomicRegion
+    | BeginRemoteWrite
+    | EndRemoteWrite
+    | Jump
+    | ChangePersistenceLevel
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -125,6 +187,12 @@ _TYPES: dict[str, type[Any]] = {
     "invocation-finished": InvocationFinished,
     "invocation-failed": InvocationFailed,
     "retried": Retried,
+    "begin-atomic-region": BeginAtomicRegion,
+    "end-atomic-region": EndAtomicRegion,
+    "begin-remote-write": BeginRemoteWrite,
+    "end-remote-write": EndRemoteWrite,
+    "jump": Jump,
+    "change-persistence-level": ChangePersistenceLevel,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 
@@ -197,6 +265,18 @@ def describe(entry: Entry) -> str:
         return f"finished -> {entry.result if entry.result is not None else '()'}"
     if isinstance(entry, Retried):
         return f"retry of invocation {entry.invocation_id}"
+    if isinstance(entry, BeginAtomicRegion):
+        return "begin atomic region"
+    if isinstance(entry, EndAtomicRegion):
+        return f"end atomic region begun at {entry.begin_index}"
+    if isinstance(entry, BeginRemoteWrite):
+        return f"begin remote write ({entry.function})"
+    if isinstance(entry, EndRemoteWrite):
+        return f"end remote write begun at {entry.begin_index}"
+    if isinstance(entry, Jump):
+        return f"jump: entries {entry.start} to {entry.end} are skipped"
+    if isinstance(entry, ChangePersistenceLevel):
+        return f"persistence level {entry.level}"
     return f"failed: {entry.error}"
 
 

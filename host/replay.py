@@ -31,6 +31,23 @@ Host functions are classified by :class:`Kind`:
   transaction as its effect (creating or completing a promise); on replay its
   ``replay`` hook (or the recorded response) answers.
 
+Golem's durability controls (golem:api/host) are cursor rules here too:
+
+- **Deleted regions**: a :class:`~host.oplog.Jump` entry deletes the entries from its
+  ``start`` to its own index; they stay in the log and every later replay skips them.
+- **Atomic regions**: ``mark-begin-operation`` records a BeginAtomicRegion. On replay, a
+  region with no EndAtomicRegion whose log does not end in a suspension was cut short by a
+  trap or a crash: its first attempt is deleted (a Jump from just after the begin entry to
+  the jump itself) and the region re-executes live.
+- **Jumps back**: ``set-oplog-index(i)`` records a Jump deleting ``i + 1`` to the jump and
+  raises :class:`Restart`: the agent replays without them and continues live from ``i``.
+- **Persistence level**: under ``persist-nothing`` host calls are neither recorded nor
+  replayed (they run again on replay); only the level changes are recorded
+  (ChangePersistenceLevel) and journaled functions (promises) keep their entries.
+- **Idempotence mode off**: a remote write (outgoing HTTP) is bracketed by a committed
+  BeginRemoteWrite and an EndRemoteWrite; on replay a begin whose effect was never
+  recorded fails the invocation (:class:`NotIdempotent`) instead of sending again.
+
 Uncommitted ``READ`` entries are safe to lose: nothing outside the agent saw
 them, because every externally visible step (an effect, a suspension, an
 invocation result) commits everything recorded before it.
@@ -40,18 +57,24 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from host import oplog
-from host.errors import Divergence
+from host.errors import Divergence, HostError
 from host.ids import AgentId
 from host.oplog import (
+    BeginAtomicRegion,
+    BeginRemoteWrite,
+    ChangePersistenceLevel,
+    EndAtomicRegion,
+    EndRemoteWrite,
     Entry,
     HostCall,
     InvocationFailed,
     InvocationFinished,
     InvocationStarted,
+    Jump,
     PromiseCreated,
     Retried,
     Suspended,
@@ -59,6 +82,24 @@ from host.oplog import (
 )
 from host.values import from_json, to_json
 from host.values.types import FuncSig, ListT, OptionT, ResourceT, ResultT, TupleT, WitType
+
+
+class Restart(Exception):  # noqa: N818 - a control-flow signal, like Suspend
+    """Raised by ``set-oplog-index`` after committing its Jump: drop the instance and run
+    the agent again, replaying without the deleted entries."""
+
+
+class DurabilityError(HostError):
+    """The guest misused a durability control (a jump forward, into a deleted region, an
+    unknown atomic region); its invocation fails with this message."""
+
+
+class NotIdempotent(HostError):
+    """A remote write begun with idempotence mode off has no recorded outcome: it may or may
+    not have happened, so it is not retried and the invocation fails."""
+
+
+PERSIST_NOTHING = "persist-nothing"
 
 
 class Kind(enum.Enum):
@@ -88,6 +129,9 @@ class HostFunc:
     snapshot: Callable[[Any], Any] | None = None
     rebuild: Callable[[Any, Any], Any] | None = None
     replay: Callable[[Any, Any, int], Any] | None = None
+    # A remote side effect (outgoing HTTP): bracketed by BeginRemoteWrite/EndRemoteWrite
+    # when idempotence mode is off, and not recorded at all under persist-nothing.
+    remote_write: bool = False
 
 
 class Replay:
@@ -104,6 +148,13 @@ class Replay:
         self.persisted = len(entries)  # entries[:persisted] are in the store
         self.cursor = 1 if entries else 0  # entry 1 (AgentCreated) is the executor's
         self.retried = {e.invocation_id for e in entries if isinstance(e, Retried)}
+        # Deleted regions (oplog indexes, inclusive), from every Jump in the log.
+        self.deleted: list[tuple[int, int]] = [
+            (e.start, e.end) for e in entries if isinstance(e, Jump)
+        ]
+        # Guest-controlled durability state, rebuilt by replay like the rest of the state.
+        self.persistence_level = "smart"
+        self.idempotent = True
 
     # -- the cursor ---------------------------------------------------------------
     @property
@@ -120,9 +171,143 @@ class Replay:
             return True
         return isinstance(entry, InvocationFailed) and entry.invocation_id in self.retried
 
+    def is_deleted(self, index: int) -> bool:
+        """Whether oplog index ``index`` lies in a deleted region (a Jump's)."""
+        return any(start <= index <= end for start, end in self.deleted)
+
     def skip_markers(self) -> None:
-        while self.cursor < len(self.entries) and self.is_marker(self.entries[self.cursor]):
+        """Move the cursor past markers and deleted entries."""
+        while self.cursor < len(self.entries) and (
+            self.is_marker(self.entries[self.cursor]) or self.is_deleted(self.cursor + 1)
+        ):
             self.cursor += 1
+
+    def _ahead(self) -> list[tuple[int, Entry]]:
+        """(index, entry) of the entries still to replay that are not deleted."""
+        return [
+            (i + 1, e)
+            for i, e in enumerate(self.entries[self.cursor :], start=self.cursor)
+            if not self.is_deleted(i + 1)
+        ]
+
+    def _take(self, cls: type[Any], called: str) -> Any:
+        """The durability entry of type ``cls`` at the cursor (it moves past it), or a
+        Divergence naming what was recorded there instead."""
+        self.skip_markers()
+        entry = self.entries[self.cursor]
+        if not isinstance(entry, cls):
+            raise Divergence(str(self.agent), self.index_of_cursor(), describe(entry), called)
+        self.cursor += 1
+        return entry
+
+    def go_live(self) -> None:
+        """Stop replaying here: what the log holds past the cursor is not replayed."""
+        self.cursor = len(self.entries)
+
+    def delete_from(self, start: int) -> Jump:
+        """Record and commit a Jump deleting ``start`` up to the jump itself."""
+        jump = Jump(start, self.next_index)
+        self.record(jump)
+        self.flush()
+        self.deleted.append((jump.start, jump.end))
+        return jump
+
+    # -- durability controls (golem:api/host) -----------------------------------------
+    @property
+    def persist_nothing(self) -> bool:
+        return self.persistence_level == PERSIST_NOTHING
+
+    def begin_atomic_region(self, called: str = "mark-begin-operation") -> int:
+        """``mark-begin-operation``: the region's id, the index of its begin entry."""
+        self.skip_markers()
+        if not self.replaying:
+            return self.record(BeginAtomicRegion())
+        self._take(BeginAtomicRegion, called)
+        begin = self.cursor  # the 1-based index of the entry just taken
+        ahead = self._ahead()
+        closed = any(isinstance(e, EndAtomicRegion) and e.begin_index == begin for _, e in ahead)
+        # A log that ends in a suspension inside the region was waiting, not cut short.
+        waiting = bool(ahead) and isinstance(ahead[-1][1], Suspended)
+        if not closed and not waiting:
+            # Cut short by a trap or a crash: delete the first attempt and run it again.
+            self.go_live()
+            self.delete_from(begin + 1)
+        return begin
+
+    def end_atomic_region(self, begin: int, called: str = "mark-end-operation") -> None:
+        """``mark-end-operation(begin)``."""
+        self.skip_markers()
+        if self.replaying:
+            entry = self._take(EndAtomicRegion, called)
+            if entry.begin_index != begin:
+                raise Divergence(
+                    str(self.agent),
+                    self.cursor,
+                    describe(entry),
+                    f"{called}({begin})",
+                )
+            return
+        if not (1 <= begin <= len(self.entries)) or not isinstance(
+            self.entries[begin - 1], BeginAtomicRegion
+        ):
+            raise DurabilityError(
+                f"agent {self.agent}: mark-end-operation({begin}) names no atomic region: "
+                "pass the index mark-begin-operation returned"
+            )
+        self.record(EndAtomicRegion(begin))
+
+    def jump_back(self, target: int) -> None:
+        """``set-oplog-index(target)``: delete the entries after ``target`` and raise
+        :class:`Restart` so the agent continues from there. Golem's rules: no jump
+        forward, none into a deleted region; a replayed call does nothing."""
+        self.skip_markers()
+        source = self.next_index  # the Jump's own index
+        start = target + 1
+        if start > source or target < 1:
+            raise DurabilityError(
+                f"agent {self.agent}: set-oplog-index({target}) would jump forward (the "
+                f"oplog ends at {source - 1}): only earlier indexes can be jumped to"
+            )
+        started = next(
+            (
+                i + 1
+                for i in range(len(self.entries) - 1, -1, -1)
+                if isinstance(self.entries[i], InvocationStarted) and not self.is_deleted(i + 1)
+            ),
+            0,
+        )
+        if target < started:
+            raise DurabilityError(
+                f"agent {self.agent}: set-oplog-index({target}) would jump before the "
+                f"running invocation began (at oplog index {started})"
+            )
+        if self.is_deleted(start):
+            raise DurabilityError(
+                f"agent {self.agent}: set-oplog-index({target}) would jump into a deleted "
+                "region of the oplog"
+            )
+        if self.replaying:
+            return
+        self.delete_from(start)
+        raise Restart(f"jump back to oplog index {target}")
+
+    def set_persistence_level(self, level: str) -> None:
+        """``set-oplog-persistence-level``: recorded (and committed) when it changes the
+        level, whatever the level, so replay knows where persist-nothing zones begin and
+        end."""
+        if level == self.persistence_level:
+            return
+        self.skip_markers()
+        if self.replaying:
+            entry = self._take(ChangePersistenceLevel, f"set-oplog-persistence-level({level})")
+            if entry.level != level:
+                raise Divergence(
+                    str(self.agent), self.cursor, describe(entry), f"persistence level {level}"
+                )
+        else:
+            self.record(ChangePersistenceLevel(level))
+            self.flush()
+        self.persistence_level = level
 
     # -- the checks ---------------------------------------------------------------
     def next_recorded(self, called: str) -> HostCall | PromiseCreated:
@@ -239,7 +424,20 @@ def host_call(
     kind = spec.kind
     if kind is Kind.PURE:
         return spec.impl(session, *args)
+    if session.persist_nothing and (kind is not Kind.JOURNALED or spec.remote_write):
+        # Neither recorded nor replayed: the call runs again on every replay.
+        return spec.impl(session, *args)
     session.skip_markers()
+    if spec.remote_write:
+        begin = remote_write_begins(session, sig.name)
+        if begin is not None:
+            value = host_call(session, sig, replace(spec, remote_write=False), param_types, args)
+            session.skip_markers()
+            if session.replaying:
+                session._take(EndRemoteWrite, f"<end of {sig.name}>")
+            else:
+                session.record(EndRemoteWrite(begin))
+            return value
     if session.replaying:
         entry = session.next_recorded(sig.name)
         if kind is Kind.STATE:
@@ -266,6 +464,35 @@ def host_call(
         if kind is Kind.EFFECT:
             session.flush()
     return value
+
+
+def remote_write_begins(session: Replay, function: str) -> int | None:
+    """Where a remote write's bracket begins (None: no bracket, idempotence is on).
+
+    Live with idempotence mode off, a BeginRemoteWrite is recorded and committed before
+    the effect runs. On replay a BeginRemoteWrite at the cursor is followed by the effect's
+    own entry if it completed; if not (the log ends, or the attempt failed), the effect may
+    have happened once already and is not run again: :class:`NotIdempotent`."""
+    if session.replaying:
+        if not isinstance(session.entries[session.cursor], BeginRemoteWrite):
+            return None
+        session._take(BeginRemoteWrite, function)
+        begin = session.cursor
+        ahead = session._ahead()
+        if ahead and isinstance(ahead[0][1], HostCall) and ahead[0][1].function == function:
+            return begin
+        session.go_live()  # the failure is recorded live
+        raise NotIdempotent(
+            f"agent {session.agent}: a remote write ({function}, oplog index {begin}) made "
+            "with idempotence mode off did not complete before the agent stopped; it may "
+            "have happened, so it is not retried (Golem: non-idempotent remote write "
+            "operation was not completed, cannot retry)"
+        )
+    if session.idempotent:
+        return None
+    begin = session.record(BeginRemoteWrite(function))
+    session.flush()
+    return begin
 
 
 def has_resource(ty: WitType | None) -> bool:

@@ -55,6 +55,7 @@ from host.oplog import (
     InvocationStarted,
     Suspended,
 )
+from host.replay import Restart
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EPOCH_TICK_S, EpochTicker
 from host.runtime.failures import (
@@ -501,6 +502,10 @@ class Executor:
                 return Step.SUSPENDED
             session.flush()
             return Step.AGAIN  # completed meanwhile (spec rule 4): run on now
+        if isinstance(exc, Restart):
+            # set-oplog-index committed a Jump: a fresh instance replays without the
+            # deleted entries and continues live from the target.
+            return Step.AGAIN
         if self.stopping and isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
             # Interrupted by shutdown: record nothing; the replay on the next start
             # re-runs the invocation from its last committed step.

@@ -234,11 +234,8 @@ def _idempotency_key(session: Session) -> dict[str, int]:
     return {"high-bits": value >> 64, "low-bits": value & 0xFFFF_FFFF_FFFF_FFFF}
 
 
-def _unsupported(name: str, why: str) -> Callable[[FuncSig], HostFunc]:
-    def refuse(session: Session, *args: Any) -> None:
-        raise GuestError(f"golem:api/host {name} is not supported by agent-host: {why}")
-
-    return _fixed(HostFunc(refuse, Kind.PURE))
+def _set_idempotence(session: Session, value: bool) -> None:
+    session.idempotent = value
 
 
 R = Kind.READ
@@ -254,21 +251,21 @@ FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     ),
     "[method]get-promise-result.get": _fixed(HostFunc(_result_get, R)),
     "get-oplog-index": _fixed(HostFunc(lambda s: s.next_index - 1, R)),
-    "set-oplog-index": _unsupported(
-        "set-oplog-index", "travelling back in the oplog is not implemented"
-    ),
-    # Every commit here is already synchronous and local: committing is flushing.
+    # Durability controls: cursor rules of host.replay (its docstring has them).
+    "set-oplog-index": _fixed(HostFunc(lambda s, idx: s.jump_back(idx))),
+    # Commits are synchronous (SQLite, synchronous=FULL): once flush returns the entries
+    # are durable, which is all a single node can give for any number of replicas.
     "oplog-commit": _fixed(HostFunc(lambda s, replicas: s.flush())),
-    "mark-begin-operation": _fixed(HostFunc(lambda s: s.next_index - 1, R)),
-    "mark-end-operation": _fixed(HostFunc(lambda s, begin: None, R)),
+    "mark-begin-operation": _fixed(HostFunc(lambda s: s.begin_atomic_region())),
+    "mark-end-operation": _fixed(HostFunc(lambda s, begin: s.end_atomic_region(begin))),
     "get-retry-policy": _state_getter("retry-policy", _default_retry_policy),
     "set-retry-policy": _state_setter("retry-policy"),
-    "get-oplog-persistence-level": _state_getter(
-        "persistence-level", lambda sig: Case("smart", None)
+    "get-oplog-persistence-level": _fixed(HostFunc(lambda s: Case(s.persistence_level, None), R)),
+    "set-oplog-persistence-level": _fixed(
+        HostFunc(lambda s, level: s.set_persistence_level(level.name))
     ),
-    "set-oplog-persistence-level": _state_setter("persistence-level"),
-    "get-idempotence-mode": _state_getter("idempotence-mode", lambda sig: True),
-    "set-idempotence-mode": _state_setter("idempotence-mode"),
+    "get-idempotence-mode": _fixed(HostFunc(lambda s: s.idempotent, R)),
+    "set-idempotence-mode": _fixed(HostFunc(_set_idempotence, Kind.STATE)),
     # "persisted and committed, such that the key can be used in third-party systems".
     "generate-idempotency-key": _fixed(HostFunc(_idempotency_key, Kind.EFFECT)),
     # Metadata, enumeration, update, fork, revert and resolution (golem_workers.py).

@@ -31,7 +31,7 @@ HOST_1_5 = "golem:api/host@1.5.0"
 
 # golem:api/host@1.5.0 functions that mean what the golem.FUNCS entry of the same name
 # implements for 1.3.0 (1.5.0's other functions, update/fork/metadata/resolve, fail
-# the call). set-oplog-index is golem.FUNCS' own refusal.
+# the call).
 HOST_FUNCS = frozenset(
     {
         "create-promise",

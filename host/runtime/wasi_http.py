@@ -25,6 +25,11 @@ after the request left and before the commit re-sends it when the agent is recov
 one) derived from the agent, its creation and the oplog index of the exchange: a re-sent
 request has the same key, and a receiver that deduplicates on it sees the effect once.
 
+With golem:api/host idempotence mode off, a committed BeginRemoteWrite precedes the send
+(host/replay.py): a crash before the exchange is committed then fails the invocation on
+recovery instead of sending again. Under persist-nothing the exchange is not recorded and
+is sent again on replay.
+
 Destinations: only the hosts of the allow-list are reached; by default loopback only
 (``localhost``, ``127.0.0.0/8``, ``::1``). ``AGENT_HOST_HTTP_ALLOW`` (comma-separated host
 names, IP addresses, CIDR networks, or ``*``) replaces the list for a host process;
@@ -537,8 +542,9 @@ def future_get(sig: FuncSig) -> Callable[[Sequence[Any]], HostFunc]:
 
         def live(session: Session, f: FutureIncomingResponse) -> Some:
             response, outcome = _exchange(session, f, error_ty, sig.name)
-            session.record(response)
-            session.flush()  # committed before the guest sees the response
+            if not session.persist_nothing:  # persist-nothing: sent again on replay
+                session.record(response)
+                session.flush()  # committed before the guest sees the response
             return _deliver(f, outcome)
 
         def replay(session: Session, entry: Any, index: int) -> Some:
@@ -550,7 +556,7 @@ def future_get(sig: FuncSig) -> Callable[[Sequence[Any]], HostFunc]:
                 raise Divergence(str(session.agent), index, f"HTTP {was}", f"HTTP {called}")
             return _deliver(fut, rebuild(entry.response, error_ty))
 
-        return HostFunc(live, Kind.JOURNALED, replay=replay)
+        return HostFunc(live, Kind.JOURNALED, replay=replay, remote_write=True)
 
     return choose
 

@@ -122,10 +122,27 @@ EXPECTED["flaky"] = (
     {"boom", "shout-and-boom", "set-policy", "ok"},
 )
 # The misbehaving guest of the limit tests imports nothing.
+EXPECTED["transactions-1.3.0"] = (
+    {
+        "wasi:random/random@0.2.3": {"get-random-u64"},
+        "golem:api/host@1.3.0": {
+            "get-oplog-index",
+            "set-oplog-index",
+            "oplog-commit",
+            "mark-begin-operation",
+            "mark-end-operation",
+            "set-oplog-persistence-level",
+        },
+    },
+    {"atomic-once", "jump-loop", "quiet-then-commit"},
+)
 EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
 
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
+    "atomic-once": [],
+    "jump-loop": ["limit"],
+    "quiet-then-commit": [],
     "create": [],
     "await": ["idx"],
     "complete": ["idx", "data"],
