@@ -142,7 +142,7 @@ def test_discovered_at_registration(host: HostService, template: tuple[Path, str
     (counter,) = host.agent_types(template[1])
     assert counter.type_name == "CounterAgent"
     assert [m.name for m in counter.methods] == ["increment", "greeting", "waitForApproval"]
-    assert not counter.ephemeral and counter.mount is None
+    assert counter.mode == "durable" and counter.http_mount is None
 
 
 def test_discover_agent_types_raw_export_describes_the_sdk_agent(
