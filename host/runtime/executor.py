@@ -63,10 +63,10 @@ from host.runtime.failures import (
     retry_delay_ns,
     trap_message,
 )
+from host.runtime.handles import call_export
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
 from host.runtime.session import GuestExit, Session, Suspend, set_current
-from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.secrets import PromiseSecrets
 from host.store import FAILED, IDLE, RUNNING, SUSPENDED, Store, lease_owner
 from host.store.base import INTERRUPTED, QUEUED, RETRYING
@@ -445,7 +445,6 @@ class Executor:
         """One invocation, replayed or live; None once it finished (the run goes on)."""
         agent = session.agent
         export = self.registry.resolve_export(hash, started.function)
-        func = get_func(wstore, instance, export)
         try:
             values = [
                 parse_value(p, t)
@@ -454,13 +453,12 @@ class Executor:
         except ValueError as bad:  # ValuesError included
             self._fail(agent, session, started, f"recorded parameters do not decode: {bad}")
             return Step.STOP
-        raw = [to_wasmtime(v, t) for v, t in zip(values, export.sig.param_types, strict=True)]
         session.current_function = started.function
         _arm(wstore, session.limits)
         session.start_invocation_clock()
         try:
-            result = func(wstore, *raw)
-            func.post_return(wstore)
+            # Handles of exported resources are numbers in the session's table (handles.py).
+            result = call_export(session.exported, wstore, instance, export, values, get_func)
         except Exception as trapped:
             cause = session.raised or trapped
             session.raised = None
@@ -468,11 +466,11 @@ class Executor:
             if step is not None:
                 return step
             result = None  # a successful exit
-        text = (
-            None
-            if export.sig.result is None
-            else format_value(from_wasmtime(result, export.sig.result), export.sig.result)
-        )
+        try:
+            text = None if export.sig.result is None else format_value(result, export.sig.result)
+        except ValueError as bad:  # a result the host cannot record: fail, never crash
+            self._fail(agent, session, started, f"the result cannot be recorded: {bad}")
+            return Step.STOP
         if session.expect_finished(started, text):
             return None  # replayed: the recorded run finished just so
         finished = InvocationFinished(started.invocation_id, text)

@@ -21,6 +21,7 @@ from host.oplog import Entry
 from host.replay import HostFunc as HostFunc
 from host.replay import Kind as Kind
 from host.replay import Replay
+from host.runtime.handles import ExportedResources
 from host.secrets import PromiseSecrets
 from host.store.base import Store
 
@@ -106,6 +107,8 @@ class Session(Replay):
         self.args = args
         self.env = env
         self.resources = ResourceTable()
+        # The instances of resources the component exports, numbered; a replay rebuilds it.
+        self.exported = ExportedResources(agent)
         self.on_output = on_output
         self.on_promise_completed = on_promise_completed
         self.current_function: str | None = None
