@@ -38,6 +38,7 @@ import enum
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,6 +65,7 @@ from host.runtime.failures import (
     trap_message,
 )
 from host.runtime.handles import call_export
+from host.runtime.interrupts import StoreWatch, was_requested
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
 from host.runtime.session import GuestExit, Session, Suspend, set_current
@@ -135,6 +137,9 @@ class Executor:
         # commit, the window in which spec rule 4's race happens.
         self.before_suspend: Callable[[AgentId], None] | None = None
         self.stopping = False
+        # The store watch (host/runtime/interrupts.py) of each agent running here now:
+        # interrupt_running sets its flag and the guest traps at the next epoch tick.
+        self._running_watch: dict[AgentId, StoreWatch] = {}
         # Agents whose last run met an infrastructure error: (monotonic time before which
         # they are not run again, the delay that set it). The delay doubles per failure
         # from the first to the second value (seconds), so a disk that stays full is not
@@ -200,6 +205,19 @@ class Executor:
         self.stopping = True
         for _ in range(MAX_DEADLINE_TICKS + 1):
             self.engine.increment_epoch()
+
+    def interrupt_running(self, agent: AgentId, timeout: float = 10.0) -> bool:
+        """Stop the agent's running invocation at the next epoch tick; it becomes
+        ``interrupted`` with its invocation still started (a resume replays and continues
+        it). False if no thread of this process runs guest code of it now."""
+        watch = self._running_watch.get(agent)
+        if watch is None:
+            return False
+        watch.interrupted = True
+        lock = self._lock(agent)
+        if lock.acquire(timeout=timeout):  # the run has ended
+            lock.release()
+        return True
 
     def is_running_here(self, agent: AgentId) -> bool:
         """Whether a thread of this process runs the agent now."""
@@ -346,6 +364,7 @@ class Executor:
     def new_store(self, limits: Limits) -> wasmtime.Store:
         """A wasmtime store with the limits of one agent (or of a scratch instance)."""
         wstore = wasmtime.Store(self.engine)
+        _WATCHES[wstore] = StoreWatch(wstore, lambda: self.stopping)
         wstore.set_limits(
             memory_size=limits.memory_bytes,
             table_elements=-1 if limits.table_elements is None else limits.table_elements,
@@ -456,16 +475,27 @@ class Executor:
         session.current_function = started.function
         _arm(wstore, session.limits)
         session.start_invocation_clock()
+        watch = _WATCHES.get(wstore)
+        if watch is not None:
+            self._running_watch[agent] = watch
         try:
             # Handles of exported resources are numbers in the session's table (handles.py).
             result = call_export(session.exported, wstore, instance, export, values, get_func)
         except Exception as trapped:
             cause = session.raised or trapped
             session.raised = None
+            if watch is not None and watch.interrupted and was_requested(cause):
+                # Interrupted by request: record nothing; a resume replays the invocation
+                # from its last committed step and continues it live.
+                self._running_watch.pop(agent, None)
+                self.store.set_status(agent, INTERRUPTED)
+                return Step.STOP
             step = self._after_trap(session, started, cause)
             if step is not None:
                 return step
             result = None  # a successful exit
+        finally:
+            self._running_watch.pop(agent, None)
         try:
             text = None if export.sig.result is None else format_value(result, export.sig.result)
         except ValueError as bad:  # a result the host cannot record: fail, never crash
@@ -595,9 +625,16 @@ def deadline_ticks(limits: Limits) -> int:
 MAX_DEADLINE_TICKS = int(86_400 / EPOCH_TICK_S)
 
 
+_WATCHES: weakref.WeakKeyDictionary[wasmtime.Store, StoreWatch] = weakref.WeakKeyDictionary()
+
+
 def _arm(wstore: wasmtime.Store, limits: Limits) -> None:
     """Give the store a fresh deadline and fuel for the next call."""
-    wstore.set_epoch_deadline(deadline_ticks(limits))
+    watch = _WATCHES.get(wstore)
+    if watch is not None:
+        watch.arm(wstore, min(limits.deadline_s, 86_400.0))
+    else:
+        wstore.set_epoch_deadline(deadline_ticks(limits))
     wstore.set_fuel(limits.fuel if limits.fuel is not None else _UNLIMITED_FUEL)
 
 

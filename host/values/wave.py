@@ -297,7 +297,13 @@ class _Parser:
         if isinstance(ty, VariantT | ResultT):
             return self.case(ty)
         # A handle of an exported resource: Golem's handle text, as a string literal.
+        self.skip_ws()
         start = self.pos
+        if not self.text.startswith('"', self.pos):
+            raise self.error(
+                f'expected {describe(ty)} as a handle string "<uri>/<number>", '
+                f"found {self.found()}"
+            )
         text = self.string()
         try:
             return ResourceRef.parse(text)
