@@ -301,8 +301,7 @@ class _Parser:
         start = self.pos
         if not self.text.startswith('"', self.pos):
             raise self.error(
-                f'expected {describe(ty)} as a handle string "<uri>/<number>", '
-                f"found {self.found()}"
+                f'expected {describe(ty)} as a handle string "<uri>/<number>", found {self.found()}'
             )
         text = self.string()
         try:
