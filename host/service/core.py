@@ -56,7 +56,7 @@ from host.store import (
     open_store,
     resolve,
 )
-from host.store.base import DONE, ERRORED, FAILED, QUEUED, STARTED
+from host.store.base import DONE, ERRORED, FAILED, INTERRUPTED, QUEUED, RUNNING, STARTED
 from host.values import convert
 
 
@@ -258,9 +258,14 @@ class HostService:
             self.executor.forget_instance(agent)
 
     def interrupt(self, agent: AgentId) -> AgentView:
-        """Stop the agent between invocations: nothing runs (no queued invocation, no
-        wake-up) until :meth:`resume`."""
-        self.store.interrupt(agent)
+        """Stop the agent: nothing runs (no queued invocation, no wake-up) until
+        :meth:`resume`. A running invocation (run by this process) is stopped within an
+        epoch tick and left started: the resume replays it and continues it live."""
+        if self.store.get_agent(agent).status == RUNNING and self.executor.interrupt_running(agent):
+            if self.store.get_agent(agent).status != INTERRUPTED:
+                self.store.interrupt(agent)  # it finished just before the interrupt came
+        else:
+            self.store.interrupt(agent)
         self.executor.forget_instance(agent)
         return self.agent(agent)
 
