@@ -507,7 +507,7 @@ def parse_call(text: str) -> tuple[str, str]:
         if close_at != len(text.rstrip()) - 1:
             raise WaveError(len(text.rstrip()), "expected ')' to close the argument list")
         args = text[open_at + 1 : close_at]
-    if not name or any(c in _WS for c in name):
+    if not name or any(c in _WS for c in name.split(".{", 1)[0]):  # `{r( "x" ).m}` is fine
         raise WaveError(0, f"expected a function name before '(', found {show(name)}")
     return name, args
 
