@@ -6,6 +6,7 @@ instances that live in the agent across invocations and across replays."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ class Counters:
 
 
 @pytest.fixture
-def counters(tmp_path: Path) -> Counters:
+def counters(tmp_path: Path) -> Iterator[Counters]:
     c = Counters(tmp_path / "data")
     yield c
     c.host.close()
