@@ -463,7 +463,11 @@ class Executor:
     ) -> Step | None:
         """One invocation, replayed or live; None once it finished (the run goes on)."""
         agent = session.agent
-        export = self.registry.resolve_export(hash, started.function)
+        try:
+            export = self.registry.resolve_export(hash, started.function)
+        except HostError as bad:  # recorded by an older host: fail it, never crash the run
+            self._fail(agent, session, started, f"the invocation cannot run: {bad}")
+            return Step.STOP
         try:
             values = [
                 parse_value(p, t)
