@@ -364,7 +364,10 @@ class Executor:
     def new_store(self, limits: Limits) -> wasmtime.Store:
         """A wasmtime store with the limits of one agent (or of a scratch instance)."""
         wstore = wasmtime.Store(self.engine)
-        _WATCHES[wstore] = StoreWatch(wstore, lambda: self.stopping)
+        # A weak reference: the watch lives as long as the store, which it must not keep
+        # alive through this executor's kept instances.
+        me = weakref.ref(self)
+        _WATCHES[wstore] = StoreWatch(wstore, lambda: (e := me()) is not None and e.stopping)
         wstore.set_limits(
             memory_size=limits.memory_bytes,
             table_elements=-1 if limits.table_elements is None else limits.table_elements,
