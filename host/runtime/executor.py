@@ -38,7 +38,6 @@ import enum
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,7 +55,7 @@ from host.oplog import (
     InvocationStarted,
     Suspended,
 )
-from host.runtime.engine import EPOCH_TICK_S, EpochTicker
+from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
     INFRASTRUCTURE_ERRORS,
     is_infrastructure_error,
@@ -65,7 +64,7 @@ from host.runtime.failures import (
     trap_message,
 )
 from host.runtime.handles import call_export
-from host.runtime.interrupts import StoreWatch, was_requested
+from host.runtime.interrupts import StoreWatch, arm, was_requested, watch_of, watch_store
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
 from host.runtime.session import GuestExit, Session, Suspend, set_current
@@ -203,8 +202,7 @@ class Executor:
         epoch past any deadline. Their invocations are not failed: the agents stay
         running in the store, and the next start replays and continues them."""
         self.stopping = True
-        for _ in range(MAX_DEADLINE_TICKS + 1):
-            self.engine.increment_epoch()
+        self.engine.increment_epoch()  # each store's watch traps at this tick
 
     def interrupt_running(self, agent: AgentId, timeout: float = 10.0) -> bool:
         """Stop the agent's running invocation at the next epoch tick; it becomes
@@ -291,6 +289,15 @@ class Executor:
                         # store last saw it; it is retried after a backoff.
                         self._back_off(agent, exc)
                         return record.status
+                    except LeaseHeld:
+                        raise
+                    except Exception as exc:
+                        # A bug of the host's: fail the agent (a resume retries it) rather
+                        # than leave it running for every scan to run into again.
+                        log.exception("agent %s: the run failed", agent)
+                        self.forget_instance(agent)
+                        self.store.set_status(agent, FAILED, f"host error: {first_line(exc)}")
+                        return FAILED
                     if step is Step.RETRY:
                         return RUNNING  # backing off (_after_trap): its invocation waits
                     self._backoff.pop(agent, None)
@@ -364,15 +371,12 @@ class Executor:
     def new_store(self, limits: Limits) -> wasmtime.Store:
         """A wasmtime store with the limits of one agent (or of a scratch instance)."""
         wstore = wasmtime.Store(self.engine)
-        # A weak reference: the watch lives as long as the store, which it must not keep
-        # alive through this executor's kept instances.
-        me = weakref.ref(self)
-        _WATCHES[wstore] = StoreWatch(wstore, lambda: (e := me()) is not None and e.stopping)
+        watch_store(wstore, self, "stopping")
         wstore.set_limits(
             memory_size=limits.memory_bytes,
             table_elements=-1 if limits.table_elements is None else limits.table_elements,
         )
-        _arm(wstore, limits)
+        arm(wstore, limits)
         return wstore
 
     def limits_for(self, agent: AgentId) -> Limits:
@@ -480,9 +484,9 @@ class Executor:
             self._fail(agent, session, started, f"recorded parameters do not decode: {bad}")
             return Step.STOP
         session.current_function = started.function
-        _arm(wstore, session.limits)
+        arm(wstore, session.limits)
         session.start_invocation_clock()
-        watch = _WATCHES.get(wstore)
+        watch = watch_of(wstore)
         if watch is not None:
             self._running_watch[agent] = watch
         try:
@@ -621,31 +625,6 @@ class Executor:
         self.store.finish_invocation(agent, pending, first, failed)
         session.mark_persisted(failed)
         self.scheduler.finished(agent, started.invocation_id)
-
-
-def deadline_ticks(limits: Limits) -> int:
-    """A call's deadline in epoch ticks, at most a day's worth: shutdown interrupts every
-    running guest by advancing the epoch this far (~0.8 us a tick)."""
-    return max(1, min(MAX_DEADLINE_TICKS, int(limits.deadline_s / EPOCH_TICK_S)))
-
-
-MAX_DEADLINE_TICKS = int(86_400 / EPOCH_TICK_S)
-
-
-_WATCHES: weakref.WeakKeyDictionary[wasmtime.Store, StoreWatch] = weakref.WeakKeyDictionary()
-
-
-def _arm(wstore: wasmtime.Store, limits: Limits) -> None:
-    """Give the store a fresh deadline and fuel for the next call."""
-    watch = _WATCHES.get(wstore)
-    if watch is not None:
-        watch.arm(wstore, min(limits.deadline_s, 86_400.0))
-    else:
-        wstore.set_epoch_deadline(deadline_ticks(limits))
-    wstore.set_fuel(limits.fuel if limits.fuel is not None else _UNLIMITED_FUEL)
-
-
-_UNLIMITED_FUEL = 2**62
 
 
 STDERR_TAIL_BYTES = 2048

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import ctypes
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
+
+from host.limits import Limits
 
 # The trap messages; "interrupt" in the deadline's is what host.runtime.failures matches.
 DEADLINE_TRAP = "wasm trap: interrupt (the invocation's time limit)"
@@ -83,3 +86,35 @@ class StoreWatch:
 def was_requested(exc: BaseException) -> bool:
     """Whether a trap is an interrupt somebody asked for (not a limit, not shutdown)."""
     return REQUESTED_TRAP in str(exc)
+
+
+_WATCHES: weakref.WeakKeyDictionary[wasmtime.Store, StoreWatch] = weakref.WeakKeyDictionary()
+_UNLIMITED_FUEL = 2**62
+_LONGEST_DEADLINE_S = 86_400.0
+
+
+def watch_store(wstore: wasmtime.Store, owner: object, stopping_attr: str) -> StoreWatch:
+    """Give the store its watch; ``getattr(owner, stopping_attr)`` says the host is
+    shutting down. The owner is held weakly: the watch lives as long as the store, and
+    must not keep it alive through the owner's kept instances."""
+    ref = weakref.ref(owner)
+
+    def stopping() -> bool:
+        target = ref()
+        return target is not None and bool(getattr(target, stopping_attr))
+
+    watch = _WATCHES[wstore] = StoreWatch(wstore, stopping)
+    return watch
+
+
+def watch_of(wstore: wasmtime.Store) -> StoreWatch | None:
+    return _WATCHES.get(wstore)
+
+
+def arm(wstore: wasmtime.Store, limits: Limits) -> None:
+    """Give the store a fresh deadline and fuel for the next call."""
+    watch = _WATCHES.get(wstore)
+    if watch is None:  # a store made elsewhere: only its deadline stops it
+        watch = _WATCHES[wstore] = StoreWatch(wstore, lambda: False)
+    watch.arm(wstore, min(limits.deadline_s, _LONGEST_DEADLINE_S))
+    wstore.set_fuel(limits.fuel if limits.fuel is not None else _UNLIMITED_FUEL)
