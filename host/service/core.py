@@ -261,11 +261,20 @@ class HostService:
         """Stop the agent: nothing runs (no queued invocation, no wake-up) until
         :meth:`resume`. A running invocation (run by this process) is stopped within an
         epoch tick and left started: the resume replays it and continues it live."""
-        if self.store.get_agent(agent).status == RUNNING and self.executor.interrupt_running(agent):
+        if self.store.get_agent(agent).status != RUNNING:
+            self.store.interrupt(agent)
+        elif self.executor.interrupt_running(agent):
             if self.store.get_agent(agent).status != INTERRUPTED:
                 self.store.interrupt(agent)  # it finished just before the interrupt came
+        elif self.store.acquire_lease(agent, self.executor.owner, self.executor.lease_ttl_s):
+            self.store.interrupt(agent)  # another process runs it: Conflict, saying so
         else:
-            self.store.interrupt(agent)
+            # Running in the store but run by no process (a crash stopped it): it stays
+            # started, and the resume replays it.
+            try:
+                self.store.set_status(agent, INTERRUPTED)
+            finally:
+                self.store.release_lease(agent, self.executor.owner)
         self.executor.forget_instance(agent)
         return self.agent(agent)
 

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from host.oplog import HostCall
 from host.store import DB_FILENAME, SqliteStore
 from tests.fixtures.build import build_fixture
@@ -32,7 +34,10 @@ def _ticks(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("[t1] tick")]
 
 
-def test_sigkill_after_some_output_then_restart_shows_each_line_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("recover", ["worker", "interrupt-resume"])
+def test_sigkill_after_some_output_then_restart_shows_each_line_once(
+    tmp_path: Path, recover: str
+) -> None:
     store = tmp_path / "store"
     added = _cli(store, "component", "add", str(build_fixture("ticker")), "--name", "ticker")
     assert added.returncode == 0, added.stderr
@@ -61,7 +66,14 @@ def test_sigkill_after_some_output_then_restart_shows_each_line_once(tmp_path: P
     try:
         (agent,) = [a.agent for a in view.list_agents()]
         assert view.get_agent(agent).status == "running"
-        resumed = _cli(store, "worker", "--once")
+        if recover == "worker":
+            resumed = _cli(store, "worker", "--once")
+        else:
+            # The dead process's run can be interrupted too; the resume replays it.
+            stopped = _cli(store, "agent", "interrupt", "ticker", "t1")
+            assert stopped.returncode == 0, stopped.stderr
+            assert view.get_agent(agent).status == "interrupted"
+            resumed = _cli(store, "agent", "resume", "ticker", "t1")
         assert resumed.returncode == 0, resumed.stderr
         assert view.get_agent(agent).status == "idle"
         after = _ticks(resumed.stderr)
