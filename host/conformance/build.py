@@ -31,6 +31,9 @@ from host.witpkg import InputsHash, WitIndex, WitPackage, WitPackageError, lay_o
 from host.witpkg import strip_comments as _strip_comments
 
 _EXPORT_FUNC = re.compile(r"^\s*export\s+(%?[a-z][a-z0-9-]*)\s*:\s*func\b", re.MULTILINE)
+_EXPORT_IFACE = re.compile(r"^\s*export\s+(%?[a-z][a-z0-9-]*)\s*;", re.MULTILINE)
+_PACKAGE = re.compile(r"^\s*package\s+([a-z][a-z0-9-]*:[a-z][a-z0-9-]*)\s*;", re.MULTILINE)
+_GOLEM_NAME = re.compile(r"^(.+?)\.\{.*\}$", re.DOTALL)
 
 
 class GuestBuildError(RuntimeError):
@@ -67,8 +70,25 @@ def world_name(label: str, world_wit: str, what: str = "guest") -> str:
 
 
 def exported_functions(world_wit: str) -> set[str]:
-    """The functions a world exports directly (``export name: func(...)``)."""
-    return {n.lstrip("%") for n in _EXPORT_FUNC.findall(_strip_comments(world_wit))}
+    """The functions a world exports directly (``export name: func(...)``), and for each
+    interface of its own package that it exports (``export api;``) the pattern
+    ``ns:pkg/api.{*}``: any function of it, by Golem's name (see :func:`is_exported`)."""
+    text = _strip_comments(world_wit)
+    found = {n.lstrip("%") for n in _EXPORT_FUNC.findall(text)}
+    package = _PACKAGE.search(text)
+    if package is not None:
+        found |= {f"{package[1]}/{i.lstrip('%')}.{{*}}" for i in _EXPORT_IFACE.findall(text)}
+    return found
+
+
+def is_exported(function: str, exported: set[str]) -> bool:
+    """Whether ``function`` names an export: a direct one, or Golem's
+    ``ns:pkg/iface.{...}`` (functions, resource constructors, methods, statics, drops and
+    indexed resources) of an exported interface."""
+    if function in exported:
+        return True
+    site = _GOLEM_NAME.match(function)
+    return site is not None and f"{site[1]}.{{*}}" in exported
 
 
 def digest(world_wit: bytes, guest_wat: bytes, packages: list[WitPackage]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from host.conformance import refs
-from host.conformance.build import is_wat_guest
+from host.conformance.build import is_exported, is_wat_guest
 from host.conformance.cases import (
     CAPABILITIES,
     DEFAULT_TIMEOUT,
@@ -309,7 +309,7 @@ class _Steps:
         function = obj.string("function")
         for gen in self.generations:
             exported = self.suite.exports(self.guest, gen)
-            if function not in exported:
+            if not is_exported(function, exported):
                 raise CaseError(
                     obj.at("function"),
                     f"guest {self.guest}@{gen} exports no function {function!r} "

@@ -57,7 +57,7 @@ from host.oplog import (
 )
 from host.replay import Restart
 from host.runtime.agentproto import agent_error_text, is_initialize
-from host.runtime.engine import EPOCH_TICK_S, EpochTicker
+from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
     INFRASTRUCTURE_ERRORS,
     is_infrastructure_error,
@@ -65,10 +65,11 @@ from host.runtime.failures import (
     retry_delay_ns,
     trap_message,
 )
+from host.runtime.handles import call_export
+from host.runtime.interrupts import StoreWatch, arm, was_requested, watch_of, watch_store
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
 from host.runtime.session import GuestExit, Session, Suspend, set_current
-from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.secrets import PromiseSecrets
 from host.store import FAILED, IDLE, RUNNING, SUSPENDED, Store, lease_owner
 from host.store.base import INTERRUPTED, QUEUED, RETRYING
@@ -137,6 +138,9 @@ class Executor:
         # commit, the window in which spec rule 4's race happens.
         self.before_suspend: Callable[[AgentId], None] | None = None
         self.stopping = False
+        # The store watch (host/runtime/interrupts.py) of each agent running here now:
+        # interrupt_running sets its flag and the guest traps at the next epoch tick.
+        self._running_watch: dict[AgentId, StoreWatch] = {}
         # Agents whose last run met an infrastructure error: (monotonic time before which
         # they are not run again, the delay that set it). The delay doubles per failure
         # from the first to the second value (seconds), so a disk that stays full is not
@@ -200,8 +204,20 @@ class Executor:
         epoch past any deadline. Their invocations are not failed: the agents stay
         running in the store, and the next start replays and continues them."""
         self.stopping = True
-        for _ in range(MAX_DEADLINE_TICKS + 1):
-            self.engine.increment_epoch()
+        self.engine.increment_epoch()  # each store's watch traps at this tick
+
+    def interrupt_running(self, agent: AgentId, timeout: float = 10.0) -> bool:
+        """Stop the agent's running invocation at the next epoch tick; it becomes
+        ``interrupted`` with its invocation still started (a resume replays and continues
+        it). False if no thread of this process runs guest code of it now."""
+        watch = self._running_watch.get(agent)
+        if watch is None:
+            return False
+        watch.interrupted = True
+        lock = self._lock(agent)
+        if lock.acquire(timeout=timeout):  # the run has ended
+            lock.release()
+        return True
 
     def is_running_here(self, agent: AgentId) -> bool:
         """Whether a thread of this process runs the agent now."""
@@ -275,6 +291,15 @@ class Executor:
                         # store last saw it; it is retried after a backoff.
                         self._back_off(agent, exc)
                         return record.status
+                    except LeaseHeld:
+                        raise
+                    except Exception as exc:
+                        # A bug of the host's: fail the agent (a resume retries it) rather
+                        # than leave it running for every scan to run into again.
+                        log.exception("agent %s: the run failed", agent)
+                        self.forget_instance(agent)
+                        self.store.set_status(agent, FAILED, f"host error: {first_line(exc)}")
+                        return FAILED
                     if step is Step.RETRY:
                         return RUNNING  # backing off (_after_trap): its invocation waits
                     self._backoff.pop(agent, None)
@@ -348,11 +373,12 @@ class Executor:
     def new_store(self, limits: Limits) -> wasmtime.Store:
         """A wasmtime store with the limits of one agent (or of a scratch instance)."""
         wstore = wasmtime.Store(self.engine)
+        watch_store(wstore, self, "stopping")
         wstore.set_limits(
             memory_size=limits.memory_bytes,
             table_elements=-1 if limits.table_elements is None else limits.table_elements,
         )
-        _arm(wstore, limits)
+        arm(wstore, limits)
         return wstore
 
     def limits_for(self, agent: AgentId) -> Limits:
@@ -446,8 +472,11 @@ class Executor:
     ) -> Step | None:
         """One invocation, replayed or live; None once it finished (the run goes on)."""
         agent = session.agent
-        export = self.registry.resolve_export(hash, started.function)
-        func = get_func(wstore, instance, export)
+        try:
+            export = self.registry.resolve_export(hash, started.function)
+        except HostError as bad:  # recorded by an older host: fail it, never crash the run
+            self._fail(agent, session, started, f"the invocation cannot run: {bad}")
+            return Step.STOP
         try:
             values = [
                 parse_value(p, t)
@@ -456,27 +485,40 @@ class Executor:
         except ValueError as bad:  # ValuesError included
             self._fail(agent, session, started, f"recorded parameters do not decode: {bad}")
             return Step.STOP
-        raw = [to_wasmtime(v, t) for v, t in zip(values, export.sig.param_types, strict=True)]
         session.current_function = started.function
-        _arm(wstore, session.limits)
+        arm(wstore, session.limits)
         session.start_invocation_clock()
+        watch = watch_of(wstore)
+        if watch is not None:
+            self._running_watch[agent] = watch
         try:
-            result = func(wstore, *raw)
-            func.post_return(wstore)
+            # Handles of exported resources are numbers in the session's table (handles.py).
+            result = call_export(session.exported, wstore, instance, export, values, get_func)
         except Exception as trapped:
             cause = session.raised or trapped
             session.raised = None
+            if watch is not None and watch.interrupted and was_requested(cause):
+                # Interrupted by request: record nothing; a resume replays the invocation
+                # from its last committed step and continues it live.
+                self._running_watch.pop(agent, None)
+                self.store.set_status(agent, INTERRUPTED)
+                return Step.STOP
             step = self._after_trap(session, started, cause)
             if step is not None:
                 return step
             result = None  # a successful exit
-        value = None if export.sig.result is None else from_wasmtime(result, export.sig.result)
-        if is_initialize(export.name) and isinstance(value, Case) and value.name == "err":
+        finally:
+            self._running_watch.pop(agent, None)
+        if is_initialize(export.name) and isinstance(result, Case) and result.name == "err":
             # An agent whose initialize answers an agent-error never existed properly.
-            message = f"initialize failed: {agent_error_text(value.value)}"
+            message = f"initialize failed: {agent_error_text(result.value)}"
             self._fail(agent, session, started, message)
             return Step.STOP
-        text = None if export.sig.result is None else format_value(value, export.sig.result)
+        try:
+            text = None if export.sig.result is None else format_value(result, export.sig.result)
+        except ValueError as bad:  # a result the host cannot record: fail, never crash
+            self._fail(agent, session, started, f"the result cannot be recorded: {bad}")
+            return Step.STOP
         if session.expect_finished(started, text):
             return None  # replayed: the recorded run finished just so
         finished = InvocationFinished(started.invocation_id, text)
@@ -594,24 +636,6 @@ class Executor:
         self.store.finish_invocation(agent, pending, first, failed)
         session.mark_persisted(failed)
         self.scheduler.finished(agent, started.invocation_id)
-
-
-def deadline_ticks(limits: Limits) -> int:
-    """A call's deadline in epoch ticks, at most a day's worth: shutdown interrupts every
-    running guest by advancing the epoch this far (~0.8 us a tick)."""
-    return max(1, min(MAX_DEADLINE_TICKS, int(limits.deadline_s / EPOCH_TICK_S)))
-
-
-MAX_DEADLINE_TICKS = int(86_400 / EPOCH_TICK_S)
-
-
-def _arm(wstore: wasmtime.Store, limits: Limits) -> None:
-    """Give the store a fresh deadline and fuel for the next call."""
-    wstore.set_epoch_deadline(deadline_ticks(limits))
-    wstore.set_fuel(limits.fuel if limits.fuel is not None else _UNLIMITED_FUEL)
-
-
-_UNLIMITED_FUEL = 2**62
 
 
 STDERR_TAIL_BYTES = 2048

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +22,14 @@ from host.ids import AgentId
 from host.limits import Limits
 from host.runtime.agentproto import agent_types_from_discovery, export_name, guest_generation
 from host.runtime.engine import ComponentCache, content_hash
+from host.runtime.exports import Export, drop_export, resolve_resource_call
 from host.runtime.linking import build_linker
 from host.runtime.pollshim import with_poll_shim
 from host.runtime.session import Session, set_current
 from host.runtime.typeconv import from_wasmtime, func_sig
 from host.store import ComponentRecord, Store
-from host.values.types import FuncSig
 
-
-@dataclass(frozen=True)
-class Export:
-    """An exported function: its path in the component and its signature."""
-
-    name: str  # the Golem-style qualified name: `fn` or `pkg:ns/iface.{fn}`
-    path: tuple[str, ...]
-    sig: FuncSig
+__all__ = ["ComponentRegistry", "Export", "first_line", "get_func"]
 
 
 class ComponentRegistry:
@@ -156,10 +148,15 @@ class ComponentRegistry:
             if isinstance(ty, wc.FuncType):
                 found.append(Export(name, (name,), func_sig(name, ty)))
             elif isinstance(ty, wc.ComponentInstanceType):
-                for fname, fext in ty.exports(self.engine).items():
+                items = ty.exports(self.engine).items()
+                resources = [(r, x.ty) for r, x in items if isinstance(x.ty, wc.ResourceType)]
+                for fname, fext in items:
                     if isinstance(fext.ty, wc.FuncType):
                         qualified = f"{name}.{{{fname}}}"
-                        found.append(Export(qualified, (name, fname), func_sig(qualified, fext.ty)))
+                        sig = func_sig(qualified, fext.ty, resources)
+                        owner = fname.partition("]")[2].split(".")[0] if "]" in fname else None
+                        found.append(Export(qualified, (name, fname), sig, owner))
+                found.extend(drop_export(name, r) for r, _ in resources)
         table = {e.name: e for e in found}
         aliases: dict[str, list[Export]] = {}
         for e in found:
@@ -180,6 +177,8 @@ class ComponentRegistry:
     def resolve_export(self, hash: str, function: str) -> Export:
         table = self.exports(hash)
         export = table.get(function)
+        if export is None:
+            export = resolve_resource_call(table, function)
         if export is None:
             names = sorted({e.name for e in table.values()})
             raise InvalidInput(

@@ -21,6 +21,7 @@ from host.oplog import Entry
 from host.replay import HostFunc as HostFunc
 from host.replay import Kind as Kind
 from host.replay import Replay
+from host.runtime.handles import ExportedResources
 from host.secrets import PromiseSecrets
 from host.store.base import Store
 
@@ -106,7 +107,18 @@ class Session(Replay):
         self.args = args
         self.env = env
         self.resources = ResourceTable()
-        self.on_output = on_output
+        # The instances of resources the component exports, numbered; a replay rebuilds it.
+        self.exported = ExportedResources(agent)
+        # Guest output is delivered to ``deliver`` only once the oplog entries that record
+        # it are committed, so a crash (or an interrupt) never shows output that a replay
+        # would then write again: until the next commit it is held here. A guest that
+        # writes for long without committing is committed every HOLD_OUTPUT_S.
+        self.deliver = on_output
+        self.held_output: list[tuple[str, bytes]] = []
+        self.held_since = 0.0
+        self.on_output: Callable[[str, bytes], None] | None = (
+            None if on_output is None else self._hold_output
+        )
         self.on_promise_completed = on_promise_completed
         self.current_function: str | None = None
         self.last_monotonic = 0  # the agent's monotonic floor (host/runtime/pollables.py)
@@ -162,7 +174,28 @@ class Session(Replay):
         if pending:
             self.store.append(self.agent, first, pending)
             self.persisted = len(self.entries)
+        self._deliver_held()
 
+    def mark_persisted(self, *extra: Entry) -> None:
+        super().mark_persisted(*extra)
+        self._deliver_held()
+
+    def _hold_output(self, stream: str, data: bytes) -> None:
+        now = time.monotonic()
+        if self.held_output and now - self.held_since > HOLD_OUTPUT_S and not self.replaying:
+            self.flush()  # commits the records of what is held (this write's comes after)
+        if not self.held_output:
+            self.held_since = now
+        self.held_output.append((stream, data))
+
+    def _deliver_held(self) -> None:
+        held, self.held_output = self.held_output, []
+        if self.deliver is not None:
+            for stream, data in held:
+                self.deliver(stream, data)
+
+
+HOLD_OUTPUT_S = 0.2
 
 # The session whose guest code is running on this thread. Host callbacks are
 # registered once per component linker, so they find their session here.

@@ -57,7 +57,7 @@ from host.store import (
     open_store,
     resolve,
 )
-from host.store.base import DONE, ERRORED, FAILED, QUEUED, STARTED
+from host.store.base import DONE, ERRORED, FAILED, INTERRUPTED, QUEUED, RUNNING, STARTED
 from host.values import convert
 
 
@@ -274,9 +274,23 @@ class HostService(AgentProtocol):
             self.executor.forget_instance(agent)
 
     def interrupt(self, agent: AgentId) -> AgentView:
-        """Stop the agent between invocations: nothing runs (no queued invocation, no
-        wake-up) until :meth:`resume`."""
-        self.store.interrupt(agent)
+        """Stop the agent: nothing runs (no queued invocation, no wake-up) until
+        :meth:`resume`. A running invocation (run by this process) is stopped within an
+        epoch tick and left started: the resume replays it and continues it live."""
+        if self.store.get_agent(agent).status != RUNNING:
+            self.store.interrupt(agent)
+        elif self.executor.interrupt_running(agent):
+            if self.store.get_agent(agent).status != INTERRUPTED:
+                self.store.interrupt(agent)  # it finished just before the interrupt came
+        elif self.store.acquire_lease(agent, self.executor.owner, self.executor.lease_ttl_s):
+            self.store.interrupt(agent)  # another process runs it: Conflict, saying so
+        else:
+            # Running in the store but run by no process (a crash stopped it): it stays
+            # started, and the resume replays it.
+            try:
+                self.store.set_status(agent, INTERRUPTED)
+            finally:
+                self.store.release_lease(agent, self.executor.owner)
         self.executor.forget_instance(agent)
         return self.agent(agent)
 

@@ -194,8 +194,8 @@ class SqliteStore(SqliteLeases, Store):
             status = self._require_agent(db, agent)
             if status == AgentStatus.RUNNING:
                 raise Conflict(
-                    f"agent {agent} is running an invocation; agent-host can interrupt an "
-                    "agent only between invocations or while it is suspended"
+                    f"agent {agent} is running an invocation in another process; interrupt "
+                    "it through the process that runs it (POST .../interrupt to its server)"
                 )
             if status in (AgentStatus.IDLE, AgentStatus.SUSPENDED, AgentStatus.RETRYING):
                 db.execute(

@@ -20,7 +20,9 @@ integers               numbers (``u64``/``s64`` too: Python's ``json`` keeps the
                        itself an option, some is wrapped: ``{"some": ...}``, so
                        ``option<option<u32>>`` is ``null`` / ``{"some": null}`` /
                        ``{"some": 5}``
-resources              refused: they cannot be written as values
+resources              an exported resource's instance (``ResourceRef``) as Golem's
+                       handle string ``"urn:worker:<component>/<agent>/<id>"``; live
+                       handles are refused: they cannot be written as values
 =====================  ===============================================================
 
 Errors from :func:`from_json` are :class:`ValueJsonError` with a JSON path such as
@@ -53,6 +55,7 @@ from host.values.types import (
     OptionT,
     Prim,
     RecordT,
+    ResourceRef,
     ResultT,
     Some,
     TupleT,
@@ -123,6 +126,8 @@ def _float_to_json(value: float, kind: str) -> Json:
 
 
 def _to(value: Value, ty: WitType, cb: bool = False) -> Json:
+    if isinstance(value, ResourceRef):
+        return value.text  # Golem's JSON for a handle
     if isinstance(ty, Prim):
         if isinstance(value, float):
             return _float_to_json(value, ty.kind)
@@ -207,7 +212,14 @@ def from_json(obj: object, ty: WitType, path: str = "$", *, compact_bytes: bool 
         return obj
     if isinstance(ty, FlagsT):
         return _flags(obj, ty, path)
-    raise ValueJsonError(path, f"{describe(ty)}: resources cannot be written as values")
+    if isinstance(obj, str):  # Golem's JSON for a handle: "<uri>/<id>"
+        try:
+            return ResourceRef.parse(obj)
+        except ValueError as exc:
+            raise ValueJsonError(path, f"{describe(ty)}: {exc}") from None
+    raise ValueJsonError(
+        path, f'expected {describe(ty)} as a handle string "<uri>/<id>", got {_show(obj)}'
+    )
 
 
 def _bytes(obj: dict[str, object], path: str) -> bytes:

@@ -24,7 +24,9 @@ WIT type               Python value
 ``flags``              ``frozenset[str]``
 ``option<T>``          ``None`` for none, ``Some(v)`` for some: exact even when nested
 ``own<R>``/``borrow``  ``Handle(obj)`` wrapping a live wasmtime resource; in memory only,
-                       never written as WAVE or JSON
+                       never written as WAVE or JSON; or ``ResourceRef(id, uri)``, an
+                       instance of a resource the agent's component exports, written as
+                       Golem writes a handle: the string ``"<uri>/<id>"``
 =====================  ===============================================================
 
 Because the payload of a ``Case`` is interpreted through its case's type, ``Case("a", None)``
@@ -240,6 +242,33 @@ class Handle:
     resource: object
 
 
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    """An instance of a resource that an agent's component exports, by the number the host
+    gave it when the guest created it (Golem's worker resource id). ``uri`` names the agent
+    (``urn:worker:<component id>/<agent name>``, as Golem writes handles); it may be empty
+    in what a caller sends."""
+
+    id: int
+    uri: str = ""
+
+    @property
+    def text(self) -> str:
+        """Golem's text form of a handle: ``<uri>/<id>``."""
+        return f"{self.uri}/{self.id}"
+
+    @staticmethod
+    def parse(text: str) -> ResourceRef:
+        """Read :attr:`text` back (a bare number is accepted too); ValueError if malformed."""
+        uri, _, number = text.rpartition("/")
+        if not number.isdigit() or not number.isascii():
+            raise ValueError(
+                f'expected a resource handle as "<uri>/<number>" '
+                f"(urn:worker:<component id>/<agent name>/<number>), got {text!r}"
+            )
+        return ResourceRef(int(number), uri)
+
+
 Value: TypeAlias = (
     bool
     | int
@@ -253,6 +282,7 @@ Value: TypeAlias = (
     | Some
     | frozenset[str]
     | Handle
+    | ResourceRef
     | None
 )
 
@@ -337,6 +367,8 @@ def check(value: object, ty: WitType, path: str = "$", *, handles: bool = True) 
             raise ValueTypeError(
                 path, f"expected a frozenset of names from {describe(ty)}, got {show(value)}"
             )
+    elif isinstance(value, ResourceRef):
+        return  # an exported resource's instance, by number: written as Golem's handle text
     elif not handles:
         raise ValueTypeError(path, f"{describe(ty)}: resources cannot be written as values")
     elif not isinstance(value, Handle):

@@ -31,6 +31,7 @@ from host.values.types import (
     OptionT,
     Prim,
     RecordT,
+    ResourceRef,
     ResultT,
     Some,
     TupleT,
@@ -295,7 +296,18 @@ class _Parser:
             return Some(self.value(ty.payload))
         if isinstance(ty, VariantT | ResultT):
             return self.case(ty)
-        raise self.error(f"{describe(ty)}: resources cannot be written as values")
+        # A handle of an exported resource: Golem's handle text, as a string literal.
+        self.skip_ws()
+        start = self.pos
+        if not self.text.startswith('"', self.pos):
+            raise self.error(
+                f'expected {describe(ty)} as a handle string "<uri>/<number>", found {self.found()}'
+            )
+        text = self.string()
+        try:
+            return ResourceRef.parse(text)
+        except ValueError as exc:
+            raise self.error(f"{describe(ty)}: {exc}", start) from None
 
     def prim(self, kind: str) -> Value:
         start = self.pos
@@ -451,16 +463,42 @@ def parse_value(text: str, ty: WitType, *, base: int = 0) -> Value:
     return value
 
 
+def _call_paren(text: str) -> int:
+    """The index of the ``(`` that opens the argument list, or -1: the first one outside
+    braces, so that Golem's ``iface.{counter("c1").inc-by}(5)`` keeps its name whole."""
+    depth = 0
+    quoted = False
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"' and depth:
+            quoted = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth = max(0, depth - 1)
+        elif c == "(" and not depth:
+            return i
+        i += 1
+    return -1
+
+
 def parse_call(text: str) -> tuple[str, str]:
     """Split ``name(args...)`` into the function name and the argument text.
 
-    The name is everything before the first ``(`` (WIT names never contain one, and qualified
-    names such as ``golem:it/api.{create}`` or ``pkg:ns/iface#fn`` are kept whole); the
+    The name is everything before the first ``(`` outside braces (WIT names never contain
+    one, and qualified names such as ``golem:it/api.{create}``, ``pkg:ns/iface#fn`` or
+    Golem's indexed resources ``pkg:ns/iface.{counter("c1").inc-by}`` are kept whole); the
     argument text runs to the final ``)``. A bare name means a call without arguments.
     The argument text starts at ``text.find("(") + 1``: pass that as ``base`` to
     :func:`parse_args` so error offsets point into the whole call.
     """
-    open_at = text.find("(")
+    open_at = _call_paren(text)
     if open_at < 0:
         name, args = text.strip(), ""
     else:
@@ -469,7 +507,7 @@ def parse_call(text: str) -> tuple[str, str]:
         if close_at != len(text.rstrip()) - 1:
             raise WaveError(len(text.rstrip()), "expected ')' to close the argument list")
         args = text[open_at + 1 : close_at]
-    if not name or any(c in _WS for c in name):
+    if not name or any(c in _WS for c in name.split(".{", 1)[0]):  # `{r( "x" ).m}` is fine
         raise WaveError(0, f"expected a function name before '(', found {show(name)}")
     return name, args
 
@@ -582,6 +620,8 @@ def _fmt(value: Value, ty: WitType) -> str:
             return "none"
         assert isinstance(value, Some)
         return f"some({_fmt(value.value, ty.payload)})"
+    if isinstance(value, ResourceRef):
+        return _DQUOTE + _escape(value.text, _DQUOTE) + _DQUOTE
     assert isinstance(value, Case) and isinstance(ty, VariantT | ResultT)
     label = value.name if isinstance(ty, ResultT) else _label(value.name)
     payload_ty = dict(variant_cases(ty))[value.name]

@@ -121,6 +121,28 @@ EXPECTED["flaky"] = (
     },
     {"boom", "shout-and-boom", "set-policy", "ok"},
 )
+# The exported-resource guest exports one interface (its functions in INSTANCE_EXPORTS).
+EXPECTED["counters"] = ({}, {"agent-host:fixtures/api"})
+EXPECTED["ticker"] = (
+    {
+        "wasi:io/error@0.2.3": set(),
+        "wasi:io/streams@0.2.3": {"[method]output-stream.blocking-write-and-flush"},
+        "wasi:cli/stdout@0.2.3": {"get-stdout"},
+    },
+    {"tick"},
+)
+# exported interface -> {function: parameter names}
+INSTANCE_EXPORTS = {
+    "agent-host:fixtures/api": {
+        "[constructor]counter": ["name"],
+        "[method]counter.inc-by": ["self", "n"],
+        "[method]counter.get": ["self"],
+        "[static]counter.live": [],
+        "make": ["start"],
+        "peek": ["c"],
+        "dropped": [],
+    }
+}
 # The misbehaving guest of the limit tests imports nothing.
 EXPECTED["transactions-1.3.0"] = (
     {
@@ -174,6 +196,7 @@ PARAMS = {
     "uuid-round-trip": ["text"],
     "agent-types": [],
     "fork": [],
+    "tick": ["n", "spin"],
 }
 
 
@@ -208,6 +231,14 @@ def test_fixture_builds_with_expected_imports_and_exports(
     exports = component.type.exports(engine)
     assert set(exports) == expected_exports
     for export_name, item in exports.items():
+        if isinstance(item.ty, ComponentInstanceType):
+            funcs = {
+                k: [p for p, _ in v.ty.params]
+                for k, v in item.ty.exports(engine).items()
+                if isinstance(v.ty, FuncType)
+            }
+            assert funcs == INSTANCE_EXPORTS[export_name], export_name
+            continue
         assert isinstance(item.ty, FuncType), export_name
         assert [p for p, _ in item.ty.params] == PARAMS[export_name], export_name
 

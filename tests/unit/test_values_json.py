@@ -145,7 +145,8 @@ def test_from_json_leniencies(obj: Json, ty: WitType, expected: Value) -> None:
         (["read", "read"], PERMS, "$.params[1][1]: flag 'read' given twice"),
         (["nope"], PERMS, "$.params[1][0]: expected a flag of flags { read, write, exec }"),
         ("read", PERMS, "expected flags { read, write, exec } as an array of names"),
-        (1, ResourceT("pollable"), "own<pollable>: resources cannot be written as values"),
+        (1, ResourceT("pollable"), 'expected own<pollable> as a handle string "<uri>/<id>"'),
+        ("x", ResourceT("pollable"), "expected a resource handle as"),
     ],
 )
 def test_from_json_errors(obj: object, ty: WitType, message: str) -> None:

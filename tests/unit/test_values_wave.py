@@ -208,7 +208,8 @@ def test_format_examples(value: Value, ty: WitType, text: str) -> None:
         ("ok(1)", ResultT(None, STRING), "case ok of result<_, string> has no payload"),
         ("1 2", U32, "at 2: expected end of input, found number 2"),
         ("", STRING, "at 0: expected string, found end of input"),
-        ("x", ResourceT("pollable"), "own<pollable>: resources cannot be written as values"),
+        ("x", ResourceT("pollable"), "at 0: expected own<pollable> as a handle string"),
+        ('"x"', ResourceT("pollable"), "expected a resource handle as"),
     ],
 )
 def test_parse_errors(text: str, ty: WitType, message: str) -> None:
