@@ -65,6 +65,7 @@ class AgentResult:
     wave: str
     error: str | None = None
     caller_error: bool = False
+    value: Any = None  # the output data-value (a host Value)
     rest: Any = None  # Golem's UntypedJsonDataValue of the output (invoke-agent's result)
 
 
@@ -193,6 +194,7 @@ class AgentProtocol:
             method_name,
             result_to_json(method.output_schema, result.value),
             data_value_to_wave(method.output_schema, result.value),
+            value=result.value,
             rest=data_value_to_rest_json(method.output_schema, result.value),
         )
 
@@ -203,9 +205,7 @@ class AgentProtocol:
         agent_type = self.agent_type_of(promise.agent)
         if agent_type is None:
             raise InvalidInput("webhooks are for the agents of agent components", field="agent")
-        return webhooks.url(
-            self.public_url, agent_type, promise, self.secrets.secret(promise)
-        )
+        return webhooks.url(self.public_url, agent_type, promise, self.secrets.secret(promise))
 
     def reset_ephemeral(self, call: Call) -> bool:
         """An ephemeral agent keeps nothing between calls: delete its last run. Whether
