@@ -119,7 +119,12 @@ def test_invoke_agent_errors(http: httpx.Client) -> None:
 def test_create_agent_and_the_worker_api_with_agent_ids(http: httpx.Client) -> None:
     made = http.post(
         "/v1/agents/create-agent",
-        json={"appName": "shop", "envName": "e", "agentTypeName": "ShopAgent", "parameters": ["w1"]},
+        json={
+            "appName": "shop",
+            "envName": "e",
+            "agentTypeName": "ShopAgent",
+            "parameters": ["w1"],
+        },
     )
     assert made.status_code == 200, made.text
     agent = made.json()["agentId"]
@@ -239,7 +244,9 @@ def test_route_collisions_are_reported(tmp_path_factory: pytest.TempPathFactory)
                     "mode": "await",
                 },
             )
-            assert ambiguous.status_code == 409 and "appName" in ambiguous.json()["error"]["message"]
+            assert (
+                ambiguous.status_code == 409 and "appName" in ambiguous.json()["error"]["message"]
+            )
             # The first component's routes still serve.
             assert http.delete("/shops/x/items").status_code == 204
     finally:
