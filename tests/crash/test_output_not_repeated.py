@@ -77,8 +77,16 @@ def test_sigkill_after_some_output_then_restart_shows_each_line_once(
         assert resumed.returncode == 0, resumed.stderr
         assert view.get_agent(agent).status == "idle"
         after = _ticks(resumed.stderr)
-        # What the first process showed, then the rest: every line exactly once, in order.
-        assert shown + after == [f"[t1] tick {i % 10}" for i in range(LINES)]
+        expected = [f"[t1] tick {i % 10}" for i in range(LINES)]
+        # No line is shown twice and none out of order: what the first process showed is a
+        # prefix, what the second shows is the rest. Output is shown only after its record
+        # is committed, so a kill between the commit and the display can leave a gap
+        # between the two (lines recorded, and listed by `agent-host oplog`, but never
+        # displayed): at most once, never twice.
+        assert shown == expected[: len(shown)]
+        assert after == expected[LINES - len(after) :]
+        assert len(shown) + len(after) <= LINES
+        assert len(after) > 0  # the crash interrupted the invocation; the resume finished it
         writes = [
             e for e in view.read_oplog(agent) if isinstance(e, HostCall) and "write" in e.function
         ]
