@@ -295,6 +295,8 @@ class CaseRun:
                 and seen.pending_invocations != step.pending_invocations
             ):
                 problem = f"it has {seen.pending_invocations} pending invocations"
+            elif step.retry_count is not None and seen.retry_count != step.retry_count:
+                problem = f"its retry count is {seen.retry_count}"
             else:
                 missing = [
                     w for w in wanted_errors if w.lower() not in (seen.last_error or "").lower()
@@ -308,7 +310,7 @@ class CaseRun:
                     f" with {step.pending_invocations} pending invocations"
                     if step.pending_invocations is not None
                     else ""
-                )
+                ) + (f" with retry count {step.retry_count}" if step.retry_count is not None else "")
                 raise StepFailed(
                     f"expected {step.agent} {wanted} within {step.timeout:g} s: {problem}"
                 )
