@@ -310,7 +310,9 @@ class CaseRun:
                     f" with {step.pending_invocations} pending invocations"
                     if step.pending_invocations is not None
                     else ""
-                ) + (f" with retry count {step.retry_count}" if step.retry_count is not None else "")
+                )
+                if step.retry_count is not None:
+                    wanted += f" with retry count {step.retry_count}"
                 raise StepFailed(
                     f"expected {step.agent} {wanted} within {step.timeout:g} s: {problem}"
                 )
