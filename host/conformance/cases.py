@@ -26,7 +26,7 @@ SUSPENSION_HOOK = "suspension-hook"
 PROMISE_LISTING = "promise-listing"
 CAPABILITIES = (RESTART, KILL, HTTP, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING)
 
-STATUSES = ("running", "idle", "suspended", "interrupted", "failed")
+STATUSES = ("running", "idle", "suspended", "interrupted", "retrying", "failed")
 OPLOG_KINDS = (
     "agent-created",
     "invocation-started",
@@ -35,6 +35,13 @@ OPLOG_KINDS = (
     "suspended",
     "invocation-finished",
     "invocation-failed",
+    # Golem's durability entries (issue 11): a retry's marker, atomic regions, jumps back
+    # and persistence-level changes, named as Golem's oplog names them.
+    "retried",
+    "begin-atomic-region",
+    "end-atomic-region",
+    "jump",
+    "change-persistence-level",
 )
 WAIT_EXPECTS = ("suspended", "queued", "running", "nowait")
 END_EXPECTS = ("done", "failed")
@@ -101,6 +108,7 @@ class WaitStatus(Step):
     timeout: float = DEFAULT_TIMEOUT
     error: tuple[Any, ...] = ()
     pending_invocations: int | None = None
+    retry_count: int | None = None
 
 
 @dataclass(frozen=True)

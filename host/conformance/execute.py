@@ -295,6 +295,8 @@ class CaseRun:
                 and seen.pending_invocations != step.pending_invocations
             ):
                 problem = f"it has {seen.pending_invocations} pending invocations"
+            elif step.retry_count is not None and seen.retry_count != step.retry_count:
+                problem = f"its retry count is {seen.retry_count}"
             else:
                 missing = [
                     w for w in wanted_errors if w.lower() not in (seen.last_error or "").lower()
@@ -309,6 +311,8 @@ class CaseRun:
                     if step.pending_invocations is not None
                     else ""
                 )
+                if step.retry_count is not None:
+                    wanted += f" with retry count {step.retry_count}"
                 raise StepFailed(
                     f"expected {step.agent} {wanted} within {step.timeout:g} s: {problem}"
                 )

@@ -402,7 +402,12 @@ class _Steps:
         pending = obj.get("pending_invocations")
         if pending is not None and not refs.is_int(pending, 0):
             raise CaseError(obj.at("pending_invocations"), "must be an integer >= 0")
-        return WaitStatus(index, "wait_status", agent, status, timeout, tuple(error), pending)
+        retries = obj.get("retry_count")
+        if retries is not None and not refs.is_int(retries, 0):
+            raise CaseError(obj.at("retry_count"), "must be an integer >= 0")
+        return WaitStatus(
+            index, "wait_status", agent, status, timeout, tuple(error), pending, retries
+        )
 
     def _expect_oplog(self, index: int, obj: _Obj) -> Step:
         agent = self._agent(obj)

@@ -239,7 +239,8 @@ class AgentHostAdapter(Adapter):
             view = self.host.agent(self._agent(component_id, agent))
         except AgentNotFound:
             return None
-        return AgentState(view.status, view.queued, view.record.last_error)
+        record = view.record
+        return AgentState(view.status, view.queued, record.last_error, record.retry_count)
 
     def oplog(self, component_id: str, agent: str) -> list[OplogEntry]:
         from host import oplog

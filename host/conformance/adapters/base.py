@@ -38,9 +38,10 @@ class Unsupported(AdapterError):
 
 @dataclass(frozen=True)
 class AgentState:
-    status: str  # running, idle, suspended, interrupted, failed (other host words pass as-is)
+    status: str  # running, idle, suspended, interrupted, retrying, failed (others as-is)
     pending_invocations: int  # accepted but not started yet
     last_error: str | None = None
+    retry_count: int | None = None  # Golem's retryCount: automatic retries so far
 
 
 @dataclass(frozen=True)

@@ -344,10 +344,12 @@ class HttpAdapter(Adapter):
             raise AdapterError(f"worker metadata without a status: {response.text[:200]}")
         pending = meta.get("pendingInvocationCount", 0)
         error = meta.get("lastError")
+        retries = meta.get("retryCount")
         return AgentState(
             status.lower(),
             pending if isinstance(pending, int) else 0,
             error if isinstance(error, str) else None,
+            retries if isinstance(retries, int) else None,
         )
 
     def oplog(self, component_id: str, agent: str) -> list[OplogEntry]:
