@@ -87,6 +87,11 @@ EXPECTED["output"] = (
     },
     {"flood", "flood-err", "random"},
 )
+for _snap in ("snapshots-1", "snapshots-2"):
+    EXPECTED[_snap] = (
+        {"golem:api/host@1.5.0": set()},
+        {"add", "total", "save", "load"},
+    )
 EXPECTED["agent-1.5.0"] = (
     {
         "wasi:io/poll@0.2.3": _POLL_BLOCK,
