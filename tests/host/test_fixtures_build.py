@@ -90,7 +90,7 @@ EXPECTED["output"] = (
 for _snap in ("snapshots-1", "snapshots-2"):
     EXPECTED[_snap] = (
         {"golem:api/host@1.5.0": set()},
-        {"add", "total", "save", "load"},
+        {"add", "total", "golem:api/save-snapshot@1.5.0", "golem:api/load-snapshot@1.5.0"},
     )
 EXPECTED["agent-1.5.0"] = (
     {
