@@ -85,6 +85,11 @@ class AgentBusy(Conflict):
         self.agent = agent
 
 
+class UpdateFailed(Conflict):
+    """A snapshot-based update failed (recorded in the oplog as a failed update); the agent
+    stays on its old component version."""
+
+
 class AgentFailed(Conflict):
     """A call to a failed agent: it fails at once with the agent's error (Golem's
     semantics); ``agent resume`` retries the failed invocation."""

@@ -161,6 +161,41 @@ class ChangePersistenceLevel:
     timestamp: int = field(default_factory=now_ns)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The agent's state after the entries before this one, as its ``save-snapshot``
+    export returned it (``payload`` base64). Recovery loads the latest snapshot that is
+    not deleted into a fresh instance (``load-snapshot``) and replays only what follows.
+    Written between invocations, by the agent type's snapshotting policy."""
+
+    payload: str
+    mime_type: str
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class SuccessfulUpdate:
+    """The agent moved to component version ``target_version`` (file ``component_hash``).
+    Snapshot-based (``payload`` set, base64): the old version's snapshot was loaded into
+    the new version, and replay starts here like at a :class:`Snapshot`."""
+
+    target_version: int
+    component_hash: str
+    payload: str | None = None
+    mime_type: str | None = None
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class FailedUpdate:
+    """An update to ``target_version`` failed (``details`` say why); the agent stays on
+    its old version."""
+
+    target_version: int
+    details: str
+    timestamp: int = field(default_factory=now_ns)
+
+
 Entry = (
     AgentCreated
     | InvocationStarted
@@ -176,6 +211,9 @@ Entry = (
     | EndRemoteWrite
     | Jump
     | ChangePersistenceLevel
+    | Snapshot
+    | SuccessfulUpdate
+    | FailedUpdate
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -193,6 +231,9 @@ _TYPES: dict[str, type[Any]] = {
     "end-remote-write": EndRemoteWrite,
     "jump": Jump,
     "change-persistence-level": ChangePersistenceLevel,
+    "snapshot": Snapshot,
+    "successful-update": SuccessfulUpdate,
+    "failed-update": FailedUpdate,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 
@@ -277,6 +318,13 @@ def describe(entry: Entry) -> str:
         return f"jump: entries {entry.start} to {entry.end} are skipped"
     if isinstance(entry, ChangePersistenceLevel):
         return f"persistence level {entry.level}"
+    if isinstance(entry, Snapshot):
+        return f"snapshot ({entry.mime_type}, {len(entry.payload) * 3 // 4} bytes)"
+    if isinstance(entry, SuccessfulUpdate):
+        how = "snapshot-based" if entry.payload is not None else "automatic"
+        return f"updated to version {entry.target_version} ({how})"
+    if isinstance(entry, FailedUpdate):
+        return f"update to version {entry.target_version} failed: {entry.details}"
     return f"failed: {entry.error}"
 
 

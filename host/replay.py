@@ -70,6 +70,7 @@ from host.oplog import (
     EndAtomicRegion,
     EndRemoteWrite,
     Entry,
+    FailedUpdate,
     HostCall,
     InvocationFailed,
     InvocationFinished,
@@ -77,6 +78,8 @@ from host.oplog import (
     Jump,
     PromiseCreated,
     Retried,
+    Snapshot,
+    SuccessfulUpdate,
     Suspended,
     describe,
 )
@@ -166,8 +169,9 @@ class Replay:
         return self.cursor + 1
 
     def is_marker(self, entry: Entry) -> bool:
-        """Entries replay passes over: suspensions, retries, and failures that were retried."""
-        if isinstance(entry, Suspended | Retried):
+        """Entries replay passes over: suspensions, retries, snapshots and updates, and
+        failures that were retried."""
+        if isinstance(entry, Suspended | Retried | Snapshot | SuccessfulUpdate | FailedUpdate):
             return True
         return isinstance(entry, InvocationFailed) and entry.invocation_id in self.retried
 
@@ -199,6 +203,11 @@ class Replay:
             raise Divergence(str(self.agent), self.index_of_cursor(), describe(entry), called)
         self.cursor += 1
         return entry
+
+    def start_at(self, index: int) -> None:
+        """Replay from just after oplog index ``index`` (a snapshot loaded the state the
+        entries up to it built)."""
+        self.cursor = index
 
     def go_live(self) -> None:
         """Stop replaying here: what the log holds past the cursor is not replayed."""
@@ -409,6 +418,22 @@ class Replay:
         """Commit the pending entries. Here the log is only in memory; the host's Session
         writes them to its store first."""
         self.persisted = len(self.entries)
+
+
+def latest_snapshot(entries: Sequence[Entry]) -> tuple[int, str, str] | None:
+    """(oplog index, base64 payload, mime type) of the latest snapshot that no Jump
+    deleted: a :class:`Snapshot` or a snapshot-based :class:`SuccessfulUpdate`."""
+    deleted = [(e.start, e.end) for e in entries if isinstance(e, Jump)]
+    for i in range(len(entries) - 1, 0, -1):
+        entry = entries[i]
+        index = i + 1
+        if any(start <= index <= end for start, end in deleted):
+            continue
+        if isinstance(entry, Snapshot):
+            return index, entry.payload, entry.mime_type
+        if isinstance(entry, SuccessfulUpdate) and entry.payload is not None:
+            return index, entry.payload, entry.mime_type or ""
+    return None
 
 
 def host_call(

@@ -279,3 +279,47 @@ def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int, count: 
     rows = [{"index": i, **oplog.to_dict(e)} for i, e in page.entries]
     lines = [f"{i:>5}  {iso(e.timestamp)}  {oplog.describe(e)}" for i, e in page.entries]
     emit(ctx, rows, "\n".join(lines))
+
+
+@agent.command("update")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@click.option("--version", "version", type=int, help="Target component version (default: latest).")
+@click.option(
+    "--mode",
+    type=click.Choice(["automatic", "snapshot"]),
+    default="automatic",
+    show_default=True,
+    help="automatic: replay the oplog on the new version; snapshot: save-snapshot on the "
+    "old version, load-snapshot on the new one.",
+)
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_update(
+    ctx: Ctx, component_ref: str, agent_name: str, version: int | None, mode: str
+) -> None:
+    """Move an agent to another version of its component."""
+    agent_id = ctx.agent(component_ref, agent_name)
+    record = ctx.service.update_agent(agent_id, version, mode)
+    data = {"agent": str(agent_id), "version": record.version, "mode": mode}
+    emit(ctx, data, f"{agent_id}: updated to version {record.version} ({mode})")
+
+
+@agent.command("revert")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@click.option("--to-index", "index", type=int, help="Keep the oplog up to this index.")
+@click.option("--last", "last", type=int, help="Undo the last N invocations.")
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_revert(
+    ctx: Ctx, component_ref: str, agent_name: str, index: int | None, last: int | None
+) -> None:
+    """Revert an agent (Golem's revert-worker): the oplog after the target is skipped from
+    now on and the agent goes on from there."""
+    agent_id = ctx.agent(component_ref, agent_name)
+    jump = ctx.service.revert_agent(agent_id, index, last)
+    data = {"agent": str(agent_id), "dropped": [jump.start, jump.end]}
+    emit(ctx, data, f"{agent_id}: reverted (oplog {jump.start}..{jump.end} skipped)")

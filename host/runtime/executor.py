@@ -38,12 +38,14 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import wasmtime
 import wasmtime.component as wc
 
+from host.agents.agenttypes import Snapshotting
 from host.clock import steady_ns
 from host.errors import Divergence, HostError, LeaseHeld, LeaseLost
 from host.ids import AgentId, PromiseId
@@ -53,9 +55,11 @@ from host.oplog import (
     InvocationFailed,
     InvocationFinished,
     InvocationStarted,
+    Snapshot,
     Suspended,
 )
-from host.replay import Restart
+from host.replay import Restart, latest_snapshot
+from host.runtime import snapshots
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
@@ -151,6 +155,10 @@ class Executor:
         self._backoff: dict[AgentId, tuple[float, float]] = {}
         # The retry policy of agents whose guest set none (None: Golem's default).
         self.default_retry_policy: dict[str, object] | None = None
+        # The snapshotting of plain components and of agent types that say `default`
+        # (Golem's executor config oplog.default_snapshotting, disabled by default).
+        self.default_snapshotting = Snapshotting()
+        self._snapshot_clocks: dict[AgentId, snapshots.SnapshotClock] = {}
         # The stderr tail of each agent's last automatically retried attempt.
         self._stderr_tails: dict[AgentId, bytes] = {}
         # Agents whose lease this process holds now (how many runs of each), renewed by
@@ -338,6 +346,12 @@ class Executor:
             live = None  # another process (or a version update, or a re-creation) moved it on
         if live is not None:
             return self._run(live)
+        fresh = self._instance(agent, hash, record.created_at)
+        return fresh if isinstance(fresh, Step) else self._run(fresh)
+
+    def _instance(self, agent: AgentId, hash: str, created_at: int) -> _Live | Step:
+        """A fresh instance of ``hash`` for the agent, its session over the whole oplog
+        (started at the latest snapshot, loaded); Step.STOP if it could not be made."""
         entries = self.store.read_oplog(agent)
         created = entries[0]
         assert isinstance(created, AgentCreated)
@@ -360,12 +374,61 @@ class Executor:
         set_current(session)
         try:
             instance = linker.instantiate(wstore, component)
+            if not self._load_latest_snapshot(session, wstore, instance, hash):
+                return Step.STOP
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             self._fail(agent, session, None, f"instantiation failed: {first_line(exc)}")
             return Step.STOP
         finally:
             set_current(None)
-        return self._run(_Live(session, wstore, instance, hash, record.created_at))
+        return _Live(session, wstore, instance, hash, created_at)
+
+    @contextmanager
+    def holding(self, agent: AgentId) -> Iterator[None]:
+        """Hold the agent (this process's lock and its lease) for an operation on its
+        instance outside a run (a snapshot-based update); LeaseHeld if another process
+        runs it."""
+        with self._lock(agent):
+            holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
+            if holder is not None:
+                raise LeaseHeld(str(agent), holder)
+            self._hold(agent)
+            try:
+                yield
+            finally:
+                self._unhold(agent)
+                self.store.release_lease(agent, self.owner)
+
+    def replayed_instance(self, agent: AgentId) -> _Live | None:
+        """Under :meth:`holding`: the agent's instance with its whole oplog replayed and
+        nothing run live (None if the replay stopped: failed or diverged). The kept idle
+        instance is taken when it is current."""
+        record = self.store.get_agent(agent)
+        with self._live_lock:
+            live = self._live.pop(agent, None)
+        if (
+            live is None
+            or live.hash != record.component_hash
+            or (live.session.persisted != record.oplog_length)
+        ):
+            made = self._instance(agent, record.component_hash, record.created_at)
+            if isinstance(made, Step):
+                return None
+            live = made
+        session = live.session
+        set_current(session)
+        try:
+            while (entry := session.next_invocation()) is not None:
+                if isinstance(entry, InvocationFailed):
+                    return None
+                if self._call(session, live.wstore, live.instance, entry, live.hash) is not None:
+                    return None
+        except Divergence as exc:
+            self.store.set_status(agent, FAILED, str(exc))
+            return None
+        finally:
+            set_current(None)
+        return live
 
     def _output_for(self, agent: AgentId) -> Callable[[str, bytes], None] | None:
         output = self.output
@@ -530,7 +593,67 @@ class Executor:
         self.store.finish_invocation(agent, pending, first, finished)
         session.mark_persisted(finished)
         self.scheduler.finished(agent, started.invocation_id)
+        self._snapshot_if_due(session, wstore, instance, hash)
         return None
+
+    # -- snapshots (host/runtime/snapshots.py) -------------------------------------------
+    def _load_latest_snapshot(
+        self, session: Session, wstore: wasmtime.Store, instance: wc.Instance, hash: str
+    ) -> bool:
+        """Start the replay at the latest snapshot, loaded into the fresh instance; False
+        (the agent is failed) if the component refuses it."""
+        found = latest_snapshot(session.entries)
+        if found is None:
+            return True
+        index, payload, mime_type = found
+        try:
+            snapshots.load(
+                self.registry, hash, wstore, instance, snapshots.decode(payload), mime_type
+            )
+        except snapshots.SnapshotError as exc:
+            message = f"recovery from the snapshot at oplog index {index} failed: {exc}"
+            self._fail(session.agent, session, None, message)
+            return False
+        session.start_at(index)
+        return True
+
+    def snapshot_policy(self, agent: AgentId, hash: str) -> Snapshotting:
+        """The agent's snapshotting: its agent type's, else the host's default."""
+        declared = None
+        types = self.registry.agent_types(hash)
+        if types is not None:
+            from host.agents.agentid import find_type, parse_agent_id
+
+            try:
+                agent_type = find_type(parse_agent_id(agent.name).type_name, types)
+            except HostError:
+                agent_type = None
+            declared = agent_type.snapshotting if agent_type is not None else None
+        return snapshots.resolve_policy(declared, self.default_snapshotting)
+
+    def _snapshot_if_due(
+        self, session: Session, wstore: wasmtime.Store, instance: wc.Instance, hash: str
+    ) -> None:
+        """After a live invocation: save and record a snapshot if the policy says so. A
+        snapshot that cannot be saved is logged and skipped (recovery replays instead)."""
+        agent = session.agent
+        policy = self.snapshot_policy(agent, hash)
+        if policy.kind == "disabled":
+            return
+        clock = self._snapshot_clocks.setdefault(
+            agent, snapshots.SnapshotClock(last_ns=time.time_ns())
+        )
+        clock.invocations += 1
+        if not snapshots.due(policy, clock, time.time_ns()):
+            return
+        clock.invocations, clock.last_ns = 0, time.time_ns()
+        try:
+            payload, mime_type = snapshots.save(self.registry, hash, wstore, instance)
+            session.record(Snapshot(snapshots.encode(payload), mime_type))
+        except HostError as exc:  # SnapshotError, LimitExceeded
+            log.warning("agent %s: no snapshot taken: %s", agent, exc)
+            return
+        session.flush()
 
     def _after_trap(
         self, session: Session, started: InvocationStarted, exc: Exception

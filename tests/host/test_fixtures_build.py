@@ -87,6 +87,11 @@ EXPECTED["output"] = (
     },
     {"flood", "flood-err", "random"},
 )
+for _snap in ("snapshots-1", "snapshots-2"):
+    EXPECTED[_snap] = (
+        {"golem:api/host@1.5.0": set()},
+        {"add", "total", "golem:api/save-snapshot@1.5.0", "golem:api/load-snapshot@1.5.0"},
+    )
 EXPECTED["agent-1.5.0"] = (
     {
         "wasi:io/poll@0.2.3": _POLL_BLOCK,
@@ -133,6 +138,8 @@ EXPECTED["ticker"] = (
 )
 # exported interface -> {function: parameter names}
 INSTANCE_EXPORTS = {
+    "golem:api/save-snapshot@1.5.0": {"save": []},
+    "golem:api/load-snapshot@1.5.0": {"load": ["snapshot"]},
     "agent-host:fixtures/api": {
         "[constructor]counter": ["name"],
         "[method]counter.inc-by": ["self", "n"],
@@ -163,6 +170,8 @@ EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
     "atomic-once": [],
+    "add": ["n"],
+    "total": [],
     "jump-loop": ["limit"],
     "quiet-then-commit": [],
     "create": [],
