@@ -113,8 +113,8 @@ def revert(
     target = target_index(entries, to_index, last_invocations)
     jump = Jump(target + 1, len(entries) + 1)
     dropped = entries[target:]
-    store.append(agent, len(entries) + 1, [jump])
-    if any(isinstance(e, SuccessfulUpdate) for e in dropped):
-        store.set_component_hash(agent, _hash_at(entries, target))
+    updated = any(isinstance(e, SuccessfulUpdate) for e in dropped)
+    pin = _hash_at(entries, target) if updated else None
+    store.append(agent, len(entries) + 1, [jump], component_hash=pin)
     store.set_status(agent, IDLE)
     return jump

@@ -191,7 +191,6 @@ def update_by_snapshot(executor: Executor, agent: AgentId, target: ComponentReco
             if reason is not None
             else SuccessfulUpdate(target.version, target.hash, encode(payload), mime_type)
         )
-        store.append(agent, store.oplog_length(agent) + 1, [entry])
-        if reason is None:
-            store.set_component_hash(agent, target.hash)
+        pin = target.hash if reason is None else None
+        store.append(agent, store.oplog_length(agent) + 1, [entry], component_hash=pin)
     return reason

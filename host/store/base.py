@@ -234,8 +234,17 @@ class Store(abc.ABC):
 
     # -- oplog ----------------------------------------------------------------
     @abc.abstractmethod
-    def append(self, agent: AgentId, first_index: int, entries: Sequence[Entry]) -> None:
-        """Append entries at first_index, first_index+1, ...; OplogConflict if any exists."""
+    def append(
+        self,
+        agent: AgentId,
+        first_index: int,
+        entries: Sequence[Entry],
+        *,
+        component_hash: str | None = None,
+    ) -> None:
+        """Append entries at first_index, first_index+1, ...; OplogConflict if any exists.
+        With ``component_hash``, the agent is pinned to that component version in the same
+        transaction (an update's or revert's entry and the version it implies never part)."""
 
     @abc.abstractmethod
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:

@@ -373,12 +373,24 @@ class SqliteStore(SqliteLeases, Store):
         except sqlite3.IntegrityError:
             raise OplogConflict(str(agent), first) from None
 
-    def append(self, agent: AgentId, first_index: int, entries: Sequence[Entry]) -> None:
+    def append(
+        self,
+        agent: AgentId,
+        first_index: int,
+        entries: Sequence[Entry],
+        *,
+        component_hash: str | None = None,
+    ) -> None:
         if not entries:
             return
         with self._tx("append") as db:
             self._fence(db, agent)
             self._append(db, agent, first_index, entries)
+            if component_hash is not None:
+                db.execute(
+                    "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?",
+                    (component_hash, *_key(agent)),
+                )
 
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
         with self._read() as db:
