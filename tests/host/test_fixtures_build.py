@@ -148,7 +148,7 @@ INSTANCE_EXPORTS = {
         "make": ["start"],
         "peek": ["c"],
         "dropped": [],
-    }
+    },
 }
 # The misbehaving guest of the limit tests imports nothing.
 EXPECTED["transactions-1.3.0"] = (
