@@ -6,9 +6,9 @@ the store. Generic across generations: 0.2.0 .. 1.1.6 name them ``*-worker*`` wi
 ``agent-id {component-id, agent-id}``; records are built from the function's own
 types by field name, so each generation gets its own shape.
 
-Reads are READ (recorded, replayed from the oplog); update and fork are EFFECT
+Reads are READ (recorded, replayed from the oplog); update, fork and revert are EFFECT
 (recorded and committed before the guest sees the result). What agent-host cannot
-do right (revert, fork of the running agent, snapshot-based update) fails the call
+do right (fork of the running agent, snapshot-based update from a guest) fails the call
 with a message naming it, never the registration.
 """
 
@@ -20,11 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 from host import oplog
-from host.errors import InvalidInput, NotFound
+from host.errors import HostError, InvalidInput, NotFound
 from host.ids import AgentId
 from host.runtime.session import HostFunc, Kind, Session
 from host.store.base import ComponentRecord, InvocationState, Store
-from host.values import Some
+from host.values import Case, Some
 from host.values.types import FuncSig, ListT, OptionT, RecordT, ResourceT, WitType
 
 R = Kind.READ
@@ -241,6 +241,28 @@ def _update(sig: FuncSig) -> HostFunc:
     return HostFunc(live, Kind.EFFECT)
 
 
+def _revert(sig: FuncSig) -> HostFunc:
+    def live(session: Session, value: dict[str, Any], target: Case) -> None:
+        from host.runtime import revert  # revert imports the store layer only
+
+        agent = id_from(value)
+        if agent == session.agent:
+            raise _fail(
+                f"{agent} cannot revert itself while it runs: revert it from another agent, "
+                "the CLI (agent revert) or REST once this invocation ended"
+            )
+        count = target.value
+        assert isinstance(count, int)
+        index = count if target.name == "revert-to-oplog-index" else None
+        last = count if target.name == "revert-last-invocations" else None
+        try:
+            revert.revert(session.store, agent, index, last)
+        except HostError as exc:  # not found, busy, a target inside an invocation
+            raise _fail(f"cannot revert {agent}: {exc}") from None
+
+    return HostFunc(live, Kind.EFFECT)
+
+
 def _fork(sig: FuncSig) -> HostFunc:
     def live(
         session: Session, source_v: dict[str, Any], target_v: dict[str, Any], cut: int
@@ -304,10 +326,6 @@ def _constructor(sig: FuncSig) -> HostFunc:
     return HostFunc(_enumerate_new)
 
 
-REVERT_WHY = (
-    "reverting an agent's oplog (to an index or past its last invocations) is not "
-    "implemented; fork-worker/fork-agent at an earlier index gives a copy in that state"
-)
 FORK_SELF_WHY = (
     "forking the running agent at its current execution point would need the forked "
     "instance to resume mid-invocation; use fork-worker/fork-agent with the agent's "
@@ -323,7 +341,7 @@ for _noun in ("worker", "agent"):
             f"[method]get-{_noun}s.get-next": _get_next,
             f"update-{_noun}": _update,
             f"fork-{_noun}": _fork,
-            f"revert-{_noun}": _unsupported(f"revert-{_noun}", REVERT_WHY),
+            f"revert-{_noun}": _revert,
             f"resolve-{_noun}-id": lambda sig: _resolve_agent(sig, strict=False),
             f"resolve-{_noun}-id-strict": lambda sig: _resolve_agent(sig, strict=True),
         }

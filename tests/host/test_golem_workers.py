@@ -237,12 +237,26 @@ def test_resolve(agents: Agents) -> None:
     assert agents.call(a, f"resolve-{n}-id-strict", "counter", "a") == Some(agents.ident(a))
 
 
-def test_revert_and_fork_self_fail_the_call(agents: Agents) -> None:
+def test_revert_drops_another_agents_last_invocations(agents: Agents) -> None:
+    host, n = agents.host, agents.noun
+    a, _ = host.create_agent("counter", "a")
+    b, _ = host.create_agent("counter", "b")
+    assert host.invoke(b, "create()").state == "done"
+    kept = host.store.oplog_length(b)
+    assert host.invoke(b, "create()").state == "done"
+    agents.call(a, f"revert-{n}", agents.ident(b), Case("revert-last-invocations", 1))
+    jump = host.store.read_oplog(b)[-1]
+    assert isinstance(jump, oplog.Jump) and jump.start == kept + 1
+    # b goes on from the kept part: the dropped invocation's promise id is given again.
+    assert host.invoke(b, "create()").state == "done"
+    with pytest.raises(golem.GuestError, match="cannot revert .*b"):
+        agents.call(a, f"revert-{n}", agents.ident(b), Case("revert-to-oplog-index", 2))
+    with pytest.raises(golem.GuestError, match="cannot revert itself"):
+        agents.call(a, f"revert-{n}", agents.ident(a), Case("revert-last-invocations", 1))
+
+
+def test_fork_self_fails_the_call(agents: Agents) -> None:
     a, _ = agents.host.create_agent("counter", "a")
-    n = agents.noun
-    target = Case("revert-last-invocations", 1)
-    with pytest.raises(golem.GuestError, match="revert-.* is not supported"):
-        agents.call(a, f"revert-{n}", agents.ident(a), target)
     with pytest.raises(golem.GuestError, match="fork is not supported"):
         agents.call(a, "fork")
 
