@@ -38,9 +38,7 @@ class HelloAgent:
         self.question = create_promise()
         print(f"question {question!r}: complete promise {self.question} with the answer")
         try:
-            return await asyncio.wait_for(
-                await_promise_json(self.question, str), timeout_seconds
-            )
+            return await asyncio.wait_for(await_promise_json(self.question, str), timeout_seconds)
         except TimeoutError:
             raise NoAnswer(f"no answer within {timeout_seconds:g} s") from None
         except PromiseDecodeError as exc:

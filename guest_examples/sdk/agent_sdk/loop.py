@@ -37,6 +37,10 @@ __all__ = ["PollLoop", "run", "wait_pollable", "now_ns"]
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
+# Looked up now, at snapshot time: componentize-py bundles only modules imported then.
+_bindings.module("poll")
+_bindings.module("monotonic_clock")
+
 # A timer counts as due this close to its deadline (nanosecond clock, float seconds).
 _CLOCK_RESOLUTION_S = 1e-6
 
