@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.host.test_sdk_async import EXAMPLES, REPO, example_store
+from tests.host.test_sdk_async import REPO, example_store
 from tests.server_util import Api, Server, clone_store, json_bytes, wait_until
 
 # LEGACY: the HTTP tests here run the WIT-first versions of the examples
