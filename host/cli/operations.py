@@ -207,6 +207,12 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
     help="Seconds invoke-and-await holds a request before answering 202 with "
     "the invocation's state.",
 )
+@click.option(
+    "--public-url",
+    default=None,
+    help="Where clients reach this server: webhook URLs (create-webhook) start with it. "
+    "Default: http://HOST:PORT of the bound address.",
+)
 @pass_ctx
 @handle_errors
 def serve(
@@ -222,6 +228,7 @@ def serve(
     max_connections: int | None,
     header_timeout: float,
     await_timeout: float,
+    public_url: str | None,
 ) -> None:
     """Serve Golem's REST API for every agent in the data directory.
 
@@ -245,12 +252,15 @@ def serve(
             raise InvalidInput(f"cannot read a token from {token_file}: {exc}") from None
     if token is not None and len(token) < 16:
         raise InvalidInput("the token must be at least 16 characters long")
+    if public_url is not None and not public_url.startswith(("http://", "https://")):
+        raise InvalidInput("--public-url must be an http:// or https:// URL", field="public_url")
     pool = PoolScheduler(workers=workers, poll_interval=poll_interval)
     service = HostService(
         ctx.store_dir,
         scheduler=pool,
         progress=_progress,
         completion_policy="secret" if require_promise_secret else "open",
+        public_url=public_url or _default_public_url(bind, port),
     )
     ctx._service = service  # closed with the command
     # A damaged database (a torn copy, say) is refused here, before the first request,
@@ -288,6 +298,13 @@ def serve(
 
     server.handle_exit = exit_and_drain  # type: ignore[method-assign]
     server.run()
+
+
+def _default_public_url(bind: str, port: int) -> str:
+    host = "127.0.0.1" if bind in ("0.0.0.0", "") else "[::1]" if bind == "::" else bind
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 # -- conformance ---------------------------------------------------------------------------------

@@ -122,6 +122,8 @@ class Executor:
         self.scheduler = scheduler
         self.limits = limits
         self.secrets = secrets
+        # The URL of a promise's webhook (set by HostService; create-webhook answers it).
+        self.webhook_url: Callable[[PromiseId], str] | None = None
         self.output = output
         self.owner = lease_owner()
         self._ticker = EpochTicker(self.engine)
@@ -327,6 +329,7 @@ class Executor:
         )
         session.limits = self.limits_for(agent)
         session.secrets = self.secrets
+        session.webhook_url = self.webhook_url
         self._keep_stderr_tail(session)
         wstore = self.new_store(session.limits)
         set_current(session)

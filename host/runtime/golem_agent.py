@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from host.errors import HostError
 from host.runtime import golem
 from host.runtime.session import HostFunc, Kind, Session
 from host.values import Case
@@ -120,6 +121,8 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
         spec = BY_BASE.get(f"{base}.{func}")
         if spec is not None:
             return spec
+    elif base == "golem:agent/host" and func == "create-webhook":
+        return CREATE_WEBHOOK
     return not_yet(f"{interface}.{func}")
 
 
@@ -140,6 +143,28 @@ CORE_FUNCS: dict[str, HostFunc] = {
     "parse-uuid": HostFunc(_parse_uuid),
     "uuid-to-string": HostFunc(_uuid_to_string),
 }
+
+
+# -- golem:agent/host create-webhook -----------------------------------------------------
+def _create_webhook(session: Session, value: dict[str, Any]) -> str:
+    """A URL whose POST completes the promise with the request body (Golem: only the agent
+    that created the promise may ask). Recorded (READ): replay answers the same URL."""
+    promise = golem.promise_id_from(value)
+    if promise.agent != session.agent:
+        raise golem.GuestError(
+            f"create-webhook: promise {promise} was not created by this agent ({session.agent})"
+        )
+    if session.webhook_url is None:
+        raise golem.GuestError("create-webhook: this host serves no webhooks")
+    try:
+        return session.webhook_url(promise)
+    except golem.GuestError:
+        raise
+    except HostError as exc:
+        raise golem.GuestError(f"create-webhook: {exc}") from None
+
+
+CREATE_WEBHOOK = HostFunc(_create_webhook, Kind.READ)
 
 
 # -- wasi:logging, wasi:config ------------------------------------------------------------

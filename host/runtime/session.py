@@ -103,6 +103,8 @@ class Session(Replay):
         self.store = store
         self.limits = Limits()
         self.secrets: PromiseSecrets | None = None
+        # golem:agent/host create-webhook: the URL of a promise's webhook (None: none served).
+        self.webhook_url: Callable[[Any], str] | None = None
         self.args = args
         self.env = env
         self.resources = ResourceTable()

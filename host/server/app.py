@@ -12,11 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from host.runtime.scheduler import PoolScheduler
+from host.server.agent_api import install_agent_api, serve_mount
 from host.server.auth import AuthConfig, TokenAuth
 from host.server.docs import document_errors
 from host.server.endpoints import EndpointRouter, bind, result_response
 from host.server.errors import install
 from host.server.limits import BodyLimit
+from host.server.mounts import MountRouter
 from host.server.routes import in_thread, install_routes
 from host.server.shapes import invocation_response
 from host.service import HostService
@@ -37,10 +39,12 @@ def create_app(
     if not isinstance(pool, PoolScheduler):
         raise TypeError("the server needs a HostService with a PoolScheduler")
     router = EndpointRouter(service)
+    mounts = MountRouter(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await in_thread(router.refresh)
+        await in_thread(mounts.refresh)
         pool.start()
         yield
         pool.stop()
@@ -54,6 +58,7 @@ def create_app(
     )
     app.state.service = service
     app.state.router = router
+    app.state.mounts = mounts
     install(app)
     document_errors(app)
     auth = auth or AuthConfig()
@@ -61,19 +66,38 @@ def create_app(
     app.add_middleware(BodyLimit, default=BODY_LIMIT, overrides={"/v1/components": COMPONENT_LIMIT})
     app.add_middleware(TokenAuth, config=auth)  # outermost: refuse before reading bodies
     install_routes(app, service, await_timeout)
-    _agent_routes(app, service, router, await_timeout)
+    install_agent_api(app, service, await_timeout)
+    _agent_routes(app, service, router, mounts, await_timeout)
     return app
 
 
 def _agent_routes(
-    app: FastAPI, service: HostService, router: EndpointRouter, await_timeout: float
+    app: FastAPI,
+    service: HostService,
+    router: EndpointRouter,
+    mounts: MountRouter,
+    await_timeout: float,
 ) -> None:
-    """Serve the endpoints components declare; registered last, below every /v1 route."""
+    """Serve the routes agent types mount (:mod:`host.server.mounts`) and, for the old
+    examples, the endpoints ``agent-host:http/endpoints`` declares; registered last,
+    below every /v1 route."""
 
     @app.get("/v1/endpoints", tags=["components"])
     def list_endpoints() -> dict[str, Any]:
         router.refresh()
+        mounts.refresh()
         return {
+            "agentRoutes": [
+                {
+                    "componentId": r.component.id,
+                    "agentType": r.agent_type.type_name,
+                    "method": r.http_method,
+                    "path": r.path,
+                    "agentMethod": r.method.name,
+                }
+                for r in mounts.routes
+            ],
+            "agentRouteProblems": mounts.problems,
             "endpoints": [
                 {
                     "componentId": r.component.id,
@@ -89,10 +113,13 @@ def _agent_routes(
 
     @app.api_route(
         "/{path:path}",
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         include_in_schema=False,
     )
     async def agent_endpoint(request: Request, path: str) -> Any:
+        mounted = await serve_mount(service, mounts, request, path, await_timeout)
+        if mounted is not None:
+            return mounted
         body = await request.body()
         query = dict(request.query_params)
         headers = {k.lower(): v for k, v in request.headers.items()}

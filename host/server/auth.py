@@ -67,7 +67,18 @@ class AuthConfig:
 
 
 def is_completion(path: str) -> bool:
+    """A promise completion, authorised by the route itself (the promise's secret): the
+    worker API's ``complete`` and webhooks (:mod:`host.webhooks`, the secret in the URL)."""
+    if path.startswith("/webhooks/"):
+        return True
     return path.startswith("/v1/components/") and path.rstrip("/").endswith("/complete")
+
+
+def is_preflight(scope: Scope) -> bool:
+    """A CORS preflight of an agent route: it carries no credentials and runs no guest code."""
+    if scope["method"] != "OPTIONS" or scope["path"].startswith("/v1/"):
+        return False
+    return any(name.lower() == b"access-control-request-method" for name, _ in scope["headers"])
 
 
 class TokenAuth:
@@ -84,6 +95,7 @@ class TokenAuth:
             or self.config.token is None
             or self.config.is_open(scope["method"], scope["path"])
             or (scope["method"] == "POST" and is_completion(scope["path"]))
+            or is_preflight(scope)
         ):
             await self.app(scope, receive, send)
             return

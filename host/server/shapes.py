@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.responses import JSONResponse
 
@@ -88,7 +89,8 @@ def invocation_response(view: InvocationView, component_id: str, worker_name: st
         raise ApiError(422, "invocation_failed", f"the invocation failed: {record.error}")
     if agent.status == "failed":
         raise ApiError(422, "invocation_failed", f"the agent failed: {agent.last_error}")
-    url = f"/v1/components/{component_id}/workers/{worker_name}/invocations/{record.invocation_id}"
+    name = quote(worker_name, safe="")  # an agent id: CounterAgent(%22c1%22)
+    url = f"/v1/components/{component_id}/workers/{name}/invocations/{record.invocation_id}"
     return JSONResponse(
         {
             "invocationId": record.invocation_id,

@@ -22,12 +22,13 @@ from host.agents.agentid import canonical_agent_id, find_type, parse_agent_id, r
 from host.agents.datavalue import (
     data_value_from_json,
     data_value_from_wave,
+    data_value_to_rest_json,
     data_value_to_wave,
     result_to_json,
 )
 from host.agents.model import AgentMethod, AgentType
 from host.errors import HostError, InvalidInput
-from host.ids import AgentId
+from host.ids import AgentId, PromiseId
 from host.runtime.agentproto import (
     ANONYMOUS,
     CALLER_ERRORS,
@@ -40,6 +41,7 @@ from host.values import Case, parse_value
 
 if TYPE_CHECKING:
     from host.runtime.registry import ComponentRegistry, Export
+    from host.secrets import PromiseSecrets
     from host.service.core import Call
     from host.store import Store
 
@@ -63,6 +65,8 @@ class AgentResult:
     wave: str
     error: str | None = None
     caller_error: bool = False
+    value: Any = None  # the output data-value (a host Value)
+    rest: Any = None  # Golem's UntypedJsonDataValue of the output (invoke-agent's result)
 
 
 class AgentProtocol:
@@ -76,6 +80,9 @@ class AgentProtocol:
         def call_from_values(self, agent: AgentId, export: Export, values: Any) -> Call: ...
         def delete_agent(self, agent: AgentId) -> None: ...
         def agent_id(self, component_ref: str, name: str) -> AgentId: ...
+
+        public_url: str
+        secrets: PromiseSecrets
 
     # -- agent types -------------------------------------------------------------------
     def agent_types(self, component_ref: str) -> list[AgentType]:
@@ -187,7 +194,18 @@ class AgentProtocol:
             method_name,
             result_to_json(method.output_schema, result.value),
             data_value_to_wave(method.output_schema, result.value),
+            value=result.value,
+            rest=data_value_to_rest_json(method.output_schema, result.value),
         )
+
+    def webhook_url(self, promise: PromiseId) -> str:
+        """The URL whose POST completes ``promise`` with the body (:mod:`host.webhooks`)."""
+        from host import webhooks
+
+        agent_type = self.agent_type_of(promise.agent)
+        if agent_type is None:
+            raise InvalidInput("webhooks are for the agents of agent components", field="agent")
+        return webhooks.url(self.public_url, agent_type, promise, self.secrets.secret(promise))
 
     def reset_ephemeral(self, call: Call) -> bool:
         """An ephemeral agent keeps nothing between calls: delete its last run. Whether

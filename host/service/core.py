@@ -72,6 +72,9 @@ class Call:
     agent_exists: bool
 
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:9881"  # `serve`'s default address
+
+
 class HostService(AgentProtocol):
     """One host process's view of a data directory (database, components, code cache)."""
 
@@ -89,6 +92,7 @@ class HostService(AgentProtocol):
         completion_policy: CompletionPolicy = "open",
         lease_ttl_s: float = LEASE_TTL_S,
         retry_policy: dict[str, object] | None = None,
+        public_url: str = DEFAULT_PUBLIC_URL,
     ) -> None:
         """``target`` is a data directory or a store URL (:mod:`host.store.url`); a URL that
         names only a database needs ``data_dir`` as well. ``store`` injects a store instead
@@ -98,7 +102,9 @@ class HostService(AgentProtocol):
         agent awaits is ready" and the suspension's commit, the window of spec rule 4.
         ``lease_ttl_s`` is the agents' lease TTL (host/store/sqlite.py; short in tests).
         ``retry_policy`` (golem:api/host retry-policy fields, e.g. ``{"max-attempts": 0}``)
-        is the retry policy of agents whose guest set none; Golem's default otherwise."""
+        is the retry policy of agents whose guest set none; Golem's default otherwise.
+        ``public_url`` is where clients reach this host's server: webhook URLs
+        (``create-webhook``) start with it."""
         location = resolve(target)
         chosen = data_dir or location.data_dir
         if chosen is None:
@@ -126,6 +132,8 @@ class HostService(AgentProtocol):
             lease_ttl_s=lease_ttl_s,
         )
         self.executor.default_retry_policy = retry_policy
+        self.public_url = public_url.rstrip("/")
+        self.executor.webhook_url = self.webhook_url
         self.registry.scratch_store = (self.executor.new_store, self.executor.limits)
         self.executor.before_suspend = before_suspend
 

@@ -1,0 +1,268 @@
+"""Golem 1.5's agent API (``POST /v1/agents/invoke-agent``, ``/v1/agents/create-agent``,
+shapes of ``openapi/golem-worker-service.yaml`` at v1.5.0), webhooks (``POST
+/webhooks/...``, :mod:`host.webhooks`) and the routes agent types mount
+(:mod:`host.server.mounts`).
+
+agent-host has no applications or environments: ``appName`` and ``envName`` are accepted;
+an ``appName`` that names a registered component selects it, else the agent type is looked
+for among every component (409 when more than one has it: give ``appName``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from host import webhooks
+from host.agents.agentid import find_type, make_agent_id
+from host.agents.agenttypes import AgentType
+from host.agents.datavalue import data_value_from_json
+from host.errors import InvalidInput, NotFound
+from host.ids import AgentId
+from host.server.auth import AuthConfig
+from host.server.errors import ApiError, error_body
+from host.server.mounts import (
+    MountMatch,
+    MountRouter,
+    agent_name,
+    allowed_origin,
+    method_input,
+    result_status,
+)
+from host.server.routes import in_thread, located
+from host.server.shapes import invocation_response
+from host.service import HostService
+from host.service.views import InvocationView
+from host.store import ComponentRecord
+
+
+class _Golem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    appName: str | None = None  # noqa: N815
+    envName: str | None = None  # noqa: N815
+    agentTypeName: str  # noqa: N815
+    parameters: Any
+    phantomId: uuid.UUID | None = None  # noqa: N815
+
+
+class AgentInvocationRequest(_Golem):
+    methodName: str  # noqa: N815
+    methodParameters: Any  # noqa: N815
+    mode: Literal["await", "schedule"]
+    scheduleAt: str | None = None  # noqa: N815
+    idempotencyKey: str | None = None  # noqa: N815
+    deploymentRevision: int | None = None  # noqa: N815
+    ownerAccountEmail: str | None = None  # noqa: N815
+
+
+class CreateAgentRequest(_Golem):
+    config: list[Any] = []
+
+
+def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) -> None:
+    def component_of(app_name: str | None, type_name: str) -> tuple[ComponentRecord, AgentType]:
+        records = service.list_components()
+        if app_name:
+            named = [r for r in records if app_name in (r.name, r.id)]
+            if named:
+                types = service.registry.agent_types(named[0].hash) or []
+                with located(agent_type="body.agentTypeName"):
+                    return named[0], find_type(type_name, types)
+        found = []
+        for record in records:
+            for t in service.registry.agent_types(record.hash) or []:
+                if type_name == t.type_name:
+                    found.append((record, t))
+        if not found:
+            raise ApiError(
+                404, "not_found", f"no registered component has agent type {type_name!r}",
+                "body.agentTypeName",
+            )  # fmt: skip
+        if len(found) > 1:
+            names = ", ".join(r.name for r, _ in found)
+            raise ApiError(
+                409, "conflict",
+                f"agent type {type_name} is in several components ({names}): give appName",
+                "body.appName",
+            )  # fmt: skip
+        return found[0]
+
+    def agent_of(body: _Golem) -> tuple[ComponentRecord, AgentType, AgentId]:
+        record, agent_type = component_of(body.appName, body.agentTypeName)
+        schema = agent_type.constructor.input_schema
+        value = data_value_from_json(schema, body.parameters, "body.parameters")
+        name = make_agent_id(agent_type, value, body.phantomId)
+        return record, agent_type, AgentId(uuid.UUID(record.id), name)
+
+    def agent_json(agent: AgentId) -> dict[str, Any]:
+        return {"componentId": str(agent.component_id), "agentId": agent.name}
+
+    @app.post("/v1/agents/create-agent", tags=["agents"])
+    def create_agent(body: CreateAgentRequest) -> dict[str, Any]:
+        if body.config:
+            raise ApiError(400, "invalid_request", "agent config is not supported", "body.config")
+        record, _, agent = agent_of(body)
+        service.create_agent(record.id, agent.name)
+        return {"agentId": agent_json(agent), "componentRevision": record.version}
+
+    @app.post("/v1/agents/invoke-agent", tags=["agents"])
+    async def invoke_agent(
+        body: AgentInvocationRequest,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        if body.scheduleAt is not None:
+            raise ApiError(
+                400, "invalid_request", "scheduleAt is not supported: use mode schedule",
+                "body.scheduleAt",
+            )  # fmt: skip
+
+        def submit() -> tuple[ComponentRecord, AgentId, str]:
+            record, agent_type, agent = agent_of(body)
+            with located(method="body.methodName"):
+                method = agent_type.method(body.methodName)
+            value = data_value_from_json(
+                method.input_schema, body.methodParameters, "body.methodParameters"
+            )
+            call = service._invoke_call(agent, agent_type, method.name, value)
+            key = body.idempotencyKey or idempotency_key
+            return record, agent, service.submit(call, key).invocation_id
+
+        record, agent, invocation_id = await in_thread(submit)
+        out = {"agentId": agent_json(agent), "componentRevision": record.version}
+        if body.mode == "schedule":
+            return out
+        view = await service.wait_async(invocation_id, await_timeout)
+        if view.invocation.state != "done":
+            return invocation_response(view, record.id, agent.name)
+        result = await in_thread(lambda: service.agent_result(view.invocation))
+        assert result is not None
+        if result.error is not None:
+            raise _agent_error(result.error, result.caller_error)
+        return {**out, "result": result.rest}
+
+    # -- webhooks ---------------------------------------------------------------------
+    @app.post(webhooks.PREFIX + "{path:path}", tags=["agents"], status_code=204)
+    async def webhook(path: str, request: Request) -> Response:
+        data = await request.body()
+        parsed = webhooks.parse_token(path.rstrip("/").rpartition("/")[2])
+
+        def complete() -> bool:
+            if parsed is None:
+                return False
+            promise, secret = parsed
+            try:
+                if not service.promise_secret_matches(promise, secret):
+                    return False
+            except (NotFound, InvalidInput):
+                return False
+            with located(data="body"):
+                service.complete(promise, data)
+            return True
+
+        if not await in_thread(complete):
+            # Golem: a webhook id it did not sign is a webhook that does not exist.
+            raise ApiError(404, "not_found", "no such webhook")
+        return Response(status_code=204)
+
+
+def _agent_error(message: str, caller: bool) -> ApiError:
+    if caller:
+        return ApiError(400, "invalid_input", f"the agent refused the call: {message}")
+    return ApiError(500, "agent_error", f"the method failed: {message}")
+
+
+async def serve_mount(
+    service: HostService, router: MountRouter, request: Request, path: str, await_timeout: float
+) -> Response | None:
+    """Answer a request for an agent type's mounted route; None when no mount has ``path``."""
+    method = request.method
+    origin = request.headers.get("origin")
+    await in_thread(router.refresh)
+    if method == "OPTIONS" and request.headers.get("access-control-request-method"):
+        return _preflight(router, "/" + path, origin, request)
+    match = router.match(method, "/" + path)
+    if match is None:
+        return None
+    allow = allowed_origin(match.route.cors, origin) if match.route.cors else None
+    cors = {"access-control-allow-origin": allow, "vary": "Origin"} if allow else {}
+    auth: AuthConfig = request.app.state.auth
+    if match.route.auth_required and auth.token is None:
+        return JSONResponse(
+            error_body(
+                "unauthorized",
+                f"{match.route.path} requires authentication and this server has no token: "
+                "start it with --token",
+            ),
+            401,
+            headers=cors,
+        )
+    body = await request.body()
+    query = dict(request.query_params)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    content_type = request.headers.get("content-type", "")
+    try:
+        response = await _call(service, match, query, headers, body, content_type, await_timeout)
+    except ApiError as exc:
+        response = JSONResponse(error_body(exc.code, exc.message, exc.field), exc.status)
+    except InvalidInput as exc:
+        response = JSONResponse(error_body("invalid_input", str(exc), exc.field), 400)
+    response.headers.update(cors)
+    return response
+
+
+async def _call(
+    service: HostService,
+    match: MountMatch,
+    query: dict[str, str],
+    headers: dict[str, str],
+    body: bytes,
+    content_type: str,
+    await_timeout: float,
+) -> Response:
+    route = match.route
+
+    def submit() -> tuple[str, str]:
+        name = agent_name(match)
+        agent = AgentId(uuid.UUID(route.component.id), name)
+        value = method_input(match, query, headers, body, content_type)
+        call = service._invoke_call(agent, route.agent_type, route.method.name, value)
+        return name, service.submit(call).invocation_id
+
+    name, invocation_id = await in_thread(submit)
+    view: InvocationView = await service.wait_async(invocation_id, await_timeout)
+    if view.invocation.state != "done":
+        return invocation_response(view, route.component.id, name)
+    result = await in_thread(lambda: service.agent_result(view.invocation))
+    assert result is not None
+    if result.error is not None:
+        raise _agent_error(result.error, result.caller_error)
+    status, payload = result_status(route.method, result.value, result.json)
+    if status == 204:
+        return Response(status_code=204)
+    return JSONResponse(payload, status)
+
+
+def _preflight(router: MountRouter, path: str, origin: str | None, request: Request) -> Response:
+    routes = router.at(path)
+    if not routes:
+        raise ApiError(404, "not_found", f"no agent route matches {path}")
+    wanted = request.headers.get("access-control-request-method", "").upper()
+    methods = sorted({r.http_method for r in routes})
+    patterns = tuple(p for r in routes if r.http_method == wanted for p in r.cors)
+    allow = allowed_origin(patterns, origin)
+    if allow is None:
+        raise ApiError(403, "cors_refused", f"{path} does not allow {wanted} from {origin}")
+    headers = {
+        "access-control-allow-origin": allow,
+        "access-control-allow-methods": ", ".join(methods),
+        "access-control-max-age": "600",
+        "vary": "Origin",
+    }
+    requested = request.headers.get("access-control-request-headers")
+    if requested:
+        headers["access-control-allow-headers"] = requested
+    return Response(status_code=204, headers=headers)
