@@ -16,8 +16,9 @@ and hashing the WIT packages is :mod:`host.witpkg`'s, as for the WAT guests.
 An example whose Python imports ``agent_host_sdk`` gets the guest SDK
 (``guest_examples/sdk/agent_host_sdk/``) copied next to its sources in the build (unless
 it ships its own ``agent_host_sdk/``), so ``import agent_host_sdk`` works in every example
-without installing anything; one that imports ``agent_sdk`` gets both SDK packages
-(``agent_sdk`` runs on ``agent_host_sdk``'s event loop). ``guest_examples/sdk/`` itself
+without installing anything; one that imports ``agent_sdk`` gets that package (every
+example under guest_examples/ does; ``agent_host_sdk`` is left only for the WIT-first
+test guests under tests/fixtures/py/legacy_*). ``guest_examples/sdk/`` itself
 is a library, not an example.
 
 A build is skipped when the stamp records the same content hash of the inputs (the
@@ -132,9 +133,9 @@ class Example:
         )
 
     def uses_sdk(self) -> bool:
-        """Whether the example needs agent_host_sdk (imported, or under agent_sdk, which
-        runs on its event loop and JSON codec) without shipping its own copy."""
-        return self._imports(SDK_IMPORT_RE, "agent_host_sdk") or self.uses_agent_sdk()
+        """Whether the example imports the WIT-first agent_host_sdk without shipping its
+        own copy (only the legacy test guests under tests/fixtures/py/ do)."""
+        return self._imports(SDK_IMPORT_RE, "agent_host_sdk")
 
     def uses_agent_sdk(self) -> bool:
         """Whether the example imports the code-first agent_sdk (no copy of its own)."""

@@ -1,20 +1,8 @@
-"""Human-in-the-loop approval: a durable agent that waits for a person's decision.
+"""The seed's approval workflow as a code-first Python agent (``agent_sdk``).
 
-The seed's workflow on the guest SDK (``agent_host_sdk``). ``start-approval`` creates a
-promise, logs its id and waits for it with ``blocking_await_promise_json``: until
-someone completes it, agent-host durably suspends the agent (no instance, memory or
-thread held). Completing the promise (``agent-host promise complete ...``, the REST
-complete API, or this agent's own ``/approve`` endpoint) resumes it by replay.
-
-The payload is JSON: ``"approved"`` / ``"rejected"``, or a :class:`Decision` object
-``{"decision": "approved" | "rejected", "by": "...", "comment": "..."}``. Anything else
-gives an explanatory outcome (the SDK's ``PromiseDecodeError``), not a trap.
-
-Over HTTP (``@agent`` / ``@post`` / ``@get``): mounted at ``/workflows/{name}``,
-``POST .../request`` opens a request (a promise) without blocking, ``POST .../approve``
-and ``POST .../reject`` (JSON body ``{"by": ..., "comment": ...}``) complete it from
-inside the agent and return the outcome, ``GET .../status`` and ``GET .../pending`` tell
-where the workflow stands.
+It reads like the seed's Rust: one agent type, a constructor taking the workflow's
+name, ``start_approval`` creating a promise and awaiting a :class:`Decision`, and two
+HTTP endpoints that complete it. No WIT: the SDK describes the type to the host.
 """
 
 from __future__ import annotations
@@ -22,18 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import wit_world
-from agent_host_sdk import (
+from agent_sdk import (
     PromiseDecodeError,
     PromiseId,
     agent,
-    blocking_await_promise_json,
+    await_promise_json,
     complete_promise_json,
     create_promise,
-    get,
-    post,
-    promise_secret,
-    self_agent_id,
+    endpoint,
 )
 
 Verdict = Literal["approved", "rejected"]
@@ -41,91 +25,70 @@ Verdict = Literal["approved", "rejected"]
 
 @dataclass(frozen=True)
 class Decision:
-    """What a person decides: the promise's payload."""
+    """What a person decides; the promise's payload is its JSON
+    (``{"decision": "approved", "by": "bob"}``) or just ``"approved"``."""
 
     decision: Verdict
     by: str | None = None
-    comment: str | None = None
-
-    def describe(self) -> str:
-        return self.decision + (f" by {self.by}" if self.by else "")
 
 
-# Module state lives in the agent's memory; after a suspension or a restart the host
-# rebuilds it by replaying the agent's invocations.
-_pending: PromiseId | None = None
-_outcome: str | None = None
+@agent(mount="/workflows/{name}")
+class WorkflowAgent:
+    """A workflow that waits for a person to approve or reject it."""
 
+    def __init__(self, name: str) -> None:
+        """One workflow, named by the caller."""
+        self.name = name
+        self.pending: PromiseId | None = None
+        self.outcome: str | None = None
 
-def _name() -> str:
-    me = self_agent_id()
-    return me.name if me else "(unnamed agent)"
+    async def start_approval(self) -> str:
+        """Open a request for a decision and wait for it (the agent is durably
+        suspended meanwhile); returns the outcome."""
+        self.request()
+        assert self.pending is not None
+        print(f"Workflow {self.name}: waiting for promise {self.pending}", flush=True)
+        try:
+            decided = await await_promise_json(self.pending, Decision | Verdict)
+        except PromiseDecodeError as exc:
+            self.outcome = f"Workflow {self.name}: invalid decision: {exc.reason}"
+        else:
+            decision = decided if isinstance(decided, Decision) else Decision(decided)
+            by = f" by {decision.by}" if decision.by else ""
+            self.outcome = f"Workflow {self.name} {decision.decision}{by}"
+        self.pending = None
+        return self.outcome
 
+    @endpoint(post="/request")
+    def request(self) -> str:
+        """Open a request for a decision without waiting: the promise's id, which
+        whoever decides completes (or POST .../approve, .../reject)."""
+        if self.pending is None:
+            self.pending, self.outcome = create_promise(), None
+        return str(self.pending)
 
-def _open_request() -> PromiseId:
-    global _pending, _outcome
-    _pending, _outcome = create_promise(), None
-    return _pending
+    @endpoint(post="/approve")
+    def approve(self, by: str | None) -> bool:
+        """Approve the open request; false if none is open."""
+        return self._decide("approved", by)
 
+    @endpoint(post="/reject")
+    def reject(self, by: str | None) -> bool:
+        """Reject the open request; false if none is open."""
+        return self._decide("rejected", by)
 
-def _await_decision(promise: PromiseId) -> str:
-    """Wait for the decision (the agent may be suspended here), then settle."""
-    global _pending, _outcome
-    try:
-        decided = blocking_await_promise_json(promise, Decision | Verdict)
-    except PromiseDecodeError as exc:
-        _outcome = f"Workflow {_name()}: invalid decision payload: {exc.reason}"
-    else:
-        decision = decided if isinstance(decided, Decision) else Decision(decided)
-        _outcome = f"Workflow {_name()} {decision.describe()}"
-        if decision.comment:
-            print(f"Workflow {_name()}: comment: {decision.comment}", flush=True)
-    _pending = None
-    return _outcome
-
-
-def _decide(decision: Verdict, by: str | None, comment: str | None) -> str | None:
-    """Complete the open request's promise from inside the agent, then take its outcome.
-    If someone decided first, theirs wins (complete_promise_json returns False)."""
-    if _pending is None:
-        return None
-    complete_promise_json(_pending, Decision(decision, by or None, comment or None))
-    return _await_decision(_pending)
-
-
-@agent(mount="/workflows/{name}", agent_type="workflow")
-class WitWorld(wit_world.WitWorld):
-    def start_approval(self) -> str:
-        promise = _open_request()
-        print(
-            f"Workflow {_name()}: waiting for a decision on promise {promise.oplog_idx}"
-            f" (component {promise.agent_id.component_id})",
-            flush=True,
-        )
-        return _await_decision(promise)
-
-    @post("/request")
-    def request(self) -> int:
-        return (_pending or _open_request()).oplog_idx
-
-    @post("/approve")
-    def approve(self, by: str | None, comment: str | None) -> str | None:
-        return _decide("approved", by, comment)
-
-    @post("/reject")
-    def reject(self, by: str | None, comment: str | None) -> str | None:
-        return _decide("rejected", by, comment)
-
-    @get("/pending")
-    def pending_promise(self) -> int | None:
-        return None if _pending is None else _pending.oplog_idx
-
-    @get("/status")
+    @endpoint(get="/status")
     def status(self) -> str:
-        if _pending is not None:
-            idx = _pending.oplog_idx
-            return f"Workflow {_name()}: waiting for a decision on promise {idx}"
-        return _outcome or f"Workflow {_name()}: not started"
+        """Where the workflow stands."""
+        if self.pending is not None:
+            return f"Workflow {self.name}: waiting on promise {self.pending.oplog_idx}"
+        return self.outcome or f"Workflow {self.name}: not started"
 
-    def request_secret(self) -> str | None:
-        return None if _pending is None else promise_secret(_pending)
+    def pending_promise(self) -> int | None:
+        """The oplog index of the promise being waited on, if any."""
+        return None if self.pending is None else self.pending.oplog_idx
+
+    def _decide(self, decision: Verdict, by: str | None) -> bool:
+        if self.pending is None:
+            return False
+        return complete_promise_json(self.pending, Decision(decision, by))

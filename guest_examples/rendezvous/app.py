@@ -1,11 +1,13 @@
-"""Inter-agent synchronization: one agent waits, others complete its promises.
+"""Inter-agent synchronization: one agent waits, other agents complete its promises.
 
-A *coordinator* opens slots (promises) and hands their ids out; *workers* (other agents
-of the same component) fill them with ``complete_promise_json`` from inside their own
-code. The coordinator waits with asyncio on the SDK's event loop: all slots
-(``gather``), the first one (``first``), or all of them against a durable timer
-(``gather-within``). While it waits it is durably suspended: no instance is held, and
-completing a slot (or the timer falling due) resumes it, even after a host restart.
+A *coordinator* (``RendezvousAgent("boss")``) opens slots (promises) and hands their ids
+out; *workers* (other agents of the same type, ``RendezvousAgent("w1")``...) fill them
+with ``complete_promise_json`` from inside their own code. The coordinator waits with
+asyncio on the SDK's event loop: all slots (``gather``), the first one (``first``), or all
+of them against a durable timer (``gather_within``). While it waits it is durably
+suspended: no instance is held, and completing a slot (or the timer falling due) resumes
+it, even after a host restart. Failures (a timeout, a payload that is not a report, text
+that is not a promise id) are exceptions, which callers see as the agent's custom error.
 """
 
 from __future__ import annotations
@@ -13,20 +15,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import wit_world
-from agent_host_sdk import (
+from agent_sdk import (
     PromiseDecodeError,
     PromiseId,
     agent,
     await_promise_json,
     complete_promise_json,
     create_promise,
-    get,
-    post,
-    run,
-    self_agent_id,
+    endpoint,
 )
-from componentize_py_types import Err
 
 
 @dataclass(frozen=True)
@@ -37,56 +34,63 @@ class Report:
     value: str
 
 
-# The coordinator's open slots. Module state lives in the agent's memory; after a
-# suspension or a restart the host rebuilds it by replaying the agent's invocations.
-_slots: list[PromiseId] = []
-
-
-async def _wait_all() -> list[Report]:
-    return list(await asyncio.gather(*(await_promise_json(s, Report) for s in _slots)))
+class RendezvousError(Exception):
+    """A wait that did not end with every report (the caller sees the message)."""
 
 
 def _show(report: Report) -> str:
     return f"{report.by}: {report.value}"
 
 
-@agent(mount="/rendezvous/{name}", agent_type="rendezvous")
-class WitWorld(wit_world.WitWorld):
-    @post("/open-slots")
+@agent(mount="/rendezvous/{name}")
+class RendezvousAgent:
+    """A coordinator waiting on slots, or a worker filling another agent's slot."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.open: list[PromiseId] = []
+
+    @endpoint(post="/open-slots")
     def open_slots(self, count: int) -> list[str]:
-        _slots[:] = [create_promise() for _ in range(count)]
+        """Coordinator: open ``count`` new slots, replacing any open ones; their promise
+        ids (``<component>/<agent-id>/<oplog-idx>``), to hand to the workers."""
+        self.open = [create_promise() for _ in range(count)]
         return self.slots()
 
-    @get("/slots")
+    @endpoint(get="/slots")
     def slots(self) -> list[str]:
-        return [str(s) for s in _slots]
+        """Coordinator: the open slots' promise ids."""
+        return [str(s) for s in self.open]
 
-    @post("/gather")
-    def gather(self) -> list[str]:
+    @endpoint(post="/gather")
+    async def gather(self) -> list[str]:
+        """Coordinator: wait for every open slot (asyncio.gather); "<worker>: <value>" per
+        slot, in slot order."""
         try:
-            return [_show(r) for r in run(_wait_all())]
+            reports = await asyncio.gather(*(await_promise_json(s, Report) for s in self.open))
         except PromiseDecodeError as exc:
-            raise Err(str(exc)) from None
+            raise RendezvousError(str(exc)) from None
+        return [_show(r) for r in reports]
 
-    @post("/first")
-    def first(self) -> str:
-        async def first_done() -> str:
-            tasks = [asyncio.ensure_future(await_promise_json(s, Report)) for s in _slots]
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            winner = min(done, key=tasks.index)
+    @endpoint(post="/first")
+    async def first(self) -> str:
+        """Coordinator: wait for the first slot filled (asyncio.wait FIRST_COMPLETED);
+        "slot <n>: <worker>: <value>"; the other slots stay open."""
+        if not self.open:
+            raise RendezvousError("no open slots")
+        tasks = [asyncio.ensure_future(await_promise_json(s, Report)) for s in self.open]
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        winner = min(done, key=tasks.index)
+        try:
             return f"slot {tasks.index(winner) + 1}: {_show(winner.result())}"
-
-        if not _slots:
-            raise Err("no open slots")
-        try:
-            return run(first_done())
         except PromiseDecodeError as exc:
-            raise Err(str(exc)) from None
+            raise RendezvousError(str(exc)) from None
 
-    @post("/gather-within")
-    def gather_within(self, seconds: float) -> list[str]:
+    @endpoint(post="/gather-within")
+    async def gather_within(self, seconds: float) -> list[str]:
+        """Coordinator: like gather, but give up after ``seconds`` (asyncio.wait_for)."""
         filled: list[Report] = []
 
         async def counted(slot: PromiseId) -> Report:
@@ -94,24 +98,20 @@ class WitWorld(wit_world.WitWorld):
             filled.append(report)
             return report
 
-        async def within() -> list[Report]:
-            gathered = asyncio.gather(*(counted(s) for s in _slots))
-            return list(await asyncio.wait_for(gathered, seconds))
-
         try:
-            return [_show(r) for r in run(within())]
+            gathered = asyncio.gather(*(counted(s) for s in self.open))
+            reports = await asyncio.wait_for(gathered, seconds)
         except TimeoutError:
-            raise Err(
-                f"timed out after {seconds:g} s: {len(filled)} of {len(_slots)} slots filled"
+            raise RendezvousError(
+                f"timed out after {seconds:g} s: {len(filled)} of {len(self.open)} slots filled"
             ) from None
         except PromiseDecodeError as exc:
-            raise Err(str(exc)) from None
+            raise RendezvousError(str(exc)) from None
+        return [_show(r) for r in reports]
 
-    @post("/fill")
+    @endpoint(post="/fill")
     def fill(self, slot: str, value: str) -> bool:
-        try:
-            promise = PromiseId.parse(slot)
-        except ValueError as exc:
-            raise Err(str(exc)) from None
-        me = self_agent_id()
-        return complete_promise_json(promise, Report(me.name if me else "?", value))
+        """Worker: fill another agent's slot with ``value`` ({"by": <this agent's name>,
+        "value": ...}); true, or false if the slot was already filled."""
+        promise = PromiseId.parse(slot)  # a ValueError naming the text if it is no id
+        return complete_promise_json(promise, Report(self.name, value))

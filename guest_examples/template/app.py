@@ -1,52 +1,52 @@
-"""A template agent: copy this folder to start your own (see guest_examples/sdk/README.md).
+"""A template agent: copy this folder to start your own (see guest_examples/sdk/agent_sdk).
 
-- ``greet`` is an ordinary function, also served over HTTP (``@get``).
+- ``greet`` is an ordinary method, also served over HTTP (``@endpoint``).
 - ``ask`` creates a promise, then awaits its JSON payload against a durable timer on the
-  SDK's event loop (``run`` + ``asyncio.wait_for``); while it waits the agent is
-  suspended, and completing the promise (or the timer) resumes it.
+  SDK's event loop (``asyncio.wait_for``); while it waits the agent is suspended, and
+  completing the promise (or the timer) resumes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import wit_world
-from agent_host_sdk import (
-    PromiseDecodeError,
-    PromiseId,
-    agent,
-    await_promise_json,
-    create_promise,
-    get,
-    post,
-    run,
-)
-from componentize_py_types import Err
+from agent_sdk import PromiseDecodeError, PromiseId, agent, await_promise_json, create_promise
+from agent_sdk import endpoint
 
-# Agent state is plain module state: replay rebuilds it after a suspension or restart.
-_question: PromiseId | None = None
+
+class NoAnswer(Exception):
+    """The question timed out, or its answer was not a JSON string."""
 
 
 @agent(mount="/hello/{name}")
-class WitWorld(wit_world.WitWorld):
-    @get("/greet", query=["who"])
+class HelloAgent:
+    """Greets, and asks questions that someone answers by completing a promise."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.question: PromiseId | None = None
+
+    @endpoint(get="/greet?who={who}")
     def greet(self, who: str) -> str:
+        """A plain method: GET /hello/{name}/greet?who=..."""
         return f"Hello, {who}!"
 
-    @post("/ask")
-    def ask(self, question: str, timeout_seconds: float) -> str:
-        global _question
-        _question = create_promise()
-        print(f"question {question!r}: complete promise {_question} with the answer", flush=True)
+    @endpoint(post="/ask")
+    async def ask(self, question: str, timeout_seconds: float) -> str:
+        """Ask a question and wait at most ``timeout_seconds`` for its answer (a promise's
+        JSON string payload); the agent is durably suspended meanwhile."""
+        self.question = create_promise()
+        print(f"question {question!r}: complete promise {self.question} with the answer")
         try:
-            return run(asyncio.wait_for(await_promise_json(_question, str), timeout_seconds))
+            return await asyncio.wait_for(await_promise_json(self.question, str), timeout_seconds)
         except TimeoutError:
-            raise Err(f"no answer within {timeout_seconds:g} s") from None
+            raise NoAnswer(f"no answer within {timeout_seconds:g} s") from None
         except PromiseDecodeError as exc:
-            raise Err(str(exc)) from None
+            raise NoAnswer(str(exc)) from None
         finally:
-            _question = None
+            self.question = None
 
-    @get("/question")
+    @endpoint(get="/question")
     def open_question(self) -> str | None:
-        return None if _question is None else str(_question)
+        """The promise id (``<component>/<agent-id>/<oplog-idx>``) of the open question."""
+        return None if self.question is None else str(self.question)

@@ -1,12 +1,12 @@
 """Webhook callback: an agent that registers with a webhook service and waits for its call.
 
-``subscribe(callback-url, topic)``:
+``WebhookAgent("orders").subscribe(callback_url, topic)``:
 
-1. creates a promise (``agent_host_sdk.create_promise``);
-2. POSTs a JSON registration to ``callback-url`` through standard ``wasi:http`` client
-   code (``outgoing-handler.handle``): the promise id, the pieces the service needs to
-   call agent-host's REST complete API (component id, agent name, oplog index, the path
-   to POST to) and the promise's secret (for a server run with ``--require-promise-secret``);
+1. creates a promise (``create_promise``);
+2. POSTs a JSON registration to ``callback_url`` through standard ``wasi:http`` client
+   code (``outgoing-handler.handle``): the promise id and the pieces the service needs to
+   call agent-host's REST complete API (component id, agent id, oplog index, the path to
+   POST to);
 3. waits for the promise (``blocking_await_promise``): the agent is durably suspended
    until the service completes it, then returns the completion's body.
 
@@ -20,10 +20,9 @@ registration is **not** sent a second time. A service may also deduplicate on th
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-import wit_world
-from agent_host_sdk import PromiseId, blocking_await_promise, create_promise, promise_secret
+from agent_sdk import PromiseId, agent, blocking_await_promise, create_promise
 from componentize_py_types import Err, Ok
 from wit_world.imports import outgoing_handler
 from wit_world.imports.streams import StreamError_Closed
@@ -37,13 +36,9 @@ from wit_world.imports.wasi_http_types import (
     Scheme_Https,
 )
 
-# Module state lives in the agent's memory; replay rebuilds it after a suspension.
-_waiting: PromiseId | None = None
-_received: str | None = None
-
 
 class HttpError(Exception):
-    """The request failed before a response came (a wasi:http error-code)."""
+    """The request failed or was refused (the caller sees the message)."""
 
 
 def post_json(url: str, value: object) -> tuple[int, bytes]:
@@ -88,35 +83,46 @@ def post_json(url: str, value: object) -> tuple[int, bytes]:
     return response.status(), b"".join(chunks)
 
 
-class WitWorld(wit_world.WitWorld):
+@agent()
+class WebhookAgent:
+    """Registers with a webhook service, then waits (suspended) for its callback."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.waiting: PromiseId | None = None
+        self.received: str | None = None
+
     def subscribe(self, callback_url: str, topic: str) -> str:
-        global _waiting, _received
+        """Create a promise, POST it as JSON to ``callback_url``, then wait until the
+        promise is completed; the completion's payload as text. Fails (and nothing
+        waits) if the registration gets no 2xx answer or the request fails."""
         promise = create_promise()
-        agent = promise.agent_id
+        me = promise.agent_id
+        path_id = quote(me.agent_id, safe="")
         registration = {
             "promiseId": str(promise),
-            "componentId": str(agent.component_id),
-            "agentName": agent.name,
+            "componentId": str(me.component_id),
+            "agentId": me.agent_id,
             "oplogIdx": promise.oplog_idx,
-            "completePath": f"/v1/components/{agent.component_id}/workers/{agent.name}/complete",
-            "secret": promise_secret(promise),
+            "completePath": f"/v1/components/{me.component_id}/workers/{path_id}/complete",
             "topic": topic,
         }
         try:
             status, answer = post_json(callback_url, registration)
         except HttpError as e:
-            raise Err(f"registering with {callback_url} failed: {e}") from None
+            raise HttpError(f"registering with {callback_url} failed: {e}") from None
         if not 200 <= status < 300:
             text = answer.decode("utf-8", "replace")[:200]
-            raise Err(f"{callback_url} refused the registration: HTTP {status} {text}")
-        _waiting, _received = promise, None
+            raise HttpError(f"{callback_url} refused the registration: HTTP {status} {text}")
+        self.waiting, self.received = promise, None
         payload = blocking_await_promise(promise)  # the agent suspends here
-        _waiting, _received = None, payload.decode("utf-8", "replace")
-        return _received
+        self.waiting, self.received = None, payload.decode("utf-8", "replace")
+        return self.received
 
     def status(self) -> str:
-        if _waiting is not None:
-            return f"waiting for {_waiting}"
-        if _received is not None:
-            return f"received: {_received}"
+        """Where the agent stands: "idle", "waiting for <promise id>", "received: <body>"."""
+        if self.waiting is not None:
+            return f"waiting for {self.waiting}"
+        if self.received is not None:
+            return f"received: {self.received}"
         return "idle"

@@ -93,7 +93,11 @@ def promise_complete(
     )
     lines = ["true" if completion.completed else "false"]
     for inv in completion.finished:
-        if inv.state == "done":
+        method = ctx.service.agent_result(inv)  # an agent's method call: its own result
+        if method is not None:
+            outcome = f"failed: {method.error}" if method.error is not None else f"-> {method.wave}"
+            lines.append(f"{agent_name} resumed: {method.method} {outcome}")
+        elif inv.state == "done":
             lines.append(f"{agent_name} resumed: {inv.function} -> {inv.result}")
         else:
             lines.append(f"{agent_name} resumed: {inv.function} failed: {inv.error}")

@@ -17,9 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.host.test_sdk_async import EXAMPLES, REPO, example_store
+from tests.host.test_sdk_async import REPO, example_store
 from tests.server_util import Api, Server, clone_store, json_bytes, wait_until
 
+# LEGACY: the HTTP tests here run the WIT-first versions of the examples
+# (tests/fixtures/py/legacy_*, agent_host_sdk, worker API + host/server/endpoints.py) until
+# the agent mount routing (branch agenthttp) serves the code-first examples' own routes;
+# tests/e2e/test_examples_cli.py runs the code-first examples through the agent CLI.
 # slow: registers the four SDK examples (componentize-py guests): 45-120 s here
 pytestmark = pytest.mark.slow
 
@@ -245,16 +249,19 @@ def test_the_template_agent_greets_and_asks(running: Running) -> None:
 
 # -- building ---------------------------------------------------------------------------------
 def test_every_example_builds_with_one_command() -> None:
-    example_store()  # built (or found up to date) already; this run must skip them
-    done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "build_examples.py")],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    def build_all() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "build_examples.py")],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+
+    build_all()  # builds (or finds up to date) every code-first example
+    done = build_all()  # this run must skip them all
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in EXAMPLES:
+    for name in ("approval", "ingest", "rendezvous", "template", "webhook"):
         assert f"{name}: up to date" in done.stdout, done.stdout
         assert (REPO / "guest_examples" / name / f"{name}.wasm").is_file()
     assert "sdk" not in [

@@ -28,7 +28,7 @@ from tests.server_util import (
     Api,
     Server,
     add_component,
-    build_example,
+    build_legacy,
     clone_store,
     wait_until,
 )
@@ -98,7 +98,7 @@ class WebhookService:
 
 
 def build_webhook() -> Path:
-    return build_example("webhook")
+    return build_legacy("webhook")  # LEGACY: see tests/server_util.build_legacy
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""A code-first Python agent (guest_examples/workflow, on agent_sdk) built with
+"""A code-first Python agent (guest_examples/approval, on agent_sdk) built with
 componentize-py and driven through the raw ``golem:agent/guest@1.5.0`` protocol on an
 in-process host: discovery reports the declared type, schemas and mount; ``initialize``
 then ``invoke`` of ``start_approval`` suspends durably on a promise; completing the
@@ -46,17 +46,17 @@ def invoke(method: str, *elements: str) -> str:
 @pytest.fixture(scope="module")
 def workflow_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostService, str]]:
     done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "build_examples.py"), "workflow"],
+        [sys.executable, str(REPO / "scripts" / "build_examples.py"), "approval"],
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
-    wasm = REPO / "guest_examples" / "workflow" / "workflow.wasm"
+    wasm = REPO / "guest_examples" / "approval" / "approval.wasm"
     assert done.returncode == 0 and wasm.is_file(), done.stdout + done.stderr
     host = HostService(tmp_path_factory.mktemp("sdk-agents") / "store")
     try:
-        yield host, host.add_component(wasm, "workflow").id
+        yield host, host.add_component(wasm, "approval").id
     finally:
         host.close()
 

@@ -14,8 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,6 +27,7 @@ from host.oplog import HostCall, PromiseCreated
 from host.runtime import pollshim
 from host.service import HostService
 from host.store.base import InvocationRecord
+from tests.fixtures.build import build_python_fixture
 from tests.server_util import add_component, clone_store
 
 # slow: registers the four SDK examples (componentize-py guests): 45-120 s here
@@ -42,18 +41,13 @@ _template: tuple[Path, dict[str, str]] | None = None
 
 
 def build_examples(*names: str) -> dict[str, Path]:
-    """Build (or find up to date) the named examples with one scripts/build_examples.py run."""
-    done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "build_examples.py"), *names],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    wasm = {n: REPO / "guest_examples" / n / f"{n}.wasm" for n in names}
-    if done.returncode != 0 or not all(p.is_file() for p in wasm.values()):
-        raise AssertionError(f"building {names} failed:\n{done.stdout}{done.stderr}")
-    return wasm
+    """Build (or find up to date) the named legacy guests, tests/fixtures/py/legacy_<name>.
+
+    LEGACY: these are the WIT-first versions of the examples (agent_host_sdk, called
+    through the worker API by export name, served by host/server/endpoints.py). The
+    examples under guest_examples/ are code-first agents now (tests/e2e/test_examples_cli.py);
+    these tests move onto them when the agent mount routing (branch agenthttp) lands."""
+    return {n: build_python_fixture(f"legacy_{n}") for n in names}
 
 
 def example_store() -> tuple[Path, dict[str, str]]:

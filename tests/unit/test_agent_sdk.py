@@ -430,7 +430,8 @@ def bindings(tmp_path_factory: pytest.TempPathFactory) -> Any:
     sys.path.insert(0, str(root / "out"))
     saved = {k: v for k, v in sys.modules.items() if k.startswith("wit_world")}
     try:
-        from wit_world.imports import common, types  # type: ignore[import-not-found]
+        from wit_world.imports import common  # type: ignore[import-not-found]
+        from wit_world.imports import golem_core_types as types
 
         yield types, common
     finally:
@@ -480,7 +481,7 @@ def test_an_agent_folder_builds_on_the_sdk_world(
     folder.mkdir()
     (folder / "app.py").write_text("from agent_sdk import agent\n")
     [example] = script.discover([str(folder)])
-    assert example.uses_agent_sdk() and example.uses_sdk()
+    assert example.uses_agent_sdk() and not example.uses_sdk()  # agent_sdk stands alone
     assert example.wit == REPO / "wit" / "agent-host-sdk-0.2.0"
     assert script.world_name(example) == "agent"
     monkeypatch.setattr(script, "BUILD_DIR", tmp_path / "build")
@@ -488,6 +489,6 @@ def test_an_agent_folder_builds_on_the_sdk_world(
     assert "golem:agent@1.5.0" in [p.id for p in deps]
     wit, src = script.prepare_build_dir(example, deps)
     assert (src / "agent_sdk" / "guest.py").is_file()
-    assert (src / "agent_host_sdk" / "loop.py").is_file()
+    assert (src / "agent_sdk" / "loop.py").is_file() and not (src / "agent_host_sdk").exists()
     assert (wit / "sdk.wit").is_file() and (wit / "deps" / "golem-agent-1.5.0").is_dir()
-    assert "workflow" in [e.name for e in script.discover([])]
+    assert "approval" in [e.name for e in script.discover([])]

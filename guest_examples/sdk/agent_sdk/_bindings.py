@@ -28,6 +28,8 @@ _WIT = {
     "common": "golem:agent/common@1.5.0",
     "golem_api_host": "golem:api/host@1.5.0",
     "golem_agent_host": "golem:agent/host@1.5.0",
+    "poll": "wasi:io/poll@0.2.3",
+    "monotonic_clock": "wasi:clocks/monotonic-clock@0.2.3",
 }
 
 
@@ -51,13 +53,24 @@ class _Missing:
 _loaded: dict[str, Any] = {}
 
 
+# componentize-py names a module by its interface, qualified by package when two share a
+# name: golem:core/types is ``golem_core_types`` in the SDK's world, which also imports
+# wasi:http/types (``wasi_http_types``), and ``types`` in a world without wasi:http.
+_ALIASES = {"types": ("golem_core_types", "types")}
+
+
 def module(name: str) -> Any:
     """``wit_world.imports.<name>`` (or a stand-in raising MissingImport when used)."""
     if name not in _loaded:
-        try:
-            _loaded[name] = importlib.import_module(f"wit_world.imports.{name}")
-        except ImportError as exc:
-            _loaded[name] = _Missing(name, str(exc))
+        why = ""
+        for candidate in _ALIASES.get(name, (name,)):
+            try:
+                _loaded[name] = importlib.import_module(f"wit_world.imports.{candidate}")
+                break
+            except ImportError as exc:
+                why = why or str(exc)
+        else:
+            _loaded[name] = _Missing(name, why)
     return _loaded[name]
 
 

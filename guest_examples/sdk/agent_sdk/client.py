@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from agent_host_sdk.loop import wait_pollable
+from .loop import wait_pollable
 
 from . import _bindings as b
 from ._convert import from_binding, to_binding

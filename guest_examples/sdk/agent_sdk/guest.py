@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agent_host_sdk.loop import run as _run_loop
+from .loop import run as _run_loop
 
 from . import _bindings as b
 from . import _convert as c

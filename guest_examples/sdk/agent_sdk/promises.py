@@ -24,8 +24,8 @@ import os
 import uuid
 from typing import Any, TypeVar
 
-from agent_host_sdk.jsoncodec import JsonDecodeError, decode, describe_type, encode
-from agent_host_sdk.loop import wait_pollable
+from .jsoncodec import JsonDecodeError, decode, describe_type, encode
+from .loop import wait_pollable
 
 from . import _bindings as b
 from ._convert import from_binding, to_binding
