@@ -57,34 +57,28 @@ def load_script_module() -> ModuleType:
     return sys.modules[spec.name]
 
 
-def test_exports_the_workflow_functions(
+def test_exports_the_golem_agent_guest_protocol(
     component_types: tuple[wasmtime.Engine, component.Component],
 ) -> None:
     engine, comp = component_types
     exports = comp.type.exports(engine)
-    for name in (
-        "start-approval",
-        "pending-promise",
-        "status",
-        "request",
-        "approve",
-        "reject",
-        "request-secret",
-    ):
-        assert name in exports, sorted(exports)
-        assert isinstance(exports[name].ty, component.FuncType)
-    endpoints = exports["agent-host:http/endpoints@0.1.0"].ty
-    assert isinstance(endpoints, component.ComponentInstanceType)
-    assert "definition" in endpoints.exports(engine)
+    guest = exports["golem:agent/guest@1.5.0"].ty
+    assert isinstance(guest, component.ComponentInstanceType), sorted(exports)
+    funcs = guest.exports(engine)
+    for name in ("initialize", "invoke", "get-definition", "discover-agent-types"):
+        assert isinstance(funcs[name].ty, component.FuncType), sorted(funcs)
+    # code-first: no per-agent functions and no custom endpoint interface
+    assert "start-approval" not in exports
+    assert "agent-host:http/endpoints@0.1.0" not in exports
 
 
-def test_imports_the_golem_promise_api(
+def test_imports_the_golem_1_5_promise_api(
     component_types: tuple[wasmtime.Engine, component.Component],
 ) -> None:
     engine, comp = component_types
     imports = comp.type.imports(engine)
-    assert "golem:api/host@1.3.0" in imports, sorted(imports)
-    host = imports["golem:api/host@1.3.0"].ty
+    assert "golem:api/host@1.5.0" in imports, sorted(imports)
+    host = imports["golem:api/host@1.5.0"].ty
     assert isinstance(host, component.ComponentInstanceType)
     items = host.exports(engine)
     for name in ("create-promise", "get-promise", "complete-promise"):
@@ -110,11 +104,13 @@ def test_wit_dependencies_are_resolved_transitively() -> None:
     script = load_script_module()
     example = script.Example("approval", REPO / "guest_examples" / "approval")
     deps = script.resolve_deps(example, script.index_top_level_wit())
+    # the SDK world names golem:agent, golem:api and wasi:http; golem:core, wasi:clocks
+    # and wasi:io come in through them
     assert [p.id for p in deps] == [
-        "agent-host:http@0.1.0",
-        "agent-host:promises@0.1.0",
-        "golem:api@1.3.0",
-        "golem:rpc@0.2.2",
+        "golem:agent@1.5.0",
+        "golem:api@1.5.0",
+        "golem:core@1.5.0",
         "wasi:clocks@0.2.3",
+        "wasi:http@0.2.3",
         "wasi:io@0.2.3",
     ]

@@ -5,9 +5,12 @@ then ``invoke`` of ``start_approval`` suspends durably on a promise; completing 
 promise resumes it (by replay) with the decision as the result; values that do not fit
 the schema are ``invalid-input`` agent errors naming the parameter.
 
-The data-values are written by hand in WAVE here, since the host does not convert JSON
-to them yet (branch agentproto does). The build takes about 25 s the first time, then is
-cached by input hash; the component is registered once for the module."""
+The host creates the agent from its id and queues ``initialize`` itself; the method calls
+here are raw ``invoke`` calls with hand-written WAVE data-values, so the guest's own
+validation is what answers (the host's agent-method path, host/service/agents.py, would
+refuse a value that does not fit before the guest sees it; tests/e2e/test_examples_cli.py
+drives that). The build takes about 25 s the first time, then is cached by input hash;
+the component is registered once for the module."""
 
 from __future__ import annotations
 
@@ -63,8 +66,10 @@ def workflow_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ho
 
 def _agent(workflow_host: tuple[HostService, str], name: str) -> tuple[HostService, AgentId]:
     host, component_id = workflow_host
-    agent, created = host.create_agent(component_id, name)
+    agent, created = host.create_agent(component_id, f'WorkflowAgent("{name}")')
     assert created
+    [init] = host.store.list_invocations(agent)  # queued by the host: initialize("name")
+    assert init.function == f"{GUEST}.{{initialize}}"
     return host, agent
 
 
@@ -112,7 +117,6 @@ def test_start_approval_suspends_on_a_promise_and_completion_resumes_it(
     workflow_host: tuple[HostService, str],
 ) -> None:
     host, agent = _agent(workflow_host, "alice")
-    assert _done(host, agent, initialize("alice")) == "ok"
     inv = host.invoke(agent, invoke("start_approval"))
     assert inv.state != "done"
     assert host.store.get_agent(agent).status == "suspended"
@@ -133,7 +137,6 @@ def test_start_approval_suspends_on_a_promise_and_completion_resumes_it(
 
 def test_a_bare_literal_decision_and_an_invalid_one(workflow_host: tuple[HostService, str]) -> None:
     host, agent = _agent(workflow_host, "carol")
-    _done(host, agent, initialize("carol"))
     for payload, outcome in (
         (b'"rejected"', "Workflow carol rejected"),
         (b'"maybe"', "Workflow carol: invalid decision:"),
@@ -148,11 +151,11 @@ def test_the_non_blocking_flow_completes_from_inside_the_agent(
     workflow_host: tuple[HostService, str],
 ) -> None:
     host, agent = _agent(workflow_host, "dave")
-    _done(host, agent, initialize("dave"))
     no_by = cm("option-value(none)")
     assert "prim-bool(false)" in _done(host, agent, invoke("approve", no_by))
     promise_text = _done(host, agent, invoke("request"))
-    assert f"/{agent.name}/" in promise_text
+    escaped = agent.name.replace('"', '\\"')  # the id inside a WAVE string
+    assert f"/{escaped}/" in promise_text
     assert "prim-bool(true)" in _done(host, agent, invoke("reject", no_by))
     [promise_id] = _promises(host, agent)
     assert str(promise_id.oplog_idx) in promise_text
@@ -164,15 +167,8 @@ def test_bad_values_are_invalid_input_naming_the_parameter(
     workflow_host: tuple[HostService, str],
 ) -> None:
     host, agent = _agent(workflow_host, "erin")
-    bad_ctor = f'{GUEST}.{{initialize}}("WorkflowAgent", tuple([{cm("prim-s64(1)")}]), anonymous)'
-    assert _done(host, agent, bad_ctor) == (
-        "err(invalid-input(\"parameter 'name': expected a string, got a prim-s64 node\"))"
-    )
-    _done(host, agent, initialize("erin"))
     assert _done(host, agent, invoke("approve", cm("prim-bool(true)"))) == (
         "err(invalid-input(\"parameter 'by': expected a string or none, got a prim-bool node\"))"
     )
     assert "takes 1 parameter(s) (by), got 0" in _done(host, agent, invoke("approve"))
     assert _done(host, agent, invoke("nope")).startswith("err(invalid-method(")
-    other = f'{GUEST}.{{initialize}}("Other", tuple([]), anonymous)'
-    assert _done(host, agent, other).startswith("err(invalid-type(")
