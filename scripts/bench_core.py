@@ -142,11 +142,11 @@ def main() -> None:
         f"complete -> resumed result, WAT fixture: median {statistics.median(wat) * 1e3:.2f} ms, "
         f"p99 {_pct(wat, 99) * 1e3:.2f} ms over {len(wat)} rounds"
     )
-    approval = REPO / "guest_examples" / "approval" / "approval.wasm"
-    if not approval.exists():
-        subprocess.run(
-            [sys.executable, str(REPO / "scripts" / "build_examples.py"), "approval"], check=True
-        )
+    # The WIT-first approval agent (tests/fixtures/py/legacy_approval): a plain export
+    # call, so the figure stays comparable with earlier runs of this script.
+    from tests.server_util import build_approval
+
+    approval = build_approval()
     py, first = completion_latency(approval, "start-approval()", args.rounds)
     print(
         f"complete -> resumed result, Python approval agent: median "
