@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
@@ -56,6 +57,7 @@ from host.oplog import (
     Suspended,
 )
 from host.replay import Restart
+from host.runtime import agent_rpc
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EPOCH_TICK_S, EpochTicker
 from host.runtime.failures import (
@@ -145,6 +147,8 @@ class Executor:
         self._backoff: dict[AgentId, tuple[float, float]] = {}
         # The retry policy of agents whose guest set none (None: Golem's default).
         self.default_retry_policy: dict[str, object] | None = None
+        # What guests' agent-to-agent calls go through (host.runtime.agent_rpc.AgentCalls).
+        self.agent_calls: Any = None
         # The stderr tail of each agent's last automatically retried attempt.
         self._stderr_tails: dict[AgentId, bytes] = {}
         # Agents whose lease this process holds now (how many runs of each), renewed by
@@ -214,6 +218,11 @@ class Executor:
     def _lock(self, agent: AgentId) -> threading.Lock:
         with self._locks_lock:
             return self._agent_locks.setdefault(agent, threading.Lock())
+
+    def _ended(self, agent: AgentId, invocation_id: str) -> None:
+        # An invocation another agent awaits completes that agent's promise (agent_rpc).
+        agent_rpc.invocation_ended(self.store, agent, invocation_id, self.scheduler.wake)
+        self.scheduler.finished(agent, invocation_id)
 
     def _woken(self, promise: PromiseId) -> None:
         # A guest completed another agent's (or its own) promise: its owner has work.
@@ -327,6 +336,7 @@ class Executor:
         )
         session.limits = self.limits_for(agent)
         session.secrets = self.secrets
+        session.agent_calls = self.agent_calls
         self._keep_stderr_tail(session)
         wstore = self.new_store(session.limits)
         set_current(session)
@@ -484,7 +494,7 @@ class Executor:
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, finished)
         session.mark_persisted(finished)
-        self.scheduler.finished(agent, started.invocation_id)
+        self._ended(agent, started.invocation_id)
         return None
 
     def _after_trap(
@@ -593,7 +603,7 @@ class Executor:
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, failed)
         session.mark_persisted(failed)
-        self.scheduler.finished(agent, started.invocation_id)
+        self._ended(agent, started.invocation_id)
 
 
 def deadline_ticks(limits: Limits) -> int:

@@ -120,6 +120,12 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
         spec = BY_BASE.get(f"{base}.{func}")
         if spec is not None:
             return spec
+    elif base == "golem:agent/host":
+        from host.runtime import agent_host
+
+        found = agent_host.provided(func, sig, "1.5" if interface.endswith("@1.5.0") else "1.4")
+        if found is not None:
+            return found
     return not_yet(f"{interface}.{func}")
 
 

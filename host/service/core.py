@@ -39,6 +39,7 @@ from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
 from host.runtime.scheduler import InlineScheduler, Scheduler
 from host.secrets import CompletionPolicy, PromiseSecrets, matches
+from host.service.agent_calls import AgentCallsService
 from host.service.agents import AgentProtocol
 from host.service.views import (
     AgentView,
@@ -72,7 +73,7 @@ class Call:
     agent_exists: bool
 
 
-class HostService(AgentProtocol):
+class HostService(AgentProtocol, AgentCallsService):
     """One host process's view of a data directory (database, components, code cache)."""
 
     def __init__(
@@ -126,6 +127,7 @@ class HostService(AgentProtocol):
             lease_ttl_s=lease_ttl_s,
         )
         self.executor.default_retry_policy = retry_policy
+        self.executor.agent_calls = self  # guests' agent-to-agent calls (agent_calls.py)
         self.registry.scratch_store = (self.executor.new_store, self.executor.limits)
         self.executor.before_suspend = before_suspend
 
