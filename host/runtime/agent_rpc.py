@@ -30,14 +30,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from host.agents.wittype import wit_value_from_value
 from host.errors import HostError
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, PromiseCreated
 from host.runtime import pollables as pl
 from host.runtime.session import HostFunc, Kind, Session, Suspend
-from host.store.base import Store
+from host.store.base import DONE, Store
 from host.values import Case, Some, from_json, parse_value, to_json
-from host.values.types import FuncSig, Value, WitType
+from host.values.types import FuncSig, RecordT, TupleT, Value, WitType
 
 AWAIT_PREFIX = "rpc:"
 SEND_PREFIX = "rpc-send:"
@@ -68,6 +69,18 @@ class AgentCalls(Protocol):
         under ``key`` (an existing one with that key is kept) and wake it; RpcFailure
         for an unknown type, a failed callee or an agent awaiting itself."""
 
+    def enqueue_worker_call(
+        self,
+        caller: AgentId,
+        callee: AgentId,
+        function: str,
+        params: list[Value],
+        key: str,
+        awaiting: bool,
+    ) -> AgentId:
+        """golem:rpc 0.2.2: queue ``function`` (an export name) of agent ``callee`` with
+        these wit-values (typed by the export's parameters), as enqueue_agent_call."""
+
     def callee_result_type(self, component_hash: str, function: str) -> WitType | None:
         """The result type of ``function`` of the callee's component version
         (``result<data-value, agent-error>``)."""
@@ -82,11 +95,22 @@ class RpcTarget:
     phantom: Value  # option<uuid> as given: None or Some({high-bits, low-bits})
 
 
+@dataclass(frozen=True)
+class WorkerTarget:
+    """A golem:rpc 0.2.2 ``wasm-rpc`` resource: the agent (by id) it calls functions of."""
+
+    agent: AgentId
+
+
+Target = RpcTarget | WorkerTarget
+
+
 @dataclass
 class FutureCall:
     """A ``future-invoke-result``: the caller's promise the outcome arrives on."""
 
     oplog_idx: int
+    generic: bool = False
 
 
 def await_key(caller: AgentId, oplog_idx: int) -> str:
@@ -118,6 +142,7 @@ def invocation_ended(
         "function": record.function,
         "result": record.result,
         "error": record.error,
+        "failed": record.state != DONE,
     }
     try:
         completed = store.complete_promise(promise, json.dumps(payload).encode())
@@ -132,9 +157,11 @@ def _fail_own_promise(session: Session, idx: int, failure: RpcFailure) -> None:
     session.store.complete_promise(PromiseId(session.agent, idx), json.dumps(payload).encode())
 
 
-def _outcome(session: Session, idx: int) -> Case | None:
-    """The call's result as ``result<data-value, rpc-error>`` once promise ``idx`` is
-    completed; None while the callee runs."""
+def _outcome(session: Session, idx: int, generic: bool) -> Case | None:
+    """The call's result once promise ``idx`` is completed (None while the callee runs):
+    ``result<data-value, rpc-error>`` for an agent method, or for a ``generic`` call
+    (golem:rpc 0.2.2) ``result<wit-value, rpc-error>``, the function's result wrapped in
+    a one-tuple, or an empty record for a function without one, as Golem 1.4 answers."""
     record = session.store.get_promise(PromiseId(session.agent, idx))
     if not record.completed:
         return None
@@ -142,13 +169,19 @@ def _outcome(session: Session, idx: int) -> Case | None:
     if "rpc-error" in payload:
         case, message = payload["rpc-error"]
         return Case("err", Case(case, message))
-    if payload.get("error") is not None or payload.get("result") is None:
-        return Case("err", Case("remote-internal-error", payload.get("error") or "no result"))
+    if payload.get("failed", payload.get("error") is not None):
+        return Case("err", Case("remote-internal-error", payload.get("error") or "failed"))
     calls: AgentCalls = session.agent_calls
     ty = calls.callee_result_type(payload["component"], payload["function"])
-    if ty is None:
-        return Case("err", Case("protocol-error", "the callee's result type is unknown"))
-    result = parse_value(payload["result"], ty)
+    text = payload.get("result")
+    if generic:
+        if ty is None or text is None:
+            return Case("ok", wit_value_from_value({}, RecordT(())))
+        value = parse_value(text, ty)
+        return Case("ok", wit_value_from_value((value,), TupleT((ty,))))
+    if ty is None or text is None:
+        return Case("err", Case("protocol-error", "the callee's method answered no result"))
+    result = parse_value(text, ty)
     assert isinstance(result, Case)
     if result.name == "ok":
         return Case("ok", result.value)
@@ -157,17 +190,18 @@ def _outcome(session: Session, idx: int) -> Case | None:
 
 # -- the caller's side ---------------------------------------------------------------------
 def _enqueue(
-    session: Session, target: RpcTarget, method: str, input: Value, key: str, awaiting: bool
+    session: Session, target: Target, method: str, input: Value, key: str, awaiting: bool
 ) -> AgentId:
     calls: AgentCalls | None = session.agent_calls
     if calls is None:
         raise RpcFailure("denied", "agent-to-agent calls need an agent of this host")
+    if isinstance(target, WorkerTarget):
+        assert isinstance(input, list)
+        return calls.enqueue_worker_call(session.agent, target.agent, method, input, key, awaiting)
     return calls.enqueue_agent_call(session.agent, target, method, input, key, awaiting)
 
 
-def _start_awaited(
-    session: Session, name: str, target: RpcTarget, method: str, input: Value
-) -> int:
+def _start_awaited(session: Session, name: str, target: Target, method: str, input: Value) -> int:
     """The caller's promise of an awaited call: created live (and the callee's invocation
     queued), or met again on replay (queued again only if it is still open)."""
     session.skip_markers()
@@ -211,12 +245,12 @@ def _recorded(session: Session, name: str, ty: WitType | None) -> tuple[bool, Va
 def _invoke_and_await(sig: FuncSig) -> HostFunc:
     name = sig.name
 
-    def impl(session: Session, target: RpcTarget, method: str, input: Value) -> Value:
+    def impl(session: Session, target: Target, method: str, input: Value) -> Value:
         idx = _start_awaited(session, name, target, method, input)
         replayed, value = _recorded(session, name, sig.result)
         if replayed:
             return value
-        outcome = _outcome(session, idx)
+        outcome = _outcome(session, idx, isinstance(target, WorkerTarget))
         if outcome is None:
             raise Suspend((idx,), None)
         _record(session, name, [method], outcome, sig.result)
@@ -228,7 +262,7 @@ def _invoke_and_await(sig: FuncSig) -> HostFunc:
 def _invoke(sig: FuncSig) -> HostFunc:
     name = sig.name
 
-    def impl(session: Session, target: RpcTarget, method: str, input: Value) -> Value:
+    def impl(session: Session, target: Target, method: str, input: Value) -> Value:
         replayed, value = _recorded(session, name, sig.result)
         if replayed:
             return value
@@ -246,14 +280,15 @@ def _invoke(sig: FuncSig) -> HostFunc:
 
 
 def _async_invoke(sig: FuncSig) -> HostFunc:
-    def impl(session: Session, target: RpcTarget, method: str, input: Value) -> FutureCall:
-        return FutureCall(_start_awaited(session, sig.name, target, method, input))
+    def impl(session: Session, target: Target, method: str, input: Value) -> FutureCall:
+        idx = _start_awaited(session, sig.name, target, method, input)
+        return FutureCall(idx, isinstance(target, WorkerTarget))
 
     return HostFunc(impl, Kind.PURE)
 
 
 def _future_get(session: Session, future: FutureCall) -> Some | None:
-    outcome = _outcome(session, future.oplog_idx)
+    outcome = _outcome(session, future.oplog_idx, future.generic)
     return None if outcome is None else Some(outcome)
 
 
@@ -261,6 +296,12 @@ def _constructor(
     session: Session, agent_type: str, constructor: Value, phantom: Value, config: Value
 ) -> RpcTarget:
     return RpcTarget(agent_type, constructor, phantom)
+
+
+def _constructor_0_2_2(session: Session, agent_id: dict[str, Any]) -> WorkerTarget:
+    from host.runtime.golem_workers import id_from
+
+    return WorkerTarget(id_from(agent_id))
 
 
 def _refuse(name: str, why: str) -> HostFunc:
@@ -293,4 +334,10 @@ FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     "[method]future-invoke-result.cancel": lambda sig: HostFunc(lambda s, f: None),
 }
 
-__all__ = ["FUNCS", "AgentCalls", "RpcFailure", "RpcTarget", "invocation_ended"]
+# golem:rpc/types@0.2.2 (Golem 1.4): the same calls by export name with wit-value params.
+FUNCS_0_2_2: dict[str, Callable[[FuncSig], HostFunc]] = {
+    **{k: v for k, v in FUNCS.items() if k != "[method]future-invoke-result.cancel"},
+    "[constructor]wasm-rpc": lambda sig: HostFunc(_constructor_0_2_2),
+}
+
+__all__ = ["FUNCS", "FUNCS_0_2_2", "AgentCalls", "RpcFailure", "RpcTarget", "invocation_ended"]

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from host.agents.agentid import find_type, make_agent_id
 from host.agents.agenttypes import AgentType
-from host.errors import HostError, InvalidInput
+from host.agents.wittype import value_from_wit_value
+from host.errors import HostError, InvalidInput, NotFound
 from host.ids import AgentId
 from host.runtime.agent_rpc import RpcFailure, RpcTarget
 from host.runtime.agentproto import export_name
 from host.runtime.golem_workers import component_to
-from host.store import FAILED
+from host.store import FAILED, AgentRecord
 from host.values import Some
 from host.values.types import Value, WitType
 
@@ -48,6 +49,7 @@ class AgentCallsService:
             self, component_ref: str, name: str, args: Any = (), env: Any = ()
         ) -> tuple[AgentId, bool]: ...
         def call_from_values(self, agent: AgentId, export: Export, values: Any) -> Call: ...
+        def agent_id(self, component_ref: str, name: str) -> AgentId: ...
 
     def registered_agent_types(self) -> list[tuple[str, AgentType]]:
         """Every registered agent type with the id of the component implementing it."""
@@ -100,10 +102,7 @@ class AgentCallsService:
                 f"agent {name} cannot await a call to itself (its queue is busy "
                 "with the awaiting call); use invoke to enqueue it",
             )
-        self.create_agent(component_id, name)
-        record = self.store.get_agent(agent)
-        if record.status == FAILED:
-            raise RpcFailure("remote-internal-error", f"agent {name} failed: {record.last_error}")
+        record = self._callee(component_id, agent)
         generation = self.registry.guest_generation(record.component_hash)
         export = self.registry.resolve_export(
             record.component_hash, export_name(generation, "invoke")
@@ -112,6 +111,56 @@ class AgentCallsService:
         if generation == "1.5":
             args.append(_principal(caller))
         call = self.call_from_values(agent, export, args)
+        self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, key)
+        self.scheduler.wake(agent)
+        return agent
+
+    def _callee(self, component_id: str, agent: AgentId) -> AgentRecord:
+        """The callee, created on first use; RpcFailure if it failed."""
+        self.create_agent(component_id, agent.name)
+        record = self.store.get_agent(agent)
+        if record.status == FAILED:
+            raise RpcFailure(
+                "remote-internal-error", f"agent {agent.name} failed: {record.last_error}"
+            )
+        return record
+
+    def enqueue_worker_call(
+        self,
+        caller: AgentId,
+        callee: AgentId,
+        function: str,
+        params: list[Value],
+        key: str,
+        awaiting: bool,
+    ) -> AgentId:
+        component_id = str(callee.component_id)
+        try:
+            agent = self.agent_id(component_id, callee.name)
+        except NotFound as exc:
+            raise RpcFailure("not-found", str(exc)) from None
+        except InvalidInput as exc:
+            raise RpcFailure("protocol-error", f"invalid agent id {callee.name!r}: {exc}") from None
+        if awaiting and agent == caller:
+            raise RpcFailure("denied", f"agent {agent.name} cannot await a call to itself")
+        hash = self.store.get_component(component_id).hash
+        try:
+            export = self.registry.resolve_export(hash, function)
+        except HostError as exc:
+            raise RpcFailure("not-found", str(exc)) from None
+        types = export.sig.param_types
+        if len(params) != len(types):
+            raise RpcFailure(
+                "protocol-error",
+                f"{function} takes {len(types)} parameter(s), the call gave {len(params)}",
+            )
+        try:
+            values = [value_from_wit_value(p, t) for p, t in zip(params, types, strict=True)]
+        except InvalidInput as exc:
+            raise RpcFailure("protocol-error", f"{function}: {exc}") from None
+        record = self._callee(component_id, agent)
+        export = self.registry.resolve_export(record.component_hash, function)
+        call = self.call_from_values(agent, export, values)
         self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, key)
         self.scheduler.wake(agent)
         return agent
@@ -127,5 +176,8 @@ def _phantom(value: Value) -> uuid.UUID | None:
 def _principal(caller: AgentId) -> Any:
     from host.values import Case
 
-    agent_id: dict[str, Any] = {"component-id": component_to(str(caller.component_id)), "agent-id": caller.name}
+    agent_id: dict[str, Any] = {
+        "component-id": component_to(str(caller.component_id)),
+        "agent-id": caller.name,
+    }
     return Case("agent", {"agent-id": agent_id})

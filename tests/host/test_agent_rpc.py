@@ -90,7 +90,7 @@ def test_await_fire_and_forget_and_future(host: HostService) -> None:
     # The caller's oplog: its promise for the call, then the recorded result.
     entries = host.store.read_oplog(caller)
     created = [n for n, e in enumerate(entries, 1) if isinstance(e, PromiseCreated)]
-    assert entries[created[0] - 1].function == AWAIT
+    assert entries[created[0] - 1] == PromiseCreated(AWAIT, entries[created[0] - 1].timestamp)
     answers = [e for e in entries if isinstance(e, HostCall) and e.function == AWAIT]
     assert len(answers) == 2
     assert invocations[0].idempotency_key == f"rpc:{caller.component_id}:{created[0]}:{caller.name}"
