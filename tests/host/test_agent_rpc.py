@@ -205,3 +205,45 @@ def test_pool_scheduler_runs_the_callee_while_the_caller_waits(tmp_path: Path, w
     finally:
         scheduler.stop()
         host.close()
+
+
+# -- Golem 1.4: golem:rpc/types@0.2.2 wasm-rpc, by export name with wit-values ----------
+API = "agent-host:rpc14/api"
+
+
+def test_golem_1_4_wasm_rpc(tmp_path: Path) -> None:
+    wasm14 = build_python_fixture("rpc14")
+    store = tmp_path / "store"
+    first = HostService(store)
+    try:
+        cid = first.add_component(wasm14, "r14").id
+
+        def invoke(host: HostService, who: str, call: str) -> str | None:
+            inv = host.invoke(host.agent_id(cid, who), f"{API}.{call}")
+            assert inv.state == "done", inv.error
+            return inv.result
+
+        assert invoke(first, "a", f'{{call-add}}("{cid}", "b", 5)') == "ok(5)"
+        assert invoke(first, "a", f'{{send-add}}("{cid}", "b", 2)') == "ok"
+        assert invoke(first, "a", f'{{future-add}}("{cid}", "b", 1)') == "ok(8)"
+        # A function without parameters; its u32 result wrapped in a one-tuple (2 nodes).
+        calls = f'"{API}.{{calls}}"'
+        assert invoke(first, "a", f'{{call-function}}("{cid}", "b", {calls})') == 'ok("2 node(s)")'
+        missing = invoke(first, "a", f'{{call-function}}("{cid}", "b", "nope")')
+        assert missing is not None and missing.startswith(
+            "err(\"RpcError_NotFound: the component exports no function 'nope'"
+        )
+        me = invoke(first, "a", f'{{call-function}}("{cid}", "a", {calls})')
+        assert me == 'err("RpcError_Denied: agent a cannot await a call to itself")'
+        nobody = "00000000-0000-0000-0000-000000000001"
+        unknown = invoke(first, "a", f'{{call-add}}("{nobody}", "b", 5)')
+        assert unknown is not None and unknown.startswith('err("RpcError_NotFound: no component')
+        assert invoke(first, "b", "{calls}()") == "3"
+    finally:
+        first.close()
+    second = HostService(store)  # replays agent a's calls: b is not called again
+    try:
+        assert invoke(second, "a", f'{{call-add}}("{cid}", "b", 1)') == "ok(9)"
+        assert invoke(second, "b", "{calls}()") == "4"
+    finally:
+        second.close()
