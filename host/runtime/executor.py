@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
@@ -59,7 +60,7 @@ from host.oplog import (
     Suspended,
 )
 from host.replay import Restart, latest_snapshot
-from host.runtime import snapshots
+from host.runtime import agent_rpc, snapshots
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
@@ -159,6 +160,8 @@ class Executor:
         # (Golem's executor config oplog.default_snapshotting, disabled by default).
         self.default_snapshotting = Snapshotting()
         self._snapshot_clocks: dict[AgentId, snapshots.SnapshotClock] = {}
+        # What guests' agent-to-agent calls go through (host.runtime.agent_rpc.AgentCalls).
+        self.agent_calls: Any = None
         # The stderr tail of each agent's last automatically retried attempt.
         self._stderr_tails: dict[AgentId, bytes] = {}
         # Agents whose lease this process holds now (how many runs of each), renewed by
@@ -240,6 +243,11 @@ class Executor:
     def _lock(self, agent: AgentId) -> threading.Lock:
         with self._locks_lock:
             return self._agent_locks.setdefault(agent, threading.Lock())
+
+    def _ended(self, agent: AgentId, invocation_id: str) -> None:
+        # An invocation another agent awaits completes that agent's promise (agent_rpc).
+        agent_rpc.invocation_ended(self.store, agent, invocation_id, self.scheduler.wake)
+        self.scheduler.finished(agent, invocation_id)
 
     def _woken(self, promise: PromiseId) -> None:
         # A guest completed another agent's (or its own) promise: its owner has work.
@@ -369,6 +377,7 @@ class Executor:
         session.limits = self.limits_for(agent)
         session.secrets = self.secrets
         session.webhook_url = self.webhook_url
+        session.agent_calls = self.agent_calls
         self._keep_stderr_tail(session)
         wstore = self.new_store(session.limits)
         set_current(session)
@@ -592,7 +601,7 @@ class Executor:
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, finished)
         session.mark_persisted(finished)
-        self.scheduler.finished(agent, started.invocation_id)
+        self._ended(agent, started.invocation_id)
         self._snapshot_if_due(session, wstore, instance, hash)
         return None
 
@@ -761,7 +770,7 @@ class Executor:
         first, pending = session.pending()
         self.store.finish_invocation(agent, pending, first, failed)
         session.mark_persisted(failed)
-        self.scheduler.finished(agent, started.invocation_id)
+        self._ended(agent, started.invocation_id)
 
 
 STDERR_TAIL_BYTES = 2048

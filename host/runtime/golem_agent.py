@@ -64,7 +64,7 @@ VERSIONED = frozenset(
         "golem:api/save-snapshot@1.5.0",
         "golem:api/load-snapshot@1.5.0",
         "golem:durability/durability@1.5.0",
-        # Golem 1.4 agents: the wasm-rpc resource of golem:rpc/types@0.2.2
+        # Golem 1.4 agents: the wasm-rpc resource of golem:rpc/types@0.2.2 (agent_rpc.py)
         "golem:rpc/types@0.2.2",
         # Imported by Golem's TypeScript runtime (golem-ts-sdk 1.1.2's agent_guest.wasm)
         # for its built-in modules; none is served yet, so each fails the call.
@@ -121,8 +121,21 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
         spec = BY_BASE.get(f"{base}.{func}")
         if spec is not None:
             return spec
-    elif base == "golem:agent/host" and func == "create-webhook":
-        return CREATE_WEBHOOK
+    elif interface == "golem:rpc/types@0.2.2":
+        from host.runtime import agent_rpc
+
+        if func in CORE_FUNCS:
+            return CORE_FUNCS[func]
+        if func in agent_rpc.FUNCS_0_2_2:
+            return agent_rpc.FUNCS_0_2_2[func](sig)
+    elif base == "golem:agent/host":
+        if func == "create-webhook":
+            return CREATE_WEBHOOK
+        from host.runtime import agent_host
+
+        found = agent_host.provided(func, sig, "1.5" if interface.endswith("@1.5.0") else "1.4")
+        if found is not None:
+            return found
     return not_yet(f"{interface}.{func}")
 
 

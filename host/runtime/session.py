@@ -139,6 +139,9 @@ class Session(Replay):
         # A scratch session runs a component outside any agent (reading its endpoint
         # definition): reads are answered live and recorded nowhere, effects are refused.
         self.scratch = False
+        # Agent-to-agent calls and the registered agent types (host.runtime.agent_rpc's
+        # AgentCalls, served by the service layer); None outside a HostService.
+        self.agent_calls: Any = None
 
     def start_invocation_clock(self) -> None:
         """An invocation (live or replayed) starts: its deadline and output count anew."""

@@ -41,6 +41,7 @@ from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
 from host.runtime.scheduler import InlineScheduler, Scheduler
 from host.secrets import CompletionPolicy, PromiseSecrets, matches
+from host.service.agent_calls import AgentCallsService
 from host.service.agents import AgentProtocol
 from host.service.views import (
     AgentView,
@@ -77,7 +78,7 @@ class Call:
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:9881"  # `serve`'s default address
 
 
-class HostService(AgentProtocol):
+class HostService(AgentProtocol, AgentCallsService):
     """One host process's view of a data directory (database, components, code cache)."""
 
     def __init__(
@@ -136,6 +137,7 @@ class HostService(AgentProtocol):
         self.executor.default_retry_policy = retry_policy
         self.public_url = public_url.rstrip("/")
         self.executor.webhook_url = self.webhook_url
+        self.executor.agent_calls = self  # guests' agent-to-agent calls (agent_calls.py)
         self.registry.scratch_store = (self.executor.new_store, self.executor.limits)
         self.executor.before_suspend = before_suspend
 

@@ -97,12 +97,16 @@ def test_core_uuid_functions(host: HostService, component_id: str) -> None:
     assert bad.startswith('"invalid uuid'), bad
 
 
+def test_get_all_agent_types_is_served(host: HostService, component_id: str) -> None:
+    # This plain component declares no agent types, and none is registered here.
+    agent = _agent(host, component_id, "agent-types")
+    inv = host.invoke(agent, "agent-types()")
+    assert inv.state == "done" and inv.result == "0", inv
+
+
 @pytest.mark.parametrize(
     ("call", "name"),
-    [
-        ("agent-types()", "golem:agent/host@1.5.0.get-all-agent-types"),
-        ("fork()", "golem:api/host@1.5.0.fork"),
-    ],
+    [("fork()", "golem:api/host@1.5.0.fork")],
 )
 def test_an_unserved_function_fails_the_call_naming_it(
     host: HostService, component_id: str, call: str, name: str

@@ -1,0 +1,183 @@
+"""Agent-to-agent calls on the service side (issue 12, item 6), mixed into HostService:
+:class:`host.runtime.agent_rpc.AgentCalls` for the guests' ``wasm-rpc`` and the
+registered agent types for ``golem:agent/host``.
+
+The callee is found by agent type name among the registered components (each at its
+latest version), named by the canonical agent id of its constructor value (an
+ephemeral type's callee gets a phantom id derived from the call's idempotency key, so
+each call has its own fresh agent and a replaying caller still finds the same one),
+created on first use (its ``initialize`` queued first) and sent ``invoke(method,
+input, agent(caller))`` under the caller's idempotency key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from host.agents.agentid import find_type, make_agent_id
+from host.agents.agenttypes import AgentType
+from host.agents.wittype import value_from_wit_value
+from host.errors import HostError, InvalidInput, NotFound
+from host.ids import AgentId
+from host.runtime.agent_rpc import RpcFailure, RpcTarget
+from host.runtime.agentproto import export_name
+from host.runtime.golem_workers import component_to
+from host.store import FAILED, AgentRecord
+from host.values import Some
+from host.values.types import Value, WitType
+
+if TYPE_CHECKING:
+    from host.runtime.registry import ComponentRegistry, Export
+    from host.runtime.scheduler import Scheduler
+    from host.service.core import Call
+    from host.store import Store
+
+# Phantom ids of ephemeral callees: uuid5 of the call's idempotency key in this namespace.
+EPHEMERAL_NS = uuid.UUID("6f1d3a52-6a43-4b53-9d1c-9a4f0e1b2c7d")
+
+
+class AgentCallsService:
+    """The service's side of agent-to-agent calls; a mixin of HostService."""
+
+    if TYPE_CHECKING:  # what HostService provides
+        store: Store
+        registry: ComponentRegistry
+        scheduler: Scheduler
+
+        def create_agent(
+            self, component_ref: str, name: str, args: Any = (), env: Any = ()
+        ) -> tuple[AgentId, bool]: ...
+        def call_from_values(self, agent: AgentId, export: Export, values: Any) -> Call: ...
+        def agent_id(self, component_ref: str, name: str) -> AgentId: ...
+
+    def registered_agent_types(self) -> list[tuple[str, AgentType]]:
+        """Every registered agent type with the id of the component implementing it."""
+        found: list[tuple[str, AgentType]] = []
+        for record in self.store.list_components():
+            for agent_type in self.registry.agent_types(record.hash) or []:
+                found.append((record.id, agent_type))
+        return found
+
+    def callee_result_type(self, component_hash: str, function: str) -> WitType | None:
+        try:
+            return self.registry.resolve_export(component_hash, function).sig.result
+        except HostError:
+            return None
+
+    def enqueue_agent_call(
+        self,
+        caller: AgentId,
+        target: RpcTarget,
+        method: str,
+        input: Value,
+        key: str,
+        awaiting: bool,
+    ) -> AgentId:
+        found = self.registered_agent_types()
+        try:
+            agent_type = find_type(target.agent_type, [t for _, t in found])
+        except InvalidInput as exc:
+            raise RpcFailure("not-found", str(exc)) from None
+        component_id = next(c for c, t in found if t is agent_type)
+        if not any(m.name == method for m in agent_type.methods):
+            known = ", ".join(m.name for m in agent_type.methods) or "none"
+            raise RpcFailure(
+                "not-found",
+                f"agent type {agent_type.type_name} has no method {method!r} (methods: {known})",
+            )
+        phantom = _phantom(target.phantom)
+        if agent_type.mode == "ephemeral":
+            phantom = uuid.uuid5(EPHEMERAL_NS, key)
+        try:
+            name = make_agent_id(agent_type, target.constructor, phantom)
+        except (InvalidInput, AssertionError, ValueError, KeyError, TypeError) as exc:
+            raise RpcFailure(
+                "protocol-error", f"invalid constructor value for {agent_type.type_name}: {exc}"
+            ) from None
+        agent = AgentId(uuid.UUID(component_id), name)
+        if awaiting and agent == caller:
+            raise RpcFailure(
+                "denied",
+                f"agent {name} cannot await a call to itself (its queue is busy "
+                "with the awaiting call); use invoke to enqueue it",
+            )
+        record = self._callee(component_id, agent)
+        generation = self.registry.guest_generation(record.component_hash)
+        export = self.registry.resolve_export(
+            record.component_hash, export_name(generation, "invoke")
+        )
+        args: list[Any] = [method, input]
+        if generation == "1.5":
+            args.append(_principal(caller))
+        call = self.call_from_values(agent, export, args)
+        self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, key)
+        self.scheduler.wake(agent)
+        return agent
+
+    def _callee(self, component_id: str, agent: AgentId) -> AgentRecord:
+        """The callee, created on first use; RpcFailure if it failed."""
+        self.create_agent(component_id, agent.name)
+        record = self.store.get_agent(agent)
+        if record.status == FAILED:
+            raise RpcFailure(
+                "remote-internal-error", f"agent {agent.name} failed: {record.last_error}"
+            )
+        return record
+
+    def enqueue_worker_call(
+        self,
+        caller: AgentId,
+        callee: AgentId,
+        function: str,
+        params: list[Value],
+        key: str,
+        awaiting: bool,
+    ) -> AgentId:
+        component_id = str(callee.component_id)
+        try:
+            agent = self.agent_id(component_id, callee.name)
+        except NotFound as exc:
+            raise RpcFailure("not-found", str(exc)) from None
+        except InvalidInput as exc:
+            raise RpcFailure("protocol-error", f"invalid agent id {callee.name!r}: {exc}") from None
+        if awaiting and agent == caller:
+            raise RpcFailure("denied", f"agent {agent.name} cannot await a call to itself")
+        hash = self.store.get_component(component_id).hash
+        try:
+            export = self.registry.resolve_export(hash, function)
+        except HostError as exc:
+            raise RpcFailure("not-found", str(exc)) from None
+        types = export.sig.param_types
+        if len(params) != len(types):
+            raise RpcFailure(
+                "protocol-error",
+                f"{function} takes {len(types)} parameter(s), the call gave {len(params)}",
+            )
+        try:
+            values = [value_from_wit_value(p, t) for p, t in zip(params, types, strict=True)]
+        except InvalidInput as exc:
+            raise RpcFailure("protocol-error", f"{function}: {exc}") from None
+        record = self._callee(component_id, agent)
+        export = self.registry.resolve_export(record.component_hash, function)
+        call = self.call_from_values(agent, export, values)
+        self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, key)
+        self.scheduler.wake(agent)
+        return agent
+
+
+def _phantom(value: Value) -> uuid.UUID | None:
+    if value is None:
+        return None
+    inner: Any = value.value if isinstance(value, Some) else value
+    return uuid.UUID(int=(inner["high-bits"] << 64) | inner["low-bits"])
+
+
+def _principal(caller: AgentId) -> Any:
+    from host.values import Case
+
+    agent_id: dict[str, Any] = {
+        "component-id": component_to(str(caller.component_id)),
+        "agent-id": caller.name,
+    }
+    return Case("agent", {"agent-id": agent_id})
