@@ -169,9 +169,22 @@ world all {
 """
 
 
-def test_every_function_of_the_1_5_interfaces_links(tmp_path: Path) -> None:
+_ALL_1_4 = """package check:all;
+world all {
+  import golem:api/host@1.3.0;
+  import golem:rpc/types@0.2.2;
+  import golem:agent/host;
+  import wasi:logging/logging;
+  export golem:agent/guest;
+}
+"""
+
+
+def _link_every_function(tmp_path: Path, world_text: str) -> set[str]:
+    """Build a --dummy component importing every function of ``world_text``, link and
+    instantiate it; the functions it imports."""
     world = tmp_path / "world.wit"
-    world.write_text(_ALL)
+    world.write_text(world_text)
     wit = lay_out(world, WitIndex(WIT_DIR).resolve(world, "test"), tmp_path / "wit")
     tool = wasm_tools()
     core, comp = tmp_path / "core.wasm", tmp_path / "all.wasm"
@@ -188,7 +201,22 @@ def test_every_function_of_the_1_5_interfaces_links(tmp_path: Path) -> None:
         assert isinstance(ext.ty, ComponentInstanceType), name
         items = ext.ty.exports(engine)
         funcs |= {f"{name}.{f}" for f, item in items.items() if isinstance(item.ty, FuncType)}
-    assert "golem:agent/host@1.5.0.make-agent-id" in funcs
-    assert len(funcs) >= 80
     linker = linking.build_linker(engine, component)  # no InvalidComponent
     linker.instantiate(wasmtime.Store(engine), component)
+    return funcs
+
+
+def test_every_function_of_the_1_5_interfaces_links(tmp_path: Path) -> None:
+    funcs = _link_every_function(tmp_path, _ALL)
+    assert "golem:agent/host@1.5.0.make-agent-id" in funcs
+    assert len(funcs) >= 80
+
+
+def test_every_function_of_the_1_4_interfaces_links(tmp_path: Path) -> None:
+    """Golem 1.4's agent imports (unversioned golem:agent, golem:rpc/types@0.2.2 in full
+    with wasm-rpc) link; a Golem 1.4 Rust agent was refused at registration before."""
+    funcs = _link_every_function(tmp_path, _ALL_1_4)
+    assert "golem:agent/host.parse-agent-id" in funcs
+    assert "golem:rpc/types@0.2.2.[method]wasm-rpc.invoke-and-await" in funcs
+    assert "golem:rpc/types@0.2.2.[method]future-invoke-result.get" in funcs
+    assert "golem:api/host@1.3.0.create-promise" in funcs
