@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -28,7 +28,6 @@ from host.errors import (
     Conflict,
     IdempotencyKeyReused,
     InvalidInput,
-    NotFound,
     OplogConflict,
     PromiseNotFound,
 )
@@ -58,8 +57,7 @@ class PostgresStore(PostgresLeases, Store):
             # One registration per name at a time (the next version number, a new id).
             db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (name,))
             row = db.execute(
-                "SELECT id, version FROM components WHERE name = %s "
-                "ORDER BY version DESC LIMIT 1",
+                "SELECT id, version FROM components WHERE name = %s ORDER BY version DESC LIMIT 1",
                 (name,),
             ).fetchone()
             if row is not None:
@@ -164,7 +162,8 @@ class PostgresStore(PostgresLeases, Store):
             # Otherwise it failed while replaying (a divergence, an instantiation error):
             # nothing was recorded, and the next replay simply tries again.
             db.execute(
-                "UPDATE agents SET status = %s, retry_count = 0 WHERE component_id = %s AND name = %s",
+                "UPDATE agents SET status = %s, retry_count = 0 "
+                "WHERE component_id = %s AND name = %s",
                 (AgentStatus.RUNNING, *agent_key(agent)),
             )
             self._notify(db, agent, work=True)
@@ -220,7 +219,8 @@ class PostgresStore(PostgresLeases, Store):
                 raise Conflict(f"agent {agent} is {status}, not interrupted")
             # Due now: a replay re-checks whatever it was waiting for and runs its queue.
             db.execute(
-                "UPDATE agents SET status = %s, wake_at_ns = 0 WHERE component_id = %s AND name = %s",
+                "UPDATE agents SET status = %s, wake_at_ns = 0 "
+                "WHERE component_id = %s AND name = %s",
                 (AgentStatus.SUSPENDED, *agent_key(agent)),
             )
             self._notify(db, agent, work=True)
@@ -345,7 +345,9 @@ class PostgresStore(PostgresLeases, Store):
             self._lock(db, agent)
             self._require_agent(db, agent)
             for table in ("oplog", "promises", "invocations", "leases", "agents"):
-                db.execute(f"DELETE FROM {table} WHERE component_id = %s AND name = %s", agent_key(agent))
+                db.execute(
+                    f"DELETE FROM {table} WHERE component_id = %s AND name = %s", agent_key(agent)
+                )
 
     def set_component_hash(self, agent: AgentId, component_hash: str) -> None:
         with self._tx("set_component_hash") as db:
@@ -704,7 +706,7 @@ class PostgresStore(PostgresLeases, Store):
                 agent_key(agent),
             ).fetchone()[0]
             db.execute(
-                f"INSERT INTO invocations ({self._INV_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                f"INSERT INTO invocations ({self._INV_COLS}) VALUES ({', '.join(['%s'] * 11)})",
                 (
                     *agent_key(agent),
                     seq,
@@ -743,8 +745,8 @@ class PostgresStore(PostgresLeases, Store):
         sql = f"SELECT {self._INV_COLS} FROM invocations WHERE component_id = %s AND name = %s"
         args: list[object] = [*agent_key(agent)]
         if states:
-            sql += f" AND state IN ({','.join('%s' * len(states))})"
-            args += list(states)
+            sql += " AND state = ANY(%s)"
+            args.append([str(state) for state in states])
         with self._read() as db:
             rows = db.execute(sql + " ORDER BY seq", args).fetchall()
         return [self._inv_row(r) for r in rows]

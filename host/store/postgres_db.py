@@ -154,15 +154,16 @@ class PostgresDatabase:
             raise mapped from None
 
     @contextmanager
-    def _tx(self, method: str) -> Iterator[psycopg.Cursor[Any]]:
+    def _tx(self, method: str) -> Iterator[Any]:
         """One transaction of the store method ``method``; psycopg errors that mean the
-        server is unreachable or unusable leave as StoreError."""
+        server is unreachable or unusable leave as StoreError. The cursor is typed Any:
+        its rows are tuples whose shape only the query knows."""
         with self._mapped():
             conn = self._conn()
             with conn.transaction(), conn.cursor() as cur:
                 yield cur
 
-    def _read(self, method: str = "read") -> AbstractContextManager[psycopg.Cursor[Any]]:
+    def _read(self, method: str = "read") -> AbstractContextManager[Any]:
         """A read-only use of the store: one transaction as well (a consistent view)."""
         return self._tx(method)
 
@@ -221,9 +222,7 @@ class PostgresDatabase:
             for statement in MIGRATIONS[version]:
                 db.execute(statement)
             # Recorded in the same transaction as the schema change itself.
-            db.execute(
-                f"INSERT INTO schema_migrations VALUES (%s, {NOW_NS})", (version,)
-            )
+            db.execute(f"INSERT INTO schema_migrations VALUES (%s, {NOW_NS})", (version,))
 
     # -- LISTEN/NOTIFY -----------------------------------------------------------------
     def listen(self, on_event: Callable[[AgentId, bool], None]) -> Callable[[], None]:
@@ -244,7 +243,9 @@ class PostgresDatabase:
 
         return unlisten
 
-    def _listen_loop(self, on_event: Callable[[AgentId, bool], None], stop: threading.Event) -> None:
+    def _listen_loop(
+        self, on_event: Callable[[AgentId, bool], None], stop: threading.Event
+    ) -> None:
         import uuid
 
         delay = 0.1
@@ -272,8 +273,7 @@ class PostgresDatabase:
                 mapped = store_error(self.where, exc)
                 message = str(mapped or exc)
                 if message != reported:
-                    log.error("listening for wake-ups failed (the scanner still runs): %s",
-                              message)
+                    log.error("listening for wake-ups failed (the scanner still runs): %s", message)
                 reported = message
                 stop.wait(delay)
                 delay = min(delay * 2, 5.0)
@@ -292,4 +292,3 @@ class PostgresDatabase:
             except psycopg.Error:
                 pass
         self._local = threading.local()
-

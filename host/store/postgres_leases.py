@@ -87,7 +87,7 @@ class PostgresLeases(PostgresDatabase):
                 "WHERE component_id = %s AND name = %s AND owner = %s",
                 (int(ttl_s * 1e3), int(ttl_s * 1e3), *agent_key(agent), owner),
             )
-            return db.rowcount == 1
+            return bool(db.rowcount == 1)
 
     def release_lease(self, agent: AgentId, owner: str) -> None:
         with self._tx("release_lease") as db:
