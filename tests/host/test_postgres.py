@@ -244,3 +244,19 @@ def test_the_cli_and_service_open_a_postgresql_store_with_a_data_dir(
     store = open_store(pg_url)
     assert isinstance(store, PostgresStore)
     store.close()
+
+
+def test_the_cli_runs_an_agent_on_a_postgresql_store(pg_url: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from host.cli import main
+
+    runner = CliRunner()
+    base = ["--store", pg_url, "--data-dir", str(tmp_path / "data")]
+    added = runner.invoke(main, [*base, "component", "add", str(build_fixture("promises-1.3.0")),
+                                 "--name", "p"])  # fmt: skip
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(main, [*base, "--json", "component", "list"])
+    assert listed.exit_code == 0 and '"p"' in listed.output
+    missing = runner.invoke(main, ["--store", pg_url, "component", "list"])
+    assert missing.exit_code != 0 and "data directory" in missing.output
