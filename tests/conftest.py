@@ -76,3 +76,45 @@ def cli(data_dir: Path) -> Callable[..., Any]:
         return runner.invoke(main, ["--store", str(data_dir), *args], catch_exceptions=False)
 
     return run
+
+
+# -- PostgreSQL (tests/fixtures/postgres.py): a real server the tests start themselves ----
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The base URL of a PostgreSQL server: $AGENT_HOST_TEST_PG_URL, or one started now
+    (initdb + pg_ctl in a temporary directory) and stopped at the end of the session.
+    Fails, never skips, when none can be started."""
+    import os
+
+    from tests.fixtures.postgres import ENV_URL, PostgresServer
+
+    given = os.environ.get(ENV_URL)
+    if given:
+        yield given
+        return
+    try:
+        server = PostgresServer()
+        url = server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start a PostgreSQL server for the tests: {exc}", pytrace=False)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A store URL on the test server naming a fresh, empty schema of this test's own."""
+    from tests.fixtures.postgres import fresh_schema
+
+    return fresh_schema(pg_server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store of each kind, as the URL `open_store` takes: the tests of store
+    semantics run against both stores."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'db.sqlite'}"
+    return str(request.getfixturevalue("pg_url"))

@@ -44,6 +44,7 @@ class Ctx:
     store_dir: Path | str = Path()
     as_json: bool = False
     server: str | None = None
+    data_dir: Path | None = None  # components and compiled code (needed by a database URL)
     _service: HostService | None = None
 
     @property
@@ -60,7 +61,9 @@ class Ctx:
         if self._service is None:
             from host.service import HostService  # wasmtime loads only when needed
 
-            self._service = HostService(self.store_dir, output=_print_output, progress=_progress)
+            self._service = HostService(
+                self.store_dir, data_dir=self.data_dir, output=_print_output, progress=_progress
+            )
         return self._service
 
     def agent(self, component_ref: str, agent_name: str) -> AgentId:
@@ -141,6 +144,15 @@ def iso(ns: int | None) -> str:
     help="Data directory (database, components, compiled-code cache), or a store URL "
     "(sqlite:///path/agent-host.db). Default: $AGENT_HOST_STORE or ~/.local/share/agent-host.",
 )
+@click.option(
+    "--data-dir",
+    envvar="AGENT_HOST_DATA_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for registered components and their compiled code, on this machine; "
+    "needed with --store postgresql://... (a directory store keeps them inside). "
+    "Default: $AGENT_HOST_DATA_DIR.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 @click.option(
     "--server",
@@ -153,10 +165,14 @@ def iso(ns: int | None) -> str:
 @click.version_option(package_name="agent-host")
 @click.pass_context
 def main(
-    click_ctx: click.Context, store_dir: str | None, as_json: bool, server: str | None
+    click_ctx: click.Context,
+    store_dir: str | None,
+    data_dir: Path | None,
+    as_json: bool,
+    server: str | None,
 ) -> None:
     """Run durable WebAssembly agents with Golem-style promises."""
-    ctx = Ctx(store_dir or default_store(), as_json, server)
+    ctx = Ctx(store_dir or default_store(), as_json, server, data_dir)
     click_ctx.obj = ctx
     click_ctx.call_on_close(lambda: ctx._service.close() if ctx._service else None)
 

@@ -257,6 +257,7 @@ def serve(
     pool = PoolScheduler(workers=workers, poll_interval=poll_interval)
     service = HostService(
         ctx.store_dir,
+        data_dir=ctx.data_dir,
         scheduler=pool,
         progress=_progress,
         completion_policy="secret" if require_promise_secret else "open",

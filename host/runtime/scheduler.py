@@ -158,6 +158,7 @@ class PoolScheduler:
         self.draining = threading.Event()
         self._scanner: threading.Thread | None = None
         self._marks: dict[AgentId, tuple[str, int]] = {}  # waited-on agents at the last scan
+        self._unlisten: Callable[[], None] | None = None
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
@@ -167,6 +168,15 @@ class PoolScheduler:
         """Start scanning the store; the first scan resumes everything left due."""
         self._scanner = threading.Thread(target=self._scan_loop, name="scanner", daemon=True)
         self._scanner.start()
+        # Wake-ups other processes send through the store (PostgreSQL's LISTEN/NOTIFY):
+        # their completions and invocations reach this process at once, not at a scan.
+        assert self._executor is not None
+        self._unlisten = self._executor.store.listen(self._store_event)
+
+    def _store_event(self, agent: AgentId, work: bool) -> None:
+        if work:
+            self.schedule(agent)
+        self._notify(agent)
 
     def drain(self) -> None:
         """Shutdown has begun: release every held wait now (they answer with the
@@ -178,6 +188,8 @@ class PoolScheduler:
         """Stop taking work, interrupt running guests (they stay resumable) and wait for
         their threads to reach a durable point."""
         self._stopping.set()
+        if self._unlisten is not None:
+            self._unlisten()
         if self._scanner is not None:
             self._scanner.join(30.0)
         if self._executor is not None:

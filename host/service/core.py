@@ -14,6 +14,7 @@ callers wait with :meth:`HostService.wait_async`.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -109,11 +110,12 @@ class HostService(AgentProtocol, AgentCallsService):
         ``public_url`` is where clients reach this host's server: webhook URLs
         (``create-webhook``) start with it."""
         location = resolve(target)
-        chosen = data_dir or location.data_dir
+        env_dir = os.environ.get("AGENT_HOST_DATA_DIR")
+        chosen = data_dir or location.data_dir or (Path(env_dir) if env_dir else None)
         if chosen is None:
             raise StoreError(
                 "this store URL names only the database: give a data directory too "
-                "(components and compiled code live there)"
+                "(--data-dir or $AGENT_HOST_DATA_DIR; components and compiled code live there)"
             )
         self.data_dir = chosen
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -127,6 +127,14 @@ class Store(abc.ABC):
     def verify(self) -> None:  # noqa: B027 - optional, not abstract
         """A whole-store integrity check (slower); StoreError naming the damage."""
 
+    def listen(self, on_event: Callable[[AgentId, bool], None]) -> Callable[[], None] | None:
+        """Deliver other processes' wake-ups as they commit: ``on_event(agent, work)``
+        (``work``: the agent has work to run; otherwise only its state changed, e.g. an
+        invocation ended), from a thread of the store's, until the returned function is
+        called. None when the store has no such channel (the scheduler's scanner finds
+        everything anyway, only later)."""
+        return None
+
     def backup(self, dest: Path) -> None:
         """A consistent copy of the store at ``dest``, safe while others write."""
         raise StoreError("this store cannot take backups")

@@ -22,8 +22,11 @@ A *target* is either a data directory or a store URL:
       (``sqlite://name.db`` is the usual slip for ``sqlite:name.db``).
     - The scheme is case-insensitive.
 
-``postgresql://...`` (also ``postgres://`` and ``postgresql+driver://``)
-    Recognized, not built yet: opening one raises :class:`~host.errors.StoreError`.
+``postgresql://user[:password]@host:port/dbname[?param=value...]`` (also ``postgres://``)
+    A PostgreSQL database (:class:`~host.store.postgres.PostgresStore`, psycopg 3): the URL
+    is handed to libpq as it is, so every libpq connection parameter works in the query
+    (``sslmode``, ``options=-csearch_path%3Dschema``, ...). SQLAlchemy's
+    ``postgresql+driver://`` spelling is recognized and refused with a clear message.
 
 Anything else with a scheme (``name:`` before the first ``/``) is refused, naming the
 supported forms; a relative directory whose name has a colon can be written ``./a:b``.
@@ -116,14 +119,20 @@ def open_store(target: str | Path | StoreLocation) -> Store:
 
     A data directory or a ``sqlite:`` URL opens a :class:`~host.store.sqlite.SqliteStore`
     (creating the file and its directory if missing), or its crash-injecting subclass when
-    the ``AGENT_HOST_CRASH_*`` test variables are set. A PostgreSQL URL raises StoreError:
-    that store is not built yet.
+    the ``AGENT_HOST_CRASH_*`` test variables are set. A PostgreSQL URL opens a
+    :class:`~host.store.postgres.PostgresStore` (migrating a new database).
     """
     location = target if isinstance(target, StoreLocation) else resolve(target)
     if location.kind == POSTGRESQL:
-        raise StoreError(
-            f"PostgreSQL stores are not supported yet (planned); for now use {SUPPORTED}"
-        )
+        scheme = location.url.partition(":")[0].lower()
+        if "+" in scheme:
+            raise StoreError(
+                f"the store URL scheme {scheme!r} names a SQLAlchemy driver; write "
+                "postgresql://user@host:port/dbname (agent-host always uses psycopg 3)"
+            )
+        from host.store.postgres import PostgresStore  # psycopg is imported only here
+
+        return PostgresStore(location.url)
     assert location.path is not None
     if location.path.is_dir():
         raise StoreError(

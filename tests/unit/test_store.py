@@ -1,4 +1,5 @@
-"""The SQLite store on its own, no wasm: appends, conflicts, transitions, leases."""
+"""The stores on their own, no wasm: appends, conflicts, transitions, leases. The store
+fixture is each store in turn (SQLite, and PostgreSQL on a server the tests start)."""
 
 from __future__ import annotations
 
@@ -22,17 +23,17 @@ from host.oplog import (
     decode,
     encode,
 )
-from host.store import SqliteStore
+from host.store import SqliteStore, Store, open_store
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "db.sqlite")
+def store(store_url: str):
+    s = open_store(store_url)
     yield s
     s.close()
 
 
-def _agent(store: SqliteStore, name: str = "a") -> AgentId:
+def _agent(store: Store, name: str = "a") -> AgentId:
     agent = AgentId(uuid.uuid4(), name)
     assert store.create_agent(agent, "hash", AgentCreated(str(agent.component_id), "hash"))
     return agent
@@ -55,7 +56,7 @@ def test_undecodable_entry_is_a_store_error() -> None:
         decode('{"type": "no-such-entry"}')
 
 
-def test_a_second_writer_of_an_index_is_refused(store: SqliteStore) -> None:
+def test_a_second_writer_of_an_index_is_refused(store: Store) -> None:
     agent = _agent(store)
     store.append(agent, 2, [HostCall("f", [], 1)])
     with pytest.raises(OplogConflict) as info:
@@ -65,7 +66,7 @@ def test_a_second_writer_of_an_index_is_refused(store: SqliteStore) -> None:
     assert store.read_oplog(agent, 2)[0].response == 1  # type: ignore[union-attr]
 
 
-def test_first_completion_wins(store: SqliteStore) -> None:
+def test_first_completion_wins(store: Store) -> None:
     agent = _agent(store)
     promise = store.create_promise(agent, [PromiseCreated("c")], 2, "fn")
     assert promise == PromiseId(agent, 2)
@@ -78,7 +79,7 @@ def test_first_completion_wins(store: SqliteStore) -> None:
         store.complete_promise(PromiseId(agent, 2**64 - 1), b"")
 
 
-def test_suspension_is_refused_when_the_promise_completed_meanwhile(store: SqliteStore) -> None:
+def test_suspension_is_refused_when_the_promise_completed_meanwhile(store: Store) -> None:
     agent = _agent(store)
     promise = store.create_promise(agent, [PromiseCreated("c")], 2, "fn")
     store.complete_promise(promise, b"x")
@@ -86,7 +87,7 @@ def test_suspension_is_refused_when_the_promise_completed_meanwhile(store: Sqlit
     assert store.oplog_length(agent) == 2  # nothing appended
 
 
-def test_completion_wakes_a_suspended_owner(store: SqliteStore) -> None:
+def test_completion_wakes_a_suspended_owner(store: Store) -> None:
     agent = _agent(store)
     promise = store.create_promise(agent, [PromiseCreated("c")], 2, "fn")
     assert store.suspend(agent, [], 3, Suspended((2,), None)) is True
@@ -95,7 +96,7 @@ def test_completion_wakes_a_suspended_owner(store: SqliteStore) -> None:
     assert agent in store.runnable_agents(0)
 
 
-def test_interrupted_agents_start_nothing(store: SqliteStore) -> None:
+def test_interrupted_agents_start_nothing(store: Store) -> None:
     agent = _agent(store)
     store.enqueue(agent, "inv", "f", (), None)
     assert store.interrupt(agent) == "idle"
@@ -109,7 +110,7 @@ def test_interrupted_agents_start_nothing(store: SqliteStore) -> None:
         store.interrupt(agent)  # running now
 
 
-def test_idempotency_key_returns_the_first_invocation(store: SqliteStore) -> None:
+def test_idempotency_key_returns_the_first_invocation(store: Store) -> None:
     agent = _agent(store)
     first = store.enqueue(agent, "one", "f", ("1",), "key")
     again = store.enqueue(agent, "two", "f", ("1",), "key")
@@ -122,7 +123,7 @@ def test_idempotency_key_returns_the_first_invocation(store: SqliteStore) -> Non
     assert [i.invocation_id for i in store.list_invocations(agent)] == ["one"]
 
 
-def test_a_lease_of_a_dead_process_is_stale_at_once(store: SqliteStore, tmp_path: Path) -> None:
+def test_a_lease_of_a_dead_process_is_stale_at_once(store: Store, tmp_path: Path) -> None:
     agent = _agent(store)
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],

@@ -136,13 +136,23 @@ def test_open_store_takes_a_resolved_location(tmp_path: Path) -> None:
         "PostgreSQL://user:hunter2@db.example/agents",
     ],
 )
-def test_postgresql_is_recognized_but_not_built_yet(url: str) -> None:
+def test_postgresql_urls_are_recognized_and_never_shown(url: str) -> None:
     location = resolve(url)
     assert location.kind == "postgresql"
     assert location.data_dir is None  # the caller must give one
     assert "hunter2" not in repr(location)
-    with pytest.raises(StoreError, match="PostgreSQL stores are not supported yet") as info:
-        open_store(url)
+
+
+def test_a_sqlalchemy_driver_url_is_refused_clearly() -> None:
+    with pytest.raises(StoreError, match="SQLAlchemy driver") as info:
+        open_store("postgresql+psycopg://user:hunter2@127.0.0.1:1/agents")
+    assert "hunter2" not in str(info.value)
+
+
+def test_an_unreachable_postgresql_server_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot be reached") as info:
+        open_store("postgresql://user:hunter2@127.0.0.1:1/agents")
+    assert "127.0.0.1:1/agents" in str(info.value)
     assert "hunter2" not in str(info.value)  # the URL (and its password) is not repeated
 
 

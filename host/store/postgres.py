@@ -1,0 +1,576 @@
+"""The PostgreSQL store (psycopg 3): the same use cases as the SQLite store
+(host/store/sqlite.py), for hosts on several machines sharing one database. Connections,
+isolation (READ COMMITTED plus a per-agent advisory lock in every writing transaction),
+error mapping and LISTEN/NOTIFY are :mod:`host.store.postgres_db`; leases, judged on the
+database's clock, are :mod:`host.store.postgres_leases`.
+
+Components and compiled code are not in the database: they stay in the host's data
+directory on its local filesystem (``--data-dir``, ``$AGENT_HOST_DATA_DIR``), one per
+machine; each host registers the component files it runs.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from host import oplog
+from host.clock import steady_ns
+from host.errors import (
+    AgentExists,
+    AgentNotFound,
+    Conflict,
+    InvalidInput,
+    OplogConflict,
+    PromiseNotFound,
+)
+from host.ids import AgentId, PromiseId
+from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
+from host.store.base import (
+    AgentRecord,
+    AgentStatus,
+    InvocationState,
+    Journal,
+    PromiseRecord,
+    Store,
+)
+from host.store.postgres_catalog import PostgresCatalog
+from host.store.postgres_db import agent_key
+from host.store.sqlite_db import _decode, _promise_key
+
+
+class PostgresStore(PostgresCatalog, Store):
+    """The :class:`~host.store.base.Store` on a PostgreSQL database."""
+
+    def retry(self, agent: AgentId) -> str | None:
+        with self._tx("retry") as db:
+            self._lock(db, agent)
+            status = self._require_agent(db, agent)
+            if status != AgentStatus.FAILED:
+                raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
+            row = db.execute(
+                "SELECT idx, entry FROM oplog WHERE component_id = %s AND name = %s "
+                "ORDER BY idx DESC LIMIT 1",
+                agent_key(agent),
+            ).fetchone()
+            last = oplog.decode(row[1])
+            invocation = None
+            if isinstance(last, InvocationFailed):
+                invocation = last.invocation_id
+                self._append(db, agent, row[0] + 1, [oplog.Retried(invocation)])
+                db.execute(
+                    "UPDATE invocations SET state = %s, error = NULL, finished_at = NULL "
+                    "WHERE invocation_id = %s",
+                    (InvocationState.STARTED, invocation),
+                )
+            # Otherwise it failed while replaying (a divergence, an instantiation error):
+            # nothing was recorded, and the next replay simply tries again.
+            db.execute(
+                "UPDATE agents SET status = %s, retry_count = 0 "
+                "WHERE component_id = %s AND name = %s",
+                (AgentStatus.RUNNING, *agent_key(agent)),
+            )
+            self._notify(db, agent, work=True)
+            return invocation
+
+    def retry_later(
+        self,
+        agent: AgentId,
+        pending: Sequence[Entry],
+        first_index: int,
+        failed: InvocationFailed,
+        wake_at_ns: int,
+    ) -> None:
+        with self._tx("retry_later") as db:
+            self._fence(db, agent)
+            self._append(
+                db, agent, first_index, [*pending, failed, oplog.Retried(failed.invocation_id)]
+            )
+            db.execute(
+                "UPDATE invocations SET state = %s, error = NULL, finished_at = NULL "
+                "WHERE invocation_id = %s",
+                (InvocationState.STARTED, failed.invocation_id),
+            )
+            db.execute(
+                "UPDATE agents SET status = %s, last_error = %s, waiting_promises = NULL, "
+                "wake_at_ns = %s, retry_count = retry_count + 1 "
+                "WHERE component_id = %s AND name = %s",
+                (AgentStatus.RETRYING, failed.error, wake_at_ns, *agent_key(agent)),
+            )
+
+    def interrupt(self, agent: AgentId) -> AgentStatus:
+        with self._tx("interrupt") as db:
+            self._lock(db, agent)
+            status = self._require_agent(db, agent)
+            if status == AgentStatus.RUNNING:
+                raise Conflict(
+                    f"agent {agent} is running an invocation in another process; interrupt "
+                    "it through the process that runs it (POST .../interrupt to its server)"
+                )
+            if status in (AgentStatus.IDLE, AgentStatus.SUSPENDED, AgentStatus.RETRYING):
+                db.execute(
+                    "UPDATE agents SET status = %s WHERE component_id = %s AND name = %s",
+                    (AgentStatus.INTERRUPTED, *agent_key(agent)),
+                )
+                self._notify(db, agent, work=False)
+            return status
+
+    def resume(self, agent: AgentId) -> None:
+        with self._tx("resume") as db:
+            self._lock(db, agent)
+            status = self._require_agent(db, agent)
+            if status != AgentStatus.INTERRUPTED:
+                raise Conflict(f"agent {agent} is {status}, not interrupted")
+            # Due now: a replay re-checks whatever it was waiting for and runs its queue.
+            db.execute(
+                "UPDATE agents SET status = %s, wake_at_ns = 0 "
+                "WHERE component_id = %s AND name = %s",
+                (AgentStatus.SUSPENDED, *agent_key(agent)),
+            )
+            self._notify(db, agent, work=True)
+
+    # -- agents -------------------------------------------------------------------
+    _AGENT_COLS = (
+        "component_id, name, component_hash, status, created_at, last_error, "
+        "waiting_promises, wake_at_ns, retry_count, "
+        "(SELECT COALESCE(MAX(idx), 0) FROM oplog o WHERE o.component_id = a.component_id "
+        "AND o.name = a.name)"
+    )
+
+    @staticmethod
+    def _agent_row(row: Sequence[object]) -> AgentRecord:
+        cid, name, chash, status, created, err, waiting, wake, retries, length = row
+        agent = AgentId(uuid.UUID(str(cid)), str(name))
+        return AgentRecord(
+            agent=agent,
+            component_hash=str(chash),
+            status=_decode(AgentStatus, status, f"agent {agent}"),
+            created_at=int(str(created)),
+            last_error=None if err is None else str(err),
+            waiting_promises=tuple(int(i) for i in waiting) if waiting else (),  # type: ignore[attr-defined]
+            wake_at_ns=None if wake is None else int(str(wake)),
+            retry_count=int(str(retries)),
+            oplog_length=int(str(length)),
+        )
+
+    def create_agent(self, agent: AgentId, component_hash: str, created: Entry) -> bool:
+        with self._tx("create_agent") as db:
+            self._lock(db, agent)
+            exists = db.execute(
+                "SELECT 1 FROM agents WHERE component_id = %s AND name = %s", agent_key(agent)
+            ).fetchone()
+            if exists:
+                return False
+            db.execute(
+                "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (*agent_key(agent), component_hash, AgentStatus.IDLE, time.time_ns()),
+            )
+            self._append(db, agent, 1, [created])
+            return True
+
+    def fork_agent(self, source: AgentId, target: AgentId, cut_off: int) -> None:
+        with self._tx("fork_agent") as db:
+            self._lock(db, source, target)
+            row = db.execute(
+                "SELECT component_hash FROM agents WHERE component_id = %s AND name = %s",
+                agent_key(source),
+            ).fetchone()
+            if row is None:
+                raise AgentNotFound(str(source))
+            if db.execute(
+                "SELECT 1 FROM agents WHERE component_id = %s AND name = %s", agent_key(target)
+            ).fetchone():
+                raise AgentExists(str(target))
+            (length,) = db.execute(
+                "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = %s AND name = %s",
+                agent_key(source),
+            ).fetchone()
+            if not 1 <= cut_off <= int(length):
+                raise InvalidInput(
+                    f"cannot fork {source} at oplog index {cut_off}: its oplog has "
+                    f"entries 1..{length}"
+                )
+            db.execute(
+                "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (*agent_key(target), row[0], AgentStatus.IDLE, time.time_ns()),
+            )
+            db.execute(
+                "INSERT INTO oplog (component_id, name, idx, entry) SELECT %s, %s, idx, entry "
+                "FROM oplog WHERE component_id = %s AND name = %s AND idx <= %s",
+                (*agent_key(target), *agent_key(source), cut_off),
+            )
+
+    def get_agent(self, agent: AgentId) -> AgentRecord:
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT {self._AGENT_COLS} FROM agents a WHERE component_id = %s AND name = %s",
+                agent_key(agent),
+            ).fetchone()
+        if row is None:
+            raise AgentNotFound(str(agent))
+        return self._agent_row(row)
+
+    def agent_marks(self, agents: Sequence[AgentId]) -> dict[AgentId, tuple[str, int]]:
+        marks: dict[AgentId, tuple[str, int]] = {}
+        wanted = list(agents)
+        with self._read() as db:
+            for start in range(0, len(wanted), 400):  # 800 parameters a query at most
+                chunk = wanted[start : start + 400]
+                pairs = ",".join("(%s, %s)" for _ in chunk)
+                rows = db.execute(
+                    "SELECT component_id, name, status, (SELECT COALESCE(MAX(idx), 0) FROM "
+                    "oplog o WHERE o.component_id = a.component_id AND o.name = a.name) "
+                    f"FROM agents a WHERE (component_id, name) IN (VALUES {pairs})",
+                    [v for agent in chunk for v in agent_key(agent)],
+                ).fetchall()
+                for cid, name, status, length in rows:
+                    marks[AgentId(uuid.UUID(str(cid)), str(name))] = (str(status), int(length))
+        return marks
+
+    def list_agents(
+        self, component_id: str | None = None, status: str | None = None
+    ) -> list[AgentRecord]:
+        sql = f"SELECT {self._AGENT_COLS} FROM agents a WHERE 1=1"
+        args: list[object] = []
+        if component_id is not None:
+            sql += " AND component_id = %s"
+            args.append(component_id)
+        if status is not None:
+            sql += " AND status = %s"
+            args.append(status)
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY component_id, name", args).fetchall()
+        return [self._agent_row(r) for r in rows]
+
+    def delete_agent(self, agent: AgentId) -> None:
+        with self._tx("delete_agent") as db:
+            self._lock(db, agent)
+            self._require_agent(db, agent)
+            for table in ("oplog", "promises", "invocations", "leases", "agents"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE component_id = %s AND name = %s", agent_key(agent)
+                )
+
+    def set_component_hash(self, agent: AgentId, component_hash: str) -> None:
+        with self._tx("set_component_hash") as db:
+            self._lock(db, agent)
+            self._require_agent(db, agent)
+            db.execute(
+                "UPDATE agents SET component_hash = %s WHERE component_id = %s AND name = %s",
+                (component_hash, *agent_key(agent)),
+            )
+
+    def set_status(self, agent: AgentId, status: AgentStatus, error: str | None = None) -> None:
+        status = AgentStatus(status)  # ValueError for a string that is no status
+        with self._tx("set_status") as db:
+            self._fence(db, agent)
+            self._require_agent(db, agent)
+            db.execute(
+                "UPDATE agents SET status = %s, last_error = COALESCE(%s, last_error) "
+                "WHERE component_id = %s AND name = %s",
+                (status, error, *agent_key(agent)),
+            )
+
+    # -- oplog --------------------------------------------------------------------
+    def _append(
+        self, db: psycopg.Cursor[Any], agent: AgentId, first: int, entries: Sequence[Entry]
+    ) -> None:
+        rows = [(*agent_key(agent), first + i, oplog.encode(e)) for i, e in enumerate(entries)]
+        try:
+            db.executemany(
+                "INSERT INTO oplog (component_id, name, idx, entry) VALUES (%s, %s, %s, %s)", rows
+            )
+        except psycopg.errors.UniqueViolation:
+            raise OplogConflict(str(agent), first) from None
+
+    def append(self, agent: AgentId, first_index: int, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        with self._tx("append") as db:
+            self._fence(db, agent)
+            self._append(db, agent, first_index, entries)
+
+    def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT entry FROM oplog WHERE component_id = %s AND name = %s AND idx >= %s "
+                "ORDER BY idx LIMIT %s",
+                (*agent_key(agent), start, count),
+            ).fetchall()
+        return [oplog.decode(r[0]) for r in rows]
+
+    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str]]:
+        """(index, stored text) of every entry, undecoded: for integrity checks."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx, entry FROM oplog WHERE component_id = %s AND name = %s ORDER BY idx",
+                agent_key(agent),
+            ).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def oplog_length(self, agent: AgentId) -> int:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = %s AND name = %s",
+                agent_key(agent),
+            ).fetchone()
+        return int(row[0])
+
+    # -- promises -----------------------------------------------------------------
+    def create_promise(
+        self,
+        agent: AgentId,
+        pending: Sequence[Entry],
+        first_index: int,
+        function: str | None,
+        secret_hash: str | None = None,
+    ) -> PromiseId:
+        idx = first_index + len(pending) - 1
+        with self._tx("create_promise") as db:
+            self._fence(db, agent)
+            self._append(db, agent, first_index, pending)
+            db.execute(
+                "INSERT INTO promises (component_id, name, idx, created_at, function, "
+                "secret_hash) VALUES (%s, %s, %s, %s, %s, %s)",
+                (*agent_key(agent), idx, time.time_ns(), function, secret_hash),
+            )
+        return PromiseId(agent, idx)
+
+    def promise_secret_hash(self, promise: PromiseId) -> str | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT secret_hash FROM promises "
+                "WHERE component_id = %s AND name = %s AND idx = %s AND NOT deleted",
+                _promise_key(promise),
+            ).fetchone()
+        if row is None:
+            raise PromiseNotFound(str(promise))
+        return None if row[0] is None else str(row[0])
+
+    @staticmethod
+    def _promise_row(row: Sequence[object]) -> PromiseRecord:
+        cid, name, idx, created, function, completed, data, completed_at = row
+        return PromiseRecord(
+            id=PromiseId(AgentId(uuid.UUID(str(cid)), str(name)), int(str(idx))),
+            created_at=int(str(created)),
+            function=None if function is None else str(function),
+            completed=bool(completed),
+            data=None if data is None else bytes(data),  # type: ignore[call-overload]
+            completed_at=None if completed_at is None else int(str(completed_at)),
+        )
+
+    _PROMISE_COLS = "component_id, name, idx, created_at, function, completed, data, completed_at"
+
+    def get_promise(self, promise: PromiseId) -> PromiseRecord:
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT {self._PROMISE_COLS} FROM promises "
+                "WHERE component_id = %s AND name = %s AND idx = %s AND NOT deleted",
+                _promise_key(promise),
+            ).fetchone()
+        if row is None:
+            raise PromiseNotFound(str(promise))
+        return self._promise_row(row)
+
+    def complete_promise(
+        self, promise: PromiseId, data: bytes, journal: Journal | None = None
+    ) -> bool:
+        with self._tx("complete_promise") as db:
+            # Both agents' locks in one sorted step (no deadlock), then the fencing check.
+            self._lock(db, promise.agent, *(() if journal is None else (journal[0],)))
+            if journal is not None:
+                self._fence(db, journal[0])
+            row = db.execute(
+                "SELECT completed FROM promises "
+                "WHERE component_id = %s AND name = %s AND idx = %s AND NOT deleted",
+                _promise_key(promise),
+            ).fetchone()
+            if row is None:
+                raise PromiseNotFound(str(promise))
+            if journal is not None:
+                agent, first, entries = journal
+                self._append(db, agent, first, entries(not row[0]))
+            if row[0]:
+                return False
+            db.execute(
+                "UPDATE promises SET completed = TRUE, data = %s, completed_at = %s "
+                "WHERE component_id = %s AND name = %s AND idx = %s",
+                (data, time.time_ns(), *agent_key(promise.agent), promise.oplog_idx),
+            )
+            # Wake the owner in the same transaction: a suspension either committed before
+            # this (and sees the wake-up) or runs after it (and sees the completion).
+            owner = db.execute(
+                "SELECT status, waiting_promises FROM agents WHERE component_id = %s AND name = %s",
+                agent_key(promise.agent),
+            ).fetchone()
+            if (
+                owner
+                and owner[0] == AgentStatus.SUSPENDED
+                and promise.oplog_idx in (owner[1] or [])
+            ):
+                db.execute(
+                    "UPDATE agents SET wake_at_ns = 0 WHERE component_id = %s AND name = %s",
+                    agent_key(promise.agent),
+                )
+                self._notify(db, promise.agent, work=True)
+            return True
+
+    def delete_promise(self, promise: PromiseId) -> None:
+        with self._tx("delete_promise") as db:
+            self._lock(db, promise.agent)
+            cur = db.execute(
+                "UPDATE promises SET deleted = TRUE "
+                "WHERE component_id = %s AND name = %s AND idx = %s AND NOT deleted",
+                _promise_key(promise),
+            )
+            if cur.rowcount == 0:
+                raise PromiseNotFound(str(promise))
+
+    def list_promises(
+        self, agent: AgentId | None = None, pending_only: bool = True
+    ) -> list[PromiseRecord]:
+        sql = f"SELECT {self._PROMISE_COLS} FROM promises WHERE NOT deleted"
+        args: list[object] = []
+        if agent is not None:
+            sql += " AND component_id = %s AND name = %s"
+            args += agent_key(agent)
+        if pending_only:
+            sql += " AND NOT completed"
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY component_id, name, idx", args).fetchall()
+        return [self._promise_row(r) for r in rows]
+
+    def count_pending_promises(self, agent: AgentId) -> int:
+        # One COUNT over the partial index promises_pending (migration 5), not a list of
+        # every pending promise per create-promise (F15).
+        with self._read() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM promises "
+                "WHERE component_id = %s AND name = %s AND NOT completed AND NOT deleted",
+                agent_key(agent),
+            ).fetchone()
+        return int(row[0])
+
+    def deleted_promise_indexes(self, agent: AgentId) -> set[int]:
+        """The oplog indexes of the agent's promises that were deleted (by the guest's
+        delete-promise or by an operator): their rows stay, marked, as the record."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx FROM promises WHERE component_id = %s AND name = %s AND deleted",
+                agent_key(agent),
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    # -- execution transitions -------------------------------------------------------
+    def suspend(
+        self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: Suspended
+    ) -> bool:
+        with self._tx("suspend") as db:
+            self._fence(db, agent)
+            for idx in entry.promises:
+                row = db.execute(
+                    "SELECT completed FROM promises WHERE component_id = %s AND name = %s "
+                    "AND idx = %s",
+                    (*agent_key(agent), idx),
+                ).fetchone()
+                if row is None or row[0]:
+                    return False  # completed (or gone) meanwhile: do not suspend
+            if entry.wake_at_ns is not None and entry.wake_at_ns <= steady_ns():
+                return False
+            self._append(db, agent, first_index, [*pending, entry])
+            db.execute(
+                "UPDATE agents SET status = %s, waiting_promises = %s, wake_at_ns = %s "
+                "WHERE component_id = %s AND name = %s",
+                (
+                    AgentStatus.SUSPENDED,
+                    Jsonb(list(entry.promises)),
+                    entry.wake_at_ns,
+                    *agent_key(agent),
+                ),
+            )
+            return True
+
+    def start_invocation(
+        self, agent: AgentId, pending: Sequence[Entry], first_index: int, entry: InvocationStarted
+    ) -> bool:
+        with self._tx("start_invocation") as db:
+            self._fence(db, agent)
+            if self._require_agent(db, agent) == AgentStatus.INTERRUPTED:
+                return False  # interrupted between two invocations: start nothing
+            self._append(db, agent, first_index, [*pending, entry])
+            db.execute(
+                "UPDATE invocations SET state = %s WHERE invocation_id = %s",
+                (InvocationState.STARTED, entry.invocation_id),
+            )
+            db.execute(
+                "UPDATE agents SET status = %s, waiting_promises = NULL, wake_at_ns = NULL "
+                "WHERE component_id = %s AND name = %s",
+                (AgentStatus.RUNNING, *agent_key(agent)),
+            )
+            return True
+
+    def finish_invocation(
+        self,
+        agent: AgentId,
+        pending: Sequence[Entry],
+        first_index: int,
+        entry: InvocationFinished | InvocationFailed,
+    ) -> None:
+        with self._tx("finish_invocation") as db:
+            self._fence(db, agent)
+            self._append(db, agent, first_index, [*pending, entry])
+            if isinstance(entry, InvocationFinished):
+                db.execute(
+                    "UPDATE invocations SET state = %s, result = %s, finished_at = %s "
+                    "WHERE invocation_id = %s",
+                    (InvocationState.DONE, entry.result, time.time_ns(), entry.invocation_id),
+                )
+                status, error = AgentStatus.IDLE, None
+                db.execute(
+                    "UPDATE agents SET retry_count = 0 WHERE component_id = %s AND name = %s",
+                    agent_key(agent),
+                )
+            else:
+                db.execute(
+                    "UPDATE invocations SET state = %s, error = %s, finished_at = %s "
+                    "WHERE invocation_id = %s",
+                    (InvocationState.FAILED, entry.error, time.time_ns(), entry.invocation_id),
+                )
+                status, error = AgentStatus.FAILED, entry.error
+            db.execute(
+                "UPDATE agents SET status = %s, last_error = %s, waiting_promises = NULL, "
+                "wake_at_ns = NULL WHERE component_id = %s AND name = %s",
+                (status, error, *agent_key(agent)),
+            )
+            self._notify(db, agent, work=False)  # held waits for its result look now
+
+    # -- scheduling ---------------------------------------------------------------
+    def runnable_agents(self, now_ns: int) -> list[AgentId]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT component_id, name FROM agents a WHERE "
+                "(status IN (%s, %s) AND wake_at_ns IS NOT NULL AND wake_at_ns <= %s) "
+                "OR status = %s "
+                "OR (status = %s AND EXISTS (SELECT 1 FROM invocations i WHERE "
+                "i.component_id = a.component_id AND i.name = a.name AND i.state = %s)) "
+                "ORDER BY component_id, name",
+                (
+                    AgentStatus.SUSPENDED,
+                    AgentStatus.RETRYING,
+                    now_ns,
+                    AgentStatus.RUNNING,
+                    AgentStatus.IDLE,
+                    InvocationState.QUEUED,
+                ),
+            ).fetchall()
+        return [AgentId(uuid.UUID(r[0]), r[1]) for r in rows]
+
+
+__all__ = ["PostgresStore"]

@@ -1,0 +1,90 @@
+"""Numbered schema migrations of the PostgreSQL store, applied in order in the same
+transaction that records them (PostgreSQL's DDL is transactional, so a migration is all
+or nothing). Numbered on their own: the SQLite store's history (host/store/migrations.py)
+is not replayed here; version 1 is today's schema.
+
+Types: times are BIGINT nanoseconds like the SQLite store's (what the records carry),
+except a lease's expiry, a TIMESTAMPTZ on the database's own clock; payloads are BYTEA;
+invocation parameters, waiting promise indexes and limits are JSONB. Oplog entries and
+agent types stay TEXT: they are returned exactly as written (``read_oplog_raw`` checks
+the stored text; JSONB would reorder keys and drop whitespace).
+"""
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE components (
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (id, version)
+        )""",
+        "CREATE INDEX components_by_name ON components (name, version)",
+        """CREATE TABLE agents (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            component_hash TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            last_error TEXT,
+            waiting_promises JSONB,
+            wake_at_ns BIGINT,
+            lease_epoch BIGINT NOT NULL DEFAULT 0,
+            retry_count INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (component_id, name)
+        )""",
+        "CREATE INDEX agents_by_status ON agents (status)",
+        """CREATE TABLE oplog (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            idx BIGINT NOT NULL,
+            entry TEXT NOT NULL,
+            PRIMARY KEY (component_id, name, idx)
+        )""",
+        """CREATE TABLE promises (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            idx BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            function TEXT,
+            completed BOOLEAN NOT NULL DEFAULT FALSE,
+            data BYTEA,
+            completed_at BIGINT,
+            deleted BOOLEAN NOT NULL DEFAULT FALSE,
+            secret_hash TEXT,
+            PRIMARY KEY (component_id, name, idx)
+        )""",
+        "CREATE INDEX promises_pending ON promises (component_id, name) "
+        "WHERE NOT completed AND NOT deleted",
+        """CREATE TABLE invocations (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            invocation_id TEXT NOT NULL UNIQUE,
+            function TEXT NOT NULL,
+            params JSONB NOT NULL,
+            idempotency_key TEXT,
+            state TEXT NOT NULL,
+            result TEXT,
+            error TEXT,
+            created_at BIGINT NOT NULL,
+            finished_at BIGINT,
+            PRIMARY KEY (component_id, name, seq),
+            UNIQUE (component_id, name, idempotency_key)
+        )""",
+        "CREATE INDEX invocations_by_state ON invocations (state, component_id, name)",
+        """CREATE TABLE leases (
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            heartbeat BIGINT NOT NULL DEFAULT 0,
+            ttl_ms BIGINT NOT NULL,
+            PRIMARY KEY (component_id, name)
+        )""",
+        "CREATE TABLE limits (scope TEXT PRIMARY KEY, data JSONB NOT NULL)",
+        "CREATE TABLE agent_types (hash TEXT PRIMARY KEY, types TEXT NOT NULL)",
+    ],
+}
