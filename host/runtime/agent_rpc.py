@@ -33,10 +33,16 @@ from typing import Any, Protocol
 from host.agents.wittype import wit_value_from_value
 from host.errors import HostError
 from host.ids import AgentId, PromiseId
-from host.oplog import HostCall, PromiseCreated
+from host.oplog import (
+    HostCall,
+    InvocationFailed,
+    InvocationFinished,
+    InvocationStarted,
+    PromiseCreated,
+)
 from host.runtime import pollables as pl
 from host.runtime.session import HostFunc, Kind, Session, Suspend
-from host.store.base import DONE, Store
+from host.store.base import Store
 from host.values import Case, Some, from_json, parse_value, to_json
 from host.values.types import FuncSig, RecordT, TupleT, Value, WitType
 
@@ -127,28 +133,40 @@ def _promise_of_key(key: str) -> PromiseId | None:
 
 
 # -- the callee's side: its invocation ended ------------------------------------------------
+def completion_for(
+    store: Store,
+    agent: AgentId,
+    started: InvocationStarted,
+    entry: InvocationFinished | InvocationFailed,
+    component_hash: str | None = None,
+) -> tuple[PromiseId, bytes] | None:
+    """If another agent awaits this invocation, its promise and the outcome to complete
+    it with: the executor hands both to ``finish_invocation``, so the callee's end and
+    the caller's completion are one transaction (a crash cannot leave the caller waiting
+    on a callee that finished)."""
+    promise = _promise_of_key(started.idempotency_key or "")
+    if promise is None:
+        return None
+    failed = isinstance(entry, InvocationFailed)
+    payload = {
+        "agent": str(agent),
+        "component": component_hash or store.get_agent(agent).component_hash,
+        "function": started.function,
+        "result": entry.result if isinstance(entry, InvocationFinished) else None,
+        "error": entry.error if isinstance(entry, InvocationFailed) else None,
+        "failed": failed,
+    }
+    return promise, json.dumps(payload).encode()
+
+
 def invocation_ended(
     store: Store, agent: AgentId, invocation_id: str, wake: Callable[[AgentId], None]
 ) -> None:
-    """If the ended invocation was awaited by another agent, complete that agent's
-    promise with its outcome (and wake it)."""
+    """After an invocation's end was committed: wake the agent awaiting it, if one does
+    (its promise was completed in that same commit, see :func:`completion_for`)."""
     record = store.get_invocation(invocation_id)
     promise = _promise_of_key(record.idempotency_key or "")
-    if promise is None:
-        return
-    payload = {
-        "agent": str(agent),
-        "component": store.get_agent(agent).component_hash,
-        "function": record.function,
-        "result": record.result,
-        "error": record.error,
-        "failed": record.state != DONE,
-    }
-    try:
-        completed = store.complete_promise(promise, json.dumps(payload).encode())
-    except HostError:
-        return  # the caller was deleted meanwhile: nobody waits
-    if completed:
+    if promise is not None:
         wake(promise.agent)
 
 

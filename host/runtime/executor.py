@@ -599,7 +599,8 @@ class Executor:
         finished = InvocationFinished(started.invocation_id, text)
         self._stderr_tails.pop(agent, None)
         first, pending = session.pending()
-        self.store.finish_invocation(agent, pending, first, finished)
+        completes = agent_rpc.completion_for(self.store, agent, started, finished, hash)
+        self.store.finish_invocation(agent, pending, first, finished, completes=completes)
         session.mark_persisted(finished)
         self._ended(agent, started.invocation_id)
         self._snapshot_if_due(session, wstore, instance, hash)
@@ -768,7 +769,8 @@ class Executor:
             return
         failed = InvocationFailed(started.invocation_id, message)
         first, pending = session.pending()
-        self.store.finish_invocation(agent, pending, first, failed)
+        completes = agent_rpc.completion_for(self.store, agent, started, failed)
+        self.store.finish_invocation(agent, pending, first, failed, completes=completes)
         session.mark_persisted(failed)
         self._ended(agent, started.invocation_id)
 

@@ -336,7 +336,13 @@ class Store(abc.ABC):
         pending: Sequence[Entry],
         first_index: int,
         entry: InvocationFinished | InvocationFailed,
-    ) -> None: ...
+        *,
+        completes: tuple[PromiseId, bytes] | None = None,
+    ) -> None:
+        """Record the invocation's end. With ``completes``, that promise (another agent's,
+        awaiting this invocation: agent-to-agent calls) is completed with the data in the
+        same transaction, if it is still pending and not deleted: the callee's end and
+        the caller's wake-up are never apart."""
 
     # -- the invocation queue ---------------------------------------------------
     @abc.abstractmethod

@@ -290,12 +290,24 @@ class PostgresStore(PostgresCatalog, Store):
         except psycopg.errors.UniqueViolation:
             raise OplogConflict(str(agent), first) from None
 
-    def append(self, agent: AgentId, first_index: int, entries: Sequence[Entry]) -> None:
+    def append(
+        self,
+        agent: AgentId,
+        first_index: int,
+        entries: Sequence[Entry],
+        *,
+        component_hash: str | None = None,
+    ) -> None:
         if not entries:
             return
         with self._tx("append") as db:
             self._fence(db, agent)
             self._append(db, agent, first_index, entries)
+            if component_hash is not None:
+                db.execute(
+                    "UPDATE agents SET component_hash = %s WHERE component_id = %s AND name = %s",
+                    (component_hash, *agent_key(agent)),
+                )
 
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
         with self._read() as db:
@@ -399,28 +411,29 @@ class PostgresStore(PostgresCatalog, Store):
                 self._append(db, agent, first, entries(not row[0]))
             if row[0]:
                 return False
-            db.execute(
-                "UPDATE promises SET completed = TRUE, data = %s, completed_at = %s "
-                "WHERE component_id = %s AND name = %s AND idx = %s",
-                (data, time.time_ns(), *agent_key(promise.agent), promise.oplog_idx),
-            )
-            # Wake the owner in the same transaction: a suspension either committed before
-            # this (and sees the wake-up) or runs after it (and sees the completion).
-            owner = db.execute(
-                "SELECT status, waiting_promises FROM agents WHERE component_id = %s AND name = %s",
-                agent_key(promise.agent),
-            ).fetchone()
-            if (
-                owner
-                and owner[0] == AgentStatus.SUSPENDED
-                and promise.oplog_idx in (owner[1] or [])
-            ):
-                db.execute(
-                    "UPDATE agents SET wake_at_ns = 0 WHERE component_id = %s AND name = %s",
-                    agent_key(promise.agent),
-                )
-                self._notify(db, promise.agent, work=True)
+            self._complete(db, promise, data)
             return True
+
+    def _complete(self, db: psycopg.Cursor[Any], promise: PromiseId, data: bytes) -> None:
+        """Complete a pending promise and wake its owner (inside the caller's transaction,
+        which holds the owner's lock)."""
+        db.execute(
+            "UPDATE promises SET completed = TRUE, data = %s, completed_at = %s "
+            "WHERE component_id = %s AND name = %s AND idx = %s",
+            (data, time.time_ns(), *agent_key(promise.agent), promise.oplog_idx),
+        )
+        # Wake the owner in the same transaction: a suspension either committed before
+        # this (and sees the wake-up) or runs after it (and sees the completion).
+        owner = db.execute(
+            "SELECT status, waiting_promises FROM agents WHERE component_id = %s AND name = %s",
+            agent_key(promise.agent),
+        ).fetchone()
+        if owner and owner[0] == AgentStatus.SUSPENDED and promise.oplog_idx in (owner[1] or []):
+            db.execute(
+                "UPDATE agents SET wake_at_ns = 0 WHERE component_id = %s AND name = %s",
+                agent_key(promise.agent),
+            )
+            self._notify(db, promise.agent, work=True)
 
     def delete_promise(self, promise: PromiseId) -> None:
         with self._tx("delete_promise") as db:
@@ -522,10 +535,23 @@ class PostgresStore(PostgresCatalog, Store):
         pending: Sequence[Entry],
         first_index: int,
         entry: InvocationFinished | InvocationFailed,
+        *,
+        completes: tuple[PromiseId, bytes] | None = None,
     ) -> None:
         with self._tx("finish_invocation") as db:
+            if completes is not None:  # both agents' locks in one sorted step
+                self._lock(db, agent, completes[0].agent)
             self._fence(db, agent)
             self._append(db, agent, first_index, [*pending, entry])
+            if completes is not None:
+                promise, data = completes
+                row = db.execute(
+                    "SELECT completed FROM promises "
+                    "WHERE component_id = %s AND name = %s AND idx = %s AND NOT deleted",
+                    _promise_key(promise),
+                ).fetchone()
+                if row is not None and not row[0]:
+                    self._complete(db, promise, data)
             if isinstance(entry, InvocationFinished):
                 db.execute(
                     "UPDATE invocations SET state = %s, result = %s, finished_at = %s "

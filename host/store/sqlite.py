@@ -492,27 +492,31 @@ class SqliteStore(SqliteLeases, Store):
                 self._append(db, agent, first, entries(not row[0]))
             if row[0]:
                 return False
-            db.execute(
-                "UPDATE promises SET completed = 1, data = ?, completed_at = ? "
-                "WHERE component_id = ? AND name = ? AND idx = ?",
-                (data, time.time_ns(), *_key(promise.agent), promise.oplog_idx),
-            )
-            # Wake the owner in the same transaction: a suspension either committed before
-            # this (and sees the wake-up) or runs after it (and sees the completion).
-            owner = db.execute(
-                "SELECT status, waiting_promises FROM agents WHERE component_id = ? AND name = ?",
-                _key(promise.agent),
-            ).fetchone()
-            if (
-                owner
-                and owner[0] == AgentStatus.SUSPENDED
-                and promise.oplog_idx in json.loads(owner[1] or "[]")
-            ):
-                db.execute(
-                    "UPDATE agents SET wake_at_ns = 0 WHERE component_id = ? AND name = ?",
-                    _key(promise.agent),
-                )
+            self._complete(db, promise, data)
             return True
+
+    def _complete(self, db: sqlite3.Connection, promise: PromiseId, data: bytes) -> None:
+        """Complete a pending promise and wake its owner (inside the caller's transaction)."""
+        db.execute(
+            "UPDATE promises SET completed = 1, data = ?, completed_at = ? "
+            "WHERE component_id = ? AND name = ? AND idx = ?",
+            (data, time.time_ns(), *_key(promise.agent), promise.oplog_idx),
+        )
+        # Wake the owner in the same transaction: a suspension either committed before
+        # this (and sees the wake-up) or runs after it (and sees the completion).
+        owner = db.execute(
+            "SELECT status, waiting_promises FROM agents WHERE component_id = ? AND name = ?",
+            _key(promise.agent),
+        ).fetchone()
+        if (
+            owner
+            and owner[0] == AgentStatus.SUSPENDED
+            and promise.oplog_idx in json.loads(owner[1] or "[]")
+        ):
+            db.execute(
+                "UPDATE agents SET wake_at_ns = 0 WHERE component_id = ? AND name = ?",
+                _key(promise.agent),
+            )
 
     def delete_promise(self, promise: PromiseId) -> None:
         with self._tx("delete_promise") as db:
@@ -613,10 +617,21 @@ class SqliteStore(SqliteLeases, Store):
         pending: Sequence[Entry],
         first_index: int,
         entry: InvocationFinished | InvocationFailed,
+        *,
+        completes: tuple[PromiseId, bytes] | None = None,
     ) -> None:
         with self._tx("finish_invocation") as db:
             self._fence(db, agent)
             self._append(db, agent, first_index, [*pending, entry])
+            if completes is not None:
+                promise, data = completes
+                row = db.execute(
+                    "SELECT completed FROM promises "
+                    "WHERE component_id = ? AND name = ? AND idx = ? AND deleted = 0",
+                    _promise_key(promise),
+                ).fetchone()
+                if row is not None and not row[0]:
+                    self._complete(db, promise, data)
             if isinstance(entry, InvocationFinished):
                 db.execute(
                     "UPDATE invocations SET state = ?, result = ?, finished_at = ? "

@@ -17,6 +17,7 @@ from host.oplog import (
     AgentCreated,
     Entry,
     HostCall,
+    InvocationFinished,
     InvocationStarted,
     PromiseCreated,
     Suspended,
@@ -94,6 +95,30 @@ def test_completion_wakes_a_suspended_owner(store: Store) -> None:
     assert agent not in store.runnable_agents(2**62)
     store.complete_promise(promise, b"x")
     assert agent in store.runnable_agents(0)
+
+
+def test_an_invocations_end_completes_its_callers_promise_in_the_same_commit(
+    store: Store,
+) -> None:
+    caller, callee = _agent(store, "caller"), _agent(store, "callee")
+    promise = store.create_promise(caller, [PromiseCreated("rpc")], 2, "fn")
+    assert store.suspend(caller, [], 3, Suspended((2,), None)) is True
+    store.enqueue(callee, "inv", "f", (), "rpc-key")
+    started = InvocationStarted("inv", "f", (), "rpc-key")
+    assert store.start_invocation(callee, [], 2, started) is True
+    store.finish_invocation(
+        callee, [], 3, InvocationFinished("inv", "7"), completes=(promise, b"outcome")
+    )
+    assert store.get_invocation("inv").state == "done"
+    assert store.get_promise(promise).data == b"outcome"
+    assert caller in store.runnable_agents(0)  # woken by the same transaction
+    # An already completed promise is left as it is (first completion wins).
+    store.enqueue(callee, "inv2", "f", (), None)
+    assert store.start_invocation(callee, [], 4, InvocationStarted("inv2", "f", ())) is True
+    store.finish_invocation(
+        callee, [], 5, InvocationFinished("inv2", "8"), completes=(promise, b"other")
+    )
+    assert store.get_promise(promise).data == b"outcome"
 
 
 def test_interrupted_agents_start_nothing(store: Store) -> None:
