@@ -31,8 +31,8 @@ from host.values.types import FuncSig
 HOST_1_5 = "golem:api/host@1.5.0"
 
 # golem:api/host@1.5.0 functions that mean what the golem.FUNCS entry of the same name
-# implements for 1.3.0 (1.5.0's other functions, update/fork/metadata/resolve, fail
-# the call).
+# implements for 1.3.0 (golem_workers builds each record from the 1.5.0 function's own
+# types). `fork` (of the running agent) fails the call.
 HOST_FUNCS = frozenset(
     {
         "create-promise",
@@ -50,6 +50,16 @@ HOST_FUNCS = frozenset(
         "get-idempotence-mode",
         "set-idempotence-mode",
         "generate-idempotency-key",
+        "get-self-metadata",
+        "get-agent-metadata",
+        "[constructor]get-agents",
+        "[method]get-agents.get-next",
+        "update-agent",
+        "fork-agent",
+        "revert-agent",
+        "resolve-component-id",
+        "resolve-agent-id",
+        "resolve-agent-id-strict",
     }
 )
 

@@ -87,7 +87,9 @@ def _facts(store: Store, agent: AgentId) -> dict[str, Any]:
         "status": str(record.status),
         "component-version": version,
         "component-revision": version,
-        "retry-count": 0,
+        "retry-count": record.retry_count,
+        # 1.5.0: agent-host is one environment; its id is the nil uuid
+        "environment-id": {"uuid": {"high-bits": 0, "low-bits": 0}},
         "pending-invocation-count": len(pending),
         "created-at": record.created_at,
         "last-error": Some(record.last_error) if record.last_error is not None else None,

@@ -20,7 +20,7 @@ from wasmtime.component import Component, ComponentInstanceType, FuncType
 from host import oplog
 from host.conformance.build import wasm_tools
 from host.ids import AgentId
-from host.runtime import golem, wasi
+from host.runtime import golem, golem_agent, wasi
 from host.runtime.golem_workers import AgentEnumeration
 from host.runtime.session import Session
 from host.runtime.typeconv import func_sig
@@ -277,3 +277,34 @@ def test_stdin_read_fails() -> None:
     read = wasi.FUNCS["wasi:io/streams.[method]input-stream.read"]
     with pytest.raises(wasi.NoStdin, match="agents have no standard input"):
         read.impl(None, wasi.InputStream(), 10)
+
+
+def test_host_1_5_0_serves_agent_management(host: HostService) -> None:
+    """golem:api/host@1.5.0's metadata, enumeration, resolve and revert: the same
+    functions as 1.3.0, each record in 1.5.0's shape (config, environment-id)."""
+    sigs = _sigs("1.5.0")
+    host.add_component(build_fixture("promises-1.3.0"), "counter")
+    a, _ = host.create_agent("counter", "a")
+    b, _ = host.create_agent("counter", "b")
+    assert host.invoke(b, "create()").state == "done"
+    kept = host.store.oplog_length(b)
+    assert host.invoke(b, "create()").state == "done"
+
+    def call(name: str, *args: Any) -> Any:
+        assert name in golem_agent.HOST_FUNCS
+        session = Session(a, host.store, host.store.read_oplog(a))
+        return golem.FUNCS[name](sigs[name]).impl(session, *args)
+
+    me = call("get-self-metadata")
+    assert me["agent-id"]["agent-id"] == "a" and me["status"] == "idle"
+    assert me["config"] == [] and me["retry-count"] == 0
+    assert me["environment-id"] == {"uuid": {"high-bits": 0, "low-bits": 0}}
+    ident = call("resolve-agent-id-strict", "counter", "b")
+    assert isinstance(ident, Some)
+    other = call("get-agent-metadata", ident.value)
+    assert isinstance(other, Some)
+    found: Any = other.value
+    assert found["agent-id"]["agent-id"] == "b"
+    call("revert-agent", ident.value, Case("revert-to-oplog-index", kept))
+    jump = host.store.read_oplog(b)[-1]
+    assert isinstance(jump, oplog.Jump) and jump.start == kept + 1
