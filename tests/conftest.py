@@ -7,6 +7,7 @@ No mocks of the runtime: every fixture here is a real Host with a real SQLite fi
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,14 @@ import pytest
 from host.store import DB_FILENAME
 
 STORE_TABLES = ("components", "agents", "oplog", "promises", "invocations", "leases")
+
+
+# One compiled-code cache for every data directory of the run (and later runs in this
+# checkout): the host compiles each test guest once instead of once per test's store.
+# Tests that need a store's own cache directory unset it (monkeypatch.delenv).
+os.environ.setdefault(
+    "AGENT_HOST_CODE_CACHE", str(Path(__file__).resolve().parents[1] / "build" / "code-cache")
+)
 
 
 @pytest.fixture

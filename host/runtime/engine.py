@@ -95,7 +95,7 @@ class ComponentCache:
                 if validate is not None:
                     validate(component)
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
                 tmp.write_bytes(component.serialize())
                 os.replace(tmp, path)
             self._memory[hash] = component

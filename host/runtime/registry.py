@@ -8,6 +8,7 @@ processes sharing a data directory agree on it without talking to each other.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +47,11 @@ class ComponentRegistry:
         self.engine = engine
         self.store = store
         self.components_dir = data_dir / "components"
-        self.cache = ComponentCache(engine, data_dir / "cache")
+        # AGENT_HOST_CODE_CACHE: one compiled-code directory shared by several data
+        # directories (the test suite sets it, so each 20 MB guest compiles once per run;
+        # entries are keyed by content hash and engine, written by atomic rename).
+        shared = os.environ.get("AGENT_HOST_CODE_CACHE")
+        self.cache = ComponentCache(engine, Path(shared) if shared else data_dir / "cache")
         self.progress = progress
         self._linkers: dict[str, wc.Linker] = {}
         self._exports: dict[str, dict[str, Export]] = {}
