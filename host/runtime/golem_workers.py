@@ -277,7 +277,8 @@ def _fork(sig: FuncSig) -> HostFunc:
         if source == session.agent:
             session.flush()  # the copy must see what this agent recorded so far
         try:
-            session.store.fork_agent(source, target, cut)
+            hashes = session.secrets.hash_of if session.secrets else None
+            session.store.fork_agent(source, target, cut, hashes)
         except InvalidInput as exc:
             raise _fail(str(exc)) from None
 

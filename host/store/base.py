@@ -202,9 +202,18 @@ class Store(abc.ABC):
         """Create the agent with oplog entry 1; False if it already exists."""
 
     @abc.abstractmethod
-    def fork_agent(self, source: AgentId, target: AgentId, cut_off: int) -> None:
+    def fork_agent(
+        self,
+        source: AgentId,
+        target: AgentId,
+        cut_off: int,
+        secret_hash: Callable[[PromiseId], str] | None = None,
+    ) -> None:
         """Create ``target`` (idle, on ``source``'s component version) whose oplog is a copy
-        of ``source``'s entries 1..``cut_off``, in one transaction. AgentExists if
+        of ``source``'s entries 1..``cut_off``, in one transaction, with a copy of each
+        promise ``source`` created at or before ``cut_off`` (its id now names ``target``;
+        pending stays pending, completed keeps its data). A copied promise that had a
+        secret gets ``secret_hash`` of its new id (none without it). AgentExists if
         ``target`` exists, AgentNotFound if ``source`` does not, InvalidInput if
         ``cut_off`` is outside ``source``'s oplog."""
 

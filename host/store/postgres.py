@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -174,7 +174,13 @@ class PostgresStore(PostgresCatalog, Store):
             self._append(db, agent, 1, [created])
             return True
 
-    def fork_agent(self, source: AgentId, target: AgentId, cut_off: int) -> None:
+    def fork_agent(
+        self,
+        source: AgentId,
+        target: AgentId,
+        cut_off: int,
+        secret_hash: Callable[[PromiseId], str] | None = None,
+    ) -> None:
         with self._tx("fork_agent") as db:
             self._lock(db, source, target)
             row = db.execute(
@@ -205,6 +211,26 @@ class PostgresStore(PostgresCatalog, Store):
                 "INSERT INTO oplog (component_id, name, idx, entry) SELECT %s, %s, idx, entry "
                 "FROM oplog WHERE component_id = %s AND name = %s AND idx <= %s",
                 (*agent_key(target), *agent_key(source), cut_off),
+            )
+            promises = db.execute(
+                "SELECT idx, created_at, function, completed, data, completed_at, deleted, "
+                "secret_hash FROM promises WHERE component_id = %s AND name = %s AND idx <= %s",
+                (*agent_key(source), cut_off),
+            ).fetchall()
+            db.executemany(
+                "INSERT INTO promises (component_id, name, idx, created_at, function, completed, "
+                "data, completed_at, deleted, secret_hash) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        *agent_key(target),
+                        *row[:7],
+                        secret_hash(PromiseId(target, int(row[0])))
+                        if row[7] is not None and secret_hash is not None
+                        else None,
+                    )
+                    for row in promises
+                ],
             )
 
     def get_agent(self, agent: AgentId) -> AgentRecord:

@@ -14,7 +14,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from host import oplog
 from host.clock import steady_ns
@@ -254,7 +254,13 @@ class SqliteStore(SqliteLeases, Store):
             self._append(db, agent, 1, [created])
             return True
 
-    def fork_agent(self, source: AgentId, target: AgentId, cut_off: int) -> None:
+    def fork_agent(
+        self,
+        source: AgentId,
+        target: AgentId,
+        cut_off: int,
+        secret_hash: Callable[[PromiseId], str] | None = None,
+    ) -> None:
         with self._tx("fork_agent") as db:
             row = db.execute(
                 "SELECT component_hash FROM agents WHERE component_id = ? AND name = ?",
@@ -284,6 +290,25 @@ class SqliteStore(SqliteLeases, Store):
                 "INSERT INTO oplog (component_id, name, idx, entry) SELECT ?, ?, idx, entry "
                 "FROM oplog WHERE component_id = ? AND name = ? AND idx <= ?",
                 (*_key(target), *_key(source), cut_off),
+            )
+            promises = db.execute(
+                "SELECT idx, created_at, function, completed, data, completed_at, deleted, "
+                "secret_hash FROM promises WHERE component_id = ? AND name = ? AND idx <= ?",
+                (*_key(source), cut_off),
+            ).fetchall()
+            db.executemany(
+                "INSERT INTO promises (component_id, name, idx, created_at, function, completed, "
+                "data, completed_at, deleted, secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        *_key(target),
+                        *row[:7],
+                        secret_hash(PromiseId(target, int(row[0])))
+                        if row[7] is not None and secret_hash is not None
+                        else None,
+                    )
+                    for row in promises
+                ],
             )
 
     def get_agent(self, agent: AgentId) -> AgentRecord:

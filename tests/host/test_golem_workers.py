@@ -19,7 +19,7 @@ from wasmtime.component import Component, ComponentInstanceType, FuncType
 
 from host import oplog
 from host.conformance.build import wasm_tools
-from host.ids import AgentId
+from host.ids import AgentId, PromiseId
 from host.runtime import golem, golem_agent, wasi
 from host.runtime.golem_workers import AgentEnumeration
 from host.runtime.session import Session
@@ -209,7 +209,7 @@ def test_update_moves_the_version(agents: Agents) -> None:
 def test_fork_copies_the_oplog(agents: Agents) -> None:
     host = agents.host
     a, _ = host.create_agent("counter", "a")
-    assert host.invoke(a, "create()").state == "done"
+    copied = int(host.invoke(a, "create()").result or "")
     length = host.store.oplog_length(a)
     assert host.invoke(a, "create()").state == "done"
     b = AgentId(a.component_id, "b")
@@ -218,6 +218,15 @@ def test_fork_copies_the_oplog(agents: Agents) -> None:
     # The fork runs on from the copy: its next invocation starts at length + 1 and the
     # promise it creates is the entry after that.
     assert host.invoke(b, "create()").result == str(length + 2)
+    # The promise the copied oplog created is the fork's own: it completes and awaits it,
+    # and the source's promise of the same index stays pending.
+    assert host.invoke(b, f"complete({copied}, [7, 8])").result == "true"
+    assert host.invoke(b, f"await({copied})").result == "[7, 8]"
+    assert host.store.get_promise(PromiseId(a, copied)).completed is False
+    assert [p.id.oplog_idx for p in host.list_promises(b, include_completed=True)] == [
+        copied,
+        length + 2,
+    ]
     with pytest.raises(golem.GuestError, match="entries 1"):
         c = AgentId(a.component_id, "c")
         agents.call(a, f"fork-{agents.noun}", agents.ident(a), agents.ident(c), 10_000)

@@ -361,6 +361,45 @@ def test_a_crash_between_send_and_commit_resends_with_the_same_key(
     assert keys[0] == keys[1]
 
 
+def test_a_crash_mid_request_with_idempotence_off_is_not_resent(
+    data_dir: Path, web: WebServer
+) -> None:
+    """At-most-once when the guest asked for it: with idempotence mode off, a request the
+    host died in the middle of (sent, no response recorded) is not sent again on
+    recovery; the invocation fails with Golem's message instead."""
+    setup = HostService(data_dir)
+    agent, _ = setup.create_agent("http", "once")
+    setup.close()
+    call = f"fetch-not-idempotent({_wave(web.url + '/kill')})"
+    proc = subprocess.Popen(
+        [AGENT_HOST, "--store", str(data_dir), "invoke", "http", "once", call],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    web.kill_pid = proc.pid
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(web.hits) == 1
+
+    recovered = HostService(data_dir)
+    try:
+        (inv,) = recovered.store.list_invocations(agent)
+
+        def finished() -> bool:
+            recovered.run_due()
+            return recovered.store.get_invocation(inv.invocation_id).state in ("done", "failed")
+
+        wait_until(finished, timeout=60)
+        failed = recovered.store.get_invocation(inv.invocation_id)
+        assert failed.state == "failed", failed.result
+        assert "non-idempotent remote write operation was not completed, cannot retry" in (
+            failed.error or ""
+        )
+    finally:
+        recovered.close()
+    assert len(web.hits) == 1
+
+
 # -- refusals and failures -------------------------------------------------------------------------
 def test_non_loopback_destinations_are_refused(
     host: HostService, agent: AgentId, web: WebServer

@@ -186,3 +186,26 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="newer"):
         SqliteStore(path)
+
+
+def test_fork_copies_the_promises_created_up_to_the_cut_off(store: Store) -> None:
+    source = _agent(store)
+    done = store.create_promise(source, [PromiseCreated("c")], 2, "fn", "old-hash")
+    pending = store.create_promise(source, [PromiseCreated("c")], 3, "fn")
+    store.complete_promise(done, b"kept")
+    late = store.create_promise(source, [PromiseCreated("c")], 4, "fn")
+    target = AgentId(source.component_id, "fork")
+    store.fork_agent(source, target, 3, lambda p: f"hash of {p}")
+    copied = store.list_promises(target, pending_only=False)
+    assert [p.id for p in copied] == [PromiseId(target, 2), PromiseId(target, 3)]
+    assert store.get_promise(PromiseId(target, 2)).data == b"kept"
+    assert store.get_promise(PromiseId(target, 3)).completed is False
+    # A copy with a secret gets the hash of its new id's secret; one without stays without.
+    assert store.promise_secret_hash(PromiseId(target, 2)) == f"hash of {PromiseId(target, 2)}"
+    assert store.promise_secret_hash(PromiseId(target, 3)) is None
+    with pytest.raises(PromiseNotFound):
+        store.get_promise(PromiseId(target, late.oplog_idx))
+    # The copy is the fork's own: completing it leaves the source's pending one alone.
+    assert store.complete_promise(PromiseId(target, 3), b"fork") is True
+    assert store.get_promise(pending).completed is False
+    assert store.get_promise(done).data == b"kept"
