@@ -44,6 +44,47 @@ def is_wat_guest(folder: Path) -> bool:
     return (folder / "world.wit").is_file() and (folder / "guest.wat").is_file()
 
 
+def is_py_guest(folder: Path) -> bool:
+    """A componentize-py guest: ``app.py`` and its ``wit/`` folder."""
+    return (folder / "app.py").is_file() and (folder / "wit" / "world.wit").is_file()
+
+
+def is_guest(folder: Path) -> bool:
+    return is_wat_guest(folder) or is_py_guest(folder)
+
+
+def guest_world(folder: Path) -> Path:
+    """The world.wit of a WAT or componentize-py guest folder."""
+    return folder / "wit" / "world.wit" if is_py_guest(folder) else folder / "world.wit"
+
+
+def build_py(src: Path, label: str) -> Path:
+    """Build the componentize-py guest folder ``src`` (app.py + wit/) exactly as
+    ``tests/fixtures/build.py`` builds its Python fixtures (``scripts/build_examples.py``);
+    the result, ``src/<label>.wasm``, is rebuilt only when an input changes."""
+    import importlib.util
+
+    script_path = Path(__file__).resolve().parents[2] / "scripts" / "build_examples.py"
+    if not script_path.is_file():
+        raise GuestBuildError(f"guest {label!r}: {script_path} is missing (a source checkout?)")
+    script = sys.modules.get("build_examples")
+    if script is None:
+        spec = importlib.util.spec_from_file_location("build_examples", script_path)
+        assert spec is not None and spec.loader is not None
+        script = importlib.util.module_from_spec(spec)
+        sys.modules["build_examples"] = script
+        spec.loader.exec_module(script)
+    example = script.Example(label, src)
+    try:
+        tool = script.find_componentize_py()
+        version = script.componentize_py_version(tool)
+        script.build(example, tool, version, script.index_top_level_wit(), False, "[guest]")
+    except (script.BuildError, OSError, subprocess.SubprocessError) as exc:
+        message = f"building guest {label!r} with componentize-py failed: {exc}"
+        raise GuestBuildError(message) from None
+    return Path(example.output)
+
+
 def wasm_tools() -> str:
     """The wasm-tools executable: on PATH, or next to the running Python interpreter."""
     found = shutil.which("wasm-tools")

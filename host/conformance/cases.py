@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host.conformance.build import exported_functions, is_wat_guest
+from host.conformance.build import exported_functions, guest_world, is_guest
 
 # Capabilities an adapter may have; the steps that need each are in specification.md.
 RESTART = "restart"
@@ -24,7 +24,8 @@ WAVE = "wave"
 UPDATE = "update"
 SUSPENSION_HOOK = "suspension-hook"
 PROMISE_LISTING = "promise-listing"
-CAPABILITIES = (RESTART, KILL, HTTP, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING)
+AGENTS = "agents"
+CAPABILITIES = (RESTART, KILL, HTTP, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS)
 
 STATUSES = ("running", "idle", "suspended", "interrupted", "retrying", "failed")
 OPLOG_KINDS = (
@@ -150,6 +151,20 @@ class CompleteAtSuspension(Step):
 
 
 @dataclass(frozen=True)
+class AgentSpec:
+    """An agent of a Golem agent component, named by type and constructor parameters:
+    ``params`` as JSON (Golem's ``parameters``) and ``id_params``, the text between the
+    agent id's parentheses (by default the JSON values joined by ", ")."""
+
+    type: str
+    params: tuple[Any, ...]
+    id_params: str
+
+    def agent_id(self, phantom: str) -> str:
+        return f"{self.type}({self.id_params})[{phantom}]"
+
+
+@dataclass(frozen=True)
 class Case:
     id: str
     file: Path
@@ -159,6 +174,10 @@ class Case:
     generations: tuple[str, ...]
     requires: frozenset[str]
     steps: tuple[Step, ...]
+    agents: tuple[tuple[str, AgentSpec], ...] = ()
+
+    def agent_spec(self, name: str) -> AgentSpec | None:
+        return dict(self.agents).get(name)
 
     @property
     def private_component(self) -> bool:
@@ -204,14 +223,14 @@ class Suite:
         if not folder.is_dir():
             return []
         return sorted(
-            (p.name for p in folder.iterdir() if is_wat_guest(p)),
+            (p.name for p in folder.iterdir() if is_guest(p)),
             key=lambda g: tuple(int(x) for x in g.split(".")) if _GENERATION.match(g) else (),
         )
 
     def exports(self, guest: str, generation: str) -> set[str]:
         key = (guest, generation)
         if key not in self._exports:
-            world = (self.guest_source(guest, generation) / "world.wit").read_text("utf-8")
+            world = guest_world(self.guest_source(guest, generation)).read_text("utf-8")
             self._exports[key] = exported_functions(world)
         return self._exports[key]
 
@@ -230,6 +249,8 @@ def instances(cases: list[Case]) -> list[Instance]:
 def needs(case: Case) -> frozenset[str]:
     """The capabilities an adapter must have to run the case."""
     found = set(case.requires)
+    if case.agents:
+        found.add(AGENTS)
     for step in case.steps:
         if isinstance(step, Restart):
             found.add(KILL if step.kill else RESTART)

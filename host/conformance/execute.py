@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ from host.conformance import refs
 from host.conformance.adapters import (
     Adapter,
     AdapterError,
+    AgentRef,
     Invocation,
     NotFound,
     OplogEntry,
     Outcome,
 )
-from host.conformance.build import GuestBuildError, build_wat
+from host.conformance.build import GuestBuildError, build_py, build_wat, is_py_guest
 from host.conformance.cases import (
     AwaitResult,
     Complete,
@@ -61,8 +63,11 @@ class Components:
 
     def wasm(self, guest: str, generation: str) -> Path:
         try:
+            source = self.suite.guest_source(guest, generation)
+            if is_py_guest(source):
+                return build_py(source, f"conformance-{guest}-{generation}")
             return build_wat(
-                self.suite.guest_source(guest, generation),
+                source,
                 self.suite.root / "build",
                 f"{guest}-{generation}",
                 self.suite.wit_dir,
@@ -126,9 +131,15 @@ class CaseRun:
         self.handles: dict[int, Invocation] = {}
         slug = f"{instance.case.id}-{instance.generation}"[:90]
         self.prefix = f"{run_id}-{slug}-"
+        # Agents of agent components are named TYPE(PARAMS)[phantom]: the phantom id,
+        # unique to the instance, keeps runs and instances apart.
+        self.phantom = str(uuid.uuid4())
         self.ctx = refs.Context(self.values, self.agent, lambda: self.component_id, self.pending)
 
     def agent(self, name: str) -> str:
+        spec = self.instance.case.agent_spec(name)
+        if spec is not None:
+            return spec.agent_id(self.phantom)
         return self.prefix + name
 
     def pending(self, name: str) -> list[int]:
@@ -176,14 +187,25 @@ class CaseRun:
     def invoke(self, step: Invoke) -> None:
         assert step.agent is not None
         args = None if step.args is None else refs.resolve(step.args, self.ctx)
-        handle = self.adapter.invoke(
-            self.component_id,
-            self.agent(step.agent),
-            step.function,
-            args,
-            step.wave,
-            step.idempotency_key,
-        )
+        spec = self.instance.case.agent_spec(step.agent)
+        if spec is not None:
+            handle = self.adapter.invoke_agent(
+                self.component_id,
+                AgentRef(spec.type, list(spec.params), self.phantom, self.agent(step.agent)),
+                step.function,
+                args,
+                step.wave,
+                step.idempotency_key,
+            )
+        else:
+            handle = self.adapter.invoke(
+                self.component_id,
+                self.agent(step.agent),
+                step.function,
+                args,
+                step.wave,
+                step.idempotency_key,
+            )
         self.handles[step.index] = handle
         kind = step.expect.kind
         if kind == "nowait":

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from host.conformance import refs
-from host.conformance.build import is_exported, is_wat_guest
+from host.conformance.build import is_exported, is_py_guest, is_wat_guest
 from host.conformance.cases import (
     CAPABILITIES,
     DEFAULT_TIMEOUT,
@@ -23,6 +23,7 @@ from host.conformance.cases import (
     PROMISE_LISTING,
     STATUSES,
     WAIT_EXPECTS,
+    AgentSpec,
     AwaitResult,
     Case,
     Complete,
@@ -157,11 +158,12 @@ def _case(suite: Suite, file: Path, data: Any, rules: dict[str, str]) -> Case:
     for i, cap in enumerate(requires):
         if cap not in CAPABILITIES:
             raise CaseError(f"$.requires[{i}]", f"unknown capability; known: {list(CAPABILITIES)}")
+    agents = _agents(obj.get("agents", {}))
     raw_steps = obj.req("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise CaseError("$.steps", "must be a non-empty list of steps")
     obj.done()
-    builder = _Steps(suite, guest, tuple(generations))
+    builder = _Steps(suite, guest, tuple(generations), dict(agents))
     steps = tuple(builder.step(i, s) for i, s in enumerate(raw_steps))
     extra = {PROMISE_LISTING} if builder.lists_pending else set()
     return Case(
@@ -173,13 +175,47 @@ def _case(suite: Suite, file: Path, data: Any, rules: dict[str, str]) -> Case:
         tuple(generations),
         frozenset(requires) | extra,
         steps,
+        agents,
     )
+
+
+def _agents(raw: Any) -> tuple[tuple[str, AgentSpec], ...]:
+    """The case's ``agents``: short names of agents of an agent component, each named by
+    type and constructor parameters."""
+    top = _Obj(raw, "$.agents")
+    found: list[tuple[str, AgentSpec]] = []
+    for name in list(top.data):
+        path = top.at(name)
+        if not refs.AGENT_NAME.match(name):
+            raise CaseError(path, f"an agent name must match {refs.AGENT_NAME.pattern}")
+        a = _Obj(top.get(name), path)
+        type_name = a.string("type")
+        if "(" in type_name or ")" in type_name or type_name != type_name.strip():
+            raise CaseError(a.at("type"), "must be an agent type name (no parentheses, spaces)")
+        params = a.get("params", [])
+        if not isinstance(params, list):
+            raise CaseError(a.at("params"), "must be a list of JSON constructor parameters")
+        id_params = a.get("id_params")
+        if id_params is None:
+            id_params = ", ".join(json.dumps(p, separators=(",", ":")) for p in params)
+        elif not isinstance(id_params, str):
+            raise CaseError(a.at("id_params"), "must be the agent id's parameter text")
+        a.done()
+        found.append((name, AgentSpec(type_name, tuple(params), id_params)))
+    return tuple(found)
 
 
 class _Steps:
     """Validates steps in order, remembering what later steps may refer to."""
 
-    def __init__(self, suite: Suite, guest: str, generations: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        suite: Suite,
+        guest: str,
+        generations: tuple[str, ...],
+        agents: dict[str, AgentSpec],
+    ) -> None:
+        self.agents = agents
         self.suite = suite
         self.guest = guest
         self.generations = generations
@@ -308,6 +344,14 @@ class _Steps:
         agent = self._agent(obj)
         function = obj.string("function")
         for gen in self.generations:
+            if agent in self.agents:  # a method of an agent type: the host checks the name
+                if not is_py_guest(self.suite.guest_source(self.guest, gen)):
+                    raise CaseError(
+                        obj.at("agent"),
+                        f"{agent} is an agent of an agent component, but guest "
+                        f"{self.guest}@{gen} is a WAT guest",
+                    )
+                continue
             exported = self.suite.exports(self.guest, gen)
             if not is_exported(function, exported):
                 raise CaseError(

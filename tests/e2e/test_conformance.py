@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from host.cli import main
 from host.conformance import CaseError, Suite, SuiteError, load_cases, open_suite, run
+from host.conformance.cases import needs
 from host.conformance.report import rules_table
 from host.conformance.runner import default_suite_dir
 from tests.server_util import Server
@@ -158,6 +159,15 @@ def _with(**changes: Any) -> dict[str, Any]:
         (_with(steps=[{**CREATE, "args": [{"$step": 0}]}]), "$.steps[0].args[0].$step", "before"),
         (_with(steps=[{**CREATE, "expect": "maybe"}]), "$.steps[0].expect", "must be one of"),
         (_with(steps=[{**CREATE, "agent": "Alice!"}]), "$.steps[0].agent", "agent name"),
+        (_with(agents={"Bob": {"type": "CounterAgent"}}), "$.agents.Bob", "agent name"),
+        (_with(agents={"bob": {"type": "Counter(x)"}}), "$.agents.bob.type", "agent type"),
+        (_with(agents={"bob": {"type": "C", "params": "x"}}), "$.agents.bob.params", "list"),
+        (_with(agents={"bob": {"type": "C", "colour": 1}}), "$.agents.bob.colour", "not a field"),
+        (
+            _with(agents={"alice": {"type": "CounterAgent"}}),
+            "$.steps[0].agent",
+            "WAT guest",
+        ),
         (
             _with(
                 steps=[
@@ -361,3 +371,26 @@ def test_value_matching(actual: Any, expected: Any, subset: bool, ok: bool) -> N
     from host.conformance.refs import matches
 
     assert matches(actual, expected, subset) is ok
+
+
+def test_agent_cases_name_agents_by_type_and_parameters(tmp_path: Path) -> None:
+    case = {
+        "rule": "12.agent.id",
+        "description": "names",
+        "guest": "agent15",
+        "agents": {
+            "alice": {"type": "CounterAgent", "params": ["alice"]},
+            "spaced": {"type": "CounterAgent", "params": ["x"], "id_params": ' "x" '},
+            "scratch": {"type": "ScratchAgent"},
+        },
+        "steps": [{"op": "invoke", "agent": "alice", "function": "increment", "args": [1]}],
+    }
+    (loaded,) = _load(_suite(tmp_path, {"named": case}))
+    assert needs(loaded) == {"agents"}
+    spec = loaded.agent_spec("alice")
+    assert spec is not None and spec.agent_id("P") == 'CounterAgent("alice")[P]'
+    spaced = loaded.agent_spec("spaced")
+    assert spaced is not None and spaced.agent_id("P") == 'CounterAgent( "x" )[P]'
+    scratch = loaded.agent_spec("scratch")
+    assert scratch is not None and scratch.agent_id("P") == "ScratchAgent()[P]"
+    assert loaded.agent_spec("bob") is None

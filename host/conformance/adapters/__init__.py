@@ -13,6 +13,7 @@ from pathlib import Path
 from host.conformance.adapters.base import (
     Adapter,
     AdapterError,
+    AgentRef,
     AgentState,
     HttpResponse,
     Invocation,
@@ -32,6 +33,7 @@ __all__ = [
     "ADAPTERS",
     "Adapter",
     "AdapterError",
+    "AgentRef",
     "AgentState",
     "HttpResponse",
     "Invocation",

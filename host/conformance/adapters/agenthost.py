@@ -25,13 +25,21 @@ from typing import TYPE_CHECKING, Any
 from host.conformance.adapters.base import (
     Adapter,
     AdapterError,
+    AgentRef,
     AgentState,
     Invocation,
     NotFound,
     OplogEntry,
     Outcome,
 )
-from host.conformance.cases import PROMISE_LISTING, RESTART, SUSPENSION_HOOK, UPDATE, WAVE
+from host.conformance.cases import (
+    AGENTS,
+    PROMISE_LISTING,
+    RESTART,
+    SUSPENSION_HOOK,
+    UPDATE,
+    WAVE,
+)
 from host.conformance.errors import SuiteError
 
 if TYPE_CHECKING:
@@ -51,6 +59,7 @@ class _Invocation(Invocation):
         self.invocation_id: str | None = None
         self.error: str | None = None
         self.host = adapter.host
+        self.agent_call = False  # a method of an agent component: read through agent_result
         self.thread = threading.Thread(target=self._run, args=(call, key), daemon=True)
 
     def _run(self, call: Call, key: str | None) -> None:
@@ -72,6 +81,13 @@ class _Invocation(Invocation):
             return Outcome("pending")
         view = self.host.invocation(self.invocation_id)
         record, agent = view.invocation, view.agent
+        if record.state == "done" and self.agent_call:
+            result = self.host.agent_result(record)
+            if result is None:
+                return Outcome("failed", error="the host has no agent result for the call")
+            if result.error is not None:
+                return Outcome("failed", error=result.error)
+            return Outcome("done", result.json)
         if record.state == "done":
             return Outcome("done", view.result_json)
         if record.state == "failed":
@@ -91,7 +107,7 @@ class _Invocation(Invocation):
 
 class AgentHostAdapter(Adapter):
     name = "agent-host"
-    capabilities = frozenset({RESTART, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING})
+    capabilities = frozenset({RESTART, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS})
 
     def __init__(self, url: str | None = None, data_dir: Path | None = None) -> None:
         if url is not None:
@@ -178,8 +194,14 @@ class AgentHostAdapter(Adapter):
 
     # -- operations -----------------------------------------------------------------------------
     def _agent(self, component_id: str, agent: str) -> AgentId:
+        from host.errors import HostError
         from host.ids import AgentId
 
+        if "(" in agent:  # an agent id of an agent component: the host canonicalises it
+            try:
+                return self.host.agent_id(component_id, agent)
+            except HostError as exc:
+                raise AdapterError(f"agent id {agent!r}: {exc}") from None
         return AgentId(uuid.UUID(component_id), agent)
 
     def register(self, wasm: Path, name: str) -> str:
@@ -215,11 +237,42 @@ class AgentHostAdapter(Adapter):
             failed.error = f"refused: {exc}"
             return failed
         invocation = _Invocation(self, agent_id, call, idempotency_key)
+        self._start(invocation)
+        return invocation
+
+    def invoke_agent(
+        self,
+        component_id: str,
+        agent: AgentRef,
+        method: str,
+        args: list[Any] | None,
+        wave: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Invocation:
+        from host.errors import HostError
+
+        host = self.host
+        try:
+            agent_id = self._agent(component_id, agent.name)
+            host.create_agent(component_id, agent_id.name)  # queues initialize when new
+            if wave is not None:
+                call = host.agent_call_from_wave(agent_id, f"{method}({wave})")
+            else:
+                call = host.agent_call_from_json(agent_id, method, args or [])
+        except (HostError, AdapterError) as exc:
+            failed = _Invocation(self, self._agent(component_id, "refused"), None, None)
+            failed.error = f"refused: {exc}"
+            return failed
+        invocation = _Invocation(self, agent_id, call, idempotency_key)
+        invocation.agent_call = True
+        self._start(invocation)
+        return invocation
+
+    def _start(self, invocation: _Invocation) -> None:
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(invocation.thread)
         invocation.thread.start()
-        return invocation
 
     def complete(self, component_id: str, agent: str, oplog_idx: int, data: bytes) -> bool:
         from host.errors import NotFound as HostNotFound

@@ -45,6 +45,19 @@ class AgentState:
 
 
 @dataclass(frozen=True)
+class AgentRef:
+    """An agent of a Golem agent component: its type, constructor parameters (JSON, Golem's
+    ``parameters``), phantom id, and ``name``, its agent id as the case writes it
+    (``TYPE(PARAMS)[phantom]``, not necessarily canonical). The other operations name
+    the agent by ``name``; the host canonicalises it."""
+
+    type: str
+    params: list[Any]
+    phantom: str
+    name: str
+
+
+@dataclass(frozen=True)
 class OplogEntry:
     kind: str  # agent-created, invocation-started, host-call, promise-created, suspended, ...
     function: str | None = None  # the host function or export the entry names, if any
@@ -145,6 +158,21 @@ class Adapter(abc.ABC):
         """Every entry of the agent's oplog, index 1 first."""
 
     # -- optional, by capability ------------------------------------------------------------
+    def invoke_agent(
+        self,
+        component_id: str,
+        agent: AgentRef,
+        method: str,
+        args: list[Any] | None,
+        wave: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Invocation:
+        """``agents``: call ``method`` of an agent of an agent component (created and
+        initialized on first use) and return at once. Its result is the method's output
+        as JSON: null for no element, the element for one, an array for several; an
+        agent-error fails the invocation, with the error's text."""
+        raise Unsupported(f"{self.name} cannot call agent methods")
+
     def pending_promises(self, component_id: str, agent: str) -> list[int]:
         """``promise-listing``: oplog indexes of the agent's promises not completed yet."""
         raise Unsupported(f"{self.name} cannot list pending promises")

@@ -40,6 +40,7 @@ import httpx
 from host.conformance.adapters.base import (
     Adapter,
     AdapterError,
+    AgentRef,
     AgentState,
     HttpResponse,
     Invocation,
@@ -47,7 +48,7 @@ from host.conformance.adapters.base import (
     OplogEntry,
     Outcome,
 )
-from host.conformance.cases import HTTP, KILL, PROMISE_LISTING, RESTART
+from host.conformance.cases import AGENTS, HTTP, KILL, PROMISE_LISTING, RESTART
 from host.conformance.errors import SuiteError
 
 HOLD_S = 300.0  # how long one invoke-and-await request may be held
@@ -129,35 +130,49 @@ def _error_message(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {json.dumps(body)[:500]}"
 
 
+def _data_value(value: Any) -> Any:
+    """invoke-agent's result, Golem's UntypedJsonDataValue of a tuple, as the suite's
+    method result: null for no element, the element's value for one, else a list."""
+    if not (isinstance(value, dict) and value.get("type") == "Tuple"):
+        return value  # multimodal (or another host's shape): as it came
+    elements = value.get("elements")
+    if not isinstance(elements, list):
+        raise AdapterError(f"invoke-agent's result has no elements: {json.dumps(value)[:200]}")
+    plain = [e.get("value") if isinstance(e, dict) else e for e in elements]
+    if len(plain) <= 1:
+        return plain[0] if plain else None
+    return plain
+
+
 class _Invocation(Invocation):
-    """One held invoke-and-await request."""
+    """One held invoke-and-await (or invoke-agent) request."""
 
     def __init__(
         self,
         adapter: HttpAdapter,
-        path: str,
-        function: str,
+        url: str,
+        params: dict[str, str],
         body: dict[str, Any],
         headers: dict[str, str],
+        agent_call: bool = False,
     ) -> None:
         self.adapter = adapter
         self.epoch = adapter.epoch
+        self.agent_call = agent_call  # invoke-agent: the result is an UntypedJsonDataValue
         self._outcome = Outcome("pending")
         self._done = threading.Event()
         self.thread = threading.Thread(
-            target=self._run, args=(path, function, body, headers), daemon=True
+            target=self._run, args=(url, params, body, headers), daemon=True
         )
         self.thread.start()
 
-    def _run(self, path: str, function: str, body: dict[str, Any], headers: dict[str, str]) -> None:
+    def _run(
+        self, url: str, params: dict[str, str], body: dict[str, Any], headers: dict[str, str]
+    ) -> None:
         try:
             client = self.adapter.client
             response = client.post(
-                path + "/invoke-and-await",
-                params={"function": function},
-                json=body,
-                headers=headers,
-                timeout=HOLD_S + 30,
+                url, params=params, json=body, headers=headers, timeout=HOLD_S + 30
             )
             while response.status_code == 202:  # held past the server's limit: fetch later
                 url = response.json().get("resultUrl")
@@ -166,6 +181,8 @@ class _Invocation(Invocation):
                     return
                 response = client.get(url, params={"wait": 30}, timeout=60)
             self._outcome = self._read(response)
+            if self.agent_call and self._outcome.state == "done":
+                self._outcome = Outcome("done", _data_value(self._outcome.result))
         except httpx.TransportError as exc:
             if self.epoch != self.adapter.epoch:
                 self._outcome = Outcome("lost", error="the server was restarted")
@@ -209,7 +226,7 @@ class HttpAdapter(Adapter):
         self.server: ServerProcess | None = None
         self._client: httpx.Client | None = None
         self.epoch = 0  # bumped by each restart: older invocation handles are lost
-        caps = {HTTP, PROMISE_LISTING}
+        caps = {HTTP, PROMISE_LISTING, AGENTS}
         if url is None:
             caps |= {RESTART, KILL}
         self.capabilities = frozenset(caps)
@@ -315,8 +332,35 @@ class HttpAdapter(Adapter):
             raise AdapterError("Golem's REST shapes take JSON parameters, not WAVE")
         headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
         return _Invocation(
-            self, self._worker(component_id, agent), function, {"params": args or []}, headers
+            self,
+            self._worker(component_id, agent) + "/invoke-and-await",
+            {"function": function},
+            {"params": args or []},
+            headers,
         )
+
+    def invoke_agent(
+        self,
+        component_id: str,
+        agent: AgentRef,
+        method: str,
+        args: list[Any] | None,
+        wave: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Invocation:
+        if wave is not None:
+            raise AdapterError("Golem's REST shapes take JSON parameters, not WAVE")
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+        body = {
+            "appName": component_id,  # selects the component (agent-host matches its id)
+            "agentTypeName": agent.type,
+            "parameters": agent.params,
+            "phantomId": agent.phantom,
+            "methodName": method,
+            "methodParameters": args or [],
+            "mode": "await",
+        }
+        return _Invocation(self, "/v1/agents/invoke-agent", {}, body, headers, agent_call=True)
 
     def complete(self, component_id: str, agent: str, oplog_idx: int, data: bytes) -> bool:
         response = self.client.post(
