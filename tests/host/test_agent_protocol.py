@@ -1,6 +1,6 @@
 """Golem's agent guest protocol, service level, with a real componentize-py agent component
-(tests/fixtures/py/agent15): discovery, initialize/invoke, agent ids, agent errors,
-promises and replay, ephemeral agents."""
+(conformance/guests/agent15/1.5.0, built by build_python_fixture("agent15")): discovery,
+initialize/invoke, agent ids, agent errors, promises and replay, ephemeral agents."""
 
 from __future__ import annotations
 
