@@ -677,6 +677,7 @@ class Executor:
             if self.before_suspend is not None:
                 self.before_suspend(agent)
             if self.store.suspend(agent, pending, first, marker):
+                session.mark_persisted(marker)  # shows the output those records hold
                 return Step.SUSPENDED
             session.flush()
             return Step.AGAIN  # completed meanwhile (spec rule 4): run on now

@@ -46,8 +46,11 @@ def test_approval_is_the_seeds_workflow_agent(tmp_path: Path) -> None:
     assert "WorkflowAgent(name: string)  durable" in shown
     assert "POST /workflows/{name}/approve -> approve" in shown
     alice = 'WorkflowAgent("alice")'
-    waiting = invoke_json(store, "approval", alice, "start_approval")
+    started = run(store, "--json", "invoke", "approval", alice, "start_approval")
+    waiting = json.loads(started.stdout)
     (idx,) = waiting["oplog_indexes"]
+    # What the agent printed before it suspended is shown (once its record is committed).
+    assert "Workflow alice: waiting for promise" in started.stderr, started.stderr
     # Later calls queue behind the suspended one (so its own approve cannot run yet).
     queued = run(store, "invoke", "approval", alice, "status").stdout
     assert queued.startswith("queued: the agent is suspended, waiting on promise")
