@@ -14,6 +14,7 @@ type's agent starts afresh for every call: the previous run is deleted first.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from host.agents.datavalue import (
     result_to_json,
 )
 from host.agents.model import AgentMethod, AgentType
-from host.errors import HostError, InvalidInput
+from host.errors import AgentBusy, HostError, InvalidInput
 from host.ids import AgentId, PromiseId
 from host.runtime.agentproto import (
     ANONYMOUS,
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
     from host.secrets import PromiseSecrets
     from host.service.core import Call
     from host.store import Store
+
+
+# How long a call to an ephemeral agent waits for the previous call's run to end.
+EPHEMERAL_SETTLE_S = 5.0
 
 
 class AgentCallError(HostError):
@@ -214,6 +219,15 @@ class AgentProtocol:
             return False
         agent_type = self.agent_type_of(call.agent)
         if agent_type is not None and agent_type.mode == "ephemeral":
-            self.delete_agent(call.agent)
-            return False
+            # The last call's run may still be winding down (its result is out, the
+            # executor is releasing the agent): give it a moment rather than refuse.
+            deadline = time.monotonic() + EPHEMERAL_SETTLE_S
+            while True:
+                try:
+                    self.delete_agent(call.agent)
+                    return False
+                except AgentBusy:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.01)
         return True
