@@ -46,7 +46,8 @@ def invoke(
         prepared = service.agent_call_from_wave(agent, call)
     else:
         prepared = service.call_from_wave(agent, call)
-    _report_invocation(ctx, agent, service.submit(prepared, idempotency_key))
+    invocation = service.submit(prepared, idempotency_key)
+    _report_invocation(ctx, invocation.agent, invocation)  # ephemeral: a fresh agent
 
 
 def _report_invocation(ctx: Ctx, agent: AgentId, invocation: InvocationRecord) -> None:

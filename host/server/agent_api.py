@@ -129,7 +129,8 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
             )
             call = service._invoke_call(agent, agent_type, method.name, value)
             key = body.idempotencyKey or idempotency_key
-            return record, agent, service.submit(call, key).invocation_id
+            invocation = service.submit(call, key)  # an ephemeral type's: a fresh agent
+            return record, invocation.agent, invocation.invocation_id
 
         record, agent, invocation_id = await in_thread(submit)
         out = {"agentId": agent_json(agent), "componentRevision": record.version}
@@ -230,7 +231,8 @@ async def _call(
         agent = AgentId(uuid.UUID(route.component.id), name)
         value = method_input(match, query, headers, body, content_type)
         call = service._invoke_call(agent, route.agent_type, route.method.name, value)
-        return name, service.submit(call).invocation_id
+        invocation = service.submit(call)  # an ephemeral type's: a fresh agent
+        return invocation.agent.name, invocation.invocation_id
 
     name, invocation_id = await in_thread(submit)
     view: InvocationView = await service.wait_async(invocation_id, await_timeout)

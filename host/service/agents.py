@@ -8,18 +8,34 @@ data-value, principal)``; every method call is ``invoke(method, data-value, prin
 Both are ordinary invocations of those exports (canonical WAVE parameters), so the queue,
 oplog, replay, suspension and retries are the executor's. Results are
 ``result<data-value, agent-error>``: shown through the method's output schema, an
-agent-error as :class:`AgentCallError` (the agent itself stays usable). An ephemeral
-type's agent starts afresh for every call: the previous run is deleted first.
+agent-error as :class:`AgentCallError` (the agent itself stays usable).
+
+An ephemeral type's agent keeps nothing between calls: every call runs in an agent of
+its own, the id the caller gave with a fresh phantom id (``ScratchAgent()[<uuid>]``, as
+Golem gives ephemeral agents; derived from the idempotency key when there is one, so a
+retried call finds its first run and result). Nothing is deleted while its result may
+still be read: finished ephemeral agents are left for garbage collection
+(:meth:`AgentProtocol.collect_ephemeral`, run before each ephemeral call), which removes
+those at rest that were created more than ``ephemeral_retention_s`` ago and passes over
+any still running.
+No call ever waits on, or races with, the run before it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from host.agents.agentid import canonical_agent_id, find_type, parse_agent_id, resolve_agent_id
+from host.agents.agentid import (
+    canonical_agent_id,
+    find_type,
+    make_agent_id,
+    parse_agent_id,
+    resolve_agent_id,
+)
 from host.agents.datavalue import (
     data_value_from_json,
     data_value_from_wave,
@@ -28,7 +44,7 @@ from host.agents.datavalue import (
     result_to_json,
 )
 from host.agents.model import AgentMethod, AgentType
-from host.errors import AgentBusy, HostError, InvalidInput
+from host.errors import AgentBusy, HostError, InvalidInput, NotFound
 from host.ids import AgentId, PromiseId
 from host.runtime.agentproto import (
     ANONYMOUS,
@@ -37,7 +53,7 @@ from host.runtime.agentproto import (
     export_name,
 )
 from host.store import InvocationRecord
-from host.store.base import DONE
+from host.store.base import DONE, IDLE, QUEUED, STARTED
 from host.values import Case, parse_value
 
 if TYPE_CHECKING:
@@ -47,8 +63,10 @@ if TYPE_CHECKING:
     from host.store import Store
 
 
-# How long a call to an ephemeral agent waits for the previous call's run to end.
-EPHEMERAL_SETTLE_S = 5.0
+# How long a finished ephemeral agent (its oplog and result) is kept for readers.
+EPHEMERAL_RETENTION_S = 600.0
+# Phantom ids of ephemeral calls with an idempotency key: uuid5 of the agent and the key.
+EPHEMERAL_CALL_NS = uuid.UUID("0b7c6a0e-3f5d-4d8e-9a51-2c4e7f1d9b36")
 
 
 class AgentCallError(HostError):
@@ -88,6 +106,8 @@ class AgentProtocol:
 
         public_url: str
         secrets: PromiseSecrets
+
+    ephemeral_retention_s: float = EPHEMERAL_RETENTION_S
 
     # -- agent types -------------------------------------------------------------------
     def agent_types(self, component_ref: str) -> list[AgentType]:
@@ -212,22 +232,47 @@ class AgentProtocol:
             raise InvalidInput("webhooks are for the agents of agent components", field="agent")
         return webhooks.url(self.public_url, agent_type, promise, self.secrets.secret(promise))
 
-    def reset_ephemeral(self, call: Call) -> bool:
-        """An ephemeral agent keeps nothing between calls: delete its last run. Whether
-        the call's agent exists now."""
-        if not call.agent_exists:
-            return False
+    def ephemeral_call(self, call: Call, idempotency_key: str | None) -> Call:
+        """The call itself, or, for a method of an ephemeral agent type, the same call
+        on a fresh agent of its own (a new phantom id; the same one for a repeated
+        idempotency key). Older finished ephemeral agents of the component are
+        collected first."""
         agent_type = self.agent_type_of(call.agent)
-        if agent_type is not None and agent_type.mode == "ephemeral":
-            # The last call's run may still be winding down (its result is out, the
-            # executor is releasing the agent): give it a moment rather than refuse.
-            deadline = time.monotonic() + EPHEMERAL_SETTLE_S
-            while True:
-                try:
-                    self.delete_agent(call.agent)
-                    return False
-                except AgentBusy:
-                    if time.monotonic() >= deadline:
-                        raise
-                    time.sleep(0.01)
-        return True
+        if agent_type is None or agent_type.mode != "ephemeral":
+            return call
+        self.collect_ephemeral(str(call.agent.component_id))
+        parsed = parse_agent_id(call.agent.name)
+        if idempotency_key is None:
+            phantom = uuid.uuid4()
+        else:
+            phantom = uuid.uuid5(EPHEMERAL_CALL_NS, f"{call.agent}\n{idempotency_key}")
+        hash, _ = self._target(call.agent)
+        _, value = resolve_agent_id(parsed, self._types_of_hash(hash) or [])
+        agent = AgentId(call.agent.component_id, make_agent_id(agent_type, value, phantom))
+        _, exists = self._target(agent)
+        return dataclasses.replace(call, agent=agent, agent_exists=exists)
+
+    def collect_ephemeral(self, component_id: str | None = None) -> list[AgentId]:
+        """Delete the finished ephemeral agents (of one component, or all) created more
+        than ``ephemeral_retention_s`` ago; one still running (or suspended) is left for
+        a later collection. The agents deleted."""
+        cutoff = time.time_ns() - int(self.ephemeral_retention_s * 1e9)
+        deleted = []
+        for record in self.store.list_agents(component_id, IDLE):
+            if record.created_at > cutoff:
+                continue
+            types = self._types_of_hash(record.component_hash)
+            try:
+                agent_type = find_type(parse_agent_id(record.agent.name).type_name, types or [])
+            except InvalidInput:
+                continue
+            if agent_type.mode != "ephemeral":
+                continue
+            if self.store.list_invocations(record.agent, [QUEUED, STARTED]):
+                continue
+            try:
+                self.delete_agent(record.agent)
+            except (AgentBusy, NotFound):
+                continue  # running again, or collected by another process meanwhile
+            deleted.append(record.agent)
+        return deleted

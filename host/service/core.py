@@ -415,7 +415,8 @@ class HostService(AgentProtocol, AgentCallsService):
         """Queue the call (creating its agent on first use) and let it run: inline, this
         returns once the agent comes to rest; on a pool, at once. Returns the invocation
         as it is then."""
-        if not self.reset_ephemeral(call) or not self.store.list_invocations(call.agent):
+        call = self.ephemeral_call(call, idempotency_key)
+        if not call.agent_exists or not self.store.list_invocations(call.agent):
             self.create_agent(str(call.agent.component_id), call.agent.name)
         agent = self.store.get_agent(call.agent)
         export = self.registry.resolve_export(agent.component_hash, call.export.name)

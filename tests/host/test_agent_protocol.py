@@ -108,10 +108,38 @@ def test_promise_suspends_and_replay_resumes(tmp_path: Path, host: HostService, 
 
 def test_ephemeral_keeps_nothing(host: HostService) -> None:
     agent = host.agent_id("counter", "ScratchAgent()")
-    assert result(host, agent, "bump()").json == 1
-    length = host.store.get_agent(agent).oplog_length
-    assert result(host, agent, "bump()").json == 1
-    assert host.store.get_agent(agent).oplog_length == length
+    first = host.submit(host.agent_call_from_wave(agent, "bump()"))
+    second = host.submit(host.agent_call_from_wave(agent, "bump()"))
+    # Each call ran in a fresh agent of its own: the id given plus a new phantom id.
+    assert first.agent != second.agent
+    for inv in (first, second):
+        assert inv.agent.name.startswith("ScratchAgent()[")
+        assert host.agent_result(host.store.get_invocation(inv.invocation_id)).json == 1  # type: ignore[union-attr]
+    # Neither run was deleted under the other: both results stay readable.
+    assert host.store.get_agent(first.agent).status == "idle"
+
+
+def test_ephemeral_idempotency_key_finds_its_run(host: HostService) -> None:
+    agent = host.agent_id("counter", "ScratchAgent()")
+    once = host.submit(host.agent_call_from_wave(agent, "bump()"), "k1")
+    again = host.submit(host.agent_call_from_wave(agent, "bump()"), "k1")
+    assert (again.agent, again.invocation_id) == (once.agent, once.invocation_id)
+    other = host.submit(host.agent_call_from_wave(agent, "bump()"), "k2")
+    assert other.agent != once.agent
+
+
+def test_ephemeral_agents_are_collected(host: HostService) -> None:
+    durable = host.agent_id("counter", 'CounterAgent("kept")')
+    result(host, durable, "increment(1)")
+    agent = host.agent_id("counter", "ScratchAgent()")
+    old = host.submit(host.agent_call_from_wave(agent, "bump()"))
+    assert host.collect_ephemeral() == []  # still within the retention
+    host.ephemeral_retention_s = 0.0
+    new = host.submit(host.agent_call_from_wave(agent, "bump()"))  # collects first
+    names = {a.record.agent for a in host.list_agents("counter")}
+    assert old.agent not in names and new.agent in names and durable in names
+    assert host.collect_ephemeral() == [new.agent]
+    assert {a.record.agent for a in host.list_agents("counter")} == {durable}
 
 
 def test_mount_problems_say_what_to_write() -> None:
