@@ -164,12 +164,21 @@ def test_agent_page_oplog_actions_and_delete_with_confirmation(
     assert interrupted.status_code == 200 and "it is interrupted now" in interrupted.text
     resumed = client.post("/ui/agent/resume", data=who)
     assert resumed.status_code == 200 and "Resumed dave" in resumed.text
+    _wait_status(client, cid, "dave", "suspended")  # the resume replays it back to its wait
 
     ask = client.post("/ui/agent/delete", data=who, follow_redirects=False)
     assert ask.status_code == 303  # not confirmed: to the confirmation page
     confirm = client.get(ask.headers["location"])
     assert "cannot be undone" in confirm.text
-    deleted = client.post("/ui/agent/delete", data={**who, "confirm": "yes"})
+    # Suspended in the store a moment before the pool's thread lets go of the agent:
+    # meanwhile the delete is refused with a 409 page (AgentBusy), and a person retries.
+    deadline = time.monotonic() + 10
+    while True:
+        deleted = client.post("/ui/agent/delete", data={**who, "confirm": "yes"})
+        if deleted.status_code != 409 or time.monotonic() > deadline:
+            break
+        assert "busy" in deleted.text.lower() or "deleting" in deleted.text
+        time.sleep(0.05)
     assert deleted.status_code == 200 and "Deleted dave" in deleted.text
     assert client.get(f"/v1/components/{cid}/workers/dave").status_code == 404
 
