@@ -212,6 +212,10 @@ class AgentProtocol:
     def invocation_method(self, invocation: InvocationRecord) -> str:
         """What a person calls the invocation: the agent method of a method call
         (``start_approval``), else the export's name."""
+        if invocation.function.startswith("golem:agent/guest") and invocation.function.endswith(
+            ".{initialize}"
+        ):
+            return "initialize"
         if not self.is_agent_call(invocation) or not invocation.params:
             return invocation.function
         try:

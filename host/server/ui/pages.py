@@ -162,7 +162,10 @@ class Pages:
             else:
                 result = json_text(service.invocation(record.invocation_id).result_json)
         method = service.invocation_method(record)
-        params = ", ".join(record.params[1:2] if service.is_agent_call(record) else record.params)
+        # A method call's parameters are its second argument (a data-value); the first
+        # names the method (or, for initialize, the agent type).
+        guest = record.function.startswith("golem:agent/guest")
+        params = ", ".join(record.params[1:2] if guest else record.params)
         return InvocationRow(
             record.invocation_id, method, params, str(record.state), iso(record.created_at),
             result, error,

@@ -54,6 +54,13 @@ def json_text(value: Any) -> Payload:
     return Payload("json", _clip(json.dumps(value, indent=2, ensure_ascii=False, default=str)))
 
 
+SHORT = 100  # characters of a value shown in an entry's one line
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= SHORT else text[: SHORT - 3] + "..."
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + f"\n... ({len(text)} chars)"
 
@@ -96,10 +103,12 @@ def entry_view(index: int, entry: oplog.Entry) -> EntryView:
         if entry.idempotency_key:
             summary += f" [idempotency key {entry.idempotency_key}]"
     elif isinstance(entry, oplog.InvocationFinished):
-        summary = f"invocation {entry.invocation_id}"
-        payloads = [("result (WAVE)", Payload("text", entry.result or "()"))]
+        result = entry.result or "()"
+        summary = f"-> {_short(result)} (invocation {entry.invocation_id})"
+        if len(result) > SHORT:
+            payloads = [("result (WAVE)", Payload("text", result))]
     elif isinstance(entry, oplog.InvocationFailed):
-        summary = f"invocation {entry.invocation_id}"
+        summary = f"{_short(entry.error)} (invocation {entry.invocation_id})"
         payloads = [("error", Payload("text", entry.error))]
     elif isinstance(entry, oplog.Snapshot):
         summary = entry.mime_type

@@ -23,9 +23,12 @@
         document.body.dataset.liveVersion = String((Number(document.body.dataset.liveVersion) || 0) + 1);
       });
   }
+  var opened = false;
   source.addEventListener("open", function () {
     if (status) status.textContent = "Updates live.";
     document.body.dataset.live = "on";
+    if (opened) refresh(); // reconnected: something may have changed meanwhile
+    opened = true;
   });
   source.addEventListener("error", function () {
     if (status) status.textContent = "Live updates paused; reconnecting.";
