@@ -17,6 +17,9 @@ without holding the server's token; the completion route checks that itself. Wit
 token is configured, and a guest completing another agent's promise needs its secret
 too (see :mod:`host.runtime.golem`).
 
+The web console (``/ui``, :mod:`host.server.ui`) checks the token itself: a browser
+signs in once with a form and carries a session cookie instead of the header.
+
 Header bytes are read as latin-1, as HTTP defines them; a header that is not UTF-8 is
 never an error here, and a token that does not match byte for byte is a 401.
 """
@@ -74,6 +77,11 @@ def is_completion(path: str) -> bool:
     return path.startswith("/v1/components/") and path.rstrip("/").endswith("/complete")
 
 
+def is_console(path: str) -> bool:
+    """The web console, which asks for the token with a sign-in form (host/server/ui)."""
+    return path == "/ui" or path.startswith("/ui/")
+
+
 def is_preflight(scope: Scope) -> bool:
     """A CORS preflight of an agent route: it carries no credentials and runs no guest code."""
     if scope["method"] != "OPTIONS" or scope["path"].startswith("/v1/"):
@@ -96,6 +104,7 @@ class TokenAuth:
             or self.config.is_open(scope["method"], scope["path"])
             or (scope["method"] == "POST" and is_completion(scope["path"]))
             or is_preflight(scope)
+            or is_console(scope["path"])
         ):
             await self.app(scope, receive, send)
             return

@@ -223,6 +223,30 @@ class AgentProtocol:
             rest=data_value_to_rest_json(method.output_schema, result.value),
         )
 
+    def invocations(self, agent: AgentId) -> list[InvocationRecord]:
+        """Every invocation of the agent, queued, running and finished, oldest first
+        (the console's agent page)."""
+        self.store.get_agent(agent)  # AgentNotFound, not an empty list
+        return self.store.list_invocations(agent)
+
+    def invocation_method(self, invocation: InvocationRecord) -> str:
+        """What a person calls the invocation: the agent method of a method call
+        (``start_approval``), else the export's name."""
+        if invocation.function.startswith("golem:agent/guest") and invocation.function.endswith(
+            ".{initialize}"
+        ):
+            return "initialize"
+        if not self.is_agent_call(invocation) or not invocation.params:
+            return invocation.function
+        try:
+            export = self.registry.resolve_export(
+                self.store.get_agent(invocation.agent).component_hash, invocation.function
+            )
+            name = parse_value(invocation.params[0], export.sig.param_types[0])
+        except HostError:
+            return invocation.function
+        return name if isinstance(name, str) else invocation.function
+
     def webhook_url(self, promise: PromiseId) -> str:
         """The URL whose POST completes ``promise`` with the body (:mod:`host.webhooks`)."""
         from host import webhooks

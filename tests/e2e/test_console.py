@@ -1,0 +1,276 @@
+"""The web console in a real browser: Debian's Chromium driven by Playwright against a
+real `agent-host serve` running the approval example (guest_examples/approval).
+
+A person approves a workflow from the pending page and the agent finishes; the pending
+list follows completions made elsewhere (the REST API) live; with --token the console
+asks for it (a wrong one is refused, a POST without the CSRF token too); the pending page
+fits a 390 px phone. Screenshots go to build/artifacts/console/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.server_util import (
+    CLEAN_EXIT,
+    REPO,
+    Server,
+    add_component,
+    build_example,
+    clone_store,
+    json_bytes,
+    wait_until,
+)
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+# slow: builds and compiles the componentize-py approval example (~30 s here)
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = REPO / "build" / "artifacts" / "console"
+TOKEN = "console-e2e-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("console") / "template"
+    add_component(store, build_example("approval"), "approval")
+    return store
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail("the console tests need Debian's chromium: apt-get install -y chromium")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_sync.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _serve(template: Path, where: Path, *args: str) -> Iterator[Server]:
+    server = Server(clone_store(template, where / "store"), extra_args=args).start()
+    try:
+        yield server
+    finally:
+        # With event streams open too, the server still stops cleanly and at once.
+        assert server.stop() in CLEAN_EXIT, server.output()[-3000:]
+
+
+@pytest.fixture
+def server(template: Path, tmp_path: Path) -> Iterator[Server]:
+    yield from _serve(template, tmp_path)
+
+
+@pytest.fixture
+def guarded(template: Path, tmp_path: Path) -> Iterator[Server]:
+    yield from _serve(template, tmp_path, "--token", TOKEN)
+
+
+def _http(server: Server, token: str | None = None) -> httpx.Client:
+    client = server.client()
+    if token:
+        client.headers["authorization"] = f"Bearer {token}"
+    return client
+
+
+def _agent(name: str) -> str:
+    return f'WorkflowAgent("{name}")'
+
+
+def _start(http: httpx.Client, name: str) -> int:
+    """Start an approval workflow; the oplog index of the promise it then waits on."""
+    body = {
+        "agentTypeName": "WorkflowAgent",
+        "parameters": [name],
+        "methodName": "start_approval",
+        "methodParameters": [],
+        "mode": "schedule",
+    }
+    started = http.post("/v1/agents/invoke-agent", json=body)
+    assert started.status_code == 200, started.text
+
+    def pending() -> int | None:
+        for p in http.get("/v1/promises").json()["promises"]:
+            if f"/{_agent(name)}/" in p["id"]:
+                return int(p["id"].rsplit("/", 1)[1])
+        return None
+
+    return wait_until(pending, 60, 0.05, f"{name}'s promise")
+
+
+def _call(http: httpx.Client, name: str, method: str) -> Any:
+    body = {
+        "agentTypeName": "WorkflowAgent",
+        "parameters": [name],
+        "methodName": method,
+        "methodParameters": [],
+        "mode": "await",
+    }
+    done = http.post("/v1/agents/invoke-agent", json=body)
+    assert done.status_code == 200, done.text
+    return done.json()["result"]["elements"][0]["value"]
+
+
+def _card(page: Any, name: str) -> Any:
+    return page.locator("li.promise", has_text=_agent(name))
+
+
+def _shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _component_id(http: httpx.Client) -> str:
+    (component,) = http.get("/v1/components").json()
+    return str(component["componentId"])
+
+
+def test_a_person_approves_from_the_pending_page(server: Server, browser: Any) -> None:
+    http = _http(server)
+    idx = _start(http, "alice")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server.url + "/ui")
+    card = _card(page, "alice")
+    card.wait_for()
+    assert "start_approval" in card.inner_text()
+    assert "Another payload" in card.inner_text()  # the editor, behind the buttons
+    _shot(page, "pending-1280")
+    card.get_by_role("button", name="Approve").click()
+    outcome = page.locator("#outcome")
+    outcome.wait_for()
+    assert f"Completed promise {idx} of {_agent('alice')}" in outcome.inner_text()
+    _shot(page, "approved")
+    # The agent got the decision and finished start_approval.
+    assert wait_until(
+        lambda: _call(http, "alice", "status") == "Workflow alice approved", 30, 0.1, "approval"
+    )
+    # Its page shows the finished invocation and the oplog, readable.
+    page.goto(server.url + "/ui/agents")
+    page.get_by_role("link", name=_agent("alice")).click()
+    page.locator("li.invocation[data-state=done]", has_text="start_approval").first.wait_for()
+    assert "Workflow alice approved" in page.inner_text("main")
+    assert page.locator("ol.oplog li.promise-created").count() == 1
+    _shot(page, "agent-page")
+    page.close()
+
+
+def test_a_malformed_json_payload_is_refused_with_a_message(server: Server, browser: Any) -> None:
+    http = _http(server)
+    idx = _start(http, "erin")
+    page = browser.new_page()
+    page.goto(server.url + "/ui")
+    card = _card(page, "erin")
+    card.locator("summary", has_text="Another payload").click()
+    card.get_by_label(f"Payload for promise {idx}").fill('{"decision": approved}')
+    card.get_by_role("button", name=f"Complete promise {idx}").click()
+    page.get_by_role("alert").first.wait_for()
+    assert "not valid JSON" in page.get_by_role("alert").first.inner_text()
+    card = _card(page, "erin")
+    assert card.get_by_label(f"Payload for promise {idx}").input_value() == (
+        '{"decision": approved}'
+    )  # the draft is kept to fix
+    card.get_by_label(f"Payload for promise {idx}").fill('{"decision": "rejected", "by": "eve"}')
+    card.get_by_role("button", name=f"Complete promise {idx}").click()
+    page.locator("#outcome.ok").wait_for()
+    assert wait_until(
+        lambda: _call(http, "erin", "status") == "Workflow erin rejected by eve", 30, 0.1
+    )
+    page.close()
+
+
+def test_the_pending_list_updates_live(server: Server, browser: Any) -> None:
+    http = _http(server)
+    bob = _start(http, "bob")
+    page = browser.new_page()
+    page.goto(server.url + "/ui")
+    _card(page, "bob").wait_for()
+    page.wait_for_selector("body[data-live=on]")
+    # Another client completes bob's promise over the REST API: the card goes away.
+    cid = _component_id(http)
+    done = http.post(
+        f"/v1/components/{cid}/workers/{quote(_agent('bob'))}/complete",
+        json={"oplogIdx": bob, "data": json_bytes("rejected")},
+    )
+    assert done.status_code == 200 and done.json() is True, done.text
+    _card(page, "bob").wait_for(state="detached", timeout=10_000)
+    # A workflow started elsewhere appears without a reload.
+    _start(http, "carol")
+    _card(page, "carol").wait_for(timeout=10_000)
+    assert page.locator("#pending-list").get_attribute("data-count") == "1"
+    _shot(page, "live-update")
+    assert _call(http, "bob", "status") == "Workflow bob rejected"
+    page.close()
+
+
+def test_a_phone_sized_window_shows_the_pending_page_without_overflow(
+    server: Server, browser: Any
+) -> None:
+    http = _http(server)
+    _start(http, "a-workflow-with-a-rather-long-name-to-wrap")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(server.url + "/ui")
+    page.locator("li.promise").first.wait_for()
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a {widths[1]} px window"
+    _shot(page, "pending-390")
+    for path in ("/ui/agents", "/ui/components"):
+        page.goto(server.url + path)
+        _shot(page, path.rsplit("/", 1)[1] + "-390")
+    context.close()
+
+
+def test_with_a_token_the_console_asks_for_it(guarded: Server, browser: Any) -> None:
+    http = _http(guarded, TOKEN)
+    idx = _start(http, "dora")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(guarded.url + "/ui")
+    assert "/ui/signin" in page.url
+    page.get_by_label("Token").fill("not-the-token-at-all")
+    with page.expect_response(lambda r: r.url.endswith("/ui/signin")) as refused:
+        page.get_by_role("button", name="Sign in").click()
+    assert refused.value.status == 403
+    assert "not right" in page.locator("#signin-error").inner_text()
+    assert not context.cookies()
+    _shot(page, "signin-refused")
+    page.get_by_label("Token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    _card(page, "dora").wait_for()
+    (cookie,) = context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    # The signed-in browser posting a form without the CSRF token is refused.
+    cid = _component_id(http)
+    form = {"component": cid, "agent": _agent("dora"), "idx": str(idx), "choice": '"approved"'}
+    forged = page.request.post(guarded.url + "/ui/promises/complete", form=form)
+    assert forged.status == 403 and "CSRF" in forged.text()
+    assert http.get(f"/v1/components/{cid}/workers/{quote(_agent('dora'))}").json()["status"] == (
+        "Suspended"
+    )
+    _card(page, "dora").get_by_role("button", name="Approve").click()
+    page.locator("#outcome.ok").wait_for()
+    assert wait_until(lambda: _call(http, "dora", "status") == "Workflow dora approved", 30, 0.1)
+    _shot(page, "signed-in-approved")
+    context.close()
