@@ -395,4 +395,13 @@ class Store(abc.ABC):
     def release_lease(self, agent: AgentId, owner: str) -> None: ...
 
     @abc.abstractmethod
+    def renew_owner(self, owner: str, ttl_s: float) -> bool:
+        """The owner process's heartbeat, keeping every lease it holds alive; False if it
+        holds none any more (judged stale by another process and evicted, or released)."""
+
+    @abc.abstractmethod
+    def release_owner(self, owner: str) -> None:
+        """Release every lease the owner process holds (it stops)."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...
