@@ -146,6 +146,10 @@ class _Waiter:
 class PoolScheduler:
     """A thread pool running agents, a scanner for due work, and held waits."""
 
+    # The executor keeps the lease of every agent it ran until the process stops
+    # (host/runtime/executor.py, "Leases"): the server runs them again and again.
+    keeps_leases = True
+
     def __init__(self, workers: int = 4, poll_interval: float = 0.25) -> None:
         self.poll_interval = poll_interval
         self._executor: Executor | None = None
