@@ -10,20 +10,31 @@ fresh data directory, driven by real httpx clients:
    p99 over ``--rounds`` sequential round trips. ``--approval-rounds`` does the same with
    the componentize-py approval example (``start-approval``, payload ``"approved"``).
 2. Throughput: ``--agents`` agents suspended at once (``create-and-await`` via ``/invoke``),
-   then all completed by ``--clients`` concurrent httpx clients; completions/s counted
-   until every agent is back to Idle (observed by polling the listing).
+   then all completed by ``--clients`` concurrent clients; completions/s counted until
+   every agent is back to Idle (observed by polling the listing). ``--client httpx``:
+   httpx clients on threads; ``--client raw``: the cheap client, raw HTTP/1.1 keep-alive
+   over ``--clients`` asyncio connections on one thread; ``both`` (the default) measures
+   each on its own set of agents.
+
+``--compare REV`` first runs the same measurements against the revision REV (a temporary
+git worktree, its code put first on the server's PYTHONPATH), so one run prints the
+baseline beside the figures of the working tree.
 
     .venv/bin/python scripts/bench_server.py [--rounds 200] [--agents 1000] [--clients 16]
-        [--workers 4] [--poll-interval 0.25] [--approval-rounds 50] [--list-interval 0.5]
+        [--client both] [--workers 4] [--poll-interval 0.25] [--approval-rounds 50]
+        [--list-interval 0.5] [--compare REV]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -105,23 +116,64 @@ def _statuses(api: Api, prefix: str = "many-") -> dict[str, int]:
     return counts
 
 
+async def _raw_posts(port: int, requests: list[tuple[str, bytes]], clients: int) -> list[bytes]:
+    """POST each (path, JSON body) over ``clients`` keep-alive HTTP/1.1 connections (raw
+    asyncio streams: the cheapest client); the response bodies, in request order."""
+    answers: list[bytes] = [b""] * len(requests)
+    todo = list(reversed(range(len(requests))))
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while todo:
+                i = todo.pop()
+                path, body = requests[i]
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                    "Content-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                )
+                writer.write(head.encode() + body)
+                status = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    key, _, value = line.decode("latin-1").partition(":")
+                    if key.strip().lower() == "content-length":
+                        length = int(value)
+                data = await reader.readexactly(length)
+                if b" 200 " not in status:
+                    raise RuntimeError(f"{path}: {status!r} {data!r}")
+                answers[i] = data
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(clients)))
+    return answers
+
+
 def throughput(
-    server: Server, component_id: str, agents: int, clients: int, list_interval: float
+    server: Server,
+    component_id: str,
+    agents: int,
+    clients: int,
+    list_interval: float,
+    client: str = "httpx",
 ) -> dict[str, float]:
     api = Api(server.client(timeout=120), component_id)
-    names = [f"many-{i}" for i in range(agents)]
+    prefix = f"many-{client}-"
+    names = [f"{prefix}{i}" for i in range(agents)]
     t0 = time.perf_counter()
     for name in names:
         response = api.invoke(name, "create-and-await")
         if response.status_code != 202:
             raise RuntimeError(response.text)
     invoke_s = time.perf_counter() - t0
-    while _statuses(api).get("Suspended", 0) < agents:
+    while _statuses(api, prefix).get("Suspended", 0) < agents:
         time.sleep(list_interval)
     suspend_s = time.perf_counter() - t0
     waiting = {}
     for worker in api.http.get(api.path(), params={"status": "suspended"}).json()["workers"]:
-        if worker["workerId"]["workerName"].startswith("many-"):
+        if worker["workerId"]["workerName"].startswith(prefix):
             waiting[worker["workerId"]["workerName"]] = worker["waitingOn"][0]["oplogIdx"]
     t0 = time.perf_counter()
     api.http.get(api.path())
@@ -137,13 +189,29 @@ def throughput(
             raise RuntimeError(f"{name}: {response.status_code} {response.text}")
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        futures = [pool.submit(complete, name) for name in names]
-        for future in futures:
-            future.result()
+    if client == "raw":
+        bodies = [
+            (
+                api.path(name, "/complete"),
+                json.dumps({"oplogIdx": waiting[name], "data": [1, 2, 3]}).encode(),
+            )
+            for name in names
+        ]
+        t0 = time.perf_counter()
+        answers = asyncio.run(_raw_posts(server.port, bodies, clients))
         requests_s = time.perf_counter() - t0
+        if any(a.strip() != b"true" for a in answers):
+            raise RuntimeError(
+                f"a completion failed: {[a for a in answers if a.strip() != b'true'][:3]}"
+            )
+    else:
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            futures = [pool.submit(complete, name) for name in names]
+            for future in futures:
+                future.result()
+            requests_s = time.perf_counter() - t0
     while True:
-        counts = _statuses(api)
+        counts = _statuses(api, prefix)
         if counts.get("Idle", 0) + counts.get("Failed", 0) == agents:
             break
         time.sleep(list_interval)
@@ -174,8 +242,15 @@ def main() -> None:
         help="seconds between listings while waiting for all agents (a listing of 1,000 "
         "agents costs the server about 0.1 s, so polling faster slows what is measured)",
     )
+    parser.add_argument("--client", choices=("httpx", "raw", "both"), default="both")
+    parser.add_argument(
+        "--compare", metavar="REV", help="first measure revision REV (a temporary worktree)"
+    )
+    parser.add_argument("--label", default="working tree", help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
+    if args.compare:
+        _compare(args.compare)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-server-"))
     store = tmp / "store"
@@ -192,6 +267,7 @@ def main() -> None:
         ).start()
         try:
             print(
+                f"== {args.label} ==\n"
                 f"$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
                 f"server: agent-host serve --port {server.port} --workers {args.workers} "
                 f"--poll-interval {args.poll_interval} (store {store})\n"
@@ -220,15 +296,16 @@ def main() -> None:
                     f"\n   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
                     f"min {_ms(min(times))}, max {_ms(max(times))}"
                 )
-            if args.agents:
+            clients = ["httpx", "raw"] if args.client == "both" else [args.client]
+            for client in clients if args.agents else []:
                 f = throughput(
-                    server, ids["promises"], args.agents, args.clients, args.list_interval
+                    server, ids["promises"], args.agents, args.clients, args.list_interval, client
                 )
                 n = args.agents
                 print(
                     f"\n2. {n} agents suspended at once (create-and-await via /invoke: "
                     f"{f['invoke_s']:.2f} s to send, all Suspended after {f['suspend_s']:.2f} "
-                    f"s), then completed by {args.clients} concurrent clients:\n"
+                    f"s), then completed by {args.clients} concurrent {client} clients:\n"
                     f"   all {n} complete requests answered in {f['requests_s']:.2f} s "
                     f"({n / f['requests_s']:.0f} requests/s)\n"
                     f"   every agent back to Idle after {f['all_idle_s']:.2f} s "
@@ -242,6 +319,32 @@ def main() -> None:
             print(f"data directory kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _compare(rev: str) -> None:
+    """Run this script (without --compare) against revision ``rev``: a temporary git
+    worktree whose code comes first on PYTHONPATH, so the server runs the old code."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-base-"))
+    tree = tmp / "tree"
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), rev],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        argv = list(sys.argv[1:])
+        i = argv.index("--compare")
+        del argv[i : i + 2]
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        subprocess.run(
+            [sys.executable, __file__, *argv, "--label", f"baseline {rev}"], env=env, check=True
+        )
+    finally:
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False
+        )
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
 
 
 if __name__ == "__main__":

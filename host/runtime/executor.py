@@ -9,12 +9,19 @@ its next invocation while the process has room.
 Every run ends in a :class:`Step`, a value rather than an exception, so the loop that
 drives an agent reads as a table of what happens next.
 
-Leases (host/store/sqlite.py has the rules): a run holds the agent's lease; the
-executor's heartbeat thread renews the leases of every agent this process runs now,
-every third of the TTL, so an invocation longer than the TTL keeps its lease. If another
-process took the agent over anyway (this one stalled past the TTL), the store refuses
-this process's next write with :class:`~host.errors.LeaseLost`: the run stops at once,
-records nothing and drops the instance, and the other process's replay carries on.
+Leases (host/store/sqlite_leases.py has the rules) are held per process: a run holds the
+agent's lease, and the executor's heartbeat thread renews this process's row every third
+of the TTL (one write, however many agents it holds), so an invocation longer than the
+TTL keeps its lease. An executor whose scheduler ``keeps_leases`` (the server's pool)
+keeps an agent's lease after its run, in memory (``_owned``) and in the store, until the
+process stops (:meth:`Executor.close` releases them all in one transaction): a resume of
+an agent it ran before takes no lease transaction. Others (the CLI) release it after
+each run. A process that finds the agent held by another (live) process does not run it:
+:meth:`Executor.run_agent_when_free` waits until the holder has done the work (its
+scanner finds it) or lets go. If another process took the agent over anyway (this one
+stalled past the TTL), the store refuses this process's next write with
+:class:`~host.errors.LeaseLost`: the run stops at once, records nothing and drops the
+instance (and the lease it kept), and the other process's replay carries on.
 
 Retries (Golem's semantics): a guest trap is retried automatically with the agent's retry
 policy, read from the session state at failure time (what the guest last set with
@@ -164,9 +171,12 @@ class Executor:
         self.agent_calls: Any = None
         # The stderr tail of each agent's last automatically retried attempt.
         self._stderr_tails: dict[AgentId, bytes] = {}
-        # Agents whose lease this process holds now (how many runs of each), renewed by
-        # the heartbeat thread, started by the first run.
+        # Agents whose lease this process holds now (how many runs of each), kept alive
+        # by the heartbeat thread (started by the first run), and agents whose lease it
+        # keeps between runs (``keeps_leases`` schedulers only; module docstring).
         self._leased: dict[AgentId, int] = {}
+        self.keep_leases = bool(getattr(scheduler, "keeps_leases", False))
+        self._owned: set[AgentId] = set()
         self._leased_lock = threading.Lock()
         self._heartbeat_stop = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
@@ -177,6 +187,12 @@ class Executor:
         self._heartbeat_stop.set()
         if self._heartbeat_thread is not None:
             self._heartbeat_thread.join(timeout=5)
+        if self._heartbeat_thread is not None or self._owned:
+            self._owned.clear()
+            try:
+                self.store.release_owner(self.owner)  # every lease kept, at once
+            except Exception as exc:  # the store is gone: they go stale instead
+                log.warning("releasing this process's leases failed: %s", exc)
 
     # -- leases -----------------------------------------------------------------------
     def _hold(self, agent: AgentId) -> None:
@@ -195,22 +211,26 @@ class Executor:
                 self._leased[agent] = left
 
     def _heartbeat(self) -> None:
-        """Renew the lease of every agent this process runs now, every third of the TTL,
-        for as long as it runs them: a guest may run far longer than the TTL."""
+        """Renew this process's leases (its process row), every third of the TTL, for as
+        long as it holds any: a guest may run far longer than the TTL."""
         while not self._heartbeat_stop.wait(self.lease_ttl_s / 3):
             with self._leased_lock:
-                agents = list(self._leased)
-            for agent in agents:
-                try:
-                    renewed = self.store.renew_lease(agent, self.owner, self.lease_ttl_s)
-                except Exception:
-                    log.exception("renewing the lease of agent %s failed", agent)
-                    continue
+                holding = bool(self._leased or self._owned)
+            if not holding:
+                continue
+            try:
+                renewed = self.store.renew_owner(self.owner, self.lease_ttl_s)
+            except Exception:
+                log.exception("renewing this process's leases failed")
+                continue
+            if not renewed:
+                # Judged stale and evicted: the store refuses this process's next write of
+                # any of them; a later run acquires afresh.
                 with self._leased_lock:
-                    lost = not renewed and agent in self._leased
+                    lost = len(self._owned) + len(self._leased)
+                    self._owned.clear()
                 if lost:
-                    # Taken over: the store refuses this process's next write of it.
-                    log.warning("agent %s was taken over by another host process", agent)
+                    log.warning("another host process took this one's %d agents over", lost)
 
     def stop_running(self) -> None:
         """Shutdown: start nothing more, and stop every guest running now by advancing the
@@ -255,9 +275,11 @@ class Executor:
 
     # -- execution ------------------------------------------------------------------
     def run_agent_when_free(self, agent: AgentId) -> str:
-        """:meth:`run_agent`, waiting while another process runs the agent. That process
+        """:meth:`run_agent`, waiting while another process holds the agent and it has
+        work: that process runs it (a server's scanner finds the work) or lets go, and
         may check the queue for the last time just before this one's invocation (or
-        wake-up) is committed and then let go: failing here would leave it to no one."""
+        wake-up) is committed: failing here would leave it to no one. Returns the agent's
+        status once it has no work left for anyone."""
         delay = 0.002
         # A contender times a silent holder from its first look (host/store/sqlite.py),
         # so a lease abandoned by a dead process elsewhere is free a TTL from now.
@@ -266,10 +288,50 @@ class Executor:
             try:
                 return self.run_agent(agent)
             except LeaseHeld:
+                status = self._work_status(agent)
+                if status is not None:
+                    return status  # the holder did the work: nothing left to run
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(delay)
                 delay = min(2 * delay, 0.05)
+
+    def _work_status(self, agent: AgentId) -> str | None:
+        """None if the agent has work a run would do now, else its status."""
+        record = self.store.get_agent(agent)
+        if record.status in (FAILED, INTERRUPTED):
+            return record.status
+        if record.status in (SUSPENDED, RETRYING) and (
+            record.wake_at_ns is None or record.wake_at_ns > steady_ns()
+        ):
+            return record.status
+        if record.status == IDLE and not self.store.list_invocations(agent, [QUEUED]):
+            return IDLE
+        return None
+
+    def _take(self, agent: AgentId) -> None:
+        """Hold the agent's lease for a run (under its lock): LeaseHeld if another
+        process holds it. A lease this process keeps takes no transaction."""
+        if agent not in self._owned:
+            holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
+            if holder is not None:
+                raise LeaseHeld(str(agent), holder)
+        self._hold(agent)
+
+    def _let_go(self, agent: AgentId, lost: bool) -> None:
+        """After a run: keep the lease (``keeps_leases``) or release it."""
+        self._unhold(agent)
+        if self.keep_leases and not lost:
+            with self._leased_lock:
+                self._owned.add(agent)
+            return
+        with self._leased_lock:
+            self._owned.discard(agent)
+        try:
+            self.store.release_lease(agent, self.owner)
+        except INFRASTRUCTURE_ERRORS as exc:
+            # The lease is this process's: it takes it again, and others once it expires.
+            log.warning("agent %s: releasing its lease failed: %s", agent, exc)
 
     def run_agent(self, agent: AgentId) -> str:
         """Run the agent while it has work; returns its final status. LeaseHeld if another
@@ -281,11 +343,9 @@ class Executor:
         if backoff is not None and time.monotonic() < backoff[0]:
             return RUNNING
         with self._lock(agent):
-            holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
-            if holder is not None:
-                raise LeaseHeld(str(agent), holder)
-            self._hold(agent)
+            self._take(agent)
             self._thread.running = getattr(self._thread, "running", 0) + 1
+            lost = False
             try:
                 while not self.stopping:
                     record = self.store.get_agent(agent)
@@ -329,17 +389,12 @@ class Executor:
                     # SUSPENDED and AGAIN: re-check, a timer may already be due.
                 return self.store.get_agent(agent).status
             except LeaseLost:
+                lost = True
                 self.forget_instance(agent)  # the new owner moves the oplog on without it
                 raise
             finally:
                 self._thread.running -= 1
-                self._unhold(agent)
-                try:
-                    self.store.release_lease(agent, self.owner)
-                except INFRASTRUCTURE_ERRORS as exc:
-                    # The lease is this process's: it takes it again, and others once
-                    # it expires.
-                    log.warning("agent %s: releasing its lease failed: %s", agent, exc)
+                self._let_go(agent, lost)
 
     def _execute(self, agent: AgentId) -> Step:
         record = self.store.get_agent(agent)
@@ -398,15 +453,15 @@ class Executor:
         instance outside a run (a snapshot-based update); LeaseHeld if another process
         runs it."""
         with self._lock(agent):
-            holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
-            if holder is not None:
-                raise LeaseHeld(str(agent), holder)
-            self._hold(agent)
+            self._take(agent)
+            lost = False
             try:
                 yield
+            except LeaseLost:
+                lost = True
+                raise
             finally:
-                self._unhold(agent)
-                self.store.release_lease(agent, self.owner)
+                self._let_go(agent, lost)
 
     def replayed_instance(self, agent: AgentId) -> _Live | None:
         """Under :meth:`holding`: the agent's instance with its whole oplog replayed and
@@ -490,10 +545,9 @@ class Executor:
                 started = InvocationStarted(
                     inv.invocation_id, inv.function, inv.params, inv.idempotency_key
                 )
-                # Renew the lease per invocation too (the heartbeat renews it meanwhile);
-                # renewing, never re-acquiring: a lease lost is not this run's any more.
-                if not self.store.renew_lease(agent, self.owner, self.lease_ttl_s):
-                    raise LeaseLost(str(agent))
+                # No lease write per invocation: start_invocation checks the fencing token
+                # in its own transaction (a lease lost, or this process evicted as
+                # stale, raises LeaseLost there, before anything runs).
                 first, pending = session.pending()
                 if not self.store.start_invocation(agent, pending, first, started):
                     session.flush()
@@ -533,9 +587,12 @@ class Executor:
                 self._live.pop(next(iter(self._live)))  # the least recently run
 
     def forget_instance(self, agent: AgentId) -> None:
-        """Drop a kept idle instance (after deleting or interrupting the agent)."""
+        """Drop a kept idle instance (after deleting or interrupting the agent) and the
+        lease kept with it: the next run acquires it afresh."""
         with self._live_lock:
             self._live.pop(agent, None)
+        with self._leased_lock:
+            self._owned.discard(agent)
 
     def _call(
         self,

@@ -146,6 +146,10 @@ class _Waiter:
 class PoolScheduler:
     """A thread pool running agents, a scanner for due work, and held waits."""
 
+    # The executor keeps the lease of every agent it ran until the process stops
+    # (host/runtime/executor.py, "Leases"): the server runs them again and again.
+    keeps_leases = True
+
     def __init__(self, workers: int = 4, poll_interval: float = 0.25) -> None:
         self.poll_interval = poll_interval
         self._executor: Executor | None = None
@@ -153,6 +157,11 @@ class PoolScheduler:
         self._lock = threading.Lock()
         self._scheduled: set[AgentId] = set()
         self._again: set[AgentId] = set()
+        # When each scheduled agent's run started, as a count of run starts (absent: it
+        # waits in the pool's queue): a scan's find of an agent whose run started after
+        # the scan read the store, or has not started yet, needs no second run.
+        self._starts: dict[AgentId, int] = {}
+        self._start_count = 0
         self._waiters: dict[AgentId, set[_Waiter]] = {}
         self._stopping = threading.Event()
         self.draining = threading.Event()
@@ -212,8 +221,10 @@ class PoolScheduler:
 
     def scan(self) -> None:
         assert self._executor is not None
+        with self._lock:
+            began = self._start_count
         for agent in self._executor.store.runnable_agents(steady_ns()):
-            self.schedule(agent)
+            self.schedule(agent, scanned=began)
         # An invocation can also end in another process (the CLI running an agent of the
         # same store): one query per scan finds the waited-on agents whose state moved.
         with self._lock:
@@ -231,12 +242,18 @@ class PoolScheduler:
     def wake(self, agent: AgentId) -> None:
         self.schedule(agent)
 
-    def schedule(self, agent: AgentId) -> None:
-        """Run the agent soon; if it is running now, run it again afterwards."""
+    def schedule(self, agent: AgentId, scanned: int | None = None) -> None:
+        """Run the agent soon; if it is running now, run it again afterwards. From a scan
+        (``scanned``: the run starts counted when the scan read the store), an agent whose
+        run is still queued, or started after that read, is left to that run: it reads
+        everything the scan saw (a woken agent used to be run twice, issue 13)."""
         if self._stopping.is_set():
             return
         with self._lock:
             if agent in self._scheduled:
+                started = self._starts.get(agent)
+                if scanned is not None and (started is None or started > scanned):
+                    return
                 self._again.add(agent)
                 return
             self._scheduled.add(agent)
@@ -248,6 +265,9 @@ class PoolScheduler:
 
     def _run(self, agent: AgentId) -> None:
         assert self._executor is not None
+        with self._lock:
+            self._start_count += 1
+            self._starts[agent] = self._start_count
         try:
             self._executor.run_agent(agent)
         except (LeaseHeld, AgentNotFound):
@@ -257,6 +277,7 @@ class PoolScheduler:
         finally:
             with self._lock:
                 self._scheduled.discard(agent)
+                self._starts.pop(agent, None)
                 again = agent in self._again
                 self._again.discard(agent)
             self._notify(agent)

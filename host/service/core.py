@@ -283,7 +283,25 @@ class HostService(AgentProtocol, AgentCallsService):
         self, component_ref: str | None = None, status: str | None = None
     ) -> list[AgentView]:
         cid = self.store.get_component(component_ref).id if component_ref else None
-        return [self._view(r) for r in self.store.list_agents(cid, status)]
+        versions: dict[str, dict[str, int]] = {}  # component id -> hash -> version
+        views = []
+        for record, created, promises, invocations in self.store.agent_listing(cid, status):
+            assert isinstance(created, oplog.AgentCreated)
+            component = str(record.agent.component_id)
+            if component not in versions:
+                known = versions[component] = {}
+                for c in self.store.list_component_versions(component):
+                    known.setdefault(c.hash, c.version)  # the first version with those bytes
+            views.append(
+                AgentView(
+                    record,
+                    created,
+                    versions[component].get(record.component_hash),
+                    tuple(promises),
+                    tuple(invocations),
+                )
+            )
+        return views
 
     def _view(self, record: Any) -> AgentView:
         created = self.store.read_oplog(record.agent, 1, 1)[0]

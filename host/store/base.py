@@ -226,6 +226,46 @@ class Store(abc.ABC):
         self, component_id: str | None = None, status: str | None = None
     ) -> list[AgentRecord]: ...
 
+    def agent_listing(
+        self, component_id: str | None = None, status: str | None = None
+    ) -> list[tuple[AgentRecord, Entry, list[PromiseRecord], list[InvocationRecord]]]:
+        """:meth:`list_agents` with each agent's first oplog entry (its creation), its
+        pending promises and its queued and started invocations, in a few queries for
+        the whole listing (issue 13: a listing of 1,000 agents made 4,000 queries).
+        Stores without a bulk query answer agent by agent."""
+        records = self.list_agents(component_id, status)
+        firsts = self.first_entries(component_id)
+        promises: dict[AgentId, list[PromiseRecord]] = {}
+        for promise in self.list_promises(None, pending_only=True):
+            promises.setdefault(promise.id.agent, []).append(promise)
+        invocations: dict[AgentId, list[InvocationRecord]] = {}
+        for invocation in self.open_invocations(component_id):
+            invocations.setdefault(invocation.agent, []).append(invocation)
+        listing = []
+        for record in records:
+            first = firsts.get(record.agent)
+            if first is None:
+                first = self.read_oplog(record.agent, 1, 1)[0]
+            listing.append(
+                (record, first, promises.get(record.agent, []), invocations.get(record.agent, []))
+            )
+        return listing
+
+    def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
+        """Each agent's first oplog entry (of one component, or all)."""
+        return {a.agent: self.read_oplog(a.agent, 1, 1)[0] for a in self.list_agents(component_id)}
+
+    def open_invocations(self, component_id: str | None = None) -> list[InvocationRecord]:
+        """The queued and started invocations (of one component's agents, or all), by
+        agent and sequence."""
+        return [
+            i
+            for a in self.list_agents(component_id)
+            for i in self.list_invocations(
+                a.agent, [InvocationState.QUEUED, InvocationState.STARTED]
+            )
+        ]
+
     def agent_marks(self, agents: Sequence[AgentId]) -> dict[AgentId, tuple[str, int]]:
         """(status, oplog length) of each existing agent: what changes whenever anything
         happens to it. One query for many agents where the store can (held waits poll
@@ -393,6 +433,15 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def release_lease(self, agent: AgentId, owner: str) -> None: ...
+
+    @abc.abstractmethod
+    def renew_owner(self, owner: str, ttl_s: float) -> bool:
+        """The owner process's heartbeat, keeping every lease it holds alive; False if it
+        holds none any more (judged stale by another process and evicted, or released)."""
+
+    @abc.abstractmethod
+    def release_owner(self, owner: str) -> None:
+        """Release every lease the owner process holds (it stops)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

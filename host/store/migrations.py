@@ -99,4 +99,11 @@ MIGRATIONS: dict[int, list[str]] = {
         # (discover-agent-types), by component content hash; JSON (host/agents/model.py).
         "CREATE TABLE agent_types (hash TEXT PRIMARY KEY, types TEXT NOT NULL)",
     ],
+    8: [
+        # Leases held per host process (host/store/sqlite_leases.py, issue 13): one row
+        # per process, whose heartbeat keeps all of its agents' leases alive at once.
+        "CREATE TABLE processes (owner TEXT PRIMARY KEY, heartbeat INTEGER NOT NULL, "
+        "ttl_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL, started_at INTEGER NOT NULL)",
+        "CREATE INDEX leases_by_owner ON leases (owner)",
+    ],
 }

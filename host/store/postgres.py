@@ -603,6 +603,16 @@ class PostgresStore(PostgresCatalog, Store):
             )
             self._notify(db, agent, work=False)  # held waits for its result look now
 
+    def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
+        sql = "SELECT component_id, name, entry FROM oplog WHERE idx = 1"
+        args: list[object] = []
+        if component_id is not None:
+            sql += " AND component_id = %s"
+            args.append(component_id)
+        with self._read() as db:
+            rows = db.execute(sql, args).fetchall()
+        return {AgentId(uuid.UUID(str(c)), str(n)): oplog.decode(e) for c, n, e in rows}
+
     # -- scheduling ---------------------------------------------------------------
     def runnable_agents(self, now_ns: int) -> list[AgentId]:
         with self._read() as db:

@@ -210,6 +210,16 @@ class PostgresCatalog(PostgresLeases):
             rows = db.execute(sql + " ORDER BY seq", args).fetchall()
         return [self._inv_row(r) for r in rows]
 
+    def open_invocations(self, component_id: str | None = None) -> list[InvocationRecord]:
+        sql = f"SELECT {self._INV_COLS} FROM invocations WHERE state = ANY(%s)"
+        args: list[object] = [[str(InvocationState.QUEUED), str(InvocationState.STARTED)]]
+        if component_id is not None:
+            sql += " AND component_id = %s"
+            args.append(component_id)
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY component_id, name, seq", args).fetchall()
+        return [self._inv_row(r) for r in rows]
+
     def _require_agent(self, db: Any, agent: AgentId) -> AgentStatus:
         row = db.execute(
             "SELECT status FROM agents WHERE component_id = %s AND name = %s", agent_key(agent)

@@ -1,18 +1,22 @@
-"""Leases on the PostgreSQL store, judged on the database's clock.
+"""Leases on the PostgreSQL store, held per process and judged on the database's clock.
 
-Same rules as the SQLite store's (host/store/sqlite_leases.py: renew while running, fence
-stale owners with ``agents.lease_epoch``), but expiry needs no contender-side timing: every
-host sharing the database reads one clock, the server's. A lease row holds ``expires_at =
-clock_timestamp() + ttl`` written by the server itself at each acquisition and renewal; a
-contender takes the lease over once ``expires_at <= clock_timestamp()``, again on the
-server. No host's wall clock enters, so hosts on machines whose clocks disagree still
-agree on who holds what. An owner on this machine whose process is dead is stale at once,
-as on SQLite.
+Same rules as the SQLite store's (host/store/sqlite_leases.py: leases held per process,
+one heartbeat per process, a stale process loses all its leases at once, stale owners
+fenced with ``agents.lease_epoch``), but expiry needs no contender-side timing: every
+host sharing the database reads one clock, the server's. A process row holds
+``expires_at = clock_timestamp() + ttl`` written by the server itself at each heartbeat;
+a contender takes a lease over once its holder's process row has ``expires_at <=
+clock_timestamp()`` (or is gone), again on the server. No host's wall clock enters, so
+hosts on machines whose clocks disagree still agree on who holds what. A holder on this
+machine whose process is dead is stale at once, as on SQLite.
 
-Every acquisition, renewal and release takes the agent's advisory lock
-(host/store/postgres_db.py, "Isolation"), as does every runner write with its fencing
-check, so a takeover cannot interleave with the old owner's write: the write either
-commits before the takeover or sees the new token and raises LeaseLost.
+Every acquisition, renewal of one agent's lease and release takes the agent's advisory
+lock (host/store/postgres_db.py, "Isolation"), as does every runner write with its
+fencing check, so a takeover cannot interleave with the old owner's write: the write
+either commits before the takeover or sees the new token and raises LeaseLost. Evicting
+a stale process bumps the tokens of all its agents without their locks: its in-flight
+write of one of them (under that agent's lock, token read before the bump) still commits
+before any new owner, which takes that lock to acquire, reads the agent.
 """
 
 from __future__ import annotations
@@ -38,36 +42,40 @@ class PostgresLeases(PostgresDatabase):
     def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
         with self._tx("acquire_lease") as db:
             self._lock(db, agent)
+            self._beat(db, owner, ttl_s)
             db.execute(
-                "SELECT owner, expires_at > clock_timestamp() FROM leases "
-                "WHERE component_id = %s AND name = %s",
+                "SELECT l.owner, p.expires_at > clock_timestamp() FROM leases l "
+                "LEFT JOIN processes p ON p.owner = l.owner "
+                "WHERE l.component_id = %s AND l.name = %s",
                 agent_key(agent),
             )
             row = db.fetchone()
-            if row is not None and row[0] != owner and row[1] and _owner_alive(str(row[0])):
-                return str(row[0])
-            renewal = row is not None and row[0] == owner
-            if renewal:
-                db.execute(
-                    "SELECT lease_epoch FROM agents WHERE component_id = %s AND name = %s",
-                    agent_key(agent),
-                )
-            else:  # a new owner: the previous one (if any) is fenced off
+            if row is not None and row[0] != owner:
+                if row[1] and _owner_alive(str(row[0])):
+                    return str(row[0])
+                self._evict(db, str(row[0]))
+                row = None
+            if row is None:  # a new owner: the previous one (if any) is fenced off
                 db.execute(
                     "UPDATE agents SET lease_epoch = lease_epoch + 1 "
                     "WHERE component_id = %s AND name = %s RETURNING lease_epoch",
                     agent_key(agent),
                 )
-            epoch = db.fetchone()
-            db.execute(
-                "INSERT INTO leases (component_id, name, owner, expires_at, heartbeat, ttl_ms) "
-                "VALUES (%s, %s, %s, clock_timestamp() + %s * interval '1 millisecond', 0, %s) "
-                "ON CONFLICT (component_id, name) DO UPDATE SET owner = EXCLUDED.owner, "
-                "expires_at = EXCLUDED.expires_at, ttl_ms = EXCLUDED.ttl_ms, "
-                "heartbeat = CASE WHEN leases.owner = EXCLUDED.owner "
-                "THEN leases.heartbeat + 1 ELSE 0 END",
-                (*agent_key(agent), owner, int(ttl_s * 1e3), int(ttl_s * 1e3)),
-            )
+                epoch = db.fetchone()
+                db.execute(
+                    "INSERT INTO leases (component_id, name, owner, expires_at, heartbeat, "
+                    "ttl_ms) VALUES (%s, %s, %s, clock_timestamp() + %s * interval "
+                    "'1 millisecond', 0, %s) ON CONFLICT (component_id, name) DO UPDATE SET "
+                    "owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, "
+                    "ttl_ms = EXCLUDED.ttl_ms, heartbeat = 0",
+                    (*agent_key(agent), owner, int(ttl_s * 1e3), int(ttl_s * 1e3)),
+                )
+            else:
+                db.execute(
+                    "SELECT lease_epoch FROM agents WHERE component_id = %s AND name = %s",
+                    agent_key(agent),
+                )
+                epoch = db.fetchone()
         if epoch is not None:  # None: no such agent (yet); nothing of it to fence
             self._tokens[agent] = (owner, int(epoch[0]))
         return None
@@ -81,13 +89,17 @@ class PostgresLeases(PostgresDatabase):
                     self._fence(db, agent)
                 except LeaseLost:
                     return False
+            if not self._renew(db, owner, ttl_s):
+                return False  # judged stale and evicted: its leases are gone
             db.execute(
-                "UPDATE leases SET heartbeat = heartbeat + 1, ttl_ms = %s, "
-                "expires_at = clock_timestamp() + %s * interval '1 millisecond' "
-                "WHERE component_id = %s AND name = %s AND owner = %s",
-                (int(ttl_s * 1e3), int(ttl_s * 1e3), *agent_key(agent), owner),
+                "SELECT 1 FROM leases WHERE component_id = %s AND name = %s AND owner = %s",
+                (*agent_key(agent), owner),
             )
-            return bool(db.rowcount == 1)
+            return db.fetchone() is not None
+
+    def renew_owner(self, owner: str, ttl_s: float) -> bool:
+        with self._tx("renew_owner") as db:
+            return self._renew(db, owner, ttl_s)
 
     def release_lease(self, agent: AgentId, owner: str) -> None:
         with self._tx("release_lease") as db:
@@ -99,6 +111,49 @@ class PostgresLeases(PostgresDatabase):
         token = self._tokens.get(agent)
         if token is not None and token[0] == owner:
             del self._tokens[agent]
+
+    def release_owner(self, owner: str) -> None:
+        with self._tx("release_owner") as db:
+            db.execute("DELETE FROM leases WHERE owner = %s", (owner,))
+            db.execute("DELETE FROM processes WHERE owner = %s", (owner,))
+        for agent, token in list(self._tokens.items()):
+            if token[0] == owner:
+                del self._tokens[agent]
+
+    @staticmethod
+    def _beat(db: psycopg.Cursor[Any], owner: str, ttl_s: float) -> None:
+        """The owner's process row, made or renewed (inside the caller's transaction)."""
+        db.execute(
+            "INSERT INTO processes (owner, heartbeat, ttl_ms, expires_at, started_at) "
+            "VALUES (%s, 0, %s, clock_timestamp() + %s * interval '1 millisecond', "
+            "clock_timestamp()) ON CONFLICT (owner) DO UPDATE SET "
+            "heartbeat = processes.heartbeat + 1, ttl_ms = EXCLUDED.ttl_ms, "
+            "expires_at = EXCLUDED.expires_at",
+            (owner, int(ttl_s * 1e3), int(ttl_s * 1e3)),
+        )
+
+    @staticmethod
+    def _renew(db: psycopg.Cursor[Any], owner: str, ttl_s: float) -> bool:
+        """Bump the owner's heartbeat; False if it has no process row (evicted as stale,
+        or released): a renewal never revives leases that were taken away."""
+        db.execute(
+            "UPDATE processes SET heartbeat = heartbeat + 1, ttl_ms = %s, "
+            "expires_at = clock_timestamp() + %s * interval '1 millisecond' WHERE owner = %s",
+            (int(ttl_s * 1e3), int(ttl_s * 1e3), owner),
+        )
+        return bool(db.rowcount == 1)
+
+    @staticmethod
+    def _evict(db: psycopg.Cursor[Any], holder: str) -> None:
+        """A stale process loses every lease it holds, its agents fenced (in the caller's
+        transaction; see the module docstring on locking)."""
+        db.execute(
+            "UPDATE agents a SET lease_epoch = lease_epoch + 1 FROM leases l "
+            "WHERE l.owner = %s AND l.component_id = a.component_id AND l.name = a.name",
+            (holder,),
+        )
+        db.execute("DELETE FROM leases WHERE owner = %s", (holder,))
+        db.execute("DELETE FROM processes WHERE owner = %s", (holder,))
 
     def _fence(self, db: psycopg.Cursor[Any], agent: AgentId) -> None:
         """Take the agent's lock, then LeaseLost if this store holds a lease token for the

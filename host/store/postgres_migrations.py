@@ -87,4 +87,16 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE TABLE limits (scope TEXT PRIMARY KEY, data JSONB NOT NULL)",
         "CREATE TABLE agent_types (hash TEXT PRIMARY KEY, types TEXT NOT NULL)",
     ],
+    2: [
+        # Leases held per host process (host/store/postgres_leases.py, issue 13): one row
+        # per process, whose heartbeat keeps all of its agents' leases alive at once.
+        """CREATE TABLE processes (
+            owner TEXT PRIMARY KEY,
+            heartbeat BIGINT NOT NULL,
+            ttl_ms BIGINT NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL
+        )""",
+        "CREATE INDEX leases_by_owner ON leases (owner)",
+    ],
 }

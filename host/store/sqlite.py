@@ -780,6 +780,26 @@ class SqliteStore(SqliteLeases, Store):
             rows = db.execute(sql + " ORDER BY seq", args).fetchall()
         return [self._inv_row(r) for r in rows]
 
+    def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
+        sql = "SELECT component_id, name, entry FROM oplog WHERE idx = 1"
+        args: list[object] = []
+        if component_id is not None:
+            sql += " AND component_id = ?"
+            args.append(component_id)
+        with self._read() as db:
+            rows = db.execute(sql, args).fetchall()
+        return {AgentId(uuid.UUID(str(c)), str(n)): oplog.decode(e) for c, n, e in rows}
+
+    def open_invocations(self, component_id: str | None = None) -> list[InvocationRecord]:
+        sql = f"SELECT {self._INV_COLS} FROM invocations WHERE state IN (?, ?)"
+        args: list[object] = [InvocationState.QUEUED, InvocationState.STARTED]
+        if component_id is not None:
+            sql += " AND component_id = ?"
+            args.append(component_id)
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY component_id, name, seq", args).fetchall()
+        return [self._inv_row(r) for r in rows]
+
     # -- scheduling ---------------------------------------------------------------
     def runnable_agents(self, now_ns: int) -> list[AgentId]:
         with self._read() as db:

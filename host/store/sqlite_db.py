@@ -1,10 +1,29 @@
 """The SQLite file under the store: connections, transactions, migrations, the checks
 that the file is still the one this process opened, integrity and backup.
 
-Every public store method runs as one ``BEGIN IMMEDIATE`` transaction on a
-per-thread connection (:meth:`SqliteDatabase._tx`), labelled with the method that runs
-it and ending in :meth:`SqliteDatabase._commit`, the one place a subclass can hook a
-commit (:mod:`host.store.crashpoint` does).
+Reads run on a per-thread connection (WAL: they never wait for the writer). Every
+public writing store method is one *item* of a **group commit** (:meth:`SqliteDatabase._tx`,
+issue 13 item 1): all of this process's writes go through one writer connection, and the
+items that arrive while one is being written join the same ``BEGIN IMMEDIATE``
+transaction, committed once (one fsync per batch instead of one per write).
+
+* **Durability is unchanged**: a caller's ``_tx`` returns only once the batch holding its
+  item committed; if the commit fails, every item of the batch fails with that error.
+* **One item cannot poison the others**: each item runs inside its own ``SAVEPOINT``; an
+  item that raises is rolled back to its savepoint (its error goes to its caller alone)
+  and the batch goes on. Only an error after which SQLite itself rolled back the whole
+  transaction (disk full) fails every item of the batch, as it must.
+* **No waiting for a batch to fill**: the batch is committed as soon as no other thread
+  is queued to join it (leader/follower, no timer), so a lone write costs what it cost
+  before; under load, the time one commit's fsync takes is when the next batch gathers.
+  A batch holds at most :data:`MAX_BATCH` items.
+* The items run on their callers' threads, one at a time, under the writer's lock (SQLite
+  has one writer per file anyway): no hand-over to a writer thread on the way in or out,
+  and an item's body keeps raising its own exceptions. Several processes on one file still
+  serialize on SQLite's write lock, batch by batch.
+
+A batch ends in :meth:`SqliteDatabase._commit`, labelled with its items' methods joined by
+``+``, the one place a subclass can hook a commit (:mod:`host.store.crashpoint` does).
 """
 
 from __future__ import annotations
@@ -30,6 +49,8 @@ from host.store.base import (
     InvocationState,
 )
 from host.store.migrations import MIGRATIONS
+
+MAX_BATCH = 64  # items in one group commit at most
 
 # SQLite errors that mean the store cannot be used as it is (disk full, read-only, the
 # file gone or damaged), not a bug in agent-host: StoreError (503, exit code 6) saying so.
@@ -95,6 +116,14 @@ class SqliteDatabase:
         # deleted or replaced -wal makes every later commit vanish (see _check_files).
         self._identity: dict[str, tuple[int, int] | None] = {"db": None, "wal": None}
         self._broken: str | None = None
+        # The group commit (module docstring): one writer connection, the batch open on
+        # it, how many threads wait to join it, and the thread running an item now.
+        self._writer: sqlite3.Connection | None = None
+        self._wcond = threading.Condition(threading.Lock())
+        self._batch: _Batch | None = None
+        self._joining = 0
+        self._joining_lock = threading.Lock()
+        self._writing: int | None = None
         try:
             with self._tx("__init__") as db:
                 self._migrate(db)
@@ -111,27 +140,38 @@ class SqliteDatabase:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock
-            # is taken up front and a transaction never fails half way on SQLITE_BUSY.
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            # WAL: readers (inspection commands, a server's GETs) never block the writer,
-            # and a process killed mid-transaction leaves the database consistent.
-            conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed transaction survives power loss, not just a process crash.
-            # Commits are rare (side effects, suspensions, invocation ends), so this is cheap.
-            # AGENT_HOST_SQLITE_SYNC=NORMAL trades power-loss safety for speed (benchmarks'
-            # set-up); a process crash loses nothing either way in WAL mode.
-            sync = os.environ.get("AGENT_HOST_SQLITE_SYNC", "FULL").upper()
-            if sync not in ("FULL", "NORMAL"):
-                raise StoreError(f"AGENT_HOST_SQLITE_SYNC must be FULL or NORMAL, not {sync!r}")
-            conn.execute(f"PRAGMA synchronous={sync}")
-            # Another host process may hold the write lock briefly: wait instead of failing.
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA foreign_keys=ON")
+            conn = self._connect()
             self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+        return conn
+
+    def _writer_conn(self) -> sqlite3.Connection:
+        """The one connection every write transaction of this store runs on (under
+        ``_wcond``)."""
+        if self._writer is None:
+            self._writer = self._connect()
+        return self._writer
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock
+        # is taken up front and a transaction never fails half way on SQLITE_BUSY.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # WAL: readers (inspection commands, a server's GETs) never block the writer,
+        # and a process killed mid-transaction leaves the database consistent.
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed transaction survives power loss, not just a process crash.
+        # Commits are rare (side effects, suspensions, invocation ends), so this is cheap.
+        # AGENT_HOST_SQLITE_SYNC=NORMAL trades power-loss safety for speed (benchmarks'
+        # set-up); a process crash loses nothing either way in WAL mode.
+        sync = os.environ.get("AGENT_HOST_SQLITE_SYNC", "FULL").upper()
+        if sync not in ("FULL", "NORMAL"):
+            raise StoreError(f"AGENT_HOST_SQLITE_SYNC must be FULL or NORMAL, not {sync!r}")
+        conn.execute(f"PRAGMA synchronous={sync}")
+        # Another host process may hold the write lock briefly: wait instead of failing.
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._all.append(conn)
         return conn
 
     def _file_id(self, suffix: str) -> tuple[int, int] | None:
@@ -183,27 +223,94 @@ class SqliteDatabase:
 
     @contextmanager
     def _tx(self, method: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction of the store method named ``method`` (the public method,
-        or ``__init__`` for the schema migration when the store is opened).
+        """One item of a group commit (module docstring) for the store method named
+        ``method`` (the public method, or ``__init__`` for the schema migration when the
+        store is opened): the body runs in its own savepoint of the batch's transaction,
+        and this returns once the batch committed.
 
         SQLite errors that mean the store is unusable (disk full, read-only, I/O error,
         damage) leave here as StoreError; so does a write after the database or its -wal
         file was deleted or replaced under this process (:meth:`_check_files`)."""
+        me = threading.get_ident()
+        if self._writing == me:
+            raise RuntimeError(f"store method {method} writes inside another write transaction")
         with _unusable_as_store_error(self.path):
-            db = self._conn()
+            with self._joining_lock:
+                self._joining += 1
+            with self._wcond:
+                with self._joining_lock:
+                    self._joining -= 1
+                batch = self._open_batch()
+                db = self._writer_conn()
+                db.execute("SAVEPOINT item")
+                self._writing = me
+                try:
+                    yield db
+                except BaseException as exc:
+                    self._writing = None
+                    if db.in_transaction:  # undo this item only; the batch goes on
+                        db.execute("ROLLBACK TO item")
+                        db.execute("RELEASE item")
+                    else:  # SQLite rolled the whole batch back (disk full): all of it fails
+                        self._fail_batch(batch, exc)
+                    self._settle(batch)
+                    raise
+                self._writing = None
+                db.execute("RELEASE item")
+                batch.methods.append(method)
+                self._settle(batch)
+                while not batch.done:
+                    self._wcond.wait()
+                    self._settle(batch)
+                if batch.error is not None:
+                    raise batch.error
+
+    def _open_batch(self) -> _Batch:
+        """The open batch (under ``_wcond``), begun now if there is none."""
+        if self._batch is None:
+            db = self._writer_conn()
             self._check_files(db)
             db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:  # SQLite may have rolled back already (disk full)
-                    db.execute("ROLLBACK")
-                raise
+            self._batch = _Batch()
+        return self._batch
+
+    def _settle(self, batch: _Batch) -> None:
+        """Commit the open batch if nobody is queued to join it or it is full (under
+        ``_wcond``); every item waiting on it is told."""
+        if batch is not self._batch:
+            return
+        with self._joining_lock:
+            joining = self._joining
+        if joining and len(batch.methods) < MAX_BATCH:
+            return  # the last of those queued now commits it
+        self._batch = None
+        db = self._writer_conn()
+        try:
+            if batch.methods:
+                self._commit(db, "+".join(batch.methods))
             else:
-                self._commit(db, method)
-            # A commit that landed in a -wal file deleted meanwhile is not durable: say so
-            # rather than acknowledge it.
+                db.execute("ROLLBACK")  # every item of it failed: nothing to commit
+            # A commit that landed in a -wal file deleted meanwhile is not durable: say
+            # so rather than acknowledge it.
             self._check_files(db)
+        except BaseException as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            mapped = store_error(self.path, exc) if isinstance(exc, sqlite3.Error) else None
+            batch.error = mapped or exc
+        batch.done = True
+        self._wcond.notify_all()
+
+    def _fail_batch(self, batch: _Batch, exc: BaseException) -> None:
+        """SQLite rolled the batch's transaction back: every item in it is lost."""
+        if batch is self._batch:
+            self._batch = None
+        mapped = store_error(self.path, exc) if isinstance(exc, sqlite3.Error) else None
+        batch.error = mapped or StoreError(
+            f"the store {self.path} rolled back a write transaction: {exc}"
+        )
+        batch.done = True
+        self._wcond.notify_all()
 
     def _commit(self, db: sqlite3.Connection, method: str) -> None:
         """Commit ``method``'s transaction (every write transaction ends here)."""
@@ -303,10 +410,23 @@ class SqliteDatabase:
             for conn in self._all:
                 conn.close()
             self._all.clear()
+            self._writer = None
             # SQLite removes the -wal file when the last connection closes: a store used
             # again after close() sees new files, legitimately.
             self._identity = {"db": None, "wal": None}
         self._local = threading.local()
+
+
+class _Batch:
+    """The items of one group commit: their methods; once committed (or failed), done
+    and the error its items raise (None: committed)."""
+
+    __slots__ = ("done", "error", "methods")
+
+    def __init__(self) -> None:
+        self.methods: list[str] = []
+        self.done = False
+        self.error: BaseException | None = None
 
 
 _Enum = TypeVar("_Enum", AgentStatus, InvocationState)

@@ -1,19 +1,26 @@
-"""Leases (issue "Nothing lost, nobody let in, part 2", F6). Several host processes, on
-several machines whose clocks disagree, may share one database; an agent is run by the
-one holding its lease. Three rules keep a side effect from running twice:
+"""Leases (issue "Nothing lost, nobody let in, part 2", F6; held per process since issue
+13). Several host processes, on several machines whose clocks disagree, may share one
+database; an agent is run by the process holding its lease. The rules:
 
-* **Renew while running.** The holder renews the lease (:meth:`SqliteStore.renew_lease`)
-  every third of its TTL for as long as it runs the agent (the executor's heartbeat
-  thread), not only when an invocation starts, so a long invocation keeps it.
-* **Never trust another process's wall clock.** A renewal bumps the row's ``heartbeat``
-  counter. A contender never compares the holder's ``expires_at`` (written with the
-  holder's clock, kept for people only) with its own clock: it remembers the
-  ``(owner, heartbeat)`` pair it saw and when, on its *own monotonic* clock, it first
-  saw it; the lease is stale once that pair stayed unchanged for a full TTL (the longer
-  of the contender's and the holder's, a duration each: no clock offset enters). An
-  owner on this machine whose pid is dead is stale at once, as before. The price: a
-  process that finds a lease abandoned by another machine waits one TTL from its first
-  look before it takes it over.
+* **Leases are held per process.** Each host process (a lease *owner*,
+  :func:`lease_owner`) has one row in ``processes`` with a ``heartbeat`` counter; a row
+  of ``leases`` says which process holds an agent. A process that runs agents for long
+  (the server) keeps an agent's lease after a run, in memory and in that row, for as
+  long as it lives (host/runtime/executor.py): a resume costs no lease transaction.
+* **Renew the process, not each agent.** The holder bumps its process row's heartbeat
+  (:meth:`SqliteLeases.renew_owner`) every third of its TTL, whatever the number of
+  agents it holds and however long a guest runs. A process that stops (released with
+  :meth:`SqliteLeases.release_owner`) frees all its leases in one transaction.
+* **Never trust another process's wall clock.** A contender never compares the holder's
+  ``expires_at`` (written with the holder's clock, kept for people only) with its own
+  clock: it remembers the holder process's heartbeat it saw and when, on its *own
+  monotonic* clock, it first saw it; the holder is stale once its heartbeat stayed
+  unchanged for a full TTL (the longer of the contender's and the holder's, a duration
+  each: no clock offset enters). A holder on this machine whose pid is dead, or with no
+  process row, is stale at once. A stale process loses all its leases at once: the
+  contender deletes its process row and its leases and bumps the fencing token of each
+  of its agents, in the transaction that takes the agent it wanted. The price: a process
+  that finds a holder abandoned on another machine waits one TTL from its first look.
 * **Fence stale owners.** Every acquisition by a new owner bumps the agent's fencing
   token ``agents.lease_epoch``; this store remembers the token it got (per agent, in
   ``_tokens``, until it releases the lease) and every transaction that writes the
@@ -50,56 +57,53 @@ class Clock(Protocol):
 
 
 class SqliteLeases(SqliteDatabase):
-    """Leases on agents (the rules are in this module's docstring)."""
+    """Leases on agents, held per process (the rules are in this module's docstring)."""
 
     def __init__(self, path: Path | str, *, clock: Clock = time) -> None:
         """``clock`` is a test seam for leases (a skewed wall clock, a monotonic clock a
         test advances); the default is the :mod:`time` module."""
         self.clock = clock
-        # The fencing token this store holds per agent, as (owner, token), and another
-        # owner's lease as this store last saw it, as (owner, heartbeat, this store's
-        # monotonic time when it first saw that pair).
+        # The fencing token this store holds per agent, as (owner, token), and each other
+        # process holding a lease as this store last saw it, as (heartbeat, this store's
+        # monotonic time when it first saw that heartbeat).
         self._tokens: dict[AgentId, tuple[str, int]] = {}
-        self._seen: dict[AgentId, tuple[str, int, float]] = {}
+        self._seen: dict[str, tuple[int, float]] = {}
         super().__init__(path)
 
-    # The rules are in the module docstring: renewals bump a heartbeat counter, a
-    # contender times an unchanged (owner, heartbeat) on its own monotonic clock, and a
-    # new owner bumps the agent's fencing token, which every runner write checks.
     def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
         now = self.clock.monotonic()
         with self._tx("acquire_lease") as db:
+            self._beat(db, owner, ttl_s)
             row = db.execute(
-                "SELECT owner, heartbeat, ttl_ms FROM leases WHERE component_id = ? AND name = ?",
-                _key(agent),
+                "SELECT owner FROM leases WHERE component_id = ? AND name = ?", _key(agent)
             ).fetchone()
             if row is not None and row[0] != owner:
-                holder, heartbeat, held_ttl_ms = str(row[0]), int(row[1]), int(row[2])
-                if not self._stale(agent, holder, heartbeat, max(ttl_s, held_ttl_ms / 1e3), now):
+                holder = str(row[0])
+                proc = db.execute(
+                    "SELECT heartbeat, ttl_ms FROM processes WHERE owner = ?", (holder,)
+                ).fetchone()
+                if proc is not None and not self._stale(
+                    holder, int(proc[0]), max(ttl_s, int(proc[1]) / 1e3), now
+                ):
                     return holder
-            renewal = row is not None and row[0] == owner
-            if not renewal:  # a new owner: the previous one (if any) is fenced off
+                self._evict(db, holder)
+                self._seen.pop(holder, None)
+                row = None
+            if row is None:  # a new owner: the previous one (if any) is fenced off
                 db.execute(
                     "UPDATE agents SET lease_epoch = lease_epoch + 1 "
                     "WHERE component_id = ? AND name = ?",
                     _key(agent),
                 )
+                db.execute(
+                    "INSERT OR REPLACE INTO leases "
+                    "(component_id, name, owner, expires_at, heartbeat, ttl_ms) "
+                    "VALUES (?, ?, ?, ?, 0, ?)",
+                    (*_key(agent), owner, self._expires_at(ttl_s), int(ttl_s * 1e3)),
+                )
             epoch = db.execute(
                 "SELECT lease_epoch FROM agents WHERE component_id = ? AND name = ?", _key(agent)
             ).fetchone()
-            db.execute(
-                "INSERT OR REPLACE INTO leases "
-                "(component_id, name, owner, expires_at, heartbeat, ttl_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    *_key(agent),
-                    owner,
-                    self._expires_at(ttl_s),
-                    int(row[1]) + 1 if renewal else 0,
-                    int(ttl_s * 1e3),
-                ),
-            )
-        self._seen.pop(agent, None)
         if epoch is not None:  # None: no such agent (yet); nothing of it to fence
             self._tokens[agent] = (owner, int(epoch[0]))
         return None
@@ -112,12 +116,17 @@ class SqliteLeases(SqliteDatabase):
                     self._fence(db, agent)
                 except LeaseLost:
                     return False
-            cur = db.execute(
-                "UPDATE leases SET heartbeat = heartbeat + 1, expires_at = ?, ttl_ms = ? "
-                "WHERE component_id = ? AND name = ? AND owner = ?",
-                (self._expires_at(ttl_s), int(ttl_s * 1e3), *_key(agent), owner),
-            )
-            return cur.rowcount == 1
+            if not self._renew(db, owner, ttl_s):
+                return False  # judged stale and evicted: its leases are gone
+            held = db.execute(
+                "SELECT 1 FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
+                (*_key(agent), owner),
+            ).fetchone()
+            return held is not None
+
+    def renew_owner(self, owner: str, ttl_s: float) -> bool:
+        with self._tx("renew_owner") as db:
+            return self._renew(db, owner, ttl_s)
 
     def release_lease(self, agent: AgentId, owner: str) -> None:
         with self._tx("release_lease") as db:
@@ -129,19 +138,59 @@ class SqliteLeases(SqliteDatabase):
         if token is not None and token[0] == owner:
             del self._tokens[agent]
 
+    def release_owner(self, owner: str) -> None:
+        with self._tx("release_owner") as db:
+            db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
+            db.execute("DELETE FROM processes WHERE owner = ?", (owner,))
+        for agent, token in list(self._tokens.items()):
+            if token[0] == owner:
+                del self._tokens[agent]
+
+    def _beat(self, db: sqlite3.Connection, owner: str, ttl_s: float) -> None:
+        """The owner's process row, made or renewed (inside the caller's transaction)."""
+        db.execute(
+            "INSERT INTO processes (owner, heartbeat, ttl_ms, expires_at, started_at) "
+            "VALUES (?, 0, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET "
+            "heartbeat = heartbeat + 1, ttl_ms = excluded.ttl_ms, expires_at = excluded.expires_at",
+            (owner, int(ttl_s * 1e3), self._expires_at(ttl_s), self.clock.time_ns()),
+        )
+
+    def _renew(self, db: sqlite3.Connection, owner: str, ttl_s: float) -> bool:
+        """Bump the owner's heartbeat; False if it has no process row (evicted as stale,
+        or released): a renewal never revives leases that were taken away."""
+        cur = db.execute(
+            "UPDATE processes SET heartbeat = heartbeat + 1, ttl_ms = ?, expires_at = ? "
+            "WHERE owner = ?",
+            (int(ttl_s * 1e3), self._expires_at(ttl_s), owner),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    def _evict(db: sqlite3.Connection, holder: str) -> None:
+        """A stale process loses every lease it holds, its agents fenced (in the caller's
+        transaction)."""
+        db.execute(
+            "UPDATE agents SET lease_epoch = lease_epoch + 1 WHERE EXISTS (SELECT 1 FROM "
+            "leases l WHERE l.owner = ? AND l.component_id = agents.component_id "
+            "AND l.name = agents.name)",
+            (holder,),
+        )
+        db.execute("DELETE FROM leases WHERE owner = ?", (holder,))
+        db.execute("DELETE FROM processes WHERE owner = ?", (holder,))
+
     def _expires_at(self, ttl_s: float) -> int:
         """For people reading the table only: no process compares another's expiry."""
         return self.clock.time_ns() + int(ttl_s * 1e9)
 
-    def _stale(self, agent: AgentId, owner: str, heartbeat: int, ttl_s: float, now: float) -> bool:
-        """Whether another owner's lease is stale, judged on this store's clock only."""
+    def _stale(self, owner: str, heartbeat: int, ttl_s: float, now: float) -> bool:
+        """Whether another process holding leases is stale, judged on this store's clock."""
         if not _owner_alive(owner):
             return True  # a dead process on this machine: stale at once
-        seen = self._seen.get(agent)
-        if seen is None or seen[:2] != (owner, heartbeat):
-            self._seen[agent] = (owner, heartbeat, now)  # it moved (or is new to us)
+        seen = self._seen.get(owner)
+        if seen is None or seen[0] != heartbeat:
+            self._seen[owner] = (heartbeat, now)  # it moved (or is new to us)
             return False
-        return now - seen[2] >= ttl_s
+        return now - seen[1] >= ttl_s
 
     def _fence(self, db: sqlite3.Connection, agent: AgentId) -> None:
         """LeaseLost if this store holds a lease token for the agent and another owner

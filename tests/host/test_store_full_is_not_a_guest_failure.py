@@ -41,7 +41,7 @@ class FullDiskStore(SqliteStore):
 
     @contextmanager
     def _tx(self, method: str) -> Iterator[sqlite3.Connection]:
-        db = self._conn()
+        db = self._writer_conn()  # the group commit's connection
         full = method in self.full_for
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         db.execute(f"PRAGMA max_page_count = {pages if full else UNLIMITED_PAGES}")

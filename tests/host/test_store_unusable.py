@@ -33,14 +33,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 class PragmaStore(SqliteStore):
     """A SqliteStore that runs ``pragmas`` on every connection once they are set: the
-    connections are per thread, so a pragma on one would not reach the server's others."""
+    readers' connections are per thread and the writes go through the group commit's
+    own, so a pragma on one would not reach the others."""
 
     def __init__(self, path: Path) -> None:
         self.pragmas: list[str] = []
         super().__init__(path)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = super()._conn()
+        return self._with_pragmas(super()._conn())
+
+    def _writer_conn(self) -> sqlite3.Connection:
+        return self._with_pragmas(super()._writer_conn())
+
+    def _with_pragmas(self, conn: sqlite3.Connection) -> sqlite3.Connection:
         for pragma in self.pragmas:
             conn.execute(pragma)
         return conn

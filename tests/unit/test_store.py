@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from host.errors import Conflict, IdempotencyKeyReused, OplogConflict, PromiseNotFound, StoreError
+from host.errors import (
+    Conflict,
+    IdempotencyKeyReused,
+    LeaseLost,
+    OplogConflict,
+    PromiseNotFound,
+    StoreError,
+)
 from host.ids import AgentId, PromiseId
 from host.oplog import (
     AgentCreated,
@@ -165,6 +172,40 @@ def test_a_lease_of_a_dead_process_is_stale_at_once(store: Store, tmp_path: Path
     assert store.acquire_lease(agent, alive, 300) == "me"
     store.release_lease(agent, "me")
     assert store.acquire_lease(agent, alive, 300) is None
+
+
+def test_a_stale_process_loses_all_its_agents_at_once(store: Store) -> None:
+    """Leases are held per process (host/store/sqlite_leases.py): taking one agent from a
+    stale (here: dead) process evicts it from all of them, its writes to any are fenced,
+    and its heartbeat cannot revive them."""
+    import socket
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    stale = f"{socket.gethostname()}:{dead}:x"
+    first, second = _agent(store, "first"), _agent(store, "second")
+    assert store.acquire_lease(first, stale, 300) is None
+    assert store.acquire_lease(second, stale, 300) is None
+    assert store.renew_owner(stale, 300)  # its heartbeat, while it had its row
+    store.append(second, 2, [HostCall("f", [], 1)])  # its token is current: it writes
+
+    assert store.acquire_lease(first, "me", 300) is None
+    # Nobody took `second` yet, but the stale process lost it with `first`.
+    with pytest.raises(LeaseLost):
+        store.append(second, 3, [HostCall("f", [], 2)])
+    assert not store.renew_owner(stale, 300)
+    assert not store.renew_lease(second, stale, 300)
+    assert store.acquire_lease(second, "other", 300) is None  # free, no TTL to wait
+    store.append(second, 3, [HostCall("f", [], 2)])  # the new holder writes on
+    # A live holder keeps its agents; releasing the process frees all of them at once.
+    assert store.acquire_lease(first, "other", 300) == "me"
+    store.release_owner("me")
+    assert store.acquire_lease(first, "other", 300) is None
+    assert not store.renew_owner("me", 300)
 
 
 def test_a_damaged_database_file_is_a_clear_error(tmp_path: Path) -> None:
