@@ -184,6 +184,7 @@ class Executor:
 
     def close(self) -> None:
         self._ticker.stop()
+        self._live.clear()  # kept instances die with the executor, not with its last referrer
         self._heartbeat_stop.set()
         if self._heartbeat_thread is not None:
             self._heartbeat_thread.join(timeout=5)
