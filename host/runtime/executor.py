@@ -83,7 +83,7 @@ from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
 from host.runtime.session import GuestExit, Session, Suspend, set_current
 from host.secrets import PromiseSecrets
-from host.store import FAILED, IDLE, RUNNING, SUSPENDED, Store, lease_owner
+from host.store import FAILED, IDLE, RUNNING, SUSPENDED, AgentRecord, Store, lease_owner
 from host.store.base import INTERRUPTED, QUEUED, RETRYING
 from host.values import Case, format_value, parse_value
 
@@ -297,9 +297,11 @@ class Executor:
                 time.sleep(delay)
                 delay = min(2 * delay, 0.05)
 
-    def _work_status(self, agent: AgentId) -> str | None:
-        """None if the agent has work a run would do now, else its status."""
-        record = self.store.get_agent(agent)
+    def _work_status(self, agent: AgentId, record: AgentRecord | None = None) -> str | None:
+        """None if the agent has work a run would do now, else its status (``record``:
+        the agent as just read, else it is read)."""
+        if record is None:
+            record = self.store.get_agent(agent)
         if record.status in (FAILED, INTERRUPTED):
             return record.status
         if record.status in (SUSPENDED, RETRYING) and (
@@ -350,18 +352,13 @@ class Executor:
             try:
                 while not self.stopping:
                     record = self.store.get_agent(agent)
-                    if record.status in (FAILED, INTERRUPTED):
-                        return record.status
-                    if record.status in (SUSPENDED, RETRYING) and (
-                        record.wake_at_ns is None or record.wake_at_ns > steady_ns()
-                    ):
-                        return record.status
+                    at_rest = self._work_status(agent, record)
+                    if at_rest is not None:
+                        return at_rest
                     if record.status == RETRYING:
                         # Its retry is due: the replay skips the failed attempt and runs
                         # the invocation again, live.
                         self.store.set_status(agent, RUNNING)
-                    if record.status == IDLE and not self.store.list_invocations(agent, [QUEUED]):
-                        return IDLE
                     try:
                         step = self._execute(agent)
                     except INFRASTRUCTURE_ERRORS as exc:
