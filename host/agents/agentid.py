@@ -26,7 +26,7 @@ from host.agents.structural import format_structural, normalize_structural, pars
 from host.agents.wittype import value_from_wit_value
 from host.errors import InvalidInput
 from host.values.types import Case, Value
-from host.values.wave import format_value
+from host.values.wave_print import format_value
 
 _AGENT_ID_RE = re.compile(r"^([^(]+)\((.*)\)(?:\[([^\]]+)\])?$", re.DOTALL)
 

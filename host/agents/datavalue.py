@@ -58,7 +58,8 @@ from host.agents.wittype import value_from_wit_value, wit_value_from_value
 from host.errors import InvalidInput
 from host.values.jsonvalue import Json, ValueJsonError, from_json, to_json
 from host.values.types import STRING, Case, OptionT, Some, Value, ValueTypeError, WitType, show
-from host.values.wave import WaveError, format_value, parse_args
+from host.values.wave import WaveError, parse_args
+from host.values.wave_print import format_value
 
 
 def _bad(field: str, name: str | None, message: str) -> InvalidInput:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from host.errors import InvalidInput
 from host.values.types import FuncSig, ResourceT, ValuesError
-from host.values.wave import format_value, parse_args
+from host.values.wave import parse_args
+from host.values.wave_print import format_value
 
 
 @dataclass(frozen=True)

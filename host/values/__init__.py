@@ -40,14 +40,8 @@ from host.values.types import (
     check,
     describe,
 )
-from host.values.wave import (
-    WaveError,
-    format_call,
-    format_value,
-    parse_args,
-    parse_call,
-    parse_value,
-)
+from host.values.wave import WaveError, parse_args, parse_call, parse_value
+from host.values.wave_print import format_call, format_value
 
 __all__ = [
     "BOOL",

@@ -16,7 +16,8 @@ from typing import Any
 from host.errors import InvalidInput
 from host.values.jsonvalue import Json, from_json, to_json
 from host.values.types import FuncSig, OptionT, Prim, Some, ValuesError, WitType
-from host.values.wave import format_value, parse_args, parse_call, parse_value
+from host.values.wave import parse_args, parse_call, parse_value
+from host.values.wave_print import format_value
 
 Params = tuple[str, ...]
 

@@ -70,7 +70,7 @@ from host.values.types import (
     round_f32,
     variant_cases,
 )
-from host.values.wave import format_float
+from host.values.wave_print import format_float
 
 Json: TypeAlias = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
 

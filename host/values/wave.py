@@ -10,8 +10,8 @@ whitespace and ``//`` comments are allowed; a label that is a keyword (``true``,
 option type may be omitted (meaning none); an empty record is ``{:}`` or ``{}``.
 
 Parsing is typed, so errors say what the type wanted: ``at 14: expected u32, found string "x"``.
-The printer writes one canonical form (explicit ``some``/``ok``, every record field) that the
-parser reads back to the same value.
+The printer, :mod:`host.values.wave_print`, writes one canonical form that this parser reads
+back to the same value.
 """
 
 from __future__ import annotations
@@ -39,15 +39,14 @@ from host.values.types import (
     ValuesError,
     VariantT,
     WitType,
-    check,
     describe,
     is_scalar_char,
     round_f32,
     show,
     variant_cases,
 )
+from host.values.wave_print import KEYWORDS
 
-KEYWORDS = frozenset({"true", "false", "inf", "nan", "some", "none", "ok", "err"})
 _LABEL = re.compile(r"%?[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z][A-Za-z0-9]*)*")
 _NUMBER = re.compile(r"[-+]?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", "'": "'", '"': '"'}
@@ -55,7 +54,6 @@ _UNICODE_ESCAPE = re.compile(r"u\{([0-9a-fA-F]{1,6})\}")
 _MULTILINE_OPEN = re.compile(r"[ \t]*\r?\n")
 _MULTILINE_CLOSE = re.compile(r'( *)"""')
 _WS = " \t\r\n"
-_SQUOTE, _DQUOTE = "'", '"'
 _T = TypeVar("_T")
 
 
@@ -543,104 +541,3 @@ def parse_args(argtext: str, params: Sequence[WitType], *, base: int = 0) -> lis
             raise parser.error(f"expected {wanted} {signature}, given {given}", surplus_at)
     parser.end()
     return values
-
-
-# --- printing ----------------------------------------------------------------------------
-
-
-def _label(name: str) -> str:
-    return f"%{name}" if name in KEYWORDS else name
-
-
-def _escape(text: str, quote: str) -> str:
-    out: list[str] = []
-    for c in text:
-        if c == "\\" or c == quote:
-            out.append("\\" + c)
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == "\t":
-            out.append("\\t")
-        elif ord(c) < 0x20 or ord(c) == 0x7F:
-            out.append(f"\\u{{{ord(c):x}}}")
-        else:
-            out.append(c)
-    return "".join(out)
-
-
-def format_float(value: float, kind: str = "f64") -> str:
-    """A float as WAVE: ``nan``, ``inf``, ``-inf``, or the shortest text that reads back."""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if kind == "f32":
-        # The shortest decimal that rounds to the same f32, not the f64 expansion.
-        for digits in range(1, 10):
-            text = f"{value:.{digits}g}"
-            try:
-                if round_f32(float(text)) == value:
-                    return text
-            except OverflowError:  # a short rounding of a value near the f32 maximum
-                continue
-    return repr(value)
-
-
-def _fmt(value: Value, ty: WitType) -> str:
-    if isinstance(ty, Prim):
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, float):
-            return format_float(value, ty.kind)
-        if ty.kind == "char":
-            return _SQUOTE + _escape(str(value), _SQUOTE) + _SQUOTE
-        if ty.kind == "string":
-            return _DQUOTE + _escape(str(value), _DQUOTE) + _DQUOTE
-        return str(value)
-    if isinstance(ty, ListT):
-        assert isinstance(value, bytes | list)
-        return "[" + ", ".join(_fmt(v, ty.elem) for v in value) + "]"
-    if isinstance(ty, TupleT):
-        assert isinstance(value, tuple)
-        return "(" + ", ".join(_fmt(v, t) for v, t in zip(value, ty.elems, strict=True)) + ")"
-    if isinstance(ty, RecordT):
-        assert isinstance(value, dict)
-        if not ty.fields:
-            return "{:}"
-        return "{" + ", ".join(f"{n}: {_fmt(value[n], t)}" for n, t in ty.fields) + "}"
-    if isinstance(ty, FlagsT):
-        assert isinstance(value, frozenset)
-        return "{" + ", ".join(_label(n) for n in ty.names if n in value) + "}"
-    if isinstance(ty, EnumT):
-        return _label(str(value))
-    if isinstance(ty, OptionT):
-        if value is None:
-            return "none"
-        assert isinstance(value, Some)
-        return f"some({_fmt(value.value, ty.payload)})"
-    if isinstance(value, ResourceRef):
-        return _DQUOTE + _escape(value.text, _DQUOTE) + _DQUOTE
-    assert isinstance(value, Case) and isinstance(ty, VariantT | ResultT)
-    label = value.name if isinstance(ty, ResultT) else _label(value.name)
-    payload_ty = dict(variant_cases(ty))[value.name]
-    return label if payload_ty is None else f"{label}({_fmt(value.value, payload_ty)})"
-
-
-def format_value(value: Value, ty: WitType) -> str:
-    """Write ``value`` of type ``ty`` as WAVE; :func:`parse_value` reads it back equal.
-
-    Raises :class:`~host.values.types.ValueTypeError` if the value does not fit the type.
-    """
-    check(value, ty, handles=False)
-    return _fmt(value, ty)
-
-
-def format_call(name: str, values: Sequence[Value], types: Sequence[WitType]) -> str:
-    """Write ``name(arg, ...)``; the inverse of :func:`parse_call` + :func:`parse_args`."""
-    if len(values) != len(types):
-        raise ValueError(f"{name}: {len(types)} parameter types but {len(values)} values")
-    for i, (value, ty) in enumerate(zip(values, types, strict=True)):
-        check(value, ty, f"$.params[{i}]", handles=False)
-    return f"{name}(" + ", ".join(_fmt(v, t) for v, t in zip(values, types, strict=True)) + ")"
