@@ -30,12 +30,10 @@ With golem:api/host idempotence mode off, a committed BeginRemoteWrite precedes 
 recovery instead of sending again. Under persist-nothing the exchange is not recorded and
 is sent again on replay.
 
-Destinations: only the hosts of the allow-list are reached; by default loopback only
-(``localhost``, ``127.0.0.0/8``, ``::1``). ``AGENT_HOST_HTTP_ALLOW`` (comma-separated host
-names, IP addresses, CIDR networks, or ``*``) replaces the list for a host process;
-:func:`set_policy` does the same in-process. A refused destination answers the guest
-``HTTP-request-denied`` (recorded like any other answer, so replay does not depend on the
-setting in force later).
+Destinations: only the hosts of the allow-list are reached (by default loopback only;
+:mod:`host.runtime.http_send` has the policy and the sending). A refused destination answers
+the guest ``HTTP-request-denied`` (recorded like any other answer, so replay does not depend
+on the setting in force later).
 
 The oplog entry (function ``wasi:http/types@<v>.[method]future-incoming-response.get``)::
 
@@ -55,21 +53,35 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
-import ipaddress
 import logging
-import os
-import socket
-import ssl
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from host import oplog
 from host.errors import Divergence
 from host.oplog import HostCall
 from host.runtime import pollables as pl
+from host.runtime.http_objects import (
+    BodyInputStream,
+    BodyOutputStream,
+    Fields,
+    FutureIncomingResponse,
+    FutureTrailers,
+    IncomingBody,
+    IncomingResponse,
+    OutgoingBody,
+    OutgoingRequest,
+    RequestOptions,
+    owns,
+)
+from host.runtime.http_send import (
+    FORBIDDEN_HEADERS,
+    Failed,
+    Request,
+    send,
+    split_authority,
+)
 from host.runtime.session import HostFunc, Kind, Session
 from host.values import Case, Some, from_json, to_json
 from host.values.types import FuncSig, OptionT, ResultT, WitType
@@ -77,21 +89,7 @@ from host.values.types import FuncSig, OptionT, ResultT, WitType
 log = logging.getLogger(__name__)
 
 FAMILY = "wasi:http/"
-ALLOW_ENV = "AGENT_HOST_HTTP_ALLOW"
-DEFAULT_ALLOW = ("localhost", "127.0.0.0/8", "::1")
 
-# Headers a guest may not set (hop-by-hop, or the host's to write), as wasmtime refuses them.
-FORBIDDEN_HEADERS = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "http2-settings",
-    }
-)
 # Request header values never written to the oplog.
 REDACTED_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-promise-secret"}
@@ -100,146 +98,6 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 _TOKEN_CHARS = frozenset(
     "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 )
-_READ_CHUNK = 64 * 1024
-
-
-# -- the host setting ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class HttpPolicy:
-    """Where agents may send requests, and the default timeouts (seconds)."""
-
-    allow: tuple[str, ...] = DEFAULT_ALLOW
-    connect_timeout_s: float = 10.0
-    first_byte_timeout_s: float = 60.0
-    between_bytes_timeout_s: float = 60.0
-
-    def allows_any(self) -> bool:
-        return "*" in self.allow
-
-    def allows_name(self, host: str) -> bool:
-        name = host.lower().rstrip(".")
-        return self.allows_any() or any(
-            entry.lower().rstrip(".") == name for entry in self.allow if not _is_network(entry)
-        )
-
-    def allows_address(self, address: str) -> bool:
-        if self.allows_any():
-            return True
-        try:
-            ip = ipaddress.ip_address(address.split("%")[0])
-        except ValueError:
-            return False
-        for entry in self.allow:
-            if _is_network(entry):
-                net = ipaddress.ip_network(entry, strict=False)
-                if ip.version == net.version and ip in net:
-                    return True
-        return False
-
-
-def _is_network(entry: str) -> bool:
-    try:
-        ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        return False
-    return True
-
-
-_policy: HttpPolicy | None = None
-
-
-def set_policy(policy: HttpPolicy | None) -> None:
-    """Set this process's policy (None: back to ``AGENT_HOST_HTTP_ALLOW`` or the default)."""
-    global _policy
-    _policy = policy
-
-
-def policy() -> HttpPolicy:
-    if _policy is not None:
-        return _policy
-    raw = os.environ.get(ALLOW_ENV)
-    if raw is None:
-        return HttpPolicy()
-    return HttpPolicy(allow=tuple(p.strip() for p in raw.split(",") if p.strip()))
-
-
-# -- host objects ----------------------------------------------------------------------------
-class Fields:
-    """``fields`` (headers, trailers). Children (``outgoing-request.headers``) share the list."""
-
-    def __init__(self, entries: list[tuple[str, bytes]] | None = None, mutable: bool = True):
-        self.entries: list[tuple[str, bytes]] = entries if entries is not None else []
-        self.mutable = mutable
-
-
-@dataclass
-class RequestOptions:
-    connect_ns: int | None = None
-    first_byte_ns: int | None = None
-    between_bytes_ns: int | None = None
-
-
-@dataclass
-class OutgoingBody:
-    data: bytearray = field(default_factory=bytearray)
-    stream_taken: bool = False
-    finished: bool = False
-
-
-@dataclass
-class OutgoingRequest:
-    headers: Fields
-    method: Case = field(default_factory=lambda: Case("get"))
-    path_with_query: str | None = None
-    scheme: Case | None = None
-    authority: str | None = None
-    body: OutgoingBody | None = None
-
-
-@dataclass
-class BodyOutputStream:
-    """The ``output-stream`` of an ``outgoing-body``: writes collect into the body."""
-
-    body: OutgoingBody
-
-
-@dataclass
-class IncomingResponse:
-    status: int
-    headers: list[tuple[str, bytes]]
-    body: bytes
-    consumed: bool = False
-
-
-@dataclass
-class IncomingBody:
-    data: bytes
-    stream_taken: bool = False
-
-
-@dataclass
-class BodyInputStream:
-    """The ``input-stream`` of an ``incoming-body``: reads the buffered response body."""
-
-    data: bytes
-    pos: int = 0
-
-
-class FutureTrailers:
-    pass
-
-
-@dataclass
-class FutureIncomingResponse:
-    request: OutgoingRequest
-    options: RequestOptions | None
-    # After the exchange: result<incoming-response, error-code> as a host value.
-    outcome: Case | None = None
-
-
-def owns(obj: Any) -> bool:
-    """Whether a stream object is an HTTP body stream (implemented here, not in wasi.py)."""
-    return isinstance(obj, BodyOutputStream | BodyInputStream)
 
 
 # -- fields ----------------------------------------------------------------------------------
@@ -478,7 +336,7 @@ def _handle(session: Session, req: OutgoingRequest, options: Some | None) -> Cas
     if not _valid_method(req.method):
         return Case("err", Case("HTTP-request-method-invalid"))
     try:
-        _split_authority(req.authority, _scheme_name(req))
+        split_authority(req.authority, _scheme_name(req))
     except ValueError:
         return Case("err", Case("HTTP-request-URI-invalid"))
     opts: Any = None if options is None else options.value
@@ -494,22 +352,18 @@ def _method_name(req: OutgoingRequest) -> str:
     return str(req.method.value) if req.method.name == "other" else req.method.name.upper()
 
 
-def _split_authority(authority: str, scheme: str) -> tuple[str, int]:
-    default = 443 if scheme == "https" else 80
-    if authority.startswith("["):
-        end = authority.index("]")
-        host, rest = authority[1:end], authority[end + 1 :]
-        port = int(rest[1:]) if rest.startswith(":") else default
-        if rest and not rest.startswith(":"):
-            raise ValueError(authority)
-    elif authority.count(":") == 1:
-        host, _, text = authority.partition(":")
-        port = int(text)
-    else:
-        host, port = authority, default
-    if not host or not 0 < port < 65536:
-        raise ValueError(authority)
-    return host, port
+def _request(req: OutgoingRequest, options: RequestOptions | None) -> Request:
+    assert req.authority is not None
+    opts = options or RequestOptions()
+    return Request(
+        _method_name(req),
+        _scheme_name(req),
+        req.authority,
+        req.path_with_query or "/",
+        opts.connect_ns,
+        opts.first_byte_ns,
+        opts.between_bytes_ns,
+    )
 
 
 def _url(req: OutgoingRequest) -> str:
@@ -585,13 +439,6 @@ def rebuild(response: Any, error_ty: WitType) -> Case:
 
 
 # -- the exchange ---------------------------------------------------------------------------------
-class _Failed(Exception):
-    def __init__(self, code: Case, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-
-
 def idempotency_key(session: Session, index: int) -> str:
     """The same for every attempt at the exchange recorded at ``index``; different for
     another agent, another exchange, or an agent re-created under the same name."""
@@ -622,8 +469,8 @@ def _exchange(
     }
     limit = session.limits.max_payload_bytes
     try:
-        status, resp_headers, data = _send(req, fut.options, headers, body, limit)
-    except _Failed as failed:
+        status, resp_headers, data = send(_request(req, fut.options), headers, body, limit)
+    except Failed as failed:
         log.info("agent %s: %s %s failed: %s", session.agent, *_target(req), failed.detail)
         if failed.code.name == "HTTP-request-denied" and session.on_output is not None:
             session.on_output("stderr", f"agent-host: {failed.detail}\n".encode())
@@ -650,139 +497,6 @@ def _exchange(
 
 def _target(req: OutgoingRequest) -> tuple[str, str]:
     return _method_name(req), _url(req)
-
-
-def _timeout(ns: int | None, default_s: float) -> float:
-    return default_s if ns is None else max(ns / 1e9, 0.001)
-
-
-def _send(
-    req: OutgoingRequest,
-    options: RequestOptions | None,
-    headers: list[tuple[str, bytes]],
-    body: bytes | None,
-    limit: int,
-) -> tuple[int, list[tuple[str, bytes]], bytes | None]:
-    """One HTTP exchange with the standard library: (status, headers, body or None when the
-    body is larger than ``limit``); :class:`_Failed` with the WASI error-code otherwise."""
-    rules = policy()
-    scheme = _scheme_name(req)
-    assert req.authority is not None
-    host, port = _split_authority(req.authority, scheme)
-    opts = options or RequestOptions()
-    connect_s = _timeout(opts.connect_ns, rules.connect_timeout_s)
-    first_byte_s = _timeout(opts.first_byte_ns, rules.first_byte_timeout_s)
-    between_s = _timeout(opts.between_bytes_ns, rules.between_bytes_timeout_s)
-    method, url = _target(req)
-    # A name must be listed itself (nothing is resolved for a refused one); an address
-    # literal must be inside a listed network.
-    if not rules.allows_name(host) and not rules.allows_address(host):
-        raise _denied(method, url, host)
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        payload: Any = {"rcode": Some(str(exc.strerror or exc)), "info-code": None}
-        raise _Failed(Case("DNS-error", payload), f"cannot resolve {host}: {exc}") from None
-    sock = _connect(addresses, connect_s, host, port)
-    try:
-        if scheme == "https":
-            try:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-            except ssl.SSLCertVerificationError as exc:
-                raise _Failed(Case("TLS-certificate-error"), f"TLS: {exc}") from None
-            except (ssl.SSLError, OSError) as exc:
-                raise _Failed(Case("TLS-protocol-error"), f"TLS: {exc}") from None
-        conn = http.client.HTTPConnection(host, port, timeout=first_byte_s)
-        conn.sock = sock
-        sock.settimeout(first_byte_s)
-        try:
-            conn.putrequest(
-                method, req.path_with_query or "/", skip_host=True, skip_accept_encoding=True
-            )
-            conn.putheader("Host", req.authority)
-            for name, value in headers:
-                if name != "content-length":
-                    conn.putheader(name, value)
-            if body is not None or method in ("POST", "PUT", "PATCH"):
-                conn.putheader("Content-Length", str(len(body or b"")))
-            conn.endheaders(body or None)
-        except TimeoutError:
-            raise _Failed(
-                Case("connection-write-timeout"), f"sending {method} {url} timed out"
-            ) from None
-        try:
-            resp = conn.getresponse()
-        except TimeoutError:
-            raise _Failed(
-                Case("HTTP-response-timeout"),
-                f"no response to {method} {url} within {first_byte_s:g} s",
-            ) from None
-        sock.settimeout(between_s)
-        status = resp.status
-        resp_headers = [
-            (k.lower(), v.encode("latin-1"))
-            for k, v in resp.getheaders()
-            if k.lower() not in FORBIDDEN_HEADERS
-        ]
-        data = bytearray()
-        try:
-            while True:
-                chunk = resp.read(min(_READ_CHUNK, limit + 1 - len(data)))
-                if not chunk:
-                    break
-                data += chunk
-                if len(data) > limit:
-                    return status, resp_headers, None
-        except TimeoutError:
-            raise _Failed(
-                Case("connection-read-timeout"),
-                f"the body of the response to {method} {url} stalled for {between_s:g} s",
-            ) from None
-        return status, resp_headers, bytes(data)
-    except _Failed:
-        raise
-    except (http.client.IncompleteRead, http.client.RemoteDisconnected) as exc:
-        raise _Failed(Case("HTTP-response-incomplete"), f"{method} {url}: {exc!r}") from None
-    except http.client.HTTPException as exc:
-        raise _Failed(Case("HTTP-protocol-error"), f"{method} {url}: {exc!r}") from None
-    except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as exc:
-        raise _Failed(Case("connection-terminated"), f"{method} {url}: {exc}") from None
-    except OSError as exc:
-        raise _Failed(Case("internal-error", Some(f"{method} {url}: {exc}")), str(exc)) from None
-    finally:
-        sock.close()
-
-
-def _denied(method: str, url: str, host: str) -> _Failed:
-    return _Failed(
-        Case("HTTP-request-denied"),
-        f"outgoing HTTP request {method} {url} refused: {host} is not an allowed destination "
-        f"(allowed: {', '.join(policy().allow) or 'none'}; set {ALLOW_ENV} to change)",
-    )
-
-
-def _connect(addresses: list[Any], timeout_s: float, host: str, port: int) -> socket.socket:
-    last: OSError | None = None
-    timed_out = False
-    for family, socktype, proto, _, address in addresses:
-        sock = socket.socket(family, socktype, proto)
-        sock.settimeout(timeout_s)
-        try:
-            sock.connect(address)
-            return sock
-        except TimeoutError as exc:
-            timed_out, last = True, exc
-        except OSError as exc:
-            last = exc
-        sock.close()
-    where = f"{host}:{port}"
-    if timed_out:
-        raise _Failed(
-            Case("connection-timeout"), f"connecting to {where} timed out after {timeout_s:g} s"
-        )
-    if isinstance(last, ConnectionRefusedError):
-        raise _Failed(Case("connection-refused"), f"{where} refused the connection")
-    raise _Failed(Case("destination-unavailable"), f"cannot connect to {where}: {last}")
 
 
 # -- the table ----------------------------------------------------------------------------------
@@ -870,4 +584,4 @@ def stream_router(key: str, stdio: HostFunc | None) -> Callable[[Sequence[Any]],
     return choose
 
 
-__all__ = ["ALLOW_ENV", "FAMILY", "FUNCS", "ROUTERS", "HttpPolicy", "policy", "set_policy"]
+__all__ = ["FAMILY", "FUNCS", "ROUTERS", "owns", "stream_router"]

@@ -27,8 +27,8 @@ import pytest
 
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, InvocationStarted
-from host.runtime import wasi_http
-from host.runtime.wasi_http import HttpPolicy
+from host.runtime import http_send, wasi_http
+from host.runtime.http_send import HttpPolicy
 from host.service import HostService
 from tests.fixtures.build import build_python_fixture
 from tests.server_util import AGENT_HOST, clone_store, wait_until
@@ -413,7 +413,7 @@ def test_non_loopback_destinations_are_refused(
         }
     stderr = b"".join(d for s, d in output if s == "stderr").decode()
     assert "GET http://example.com/ refused: example.com is not an allowed destination" in stderr
-    assert wasi_http.ALLOW_ENV in stderr
+    assert http_send.ALLOW_ENV in stderr
     details = [e.response["detail"] for e in exchanges(host, agent)]
     assert all("not an allowed destination" in d for d in details)
     # Loopback, by address and by name, is allowed by default.
@@ -426,18 +426,18 @@ def test_non_loopback_destinations_are_refused(
 def test_the_allow_list_is_a_host_setting(
     host: HostService, agent: AgentId, web: WebServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(wasi_http.ALLOW_ENV, "10.0.0.0/8, partner.example")
-    assert wasi_http.policy().allow == ("10.0.0.0/8", "partner.example")
+    monkeypatch.setenv(http_send.ALLOW_ENV, "10.0.0.0/8, partner.example")
+    assert http_send.policy().allow == ("10.0.0.0/8", "partner.example")
     denied = fetch(host, agent, "GET", f"{web.url}/echo")  # loopback is not listed any more
     assert denied["error"] == "ErrorCode_HttpRequestDenied"
     assert web.hits == []
-    wasi_http.set_policy(HttpPolicy(allow=("127.0.0.1",)))
+    http_send.set_policy(HttpPolicy(allow=("127.0.0.1",)))
     try:
         assert fetch(host, agent, "GET", f"{web.url}/echo")["status"] == 200
     finally:
-        wasi_http.set_policy(None)
+        http_send.set_policy(None)
     # Replay does not consult the setting: the recorded answers stand.
-    monkeypatch.delenv(wasi_http.ALLOW_ENV)
+    monkeypatch.delenv(http_send.ALLOW_ENV)
     host.executor.forget_instance(agent)
     again = fetch(host, agent, "GET", f"{web.url}/echo")
     assert again["status"] == 200
