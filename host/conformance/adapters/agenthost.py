@@ -27,6 +27,7 @@ from host.conformance.adapters.base import (
     AdapterError,
     AgentRef,
     AgentState,
+    HttpResponse,
     Invocation,
     NotFound,
     OplogEntry,
@@ -36,14 +37,17 @@ from host.conformance.cases import (
     AGENTS,
     PROMISE_LISTING,
     RESTART,
+    ROUTES,
     SUSPENSION_HOOK,
     UPDATE,
     WAVE,
+    WEBHOOKS,
 )
 from host.conformance.errors import SuiteError
 
 if TYPE_CHECKING:
     from host.ids import AgentId
+    from host.server.mounts import MountRouter
     from host.service import Call, HostService
 
 SCHEDULER_INTERVAL_S = 0.02
@@ -107,7 +111,9 @@ class _Invocation(Invocation):
 
 class AgentHostAdapter(Adapter):
     name = "agent-host"
-    capabilities = frozenset({RESTART, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS})
+    capabilities = frozenset(
+        {RESTART, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS, ROUTES, WEBHOOKS}
+    )
 
     def __init__(self, url: str | None = None, data_dir: Path | None = None) -> None:
         if url is not None:
@@ -123,6 +129,7 @@ class AgentHostAdapter(Adapter):
         self._stop_scheduler = threading.Event()
         self._scheduler: threading.Thread | None = None
         self._hooks: dict[AgentId, bytes] = {}
+        self._router: MountRouter | None = None
 
     def describe(self) -> str:
         return f"agent-host in-process Host on {self.data_dir}"
@@ -143,9 +150,11 @@ class AgentHostAdapter(Adapter):
         self._open()
 
     def _open(self) -> None:
+        from host.server.mounts import MountRouter
         from host.service import HostService
 
         self._host = HostService(self.data_dir, before_suspend=self._before_suspend)
+        self._router = MountRouter(self._host)
         self._stop_scheduler.clear()
         self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
         self._scheduler.start()
@@ -304,6 +313,25 @@ class AgentHostAdapter(Adapter):
     def pending_promises(self, component_id: str, agent: str) -> list[int]:
         promises = self.host.list_promises(self._agent(component_id, agent))
         return [p.id.oplog_idx for p in promises]
+
+    def route(
+        self,
+        component_id: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | None,
+    ) -> HttpResponse:
+        from host.conformance.adapters.inprocess_http import route_request
+
+        if self._router is None:
+            raise AdapterError("the adapter is not started")
+        return route_request(self.host, self._router, method, path, headers, body)
+
+    def webhook(self, component_id: str, url: str, body: bytes) -> HttpResponse:
+        from host.conformance.adapters.inprocess_http import webhook_request
+
+        return webhook_request(self.host, url, body)
 
     def complete_at_suspension(self, component_id: str, agent: str, data: bytes) -> None:
         with self._lock:
