@@ -9,7 +9,9 @@ thread has come to rest, and opens a new one on the same directory: nothing but 
 store survives.
 
 It cannot crash the host while an invocation runs (no ``kill``: the process under test
-is this one) and has no HTTP API; the ``http`` adapter covers both.
+is this one) and has no REST API (``http`` steps); the ``http`` adapter covers both.
+Agent routes and webhooks (``route``, ``webhook``) it does serve, through the server's own
+routing and webhook code without a server (:mod:`.inprocess_http`).
 """
 
 from __future__ import annotations
