@@ -15,7 +15,8 @@ addresses agents by constructor parameters alone.
 * ``PhantomRoute()``, mount ``/conformance/phantoms``, ``phantom-agent``: ``me`` (GET
   ``/me``) answers its own agent id; every request meets a fresh phantom agent.
 * ``HookAgent(name)``: ``open`` creates a promise and its webhook (``create-webhook``)
-  and answers the URL; ``wait`` awaits that promise and answers its payload as text.
+  and answers the URL; ``wait`` awaits that promise and answers its payload as text;
+  ``complete_other`` completes any agent's promise (complete-promise).
 * ``CalleeAgent(name)``: ``add`` (counts its runs in ``calls_made``), ``wait_for``
   (creates a promise and awaits it: the agent suspends; answers ``got <payload>``).
 * ``CallerAgent(name)``: ``call_add`` awaits ``CalleeAgent(target).add(n)`` (wasm-rpc
@@ -27,13 +28,16 @@ addresses agents by constructor parameters alone.
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 
 from agent_sdk import (
+    AgentId,
     PromiseId,
     agent,
     await_promise,
     client,
+    complete_promise,
     create_promise,
     create_webhook,
     endpoint,
@@ -122,6 +126,11 @@ class HookAgent:
         if self.pending is None:
             raise ValueError("no webhook is open: call open first")
         return (await await_promise(self.pending)).decode()
+
+    def complete_other(self, component: str, agent_id: str, idx: int, text: str) -> bool:
+        """complete-promise of any agent's promise (an internal one must be refused)."""
+        promise = PromiseId(AgentId(uuid.UUID(component), agent_id), idx)
+        return complete_promise(promise, text.encode())
 
 
 @agent
