@@ -134,6 +134,20 @@ class IdempotencyKeyReused(Conflict):
         self.invocation_id = invocation_id
 
 
+class InternalPromise(Conflict):
+    """A promise the host made for itself (an agent awaiting another agent's method,
+    ``golem:agent/host`` ``wasm-rpc``): only the callee's end completes it."""
+
+    def __init__(self, promise: str, agent: str) -> None:
+        super().__init__(
+            f"promise {promise} is internal: agent {agent} awaits the result of a call to "
+            "another agent on it, and the host completes it when that call ends; it cannot "
+            "be completed from outside (complete the promise the callee waits on instead)"
+        )
+        self.promise = promise
+        self.agent = agent
+
+
 class LeaseHeld(Conflict):
     def __init__(self, agent: str, owner: str) -> None:
         super().__init__(f"agent {agent} is being run by another host process ({owner})")

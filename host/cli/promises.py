@@ -131,7 +131,13 @@ def promise_secret(ctx: Ctx, component_ref: str, agent_name: str, oplog_idx: int
 @promise.command("list")
 @click.argument("component_ref", required=False)
 @click.argument("agent_name", required=False)
-@click.option("--all", "show_all", is_flag=True, help="Include completed promises.")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Include completed promises, and internal ones (an agent awaiting another agent "
+    "on them), marked internal.",
+)
 @json_flag
 @pass_ctx
 @handle_errors
@@ -140,7 +146,10 @@ def promise_list(
 ) -> None:
     """List pending promises (of one agent, or of all agents)."""
     agent_id = ctx.agent(component_ref, agent_name) if component_ref and agent_name else None
-    records = ctx.service.list_promises(agent_id, component_ref, include_completed=show_all)
+    records = ctx.service.list_promises(
+        agent_id, component_ref, include_completed=show_all, include_internal=show_all
+    )
+    internal = ctx.service.internal_promises(records)
     rows = [
         {
             "id": str(p.id),
@@ -149,11 +158,13 @@ def promise_list(
             "created_at": iso(p.created_at),
             "function": p.function,
             "completed": p.completed,
+            "internal": p.id in internal,
         }
         for p in records
     ]
     lines = [
-        f"{r['id']}  {'completed' if r['completed'] else 'pending'}  created "
+        f"{r['id']}  {'completed' if r['completed'] else 'pending'}"
+        f"{'  internal (awaits another agent)' if r['internal'] else ''}  created "
         f"{r['created_at']} by {r['function']}"
         for r in rows
     ]

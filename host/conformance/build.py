@@ -44,9 +44,23 @@ def is_wat_guest(folder: Path) -> bool:
     return (folder / "world.wit").is_file() and (folder / "guest.wat").is_file()
 
 
+_AGENT_SDK_IMPORT = re.compile(r"^\s*(?:from|import)\s+agent_sdk\b", re.MULTILINE)
+_SDK_WORLD = Path(__file__).resolve().parents[2] / "wit" / "agent-host-sdk-0.2.0" / "sdk.wit"
+
+
+def is_agent_folder(folder: Path) -> bool:
+    """A code-first agent folder: ``app.py`` importing ``agent_sdk``, no ``wit/`` (built
+    against the SDK's world, as ``scripts/build_examples.py`` builds agent folders)."""
+    app = folder / "app.py"
+    if not app.is_file() or (folder / "wit").exists():
+        return False
+    return _AGENT_SDK_IMPORT.search(app.read_text("utf-8", errors="replace")) is not None
+
+
 def is_py_guest(folder: Path) -> bool:
-    """A componentize-py guest: ``app.py`` and its ``wit/`` folder."""
-    return (folder / "app.py").is_file() and (folder / "wit" / "world.wit").is_file()
+    """A componentize-py guest: ``app.py`` and its ``wit/`` folder, or an agent folder."""
+    app = (folder / "app.py").is_file()
+    return (app and (folder / "wit" / "world.wit").is_file()) or is_agent_folder(folder)
 
 
 def is_guest(folder: Path) -> bool:
@@ -54,7 +68,10 @@ def is_guest(folder: Path) -> bool:
 
 
 def guest_world(folder: Path) -> Path:
-    """The world.wit of a WAT or componentize-py guest folder."""
+    """The world.wit of a WAT or componentize-py guest folder (the SDK's world for an
+    agent folder)."""
+    if is_agent_folder(folder):
+        return _SDK_WORLD
     return folder / "wit" / "world.wit" if is_py_guest(folder) else folder / "world.wit"
 
 

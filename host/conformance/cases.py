@@ -25,7 +25,11 @@ UPDATE = "update"
 SUSPENSION_HOOK = "suspension-hook"
 PROMISE_LISTING = "promise-listing"
 AGENTS = "agents"
-CAPABILITIES = (RESTART, KILL, HTTP, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS)
+ROUTES = "routes"
+WEBHOOKS = "webhooks"
+CAPABILITIES = (
+    RESTART, KILL, HTTP, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS, ROUTES, WEBHOOKS,
+)  # fmt: skip
 
 STATUSES = ("running", "idle", "suspended", "interrupted", "retrying", "failed")
 OPLOG_KINDS = (
@@ -127,7 +131,10 @@ class Sleep(Step):
 
 
 @dataclass(frozen=True)
-class Http(Step):
+class Request(Step):
+    """An HTTP request a case sends: ``http`` (the host's REST API) or ``route`` (an
+    agent type's own mount)."""
+
     method: str = "GET"
     target: str = "/"
     json_body: Any = None
@@ -138,6 +145,25 @@ class Http(Step):
     expect_json: Any = None
     has_expect_json: bool = False
     subset: bool = False
+
+
+@dataclass(frozen=True)
+class Http(Request):
+    """A raw request to the host's REST API (capability ``http``)."""
+
+
+@dataclass(frozen=True)
+class Route(Request):
+    """A request to the routes agent types mount (capability ``routes``)."""
+
+
+@dataclass(frozen=True)
+class Webhook(Step):
+    """A POST to a webhook URL an agent handed out (capability ``webhooks``)."""
+
+    url: Any = None  # a reference to the URL (a step's value)
+    data: Any = None  # a data spec: the body
+    status: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,11 +183,16 @@ class AgentSpec:
     agent id's parentheses (by default the JSON values joined by ", ")."""
 
     type: str
-    params: tuple[Any, ...]
-    id_params: str
+    params: tuple[Any, ...]  # may hold {"$unique": ...} references
+    id_params: str | None  # None: the resolved params as compact JSON, joined by ", "
+    phantom: bool = True  # False: no [phantom] suffix (an agent a mount addresses)
 
-    def agent_id(self, phantom: str) -> str:
-        return f"{self.type}({self.id_params})[{phantom}]"
+    def agent_id(self, phantom: str, params: list[Any]) -> str:
+        """The agent id, given the instance's phantom id and the resolved params."""
+        text = self.id_params
+        if text is None:
+            text = ", ".join(json.dumps(p, separators=(",", ":")) for p in params)
+        return f"{self.type}({text})" + (f"[{phantom}]" if self.phantom else "")
 
 
 @dataclass(frozen=True)
@@ -256,6 +287,10 @@ def needs(case: Case) -> frozenset[str]:
             found.add(KILL if step.kill else RESTART)
         elif isinstance(step, Http):
             found.add(HTTP)
+        elif isinstance(step, Route):
+            found.add(ROUTES)
+        elif isinstance(step, Webhook):
+            found.add(WEBHOOKS)
         elif isinstance(step, Invoke) and step.wave is not None:
             found.add(WAVE)
         elif isinstance(step, Update):

@@ -18,6 +18,7 @@ from host.conformance.adapters import (
     Adapter,
     AdapterError,
     AgentRef,
+    HttpResponse,
     Invocation,
     NotFound,
     OplogEntry,
@@ -33,12 +34,15 @@ from host.conformance.cases import (
     Http,
     Instance,
     Invoke,
+    Request,
     Restart,
+    Route,
     Sleep,
     Step,
     Suite,
     Update,
     WaitStatus,
+    Webhook,
 )
 from host.conformance.errors import SuiteError
 
@@ -134,12 +138,24 @@ class CaseRun:
         # Agents of agent components are named TYPE(PARAMS)[phantom]: the phantom id,
         # unique to the instance, keeps runs and instances apart.
         self.phantom = str(uuid.uuid4())
-        self.ctx = refs.Context(self.values, self.agent, lambda: self.component_id, self.pending)
+        self.ctx = refs.Context(
+            self.values, self.agent, lambda: self.component_id, self.pending, self.unique
+        )
+
+    def unique(self, name: str) -> str:
+        """``{"$unique": name}``: a text unique to the run and the instance."""
+        return f"{name}-{self.phantom.replace('-', '')[:12]}"
+
+    def params(self, name: str) -> list[Any]:
+        spec = self.instance.case.agent_spec(name)
+        assert spec is not None
+        resolved: list[Any] = refs.resolve(list(spec.params), self.ctx)
+        return resolved
 
     def agent(self, name: str) -> str:
         spec = self.instance.case.agent_spec(name)
         if spec is not None:
-            return spec.agent_id(self.phantom)
+            return spec.agent_id(self.phantom, self.params(name))
         return self.prefix + name
 
     def pending(self, name: str) -> list[int]:
@@ -169,8 +185,10 @@ class CaseRun:
             self.expect_oplog(step)
         elif isinstance(step, Sleep):
             time.sleep(step.seconds)
-        elif isinstance(step, Http):
-            self.http(step)
+        elif isinstance(step, Http | Route):
+            self.request(step)
+        elif isinstance(step, Webhook):
+            self.webhook(step)
         elif isinstance(step, Update):
             wasm = self.components.wasm(step.guest, self.instance.generation)
             name = self.components.name(self.instance)
@@ -191,7 +209,12 @@ class CaseRun:
         if spec is not None:
             handle = self.adapter.invoke_agent(
                 self.component_id,
-                AgentRef(spec.type, list(spec.params), self.phantom, self.agent(step.agent)),
+                AgentRef(
+                    spec.type,
+                    self.params(step.agent),
+                    self.phantom if spec.phantom else None,
+                    self.agent(step.agent),
+                ),
                 step.function,
                 args,
                 step.wave,
@@ -375,15 +398,19 @@ class CaseRun:
                     f"it is: {_kinds(every)}"
                 )
 
-    def http(self, step: Http) -> None:
-        def substitute(text: str) -> str:
-            text = text.replace("{component}", self.component_id)
-            while "{agent:" in text:
-                start = text.index("{agent:")
+    def substitute(self, text: str) -> str:
+        """A step's path with its placeholders filled in."""
+        text = text.replace("{component}", self.component_id)
+        for kind, fill in (("agent", self.agent), ("unique", self.unique)):
+            opening = "{" + kind + ":"
+            while opening in text:
+                start = text.index(opening)
                 end = text.index("}", start)
-                text = text[:start] + self.agent(text[start + 7 : end]) + text[end + 1 :]
-            return text
+                name = text[start + len(opening) : end]
+                text = text[:start] + fill(name) + text[end + 1 :]
+        return text
 
+    def request(self, step: Http | Route) -> None:
         headers = dict(step.headers)
         body: bytes | None = None
         if step.has_json:
@@ -392,24 +419,33 @@ class CaseRun:
             body = step.text.encode("utf-8")
         if body is not None and not any(k.lower() == "content-type" for k in headers):
             headers["content-type"] = "application/json"
-        target = substitute(step.target)
-        response = self.adapter.http(step.method, target, headers, body)
+        target = self.substitute(step.target)
+        if isinstance(step, Route):
+            response = self.adapter.route(self.component_id, step.method, target, headers, body)
+        else:
+            response = self.adapter.http(step.method, target, headers, body)
+        self.check_response(step, f"{step.method} {target}", response)
+
+    def webhook(self, step: Webhook) -> None:
+        url = refs.resolve(step.url, self.ctx)
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise StepFailed(f"the webhook URL {refs.show(url)} is not an http(s) URL")
+        response = self.adapter.webhook(self.component_id, url, self.data(step.data))
+        self.check_response(step, f"POST {url}", response)
+
+    def check_response(
+        self, step: Http | Route | Webhook, what: str, response: HttpResponse
+    ) -> None:
         is_json, value = response.json()
         shown = response.body[:300].decode("utf-8", "replace")
         if response.status not in step.status:
             expected = " or ".join(str(s) for s in step.status)
-            raise StepFailed(
-                f"{step.method} {target} answered {response.status}, expected {expected}: {shown}"
-            )
-        if step.has_expect_json:
+            raise StepFailed(f"{what} answered {response.status}, expected {expected}: {shown}")
+        if isinstance(step, Request) and step.has_expect_json:
             if not is_json:
-                raise StepFailed(
-                    f"{step.method} {target} answered a body that is not JSON: {shown}"
-                )
+                raise StepFailed(f"{what} answered a body that is not JSON: {shown}")
             wanted = refs.resolve(step.expect_json, self.ctx)
             if not refs.matches(value, wanted, subset=step.subset):
                 how = "match" if step.subset else "equal"
-                raise StepFailed(
-                    f"{step.method} {target}: the body {shown} does not {how} {refs.show(wanted)}"
-                )
+                raise StepFailed(f"{what}: the body {shown} does not {how} {refs.show(wanted)}")
         self.values[step.index] = value

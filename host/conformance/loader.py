@@ -11,13 +11,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from host.conformance import refs
+from host.conformance import netsteps, refs
 from host.conformance.build import is_exported, is_py_guest, is_wat_guest
 from host.conformance.cases import (
     CAPABILITIES,
     DEFAULT_TIMEOUT,
     END_EXPECTS,
-    HTTP_METHODS,
     MAX_TIMEOUT,
     OPLOG_KINDS,
     PROMISE_LISTING,
@@ -33,6 +32,7 @@ from host.conformance.cases import (
     Http,
     Invoke,
     Restart,
+    Route,
     Sleep,
     Step,
     Suite,
@@ -40,9 +40,9 @@ from host.conformance.cases import (
     WaitStatus,
 )
 from host.conformance.errors import CaseError
+from host.conformance.jsonobj import Obj as _Obj
 
 _CASE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def load_cases(suite: Suite) -> list[Case]:
@@ -74,58 +74,6 @@ def _shown(file: Path) -> str:
 
 
 # -- validation ------------------------------------------------------------------------------
-class _Obj:
-    """A JSON object being validated at ``path``; reports unknown keys."""
-
-    def __init__(self, data: Any, path: str) -> None:
-        if not isinstance(data, dict):
-            raise CaseError(path, f"must be an object, got {refs.show(data, 60)}")
-        self.data: dict[str, Any] = data
-        self.path = path
-        self.seen: set[str] = set()
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}"
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self.seen.add(key)
-        return self.data.get(key, default)
-
-    def req(self, key: str) -> Any:
-        self.seen.add(key)
-        if key not in self.data:
-            raise CaseError(self.at(key), "is required")
-        return self.data[key]
-
-    def string(self, key: str, required: bool = True) -> Any:
-        """A non-empty string; an optional one that is absent is None."""
-        if not required and key not in self.data:
-            self.seen.add(key)
-            return None
-        value = self.req(key)
-        if not (isinstance(value, str) and value):
-            raise CaseError(self.at(key), f"must be a non-empty string, got {refs.show(value, 60)}")
-        return value
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self.get(key, default)
-        if (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not (low <= value <= high)
-        ):
-            raise CaseError(self.at(key), f"must be a number from {low:g} to {high:g}")
-        return float(value)
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise CaseError(self.at(unknown[0]), "is not a field here")
-
-
 def _case(suite: Suite, file: Path, data: Any, rules: dict[str, str]) -> Case:
     case_id = file.stem
     if not _CASE_ID.match(case_id):
@@ -195,13 +143,18 @@ def _agents(raw: Any) -> tuple[tuple[str, AgentSpec], ...]:
         params = a.get("params", [])
         if not isinstance(params, list):
             raise CaseError(a.at("params"), "must be a list of JSON constructor parameters")
+        facts = refs.Facts()
+        refs.check(params, a.at("params"), None, False, facts)
+        if facts.kinds - {"$unique"}:
+            raise CaseError(a.at("params"), 'only {"$unique": ...} references are allowed here')
         id_params = a.get("id_params")
-        if id_params is None:
-            id_params = ", ".join(json.dumps(p, separators=(",", ":")) for p in params)
-        elif not isinstance(id_params, str):
+        if id_params is not None and not isinstance(id_params, str):
             raise CaseError(a.at("id_params"), "must be the agent id's parameter text")
+        phantom = a.get("phantom", True)
+        if not isinstance(phantom, bool):
+            raise CaseError(a.at("phantom"), "must be true or false")
         a.done()
-        found.append((name, AgentSpec(type_name, tuple(params), id_params)))
+        found.append((name, AgentSpec(type_name, tuple(params), id_params, phantom)))
     return tuple(found)
 
 
@@ -234,12 +187,12 @@ class _Steps:
         step = self.steps[ref]
         produces = (
             isinstance(step, Invoke | AwaitResult) and step.expect.kind in ("result", "done")
-        ) or isinstance(step, Http)
+        ) or isinstance(step, Http | Route)
         if not produces:
             raise CaseError(
                 path,
                 f"step {ref} ({step.op}) produces no value: only invoke/await_result steps "
-                'that expect "done" or a result, and http steps, do',
+                'that expect "done" or a result, and http and route steps, do',
             )
 
     def _agent(self, obj: _Obj) -> str:
@@ -330,6 +283,8 @@ class _Steps:
             "expect_oplog": self._expect_oplog,
             "sleep": self._sleep,
             "http": self._http,
+            "route": self._route,
+            "webhook": self._webhook,
             "update": self._update,
             "complete_at_suspension": self._complete_at_suspension,
         }.get(op)
@@ -491,58 +446,13 @@ class _Steps:
         return Sleep(index, "sleep", None, obj.number("seconds", 0.0, 0.0, 60.0))
 
     def _http(self, index: int, obj: _Obj) -> Step:
-        method = obj.req("method")
-        if method not in HTTP_METHODS:
-            raise CaseError(obj.at("method"), f"must be one of {list(HTTP_METHODS)}")
-        target = obj.string("path")
-        if not target.startswith("/"):
-            raise CaseError(obj.at("path"), "must start with /")
-        for placeholder in _PLACEHOLDER.findall(target):
-            kind, _, name = placeholder.partition(":")
-            if placeholder == "component" or (kind == "agent" and refs.AGENT_NAME.match(name)):
-                continue
-            raise CaseError(
-                obj.at("path"),
-                f"unknown placeholder {{{placeholder}}}; use {{component}} or {{agent:NAME}}",
-            )
-        if obj.has("json") and obj.has("text"):
-            raise CaseError(obj.at("text"), 'give either "json" or "text", not both')
-        body = obj.get("json")
-        self._value(body, obj.at("json"), index, matchers=False)
-        text = obj.get("text")
-        if text is not None and not isinstance(text, str):
-            raise CaseError(obj.at("text"), "must be a string")
-        headers = obj.get("headers", {})
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise CaseError(obj.at("headers"), "must be an object of strings")
-        e = _Obj(obj.req("expect"), obj.at("expect"))
-        status = e.req("status")
-        statuses = status if isinstance(status, list) else [status]
-        if not statuses or not all(refs.is_int(s, 100, 599) for s in statuses):
-            raise CaseError(e.at("status"), "must be an HTTP status or a list of them")
-        if e.has("json") and e.has("match"):
-            raise CaseError(e.at("match"), 'give either "json" (exact) or "match" (subset)')
-        key = "match" if e.has("match") else "json"
-        expected = e.get(key)
-        self._value(expected, e.at(key), index, matchers=True)
-        e.done()
-        return Http(
-            index,
-            "http",
-            None,
-            method,
-            target,
-            body,
-            obj.has("json"),
-            text,
-            tuple(sorted(headers.items())),
-            tuple(statuses),
-            expected,
-            e.has(key),
-            key == "match",
-        )
+        return netsteps.request_step(self, index, obj, Http)
+
+    def _route(self, index: int, obj: _Obj) -> Step:
+        return netsteps.request_step(self, index, obj, Route)
+
+    def _webhook(self, index: int, obj: _Obj) -> Step:
+        return netsteps.webhook_step(self, index, obj)
 
     def _update(self, index: int, obj: _Obj) -> Step:
         agent = self._agent(obj)

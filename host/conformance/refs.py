@@ -14,6 +14,9 @@ something only known while the case runs:
                                     one, or ``"nth": i`` of the listing)
 ``{"$bytes": "text"}``              the UTF-8 bytes of the text, as a list of numbers
 ``{"$json_bytes": value}``          the bytes of ``value`` as compact JSON
+``{"$unique": "acme"}``             a text unique to the run and the case instance,
+                                    ``acme-<12 hex digits>`` (constructor parameters
+                                    of agents a mount addresses without a phantom id)
 ==================================  =================================================
 
 In expectations only, matchers: ``{"$type": "integer"}`` (any value of that JSON type),
@@ -36,7 +39,7 @@ from host.conformance.errors import CaseError
 
 JSON_TYPES = ("integer", "number", "string", "boolean", "null", "array", "object", "any")
 AGENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
-_REFS = {"$step", "$agent", "$component", "$pending", "$bytes", "$json_bytes"}
+_REFS = {"$step", "$agent", "$component", "$pending", "$bytes", "$json_bytes", "$unique"}
 _MATCHERS = {"$type", "$regex", "$not", "$contains"}
 _OPTIONS = {"$step": {"path", "plus"}, "$pending": {"nth"}}
 
@@ -58,6 +61,7 @@ class Facts:
 
     steps: set[int] = field(default_factory=set)
     pending: bool = False
+    kinds: set[str] = field(default_factory=set)  # the $-keys met
 
 
 def check(value: Any, path: str, step_index: int | None, matchers: bool, facts: Facts) -> None:
@@ -76,6 +80,7 @@ def check(value: Any, path: str, step_index: int | None, matchers: bool, facts: 
     if len(dollar) > 1:
         raise CaseError(path, f"an object may hold one $-key, found {sorted(dollar)}")
     key = dollar[0]
+    facts.kinds.add(key)
     allowed = _REFS | (_MATCHERS if matchers else set())
     if key not in allowed:
         where = "" if matchers or key not in _MATCHERS else " (matchers only in expectations)"
@@ -100,7 +105,7 @@ def check(value: Any, path: str, step_index: int | None, matchers: bool, facts: 
         for i, part in enumerate(parts):
             if not isinstance(part, str | int) or isinstance(part, bool):
                 raise CaseError(f"{path}.path[{i}]", "must be an object key or an array index")
-    elif key in ("$agent", "$pending"):
+    elif key in ("$agent", "$pending", "$unique"):
         if not isinstance(arg, str) or not AGENT_NAME.match(arg):
             raise CaseError(at, f"must be an agent name matching {AGENT_NAME.pattern}")
         if key == "$pending":
@@ -142,6 +147,7 @@ class Context:
     agent_name: Callable[[str], str]
     component_id: Callable[[], str]
     pending: Callable[[str], list[int]]
+    unique: Callable[[str], str]
 
 
 def resolve(value: Any, ctx: Context) -> Any:
@@ -168,6 +174,8 @@ def resolve(value: Any, ctx: Context) -> Any:
         return found
     if "$agent" in value:
         return ctx.agent_name(value["$agent"])
+    if "$unique" in value:
+        return ctx.unique(value["$unique"])
     if "$component" in value:
         import uuid
 

@@ -132,6 +132,18 @@ def _promise_of_key(key: str) -> PromiseId | None:
     return PromiseId(AgentId(uuid.UUID(component), name), int(idx))
 
 
+def is_call_promise(store: Store, promise: PromiseId) -> bool:
+    """Whether ``promise`` is one an agent awaits another agent's method on (created by
+    an awaited ``wasm-rpc`` call): internal, completed only by the callee's end."""
+    try:
+        (entry,) = store.read_oplog(promise.agent, promise.oplog_idx, 1)
+    except (HostError, ValueError):
+        return False
+    if not isinstance(entry, PromiseCreated):
+        return False
+    return "[method]wasm-rpc." in entry.function and entry.function.endswith("invoke-and-await")
+
+
 # -- the callee's side: its invocation ended ------------------------------------------------
 def completion_for(
     store: Store,
@@ -358,4 +370,12 @@ FUNCS_0_2_2: dict[str, Callable[[FuncSig], HostFunc]] = {
     "[constructor]wasm-rpc": lambda sig: HostFunc(_constructor_0_2_2),
 }
 
-__all__ = ["FUNCS", "FUNCS_0_2_2", "AgentCalls", "RpcFailure", "RpcTarget", "invocation_ended"]
+__all__ = [
+    "FUNCS",
+    "FUNCS_0_2_2",
+    "AgentCalls",
+    "RpcFailure",
+    "RpcTarget",
+    "invocation_ended",
+    "is_call_promise",
+]

@@ -104,7 +104,17 @@ def _create_promise(sig: FuncSig) -> HostFunc:
 
 
 def _may_complete(session: Session, promise: PromiseId, secret: str | None) -> None:
-    """The guest side of the completion model (host.secrets.CompletionPolicy)."""
+    """The guest side of the completion model (host.secrets.CompletionPolicy). An
+    internal promise (its owner awaits another agent's method on it) is the host's to
+    complete: no guest may, secret or not."""
+    from host.runtime.agent_rpc import is_call_promise
+
+    if is_call_promise(session.store, promise):
+        raise GuestError(
+            f"agent {session.agent} may not complete promise {promise}: it is internal (its "
+            "owner awaits another agent's method on it, and the host completes it when that "
+            "call ends)"
+        )
     if secret is not None:
         if not matches(secret, session.store.promise_secret_hash(promise)):
             raise GuestError(

@@ -21,17 +21,17 @@ from host import webhooks
 from host.agents.agentid import find_type, make_agent_id
 from host.agents.agenttypes import AgentType
 from host.agents.datavalue import data_value_from_json
-from host.errors import InvalidInput, NotFound
+from host.errors import InvalidInput
 from host.ids import AgentId
 from host.server.auth import AuthConfig
 from host.server.errors import ApiError, error_body
 from host.server.mounts import (
     MountMatch,
     MountRouter,
-    agent_name,
+    agent_error,
     allowed_origin,
-    method_input,
-    result_status,
+    mount_call,
+    mount_response,
 )
 from host.server.routes import in_thread, located
 from host.server.shapes import invocation_response
@@ -142,38 +142,25 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
         result = await in_thread(lambda: service.agent_result(view.invocation))
         assert result is not None
         if result.error is not None:
-            raise _agent_error(result.error, result.caller_error)
+            raise agent_error(result.error, result.caller_error)
         return {**out, "result": result.rest}
 
     # -- webhooks ---------------------------------------------------------------------
     @app.post(webhooks.PREFIX + "{path:path}", tags=["agents"], status_code=204)
     async def webhook(path: str, request: Request) -> Response:
         data = await request.body()
-        parsed = webhooks.parse_token(path.rstrip("/").rpartition("/")[2])
 
         def complete() -> bool:
-            if parsed is None:
-                return False
-            promise, secret = parsed
-            try:
-                if not service.promise_secret_matches(promise, secret):
-                    return False
-            except (NotFound, InvalidInput):
-                return False
             with located(data="body"):
-                service.complete(promise, data)
-            return True
+                done = service.complete_webhook(path.rstrip("/").rpartition("/")[2], data)
+            return done is not None
 
+        # 204 whether it completed the promise now or it was completed before (Golem's
+        # answer too: a provider that retries a delivery is not told it failed).
         if not await in_thread(complete):
             # Golem: a webhook id it did not sign is a webhook that does not exist.
             raise ApiError(404, "not_found", "no such webhook")
         return Response(status_code=204)
-
-
-def _agent_error(message: str, caller: bool) -> ApiError:
-    if caller:
-        return ApiError(400, "invalid_input", f"the agent refused the call: {message}")
-    return ApiError(500, "agent_error", f"the method failed: {message}")
 
 
 async def serve_mount(
@@ -227,10 +214,7 @@ async def _call(
     route = match.route
 
     def submit() -> tuple[str, str]:
-        name = agent_name(match)
-        agent = AgentId(uuid.UUID(route.component.id), name)
-        value = method_input(match, query, headers, body, content_type)
-        call = service._invoke_call(agent, route.agent_type, route.method.name, value)
+        call = mount_call(service, match, query, headers, body, content_type)
         invocation = service.submit(call)  # an ephemeral type's: a fresh agent
         return invocation.agent.name, invocation.invocation_id
 
@@ -238,11 +222,7 @@ async def _call(
     view: InvocationView = await service.wait_async(invocation_id, await_timeout)
     if view.invocation.state != "done":
         return invocation_response(view, route.component.id, name)
-    result = await in_thread(lambda: service.agent_result(view.invocation))
-    assert result is not None
-    if result.error is not None:
-        raise _agent_error(result.error, result.caller_error)
-    status, payload = result_status(route.method, result.value, result.json)
+    status, payload = await in_thread(lambda: mount_response(service, route, view.invocation))
     if status == 204:
         return Response(status_code=204)
     return JSONResponse(payload, status)

@@ -19,6 +19,7 @@ from host.errors import (
     Conflict,
     Divergence,
     HostError,
+    InternalPromise,
     InvalidInput,
     NotFound,
     StoreError,
@@ -29,6 +30,7 @@ STATUS: list[tuple[type[HostError], int, str]] = [
     (InvalidInput, 400, "invalid_input"),
     # A call to a failed agent fails at once, as its failed invocation did.
     (AgentFailed, 422, "invocation_failed"),
+    (InternalPromise, 409, "internal_promise"),
     (Conflict, 409, "conflict"),
     (Divergence, 409, "divergence"),
     (StoreError, 503, "store_unavailable"),
@@ -70,6 +72,15 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc)
 
 
+def host_error_answer(exc: HostError) -> tuple[int, dict[str, Any]]:
+    """(status, error body) for a HostError: the one table, :data:`STATUS`."""
+    field = exc.field if isinstance(exc, InvalidInput) else None
+    for cls, status, code in STATUS:
+        if isinstance(exc, cls):
+            return status, error_body(code, str(exc), field)
+    return 500, error_body("host_error", str(exc))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -77,11 +88,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HostError)
     async def host_error(request: Request, exc: HostError) -> JSONResponse:
-        field = exc.field if isinstance(exc, InvalidInput) else None
-        for cls, status, code in STATUS:
-            if isinstance(exc, cls):
-                return JSONResponse(error_body(code, str(exc), field), status)
-        return JSONResponse(error_body("host_error", str(exc)), 500)
+        status, body = host_error_answer(exc)
+        return JSONResponse(body, status)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

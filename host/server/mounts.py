@@ -41,9 +41,10 @@ from host.agents.agenttypes import (
 from host.agents.datavalue import data_value_from_json, element_from_json
 from host.agents.wittype import value_from_wit_value, wit_value_from_value
 from host.errors import HostError, InvalidInput
+from host.ids import AgentId
 from host.server.errors import ApiError
-from host.service import HostService
-from host.store import ComponentRecord
+from host.service import Call, HostService
+from host.store import ComponentRecord, InvocationRecord
 from host.values import Case, OptionT, ResultT, Some, to_json
 from host.values.convert import value_from_text
 
@@ -351,3 +352,42 @@ def result_status(method: AgentMethod, value: Any, json_value: Any) -> tuple[int
                     return 500, None if ty.err is None else to_json(v.value, ty.err)
                 return (204, None) if ty.ok is None else (200, to_json(v.value, ty.ok))
     return 200, json_value
+
+
+# -- one request ----------------------------------------------------------------------------
+def mount_call(
+    service: HostService,
+    match: MountMatch,
+    query: dict[str, str],
+    headers: dict[str, str],
+    body: bytes,
+    content_type: str,
+) -> Call:
+    """The call a request for a matched route makes: on the agent its mount variables
+    name (:func:`agent_name`), with the method's input bound from the request
+    (:func:`method_input`). ``headers`` have lower-case names."""
+    route = match.route
+    agent = AgentId(uuid.UUID(route.component.id), agent_name(match))
+    value = method_input(match, query, headers, body, content_type)
+    return service._invoke_call(agent, route.agent_type, route.method.name, value)
+
+
+def agent_error(message: str, caller: bool) -> ApiError:
+    """A method's agent-error as an answer: 400 for the caller's mistakes
+    (invalid-input, invalid-method), else 500."""
+    if caller:
+        return ApiError(400, "invalid_input", f"the agent refused the call: {message}")
+    return ApiError(500, "agent_error", f"the method failed: {message}")
+
+
+def mount_response(
+    service: HostService, route: MountRoute, invocation: InvocationRecord
+) -> tuple[int, Any]:
+    """(status, JSON body or None) for a finished call of a route's method
+    (:func:`result_status`); ApiError for an agent-error (:func:`agent_error`)."""
+    result = service.agent_result(invocation)
+    if result is None:
+        raise ApiError(500, "agent_error", f"{route.method.name} answered no result")
+    if result.error is not None:
+        raise agent_error(result.error, result.caller_error)
+    return result_status(route.method, result.value, result.json)

@@ -29,6 +29,7 @@ from host.server.shapes import (
     promise_json,
 )
 from host.service import Call, HostService
+from host.store import PromiseRecord
 
 STATUS_PATTERN = "^(?i)(running|idle|suspended|interrupted|failed)$"
 Byte = Annotated[int, Field(ge=0, le=255, strict=True)]
@@ -276,15 +277,21 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         except (NotFound, InvalidInput):
             return False
 
+    def listing(records: list[PromiseRecord]) -> dict[str, Any]:
+        internal = service.internal_promises(records)
+        return {"promises": [promise_json(p, p.id in internal) for p in records]}
+
+    # Pending promises; ?all=true adds completed ones and internal ones (marked).
     @app.get(WORKERS + "/{worker_name}/promises", tags=["promises"])
     def worker_promises(component_id: str, worker_name: str, all: bool = False) -> dict[str, Any]:  # noqa: A002
-        records = service.list_promises(agent_of(component_id, worker_name), include_completed=all)
-        return {"promises": [promise_json(p) for p in records]}
+        agent = agent_of(component_id, worker_name)
+        return listing(service.list_promises(agent, include_completed=all, include_internal=all))
 
     @app.get("/v1/promises", tags=["promises"])
     def all_promises(component: str | None = None, all: bool = False) -> dict[str, Any]:  # noqa: A002
-        records = service.list_promises(None, component, include_completed=all)
-        return {"promises": [promise_json(p) for p in records]}
+        return listing(
+            service.list_promises(None, component, include_completed=all, include_internal=all)
+        )
 
     # -- the oplog -------------------------------------------------------------------------------
     @app.get(WORKERS + "/{worker_name}/oplog", tags=["workers"])

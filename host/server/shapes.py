@@ -46,13 +46,16 @@ def promise_id_json(promise: PromiseId) -> dict[str, Any]:
     }
 
 
-def promise_json(p: PromiseRecord) -> dict[str, Any]:
+def promise_json(p: PromiseRecord, internal: bool = False) -> dict[str, Any]:
+    """A promise as listed; ``internal``: one the host completes itself (an agent
+    awaiting another agent on it), listed only with ``?all=true``."""
     return {
         "promiseId": promise_id_json(p.id),
         "id": str(p.id),
         "createdAt": iso(p.created_at),
         "createdBy": p.function,
         "completed": p.completed,
+        "internal": internal,
     }
 
 

@@ -34,20 +34,20 @@ from host.errors import (
     StoreError,
     UpdateFailed,
 )
-from host.ids import AgentId, PromiseId, check_agent_name
+from host.ids import AgentId, check_agent_name
 from host.limits import Limits, validate
 from host.runtime import revert, snapshots
 from host.runtime.engine import make_engine
 from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
 from host.runtime.scheduler import InlineScheduler, Scheduler
-from host.secrets import CompletionPolicy, PromiseSecrets, matches
+from host.secrets import CompletionPolicy, PromiseSecrets
 from host.service.agent_calls import AgentCallsService
 from host.service.agents import AgentProtocol
+from host.service.promises import PromiseService
 from host.service.views import (
     AgentView,
     CheckReport,
-    Completion,
     ComponentView,
     InvocationView,
     OplogPage,
@@ -56,7 +56,6 @@ from host.service.views import (
 from host.store import (
     ComponentRecord,
     InvocationRecord,
-    PromiseRecord,
     Store,
     open_store,
     resolve,
@@ -79,7 +78,7 @@ class Call:
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:9881"  # `serve`'s default address
 
 
-class HostService(AgentProtocol, AgentCallsService):
+class HostService(AgentProtocol, AgentCallsService, PromiseService):
     """One host process's view of a data directory (database, components, code cache)."""
 
     def __init__(
@@ -499,56 +498,6 @@ class HostService(AgentProtocol, AgentCallsService):
             record.agent, self._settled(invocation_id, until_suspended), timeout
         )
         return self.invocation(invocation_id)
-
-    # -- promises ------------------------------------------------------------------------
-    def complete(self, promise: PromiseId, data: bytes) -> Completion:
-        """Complete a promise (first completion wins) and resume its owner if it waits."""
-        self.store.get_agent(promise.agent)  # AgentNotFound before PromiseNotFound
-        limit = self.executor.limits_for(promise.agent).max_payload_bytes
-        if len(data) > limit:
-            self.store.get_promise(promise)  # an unknown promise is still not-found
-            raise InvalidInput(
-                f"the payload of {len(data)} bytes exceeds agent {promise.agent}'s limit of "
-                f"{limit} bytes (max_payload_bytes)",
-                field="data",
-            )
-        completed = self.store.complete_promise(promise, data)
-        finished = self.scheduler.settle(promise.agent) if completed else []
-        mine = [self.store.get_invocation(i) for i in finished]
-        return Completion(
-            completed,
-            self.store.get_agent(promise.agent),
-            tuple(i for i in mine if i.agent == promise.agent),
-        )
-
-    def complete_promise(self, promise: PromiseId, data: bytes) -> bool:
-        """:meth:`complete`, answering only whether it completed the promise now."""
-        return self.complete(promise, data).completed
-
-    def promise_secret(self, promise: PromiseId) -> str:
-        """The promise's secret (for an operator handing it out by hand)."""
-        self.store.get_promise(promise)
-        return self.secrets.secret(promise)
-
-    def promise_secret_matches(self, promise: PromiseId, given: str | None) -> bool:
-        """Whether ``given`` is the promise's secret (PromiseNotFound if unknown)."""
-        stored = self.store.promise_secret_hash(promise)
-        return given is not None and matches(given, stored)
-
-    def list_promises(
-        self,
-        agent: AgentId | None = None,
-        component_ref: str | None = None,
-        include_completed: bool = False,
-    ) -> list[PromiseRecord]:
-        """Pending promises (or all) of one agent, one component's agents, or everyone."""
-        if agent is not None:
-            self.store.get_agent(agent)  # AgentNotFound, not an empty list
-        records = self.store.list_promises(agent, pending_only=not include_completed)
-        if component_ref is not None and agent is None:
-            cid = self.store.get_component(component_ref).id
-            records = [p for p in records if str(p.id.agent.component_id) == cid]
-        return records
 
     # -- the oplog ----------------------------------------------------------------------
     def oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> OplogPage:

@@ -388,9 +388,117 @@ def test_agent_cases_name_agents_by_type_and_parameters(tmp_path: Path) -> None:
     (loaded,) = _load(_suite(tmp_path, {"named": case}))
     assert needs(loaded) == {"agents"}
     spec = loaded.agent_spec("alice")
-    assert spec is not None and spec.agent_id("P") == 'CounterAgent("alice")[P]'
+    assert spec is not None and spec.agent_id("P", ["alice"]) == 'CounterAgent("alice")[P]'
     spaced = loaded.agent_spec("spaced")
-    assert spaced is not None and spaced.agent_id("P") == 'CounterAgent( "x" )[P]'
+    assert spaced is not None and spaced.agent_id("P", ["x"]) == 'CounterAgent( "x" )[P]'
     scratch = loaded.agent_spec("scratch")
-    assert scratch is not None and scratch.agent_id("P") == "ScratchAgent()[P]"
+    assert scratch is not None and scratch.agent_id("P", []) == "ScratchAgent()[P]"
     assert loaded.agent_spec("bob") is None
+
+
+ROUTE_AGENTS = {"t": {"type": "RouteAgent", "params": [{"$unique": "t"}], "phantom": False}}
+
+
+def _route_case(*steps: dict[str, Any], agents: Any = None) -> dict[str, Any]:
+    return {
+        "rule": "12.mount.status",
+        "description": "routes",
+        "guest": "agent15-net",
+        "agents": ROUTE_AGENTS if agents is None else agents,
+        "steps": list(steps),
+    }
+
+
+def test_route_and_webhook_steps_load_with_their_capabilities(tmp_path: Path) -> None:
+    case = _route_case(
+        {"op": "invoke", "agent": "t", "function": "whoami"},
+        {
+            "op": "route",
+            "method": "GET",
+            "path": "/conformance/tenants/{unique:t}/items/x",
+            "expect": {"status": 404},
+        },
+        {"op": "webhook", "url": {"$step": 0}, "data": {"text": "x"}, "expect": {"status": 204}},
+    )
+    (loaded,) = _load(_suite(tmp_path, {"net": case}))
+    assert needs(loaded) == {"agents", "routes", "webhooks"}
+    spec = loaded.agent_spec("t")
+    assert spec is not None and not spec.phantom
+    # An agent a mount addresses has no phantom suffix; its params resolve at run time.
+    assert spec.agent_id("P", ["t-0123"]) == 'RouteAgent("t-0123")'
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "words"),
+    [
+        (
+            _route_case(
+                {
+                    "op": "route",
+                    "method": "GET",
+                    "path": "/x/{component}",
+                    "expect": {"status": 200},
+                }
+            ),
+            "$.steps[0].path",
+            "{unique:NAME}",
+        ),
+        (
+            _route_case({"op": "route", "method": "GET", "path": "x", "expect": {"status": 200}}),
+            "$.steps[0].path",
+            "start with /",
+        ),
+        (
+            _route_case({"op": "route", "method": "GET", "path": "/x", "expect": {"status": 99}}),
+            "$.steps[0].expect.status",
+            "HTTP status",
+        ),
+        (
+            _route_case(
+                {"op": "webhook", "url": "http://127.0.0.1/webhooks/x", "expect": {"status": 204}}
+            ),
+            "$.steps[0].url",
+            "reference",
+        ),
+        (
+            _route_case(
+                {"op": "invoke", "agent": "t", "function": "whoami", "expect": "suspended"},
+                {"op": "webhook", "url": {"$step": 0}, "expect": {"status": 204}},
+            ),
+            "$.steps[1].url",
+            "produces no value",
+        ),
+        (
+            _route_case(
+                {"op": "invoke", "agent": "t", "function": "whoami"},
+                {"op": "webhook", "url": {"$step": 0}, "expect": {"status": 204, "json": 1}},
+            ),
+            "$.steps[1].expect.json",
+            "not a field",
+        ),
+        (
+            _route_case(
+                {"op": "invoke", "agent": "t", "function": "whoami"},
+                agents={"t": {"type": "RouteAgent", "params": [{"$step": 0}]}},
+            ),
+            "$.agents.t.params",
+            "$unique",
+        ),
+        (
+            _route_case(
+                {"op": "invoke", "agent": "t", "function": "whoami"},
+                agents={"t": {"type": "RouteAgent", "phantom": "no"}},
+            ),
+            "$.agents.t.phantom",
+            "true or false",
+        ),
+    ],
+)
+def test_a_malformed_route_or_webhook_step_is_rejected(
+    tmp_path: Path, case: Any, path: str, words: str
+) -> None:
+    root = _suite(tmp_path, {"bad": case})
+    with pytest.raises(CaseError) as caught:
+        _load(root)
+    assert caught.value.path == path, str(caught.value)
+    assert words in str(caught.value)

@@ -9,7 +9,9 @@ thread has come to rest, and opens a new one on the same directory: nothing but 
 store survives.
 
 It cannot crash the host while an invocation runs (no ``kill``: the process under test
-is this one) and has no HTTP API; the ``http`` adapter covers both.
+is this one) and has no REST API (``http`` steps); the ``http`` adapter covers both.
+Agent routes and webhooks (``route``, ``webhook``) it does serve, through the server's own
+routing and webhook code without a server (:mod:`.inprocess_http`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from host.conformance.adapters.base import (
     AdapterError,
     AgentRef,
     AgentState,
+    HttpResponse,
     Invocation,
     NotFound,
     OplogEntry,
@@ -36,14 +39,17 @@ from host.conformance.cases import (
     AGENTS,
     PROMISE_LISTING,
     RESTART,
+    ROUTES,
     SUSPENSION_HOOK,
     UPDATE,
     WAVE,
+    WEBHOOKS,
 )
 from host.conformance.errors import SuiteError
 
 if TYPE_CHECKING:
     from host.ids import AgentId
+    from host.server.mounts import MountRouter
     from host.service import Call, HostService
 
 SCHEDULER_INTERVAL_S = 0.02
@@ -107,7 +113,9 @@ class _Invocation(Invocation):
 
 class AgentHostAdapter(Adapter):
     name = "agent-host"
-    capabilities = frozenset({RESTART, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS})
+    capabilities = frozenset(
+        {RESTART, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS, ROUTES, WEBHOOKS}
+    )
 
     def __init__(self, url: str | None = None, data_dir: Path | None = None) -> None:
         if url is not None:
@@ -123,6 +131,7 @@ class AgentHostAdapter(Adapter):
         self._stop_scheduler = threading.Event()
         self._scheduler: threading.Thread | None = None
         self._hooks: dict[AgentId, bytes] = {}
+        self._router: MountRouter | None = None
 
     def describe(self) -> str:
         return f"agent-host in-process Host on {self.data_dir}"
@@ -143,9 +152,11 @@ class AgentHostAdapter(Adapter):
         self._open()
 
     def _open(self) -> None:
+        from host.server.mounts import MountRouter
         from host.service import HostService
 
         self._host = HostService(self.data_dir, before_suspend=self._before_suspend)
+        self._router = MountRouter(self._host)
         self._stop_scheduler.clear()
         self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
         self._scheduler.start()
@@ -304,6 +315,25 @@ class AgentHostAdapter(Adapter):
     def pending_promises(self, component_id: str, agent: str) -> list[int]:
         promises = self.host.list_promises(self._agent(component_id, agent))
         return [p.id.oplog_idx for p in promises]
+
+    def route(
+        self,
+        component_id: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | None,
+    ) -> HttpResponse:
+        from host.conformance.adapters.inprocess_http import route_request
+
+        if self._router is None:
+            raise AdapterError("the adapter is not started")
+        return route_request(self.host, self._router, method, path, headers, body)
+
+    def webhook(self, component_id: str, url: str, body: bytes) -> HttpResponse:
+        from host.conformance.adapters.inprocess_http import webhook_request
+
+        return webhook_request(self.host, url, body)
 
     def complete_at_suspension(self, component_id: str, agent: str, data: bytes) -> None:
         with self._lock:

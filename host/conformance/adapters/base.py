@@ -53,7 +53,7 @@ class AgentRef:
 
     type: str
     params: list[Any]
-    phantom: str
+    phantom: str | None  # None: an agent without a phantom id
     name: str
 
 
@@ -187,6 +187,26 @@ class Adapter(abc.ABC):
     ) -> HttpResponse:
         """``http``: send a raw request to the host's REST API."""
         raise Unsupported(f"{self.name} has no HTTP API")
+
+    def route(
+        self,
+        component_id: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | None,
+    ) -> HttpResponse:
+        """``routes``: a request to the routes agent types mount (``path`` with its query
+        string), served as the host's server serves it: the agent the mount's variables
+        name, the method's parameters bound from path, query, headers and body, the
+        result mapped to a status (200 a value, 204 none, 404 an option's none, 500 a
+        failure). ``component_id`` is the case's component, for adapters that need it."""
+        raise Unsupported(f"{self.name} cannot send requests to agent routes")
+
+    def webhook(self, component_id: str, url: str, body: bytes) -> HttpResponse:
+        """``webhooks``: POST ``body`` to a webhook URL an agent got from
+        ``create-webhook``, served as the host's server serves it (204 when taken)."""
+        raise Unsupported(f"{self.name} cannot call webhooks")
 
     def update(self, component_id: str, wasm: Path, name: str, agent: str) -> None:
         """``update``: register ``wasm`` as a new version of the component and move the

@@ -34,6 +34,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -48,7 +49,15 @@ from host.conformance.adapters.base import (
     OplogEntry,
     Outcome,
 )
-from host.conformance.cases import AGENTS, HTTP, KILL, PROMISE_LISTING, RESTART
+from host.conformance.cases import (
+    AGENTS,
+    HTTP,
+    KILL,
+    PROMISE_LISTING,
+    RESTART,
+    ROUTES,
+    WEBHOOKS,
+)
 from host.conformance.errors import SuiteError
 
 HOLD_S = 300.0  # how long one invoke-and-await request may be held
@@ -226,7 +235,7 @@ class HttpAdapter(Adapter):
         self.server: ServerProcess | None = None
         self._client: httpx.Client | None = None
         self.epoch = 0  # bumped by each restart: older invocation handles are lost
-        caps = {HTTP, PROMISE_LISTING, AGENTS}
+        caps = {HTTP, PROMISE_LISTING, AGENTS, ROUTES, WEBHOOKS}
         if url is None:
             caps |= {RESTART, KILL}
         self.capabilities = frozenset(caps)
@@ -431,3 +440,24 @@ class HttpAdapter(Adapter):
         return HttpResponse(
             response.status_code, response.content, response.headers.get("content-type", "")
         )
+
+    def route(
+        self,
+        component_id: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | None,
+    ) -> HttpResponse:
+        return self.http(method, path, headers, body)
+
+    def webhook(self, component_id: str, url: str, body: bytes) -> HttpResponse:
+        # Only the host under test is contacted: a URL elsewhere is the host's mistake.
+        parts, base = urlsplit(url), urlsplit(self.base)
+        if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+            raise AdapterError(
+                f"the webhook URL {url} is not on the host under test ({self.base}): "
+                "is the server's --public-url right?"
+            )
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        return self.http("POST", target, {"content-type": "application/octet-stream"}, body)
