@@ -160,25 +160,19 @@ def test_agent_page_oplog_actions_and_delete_with_confirmation(
     assert "dave" not in client.get("/ui/agents", params={"status": "idle"}).text
 
     who = {"csrf": csrf, "component": cid, "name": "dave"}
-    interrupted = client.post("/ui/agent/interrupt", data=who)
-    assert interrupted.status_code == 200 and "it is interrupted now" in interrupted.text
-    resumed = client.post("/ui/agent/resume", data=who)
-    assert resumed.status_code == 200 and "Resumed dave" in resumed.text
-    _wait_status(client, cid, "dave", "suspended")  # the resume replays it back to its wait
-
     ask = client.post("/ui/agent/delete", data=who, follow_redirects=False)
     assert ask.status_code == 303  # not confirmed: to the confirmation page
     confirm = client.get(ask.headers["location"])
-    assert "cannot be undone" in confirm.text
-    # Suspended in the store a moment before the pool's thread lets go of the agent:
-    # meanwhile the delete is refused with a 409 page (AgentBusy), and a person retries.
-    deadline = time.monotonic() + 10
-    while True:
-        deleted = client.post("/ui/agent/delete", data={**who, "confirm": "yes"})
-        if deleted.status_code != 409 or time.monotonic() > deadline:
-            break
-        assert "busy" in deleted.text.lower() or "deleting" in deleted.text
-        time.sleep(0.05)
+    assert "cannot be undone" in confirm.text and 'name="confirm" value="yes"' in confirm.text
+
+    interrupted = client.post("/ui/agent/interrupt", data=who)
+    assert interrupted.status_code == 200 and "it is interrupted now" in interrupted.text
+    resumed = client.post("/ui/agent/resume", data=who)
+    assert resumed.status_code == 200 and "Resumed dave: it is suspended now" in resumed.text
+    # The resume answers once the replay it started is back at the agent's wait, so the
+    # delete right after it is not refused as busy (it answered while the pool's thread
+    # still replayed the agent, and a delete sent at once got a 409 about one time in two).
+    deleted = client.post("/ui/agent/delete", data={**who, "confirm": "yes"})
     assert deleted.status_code == 200 and "Deleted dave" in deleted.text
     assert client.get(f"/v1/components/{cid}/workers/dave").status_code == 404
 
@@ -212,15 +206,34 @@ def test_with_a_token_the_console_needs_a_sign_in(guarded: tuple[TestClient, str
     refused = client.post("/ui/promises/complete", data=form)
     assert refused.status_code == 403 and "sign in" in refused.text.lower()
 
-    wrong = client.post("/ui/signin", data={"token": "not-the-token", "next": "/ui"})
+    # Signing in needs the form's own CSRF token and its pre-session cookie (login CSRF).
+    no_form = client.post("/ui/signin", data={"token": TOKEN, "next": "/ui"})
+    assert no_form.status_code == 403 and "CSRF" in no_form.text
+    assert "agent_host_console" not in no_form.headers.get("set-cookie", "")
+    shown = client.get("/ui/signin", params={"next": "/ui"})
+    assert shown.status_code == 200 and "agent_host_signin=" in shown.headers["set-cookie"]
+    signin = {"csrf": _csrf(shown.text), "next": "/ui"}
+    forged = client.post("/ui/signin", data={**signin, "csrf": "forged", "token": TOKEN})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    pre_session = client.cookies.get("agent_host_signin")
+    client.cookies.clear()  # the right field without its cookie: refused too
+    bare = client.post("/ui/signin", data={**signin, "token": TOKEN})
+    assert bare.status_code == 403 and "CSRF" in bare.text
+
+    signin = {"csrf": _csrf(client.get("/ui/signin").text), "next": "/ui"}
+    assert client.cookies.get("agent_host_signin") not in (None, pre_session)
+    wrong = client.post("/ui/signin", data={**signin, "token": "not-the-token"})
     assert wrong.status_code == 403 and "not right" in wrong.text
-    assert "set-cookie" not in wrong.headers
-    evil = client.post("/ui/signin", data={"token": TOKEN, "next": "//evil.example/"})
+    assert "agent_host_console" not in wrong.headers.get("set-cookie", "")
+    signin = {"csrf": _csrf(wrong.text), "token": TOKEN}
+    evil = client.post("/ui/signin", data={**signin, "next": "//evil.example/"})
     assert evil.status_code == 303 and evil.headers["location"] == "/ui"
     client.cookies.clear()
-    right = client.post("/ui/signin", data={"token": TOKEN, "next": "/ui/agents"})
+    signin = {"csrf": _csrf(client.get("/ui/signin").text), "token": TOKEN}
+    right = client.post("/ui/signin", data={**signin, "next": "/ui/agents"})
     assert right.status_code == 303 and right.headers["location"] == "/ui/agents"
     assert "httponly" in right.headers["set-cookie"].lower()
+    assert client.cookies.get("agent_host_signin") is None  # the pre-session is spent
     page = client.get("/ui")
     assert page.status_code == 200 and "frank" in page.text
     assert client.post("/ui/promises/complete", data=form).status_code == 403  # no CSRF

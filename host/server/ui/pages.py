@@ -148,7 +148,7 @@ class Pages:
             **extra,
         }
 
-    def _invocation_row(self, record: InvocationRecord) -> InvocationRow:
+    def invocation_row(self, record: InvocationRecord) -> InvocationRow:
         service = self.service
         result: Payload | None = None
         error = record.error
@@ -179,7 +179,7 @@ class Pages:
         # The newest page by default: the end of the log is what a person looks for.
         first = start if start is not None else max(1, length - OPLOG_PAGE + 1)
         page = service.oplog(agent, first, OPLOG_PAGE)
-        invocations = [self._invocation_row(i) for i in service.invocations(agent)]
+        invocations = [self.invocation_row(i) for i in service.invocations(agent)]
         record = view.record
         component = service.component(str(agent.component_id)).record
         return {
