@@ -13,7 +13,7 @@ fi
 # pip's output goes to a log, shown only if the install fails (setuptools is chatty).
 log=.venv/setup.log
 if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-       .venv/bin/python -m pip install -q -e '.[dev,server]'; } >"$log" 2>&1; then
+       .venv/bin/python -m pip install -q -e '.[dev]'; } >"$log" 2>&1; then
   cat "$log" >&2
   echo "Error: installing agent-host's dependencies failed (log above, kept in $log)" >&2
   exit 1
