@@ -68,19 +68,20 @@ class PendingWatch:
             last = self.version
             idle = 0.0
             while not self.stopping() and loop.time() < end:
-                changed = self._changed
+                # Compared before every wait: a change made while this stream was handing
+                # out its previous event (its Event already replaced) is not lost.
+                if self.version != last:
+                    last, idle = self.version, 0.0
+                    data = json.dumps({"version": last, "pending": self.pending})
+                    yield f"event: promises\ndata: {data}\n\n"
+                    continue
                 try:
                     # Wake at least once a second to notice a shutdown.
-                    await asyncio.wait_for(changed.wait(), 1.0)
+                    await asyncio.wait_for(self._changed.wait(), 1.0)
                 except TimeoutError:
                     idle += 1.0
                     if idle >= KEEPALIVE_S:
                         idle = 0.0
                         yield ": keepalive\n\n"
-                    continue
-                if self.version != last:
-                    last, idle = self.version, 0.0
-                    data = json.dumps({"version": last, "pending": self.pending})
-                    yield f"event: promises\ndata: {data}\n\n"
         finally:
             self._listeners -= 1
