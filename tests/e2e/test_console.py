@@ -164,6 +164,18 @@ def test_a_person_approves_from_the_pending_page(server: Server, browser: Any) -
     assert "Workflow alice approved" in page.inner_text("main")
     assert page.locator("ol.oplog li.promise-created").count() == 1
     _shot(page, "agent-page")
+    # The component's page invokes a method of the agent type with its form.
+    page.goto(server.url + "/ui/components")
+    page.get_by_role("link", name="approval").click()
+    method = page.locator("li.method", has_text="status() →")
+    method.locator("summary", has_text="Invoke status").click()
+    agent_id = method.get_by_label("Agent id")
+    assert agent_id.get_attribute("placeholder") == 'WorkflowAgent("name")'
+    agent_id.fill(_agent("alice"))
+    method.get_by_role("button", name="Invoke").click()
+    page.locator("#outcome.ok").wait_for()
+    assert 'status returned "Workflow alice approved"' in page.locator("#outcome").inner_text()
+    _shot(page, "invoked")
     page.close()
 
 

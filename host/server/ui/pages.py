@@ -218,22 +218,30 @@ class Pages:
         view = service.component(ref)
         types = []
         for t in service.agent_types(ref):
+            constructor = schema_params(t.constructor.input_schema)
+            # What an agent id looks like: string parameters quoted, the others named.
+            hint = ", ".join(f'"{n}"' if ty == "string" else n for n, ty in constructor)
+            methods = []
+            for m in t.methods:
+                params = schema_params(m.input_schema)
+                typed = ", ".join(f"{n}: {ty}" for n, ty in params)
+                names = ", ".join(n for n, _ in params)
+                methods.append(
+                    {
+                        "name": m.name,
+                        "description": m.description,
+                        "shown": f"{m.name}({typed}) → {schema_text(m.output_schema)}",
+                        "params_label": f"Parameters (a JSON array{': ' + names if names else ''})",
+                    }
+                )
             types.append(
                 {
                     "name": t.type_name,
                     "description": t.description,
                     "mode": t.mode,
-                    "constructor": schema_params(t.constructor.input_schema),
                     "constructor_text": schema_text(t.constructor.input_schema),
-                    "methods": [
-                        {
-                            "name": m.name,
-                            "description": m.description,
-                            "params": schema_params(m.input_schema),
-                            "output": schema_text(m.output_schema),
-                        }
-                        for m in t.methods
-                    ],
+                    "agent_hint": f"{t.type_name}({hint})",
+                    "methods": methods,
                     "routes": routes(t),
                 }
             )
