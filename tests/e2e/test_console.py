@@ -167,6 +167,8 @@ def test_a_person_approves_from_the_pending_page(server: Server, browser: Any) -
     # The component's page invokes a method of the agent type with its form.
     page.goto(server.url + "/ui/components")
     page.get_by_role("link", name="approval").click()
+    routes = page.locator("ul.routes").inner_text()
+    assert "POST /workflows/{name}/approve → approve" in routes, routes
     method = page.locator("li.method", has_text="status() →")
     method.locator("summary", has_text="Invoke status").click()
     agent_id = method.get_by_label("Agent id")
@@ -251,8 +253,10 @@ def test_every_page_fits_1280_and_390_px_windows(server: Server, browser: Any) -
     http = _http(server)
     name = "a-workflow-with-a-rather-long-name-that-has-to-wrap-on-a-phone"
     _start(http, name)
+    requested: list[str] = []
     for width in (1280, 390):
         context = browser.new_context(viewport={"width": width, "height": 900})
+        context.on("request", lambda r: requested.append(r.url))
         page = context.new_page()
         for label, path in _pages(http, name).items():
             page.goto(server.url + path)
@@ -264,6 +268,9 @@ def test_every_page_fits_1280_and_390_px_windows(server: Server, browser: Any) -
             assert scroll <= inner, f"{path} is {scroll} px wide in a {inner} px window"
             _shot(page, f"{label}-{width}")
         context.close()
+    # No assets from the internet: every request went to this server.
+    assert requested and all(u.startswith(server.url + "/") for u in requested), requested
+    assert any(u.endswith("/ui/static/console.css") for u in requested)
 
 
 def test_every_control_has_an_accessible_name(server: Server, browser: Any) -> None:

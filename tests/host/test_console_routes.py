@@ -240,3 +240,71 @@ def test_with_a_token_the_console_needs_a_sign_in(guarded: tuple[TestClient, str
     done = client.post("/ui/promises/complete", data={**form, "csrf": _csrf(page.text)})
     assert done.status_code == 200 and "Completed" in done.text
     _wait_status(client, cid, "frank", "idle", headers=bearer)
+
+
+def test_pending_is_newest_first_and_a_plain_agent_gets_only_the_editor(
+    console: tuple[TestClient, str],
+) -> None:
+    client, cid = console
+    _suspend(client, cid, "older")
+    time.sleep(0.01)  # created_at is in nanoseconds; keep the two apart anyway
+    _suspend(client, cid, "newer")
+    page = client.get("/ui").text
+    assert "2 promises waiting" in page
+    assert page.index("newer") < page.index("older")
+    # A plain WIT component declares no choices: no decision buttons, the editor only.
+    assert 'name="choice"' not in page and "Another payload" not in page
+    assert page.count('name="payload"') == 2 and page.count('value="text"') == 2
+
+
+def test_agent_page_shows_queued_and_failed_invocations_and_pages_the_oplog(
+    console: tuple[TestClient, str],
+) -> None:
+    client, cid = console
+    workers = f"/v1/components/{cid}/workers"
+    for _ in range(20):  # about three oplog entries each: more than one page of 50
+        done = client.post(f"{workers}/gina/invoke-and-await", params={"function": "create"})
+        assert done.status_code == 200, done.text
+    waits = client.post(
+        f"{workers}/gina/invoke-and-await",
+        params={"function": "create-and-await", "untilSuspended": "true"},
+    )
+    assert waits.status_code in (200, 202), waits.text
+    _wait_status(client, cid, "gina", "suspended")
+    queued = client.post(f"{workers}/gina/invoke", params={"function": "create"})
+    assert queued.status_code == 202, queued.text
+    page = client.get("/ui/agent", params={"component": cid, "name": "gina"})
+    assert page.status_code == 200
+    html = page.text
+    assert 'data-state="queued"' in html and 'data-state="started"' in html
+    assert html.count('data-state="done"') == 20
+    found = re.search(r"Oplog \(entries (\d+)–(\d+) of (\d+)\)", html)
+    assert found, html[-3000:]
+    length = int(found.group(3))
+    assert length > 50
+    assert f"entries {length - 49}–{length} of {length}" in html  # the newest page first
+    assert "from=1" in html and "Earlier" in html and "Later" not in html
+    first = client.get("/ui/agent", params={"component": cid, "name": "gina", "from": "1"})
+    assert f"Oplog (entries 1–50 of {length})" in first.text and "Later" in first.text
+    assert "Agent created" in first.text
+    bad = client.get("/ui/agent", params={"component": cid, "name": "gina", "from": "x"})
+    assert bad.status_code == 400 and "whole number" in bad.text
+
+    # A guest that traps: the invocation's error and the agent's last error are shown.
+    added = client.post(
+        "/v1/components",
+        params={"name": "hostile"},
+        content=build_fixture("hostile").read_bytes(),
+        headers={"content-type": "application/wasm"},
+    )
+    assert added.status_code == 201, added.text
+    hid = added.json()["componentId"]
+    boom = client.post(
+        f"/v1/components/{hid}/workers/h/invoke-and-await", params={"function": "boom"}
+    )
+    assert boom.status_code >= 400
+    failed = client.get("/ui/agent", params={"component": hid, "name": "h"})
+    assert failed.status_code == 200
+    assert 'class="status failed"' in failed.text and "Last error" in failed.text
+    assert 'class="payload text error"' in failed.text and "unreachable" in failed.text
+    assert "Invocation failed" in failed.text

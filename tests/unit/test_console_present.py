@@ -5,13 +5,24 @@ console then shows only its JSON / text editor)."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
+from host import oplog
 from host.agents.agenttypes import UNIT
 from host.agents.model import AgentConstructor, AgentMethod, AgentType
-from host.server.ui.present import Choice, choices, declared_choices
+from host.server.ui.present import (
+    HEX_LIMIT,
+    SHORT,
+    Choice,
+    Payload,
+    choices,
+    declared_choices,
+    entry_view,
+    payload,
+)
 
 APPROVE_REJECT = (Choice("Approve", '"approved"'), Choice("Reject", '"rejected"'))
 
@@ -89,3 +100,42 @@ def test_every_choice_value_is_json() -> None:
         assert got, text
         for choice in got:
             json.loads(choice.value)  # what the complete form sends must parse
+
+
+# -- payloads and oplog entries, for a person ---------------------------------------------------
+def test_payloads_are_shown_as_json_text_or_hex() -> None:
+    assert payload(None) == Payload("none", "")
+    assert payload(b'{"decision":"approved"}') == Payload("json", '{\n  "decision": "approved"\n}')
+    assert payload("approved by Zoë".encode()) == Payload("text", "approved by Zoë")
+    assert payload(b"\xff\x00\x01") == Payload("hex", "ff 00 01")
+    assert payload(b"\x00\x01ab") == Payload("hex", "00 01 61 62")  # UTF-8, but binary
+    assert payload(b"line one\n\tline two\r\n").kind == "text"
+    big = payload(b"\xff" * (HEX_LIMIT + 10))
+    assert big.kind == "hex" and big.text.endswith(f"... ({HEX_LIMIT + 10} bytes)")
+    assert big.text.count("ff") == HEX_LIMIT
+
+
+def test_entries_read_for_a_person() -> None:
+    call = entry_view(3, oplog.HostCall("golem:api/host@1.3.0.create-promise", {}, {"idx": 3}))
+    assert (call.label, call.summary) == ("Host call", "golem:api/host@1.3.0.create-promise")
+    assert [name for name, _ in call.payloads] == ["request", "response"]
+    assert call.payloads[1][1] == Payload("json", '{\n  "idx": 3\n}')
+
+    short = entry_view(4, oplog.InvocationFinished("inv-1", '"ok"'))
+    assert short.summary == '-> "ok" (invocation inv-1)' and short.payloads == ()
+    long = entry_view(4, oplog.InvocationFinished("inv-1", "x" * (SHORT + 1)))
+    assert long.summary.startswith("-> " + "x" * (SHORT - 3) + "...")
+    assert long.payloads == (("result (WAVE)", Payload("text", "x" * (SHORT + 1))),)
+    assert entry_view(5, oplog.InvocationFinished("inv-2", None)).summary.startswith("-> ()")
+
+    failed = entry_view(6, oplog.InvocationFailed("inv-3", "trap: unreachable"))
+    assert failed.label == "Invocation failed" and failed.payloads[0][1].text == "trap: unreachable"
+
+    promise = entry_view(7, oplog.PromiseCreated("golem:api/host@1.3.0.create-promise"))
+    assert promise.summary == "promise 7 (by golem:api/host@1.3.0.create-promise)"
+
+    data = base64.b64encode(b"\x00\x01").decode()
+    snap = entry_view(8, oplog.Snapshot(data, "application/octet-stream"))
+    assert snap.payloads == (("payload", Payload("hex", "00 01")),)
+    broken = entry_view(9, oplog.Snapshot("not base64!", "text/plain"))
+    assert broken.payloads == (("payload", Payload("text", "not base64!")),)

@@ -27,6 +27,9 @@ HEX_LIMIT = 4096  # bytes of a binary payload shown as hex
 TEXT_LIMIT = 20_000  # characters of a payload shown
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 @dataclass(frozen=True)
 class Payload:
     kind: str  # "json", "text", "hex" or "none"
@@ -34,12 +37,16 @@ class Payload:
 
 
 def payload(data: bytes | None) -> Payload:
-    """Bytes for a person: pretty JSON if they are JSON, else text if UTF-8, else hex."""
+    """Bytes for a person: pretty JSON if they are JSON, else text if they are UTF-8
+    without control characters, else hex."""
     if data is None:
         return Payload("none", "")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        text = None
+    # Control characters (other than tabs and line breaks) say the bytes are binary.
+    if text is None or _CONTROL.search(text):
         shown = data[:HEX_LIMIT].hex(" ")
         more = f" ... ({len(data)} bytes)" if len(data) > HEX_LIMIT else ""
         return Payload("hex", shown + more)
