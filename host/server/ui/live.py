@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 import anyio.to_thread
 
@@ -56,7 +56,7 @@ class PendingWatch:
             await asyncio.sleep(POLL_S)
         self._task = None
 
-    async def stream(self) -> AsyncIterator[str]:
+    async def stream(self) -> AsyncGenerator[str, None]:
         """The event stream of one page: a ``promises`` event at each change."""
         self._listeners += 1
         if self._task is None:
