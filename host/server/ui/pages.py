@@ -16,6 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 from host.errors import HostError
 from host.ids import AgentId
 from host.server.ui.console import Console, ConsoleError, PageContext
+from host.server.ui.live import digest
 from host.server.ui.present import (
     Choice,
     Payload,
@@ -113,7 +114,10 @@ class Pages:
         return rows
 
     def pending(self, **extra: Any) -> PageContext:
-        return {"page": "pending", "rows": self.pending_rows(), "outcome": None, **extra}
+        records = self.service.list_promises()
+        seen = digest(frozenset(str(p.id) for p in records))  # for its live updates
+        rows = self.pending_rows(records)
+        return {"page": "pending", "rows": rows, "seen": seen, "outcome": None, **extra}
 
     # -- agents -------------------------------------------------------------------------------
     def agents(self, status: str | None, **extra: Any) -> PageContext:
@@ -317,7 +321,7 @@ def install_pages(app: FastAPI, console: Console) -> Pages:
         if session is None and console.access.needs_sign_in:
             return console.error_page(403, "Sign in first", "Sign in to get live updates.", None)
         return StreamingResponse(
-            console.watch.stream(),
+            console.watch.stream(request.query_params.get("seen")),
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
