@@ -13,7 +13,7 @@ fi
 # pip's output goes to a log, shown only if the install fails (setuptools is chatty).
 log=.venv/setup.log
 if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-       .venv/bin/python -m pip install -q -e '.[dev,server]'; } >"$log" 2>&1; then
+       .venv/bin/python -m pip install -q -e '.[dev]'; } >"$log" 2>&1; then
   cat "$log" >&2
   echo "Error: installing agent-host's dependencies failed (log above, kept in $log)" >&2
   exit 1
@@ -23,3 +23,7 @@ fi
 # here: that test fetches again and fails with the reason.
 .venv/bin/python -m tests.fixtures.golem_ts >/dev/null ||
   echo "Warning: could not fetch Golem's TypeScript SDK; tests/host/test_golem_ts.py will fail" >&2
+# System packages the tests need (Chromium, PostgreSQL's binaries): installed where
+# missing if this runs as root or with passwordless sudo, else named (see the script).
+scripts/system-deps.sh ||
+  echo "Warning: system packages are missing (above); the tests that need them will fail" >&2

@@ -16,7 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,6 +75,14 @@ def build_example(name: str) -> Path:
     if done.returncode != 0 or not wasm.is_file():
         raise AssertionError(f"building the {name} example failed:\n{done.stdout}{done.stderr}")
     return wasm
+
+
+def example_store(store: Path, *names: str) -> Path:
+    """A data directory with the examples ``names`` (guest_examples/) built and
+    registered, each under its own name."""
+    for name in names:
+        add_component(store, build_example(name), name)
+    return store
 
 
 def build_legacy(name: str) -> Path:
@@ -258,6 +267,22 @@ class Server:
         for client in self._clients:
             client.close()
         self._clients.clear()
+
+
+@contextmanager
+def serving(store: Path, *args: str) -> Iterator[Server]:
+    """``agent-host serve`` on ``store`` (``args``: more serve options) for the block;
+    then stopped with SIGTERM, which must be a clean stop (with event streams or held
+    requests still open too)."""
+    server = Server(store, extra_args=args).start()
+    try:
+        yield server
+    except BaseException:
+        server.stop()
+        raise
+    code = server.stop()
+    if code not in CLEAN_EXIT:
+        raise ServerError(f"the server exited with {code} at SIGTERM:\n{server.output()[-3000:]}")
 
 
 class Api:

@@ -50,6 +50,10 @@ class Scheduler(Protocol):
         """An operation just made ``agent`` (or agents it woke) due: run it now or soon.
         Returns the invocations that ended on this thread meanwhile (inline only)."""
 
+    def busy(self, agent: AgentId) -> bool:
+        """Whether a run of the agent is queued or under way here (a resumed agent's
+        replay, a woken agent's run): until it ends, deleting the agent is refused."""
+
     async def wait_async(self, agent: AgentId, done: Callable[[], bool], timeout: float) -> None:
         """Return once ``done()`` holds, the timeout passes or shutdown begins."""
 
@@ -83,6 +87,11 @@ class InlineScheduler:
             else:
                 self.drain()
         return finished
+
+    def busy(self, agent: AgentId) -> bool:
+        # `settle` ran it on the caller's thread: only a run on another thread (a test's)
+        # can be under way.
+        return self._executor is not None and self._executor.is_running_here(agent)
 
     async def wait_async(self, agent: AgentId, done: Callable[[], bool], timeout: float) -> None:
         """Nothing runs an agent here but the calling thread, which has let it come to rest
@@ -288,6 +297,11 @@ class PoolScheduler:
         if agent is not None:
             self.schedule(agent)
         return []  # the pool runs it: nothing ends on the caller's thread
+
+    def busy(self, agent: AgentId) -> bool:
+        # Scheduled from `schedule` until `_run` has ended (waiters are notified after).
+        with self._lock:
+            return agent in self._scheduled
 
     def finished(self, agent: AgentId, invocation_id: str) -> None:
         self._notify(agent)

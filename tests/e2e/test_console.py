@@ -3,8 +3,10 @@ real `agent-host serve` running the approval example (guest_examples/approval).
 
 A person approves a workflow from the pending page and the agent finishes; the pending
 list follows completions made elsewhere (the REST API) live; with --token the console
-asks for it (a wrong one is refused, a POST without the CSRF token too); the pending page
-fits a 390 px phone. Screenshots go to build/artifacts/console/.
+asks for it (a wrong one is refused, a POST without the CSRF token too); every page fits
+a 1280 px and a 390 px window; every control has an accessible name (Chromium's own);
+with JavaScript off a person still completes promises from the pending page and from an
+agent's page. Screenshots go to build/artifacts/console/.
 """
 
 from __future__ import annotations
@@ -12,19 +14,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
 
 from tests.server_util import (
-    CLEAN_EXIT,
     REPO,
     Server,
-    add_component,
-    build_example,
     clone_store,
+    example_store,
     json_bytes,
+    serving,
     wait_until,
 )
 
@@ -50,9 +51,7 @@ TOKEN = "console-e2e-token-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    store = tmp_path_factory.mktemp("console") / "template"
-    add_component(store, build_example("approval"), "approval")
-    return store
+    return example_store(tmp_path_factory.mktemp("console") / "template", "approval")
 
 
 @pytest.fixture(scope="module")
@@ -68,23 +67,17 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def _serve(template: Path, where: Path, *args: str) -> Iterator[Server]:
-    server = Server(clone_store(template, where / "store"), extra_args=args).start()
-    try:
-        yield server
-    finally:
-        # With event streams open too, the server still stops cleanly and at once.
-        assert server.stop() in CLEAN_EXIT, server.output()[-3000:]
-
-
 @pytest.fixture
 def server(template: Path, tmp_path: Path) -> Iterator[Server]:
-    yield from _serve(template, tmp_path)
+    # With event streams open too, the server still stops cleanly and at once.
+    with serving(clone_store(template, tmp_path / "store")) as server:
+        yield server
 
 
 @pytest.fixture
 def guarded(template: Path, tmp_path: Path) -> Iterator[Server]:
-    yield from _serve(template, tmp_path, "--token", TOKEN)
+    with serving(clone_store(template, tmp_path / "store"), "--token", TOKEN) as server:
+        yield server
 
 
 def _http(server: Server, token: str | None = None) -> httpx.Client:
@@ -154,7 +147,7 @@ def test_a_person_approves_from_the_pending_page(server: Server, browser: Any) -
     card.wait_for()
     assert "start_approval" in card.inner_text()
     assert "Another payload" in card.inner_text()  # the editor, behind the buttons
-    _shot(page, "pending-1280")
+    _shot(page, "pending-to-approve")
     card.get_by_role("button", name="Approve").click()
     outcome = page.locator("#outcome")
     outcome.wait_for()
@@ -171,6 +164,20 @@ def test_a_person_approves_from_the_pending_page(server: Server, browser: Any) -
     assert "Workflow alice approved" in page.inner_text("main")
     assert page.locator("ol.oplog li.promise-created").count() == 1
     _shot(page, "agent-page")
+    # The component's page invokes a method of the agent type with its form.
+    page.goto(server.url + "/ui/components")
+    page.get_by_role("link", name="approval").click()
+    routes = page.locator("ul.routes").inner_text()
+    assert "POST /workflows/{name}/approve → approve" in routes, routes
+    method = page.locator("li.method", has_text="status() →")
+    method.locator("summary", has_text="Invoke status").click()
+    agent_id = method.get_by_label("Agent id")
+    assert agent_id.get_attribute("placeholder") == 'WorkflowAgent("name")'
+    agent_id.fill(_agent("alice"))
+    method.get_by_role("button", name="Invoke").click()
+    page.locator("#outcome.ok").wait_for()
+    assert 'status returned "Workflow alice approved"' in page.locator("#outcome").inner_text()
+    _shot(page, "invoked")
     page.close()
 
 
@@ -222,23 +229,107 @@ def test_the_pending_list_updates_live(server: Server, browser: Any) -> None:
     page.close()
 
 
-def test_a_phone_sized_window_shows_the_pending_page_without_overflow(
-    server: Server, browser: Any
-) -> None:
+def _pages(http: httpx.Client, name: str) -> dict[str, str]:
+    """Every page of the console, named, with ``name``'s workflow for the agent pages."""
+    cid = _component_id(http)
+    agent = urlencode({"component": cid, "name": _agent(name)})
+    return {
+        "pending": "/ui",
+        "agents": "/ui/agents",
+        "agent": "/ui/agent?" + agent,
+        "delete": "/ui/agent/delete?" + agent,
+        "components": "/ui/components",
+        "component": f"/ui/component?id={cid}",
+        "signin": "/ui/signin",
+    }
+
+
+# Every fold open: what it hides must fit and be labelled too.
+OPEN_DETAILS = "() => document.querySelectorAll('details').forEach(d => { d.open = true; })"
+CONTROLS = "input:not([type=hidden]), select, textarea, button"
+
+
+def test_every_page_fits_1280_and_390_px_windows(server: Server, browser: Any) -> None:
     http = _http(server)
-    _start(http, "a-workflow-with-a-rather-long-name-to-wrap")
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    name = "a-workflow-with-a-rather-long-name-that-has-to-wrap-on-a-phone"
+    _start(http, name)
+    requested: list[str] = []
+    for width in (1280, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        context.on("request", lambda r: requested.append(r.url))
+        page = context.new_page()
+        for label, path in _pages(http, name).items():
+            page.goto(server.url + path)
+            page.evaluate(OPEN_DETAILS)
+            inner, scroll = page.evaluate(
+                "() => [window.innerWidth, document.documentElement.scrollWidth]"
+            )
+            assert inner == width
+            assert scroll <= inner, f"{path} is {scroll} px wide in a {inner} px window"
+            _shot(page, f"{label}-{width}")
+        context.close()
+    # No assets from the internet: every request went to this server.
+    assert requested and all(u.startswith(server.url + "/") for u in requested), requested
+    assert any(u.endswith("/ui/static/console.css") for u in requested)
+
+
+def test_every_control_has_an_accessible_name(server: Server, browser: Any) -> None:
+    http = _http(server)
+    _start(http, "lena")
+    page = browser.new_page()
+    cdp = page.context.new_cdp_session(page)
+    kinds: set[str] = set()
+    checked = 0
+    for path in _pages(http, "lena").values():
+        page.goto(server.url + path)
+        page.evaluate(OPEN_DETAILS)
+        root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        nodes = cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": CONTROLS})
+        unnamed = []
+        for node in nodes["nodeIds"]:
+            # The name Chromium computes for assistive technology (labels, content, aria).
+            ax = cdp.send("Accessibility.getPartialAXTree", {"nodeId": node})["nodes"][0]
+            html = cdp.send("DOM.getOuterHTML", {"nodeId": node})["outerHTML"]
+            kinds.add(html[1:].split(" ", 1)[0].split(">", 1)[0])
+            if not str((ax.get("name") or {}).get("value", "")).strip():
+                unnamed.append(html[:200])
+            checked += 1
+        assert not unnamed, f"controls without an accessible name on {path}: {unnamed}"
+    assert checked >= 20 and {"input", "select", "textarea", "button"} <= kinds, kinds
+    page.close()
+
+
+def test_without_javascript_a_person_completes_promises(server: Server, browser: Any) -> None:
+    http = _http(server)
+    _start(http, "nojs-a")
+    second = _start(http, "nojs-b")
+    context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(server.url + "/ui")
-    page.locator("li.promise").first.wait_for()
-    widths = page.evaluate(
-        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    # From the pending page: a button.
+    _card(page, "nojs-a").get_by_role("button", name="Approve").click()
+    page.locator("#outcome.ok").wait_for()
+    assert "Completed promise" in page.locator("#outcome").inner_text()
+    assert page.locator("body[data-live]").count() == 0  # live.js did not run
+    # From the agent's page: the editor behind its fold (details opens without script).
+    _card(page, "nojs-b").get_by_role("link", name=_agent("nojs-b")).click()
+    page.wait_for_url("**/ui/agent?**")
+    card = page.locator("li.promise")
+    card.locator("summary", has_text="Another payload").click()
+    card.get_by_label(f"Payload for promise {second}").fill(
+        '{"decision": "rejected", "by": "someone without JavaScript"}'
     )
-    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a {widths[1]} px window"
-    _shot(page, "pending-390")
-    for path in ("/ui/agents", "/ui/components"):
-        page.goto(server.url + path)
-        _shot(page, path.rsplit("/", 1)[1] + "-390")
+    card.get_by_role("button", name=f"Complete promise {second}").click()
+    page.locator("#outcome.ok").wait_for()
+    assert f"Completed promise {second}" in page.locator("#outcome").inner_text()
+    assert wait_until(lambda: _call(http, "nojs-a", "status") == "Workflow nojs-a approved", 30)
+    want = "Workflow nojs-b rejected by someone without JavaScript"
+    assert wait_until(lambda: _call(http, "nojs-b", "status") == want, 30, 0.1)
+    # The agent's page, loaded again, shows the finished invocation and its result.
+    page.goto(server.url + _pages(http, "nojs-b")["agent"])
+    page.locator("li.invocation[data-state=done]", has_text="start_approval").first.wait_for()
+    assert want in page.inner_text("main")
+    _shot(page, "agent-no-javascript")
     context.close()
 
 
@@ -254,12 +345,14 @@ def test_with_a_token_the_console_asks_for_it(guarded: Server, browser: Any) -> 
         page.get_by_role("button", name="Sign in").click()
     assert refused.value.status == 403
     assert "not right" in page.locator("#signin-error").inner_text()
-    assert not context.cookies()
+    # Only the sign-in form's pre-session cookie: no session.
+    assert [c["name"] for c in context.cookies()] == ["agent_host_signin"]
     _shot(page, "signin-refused")
     page.get_by_label("Token").fill(TOKEN)
     page.get_by_role("button", name="Sign in").click()
     _card(page, "dora").wait_for()
-    (cookie,) = context.cookies()
+    (cookie,) = context.cookies()  # the session; the pre-session is spent
+    assert cookie["name"] == "agent_host_console"
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     # The signed-in browser posting a form without the CSRF token is refused.
     cid = _component_id(http)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server_util import Server, add_component, build_example
+from tests.server_util import example_store, serving
 
 # slow: builds (first time) and compiles three componentize-py examples (~30 s each here)
 pytestmark = pytest.mark.slow
@@ -19,14 +19,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     store = tmp_path_factory.mktemp("examples-http") / "store"
-    for name in ("approval", "rendezvous", "template"):
-        add_component(store, build_example(name), name)
-    server = Server(store).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            yield client
-    finally:
-        server.stop()
+    with (
+        serving(example_store(store, "approval", "rendezvous", "template")) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        yield client
 
 
 def invoke(http: httpx.Client, agent_type: str, name: str, method: str) -> object:

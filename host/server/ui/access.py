@@ -10,9 +10,12 @@ without asking (the key is then random per process).
 
 Every POST form carries a CSRF token: an HMAC of the session's nonce under the same
 key, checked against the cookie. A page of another site can neither read it nor (with
-SameSite=Strict) send the cookie, so it cannot post a form here. The sign-in form
-itself has no session yet; what it could be tricked into is signing a browser in,
-which needs the token.
+SameSite=Strict) send the cookie, so it cannot post a form here.
+
+The sign-in form has no session yet, so it gets a pre-session of its own (login CSRF):
+showing the form sets a short-lived cookie holding a random nonce and puts the nonce's
+HMAC in a hidden field; a sign-in POST without both, matching, is refused. Another site
+cannot make a browser sign in to this console behind the person's back.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from dataclasses import dataclass
 
 COOKIE = "agent_host_console"
 COOKIE_PATH = "/ui"
+SIGNIN_COOKIE = "agent_host_signin"  # the sign-in form's pre-session
+SIGNIN_MAX_AGE_S = 3600
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,18 @@ class ConsoleAccess:
         if not nonce or not hmac.compare_digest(mac.encode(), self._mac("session", nonce).encode()):
             return None
         return Session(nonce, self._mac("csrf", nonce))
+
+    def new_signin(self) -> tuple[str, str]:
+        """A sign-in form's pre-session: the cookie value and the form's CSRF token."""
+        nonce = secrets.token_urlsafe(18)
+        return nonce, self._mac("signin", nonce)
+
+    def signin_ok(self, cookie: str | None, given: str | None) -> bool:
+        """Whether a sign-in POST carries the token of the form its browser was shown."""
+        if not cookie or not given:
+            return False
+        expected = self._mac("signin", cookie)
+        return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
     def csrf_ok(self, session: Session | None, given: str | None) -> bool:
         return (

@@ -21,7 +21,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from host.errors import HostError
 from host.server.errors import STATUS, clip
-from host.server.ui.access import COOKIE, COOKIE_PATH, ConsoleAccess, Session
+from host.server.ui.access import (
+    COOKIE,
+    COOKIE_PATH,
+    SIGNIN_COOKIE,
+    SIGNIN_MAX_AGE_S,
+    ConsoleAccess,
+    Session,
+)
 from host.server.ui.live import PendingWatch
 from host.service import HostService
 
@@ -82,6 +89,22 @@ class Console:
             samesite="strict",
             secure=False,  # the server speaks plain HTTP (on loopback by default)
         )
+
+    def signin_page(self, target: str, error: str | None, status: int = 200) -> HTMLResponse:
+        """The sign-in form, with a fresh pre-session (cookie and CSRF field)."""
+        cookie, csrf = self.access.new_signin()
+        context = {"page": "signin", "next": target, "error": error, "signin_csrf": csrf}
+        response = self.render("signin.html", context, None, status)
+        response.set_cookie(
+            SIGNIN_COOKIE,
+            cookie,
+            max_age=SIGNIN_MAX_AGE_S,
+            path=COOKIE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=False,
+        )
+        return response
 
     def sign_in_redirect(self, request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -16,6 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 from host.errors import HostError
 from host.ids import AgentId
 from host.server.ui.console import Console, ConsoleError, PageContext
+from host.server.ui.live import digest
 from host.server.ui.present import (
     Choice,
     Payload,
@@ -113,7 +114,10 @@ class Pages:
         return rows
 
     def pending(self, **extra: Any) -> PageContext:
-        return {"page": "pending", "rows": self.pending_rows(), "outcome": None, **extra}
+        records = self.service.list_promises()
+        seen = digest(frozenset(str(p.id) for p in records))  # for its live updates
+        rows = self.pending_rows(records)
+        return {"page": "pending", "rows": rows, "seen": seen, "outcome": None, **extra}
 
     # -- agents -------------------------------------------------------------------------------
     def agents(self, status: str | None, **extra: Any) -> PageContext:
@@ -148,7 +152,7 @@ class Pages:
             **extra,
         }
 
-    def _invocation_row(self, record: InvocationRecord) -> InvocationRow:
+    def invocation_row(self, record: InvocationRecord) -> InvocationRow:
         service = self.service
         result: Payload | None = None
         error = record.error
@@ -179,7 +183,7 @@ class Pages:
         # The newest page by default: the end of the log is what a person looks for.
         first = start if start is not None else max(1, length - OPLOG_PAGE + 1)
         page = service.oplog(agent, first, OPLOG_PAGE)
-        invocations = [self._invocation_row(i) for i in service.invocations(agent)]
+        invocations = [self.invocation_row(i) for i in service.invocations(agent)]
         record = view.record
         component = service.component(str(agent.component_id)).record
         return {
@@ -218,22 +222,30 @@ class Pages:
         view = service.component(ref)
         types = []
         for t in service.agent_types(ref):
+            constructor = schema_params(t.constructor.input_schema)
+            # What an agent id looks like: string parameters quoted, the others named.
+            hint = ", ".join(f'"{n}"' if ty == "string" else n for n, ty in constructor)
+            methods = []
+            for m in t.methods:
+                params = schema_params(m.input_schema)
+                typed = ", ".join(f"{n}: {ty}" for n, ty in params)
+                names = ", ".join(n for n, _ in params)
+                methods.append(
+                    {
+                        "name": m.name,
+                        "description": m.description,
+                        "shown": f"{m.name}({typed}) → {schema_text(m.output_schema)}",
+                        "params_label": f"Parameters (a JSON array{': ' + names if names else ''})",
+                    }
+                )
             types.append(
                 {
                     "name": t.type_name,
                     "description": t.description,
                     "mode": t.mode,
-                    "constructor": schema_params(t.constructor.input_schema),
                     "constructor_text": schema_text(t.constructor.input_schema),
-                    "methods": [
-                        {
-                            "name": m.name,
-                            "description": m.description,
-                            "params": schema_params(m.input_schema),
-                            "output": schema_text(m.output_schema),
-                        }
-                        for m in t.methods
-                    ],
+                    "agent_hint": f"{t.type_name}({hint})",
+                    "methods": methods,
                     "routes": routes(t),
                 }
             )
@@ -309,7 +321,7 @@ def install_pages(app: FastAPI, console: Console) -> Pages:
         if session is None and console.access.needs_sign_in:
             return console.error_page(403, "Sign in first", "Sign in to get live updates.", None)
         return StreamingResponse(
-            console.watch.stream(),
+            console.watch.stream(request.query_params.get("seen")),
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )

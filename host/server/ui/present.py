@@ -27,6 +27,9 @@ HEX_LIMIT = 4096  # bytes of a binary payload shown as hex
 TEXT_LIMIT = 20_000  # characters of a payload shown
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 @dataclass(frozen=True)
 class Payload:
     kind: str  # "json", "text", "hex" or "none"
@@ -34,12 +37,16 @@ class Payload:
 
 
 def payload(data: bytes | None) -> Payload:
-    """Bytes for a person: pretty JSON if they are JSON, else text if UTF-8, else hex."""
+    """Bytes for a person: pretty JSON if they are JSON, else text if they are UTF-8
+    without control characters, else hex."""
     if data is None:
         return Payload("none", "")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        text = None
+    # Control characters (other than tabs and line breaks) say the bytes are binary.
+    if text is None or _CONTROL.search(text):
         shown = data[:HEX_LIMIT].hex(" ")
         more = f" ... ({len(data)} bytes)" if len(data) > HEX_LIMIT else ""
         return Payload("hex", shown + more)
@@ -130,30 +137,47 @@ class Choice:
     value: str  # the JSON text the promise is completed with
 
 
-_DECLARED = re.compile(r"^\s*choices:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+# A line of its own: "Choices:" then the choices on the same line (never the next line's).
+_DECLARED = re.compile(r"^[ \t]*choices:[ \t]*(\S.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def declared_choices(text: str) -> tuple[Choice, ...]:
+    """The choices a ``Choices: ...`` line lists: JSON values separated by commas
+    (``"approved", {"level": 2}``), or words, each sent as a JSON string unless it is
+    a JSON value (``approved, rejected, 3``). None for a line without one."""
+    try:
+        values = json.loads(f"[{text}]")
+    except ValueError:
+        values = None
+    out: list[Choice] = []
+    if values is not None:
+        for value in values:
+            shown = value if isinstance(value, str) else json.dumps(value)
+            out.append(Choice(shown.capitalize(), json.dumps(value)))
+        return tuple(out)
+    for word in (w.strip() for w in text.split(",")):
+        if not word:
+            continue
+        try:
+            value = json.dumps(json.loads(word))
+        except ValueError:
+            value = json.dumps(word)
+        out.append(Choice(word.strip('"').capitalize(), value))
+    return tuple(out)
 
 
 def choices(agent_type: AgentType | None, method: str | None) -> tuple[Choice, ...]:
     """The buttons a promise of this agent's ``method`` offers, if the agent says what
-    it awaits: a ``Choices: approved, rejected`` line in the method's description (each
-    a JSON value, or a word sent as a JSON string), or, by convention, an agent type
-    with ``approve`` and ``reject`` methods awaits ``"approved"`` or ``"rejected"``.
-    None known: the console offers a JSON or text editor instead."""
+    it awaits: a ``Choices: approved, rejected`` line in the method's description (see
+    :func:`declared_choices`), or, by convention, an agent type with ``approve`` and
+    ``reject`` methods awaits ``"approved"`` or ``"rejected"``. None known: the console
+    offers a JSON or text editor instead."""
     if agent_type is None:
         return ()
     found = next((m for m in agent_type.methods if m.name == method), None)
     declared = _DECLARED.search(found.description) if found is not None else None
     if declared is not None:
-        out = []
-        for word in (w.strip() for w in declared.group(1).split(",")):
-            if not word:
-                continue
-            try:
-                value = json.dumps(json.loads(word))
-            except ValueError:
-                value = json.dumps(word)
-            out.append(Choice(word.strip('"').capitalize(), value))
-        return tuple(out)
+        return declared_choices(declared.group(1).strip())
     names = {m.name for m in agent_type.methods}
     if {"approve", "reject"} <= names:
         return (Choice("Approve", '"approved"'), Choice("Reject", '"rejected"'))

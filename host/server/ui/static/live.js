@@ -5,7 +5,10 @@
   "use strict";
   if (!document.getElementById("pending-list") || !window.EventSource) return;
   var status = document.getElementById("live-status");
-  var source = new EventSource("/ui/events");
+  // The set of promises the page was rendered with: the stream tells at once if the
+  // set has changed since then (while the page loaded), then at every change.
+  var seen = document.getElementById("pending-list").dataset.seen || "";
+  var source = new EventSource("/ui/events?seen=" + encodeURIComponent(seen));
   function busy() {
     // Do not replace a form a person is typing into; the next event will.
     var active = document.activeElement;
