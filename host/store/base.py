@@ -308,8 +308,9 @@ class Store(abc.ABC):
         """Entries from index ``start`` (1-based), at most ``count`` of them."""
 
     @abc.abstractmethod
-    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str]]:
-        """(index, stored text) of every entry, undecoded: for integrity checks."""
+    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str, bytes | None]]:
+        """(index, stored head, stored blob) of every entry, undecoded (the row form of
+        :mod:`host.oplog_codec`): for integrity checks."""
 
     @abc.abstractmethod
     def oplog_length(self, agent: AgentId) -> int: ...

@@ -31,6 +31,7 @@ from host.errors import (
 )
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
+from host.oplog_codec import decode_row, take_row
 from host.store.base import (
     AgentRecord,
     AgentStatus,
@@ -54,11 +55,11 @@ class PostgresStore(PostgresCatalog, Store):
             if status != AgentStatus.FAILED:
                 raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
             row = db.execute(
-                "SELECT idx, entry FROM oplog WHERE component_id = %s AND name = %s "
+                "SELECT idx, entry, data FROM oplog WHERE component_id = %s AND name = %s "
                 "ORDER BY idx DESC LIMIT 1",
                 agent_key(agent),
             ).fetchone()
-            last = oplog.decode(row[1])
+            last = decode_row(row[1], row[2])
             invocation = None
             if isinstance(last, InvocationFailed):
                 invocation = last.invocation_id
@@ -208,7 +209,8 @@ class PostgresStore(PostgresCatalog, Store):
                 (*agent_key(target), row[0], AgentStatus.IDLE, time.time_ns()),
             )
             db.execute(
-                "INSERT INTO oplog (component_id, name, idx, entry) SELECT %s, %s, idx, entry "
+                "INSERT INTO oplog (component_id, name, idx, entry, data) "
+                "SELECT %s, %s, idx, entry, data "
                 "FROM oplog WHERE component_id = %s AND name = %s AND idx <= %s",
                 (*agent_key(target), *agent_key(source), cut_off),
             )
@@ -308,10 +310,13 @@ class PostgresStore(PostgresCatalog, Store):
     def _append(
         self, db: psycopg.Cursor[Any], agent: AgentId, first: int, entries: Sequence[Entry]
     ) -> None:
-        rows = [(*agent_key(agent), first + i, oplog.encode(e)) for i, e in enumerate(entries)]
+        key = agent_key(agent)
+        rows = [(*key, first + i, *take_row(e)) for i, e in enumerate(entries)]
         try:
             db.executemany(
-                "INSERT INTO oplog (component_id, name, idx, entry) VALUES (%s, %s, %s, %s)", rows
+                "INSERT INTO oplog (component_id, name, idx, entry, data) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                rows,
             )
         except psycopg.errors.UniqueViolation:
             raise OplogConflict(str(agent), first) from None
@@ -338,20 +343,20 @@ class PostgresStore(PostgresCatalog, Store):
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
         with self._read() as db:
             rows = db.execute(
-                "SELECT entry FROM oplog WHERE component_id = %s AND name = %s AND idx >= %s "
-                "ORDER BY idx LIMIT %s",
+                "SELECT entry, data FROM oplog WHERE component_id = %s AND name = %s "
+                "AND idx >= %s ORDER BY idx LIMIT %s",
                 (*agent_key(agent), start, count),
             ).fetchall()
-        return [oplog.decode(r[0]) for r in rows]
+        return [decode_row(head, data) for head, data in rows]
 
-    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str]]:
-        """(index, stored text) of every entry, undecoded: for integrity checks."""
+    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str, bytes | None]]:
         with self._read() as db:
             rows = db.execute(
-                "SELECT idx, entry FROM oplog WHERE component_id = %s AND name = %s ORDER BY idx",
+                "SELECT idx, entry, data FROM oplog WHERE component_id = %s AND name = %s "
+                "ORDER BY idx",
                 agent_key(agent),
             ).fetchall()
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [(int(r[0]), str(r[1]), None if r[2] is None else bytes(r[2])) for r in rows]
 
     def oplog_length(self, agent: AgentId) -> int:
         with self._read() as db:
@@ -604,14 +609,14 @@ class PostgresStore(PostgresCatalog, Store):
             self._notify(db, agent, work=False)  # held waits for its result look now
 
     def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
-        sql = "SELECT component_id, name, entry FROM oplog WHERE idx = 1"
+        sql = "SELECT component_id, name, entry, data FROM oplog WHERE idx = 1"
         args: list[object] = []
         if component_id is not None:
             sql += " AND component_id = %s"
             args.append(component_id)
         with self._read() as db:
             rows = db.execute(sql, args).fetchall()
-        return {AgentId(uuid.UUID(str(c)), str(n)): oplog.decode(e) for c, n, e in rows}
+        return {AgentId(uuid.UUID(str(c)), str(n)): decode_row(e, d) for c, n, e, d in rows}
 
     # -- scheduling ---------------------------------------------------------------
     def runnable_agents(self, now_ns: int) -> list[AgentId]:

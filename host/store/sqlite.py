@@ -30,6 +30,7 @@ from host.errors import (
 )
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
+from host.oplog_codec import decode_row, take_row
 from host.store.base import (
     AgentRecord,
     AgentStatus,
@@ -142,11 +143,11 @@ class SqliteStore(SqliteLeases, Store):
             if status != AgentStatus.FAILED:
                 raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
             row = db.execute(
-                "SELECT idx, entry FROM oplog WHERE component_id = ? AND name = ? "
+                "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
                 "ORDER BY idx DESC LIMIT 1",
                 _key(agent),
             ).fetchone()
-            last = oplog.decode(row[1])
+            last = decode_row(row[1], row[2])
             invocation = None
             if isinstance(last, InvocationFailed):
                 invocation = last.invocation_id
@@ -287,7 +288,8 @@ class SqliteStore(SqliteLeases, Store):
                 (*_key(target), row[0], AgentStatus.IDLE, time.time_ns()),
             )
             db.execute(
-                "INSERT INTO oplog (component_id, name, idx, entry) SELECT ?, ?, idx, entry "
+                "INSERT INTO oplog (component_id, name, idx, entry, data) "
+                "SELECT ?, ?, idx, entry, data "
                 "FROM oplog WHERE component_id = ? AND name = ? AND idx <= ?",
                 (*_key(target), *_key(source), cut_off),
             )
@@ -390,10 +392,12 @@ class SqliteStore(SqliteLeases, Store):
     def _append(
         self, db: sqlite3.Connection, agent: AgentId, first: int, entries: Sequence[Entry]
     ) -> None:
-        rows = [(*_key(agent), first + i, oplog.encode(e)) for i, e in enumerate(entries)]
+        key = _key(agent)
+        rows = [(*key, first + i, *take_row(e)) for i, e in enumerate(entries)]
         try:
             db.executemany(
-                "INSERT INTO oplog (component_id, name, idx, entry) VALUES (?, ?, ?, ?)", rows
+                "INSERT INTO oplog (component_id, name, idx, entry, data) VALUES (?, ?, ?, ?, ?)",
+                rows,
             )
         except sqlite3.IntegrityError:
             raise OplogConflict(str(agent), first) from None
@@ -420,20 +424,20 @@ class SqliteStore(SqliteLeases, Store):
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
         with self._read() as db:
             rows = db.execute(
-                "SELECT entry FROM oplog WHERE component_id = ? AND name = ? AND idx >= ? "
+                "SELECT entry, data FROM oplog WHERE component_id = ? AND name = ? AND idx >= ? "
                 "ORDER BY idx LIMIT ?",
                 (*_key(agent), start, -1 if count is None else count),
             ).fetchall()
-        return [oplog.decode(r[0]) for r in rows]
+        return [decode_row(head, data) for head, data in rows]
 
-    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str]]:
-        """(index, stored text) of every entry, undecoded: for integrity checks."""
+    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str, bytes | None]]:
         with self._read() as db:
             rows = db.execute(
-                "SELECT idx, entry FROM oplog WHERE component_id = ? AND name = ? ORDER BY idx",
+                "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
+                "ORDER BY idx",
                 _key(agent),
             ).fetchall()
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [(int(r[0]), str(r[1]), None if r[2] is None else bytes(r[2])) for r in rows]
 
     def oplog_length(self, agent: AgentId) -> int:
         with self._read() as db:
@@ -781,14 +785,14 @@ class SqliteStore(SqliteLeases, Store):
         return [self._inv_row(r) for r in rows]
 
     def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
-        sql = "SELECT component_id, name, entry FROM oplog WHERE idx = 1"
+        sql = "SELECT component_id, name, entry, data FROM oplog WHERE idx = 1"
         args: list[object] = []
         if component_id is not None:
             sql += " AND component_id = ?"
             args.append(component_id)
         with self._read() as db:
             rows = db.execute(sql, args).fetchall()
-        return {AgentId(uuid.UUID(str(c)), str(n)): oplog.decode(e) for c, n, e in rows}
+        return {AgentId(uuid.UUID(str(c)), str(n)): decode_row(e, d) for c, n, e, d in rows}
 
     def open_invocations(self, component_id: str | None = None) -> list[InvocationRecord]:
         sql = f"SELECT {self._INV_COLS} FROM invocations WHERE state IN (?, ?)"
