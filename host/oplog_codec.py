@@ -42,6 +42,12 @@ from host.oplog import Entry
 
 Row = tuple[str, bytes | None]
 
+# The entry types a resume reads even before the latest snapshot: the agent's creation,
+# the promises it created (get-promise on replay checks them), deleted regions and the
+# snapshots themselves. Stores keep each row's type in a ``kind`` column with a partial
+# index on these (migration 9 / 3): changing the set needs a new migration.
+RESUME_KINDS = ("agent-created", "promise-created", "jump", "snapshot", "successful-update")
+
 BLOB_KEY = "$blob"
 BYTES_KEY = "$bytes"
 _MEMO = "_stored_row"  # the entry's encoded row, between its size check and its commit
@@ -155,6 +161,27 @@ def take_row(entry: Entry) -> Row:
     return memo if memo is not None else encode_row(entry)
 
 
+def kind_of(entry: Entry) -> str:
+    """The entry's type name, as the store's ``kind`` column holds it."""
+    return _codec_of(type(entry)).name
+
+
+def _unstash(obj: dict[str, Any]) -> Any:
+    """json's hook for every object of a row with a blob: a reference becomes its bytes."""
+    ref = obj.get(BLOB_KEY)
+    if ref is not None and len(obj) == 1:
+        data: bytes = _local.blob
+        offset, size = ref
+        if not 0 <= offset <= offset + size <= len(data):
+            raise ValueError(f"blob reference {ref} outside its {len(data)} bytes")
+        return data[offset : offset + size]
+    return obj
+
+
+# Made once: json.loads(..., object_hook=...) would build a new decoder for every row.
+_DECODER = json.JSONDecoder(object_hook=_unstash)
+
+
 def decode_row(head: str, blob: bytes | None = None) -> Entry:
     """The entry a stored row holds (either form); a damaged row is a StoreError."""
     try:
@@ -163,18 +190,11 @@ def decode_row(head: str, blob: bytes | None = None) -> Entry:
         if blob is None:
             values = json.loads(head)
         else:
-            data = bytes(blob)
-
-            def unstash(obj: dict[str, Any]) -> Any:
-                ref = obj.get(BLOB_KEY)
-                if ref is not None and len(obj) == 1:
-                    offset, size = ref
-                    if not 0 <= offset <= offset + size <= len(data):
-                        raise ValueError(f"blob reference {ref} outside its {len(data)} bytes")
-                    return data[offset : offset + size]
-                return obj
-
-            values = json.loads(head, object_hook=unstash)
+            _local.blob = bytes(blob)
+            try:
+                values = _DECODER.decode(head)
+            finally:
+                _local.blob = b""
         if not isinstance(values, list) or not values:
             raise ValueError("not an oplog entry")
         return _codec_named(values[0]).make(values[1:])

@@ -120,6 +120,10 @@ MIGRATIONS: dict[int, list[Step]] = {
         # output, random bytes, HTTP bodies) instead of base64 inside JSON text
         # (host/oplog_codec.py, issue 13 item 2); existing rows are rewritten in place.
         "ALTER TABLE oplog ADD COLUMN data BLOB",
+        # The entry's type: a resume reads the few it needs from before the latest
+        # snapshot through the partial index, and the rest from the snapshot on.
+        "ALTER TABLE oplog ADD COLUMN kind TEXT",
         oplog_migration.sqlite_step,
+        oplog_migration.RESUME_INDEX,
     ],
 }

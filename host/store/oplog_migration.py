@@ -1,5 +1,6 @@
 """Migration 9 (SQLite) / 3 (PostgreSQL): oplog entries from their text form to rows of
-a JSON head plus a BLOB (:mod:`host.oplog_codec`).
+a JSON head plus a BLOB (:mod:`host.oplog_codec`), with the entry's type in a ``kind``
+column (indexed for the types a resume reads before the latest snapshot).
 
 Each entry is read as the store held it (a JSON object whose bytes are base64
 ``{"$bytes": "..."}``) and written back as its row, in the transaction that records the
@@ -14,24 +15,35 @@ from collections.abc import Sequence
 from typing import Any
 
 from host.errors import StoreError
-from host.oplog_codec import decode_row, encode_row
+from host.oplog_codec import RESUME_KINDS, decode_row, encode_row, kind_of
 
 PAGE = 2000
+
+# Rows of the kinds a resume reads before the latest snapshot (host/oplog_codec.py).
+# (The same literal list in the index and in the queries, so that both stores use it.)
+RESUME_KINDS_SQL = "(" + ", ".join(f"'{k}'" for k in RESUME_KINDS) + ")"
+RESUME_INDEX = (
+    f"CREATE INDEX oplog_resume ON oplog (component_id, name, idx) WHERE kind IN {RESUME_KINDS_SQL}"
+)
 
 Key = tuple[str, str, int]
 
 
-def converted(rows: Sequence[tuple[Any, Any, Any, Any]]) -> list[tuple[str, bytes | None, Key]]:
-    """(new head, blob, key) of each (component_id, name, idx, text) row in the text form."""
+def converted(
+    rows: Sequence[tuple[Any, Any, Any, Any]],
+) -> list[tuple[str, bytes | None, str, Key]]:
+    """(new head, blob, kind, key) of each (component_id, name, idx, text) row in the
+    text form."""
     out = []
     for cid, name, idx, text in rows:
         if not str(text).startswith("{"):
             continue  # already a row
         try:
-            head, blob = encode_row(decode_row(str(text)))
+            entry = decode_row(str(text))
         except StoreError:
             continue
-        out.append((head, blob, (str(cid), str(name), int(idx))))
+        head, blob = encode_row(entry)
+        out.append((head, blob, kind_of(entry), (str(cid), str(name), int(idx))))
     return out
 
 
@@ -48,8 +60,9 @@ def sqlite_step(db: Any) -> None:
         if not rows:
             return
         db.executemany(
-            "UPDATE oplog SET entry = ?, data = ? WHERE component_id = ? AND name = ? AND idx = ?",
-            [(head, blob, *key) for head, blob, key in converted(rows)],
+            "UPDATE oplog SET entry = ?, data = ?, kind = ? "
+            "WHERE component_id = ? AND name = ? AND idx = ?",
+            [(head, blob, kind, *key) for head, blob, kind, key in converted(rows)],
         )
         after = (str(rows[-1][0]), str(rows[-1][1]), int(rows[-1][2]))
 
@@ -70,8 +83,8 @@ def postgres_step(db: Any) -> None:
         updates = converted(rows)
         if updates:
             db.executemany(
-                "UPDATE oplog SET entry = %s, data = %s "
+                "UPDATE oplog SET entry = %s, data = %s, kind = %s "
                 "WHERE component_id = %s AND name = %s AND idx = %s",
-                [(head, blob, *key) for head, blob, key in updates],
+                [(head, blob, kind, *key) for head, blob, kind, key in updates],
             )
         after = (str(rows[-1][0]), str(rows[-1][1]), int(rows[-1][2]))

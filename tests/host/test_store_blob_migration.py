@@ -1,6 +1,6 @@
 """Migration 9 (SQLite) / 3 (PostgreSQL) on both stores: a store with the previous schema
 and oplog rows in the old code's format (JSON text, bytes as base64; the rows in
-tests/unit/golden/oplog-rows-v8.json were written by the previous revision's
+tests/unit/golden/rows/oplog-rows-v8.json were written by the previous revision's
 ``oplog.encode``) is opened by this code, migrated in place, and every entry reads back
 identical, its bytes now in the BLOB column."""
 
@@ -17,12 +17,13 @@ import pytest
 
 from host import oplog
 from host.ids import AgentId
+from host.oplog_codec import RESUME_KINDS, kind_of
 from host.store import migrations as sqlite_migrations
 from host.store import postgres_migrations
 from host.store.url import open_store
 
 OLD_ROWS: list[str] = json.loads(
-    (Path(__file__).parent.parent / "unit" / "golden" / "oplog-rows-v8.json").read_text()
+    (Path(__file__).parent.parent / "unit" / "golden" / "rows" / "oplog-rows-v8.json").read_text()
 )
 AGENT = AgentId(uuid.UUID("6b0e8c2a-6f0a-4c53-9d2e-0a0a0a0a0a0a"), "old-agent")
 DAMAGED = AgentId(AGENT.component_id, "damaged")
@@ -103,6 +104,12 @@ def test_an_old_store_is_migrated_in_place_and_reads_back_identical(store_url: s
         random = entries[2]
         assert isinstance(random, oplog.HostCall)
         assert random.response == {"$bytes": bytes(range(16))}
+        # The migration recorded each row's type: a resume finds the few entries it reads
+        # before a snapshot (host/oplog_codec.py RESUME_KINDS) through the kind index.
+        wanted = [(i, e) for i, e in enumerate(entries, 1) if kind_of(e) in RESUME_KINDS]
+        # The creation, a promise, a jump, a snapshot, an update.
+        assert [i for i, _ in wanted] == [1, 5, 17, 19, 20]
+        assert store.read_oplog_resume_kinds(AGENT) == wanted
         # A damaged row stays as it was (the check names it), the rest migrates.
         (first, damaged) = store.read_oplog_raw(DAMAGED)
         assert first[1].startswith("[") and damaged[1:] == (DAMAGED_ROW, None)
@@ -130,3 +137,24 @@ def test_a_row_left_in_the_old_form_still_decodes(text: str) -> None:
 
     entry = decode_row(text)
     assert decode_row(*encode_row(entry)) == entry
+
+
+def test_new_rows_record_their_kind(store_url: str) -> None:
+    store = open_store(store_url)
+    try:
+        agent = AgentId(uuid.uuid4(), "fresh")
+        store.create_agent(agent, "sha256:abc", oplog.AgentCreated(str(agent.component_id), "h"))
+        later: list[oplog.Entry] = [
+            oplog.InvocationStarted("i", "f", ()),
+            oplog.PromiseCreated("p"),
+            oplog.HostCall("g", [{"$bytes": b"\x00\x01"}], None),
+            oplog.InvocationFinished("i", None),
+            oplog.Snapshot("AQ==", "m"),
+        ]
+        store.append(agent, 2, later)
+        kept = store.read_oplog_resume_kinds(agent)
+        assert [i for i, _ in kept] == [1, 3, 6]
+        assert [e for _, e in kept][1:] == [later[1], later[4]]
+        assert store.read_oplog(agent)[3] == later[2]
+    finally:
+        store.close()

@@ -148,7 +148,7 @@ def test_a_row_with_fewer_values_gets_the_defaults_of_later_fields() -> None:
 def test_todays_field_order_is_pinned() -> None:
     # Rows are positional: reordering or removing a field would misread every stored row.
     # New fields go last (with a default); new entry types need nothing here.
-    pinned = json.loads((GOLDEN / "entry-fields.json").read_text())
+    pinned = json.loads((GOLDEN / "rows" / "entry-fields.json").read_text())
     for name, names in pinned.items():
         cls = oplog._TYPES[name]
         now = [f.name for f in fields(cls)]
