@@ -92,12 +92,17 @@ class _HostShare:
                 self.dispatch_s += time.process_time() - t0
                 self.calls += 1
 
+        depth = [0]  # a routed call (a stream write) nests a host_call: time the outer
+
         def host_call(*args: Any) -> Any:
+            depth[0] += 1
             t0 = time.process_time()
             try:
                 return self.real_call(*args)
             finally:
-                self.replay_s += time.process_time() - t0
+                depth[0] -= 1
+                if not depth[0]:
+                    self.replay_s += time.process_time() - t0
 
         linking.dispatch, linking.host_call = dispatch, host_call  # type: ignore[assignment]
         return self
