@@ -128,3 +128,33 @@ def test_an_oplog_written_with_number_arrays_still_replays(data_dir: Path) -> No
         assert host.check().problems == ()
     finally:
         host.close()
+
+
+def test_each_entry_is_encoded_once_on_the_live_path(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The size check before recording (Session.check_size) and the store's append share
+    # one encoding: count the codec's JSON encodings against the rows written.
+    from host import oplog_codec
+
+    host = HostService(data_dir)
+    try:
+        host.add_component(build_fixture("output"), name="output")
+        agent, _ = host.create_agent("output", "once")
+        before = host.store.oplog_length(agent)
+        encoder = oplog_codec._ENCODER
+        real = encoder.encode
+        count = 0
+
+        def counting(value: object) -> str:
+            nonlocal count
+            count += 1
+            return real(value)
+
+        monkeypatch.setattr(encoder, "encode", counting)
+        inv = host.invoke(agent, "flood(200000, 65536)")  # four writes of 64 KiB and less
+        assert inv.state == "done"
+        written = host.store.oplog_length(agent) - before
+        assert written >= 6 and count == written
+    finally:
+        host.close()
