@@ -1,7 +1,9 @@
 """The oplog: an agent's append-only record of everything non-deterministic.
 
 Entries are immutable values (frozen dataclasses, one union, :data:`Entry`),
-serialized in exactly one place (:func:`encode` / :func:`decode`). Indexes
+serialized in exactly one place, :mod:`host.oplog_codec` (the store's compact rows and
+the text form behind :func:`encode` / :func:`decode`). A field added to an existing
+entry type goes last, with a default: stored rows are positional. Indexes
 start at 1 and entry 1 is always :class:`AgentCreated`.
 
 Replay walks the entries in order: :class:`InvocationStarted` re-invokes the
@@ -15,10 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
-
-from host.errors import StoreError
 
 JsonValue = Any  # a value json.dumps accepts
 
@@ -244,42 +244,40 @@ def kind(entry: Entry) -> str:
 
 
 def to_dict(entry: Entry) -> dict[str, Any]:
-    # Shallow: the fields are already JSON values (tuples serialize as arrays), and
-    # dataclasses.asdict would deep-copy a large request element by element (F15).
-    data = {f.name: getattr(entry, f.name) for f in fields(entry)}
-    return {"type": kind(entry), **data}
+    """The entry as JSON-ready data: ``type`` plus its fields, bytes as
+    ``{"$bytes": "<base64>"}`` (the REST API's and the CLI's oplog pages)."""
+    from host.oplog_codec import to_dict as _to_dict
+
+    return _to_dict(entry)
 
 
 def encode(entry: Entry) -> str:
-    """Serialize an entry to its stored JSON text."""
-    return json.dumps(to_dict(entry), separators=(",", ":"), sort_keys=True)
+    """The entry's text form (:func:`to_dict` as JSON). The store keeps entries in a
+    more compact form of its own, :mod:`host.oplog_codec`."""
+    from host.oplog_codec import to_text
 
-
-def _tuplify(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuplify(v) for v in value)
-    return value
+    return to_text(entry)
 
 
 def from_dict(data: dict[str, Any]) -> Entry:
     """The entry :func:`to_dict` made ``data`` from (golden oplogs in tests are stored so)."""
-    cls = _TYPES[data["type"]]
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name in data:
-            value = data[f.name]
-            # Tuples become JSON arrays; JSON payloads (request/response) stay as-is.
-            kwargs[f.name] = value if f.name in ("request", "response") else _tuplify(value)
-    entry: Entry = cls(**kwargs)
-    return entry
+    from host.oplog_codec import from_dict as _from_dict
+
+    return _from_dict(data)
 
 
 def decode(text: str) -> Entry:
-    """Parse stored JSON text back into an entry; a damaged entry is a StoreError."""
-    try:
-        return from_dict(json.loads(text))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"undecodable oplog entry {text[:200]!r}: {exc}") from None
+    """Parse the text form (or a stored row's head without bytes) back into an entry; a
+    damaged entry is a StoreError."""
+    from host.oplog_codec import decode_row
+
+    return decode_row(text)
+
+
+def _show_bytes(obj: object) -> object:
+    if isinstance(obj, bytes):
+        return f"<{len(obj)} bytes>"
+    raise TypeError(f"not JSON: {type(obj).__name__}")
 
 
 def describe(entry: Entry) -> str:
@@ -290,8 +288,8 @@ def describe(entry: Entry) -> str:
         key = f" [idempotency key {entry.idempotency_key}]" if entry.idempotency_key else ""
         return f"invoke {entry.function}({', '.join(entry.params)}){key}"
     if isinstance(entry, HostCall):
-        req = json.dumps(entry.request)
-        resp = json.dumps(entry.response)
+        req = json.dumps(entry.request, default=_show_bytes)
+        resp = json.dumps(entry.response, default=_show_bytes)
         return f"host call {entry.function} {_clip(req)} -> {_clip(resp)}"
     if isinstance(entry, PromiseCreated):
         return f"promise created ({entry.function})"

@@ -56,7 +56,7 @@ invocation result) commits everything recorded before it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -150,11 +150,14 @@ class Replay:
         self.entries = entries
         self.persisted = len(entries)  # entries[:persisted] are in the store
         self.cursor = 1 if entries else 0  # entry 1 (AgentCreated) is the executor's
-        self.retried = {e.invocation_id for e in entries if isinstance(e, Retried)}
+        self.retried: set[str] = set()
         # Deleted regions (oplog indexes, inclusive), from every Jump in the log.
-        self.deleted: list[tuple[int, int]] = [
-            (e.start, e.end) for e in entries if isinstance(e, Jump)
-        ]
+        self.deleted: list[tuple[int, int]] = []
+        for _, e in indexed(entries):  # one pass, over what was read
+            if isinstance(e, Retried):
+                self.retried.add(e.invocation_id)
+            elif isinstance(e, Jump):
+                self.deleted.append((e.start, e.end))
         # Guest-controlled durability state, rebuilt by replay like the rest of the state.
         self.persistence_level = "smart"
         self.idempotent = True
@@ -171,7 +174,9 @@ class Replay:
     def is_marker(self, entry: Entry) -> bool:
         """Entries replay passes over: suspensions, retries, snapshots and updates, and
         failures that were retried."""
-        if isinstance(entry, Suspended | Retried | Snapshot | SuccessfulUpdate | FailedUpdate):
+        if isinstance(
+            entry, Suspended | Retried | Snapshot | SuccessfulUpdate | FailedUpdate | Elided
+        ):
             return True
         return isinstance(entry, InvocationFailed) and entry.invocation_id in self.retried
 
@@ -420,10 +425,72 @@ class Replay:
         self.persisted = len(self.entries)
 
 
+class Elided:
+    """An entry before the latest snapshot that a resume did not read (see
+    :func:`entries_for_resume`): replay starts after it, and nothing looks at it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<elided>"
+
+
+ELIDED: Any = Elided()
+
+
+class ResumeEntries(list[Entry]):
+    """What :func:`entries_for_resume` reads: the oplog's entries by position, those
+    before ``start`` (the snapshot's index) :data:`ELIDED` unless ``kept``."""
+
+    def __init__(self, entries: list[Entry], start: int, kept: Sequence[tuple[int, Entry]]):
+        super().__init__(entries)
+        self.start = start
+        self.kept = [(i, e) for i, e in kept if i < start]
+
+    def read(self) -> Iterator[tuple[int, Entry]]:
+        """(index, entry) of the entries actually read, in order (not the elided ones)."""
+        yield from self.kept
+        yield from enumerate(self[self.start - 1 :], start=self.start)
+
+
+def indexed(entries: Sequence[Entry]) -> Iterator[tuple[int, Entry]]:
+    """(index, entry) of the entries worth looking at: all, or only those read."""
+    return entries.read() if isinstance(entries, ResumeEntries) else enumerate(entries, 1)
+
+
+def entries_for_resume(
+    kept: Sequence[tuple[int, Entry]], read_from: Callable[[int], list[Entry]]
+) -> list[Entry]:
+    """An agent's entries as a resume needs them, without reading what precedes its
+    latest snapshot: ``kept`` are (index, entry) of the types read regardless
+    (``host.oplog_codec.RESUME_KINDS``: the creation, promises, jumps, snapshots) and
+    ``read_from(i)`` reads the entries from index ``i`` on. Entries before the snapshot
+    that are not kept are :data:`ELIDED`, so indexes stay those of the oplog; with no
+    snapshot it is the whole oplog."""
+    deleted = [(e.start, e.end) for _, e in kept if isinstance(e, Jump)]
+    index = 0
+    for i, entry in reversed(kept):
+        if any(start <= i <= end for start, end in deleted):
+            continue
+        if isinstance(entry, Snapshot) or (
+            isinstance(entry, SuccessfulUpdate) and entry.payload is not None
+        ):
+            index = i
+            break
+    if index <= 1:
+        return read_from(1)
+    entries: list[Entry] = [ELIDED] * (index - 1)
+    for i, entry in kept:
+        if i < index:
+            entries[i - 1] = entry
+    entries.extend(read_from(index))
+    return ResumeEntries(entries, index, kept)
+
+
 def latest_snapshot(entries: Sequence[Entry]) -> tuple[int, str, str] | None:
     """(oplog index, base64 payload, mime type) of the latest snapshot that no Jump
     deleted: a :class:`Snapshot` or a snapshot-based :class:`SuccessfulUpdate`."""
-    deleted = [(e.start, e.end) for e in entries if isinstance(e, Jump)]
+    deleted = [(e.start, e.end) for _, e in indexed(entries) if isinstance(e, Jump)]
     for i in range(len(entries) - 1, 0, -1):
         entry = entries[i]
         index = i + 1

@@ -34,7 +34,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +47,7 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
+from scripts.benchlib import run_baseline  # noqa: E402
 from tests.fixtures.build import build_fixture  # noqa: E402
 from tests.server_util import (  # noqa: E402
     Api,
@@ -250,7 +250,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
     if args.compare:
-        _compare(args.compare)
+        run_baseline(__file__, args.compare)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-server-"))
     store = tmp / "store"
@@ -319,32 +319,6 @@ def main() -> None:
             print(f"data directory kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _compare(rev: str) -> None:
-    """Run this script (without --compare) against revision ``rev``: a temporary git
-    worktree whose code comes first on PYTHONPATH, so the server runs the old code."""
-    tmp = Path(tempfile.mkdtemp(prefix="bench-base-"))
-    tree = tmp / "tree"
-    subprocess.run(
-        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), rev],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        argv = list(sys.argv[1:])
-        i = argv.index("--compare")
-        del argv[i : i + 2]
-        env = {**os.environ, "PYTHONPATH": str(tree)}
-        subprocess.run(
-            [sys.executable, __file__, *argv, "--label", f"baseline {rev}"], env=env, check=True
-        )
-    finally:
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False
-        )
-        shutil.rmtree(tmp, ignore_errors=True)
-    print()
 
 
 if __name__ == "__main__":

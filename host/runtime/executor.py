@@ -47,7 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import wasmtime
@@ -66,7 +66,7 @@ from host.oplog import (
     Snapshot,
     Suspended,
 )
-from host.replay import Restart, latest_snapshot
+from host.replay import Restart, entries_for_resume, latest_snapshot
 from host.runtime import agent_rpc, snapshots
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
@@ -349,9 +349,11 @@ class Executor:
             self._take(agent)
             self._thread.running = getattr(self._thread, "running", 0) + 1
             lost = False
+            known: AgentRecord | None = None  # the agent as the last step left it
             try:
                 while not self.stopping:
-                    record = self.store.get_agent(agent)
+                    record = known if known is not None else self.store.get_agent(agent)
+                    known = None
                     at_rest = self._work_status(agent, record)
                     if at_rest is not None:
                         return at_rest
@@ -360,7 +362,7 @@ class Executor:
                         # the invocation again, live.
                         self.store.set_status(agent, RUNNING)
                     try:
-                        step = self._execute(agent)
+                        step = self._execute(agent, record)
                     except INFRASTRUCTURE_ERRORS as exc:
                         # A transition of the executor's own failed (starting, finishing,
                         # suspending): nothing of it was committed, so the agent is as the
@@ -381,9 +383,12 @@ class Executor:
                     self._backoff.pop(agent, None)
                     if step is Step.STOP:
                         return self.store.get_agent(agent).status
-                    if step is Step.IDLE and self.store.get_agent(agent).status == SUSPENDED:
-                        # Resumed after an interrupt with nothing left to wait for.
-                        self.store.set_status(agent, IDLE)
+                    if step is Step.IDLE:
+                        known = self.store.get_agent(agent)
+                        if known.status == SUSPENDED:
+                            # Resumed after an interrupt with nothing left to wait for.
+                            self.store.set_status(agent, IDLE)
+                            known = replace(known, status=IDLE)
                     # SUSPENDED and AGAIN: re-check, a timer may already be due.
                 return self.store.get_agent(agent).status
             except LeaseLost:
@@ -394,8 +399,9 @@ class Executor:
                 self._thread.running -= 1
                 self._let_go(agent, lost)
 
-    def _execute(self, agent: AgentId) -> Step:
-        record = self.store.get_agent(agent)
+    def _execute(self, agent: AgentId, record: AgentRecord) -> Step:
+        """One step of the agent (``record``: as just read, passed down rather than read
+        again)."""
         hash = record.component_hash
         with self._live_lock:
             live = self._live.pop(agent, None)
@@ -413,7 +419,12 @@ class Executor:
     def _instance(self, agent: AgentId, hash: str, created_at: int) -> _Live | Step:
         """A fresh instance of ``hash`` for the agent, its session over the whole oplog
         (started at the latest snapshot, loaded); Step.STOP if it could not be made."""
-        entries = self.store.read_oplog(agent)
+        # From the latest snapshot on (plus the few older entries a run needs): a resume
+        # of an agent that snapshots does not read its whole history.
+        entries = entries_for_resume(
+            self.store.read_oplog_resume_kinds(agent),
+            lambda start: self.store.read_oplog(agent, start),
+        )
         created = entries[0]
         assert isinstance(created, AgentCreated)
         component = self.registry.component(hash)
@@ -512,8 +523,7 @@ class Executor:
     def limits_for(self, agent: AgentId) -> Limits:
         """The host's defaults, then the component's limits, then the agent's."""
         merged = self.limits
-        for scope in (str(agent.component_id), str(agent)):
-            layer = self.store.get_limits(scope)
+        for layer in self.store.get_limits_of((str(agent.component_id), str(agent))):
             if layer:
                 merged = merged.merged(layer)
         return merged

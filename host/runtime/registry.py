@@ -55,7 +55,7 @@ class ComponentRegistry:
         self.progress = progress
         self._linkers: dict[str, wc.Linker] = {}
         self._exports: dict[str, dict[str, Export]] = {}
-        self._agent_types: dict[str, list[AgentType]] = {}
+        self._agent_types: dict[str, list[AgentType] | None] = {}
         # How scratch instances get a wasmtime store and limits (the executor's; set by
         # the service), for discover-agent-types at registration.
         self.scratch_store: tuple[Callable[[Limits], wasmtime.Store], Limits] | None = None
@@ -108,6 +108,7 @@ class ComponentRegistry:
             )
             types = agent_types_from_discovery(raw, generation, shown)
             self.store.set_agent_types(hash, agent_types_to_json(types))
+            self._agent_types[hash] = types
         return self.store.add_component(name, hash, size)
 
     def guest_generation(self, hash: str) -> str:
@@ -119,13 +120,14 @@ class ComponentRegistry:
 
     def agent_types(self, hash: str) -> list[AgentType] | None:
         """The agent types of an agent component file (None for a plain component)."""
-        types = self._agent_types.get(hash)
-        if types is None:
-            text = self.store.get_agent_types(hash)
-            if text is None:
-                return None
-            types = agent_types_from_json(text)
-            self._agent_types[hash] = types
+        if hash in self._agent_types:
+            return self._agent_types[hash]
+        text = self.store.get_agent_types(hash)
+        # Kept either way, None too: a file's agent types are fixed by its bytes and
+        # recorded when it is registered, before any agent of it runs (this is read at
+        # every invocation's end, by the snapshotting policy).
+        types = None if text is None else agent_types_from_json(text)
+        self._agent_types[hash] = types
         return types
 
     # -- compiled code and linking ---------------------------------------------------------

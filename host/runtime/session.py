@@ -18,6 +18,7 @@ from host.errors import HostError
 from host.ids import AgentId
 from host.limits import Limits
 from host.oplog import Entry
+from host.oplog_codec import entry_size
 from host.replay import HostFunc as HostFunc
 from host.replay import Kind as Kind
 from host.replay import Replay
@@ -167,7 +168,7 @@ class Session(Replay):
         self.output_bytes += size
 
     def check_size(self, entry: Entry) -> None:
-        size = len(oplog.encode(entry))
+        size = entry_size(entry)  # the row is kept for the store: encoded once
         if size > self.limits.max_payload_bytes:
             raise LimitExceeded(
                 f"an oplog entry of {size} bytes ({oplog.kind(entry)}) exceeds the agent's "

@@ -58,9 +58,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from host import oplog
 from host.errors import Divergence
 from host.oplog import HostCall
+from host.oplog_codec import BYTES_KEY, entry_size
 from host.runtime import pollables as pl
 from host.runtime.http_objects import (
     BodyInputStream,
@@ -83,7 +83,7 @@ from host.runtime.http_send import (
     split_authority,
 )
 from host.runtime.session import HostFunc, Kind, Session
-from host.values import Case, Some, from_json, to_json
+from host.values import Case, Some, bytes_to_json, from_json, to_json
 from host.values.types import FuncSig, OptionT, ResultT, WitType
 
 log = logging.getLogger(__name__)
@@ -434,7 +434,8 @@ def rebuild(response: Any, error_ty: WitType) -> Case:
     if "error" in response:
         return Case("err", from_json(response["error"], error_ty))
     headers = [(str(k), str(v).encode("latin-1")) for k, v in response["headers"]]
-    body = base64.b64decode(response["body"])
+    recorded = response["body"]  # base64 text in entries recorded before the BLOB rows
+    body = bytes(recorded[BYTES_KEY]) if isinstance(recorded, dict) else base64.b64decode(recorded)
     return _ok(IncomingResponse(int(response["status"]), headers, body))
 
 
@@ -480,10 +481,10 @@ def _exchange(
         response = {
             "status": status,
             "headers": [[k, v.decode("latin-1")] for k, v in resp_headers],
-            "body": base64.b64encode(data).decode("ascii"),
+            "body": bytes_to_json(data),  # a BLOB in the store
         }
         entry = HostCall(function, described, response)
-        if len(oplog.encode(entry)) <= limit:
+        if entry_size(entry) <= limit:
             return entry, _ok(IncomingResponse(status, resp_headers, data))
     code = Case("HTTP-response-body-size", None if data is None else Some(len(data)))
     detail = (

@@ -170,6 +170,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_limits(self, scope: str) -> dict[str, object]: ...
 
+    def get_limits_of(self, scopes: Sequence[str]) -> list[dict[str, object]]:
+        """:meth:`get_limits` of each scope, in order, in one read where the store can
+        (a resume needs its component's and its agent's)."""
+        return [self.get_limits(scope) for scope in scopes]
+
     @abc.abstractmethod
     def retry(self, agent: AgentId) -> str | None:
         """Let a failed agent run again: the failed invocation (its id is returned) is
@@ -308,8 +313,18 @@ class Store(abc.ABC):
         """Entries from index ``start`` (1-based), at most ``count`` of them."""
 
     @abc.abstractmethod
-    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str]]:
-        """(index, stored text) of every entry, undecoded: for integrity checks."""
+    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str, bytes | None]]:
+        """(index, stored head, stored blob) of every entry, undecoded (the row form of
+        :mod:`host.oplog_codec`): for integrity checks."""
+
+    def read_oplog_resume_kinds(self, agent: AgentId) -> list[tuple[int, Entry]]:
+        """(index, entry) of the agent's entries of the types a resume reads before its
+        latest snapshot (``host.oplog_codec.RESUME_KINDS``), in order. The stores answer
+        from an index; this default reads the whole oplog."""
+        from host.oplog_codec import RESUME_KINDS, kind_of
+
+        entries = self.read_oplog(agent)
+        return [(i, e) for i, e in enumerate(entries, 1) if kind_of(e) in RESUME_KINDS]
 
     @abc.abstractmethod
     def oplog_length(self, agent: AgentId) -> int: ...

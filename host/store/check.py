@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from host import oplog
 from host.errors import StoreError
 from host.ids import AgentId
+from host.oplog_codec import decode_row
 from host.store.base import DONE, ERRORED, RETRYING, STARTED, SUSPENDED, Store
 
 
@@ -34,11 +35,11 @@ def check_agent(store: Store, agent: AgentId) -> list[Problem]:
 
     record = store.get_agent(agent)
     entries: dict[int, oplog.Entry] = {}
-    for expected, (idx, text) in enumerate(store.read_oplog_raw(agent), start=1):
+    for expected, (idx, head, blob) in enumerate(store.read_oplog_raw(agent), start=1):
         if idx != expected:
             bad(expected, f"index gap: the next stored entry is {idx}")
         try:
-            entries[idx] = oplog.decode(text)
+            entries[idx] = decode_row(head, blob)
         except StoreError as exc:
             bad(idx, f"entry does not decode ({exc})")
     if not entries and not problems:

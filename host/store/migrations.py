@@ -1,6 +1,15 @@
-"""Numbered schema migrations, applied in order in the same transaction that records them."""
+"""Numbered schema migrations, applied in order in the same transaction that records them.
 
-MIGRATIONS: dict[int, list[str]] = {
+A step is an SQL statement or a function of the connection (a data migration)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from host.store import oplog_migration
+
+Step = str | Callable[[Any], None]
+
+MIGRATIONS: dict[int, list[Step]] = {
     1: [
         """CREATE TABLE components (
             id TEXT NOT NULL,
@@ -105,5 +114,16 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE TABLE processes (owner TEXT PRIMARY KEY, heartbeat INTEGER NOT NULL, "
         "ttl_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL, started_at INTEGER NOT NULL)",
         "CREATE INDEX leases_by_owner ON leases (owner)",
+    ],
+    9: [
+        # Oplog entries as a compact JSON head plus a BLOB of their bytes (payloads, guest
+        # output, random bytes, HTTP bodies) instead of base64 inside JSON text
+        # (host/oplog_codec.py, issue 13 item 2); existing rows are rewritten in place.
+        "ALTER TABLE oplog ADD COLUMN data BLOB",
+        # The entry's type: a resume reads the few it needs from before the latest
+        # snapshot through the partial index, and the rest from the snapshot on.
+        "ALTER TABLE oplog ADD COLUMN kind TEXT",
+        oplog_migration.sqlite_step,
+        oplog_migration.RESUME_INDEX,
     ],
 }

@@ -26,11 +26,11 @@ from host.errors import (
     AgentNotFound,
     Conflict,
     InvalidInput,
-    OplogConflict,
     PromiseNotFound,
 )
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
+from host.oplog_codec import decode_row
 from host.store.base import (
     AgentRecord,
     AgentStatus,
@@ -39,12 +39,12 @@ from host.store.base import (
     PromiseRecord,
     Store,
 )
-from host.store.postgres_catalog import PostgresCatalog
 from host.store.postgres_db import agent_key
+from host.store.postgres_oplog import PostgresOplog
 from host.store.sqlite_db import _decode, _promise_key
 
 
-class PostgresStore(PostgresCatalog, Store):
+class PostgresStore(PostgresOplog, Store):
     """The :class:`~host.store.base.Store` on a PostgreSQL database."""
 
     def retry(self, agent: AgentId) -> str | None:
@@ -54,11 +54,11 @@ class PostgresStore(PostgresCatalog, Store):
             if status != AgentStatus.FAILED:
                 raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
             row = db.execute(
-                "SELECT idx, entry FROM oplog WHERE component_id = %s AND name = %s "
+                "SELECT idx, entry, data FROM oplog WHERE component_id = %s AND name = %s "
                 "ORDER BY idx DESC LIMIT 1",
                 agent_key(agent),
             ).fetchone()
-            last = oplog.decode(row[1])
+            last = decode_row(row[1], row[2])
             invocation = None
             if isinstance(last, InvocationFailed):
                 invocation = last.invocation_id
@@ -208,7 +208,8 @@ class PostgresStore(PostgresCatalog, Store):
                 (*agent_key(target), row[0], AgentStatus.IDLE, time.time_ns()),
             )
             db.execute(
-                "INSERT INTO oplog (component_id, name, idx, entry) SELECT %s, %s, idx, entry "
+                "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
+                "SELECT %s, %s, idx, entry, data, kind "
                 "FROM oplog WHERE component_id = %s AND name = %s AND idx <= %s",
                 (*agent_key(target), *agent_key(source), cut_off),
             )
@@ -303,63 +304,6 @@ class PostgresStore(PostgresCatalog, Store):
                 "WHERE component_id = %s AND name = %s",
                 (status, error, *agent_key(agent)),
             )
-
-    # -- oplog --------------------------------------------------------------------
-    def _append(
-        self, db: psycopg.Cursor[Any], agent: AgentId, first: int, entries: Sequence[Entry]
-    ) -> None:
-        rows = [(*agent_key(agent), first + i, oplog.encode(e)) for i, e in enumerate(entries)]
-        try:
-            db.executemany(
-                "INSERT INTO oplog (component_id, name, idx, entry) VALUES (%s, %s, %s, %s)", rows
-            )
-        except psycopg.errors.UniqueViolation:
-            raise OplogConflict(str(agent), first) from None
-
-    def append(
-        self,
-        agent: AgentId,
-        first_index: int,
-        entries: Sequence[Entry],
-        *,
-        component_hash: str | None = None,
-    ) -> None:
-        if not entries:
-            return
-        with self._tx("append") as db:
-            self._fence(db, agent)
-            self._append(db, agent, first_index, entries)
-            if component_hash is not None:
-                db.execute(
-                    "UPDATE agents SET component_hash = %s WHERE component_id = %s AND name = %s",
-                    (component_hash, *agent_key(agent)),
-                )
-
-    def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT entry FROM oplog WHERE component_id = %s AND name = %s AND idx >= %s "
-                "ORDER BY idx LIMIT %s",
-                (*agent_key(agent), start, count),
-            ).fetchall()
-        return [oplog.decode(r[0]) for r in rows]
-
-    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str]]:
-        """(index, stored text) of every entry, undecoded: for integrity checks."""
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT idx, entry FROM oplog WHERE component_id = %s AND name = %s ORDER BY idx",
-                agent_key(agent),
-            ).fetchall()
-        return [(int(r[0]), str(r[1])) for r in rows]
-
-    def oplog_length(self, agent: AgentId) -> int:
-        with self._read() as db:
-            row = db.execute(
-                "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = %s AND name = %s",
-                agent_key(agent),
-            ).fetchone()
-        return int(row[0])
 
     # -- promises -----------------------------------------------------------------
     def create_promise(
@@ -602,16 +546,6 @@ class PostgresStore(PostgresCatalog, Store):
                 (status, error, *agent_key(agent)),
             )
             self._notify(db, agent, work=False)  # held waits for its result look now
-
-    def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
-        sql = "SELECT component_id, name, entry FROM oplog WHERE idx = 1"
-        args: list[object] = []
-        if component_id is not None:
-            sql += " AND component_id = %s"
-            args.append(component_id)
-        with self._read() as db:
-            rows = db.execute(sql, args).fetchall()
-        return {AgentId(uuid.UUID(str(c)), str(n)): oplog.decode(e) for c, n, e in rows}
 
     # -- scheduling ---------------------------------------------------------------
     def runnable_agents(self, now_ns: int) -> list[AgentId]:

@@ -109,6 +109,14 @@ class PostgresCatalog(PostgresLeases):
             row = db.execute("SELECT data FROM limits WHERE scope = %s", (scope,)).fetchone()
         return {} if row is None else dict(row[0])
 
+    def get_limits_of(self, scopes: Sequence[str]) -> list[dict[str, object]]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT scope, data FROM limits WHERE scope = ANY(%s)", (list(scopes),)
+            ).fetchall()
+        found = {str(scope): dict(data) for scope, data in rows}
+        return [found.get(scope, {}) for scope in scopes]
+
     # -- the invocation queue ---------------------------------------------------------
     _INV_COLS = (
         "component_id, name, seq, invocation_id, function, params, idempotency_key, state, "

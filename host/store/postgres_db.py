@@ -220,7 +220,10 @@ class PostgresDatabase:
             if version in done:
                 continue
             for statement in MIGRATIONS[version]:
-                db.execute(statement)
+                if isinstance(statement, str):
+                    db.execute(statement)
+                else:
+                    statement(db)
             # Recorded in the same transaction as the schema change itself.
             db.execute(f"INSERT INTO schema_migrations VALUES (%s, {NOW_NS})", (version,))
 

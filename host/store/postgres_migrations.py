@@ -5,12 +5,16 @@ is not replayed here; version 1 is today's schema.
 
 Types: times are BIGINT nanoseconds like the SQLite store's (what the records carry),
 except a lease's expiry, a TIMESTAMPTZ on the database's own clock; payloads are BYTEA;
-invocation parameters, waiting promise indexes and limits are JSONB. Oplog entries and
-agent types stay TEXT: they are returned exactly as written (``read_oplog_raw`` checks
-the stored text; JSONB would reorder keys and drop whitespace).
+invocation parameters, waiting promise indexes and limits are JSONB. Oplog entry heads
+and agent types stay TEXT: they are returned exactly as written (``read_oplog_raw`` checks
+the stored text; JSONB would reorder keys and drop whitespace); an entry's bytes are
+BYTEA (migration 3).
 """
 
-MIGRATIONS: dict[int, list[str]] = {
+from host.store import oplog_migration
+from host.store.migrations import Step
+
+MIGRATIONS: dict[int, list[Step]] = {
     1: [
         """CREATE TABLE components (
             id TEXT NOT NULL,
@@ -98,5 +102,16 @@ MIGRATIONS: dict[int, list[str]] = {
             started_at TIMESTAMPTZ NOT NULL
         )""",
         "CREATE INDEX leases_by_owner ON leases (owner)",
+    ],
+    3: [
+        # Oplog entries as a compact JSON head plus a BYTEA of their bytes (payloads, guest
+        # output, random bytes, HTTP bodies) instead of base64 inside JSON text
+        # (host/oplog_codec.py, issue 13 item 2); existing rows are rewritten in place.
+        "ALTER TABLE oplog ADD COLUMN data BYTEA",
+        # The entry's type: a resume reads the few it needs from before the latest
+        # snapshot through the partial index, and the rest from the snapshot on.
+        "ALTER TABLE oplog ADD COLUMN kind TEXT",
+        oplog_migration.postgres_step,
+        oplog_migration.RESUME_INDEX,
     ],
 }

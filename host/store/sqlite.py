@@ -1,5 +1,6 @@
 """The embedded default store: one SQLite database file (the store's use cases; the file
-itself is :mod:`host.store.sqlite_db`, leases are :mod:`host.store.sqlite_leases`).
+itself is :mod:`host.store.sqlite_db`, leases are :mod:`host.store.sqlite_leases`,
+components, limits and the invocation queue :mod:`host.store.sqlite_catalog`).
 
 Every public method runs as one ``BEGIN IMMEDIATE`` transaction on a
 per-thread connection, so two host processes sharing the file serialize their
@@ -21,20 +22,16 @@ from host.clock import steady_ns
 from host.errors import (
     AgentExists,
     AgentNotFound,
-    ComponentNotFound,
     Conflict,
-    IdempotencyKeyReused,
     InvalidInput,
-    OplogConflict,
     PromiseNotFound,
 )
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
+from host.oplog_codec import decode_row
 from host.store.base import (
     AgentRecord,
     AgentStatus,
-    ComponentRecord,
-    InvocationRecord,
     InvocationState,
     Journal,
     PromiseRecord,
@@ -48,93 +45,12 @@ from host.store.sqlite_db import (
     _promise_key,
     store_error,
 )
-from host.store.sqlite_leases import Clock, SqliteLeases, lease_owner
+from host.store.sqlite_leases import Clock, lease_owner
+from host.store.sqlite_oplog import SqliteOplog
 
 
-class SqliteStore(SqliteLeases, Store):
+class SqliteStore(SqliteOplog, Store):
     """The :class:`~host.store.base.Store` on one SQLite file."""
-
-    # -- components ---------------------------------------------------------------
-    def add_component(self, name: str, hash: str, size: int) -> ComponentRecord:
-        with self._tx("add_component") as db:
-            row = db.execute(
-                "SELECT id, MAX(version) FROM components WHERE name = ?", (name,)
-            ).fetchone()
-            if row[0] is not None:
-                cid, version = row[0], row[1] + 1
-                same = db.execute(
-                    "SELECT version FROM components WHERE id = ? AND version = ? AND hash = ?",
-                    (cid, row[1], hash),
-                ).fetchone()
-                if same:  # the same bytes again: nothing new to register
-                    return self._component(db, cid)
-            else:
-                cid, version = str(uuid.uuid4()), 1
-            db.execute(
-                "INSERT INTO components (id, name, version, hash, size, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (cid, name, version, hash, size, time.time_ns()),
-            )
-            return self._component(db, cid)
-
-    def set_agent_types(self, hash: str, types_json: str) -> None:
-        with self._tx("set_agent_types") as db:
-            db.execute(
-                "INSERT OR REPLACE INTO agent_types (hash, types) VALUES (?, ?)",
-                (hash, types_json),
-            )
-
-    def get_agent_types(self, hash: str) -> str | None:
-        with self._read() as db:
-            row = db.execute("SELECT types FROM agent_types WHERE hash = ?", (hash,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _component(self, db: sqlite3.Connection, ref: str) -> ComponentRecord:
-        row = db.execute(
-            "SELECT id, name, version, hash, size, created_at FROM components "
-            "WHERE id = ? OR name = ? ORDER BY version DESC LIMIT 1",
-            (ref, ref),
-        ).fetchone()
-        if row is None:
-            raise ComponentNotFound(ref)
-        return ComponentRecord(*row)
-
-    def get_component(self, ref: str) -> ComponentRecord:
-        with self._read() as db:
-            return self._component(db, ref)
-
-    def list_components(self) -> list[ComponentRecord]:
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT id, name, version, hash, size, created_at FROM components c "
-                "WHERE version = (SELECT MAX(version) FROM components WHERE id = c.id) "
-                "ORDER BY name"
-            ).fetchall()
-        return [ComponentRecord(*r) for r in rows]
-
-    def list_component_versions(self, component_id: str) -> list[ComponentRecord]:
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT id, name, version, hash, size, created_at FROM components "
-                "WHERE id = ? ORDER BY version",
-                (component_id,),
-            ).fetchall()
-        return [ComponentRecord(*r) for r in rows]
-
-    def set_limits(self, scope: str, limits: dict[str, object]) -> None:
-        with self._tx("set_limits") as db:
-            if limits:
-                db.execute(
-                    "INSERT OR REPLACE INTO limits (scope, data) VALUES (?, ?)",
-                    (scope, json.dumps(limits, sort_keys=True)),
-                )
-            else:
-                db.execute("DELETE FROM limits WHERE scope = ?", (scope,))
-
-    def get_limits(self, scope: str) -> dict[str, object]:
-        with self._read() as db:
-            row = db.execute("SELECT data FROM limits WHERE scope = ?", (scope,)).fetchone()
-        return {} if row is None else dict(json.loads(row[0]))
 
     def retry(self, agent: AgentId) -> str | None:
         with self._tx("retry") as db:
@@ -142,11 +58,11 @@ class SqliteStore(SqliteLeases, Store):
             if status != AgentStatus.FAILED:
                 raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
             row = db.execute(
-                "SELECT idx, entry FROM oplog WHERE component_id = ? AND name = ? "
+                "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
                 "ORDER BY idx DESC LIMIT 1",
                 _key(agent),
             ).fetchone()
-            last = oplog.decode(row[1])
+            last = decode_row(row[1], row[2])
             invocation = None
             if isinstance(last, InvocationFailed):
                 invocation = last.invocation_id
@@ -287,7 +203,8 @@ class SqliteStore(SqliteLeases, Store):
                 (*_key(target), row[0], AgentStatus.IDLE, time.time_ns()),
             )
             db.execute(
-                "INSERT INTO oplog (component_id, name, idx, entry) SELECT ?, ?, idx, entry "
+                "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
+                "SELECT ?, ?, idx, entry, data, kind "
                 "FROM oplog WHERE component_id = ? AND name = ? AND idx <= ?",
                 (*_key(target), *_key(source), cut_off),
             )
@@ -377,71 +294,6 @@ class SqliteStore(SqliteLeases, Store):
                 "WHERE component_id = ? AND name = ?",
                 (status, error, *_key(agent)),
             )
-
-    def _require_agent(self, db: sqlite3.Connection, agent: AgentId) -> AgentStatus:
-        row = db.execute(
-            "SELECT status FROM agents WHERE component_id = ? AND name = ?", _key(agent)
-        ).fetchone()
-        if row is None:
-            raise AgentNotFound(str(agent))
-        return _decode(AgentStatus, row[0], f"agent {agent}")
-
-    # -- oplog --------------------------------------------------------------------
-    def _append(
-        self, db: sqlite3.Connection, agent: AgentId, first: int, entries: Sequence[Entry]
-    ) -> None:
-        rows = [(*_key(agent), first + i, oplog.encode(e)) for i, e in enumerate(entries)]
-        try:
-            db.executemany(
-                "INSERT INTO oplog (component_id, name, idx, entry) VALUES (?, ?, ?, ?)", rows
-            )
-        except sqlite3.IntegrityError:
-            raise OplogConflict(str(agent), first) from None
-
-    def append(
-        self,
-        agent: AgentId,
-        first_index: int,
-        entries: Sequence[Entry],
-        *,
-        component_hash: str | None = None,
-    ) -> None:
-        if not entries:
-            return
-        with self._tx("append") as db:
-            self._fence(db, agent)
-            self._append(db, agent, first_index, entries)
-            if component_hash is not None:
-                db.execute(
-                    "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?",
-                    (component_hash, *_key(agent)),
-                )
-
-    def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT entry FROM oplog WHERE component_id = ? AND name = ? AND idx >= ? "
-                "ORDER BY idx LIMIT ?",
-                (*_key(agent), start, -1 if count is None else count),
-            ).fetchall()
-        return [oplog.decode(r[0]) for r in rows]
-
-    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str]]:
-        """(index, stored text) of every entry, undecoded: for integrity checks."""
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT idx, entry FROM oplog WHERE component_id = ? AND name = ? ORDER BY idx",
-                _key(agent),
-            ).fetchall()
-        return [(int(r[0]), str(r[1])) for r in rows]
-
-    def oplog_length(self, agent: AgentId) -> int:
-        with self._read() as db:
-            row = db.execute(
-                "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = ? AND name = ?",
-                _key(agent),
-            ).fetchone()
-        return int(row[0])
 
     # -- promises -----------------------------------------------------------------
     def create_promise(
@@ -681,124 +533,15 @@ class SqliteStore(SqliteLeases, Store):
                 (status, error, *_key(agent)),
             )
 
-    # -- the invocation queue ---------------------------------------------------------
-    _INV_COLS = (
-        "component_id, name, seq, invocation_id, function, params, idempotency_key, state, "
-        "result, error, created_at"
-    )
-
-    @staticmethod
-    def _inv_row(row: Sequence[object]) -> InvocationRecord:
-        cid, name, seq, iid, fn, params, key, state, result, error, created = row
-        return InvocationRecord(
-            agent=AgentId(uuid.UUID(str(cid)), str(name)),
-            seq=int(str(seq)),
-            invocation_id=str(iid),
-            function=str(fn),
-            params=tuple(json.loads(str(params))),
-            idempotency_key=None if key is None else str(key),
-            state=_decode(InvocationState, state, f"invocation {iid}"),
-            result=None if result is None else str(result),
-            error=None if error is None else str(error),
-            created_at=int(str(created)),
-        )
-
-    def enqueue(
-        self,
-        agent: AgentId,
-        invocation_id: str,
-        function: str,
-        params: Sequence[str],
-        idempotency_key: str | None,
-    ) -> InvocationRecord:
-        with self._tx("enqueue") as db:
-            self._require_agent(db, agent)
-            if idempotency_key is not None:
-                row = db.execute(
-                    f"SELECT {self._INV_COLS} FROM invocations WHERE component_id = ? "
-                    "AND name = ? AND idempotency_key = ?",
-                    (*_key(agent), idempotency_key),
-                ).fetchone()
-                if row is not None:
-                    first = self._inv_row(row)
-                    if first.function != function or first.params != tuple(params):
-                        raise IdempotencyKeyReused(
-                            idempotency_key,
-                            str(agent),
-                            first.function,
-                            first.invocation_id,
-                            function,
-                        )
-                    return first
-            seq = db.execute(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations "
-                "WHERE component_id = ? AND name = ?",
-                _key(agent),
-            ).fetchone()[0]
-            db.execute(
-                f"INSERT INTO invocations ({self._INV_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    *_key(agent),
-                    seq,
-                    invocation_id,
-                    function,
-                    json.dumps(list(params)),
-                    idempotency_key,
-                    InvocationState.QUEUED,
-                    None,
-                    None,
-                    time.time_ns(),
-                ),
-            )
-            row = db.execute(
-                f"SELECT {self._INV_COLS} FROM invocations WHERE invocation_id = ?",
-                (invocation_id,),
-            ).fetchone()
-            return self._inv_row(row)
-
-    def get_invocation(self, invocation_id: str) -> InvocationRecord:
-        with self._read() as db:
-            row = db.execute(
-                f"SELECT {self._INV_COLS} FROM invocations WHERE invocation_id = ?",
-                (invocation_id,),
-            ).fetchone()
-        if row is None:
-            from host.errors import NotFound
-
-            raise NotFound(f"invocation {invocation_id} does not exist")
-        return self._inv_row(row)
-
-    def list_invocations(
-        self, agent: AgentId, states: Sequence[str] | None = None
-    ) -> list[InvocationRecord]:
-        sql = f"SELECT {self._INV_COLS} FROM invocations WHERE component_id = ? AND name = ?"
-        args: list[object] = [*_key(agent)]
-        if states:
-            sql += f" AND state IN ({','.join('?' * len(states))})"
-            args += list(states)
-        with self._read() as db:
-            rows = db.execute(sql + " ORDER BY seq", args).fetchall()
-        return [self._inv_row(r) for r in rows]
-
     def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
-        sql = "SELECT component_id, name, entry FROM oplog WHERE idx = 1"
+        sql = "SELECT component_id, name, entry, data FROM oplog WHERE idx = 1"
         args: list[object] = []
         if component_id is not None:
             sql += " AND component_id = ?"
             args.append(component_id)
         with self._read() as db:
             rows = db.execute(sql, args).fetchall()
-        return {AgentId(uuid.UUID(str(c)), str(n)): oplog.decode(e) for c, n, e in rows}
-
-    def open_invocations(self, component_id: str | None = None) -> list[InvocationRecord]:
-        sql = f"SELECT {self._INV_COLS} FROM invocations WHERE state IN (?, ?)"
-        args: list[object] = [InvocationState.QUEUED, InvocationState.STARTED]
-        if component_id is not None:
-            sql += " AND component_id = ?"
-            args.append(component_id)
-        with self._read() as db:
-            rows = db.execute(sql + " ORDER BY component_id, name, seq", args).fetchall()
-        return [self._inv_row(r) for r in rows]
+        return {AgentId(uuid.UUID(str(c)), str(n)): decode_row(e, d) for c, n, e, d in rows}
 
     # -- scheduling ---------------------------------------------------------------
     def runnable_agents(self, now_ns: int) -> list[AgentId]:

@@ -401,7 +401,10 @@ class SqliteDatabase:
             if version in done:
                 continue
             for statement in MIGRATIONS[version]:
-                db.execute(statement)
+                if isinstance(statement, str):
+                    db.execute(statement)
+                else:
+                    statement(db)
             # Recorded in the same transaction as the schema change itself.
             db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time_ns()))
 

@@ -29,11 +29,14 @@ Errors from :func:`from_json` are :class:`ValueJsonError` with a JSON path such 
 ``$.params[1].name`` and what was expected.
 
 The oplog records host-call requests and responses in this JSON too, with one
-difference (``compact_bytes=True``): a ``list<u8>`` is ``{"$bytes": "<base64>"}``
-rather than an array of numbers, about 1.33 bytes per byte instead of 3 to 4 (guest
-stdout, random bytes, promise payloads, HTTP bodies). Reading with
-``compact_bytes=True`` accepts both forms, so oplogs written before still replay. The
-REST API's JSON (invocation parameters and results) keeps Golem's arrays.
+difference (``compact_bytes=True``): a ``list<u8>`` is ``{"$bytes": <bytes>}``, the raw
+Python bytes, rather than an array of numbers (guest stdout, random bytes, promise
+payloads, HTTP bodies). The store keeps those bytes in the entry's BLOB column
+(:mod:`host.oplog_codec`); the oplog's text form (``oplog.encode``, golden files, the
+REST API's oplog pages) writes them as ``{"$bytes": "<base64>"}``. Reading with
+``compact_bytes=True`` accepts all three (bytes, base64, an array of numbers), so
+oplogs written before still replay. The REST API's JSON (invocation parameters and
+results) keeps Golem's arrays.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ from host.values.types import (
 )
 from host.values.wave_print import format_float
 
-Json: TypeAlias = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
+Json: TypeAlias = None | bool | int | float | str | bytes | list["Json"] | dict[str, "Json"]
+# (bytes only in the oplog's compact form: ``{"$bytes": <bytes>}``)
 
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -101,8 +105,9 @@ BYTES_KEY = "$bytes"
 
 
 def bytes_to_json(data: bytes) -> Json:
-    """A ``list<u8>`` as the oplog records it: ``{"$bytes": "<base64>"}``."""
-    return {BYTES_KEY: base64.b64encode(data).decode("ascii")}
+    """A ``list<u8>`` as the oplog records it: ``{"$bytes": <the bytes>}`` (stored as a
+    BLOB, written as base64 in the oplog's text form)."""
+    return {BYTES_KEY: bytes(data)}
 
 
 def to_json(value: Value, ty: WitType, *, compact_bytes: bool = False) -> Json:
@@ -171,7 +176,7 @@ def from_json(obj: object, ty: WitType, path: str = "$", *, compact_bytes: bool 
 
     ``path`` names ``obj`` in error messages, e.g. ``"$.params[1]"`` for an argument.
     With ``compact_bytes`` (the oplog's JSON), a ``list<u8>`` may also be
-    ``{"$bytes": "<base64>"}``.
+    ``{"$bytes": <bytes>}`` or ``{"$bytes": "<base64>"}``.
     """
     cb = compact_bytes
     if isinstance(ty, Prim):
@@ -224,6 +229,8 @@ def from_json(obj: object, ty: WitType, path: str = "$", *, compact_bytes: bool 
 
 def _bytes(obj: dict[str, object], path: str) -> bytes:
     text = obj.get(BYTES_KEY)
+    if isinstance(text, bytes) and len(obj) == 1:
+        return text
     if set(obj) != {BYTES_KEY} or not isinstance(text, str):
         raise ValueJsonError(
             path, f'expected list<u8> as {{"$bytes": "<base64>"}}, got {_show(obj)}'

@@ -1,7 +1,8 @@
-"""Guest bytes are stored as bytes (issue "Nothing lost, nobody let in, part 2", F15):
-a ``list<u8>`` in a recorded host call (stdout writes, random bytes, promise payloads,
-HTTP body chunks) is ``{"$bytes": "<base64>"}`` in the oplog, not a JSON array of
-numbers (3 to 4 bytes per byte); oplogs written the old way still replay."""
+"""Guest bytes are stored as bytes (issue "Nothing lost, nobody let in, part 2", F15, and
+issue 13 item 2): a ``list<u8>`` in a recorded host call (stdout writes, random bytes,
+promise payloads, HTTP body chunks) is ``{"$bytes": <bytes>}`` in memory and goes to the
+oplog row's BLOB column, not into its JSON (as base64, 4/3 per byte, or as an array of
+numbers, 3 to 4); oplogs written the old ways still replay."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from host import oplog
+from host.oplog_codec import decode_row
 from host.service import HostService
 from host.store import DB_FILENAME
 from host.values import U8, ListT, OptionT, ResultT, Some, from_json, to_json
@@ -21,20 +23,22 @@ from tests.fixtures.build import build_fixture
 MIB = 1 << 20
 
 
-def _entries(data_dir: Path) -> list[tuple[int, str]]:
+def _rows(data_dir: Path) -> list[tuple[int, str, bytes | None]]:
     db = sqlite3.connect(data_dir / DB_FILENAME)
     try:
-        return [(int(i), str(e)) for i, e in db.execute("SELECT idx, entry FROM oplog")]
+        return [(int(i), str(e), d) for i, e, d in db.execute("SELECT idx, entry, data FROM oplog")]
     finally:
         db.close()
 
 
-def test_list_u8_in_oplog_json_is_base64_and_old_arrays_still_read() -> None:
+def test_list_u8_in_oplog_json_is_bytes_and_older_forms_still_read() -> None:
     ty = ResultT(ok=ListT(U8), err=None)
     value = Case("ok", b"\x00\xffhi")
     compact = to_json(value, ty, compact_bytes=True)
-    assert compact == {"ok": {"$bytes": "AP9oaQ=="}}
+    assert compact == {"ok": {"$bytes": b"\x00\xffhi"}}
     assert from_json(compact, ty, compact_bytes=True) == value
+    # The text form before BLOB rows (and in golden oplogs): base64.
+    assert from_json({"ok": {"$bytes": "AP9oaQ=="}}, ty, compact_bytes=True) == value
     # The old form (and the REST API's form) is still the array of numbers.
     assert to_json(value, ty) == {"ok": [0, 255, 104, 105]}
     assert from_json({"ok": [0, 255, 104, 105]}, ty, compact_bytes=True) == value
@@ -56,15 +60,18 @@ def test_a_mib_of_stdout_takes_about_a_mib_of_oplog_and_replays(data_dir: Path) 
         assert (inv.state, inv.result) == ("done", str(MIB))
     finally:
         host.close()
-    stored = sum(len(text) for _, text in _entries(data_dir))
-    # base64 is 4/3 per byte; JSON arrays of numbers were about 4.
-    assert stored < 1.5 * MIB, f"{stored} bytes of oplog for {MIB} bytes of stdout"
+    rows = _rows(data_dir)
+    stored = sum(len(head) + len(data or b"") for _, head, data in rows)
+    # The bytes themselves plus small heads; base64 was 4/3 per byte, arrays about 4.
+    assert stored < 1.05 * MIB, f"{stored} bytes of oplog for {MIB} bytes of stdout"
+    assert max(len(head) for _, head, _ in rows) < 1000  # no payload inside the JSON
     writes = [
         e
-        for _, text in _entries(data_dir)
-        if isinstance(e := oplog.decode(text), oplog.HostCall) and "write" in e.function
+        for _, head, data in rows
+        if isinstance(e := decode_row(head, data), oplog.HostCall) and "write" in e.function
     ]
-    assert len(writes) == 16 and all("$bytes" in e.request[1] for e in writes)
+    assert len(writes) == 16
+    assert all(e.request[1] == {"$bytes": b"x" * 65536} for e in writes)
     # A fresh host replays the flood from the oplog (nothing is written again), then runs on.
     host = HostService(data_dir, output=lambda agent, stream, data: seen.append(data))
     try:
@@ -88,10 +95,10 @@ def test_an_oplog_written_with_number_arrays_still_replays(data_dir: Path) -> No
     db = sqlite3.connect(data_dir / DB_FILENAME)
     rewritten = 0
     try:
-        for idx, text in db.execute("SELECT idx, entry FROM oplog").fetchall():
-            if "$bytes" not in text:
+        for idx, head, blob in db.execute("SELECT idx, entry, data FROM oplog").fetchall():
+            if blob is None:
                 continue
-            data = json.loads(text)
+            data = oplog.to_dict(decode_row(head, blob))  # the text form, base64
 
             def old(value: object) -> object:
                 if isinstance(value, dict):
@@ -105,7 +112,7 @@ def test_an_oplog_written_with_number_arrays_still_replays(data_dir: Path) -> No
                 return value
 
             text = json.dumps(old(data), separators=(",", ":"), sort_keys=True)
-            db.execute("UPDATE oplog SET entry = ? WHERE idx = ?", (text, idx))
+            db.execute("UPDATE oplog SET entry = ?, data = NULL WHERE idx = ?", (text, idx))
             rewritten += 1
         db.commit()
     finally:
@@ -119,5 +126,35 @@ def test_an_oplog_written_with_number_arrays_still_replays(data_dir: Path) -> No
         assert second.state == "done", second
         assert host.store.get_agent(agent).status == "idle"
         assert host.check().problems == ()
+    finally:
+        host.close()
+
+
+def test_each_entry_is_encoded_once_on_the_live_path(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The size check before recording (Session.check_size) and the store's append share
+    # one encoding: count the codec's JSON encodings against the rows written.
+    from host import oplog_codec
+
+    host = HostService(data_dir)
+    try:
+        host.add_component(build_fixture("output"), name="output")
+        agent, _ = host.create_agent("output", "once")
+        before = host.store.oplog_length(agent)
+        encoder = oplog_codec._ENCODER
+        real = encoder.encode
+        count = 0
+
+        def counting(value: object) -> str:
+            nonlocal count
+            count += 1
+            return real(value)
+
+        monkeypatch.setattr(encoder, "encode", counting)
+        inv = host.invoke(agent, "flood(200000, 65536)")  # four writes of 64 KiB and less
+        assert inv.state == "done"
+        written = host.store.oplog_length(agent) - before
+        assert written >= 6 and count == written
     finally:
         host.close()

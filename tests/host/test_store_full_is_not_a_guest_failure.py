@@ -86,10 +86,10 @@ def test_a_full_disk_during_a_host_call_leaves_the_agent_running_and_it_recovers
         calls = 0
         real = host.executor._execute
 
-        def counting(a: object) -> object:
+        def counting(a: object, r: object) -> object:
             nonlocal calls
             calls += 1
-            return real(a)  # type: ignore[arg-type]
+            return real(a, r)  # type: ignore[arg-type]
 
         host.executor._execute = counting  # type: ignore[method-assign,assignment]
         for _ in range(20):

@@ -9,7 +9,6 @@ a restart is a new :class:`Host` on the same data directory.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -323,7 +322,7 @@ def test_the_recorded_response_format(
     response = entry.response
     assert response["status"] == 201
     assert ["x-echo-method", "POST"] in response["headers"]
-    assert base64.b64decode(response["body"]) == b"body text"
+    assert response["body"] == {"$bytes": b"body text"}  # a BLOB in the store
     # read_oplog reads the store: the entry was committed before the guest saw the response.
     assert committed_before == [1]
 
@@ -494,10 +493,11 @@ def test_a_response_larger_than_the_payload_limit_fails_clearly(
     entry = exchanges(host, agent)[-1]
     assert "max_payload_bytes" in entry.response["detail"]
     assert "8192" in entry.response["detail"]
-    # A body under the limit whose base64 entry would not fit is refused the same way.
-    web.big_bytes = 7000
+    # A body under the limit whose entry (the body plus its head) would not fit is
+    # refused the same way.
+    web.big_bytes = 8150
     encoded_too_big = fetch(host, agent, "GET", f"{web.url}/big")
-    assert encoded_too_big == {"error": "ErrorCode_HttpResponseBodySize", "value": 7000}
+    assert encoded_too_big == {"error": "ErrorCode_HttpResponseBodySize", "value": 8150}
     assert host.store.get_agent(agent).status == "idle"
     assert len(web.hits) == 3
 

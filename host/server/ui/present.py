@@ -104,7 +104,11 @@ def entry_view(index: int, entry: oplog.Entry) -> EntryView:
     payloads: list[tuple[str, Payload]] = []
     if isinstance(entry, oplog.HostCall):
         summary = entry.function
-        payloads = [("request", json_text(entry.request)), ("response", json_text(entry.response))]
+        shown = oplog.to_dict(entry)  # bytes as base64, as the REST API shows them
+        payloads = [
+            ("request", json_text(shown["request"])),
+            ("response", json_text(shown["response"])),
+        ]
     elif isinstance(entry, oplog.InvocationStarted):
         summary = f"{entry.function}({', '.join(entry.params)})"
         if entry.idempotency_key:

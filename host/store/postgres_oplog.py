@@ -1,0 +1,101 @@
+"""The PostgreSQL store's oplog: appending and reading an agent's entries, each row the
+JSON head and BYTEA of :mod:`host.oplog_codec` (split from host/store/postgres.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from host.errors import OplogConflict
+from host.ids import AgentId
+from host.oplog import Entry
+from host.oplog_codec import decode_row, kind_of, take_row
+from host.store.oplog_migration import RESUME_KINDS_SQL
+from host.store.postgres_catalog import PostgresCatalog
+from host.store.postgres_db import agent_key
+
+
+class PostgresOplog(PostgresCatalog):
+    """An agent's oplog rows; the transitions of host/store/postgres.py append through
+    :meth:`_append` inside their own transactions."""
+
+    def _append(
+        self, db: psycopg.Cursor[Any], agent: AgentId, first: int, entries: Sequence[Entry]
+    ) -> None:
+        key = agent_key(agent)
+        rows = [(*key, first + i, *take_row(e), kind_of(e)) for i, e in enumerate(entries)]
+        try:
+            db.executemany(
+                "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+        except psycopg.errors.UniqueViolation:
+            raise OplogConflict(str(agent), first) from None
+
+    def append(
+        self,
+        agent: AgentId,
+        first_index: int,
+        entries: Sequence[Entry],
+        *,
+        component_hash: str | None = None,
+    ) -> None:
+        if not entries:
+            return
+        with self._tx("append") as db:
+            self._fence(db, agent)
+            self._append(db, agent, first_index, entries)
+            if component_hash is not None:
+                db.execute(
+                    "UPDATE agents SET component_hash = %s WHERE component_id = %s AND name = %s",
+                    (component_hash, *agent_key(agent)),
+                )
+
+    def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT entry, data FROM oplog WHERE component_id = %s AND name = %s "
+                "AND idx >= %s ORDER BY idx LIMIT %s",
+                (*agent_key(agent), start, count),
+            ).fetchall()
+        return [decode_row(head, data) for head, data in rows]
+
+    def read_oplog_resume_kinds(self, agent: AgentId) -> list[tuple[int, Entry]]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx, entry, data FROM oplog WHERE component_id = %s AND name = %s "
+                f"AND kind IN {RESUME_KINDS_SQL} ORDER BY idx",
+                agent_key(agent),
+            ).fetchall()
+        return [(int(i), decode_row(head, data)) for i, head, data in rows]
+
+    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str, bytes | None]]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx, entry, data FROM oplog WHERE component_id = %s AND name = %s "
+                "ORDER BY idx",
+                agent_key(agent),
+            ).fetchall()
+        return [(int(r[0]), str(r[1]), None if r[2] is None else bytes(r[2])) for r in rows]
+
+    def oplog_length(self, agent: AgentId) -> int:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = %s AND name = %s",
+                agent_key(agent),
+            ).fetchone()
+        return int(row[0])
+
+    def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
+        sql = "SELECT component_id, name, entry, data FROM oplog WHERE idx = 1"
+        args: list[object] = []
+        if component_id is not None:
+            sql += " AND component_id = %s"
+            args.append(component_id)
+        with self._read() as db:
+            rows = db.execute(sql, args).fetchall()
+        return {AgentId(uuid.UUID(str(c)), str(n)): decode_row(e, d) for c, n, e, d in rows}

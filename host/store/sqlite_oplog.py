@@ -1,0 +1,90 @@
+"""The SQLite store's oplog: appending and reading an agent's entries, each row the
+JSON head and BLOB of :mod:`host.oplog_codec` (split from host/store/sqlite.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from host.errors import OplogConflict
+from host.ids import AgentId
+from host.oplog import Entry
+from host.oplog_codec import decode_row, kind_of, take_row
+from host.store.oplog_migration import RESUME_KINDS_SQL
+from host.store.sqlite_catalog import SqliteCatalog
+from host.store.sqlite_db import _key
+
+
+class SqliteOplog(SqliteCatalog):
+    """An agent's oplog rows; the transitions of host/store/sqlite.py append through
+    :meth:`_append` inside their own transactions."""
+
+    def _append(
+        self, db: sqlite3.Connection, agent: AgentId, first: int, entries: Sequence[Entry]
+    ) -> None:
+        key = _key(agent)
+        rows = [(*key, first + i, *take_row(e), kind_of(e)) for i, e in enumerate(entries)]
+        try:
+            db.executemany(
+                "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except sqlite3.IntegrityError:
+            raise OplogConflict(str(agent), first) from None
+
+    def append(
+        self,
+        agent: AgentId,
+        first_index: int,
+        entries: Sequence[Entry],
+        *,
+        component_hash: str | None = None,
+    ) -> None:
+        if not entries:
+            return
+        with self._tx("append") as db:
+            self._fence(db, agent)
+            self._append(db, agent, first_index, entries)
+            if component_hash is not None:
+                db.execute(
+                    "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?",
+                    (component_hash, *_key(agent)),
+                )
+
+    def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT entry, data FROM oplog WHERE component_id = ? AND name = ? AND idx >= ? "
+                "ORDER BY idx LIMIT ?",
+                (*_key(agent), start, -1 if count is None else count),
+            ).fetchall()
+        return [decode_row(head, data) for head, data in rows]
+
+    def read_oplog_resume_kinds(self, agent: AgentId) -> list[tuple[int, Entry]]:
+        with self._read() as db:
+            rows = db.execute(
+                # The partial index, which SQLite's planner does not pick on its own.
+                "SELECT idx, entry, data FROM oplog INDEXED BY oplog_resume "
+                "WHERE component_id = ? AND name = ? "
+                f"AND kind IN {RESUME_KINDS_SQL} ORDER BY idx",
+                _key(agent),
+            ).fetchall()
+        return [(int(i), decode_row(head, data)) for i, head, data in rows]
+
+    def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str, bytes | None]]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
+                "ORDER BY idx",
+                _key(agent),
+            ).fetchall()
+        return [(int(r[0]), str(r[1]), None if r[2] is None else bytes(r[2])) for r in rows]
+
+    def oplog_length(self, agent: AgentId) -> int:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = ? AND name = ?",
+                _key(agent),
+            ).fetchone()
+        return int(row[0])
