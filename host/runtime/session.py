@@ -166,6 +166,9 @@ class Session(Replay):
             )
         self.output_bytes += size
 
+    def jump_limit(self) -> int | None:
+        return self.limits.max_oplog_jumps
+
     def check_size(self, entry: Entry) -> None:
         size = len(oplog.encode(entry))
         if size > self.limits.max_payload_bytes:
