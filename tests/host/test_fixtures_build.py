@@ -126,6 +126,30 @@ EXPECTED["flaky"] = (
     },
     {"boom", "shout-and-boom", "set-policy", "ok"},
 )
+EXPECTED["recovering"] = (
+    {
+        "wasi:clocks/monotonic-clock@0.2.3": set(),
+        "golem:api/host@1.3.0": {
+            "get-idempotence-mode",
+            "get-oplog-persistence-level",
+            "get-retry-policy",
+            "set-idempotence-mode",
+            "set-oplog-persistence-level",
+            "set-retry-policy",
+        },
+    },
+    {
+        "set-policy",
+        "max-attempts",
+        "set-idempotence",
+        "idempotence",
+        "set-level",
+        "level",
+        "boom",
+        "golem:api/save-snapshot@1.3.0",
+        "golem:api/load-snapshot@1.3.0",
+    },
+)
 # The exported-resource guest exports one interface (its functions in INSTANCE_EXPORTS).
 EXPECTED["counters"] = ({}, {"agent-host:fixtures/api"})
 EXPECTED["ticker"] = (
@@ -140,6 +164,8 @@ EXPECTED["ticker"] = (
 INSTANCE_EXPORTS = {
     "golem:api/save-snapshot@1.5.0": {"save": []},
     "golem:api/load-snapshot@1.5.0": {"load": ["snapshot"]},
+    "golem:api/save-snapshot@1.3.0": {"save": []},
+    "golem:api/load-snapshot@1.3.0": {"load": ["bytes"]},
     "agent-host:fixtures/api": {
         "[constructor]counter": ["name"],
         "[method]counter.inc-by": ["self", "n"],
@@ -196,6 +222,11 @@ PARAMS = {
     "set-policy": ["max-attempts", "min-delay", "max-delay", "multiplier"],
     "count": ["n"],
     "ok": [],
+    "max-attempts": [],
+    "set-idempotence": ["idempotent"],
+    "idempotence": [],
+    "set-level": ["level"],
+    "level": [],
     "flood": ["total", "chunk"],
     "flood-err": ["total", "chunk"],
     "random": ["n"],
