@@ -44,13 +44,14 @@ from host.agents.datavalue import (
     result_to_json,
 )
 from host.agents.model import AgentMethod, AgentType
-from host.errors import AgentBusy, HostError, InvalidInput, NotFound
+from host.errors import AgentBusy, Conflict, HostError, InvalidInput, NotFound
 from host.ids import AgentId, PromiseId
 from host.runtime.agentproto import (
     ANONYMOUS,
     CALLER_ERRORS,
     agent_error_text,
     export_name,
+    is_initialize,
 )
 from host.store import InvocationRecord
 from host.store.base import DONE, IDLE, QUEUED, STARTED
@@ -158,6 +159,25 @@ class AgentProtocol:
             args.append(ANONYMOUS)
         call = self.call_from_values(agent, export, args)
         self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, None)
+
+    def refuse_second_initialize(self, agent: AgentId, function: str) -> None:
+        """Conflict for a raw call of the agent type's ``initialize`` on an agent that
+        already has one (the host queues it when it creates the agent): the guest would
+        answer an agent-error, which fails an initialize and with it the whole agent.
+        Golem's SDKs refuse the call the same way ("Agent is already initialized in this
+        container"); here nothing is queued or recorded and the agent stays as it is."""
+        if not is_initialize(function):
+            return
+        earlier = next(
+            (i for i in self.store.list_invocations(agent) if is_initialize(i.function)), None
+        )
+        if earlier is not None:
+            raise Conflict(
+                f"agent {agent} is already initialized (its initialize is invocation "
+                f"{earlier.invocation_id}, queued when the agent was created): call its "
+                "methods instead, or create another agent (Golem: Agent is already "
+                "initialized in this container)"
+            )
 
     # -- method calls ------------------------------------------------------------------
     def _method(self, agent: AgentId, method: str) -> tuple[AgentType, AgentMethod]:

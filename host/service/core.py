@@ -439,8 +439,11 @@ class HostService(AgentProtocol, AgentCallsService):
         agent = self.store.get_agent(call.agent)
         export = self.registry.resolve_export(agent.component_hash, call.export.name)
         convert.check_params(export.sig, call.params)
-        if agent.status == FAILED and not self._known_key(call.agent, idempotency_key):
+        known = self._known_key(call.agent, idempotency_key)
+        if agent.status == FAILED and not known:
             raise AgentFailed(str(call.agent), agent.last_error)
+        if not known:
+            self.refuse_second_initialize(call.agent, export.name)
         invocation = self.store.enqueue(
             call.agent, str(uuid.uuid4()), export.name, call.params, idempotency_key
         )
