@@ -439,11 +439,9 @@ class HostService(AgentProtocol, AgentCallsService):
         agent = self.store.get_agent(call.agent)
         export = self.registry.resolve_export(agent.component_hash, call.export.name)
         convert.check_params(export.sig, call.params)
-        known = self._known_key(call.agent, idempotency_key)
-        if agent.status == FAILED and not known:
+        if agent.status == FAILED and not self._known_key(call.agent, idempotency_key):
             raise AgentFailed(str(call.agent), agent.last_error)
-        if not known:
-            self.refuse_second_initialize(call.agent, export.name)
+        self.refuse_second_initialize(call.agent, export.name, idempotency_key)
         invocation = self.store.enqueue(
             call.agent, str(uuid.uuid4()), export.name, call.params, idempotency_key
         )
