@@ -150,6 +150,14 @@ EXPECTED["recovering"] = (
         "golem:api/load-snapshot@1.3.0",
     },
 )
+EXPECTED["stdin"] = (
+    {
+        "wasi:io/error@0.2.3": set(),
+        "wasi:io/streams@0.2.3": {"[method]input-stream.blocking-read"},
+        "wasi:cli/stdin@0.2.3": {"get-stdin"},
+    },
+    {"read", "ok"},
+)
 # The exported-resource guest exports one interface (its functions in INSTANCE_EXPORTS).
 EXPECTED["counters"] = ({}, {"agent-host:fixtures/api"})
 EXPECTED["ticker"] = (
@@ -223,6 +231,7 @@ PARAMS = {
     "count": ["n"],
     "ok": [],
     "max-attempts": [],
+    "read": ["n"],
     "set-idempotence": ["idempotent"],
     "idempotence": [],
     "set-level": ["level"],
