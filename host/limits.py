@@ -29,7 +29,7 @@ class Limits:
     # Jumps back (golem:api/host set-oplog-index, an atomic region run again) one invocation
     # may make. Counted in the oplog, so a guest that jumps back forever fails here however
     # often the host restarts, where the wall-clock deadline starts anew with every run.
-    max_oplog_jumps: int = 1000
+    max_oplog_jumps: int = 100
 
     def merged(self, overrides: dict[str, Any]) -> Limits:
         return dataclasses.replace(self, **overrides)
