@@ -67,7 +67,7 @@ from host.oplog import (
     Suspended,
 )
 from host.replay import Restart, latest_snapshot
-from host.runtime import agent_rpc, golem, snapshots
+from host.runtime import agent_rpc, snapshots
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
@@ -680,9 +680,7 @@ class Executor:
             self._fail(session.agent, session, None, message)
             return False
         session.start_at(index)
-        # The host's side of what the guest set before the snapshot (retry policy,
-        # idempotence mode, persistence level): the replay no longer visits those entries.
-        golem.restore_durable_state(session, index)
+        snapshots.restore_host_state(session, index)
         return True
 
     def snapshot_policy(self, agent: AgentId, hash: str) -> Snapshotting:

@@ -14,7 +14,7 @@ import pytest
 from host.agents.agenttypes import Snapshotting
 from host.ids import AgentId
 from host.oplog import AgentCreated, ChangePersistenceLevel, Entry, HostCall, Jump, Snapshot
-from host.runtime import golem
+from host.runtime import golem, pollables
 from host.runtime.session import Session
 from host.service import HostService
 from host.values import Some
@@ -122,3 +122,18 @@ def test_state_set_in_a_deleted_region_or_after_the_snapshot_is_not_restored(
     golem.restore_durable_state(session, 7)
     assert session.state["retry-policy"] == {**rule(5), "max-jitter-factor": Some(0.5)}
     assert session.persistence_level == "persist-nothing"
+
+
+def test_the_monotonic_floor_before_the_snapshot_holds_after_it(host: HostService) -> None:
+    """A reading the guest saw before the snapshot bounds the clock after recovery, even
+    if the host's clock is behind it now (a reading from far in the future, here)."""
+    far = time.time_ns() + 3600 * 10**9
+    entries: list[Entry] = [
+        AgentCreated("c", "h"),
+        HostCall("wasi:clocks/monotonic-clock@0.2.3.now", [], far),
+        Snapshot("AAAAAAAAAAA=", ""),
+    ]
+    session = Session(AgentId.from_halves(1, 2, "x"), host.store, entries)
+    assert pollables.agent_clock(session) < far
+    pollables.restore_floor(session, 3)
+    assert pollables.monotonic_now(session) >= far
