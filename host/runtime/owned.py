@@ -63,6 +63,7 @@ def owned_resources(
     Invocations whose export or recorded values no longer resolve are passed over."""
     deleted = [(e.start, e.end) for e in entries if isinstance(e, Jump)]
     started: dict[str, InvocationStarted] = {}
+    exports: dict[str, Export | None] = {}  # an agent calls few functions, many times
     table = _Table()
     for index, entry in enumerate(entries, start=1):
         if any(start <= index <= end for start, end in deleted):
@@ -71,8 +72,16 @@ def owned_resources(
             started[entry.invocation_id] = entry
         elif isinstance(entry, InvocationFinished) and entry.invocation_id in started:
             call = started.pop(entry.invocation_id)
+            if call.function not in exports:
+                try:
+                    exports[call.function] = resolve(call.function)
+                except HostError:
+                    exports[call.function] = None
+            export = exports[call.function]
+            if export is None:
+                continue
             try:
-                _apply(table, resolve(call.function), call, entry)
+                _apply(table, export, call, entry)
             except (HostError, ValueError):
                 continue
     return [table.live[k] for k in sorted(table.live)]
@@ -90,8 +99,7 @@ def _refs(value: Value, ty: WitType, own_only: bool = False) -> list[tuple[int, 
             found.append((handle.id, rty))
         return handle
 
-    if has_resource(ty):
-        map_resources(value, ty, seen)
+    map_resources(value, ty, seen)
     return found
 
 
@@ -116,15 +124,15 @@ def _apply(
             target = given.id
         table.forget(target)
         return
+    # Only values whose type may hold a handle are parsed: most invocations have none.
     for param, ty in zip(call.params, export.sig.param_types, strict=True):
-        for moved, _ in _refs(parse_value(param, ty), ty, own_only=True):
-            table.forget(moved)  # moved into the guest
+        if has_resource(ty):
+            for moved, _ in _refs(parse_value(param, ty), ty, own_only=True):
+                table.forget(moved)  # moved into the guest
     result_ty = export.sig.result
-    if (
-        result_ty is None
-        or done.result is None
-        or (export.ctor and export.path == export.ctor.path)
-    ):
+    if result_ty is None or done.result is None or not has_resource(result_ty):
+        return
+    if export.ctor and export.path == export.ctor.path:
         return  # {r(params).new} returns the indexed instance itself
     for _key, rty in _refs(parse_value(done.result, result_ty), result_ty):
         table.add(owner, rty.name, at)
