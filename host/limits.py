@@ -26,6 +26,10 @@ class Limits:
     # Bytes one invocation may write to stdout and stderr together; the write that would
     # go past it fails the invocation (every byte written is recorded in the oplog).
     max_output_bytes: int = 16 << 20
+    # Jumps back (golem:api/host set-oplog-index, an atomic region run again) one invocation
+    # may make. Counted in the oplog, so a guest that jumps back forever fails here however
+    # often the host restarts, where the wall-clock deadline starts anew with every run.
+    max_oplog_jumps: int = 100
 
     def merged(self, overrides: dict[str, Any]) -> Limits:
         return dataclasses.replace(self, **overrides)
@@ -42,6 +46,7 @@ _POSITIVE_INTS = {
     "max_payload_bytes",
     "max_pending_promises",
     "max_output_bytes",
+    "max_oplog_jumps",
 }
 
 

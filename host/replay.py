@@ -41,6 +41,8 @@ Golem's durability controls (golem:api/host) are cursor rules here too:
   the jump itself) and the region re-executes live.
 - **Jumps back**: ``set-oplog-index(i)`` records a Jump deleting ``i + 1`` to the jump and
   raises :class:`Restart`: the agent replays without them and continues live from ``i``.
+  The Jumps an invocation made are counted from the log (so the count survives restarts);
+  past :meth:`Replay.jump_limit` the call fails the invocation (:class:`DurabilityError`).
 - **Persistence level**: under ``persist-nothing`` host calls are neither recorded nor
   replayed (they run again on replay); only the level changes are recorded
   (ChangePersistenceLevel) and journaled functions (promises) keep their entries.
@@ -302,8 +304,23 @@ class Replay:
             )
         if self.replaying:
             return
+        limit = self.jump_limit()
+        made = sum(1 for e in self.entries[started:] if isinstance(e, Jump))
+        if limit is not None and made >= limit:
+            # Counted in the log: the bound holds across restarts and crashes.
+            raise DurabilityError(
+                f"agent {self.agent}: set-oplog-index({target}) would be jump number "
+                f"{made + 1} of the invocation that began at oplog index {started}; its "
+                f"limit is {limit} (limit max_oplog_jumps): a guest that travels back "
+                "forever never ends, so the invocation fails"
+            )
         self.delete_from(start)
         raise Restart(f"jump back to oplog index {target}")
+
+    def jump_limit(self) -> int | None:
+        """How many jumps back one invocation may make (None: no limit; the host's
+        Session answers its max_oplog_jumps)."""
+        return None
 
     def set_persistence_level(self, level: str) -> None:
         """``set-oplog-persistence-level``: recorded (and committed) when it changes the

@@ -41,6 +41,12 @@ def limits() -> None:
     type=int,
     help="Bytes one invocation may write to stdout and stderr (past it, it fails).",
 )
+@click.option(
+    "--max-jumps",
+    "max_oplog_jumps",
+    type=int,
+    help="Jumps back (set-oplog-index) one invocation may make (past it, it fails).",
+)
 @click.option("--reset", is_flag=True, help="Drop this scope's limits first.")
 @json_flag
 @pass_ctx

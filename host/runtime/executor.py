@@ -690,6 +690,7 @@ class Executor:
             self._fail(session.agent, session, None, message)
             return False
         session.start_at(index)
+        snapshots.restore_host_state(session, index)
         return True
 
     def snapshot_policy(self, agent: AgentId, hash: str) -> Snapshotting:

@@ -13,14 +13,14 @@ from typing import Any
 
 from host.errors import HostError, PromiseNotFound
 from host.ids import AgentId, PromiseId
-from host.oplog import HostCall, PromiseCreated
+from host.oplog import ChangePersistenceLevel, HostCall, Jump, PromiseCreated
 from host.runtime import golem_workers
 from host.runtime import pollables as pl
 from host.runtime.failures import DEFAULT_RETRY_POLICY
 from host.runtime.session import HostFunc, Kind, LimitExceeded, Session, Suspend
 from host.secrets import matches
-from host.values import Case, Some, bytes_to_json, to_json
-from host.values.types import FuncSig, RecordT, WitType
+from host.values import Case, Some, bytes_to_json, from_json, to_json
+from host.values.types import BOOL, F64, U32, U64, FuncSig, OptionT, RecordT, WitType
 
 INTERFACE = "golem:api/host"
 # Generations whose types agent-host knows; a component importing another version
@@ -281,6 +281,45 @@ FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     # Metadata, enumeration, update, fork, revert and resolution (golem_workers.py).
     **golem_workers.FUNCS,
 }
+
+
+# -- recovery from a snapshot -------------------------------------------------------------
+_POLICY_FIELDS: dict[str, WitType] = {
+    "max-attempts": U32,
+    "min-delay": U64,
+    "max-delay": U64,
+    "multiplier": F64,
+    "max-jitter-factor": OptionT(F64),
+}
+
+
+def restore_durable_state(session: Session, upto: int) -> None:
+    """Rebuild what the guest set through golem:api/host before oplog index ``upto`` (a
+    snapshot the replay starts after): the retry policy, the idempotence mode and the
+    persistence level. A snapshot holds the guest's memory, not the host's side of these,
+    and the replay no longer visits the entries that set them, so they are read from those
+    entries here, the last non-deleted one of each kind winning, as replaying them would."""
+    deleted = [(e.start, e.end) for e in session.entries if isinstance(e, Jump)]
+    for index, entry in enumerate(session.entries[:upto], start=1):
+        if any(start <= index <= end for start, end in deleted):
+            continue
+        if isinstance(entry, ChangePersistenceLevel):
+            session.persistence_level = entry.level
+        elif isinstance(entry, HostCall) and entry.function.startswith(f"{INTERFACE}@"):
+            _restore_call(session, entry)
+
+
+def _restore_call(session: Session, entry: HostCall) -> None:
+    function = entry.function.rpartition(".")[2]
+    if function not in ("set-retry-policy", "set-idempotence-mode") or len(entry.request) != 1:
+        return
+    value = entry.request[0]
+    if function == "set-idempotence-mode":
+        session.idempotent = bool(from_json(value, BOOL))
+    elif isinstance(value, dict):
+        # The record of the guest's generation (0.2.0's has no jitter): its own fields.
+        ty = RecordT(tuple((k, _POLICY_FIELDS[k]) for k in value if k in _POLICY_FIELDS))
+        session.state["retry-policy"] = from_json(value, ty, compact_bytes=True)
 
 
 def _promise_secret(session: Session, oplog_idx: int) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from host.clock import steady_ns
 from host.ids import PromiseId
+from host.oplog import HostCall
 from host.runtime.session import Session, Suspend
 
 # A timer due within this long is waited for in place; a longer wait suspends
@@ -83,6 +84,20 @@ def replayed_reading(session: Session, recorded: int) -> int:
     replay is not below what the guest saw, whatever the wall clock did since."""
     session.last_monotonic = max(session.last_monotonic, recorded)
     return recorded
+
+
+def restore_floor(session: Session, upto: int) -> None:
+    """After a snapshot load: the floor the monotonic readings before oplog index ``upto``
+    set (the replay, which starts after the snapshot, no longer visits them), so the
+    first reading after recovery is not below one the guest saw before the snapshot."""
+    for entry in session.entries[:upto]:
+        if (
+            isinstance(entry, HostCall)
+            and entry.function.startswith("wasi:clocks/monotonic-clock@")
+            and entry.function.endswith(".now")
+            and isinstance(entry.response, int)
+        ):
+            replayed_reading(session, entry.response)
 
 
 def is_ready(session: Session, pollable: Pollable) -> bool:

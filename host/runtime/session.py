@@ -167,6 +167,9 @@ class Session(Replay):
             )
         self.output_bytes += size
 
+    def jump_limit(self) -> int | None:
+        return self.limits.max_oplog_jumps
+
     def check_size(self, entry: Entry) -> None:
         size = entry_size(entry)  # the row is kept for the store: encoded once
         if size > self.limits.max_payload_bytes:

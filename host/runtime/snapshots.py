@@ -28,8 +28,9 @@ from host.agents.agenttypes import Snapshotting
 from host.errors import Conflict, HostError
 from host.ids import AgentId
 from host.oplog import Entry, FailedUpdate, SuccessfulUpdate
+from host.runtime import golem, pollables
 from host.runtime.registry import ComponentRegistry, Export, first_line, get_func
-from host.runtime.session import set_current
+from host.runtime.session import Session, set_current
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.store.base import IDLE, ComponentRecord
 from host.values import Case
@@ -194,3 +195,12 @@ def update_by_snapshot(executor: Executor, agent: AgentId, target: ComponentReco
         pin = target.hash if reason is None else None
         store.append(agent, store.oplog_length(agent) + 1, [entry], component_hash=pin)
     return reason
+
+
+def restore_host_state(session: Session, index: int) -> None:
+    """After the replay was started at the snapshot at oplog ``index``: the host's side of
+    what the guest set or saw before it, which the snapshot (the guest's memory) does not
+    hold and the replay no longer visits: the retry policy, idempotence mode and
+    persistence level (golem:api/host), and the monotonic clock's floor."""
+    golem.restore_durable_state(session, index)
+    pollables.restore_floor(session, index)

@@ -24,6 +24,7 @@ from host.server.auth import AuthConfig
 from host.server.errors import ApiError, error_body
 from host.server.shapes import (
     component_json,
+    exported_resources_json,
     invocation_response,
     metadata,
     promise_json,
@@ -147,7 +148,11 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
 
     @app.get(WORKERS + "/{worker_name}", tags=["workers"])
     def get_worker(component_id: str, worker_name: str) -> dict[str, Any]:
-        return metadata(service.agent(agent_of(component_id, worker_name)))
+        agent = agent_of(component_id, worker_name)
+        # One agent's instances are read from its oplog: not in the listing, which must
+        # not read every agent's oplog.
+        owned = exported_resources_json(service.owned_resources(agent))
+        return {**metadata(service.agent(agent)), "exportedResourceInstances": owned}
 
     @app.delete(WORKERS + "/{worker_name}", tags=["workers"])
     def delete_worker(component_id: str, worker_name: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi.responses import JSONResponse
@@ -11,6 +11,9 @@ from host.ids import PromiseId
 from host.server.errors import ApiError
 from host.service import AgentView, InvocationView, iso
 from host.store import ComponentRecord, PromiseRecord
+
+if TYPE_CHECKING:
+    from host.runtime.owned import OwnedResource
 
 GOLEM_STATUS = {
     "running": "Running",
@@ -81,6 +84,21 @@ def metadata(view: AgentView) -> dict[str, Any]:
         ],
         "waitingOn": [promise_id_json(p) for p in view.waiting_on()],
     }
+
+
+def exported_resources_json(owned: list[OwnedResource]) -> list[dict[str, Any]]:
+    """Golem's ``exportedResourceInstances`` of an agent's metadata."""
+    return [
+        {
+            "key": r.key,
+            "description": {
+                "createdAt": iso(r.created_at),
+                "resourceOwner": r.resource_owner,
+                "resourceName": r.resource_name,
+            },
+        }
+        for r in owned
+    ]
 
 
 def invocation_response(view: InvocationView, component_id: str, worker_name: str) -> JSONResponse:

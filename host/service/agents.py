@@ -44,14 +44,16 @@ from host.agents.datavalue import (
     result_to_json,
 )
 from host.agents.model import AgentMethod, AgentType
-from host.errors import AgentBusy, HostError, InvalidInput, NotFound
+from host.errors import AgentBusy, Conflict, HostError, InvalidInput, NotFound
 from host.ids import AgentId, PromiseId
 from host.runtime.agentproto import (
     ANONYMOUS,
     CALLER_ERRORS,
     agent_error_text,
     export_name,
+    is_initialize,
 )
+from host.runtime.owned import OwnedResource, owned_resources
 from host.store import InvocationRecord
 from host.store.base import DONE, IDLE, QUEUED, STARTED
 from host.values import Case, parse_value
@@ -100,6 +102,7 @@ class AgentProtocol:
         registry: ComponentRegistry
 
         def _target(self, agent: AgentId) -> tuple[str, bool]: ...
+        def _known_key(self, agent: AgentId, idempotency_key: str | None) -> bool: ...
         def call_from_values(self, agent: AgentId, export: Export, values: Any) -> Call: ...
         def delete_agent(self, agent: AgentId) -> None: ...
         def agent_id(self, component_ref: str, name: str) -> AgentId: ...
@@ -158,6 +161,35 @@ class AgentProtocol:
             args.append(ANONYMOUS)
         call = self.call_from_values(agent, export, args)
         self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, None)
+
+    def refuse_second_initialize(self, agent: AgentId, function: str, key: str | None) -> None:
+        """Conflict for a raw call of the agent type's ``initialize`` on an agent that
+        already has one (the host queues it when it creates the agent): the guest would
+        answer an agent-error, which fails an initialize and with it the whole agent.
+        Golem's SDKs refuse the call the same way ("Agent is already initialized in this
+        container"); here nothing is queued or recorded and the agent stays as it is. A
+        repeated idempotency key is not refused: it answers the invocation it named."""
+        if not is_initialize(function) or self._known_key(agent, key):
+            return
+        earlier = next(
+            (i for i in self.store.list_invocations(agent) if is_initialize(i.function)), None
+        )
+        if earlier is not None:
+            raise Conflict(
+                f"agent {agent} is already initialized (its initialize is invocation "
+                f"{earlier.invocation_id}, queued when the agent was created): call its "
+                "methods instead, or create another agent (Golem: Agent is already "
+                "initialized in this container)"
+            )
+
+    def owned_resources(self, agent: AgentId) -> list[OwnedResource]:
+        """The instances of exported resources the agent holds now (Golem's
+        ``exportedResourceInstances``), read from its oplog (host/runtime/owned.py)."""
+        record = self.store.get_agent(agent)
+        return owned_resources(
+            self.store.read_oplog(agent),
+            lambda function: self.registry.resolve_export(record.component_hash, function),
+        )
 
     # -- method calls ------------------------------------------------------------------
     def _method(self, agent: AgentId, method: str) -> tuple[AgentType, AgentMethod]:

@@ -440,6 +440,7 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService):
         convert.check_params(export.sig, call.params)
         if agent.status == FAILED and not self._known_key(call.agent, idempotency_key):
             raise AgentFailed(str(call.agent), agent.last_error)
+        self.refuse_second_initialize(call.agent, export.name, idempotency_key)
         invocation = self.store.enqueue(
             call.agent, str(uuid.uuid4()), export.name, call.params, idempotency_key
         )

@@ -62,6 +62,18 @@ def test_rest_resources_and_interrupting_a_running_agent(tmp_path: Path) -> None
             assert got.json()["result"] == 3
             bad = api.invoke_and_await("c1", f"{API}.{{counter.get}}", [17])
             assert bad.status_code == 400, bad.text
+            # The worker's metadata lists the instances it owns, in Golem's shape.
+            owned = api.worker("c1")["exportedResourceInstances"]
+            assert [(r["key"], r["description"]["resourceName"]) for r in owned] == [
+                (0, "counter"),
+                (1, "counter"),
+            ]
+            assert {r["description"]["resourceOwner"] for r in owned} == {API}
+            assert all(r["description"]["createdAt"] for r in owned)
+            dropped = api.invoke_and_await("c1", f"{API}.{{counter.drop}}", [handle])
+            assert dropped.status_code == 200, dropped.text
+            owned = api.worker("c1")["exportedResourceInstances"]
+            assert [r["key"] for r in owned] == [1]
 
             ticker = Api(client, tid)
             started = ticker.invoke("t1", "tick", [50, 30_000_000])  # ~5 s of work

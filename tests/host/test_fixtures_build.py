@@ -126,6 +126,38 @@ EXPECTED["flaky"] = (
     },
     {"boom", "shout-and-boom", "set-policy", "ok"},
 )
+EXPECTED["recovering"] = (
+    {
+        "wasi:clocks/monotonic-clock@0.2.3": set(),
+        "golem:api/host@1.3.0": {
+            "get-idempotence-mode",
+            "get-oplog-persistence-level",
+            "get-retry-policy",
+            "set-idempotence-mode",
+            "set-oplog-persistence-level",
+            "set-retry-policy",
+        },
+    },
+    {
+        "set-policy",
+        "max-attempts",
+        "set-idempotence",
+        "idempotence",
+        "set-level",
+        "level",
+        "boom",
+        "golem:api/save-snapshot@1.3.0",
+        "golem:api/load-snapshot@1.3.0",
+    },
+)
+EXPECTED["stdin"] = (
+    {
+        "wasi:io/error@0.2.3": set(),
+        "wasi:io/streams@0.2.3": {"[method]input-stream.blocking-read"},
+        "wasi:cli/stdin@0.2.3": {"get-stdin"},
+    },
+    {"read", "ok"},
+)
 # The exported-resource guest exports one interface (its functions in INSTANCE_EXPORTS).
 EXPECTED["counters"] = ({}, {"agent-host:fixtures/api"})
 EXPECTED["ticker"] = (
@@ -140,6 +172,8 @@ EXPECTED["ticker"] = (
 INSTANCE_EXPORTS = {
     "golem:api/save-snapshot@1.5.0": {"save": []},
     "golem:api/load-snapshot@1.5.0": {"load": ["snapshot"]},
+    "golem:api/save-snapshot@1.3.0": {"save": []},
+    "golem:api/load-snapshot@1.3.0": {"load": ["bytes"]},
     "agent-host:fixtures/api": {
         "[constructor]counter": ["name"],
         "[method]counter.inc-by": ["self", "n"],
@@ -196,6 +230,12 @@ PARAMS = {
     "set-policy": ["max-attempts", "min-delay", "max-delay", "multiplier"],
     "count": ["n"],
     "ok": [],
+    "max-attempts": [],
+    "read": ["n"],
+    "set-idempotence": ["idempotent"],
+    "idempotence": [],
+    "set-level": ["level"],
+    "level": [],
     "flood": ["total", "chunk"],
     "flood-err": ["total", "chunk"],
     "random": ["n"],

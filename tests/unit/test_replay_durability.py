@@ -248,6 +248,53 @@ def test_jumps_forward_into_deleted_regions_or_before_the_invocation_fail() -> N
         session.jump_back(2)
 
 
+def forever_jumper(g: Guest) -> str:
+    """A guest that travels back to its mark on every attempt: it never returns."""
+    mark = g.oplog_index()
+    g.call(RAND)
+    g.s.jump_back(mark)
+    return "unreachable"
+
+
+class JumpLimited(Scripted):
+    def jump_limit(self) -> int | None:
+        return 3
+
+
+def test_the_jump_bound_is_counted_in_the_log_so_it_survives_restarts() -> None:
+    """Every run below is a fresh session over the log alone (a restart, as after a crash):
+    nothing but the oplog carries the count, and the fourth jump fails the invocation."""
+    entries: list[Entry] = [oplog.AgentCreated("c", "h")]
+    endings = []
+    for _ in range(6):
+        session = JumpLimited(entries)
+        started = session.next_invocation()
+        if started is None:
+            session.mark_persisted(STARTED)
+        try:
+            forever_jumper(Guest(session))
+        except Restart:
+            endings.append("restart")
+        except DurabilityError as exc:
+            endings.append("failed")
+            assert "jump number 4" in str(exc) and "max_oplog_jumps" in str(exc)
+            break
+        entries = session.entries
+    assert endings == ["restart", "restart", "restart", "failed"]
+    assert kinds(entries).count("jump") == 3
+
+
+def test_jumps_of_earlier_invocations_do_not_count() -> None:
+    done: list[Entry] = [oplog.AgentCreated("c", "h"), STARTED, Jump(3, 3), Jump(3, 4)]
+    done += [Jump(3, 5), InvocationFinished("inv-1", "x")]
+    session = JumpLimited([*done, InvocationStarted("inv-2", "run", ())])
+    assert session.next_invocation() is not None  # inv-1, replayed
+    session.cursor = len(session.entries)
+    session.mark_persisted(HostCall(RAND, [], 1))
+    with pytest.raises(Restart):
+        session.jump_back(7)
+
+
 # -- persistence level -------------------------------------------------------------------
 def persist_nothing_zone(g: Guest) -> str:
     a = g.call(RAND)
