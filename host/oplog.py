@@ -171,6 +171,11 @@ class Snapshot:
     payload: str
     mime_type: str
     timestamp: int = field(default_factory=now_ns)
+    # The host's side of the agent at the snapshot, which the guest's memory does not hold
+    # (retry policy, idempotence mode, persistence level, monotonic floor; see
+    # host.runtime.golem.durable_state): recovery restores it without reading the entries
+    # before the snapshot. None in snapshots written before it was recorded.
+    host_state: JsonValue = None
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from host.oplog import (
     Suspended,
 )
 from host.replay import Restart, entries_for_resume, latest_snapshot
-from host.runtime import agent_rpc, snapshots
+from host.runtime import agent_rpc, golem, snapshots
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
@@ -725,7 +725,8 @@ class Executor:
         clock.invocations, clock.last_ns = 0, time.time_ns()
         try:
             payload, mime_type = snapshots.save(self.registry, hash, wstore, instance)
-            session.record(Snapshot(snapshots.encode(payload), mime_type))
+            state = golem.durable_state(session)
+            session.record(Snapshot(snapshots.encode(payload), mime_type, host_state=state))
         except HostError as exc:  # SnapshotError, LimitExceeded
             log.warning("agent %s: no snapshot taken: %s", agent, exc)
             return

@@ -293,6 +293,32 @@ _POLICY_FIELDS: dict[str, WitType] = {
 }
 
 
+def durable_state(session: Session) -> dict[str, Any]:
+    """What :func:`restore_durable_state` rebuilds, as JSON, taken from a live session (kept
+    in a snapshot's entry so recovery need not read the entries before it)."""
+    state: dict[str, Any] = {
+        "persistence-level": session.persistence_level,
+        "idempotent": session.idempotent,
+        "monotonic-floor": session.last_monotonic,
+    }
+    policy = session.state.get("retry-policy")
+    if isinstance(policy, dict):
+        ty = RecordT(tuple((k, _POLICY_FIELDS[k]) for k in policy if k in _POLICY_FIELDS))
+        state["retry-policy"] = to_json(policy, ty)
+    return state
+
+
+def apply_durable_state(session: Session, state: dict[str, Any]) -> None:
+    """Set what :func:`durable_state` took."""
+    session.persistence_level = state["persistence-level"]
+    session.idempotent = bool(state["idempotent"])
+    session.last_monotonic = max(session.last_monotonic, int(state["monotonic-floor"]))
+    policy = state.get("retry-policy")
+    if isinstance(policy, dict):
+        ty = RecordT(tuple((k, _POLICY_FIELDS[k]) for k in policy if k in _POLICY_FIELDS))
+        session.state["retry-policy"] = from_json(policy, ty, compact_bytes=True)
+
+
 def restore_durable_state(session: Session, upto: int) -> None:
     """Rebuild what the guest set through golem:api/host before oplog index ``upto`` (a
     snapshot the replay starts after): the retry policy, the idempotence mode and the

@@ -27,7 +27,8 @@ import wasmtime.component as wc
 from host.agents.agenttypes import Snapshotting
 from host.errors import Conflict, HostError
 from host.ids import AgentId
-from host.oplog import Entry, FailedUpdate, SuccessfulUpdate
+from host.oplog import Entry, FailedUpdate, Snapshot, SuccessfulUpdate
+from host.replay import ELIDED
 from host.runtime import golem, pollables
 from host.runtime.registry import ComponentRegistry, Export, first_line, get_func
 from host.runtime.session import Session, set_current
@@ -201,6 +202,16 @@ def restore_host_state(session: Session, index: int) -> None:
     """After the replay was started at the snapshot at oplog ``index``: the host's side of
     what the guest set or saw before it, which the snapshot (the guest's memory) does not
     hold and the replay no longer visits: the retry policy, idempotence mode and
-    persistence level (golem:api/host), and the monotonic clock's floor."""
+    persistence level (golem:api/host), and the monotonic clock's floor. A snapshot entry
+    carries them (:func:`golem.durable_state`); for one that does not (written before they
+    were recorded, or a snapshot-based update) they are rebuilt from the entries before
+    it, read from the store when the resume did not read them."""
+    entry = session.entries[index - 1]
+    if isinstance(entry, Snapshot) and isinstance(entry.host_state, dict):
+        golem.apply_durable_state(session, entry.host_state)
+        return
+    if any(e is ELIDED for e in session.entries[: index - 1]):
+        older = session.store.read_oplog(session.agent, 1, index - 1)
+        session.entries[: index - 1] = older
     golem.restore_durable_state(session, index)
     pollables.restore_floor(session, index)

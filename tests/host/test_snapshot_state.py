@@ -137,3 +137,36 @@ def test_the_monotonic_floor_before_the_snapshot_holds_after_it(host: HostServic
     assert pollables.agent_clock(session) < far
     pollables.restore_floor(session, 3)
     assert pollables.monotonic_now(session) >= far
+
+
+def test_a_snapshot_without_recorded_host_state_rebuilds_it_from_the_older_entries(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Snapshots written before their entry carried the host's state (host_state None):
+    recovery reads the entries before the snapshot, which the resume had elided."""
+    monkeypatch.setattr(golem, "durable_state", lambda session: None)
+    agent = _snapshotted(data, "set-policy(0, 1000000, 1000000, 1.0)")
+    monkeypatch.undo()
+    snapshot = HostService(data)
+    try:
+        last = snapshot.store.read_oplog(agent)[-1]
+        assert isinstance(last, Snapshot) and last.host_state is None
+    finally:
+        snapshot.close()
+    host = HostService(data)
+    try:
+        assert _done(host, agent, "max-attempts()") == "0"
+    finally:
+        host.close()
+
+
+def test_a_snapshot_records_the_host_state_it_restores(data: Path) -> None:
+    agent = _snapshotted(data, "set-policy(0, 1000000, 1000000, 1.0)")
+    host = HostService(data)
+    try:
+        last = host.store.read_oplog(agent)[-1]
+        assert isinstance(last, Snapshot) and isinstance(last.host_state, dict)
+        assert last.host_state["retry-policy"]["max-attempts"] == 0
+        assert last.host_state["persistence-level"] == "smart"
+    finally:
+        host.close()
