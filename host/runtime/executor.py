@@ -431,6 +431,7 @@ class Executor:
         session.secrets = self.secrets
         session.webhook_url = self.webhook_url
         session.agent_calls = self.agent_calls
+        session.wake_agent = self.scheduler.wake
         self._keep_stderr_tail(session)
         wstore = self.new_store(session.limits)
         set_current(session)
