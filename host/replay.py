@@ -76,6 +76,7 @@ from host.oplog import (
     InvocationFinished,
     InvocationStarted,
     Jump,
+    PendingUpdate,
     PromiseCreated,
     Retried,
     Snapshot,
@@ -171,7 +172,9 @@ class Replay:
     def is_marker(self, entry: Entry) -> bool:
         """Entries replay passes over: suspensions, retries, snapshots and updates, and
         failures that were retried."""
-        if isinstance(entry, Suspended | Retried | Snapshot | SuccessfulUpdate | FailedUpdate):
+        if isinstance(
+            entry, Suspended | Retried | Snapshot | PendingUpdate | SuccessfulUpdate | FailedUpdate
+        ):
             return True
         return isinstance(entry, InvocationFailed) and entry.invocation_id in self.retried
 

@@ -302,9 +302,22 @@ def agent_update(
 ) -> None:
     """Move an agent to another version of its component."""
     agent_id = ctx.agent(component_ref, agent_name)
-    record = ctx.service.update_agent(agent_id, version, mode)
-    data = {"agent": str(agent_id), "version": record.version, "mode": mode}
-    emit(ctx, data, f"{agent_id}: updated to version {record.version} ({mode})")
+    outcome = ctx.service.update_agent(agent_id, version, mode)
+    data = {
+        "agent": str(agent_id),
+        "version": outcome.target_version,
+        "mode": mode,
+        "state": outcome.state,
+        "oplogIndex": outcome.index,
+    }
+    if outcome.state == "pending":
+        line = (
+            f"{agent_id}: update to version {outcome.target_version} ({mode}) requested; it "
+            "is applied once the agent is between invocations"
+        )
+    else:
+        line = f"{agent_id}: updated to version {outcome.target_version} ({mode})"
+    emit(ctx, data, line)
 
 
 @agent.command("revert")

@@ -67,7 +67,7 @@ from host.oplog import (
     Suspended,
 )
 from host.replay import Restart, latest_snapshot
-from host.runtime import agent_rpc, snapshots
+from host.runtime import agent_rpc, snapshots, updates
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
@@ -309,7 +309,9 @@ class Executor:
         ):
             return record.status
         if record.status == IDLE and not self.store.list_invocations(agent, [QUEUED]):
-            return IDLE
+            # An update requested of an idle agent is work: applying it.
+            pending = updates.last_is_pending(self.store, agent, record.oplog_length)
+            return None if pending else IDLE
         return None
 
     def _take(self, agent: AgentId) -> None:
@@ -414,6 +416,11 @@ class Executor:
         """A fresh instance of ``hash`` for the agent, its session over the whole oplog
         (started at the latest snapshot, loaded); Step.STOP if it could not be made."""
         entries = self.store.read_oplog(agent)
+        if updates.decide_automatic(self, agent, entries):
+            # A pending automatic update was tried on its version and the outcome
+            # recorded: the agent runs the version that is pinned now.
+            entries = self.store.read_oplog(agent)
+            hash = self.store.get_agent(agent).component_hash
         created = entries[0]
         assert isinstance(created, AgentCreated)
         component = self.registry.component(hash)
@@ -432,6 +439,7 @@ class Executor:
         session.webhook_url = self.webhook_url
         session.agent_calls = self.agent_calls
         session.wake_agent = self.scheduler.wake
+        session.update_pending = updates.pending(entries) is not None
         self._keep_stderr_tail(session)
         wstore = self.new_store(session.limits)
         set_current(session)
@@ -534,6 +542,10 @@ class Executor:
                 if step is not None:
                     return step
             while True:
+                if session.update_pending:
+                    # Between invocations: apply it; the next pass runs the version it chose.
+                    updates.apply_between(self, live)
+                    return Step.AGAIN
                 queued = self.store.list_invocations(agent, [QUEUED])
                 if self.stopping:
                     return Step.STOP  # shutting down: the queue waits for the next start

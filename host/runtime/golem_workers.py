@@ -19,13 +19,20 @@ from collections.abc import Callable
 from typing import Any
 
 from host import oplog
-from host.errors import AgentExists, AgentNotFound, HostError, InvalidInput, NotFound
+from host.errors import (
+    AgentExists,
+    AgentNotFound,
+    HostError,
+    InvalidInput,
+    NotFound,
+    OplogConflict,
+)
 from host.ids import AgentId, check_promise_owner
-from host.oplog import HostCall
+from host.oplog import HostCall, PendingUpdate
 from host.replay import jsonable
 from host.runtime import forking
 from host.runtime.session import HostFunc, Kind, Session
-from host.store.base import ComponentRecord, InvocationState, Store
+from host.store.base import AgentStatus, ComponentRecord, InvocationState, Store
 from host.values import Case, Some, to_json
 from host.values.types import EnumT, FuncSig, ListT, OptionT, RecordT, ResourceT, WitType
 
@@ -222,25 +229,39 @@ def _get_next(sig: FuncSig) -> HostFunc:
 
 # -- effects -----------------------------------------------------------------------------
 def _update(sig: FuncSig) -> HostFunc:
+    """update-worker / update-agent: records the request (a PendingUpdate) in the target's
+    oplog; the executor applies it once the target is between invocations, so an agent
+    updating itself goes on with the old version until this invocation ends
+    (host/runtime/updates.py)."""
+
     def live(session: Session, value: dict[str, Any], target: int, mode: str) -> None:
+        from host.runtime import updates  # updates imports the registry, which imports this
+
         agent = id_from(value)
-        if mode != "automatic":
-            raise _fail(
-                f"update of {agent} in mode {mode}: agent-host supports only automatic "
-                "updates (snapshot-based update needs save-snapshot/load-snapshot, which "
-                "it does not call)"
-            )
-        session.store.get_agent(agent)  # AgentNotFound
+        try:
+            record = session.store.get_agent(agent)
+        except NotFound:
+            raise _fail(f"cannot update {agent}: there is no such agent") from None
         versions = session.store.list_component_versions(str(agent.component_id))
-        record = next((c for c in versions if c.version == target), None)
-        if record is None:
+        found = next((c for c in versions if c.version == target), None)
+        if found is None:
             have = ", ".join(str(c.version) for c in versions)
             raise _fail(
                 f"cannot update {agent} to component version {target}: the component "
                 f"has versions {have}"
             )
-        # As HostService.update_agent: the next replay runs the new code on the old oplog.
-        session.store.set_component_hash(agent, record.hash)
+        request = PendingUpdate(target, found.hash, updates.MODES[mode])
+        if agent == session.agent:
+            session.record(request)
+            session.update_pending = True
+            return
+        if record.status == AgentStatus.RUNNING:
+            raise _fail(f"cannot update {agent} now: it is running an invocation; try later")
+        try:
+            session.store.append(agent, record.oplog_length + 1, [request])
+        except OplogConflict:
+            raise _fail(f"cannot update {agent} now: it moved on meanwhile; try later") from None
+        _wake(session, agent)
 
     return HostFunc(live, Kind.EFFECT)
 

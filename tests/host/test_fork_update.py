@@ -7,11 +7,13 @@ Real components (the conformance guest ``fork``, WAT), a real SQLite store.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
 from host import oplog
-from host.ids import AgentId
+from host.errors import AgentNotFound, InvalidInput
+from host.ids import AgentId, PromiseId
 from host.service import HostService
 from tests.fixtures.build import build_fixture
 
@@ -108,3 +110,88 @@ def test_fork_self_to_a_taken_name_fails_the_invocation(host: HostService) -> No
     inv = host.invoke(source, 'fork-self("taken")')
     assert inv.state == "failed"
     assert "taken" in (inv.error or "") and "exists" in (inv.error or "")
+
+
+# -- update ----------------------------------------------------------------------------
+def _updater(host: HostService) -> AgentId:
+    host.add_component(build_fixture("updater-1.3.0"), "updater")
+    agent, _ = host.create_agent("updater", "u")
+    host.add_component(build_fixture("updater-v2-1.3.0"), "updater")  # version 2
+    return agent
+
+
+def _kinds(host: HostService, agent: AgentId) -> list[str]:
+    return [oplog.kind(e) for e in host.store.read_oplog(agent)]
+
+
+@pytest.mark.parametrize("snapshot", [False, True], ids=["automatic", "snapshot-based"])
+def test_update_self_takes_effect_after_the_invocation(
+    host: HostService, snapshot: bool, data_dir: Path
+) -> None:
+    agent = _updater(host)
+    assert host.agent(agent).component_version == 1
+    assert _result(host, agent, "add(5)") == "5"
+    flag = "true" if snapshot else "false"
+    # The invocation that asks runs on to its end on version 1 ...
+    assert _result(host, agent, f"update-self(2, {flag})") == "5"
+    kinds = _kinds(host, agent)
+    # ... the request is recorded inside it, the outcome after it.
+    assert kinds[-4:] == ["pending-update", "host-call", "invocation-finished", "successful-update"]
+    last = host.store.read_oplog(agent)[-1]
+    assert isinstance(last, oplog.SuccessfulUpdate) and last.target_version == 2
+    assert (last.payload is not None) == snapshot
+    assert host.agent(agent).component_version == 2
+    assert _result(host, agent, "version()") == "2"
+    assert _result(host, agent, "total()") == "5"
+    host.close()
+    # A fresh host replays the history on version 2 (from the update's snapshot, if any).
+    again = HostService(data_dir)
+    try:
+        assert _result(again, agent, "add(1)") == "6"
+        assert _result(again, agent, "version()") == "2"
+    finally:
+        again.close()
+
+
+def test_update_of_an_idle_agent_is_applied_at_once(host: HostService) -> None:
+    agent = _updater(host)
+    _result(host, agent, "add(3)")
+    outcome = host.update_agent(agent, 2, "automatic")
+    assert outcome.state == "successful" and outcome.target_version == 2
+    assert _kinds(host, agent)[-2:] == ["pending-update", "successful-update"]
+    assert _result(host, agent, "version()") == "2"
+    assert _result(host, agent, "total()") == "3"
+
+
+def test_update_of_a_suspended_agent_waits_and_a_diverging_one_fails(host: HostService) -> None:
+    """Golem's automatic update of an agent in the middle of an invocation: applied when
+    it runs next, by replaying the log on the new version; this version reads the clock
+    before the random number, so the replay diverges, the update fails naming both calls,
+    and the invocation finishes on the old version."""
+    host.add_component(build_fixture("durable-1.3.0"), "durable")
+    agent, _ = host.create_agent("durable", "alice")
+    inv = host.invoke(agent, "observe-and-await()")
+    (idx,) = host.store.get_agent(agent).waiting_promises
+    host.add_component(build_fixture("durable-diverged-1.3.0"), name="durable")
+    outcome = host.update_agent(agent)
+    assert outcome.state == "pending"  # suspended: nothing of it runs now
+    assert host.agent(agent).component_version == 1
+    host.complete_promise(PromiseId(agent, idx), b"ok")
+    assert host.store.get_invocation(inv.invocation_id).state == "done"
+    assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 1
+    failed = host.update_outcome(agent, outcome.index)
+    assert failed.state == "failed"
+    assert str(agent) in (failed.error or "") and "get-random-u64" in (failed.error or "")
+    assert "wall-clock" in (failed.error or "")
+    assert "failed-update" in _kinds(host, agent)
+
+
+def test_update_refuses_bad_requests(host: HostService) -> None:
+    agent = _updater(host)
+    with pytest.raises(InvalidInput, match="mode"):
+        host.update_agent(agent, 2, "sideways")
+    with pytest.raises(InvalidInput, match="no version 9"):
+        host.update_agent(agent, 9)
+    with pytest.raises(AgentNotFound):
+        host.update_agent(AgentId(agent.component_id, "ghost"), 2)
+    assert "pending-update" not in _kinds(host, agent)

@@ -195,15 +195,26 @@ def test_enumeration_filters(agents: Agents) -> None:
 
 
 def test_update_moves_the_version(agents: Agents) -> None:
+    """update-worker/-agent of another agent records the request in its oplog; the
+    target applies it when it runs next (here: idle, so at once) and records the
+    outcome."""
     host = agents.host
     a, _ = host.create_agent("counter", "a")
+    b, _ = host.create_agent("counter", "b")
     assert host.agent(a).component_version == 2
-    agents.call(a, f"update-{agents.noun}", agents.ident(a), 1, "automatic")
+    agents.call(b, f"update-{agents.noun}", agents.ident(a), 1, "automatic")
+    request = host.store.read_oplog(a)[-1]
+    assert isinstance(request, oplog.PendingUpdate) and request.target_version == 1
+    assert host.agent(a).component_version == 2  # requested, not applied yet
+    host.run_agent(a)
+    done = host.store.read_oplog(a)[-1]
+    assert isinstance(done, oplog.SuccessfulUpdate) and done.target_version == 1
     assert host.agent(a).component_version == 1
     with pytest.raises(golem.GuestError, match="versions 1, 2"):
-        agents.call(a, f"update-{agents.noun}", agents.ident(a), 7, "automatic")
-    with pytest.raises(golem.GuestError, match="only automatic"):
-        agents.call(a, f"update-{agents.noun}", agents.ident(a), 1, "snapshot-based")
+        agents.call(b, f"update-{agents.noun}", agents.ident(a), 7, "automatic")
+    ghost = AgentId(a.component_id, "ghost")
+    with pytest.raises(golem.GuestError, match="no such agent"):
+        agents.call(b, f"update-{agents.noun}", agents.ident(ghost), 1, "automatic")
 
 
 def test_fork_copies_the_oplog(agents: Agents) -> None:
