@@ -5,7 +5,9 @@ process. Guests: the conformance guests `updater` (versions 1 and 2) and `fork`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.fixtures.build import build_fixture
 from tests.server_util import Api, Server, add_component, cli, wait_until
@@ -36,8 +38,12 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
                 r = client.post(api.path(name, "/update"), json=body)
                 assert r.status_code == 200, r.text
                 assert r.json()["state"] in ("pending", "successful")
+
+            def on_version_2(name: str) -> Callable[[], bool]:
+                return lambda: bool(api.worker(name)["componentVersion"] == 2)
+
             for name, total in (("auto", 3), ("manual", 4)):
-                wait_until(lambda n=name: api.worker(n)["componentVersion"] == 2, what=name)
+                wait_until(on_version_2(name), what=name)
                 assert api.invoke_and_await(name, "version").json()["result"] == 2
                 assert api.invoke_and_await(name, "total").json()["result"] == total
             oplog = client.get(api.path("manual", "/oplog")).json()["entries"]
@@ -66,7 +72,7 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
             assert env["GOLEM_AGENT_ID"] == "copy"
 
             # Bad requests: 400 naming the field, 404 unknown agent, 409 taken name.
-            bad = [
+            bad: list[tuple[str, str, dict[str, Any], int, str | None]] = [
                 ("auto", "/update", {"mode": "automatic"}, 400, "body.targetRevision"),
                 ("auto", "/update", {"mode": "sideways", "targetRevision": 2}, 400, "body.mode"),
                 ("auto", "/update", {"mode": "automatic", "targetRevision": 9}, 400, None),
