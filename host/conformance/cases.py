@@ -22,10 +22,21 @@ KILL = "kill"
 HTTP = "http"
 WAVE = "wave"
 UPDATE = "update"
+REVERT = "revert"
 SUSPENSION_HOOK = "suspension-hook"
 PROMISE_LISTING = "promise-listing"
 AGENTS = "agents"
-CAPABILITIES = (RESTART, KILL, HTTP, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS)
+CAPABILITIES = (
+    RESTART,
+    KILL,
+    HTTP,
+    WAVE,
+    UPDATE,
+    REVERT,
+    SUSPENSION_HOOK,
+    PROMISE_LISTING,
+    AGENTS,
+)
 
 STATUSES = ("running", "idle", "suspended", "interrupted", "retrying", "failed")
 OPLOG_KINDS = (
@@ -43,7 +54,12 @@ OPLOG_KINDS = (
     "end-atomic-region",
     "jump",
     "change-persistence-level",
+    # Updates (issue 11, item 6): requested, then applied or failed.
+    "pending-update",
+    "successful-update",
+    "failed-update",
 )
+UPDATE_MODES = ("automatic", "snapshot", "none")
 WAIT_EXPECTS = ("suspended", "queued", "running", "nowait")
 END_EXPECTS = ("done", "failed")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -143,6 +159,13 @@ class Http(Step):
 @dataclass(frozen=True)
 class Update(Step):
     guest: str = ""
+    mode: str = "automatic"  # or "snapshot" (Golem REST's "manual"), or "none": only register
+
+
+@dataclass(frozen=True)
+class Revert(Step):
+    last_invocations: int | None = None
+    to_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +283,8 @@ def needs(case: Case) -> frozenset[str]:
             found.add(WAVE)
         elif isinstance(step, Update):
             found.add(UPDATE)
+        elif isinstance(step, Revert):
+            found.add(REVERT)
         elif isinstance(step, CompleteAtSuspension):
             found.add(SUSPENSION_HOOK)
     return frozenset(found)

@@ -15,7 +15,7 @@ from tests.server_util import Api, Server, add_component, cli, wait_until
 
 def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    cid = add_component(store, build_fixture("updater-1.3.0"), "updater")
+    cid = add_component(store, build_fixture("updater-1.5.0"), "updater")
     server = Server(store).start()
     try:
         with server.client() as client:
@@ -26,7 +26,7 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
             up = client.post(
                 "/v1/components",
                 params={"name": "updater"},
-                content=build_fixture("updater-v2-1.3.0").read_bytes(),
+                content=build_fixture("updater-v2-1.5.0").read_bytes(),
             )
             assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
 
@@ -107,9 +107,9 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
 
 def test_cli_fork_and_update(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    add_component(store, build_fixture("updater-1.3.0"), "updater")
+    add_component(store, build_fixture("updater-1.5.0"), "updater")
     assert cli(store, "invoke", "updater", "a", "add(5)").stdout.strip() == "5"
-    add_component(store, build_fixture("updater-v2-1.3.0"), "updater")
+    add_component(store, build_fixture("updater-v2-1.5.0"), "updater")
     done = cli(store, "agent", "update", "updater", "a", "--version", "2", "--mode", "snapshot")
     assert done.returncode == 0, done.stderr
     assert "updated to version 2" in done.stdout

@@ -60,21 +60,22 @@ def _check_copy(host: HostService, source: AgentId, copy: AgentId) -> None:
     started_src, started_copy = src_log[at - 1], copy_log[at - 1]
     assert isinstance(started_src, oplog.InvocationStarted)
     assert isinstance(started_copy, oplog.InvocationStarted)
-    assert started_src.function == started_copy.function == "fork-self"
+    assert started_src.function == started_copy.function
+    assert started_src.function in ("fork-self", "fork-as")
     assert started_src.invocation_id != started_copy.invocation_id
     # The source's invocation record holds the source's result, not the copy's.
-    (inv,) = [i for i in host.store.list_invocations(source) if i.function == "fork-self"]
+    (inv,) = [i for i in host.store.list_invocations(source) if i.function.startswith("fork")]
     assert inv.result == '"original"'
 
 
 def test_fork_self_1_1_7(host: HostService) -> None:
     source = _agent(host, "1.1.7")
     assert _result(host, source, "add(7)") == "7"
-    assert _result(host, source, 'fork-self("copy")') == '"original"'
+    assert _result(host, source, 'fork-as("copy")') == '"original"'
     copy = AgentId(source.component_id, "copy")
     _check_copy(host, source, copy)
     # The copy finished the forked invocation with the forked branch's result.
-    (inv,) = [i for i in host.store.list_invocations(copy) if i.function == "fork-self"]
+    (inv,) = [i for i in host.store.list_invocations(copy) if i.function == "fork-as"]
     assert inv.result == '"forked"' and inv.state == "done"
 
 
@@ -98,7 +99,7 @@ def test_fork_self_replays_original(host: HostService) -> None:
     """A fresh replay of the source answers `original` from its log (no second copy)."""
     source = _agent(host, "1.1.7")
     _result(host, source, "add(7)")
-    _result(host, source, 'fork-self("copy")')
+    _result(host, source, 'fork-as("copy")')
     host.executor.forget_instance(source)
     assert _result(host, source, "add(0)") == "107"
     assert len(host.list_agents("forker")) == 2
@@ -107,16 +108,16 @@ def test_fork_self_replays_original(host: HostService) -> None:
 def test_fork_self_to_a_taken_name_fails_the_invocation(host: HostService) -> None:
     source = _agent(host, "1.1.7")
     host.create_agent("forker", "taken")
-    inv = host.invoke(source, 'fork-self("taken")')
+    inv = host.invoke(source, 'fork-as("taken")')
     assert inv.state == "failed"
     assert "taken" in (inv.error or "") and "exists" in (inv.error or "")
 
 
 # -- update ----------------------------------------------------------------------------
 def _updater(host: HostService) -> AgentId:
-    host.add_component(build_fixture("updater-1.3.0"), "updater")
+    host.add_component(build_fixture("updater-1.5.0"), "updater")
     agent, _ = host.create_agent("updater", "u")
-    host.add_component(build_fixture("updater-v2-1.3.0"), "updater")  # version 2
+    host.add_component(build_fixture("updater-v2-1.5.0"), "updater")  # version 2
     return agent
 
 

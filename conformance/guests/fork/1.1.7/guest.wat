@@ -26,7 +26,7 @@
         (i32.store (i32.const 36) (i32.const 8))))
     (i32.const 32))
 
-  (func (export "fork-self") (param $ptr i32) (param $len i32) (result i32)
+  (func (export "fork-as") (param $ptr i32) (param $len i32) (result i32)
     (call $branch (call $fork (local.get $ptr) (local.get $len))))
 
   ;; A bump allocator: the host's strings land on the heap.

@@ -1,11 +1,11 @@
 ;; Version 1 of the conformance guest `updater`, by hand against the canonical ABI.
-;; Memory: 0..8 the total; 16..88 get-self-metadata's agent-metadata record (agent-id:
-;; component-id high 16, low 24, name ptr 32, len 36); 96..112 save's return area;
+;; Memory: 0..8 the total; 96..112 save's return area;
 ;; 112..124 load's; 128..152 "application/octet-stream"; 160.. "snapshot must be 8
-;; bytes"; 65536.. the allocator's heap.
+;; bytes"; 1024.. get-self-metadata's agent-metadata record (agent-id: component-id
+;; high 1024, low 1032, name ptr 1040, len 1044); 65536.. the allocator's heap.
 (module
-  (import "golem:api/host@1.3.0" "get-self-metadata" (func $self (param i32)))
-  (import "golem:api/host@1.3.0" "update-agent"
+  (import "golem:api/host@1.5.0" "get-self-metadata" (func $self (param i32)))
+  (import "golem:api/host@1.5.0" "update-agent"
     (func $update (param i64 i64 i32 i32 i64 i32)))
 
   (memory (export "memory") 2)
@@ -24,10 +24,10 @@
     (i32.const 1))
 
   (func (export "update-self") (param $target i64) (param $snapshot i32) (result i64)
-    (call $self (i32.const 16))
+    (call $self (i32.const 1024))
     ;; update-mode: automatic = 0, snapshot-based = 1
-    (call $update (i64.load (i32.const 16)) (i64.load (i32.const 24))
-      (i32.load (i32.const 32)) (i32.load (i32.const 36))
+    (call $update (i64.load (i32.const 1024)) (i64.load (i32.const 1032))
+      (i32.load (i32.const 1040)) (i32.load (i32.const 1044))
       (local.get $target) (local.get $snapshot))
     (i64.load (i32.const 0)))
 
