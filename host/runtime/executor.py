@@ -55,7 +55,7 @@ import wasmtime.component as wc
 
 from host.agents.agenttypes import Snapshotting
 from host.clock import steady_ns
-from host.errors import Divergence, HostError, LeaseHeld, LeaseLost
+from host.errors import AgentBusy, Divergence, HostError, LeaseHeld, LeaseLost
 from host.ids import AgentId, PromiseId
 from host.limits import Limits
 from host.oplog import (
@@ -455,11 +455,16 @@ class Executor:
         return _Live(session, wstore, instance, hash, created_at)
 
     @contextmanager
-    def holding(self, agent: AgentId) -> Iterator[None]:
-        """Hold the agent (this process's lock and its lease) for an operation on its
-        instance outside a run (a snapshot-based update); LeaseHeld if another process
-        runs it."""
-        with self._lock(agent):
+    def holding(self, agent: AgentId, busy: str | None = None) -> Iterator[None]:
+        """Hold the agent (this process's lock and its lease) for an operation outside a
+        run (recording an update request); LeaseHeld if another process runs it. With
+        ``busy`` (what the caller is doing), AgentBusy instead of waiting while this
+        process runs it."""
+        lock = self._lock(agent)
+        if not lock.acquire(blocking=busy is None):
+            assert busy is not None
+            raise AgentBusy(str(agent), busy)
+        try:
             self._take(agent)
             lost = False
             try:
@@ -469,6 +474,8 @@ class Executor:
                 raise
             finally:
                 self._let_go(agent, lost)
+        finally:
+            lock.release()
 
     def replayed_instance(self, agent: AgentId) -> _Live | None:
         """Under :meth:`holding`: the agent's instance with its whole oplog replayed and

@@ -65,7 +65,9 @@ class WorkerOps:
         ``automatic``: the oplog is replayed on the new version; ``snapshot`` (Golem's
         ``manual``): the old version's save-snapshot, the new version's load-snapshot.
         A failure is recorded and raised as UpdateFailed when it happened here; the agent
-        stays on its version. Conflict for a failed agent or one another process runs."""
+        stays on its version. Conflict for a failed agent, AgentBusy while it runs an
+        invocation (a suspended one takes the request), LeaseHeld while another process
+        runs it."""
         chosen = updates.MODES.get(mode.lower())
         if chosen is None:
             raise InvalidInput(
@@ -79,7 +81,8 @@ class WorkerOps:
                 f"agent {agent} is failed: retry or revert it before updating it "
                 f"({record.last_error})"
             )
-        with self.executor.holding(agent):  # LeaseHeld: another process runs it
+        # AgentBusy (409) while it runs an invocation here, LeaseHeld while elsewhere.
+        with self.executor.holding(agent, busy="updating it, or ask again once it is idle"):
             index = self.store.oplog_length(agent) + 1
             request = oplog.PendingUpdate(target.version, target.hash, chosen)
             self.store.append(agent, index, [request])

@@ -128,3 +128,25 @@ def test_cli_fork_and_update(tmp_path: Path) -> None:
     assert late.returncode != 0 and "entries 1.." in late.stderr
     bad = cli(store, "agent", "update", "updater", "a", "--version", "9")
     assert bad.returncode != 0 and "no version 9" in bad.stderr
+
+
+def test_rest_update_of_a_running_agent_is_409(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    tid = add_component(store, build_fixture("ticker"), "ticker")
+    server = Server(store).start()
+    try:
+        with server.client() as client:
+            api = Api(client, tid)
+            started = api.invoke("t1", "tick", [50, 30_000_000])  # seconds of work
+            assert started.status_code == 202, started.text
+            api.wait_status("t1", "Running")
+            body = {"mode": "automatic", "targetRevision": 1}
+            busy = client.post(api.path("t1", "/update"), json=body)
+            assert busy.status_code == 409, busy.text
+            assert "running an invocation" in busy.json()["error"]["message"]
+            # Nothing was recorded: the request can be made again once it is idle.
+            client.post(api.path("t1", "/interrupt"))
+            log = client.get(api.path("t1", "/oplog")).json()["entries"]
+            assert "pending-update" not in [e.get("entry", e)["type"] for e in log]
+    finally:
+        server.stop()
