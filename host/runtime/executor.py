@@ -477,37 +477,6 @@ class Executor:
         finally:
             lock.release()
 
-    def replayed_instance(self, agent: AgentId) -> _Live | None:
-        """Under :meth:`holding`: the agent's instance with its whole oplog replayed and
-        nothing run live (None if the replay stopped: failed or diverged). The kept idle
-        instance is taken when it is current."""
-        record = self.store.get_agent(agent)
-        with self._live_lock:
-            live = self._live.pop(agent, None)
-        if (
-            live is None
-            or live.hash != record.component_hash
-            or (live.session.persisted != record.oplog_length)
-        ):
-            made = self._instance(agent, record.component_hash, record.created_at)
-            if isinstance(made, Step):
-                return None
-            live = made
-        session = live.session
-        set_current(session)
-        try:
-            while (entry := session.next_invocation()) is not None:
-                if isinstance(entry, InvocationFailed):
-                    return None
-                if self._call(session, live.wstore, live.instance, entry, live.hash) is not None:
-                    return None
-        except Divergence as exc:
-            self.store.set_status(agent, FAILED, str(exc))
-            return None
-        finally:
-            set_current(None)
-        return live
-
     def _output_for(self, agent: AgentId) -> Callable[[str, bytes], None] | None:
         output = self.output
         if output is None:

@@ -5,8 +5,11 @@ of the same component, which then goes on on its own: its next run replays the c
 and continues live from the cut. Three things in the copy are its own, not the
 source's (Golem's ``update_worker_id`` rewrites the creation entry the same way):
 
-- the creation entry's environment: ``GOLEM_AGENT_ID`` / ``GOLEM_WORKER_NAME`` name
-  the copy (a guest reading its environment after the fork sees its own name);
+- the environment: ``GOLEM_AGENT_ID`` / ``GOLEM_WORKER_NAME`` name the copy, in the
+  creation entry and in the recorded answers of wasi:cli ``get-environment`` (Golem
+  computes the environment on every call, replayed or not, from the worker's own id;
+  a guest that read it before the fork, as componentize-py's ``os.environ`` does once,
+  sees the copy's name);
 - an invocation the cut left open gets a fresh invocation id and no idempotency key:
   the copy finishes it for no caller, and the source's invocation record (and an
   agent-to-agent caller waiting on the source) never sees the copy's result. The copy
@@ -32,6 +35,7 @@ from host.ids import AgentId, PromiseId
 from host.oplog import (
     AgentCreated,
     Entry,
+    HostCall,
     InvocationFailed,
     InvocationFinished,
     InvocationStarted,
@@ -56,6 +60,22 @@ def own_created(created: AgentCreated, target: AgentId) -> AgentCreated:
     """The copy's creation entry: the source's with the name variables naming ``target``."""
     env = tuple((k, target.name) if k in NAME_VARS else (k, v) for k, v in created.env)
     return dataclasses.replace(created, env=env)
+
+
+def _own_environment(entry: HostCall, target: AgentId) -> HostCall | None:
+    """A recorded wasi:cli get-environment answer with the name variables naming
+    ``target`` (None if it is another call or names nothing to change)."""
+    if not entry.function.endswith(".get-environment") or not isinstance(entry.response, list):
+        return None
+    changed = False
+    pairs = []
+    for pair in entry.response:
+        if isinstance(pair, list) and len(pair) == 2 and pair[0] in NAME_VARS:
+            changed = changed or pair[1] != target.name
+            pairs.append([pair[0], target.name])
+        else:
+            pairs.append(pair)
+    return dataclasses.replace(entry, response=pairs) if changed else None
 
 
 def _open_invocation(entries: Sequence[Entry]) -> tuple[int, InvocationStarted] | None:
@@ -86,6 +106,12 @@ def plan(entries: Sequence[Entry], target: AgentId, cut_off: int) -> ForkPlan:
     created = copied[0]
     assert isinstance(created, AgentCreated)
     replace: dict[int, Entry] = {1: own_created(created, target)}
+    # Golem computes the environment afresh on every call (it is not durable), so a
+    # fork's copy reads its own name even where it replays; here the answers are
+    # recorded, and the copy's are rewritten to be what it would have read.
+    for i, e in enumerate(copied, start=1):
+        if isinstance(e, HostCall) and (mine := _own_environment(e, target)) is not None:
+            replace[i] = mine
     found = _open_invocation(copied)
     if found is None:
         return ForkPlan(replace)
