@@ -196,3 +196,22 @@ def test_update_refuses_bad_requests(host: HostService) -> None:
     with pytest.raises(AgentNotFound):
         host.update_agent(AgentId(agent.component_id, "ghost"), 2)
     assert "pending-update" not in _kinds(host, agent)
+
+
+def test_fork_inside_an_invocation_finishes_it_in_the_copy_alone(host: HostService) -> None:
+    """A cut inside a suspended invocation: the copy gets that invocation (its own id)
+    and runs at once, suspending on its own copy of the promise; completing that promise
+    finishes the copy's invocation, and the source's stays suspended."""
+    host.add_component(build_fixture("durable-1.3.0"), "durable")
+    source, _ = host.create_agent("durable", "src")
+    inv = host.invoke(source, "observe-and-await()")
+    (idx,) = host.store.get_agent(source).waiting_promises
+    copy = host.fork_agent(source, "copy", host.store.oplog_length(source))
+    assert host.agent(copy).status == "suspended"
+    (started,) = host.store.list_invocations(copy)
+    assert started.invocation_id != inv.invocation_id and started.state == "started"
+    host.complete_promise(PromiseId(copy, idx), b"mine")
+    done = host.store.get_invocation(started.invocation_id)
+    assert done.state == "done" and (done.result or "").endswith("[109, 105, 110, 101])")
+    assert host.store.get_invocation(inv.invocation_id).state == "started"
+    assert host.agent(source).status == "suspended"
