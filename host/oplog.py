@@ -179,6 +179,20 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class PendingUpdate:
+    """An update to component version ``target_version`` (file ``component_hash``) was
+    requested, ``mode`` ``automatic`` (the oplog is replayed on the new version) or
+    ``snapshot-based`` (save-snapshot on the old version, load-snapshot on the new).
+    It is applied once the agent is between invocations; a :class:`SuccessfulUpdate` or
+    :class:`FailedUpdate` then records the outcome. Replay passes over it."""
+
+    target_version: int
+    component_hash: str
+    mode: str
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
 class SuccessfulUpdate:
     """The agent moved to component version ``target_version`` (file ``component_hash``).
     Snapshot-based (``payload`` set, base64): the old version's snapshot was loaded into
@@ -217,6 +231,7 @@ Entry = (
     | Jump
     | ChangePersistenceLevel
     | Snapshot
+    | PendingUpdate
     | SuccessfulUpdate
     | FailedUpdate
 )
@@ -237,6 +252,7 @@ _TYPES: dict[str, type[Any]] = {
     "jump": Jump,
     "change-persistence-level": ChangePersistenceLevel,
     "snapshot": Snapshot,
+    "pending-update": PendingUpdate,
     "successful-update": SuccessfulUpdate,
     "failed-update": FailedUpdate,
 }
@@ -323,6 +339,8 @@ def describe(entry: Entry) -> str:
         return f"persistence level {entry.level}"
     if isinstance(entry, Snapshot):
         return f"snapshot ({entry.mime_type}, {len(entry.payload) * 3 // 4} bytes)"
+    if isinstance(entry, PendingUpdate):
+        return f"update to version {entry.target_version} requested ({entry.mode})"
     if isinstance(entry, SuccessfulUpdate):
         how = "snapshot-based" if entry.payload is not None else "automatic"
         return f"updated to version {entry.target_version} ({how})"

@@ -78,6 +78,7 @@ from host.oplog import (
     InvocationFinished,
     InvocationStarted,
     Jump,
+    PendingUpdate,
     PromiseCreated,
     Retried,
     Snapshot,
@@ -177,7 +178,14 @@ class Replay:
         """Entries replay passes over: suspensions, retries, snapshots and updates, and
         failures that were retried."""
         if isinstance(
-            entry, Suspended | Retried | Snapshot | SuccessfulUpdate | FailedUpdate | Elided
+            entry,
+            Suspended
+            | Retried
+            | Snapshot
+            | PendingUpdate
+            | SuccessfulUpdate
+            | FailedUpdate
+            | Elided,
         ):
             return True
         return isinstance(entry, InvocationFailed) and entry.invocation_id in self.retried

@@ -302,9 +302,22 @@ def agent_update(
 ) -> None:
     """Move an agent to another version of its component."""
     agent_id = ctx.agent(component_ref, agent_name)
-    record = ctx.service.update_agent(agent_id, version, mode)
-    data = {"agent": str(agent_id), "version": record.version, "mode": mode}
-    emit(ctx, data, f"{agent_id}: updated to version {record.version} ({mode})")
+    outcome = ctx.service.update_agent(agent_id, version, mode)
+    data = {
+        "agent": str(agent_id),
+        "version": outcome.target_version,
+        "mode": mode,
+        "state": outcome.state,
+        "oplogIndex": outcome.index,
+    }
+    if outcome.state == "pending":
+        line = (
+            f"{agent_id}: update to version {outcome.target_version} ({mode}) requested; it "
+            "is applied once the agent is between invocations"
+        )
+    else:
+        line = f"{agent_id}: updated to version {outcome.target_version} ({mode})"
+    emit(ctx, data, line)
 
 
 @agent.command("revert")
@@ -324,3 +337,30 @@ def agent_revert(
     jump = ctx.service.revert_agent(agent_id, index, last)
     data = {"agent": str(agent_id), "dropped": [jump.start, jump.end]}
     emit(ctx, data, f"{agent_id}: reverted (oplog {jump.start}..{jump.end} skipped)")
+
+
+@agent.command("fork")
+@click.argument("component_ref")
+@click.argument("agent_name")
+@click.argument("new_name")
+@click.option(
+    "--cut-off",
+    "cut_off",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The last oplog index the copy gets (default: the whole oplog).",
+)
+@json_flag
+@pass_ctx
+@handle_errors
+def agent_fork(
+    ctx: Ctx, component_ref: str, agent_name: str, new_name: str, cut_off: int | None
+) -> None:
+    """Fork an agent (Golem's fork-worker): NEW_NAME gets a copy of its oplog up to the
+    cut-off and goes on from there on its own."""
+    agent_id = ctx.agent(component_ref, agent_name)
+    if cut_off is None:
+        cut_off = ctx.service.agent(agent_id).record.oplog_length
+    target = ctx.service.fork_agent(agent_id, new_name, cut_off)
+    data = {"agent": str(agent_id), "fork": str(target), "oplogIndexCutoff": cut_off}
+    emit(ctx, data, f"{agent_id}: forked into {target.name} (oplog 1..{cut_off})")

@@ -22,14 +22,25 @@ KILL = "kill"
 HTTP = "http"
 WAVE = "wave"
 UPDATE = "update"
+REVERT = "revert"
 SUSPENSION_HOOK = "suspension-hook"
 PROMISE_LISTING = "promise-listing"
 AGENTS = "agents"
 ROUTES = "routes"
 WEBHOOKS = "webhooks"
 CAPABILITIES = (
-    RESTART, KILL, HTTP, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS, ROUTES, WEBHOOKS,
-)  # fmt: skip
+    RESTART,
+    KILL,
+    HTTP,
+    WAVE,
+    UPDATE,
+    REVERT,
+    SUSPENSION_HOOK,
+    PROMISE_LISTING,
+    AGENTS,
+    ROUTES,
+    WEBHOOKS,
+)
 
 STATUSES = ("running", "idle", "suspended", "interrupted", "retrying", "failed")
 OPLOG_KINDS = (
@@ -47,7 +58,12 @@ OPLOG_KINDS = (
     "end-atomic-region",
     "jump",
     "change-persistence-level",
+    # Updates (issue 11, item 6): requested, then applied or failed.
+    "pending-update",
+    "successful-update",
+    "failed-update",
 )
+UPDATE_MODES = ("automatic", "snapshot", "none")
 WAIT_EXPECTS = ("suspended", "queued", "running", "nowait")
 END_EXPECTS = ("done", "failed")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -169,6 +185,13 @@ class Webhook(Step):
 @dataclass(frozen=True)
 class Update(Step):
     guest: str = ""
+    mode: str = "automatic"  # or "snapshot" (Golem REST's "manual"), or "none": only register
+
+
+@dataclass(frozen=True)
+class Revert(Step):
+    last_invocations: int | None = None
+    to_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +318,8 @@ def needs(case: Case) -> frozenset[str]:
             found.add(WAVE)
         elif isinstance(step, Update):
             found.add(UPDATE)
+        elif isinstance(step, Revert):
+            found.add(REVERT)
         elif isinstance(step, CompleteAtSuspension):
             found.add(SUSPENSION_HOOK)
     return frozenset(found)

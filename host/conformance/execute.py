@@ -36,6 +36,7 @@ from host.conformance.cases import (
     Invoke,
     Request,
     Restart,
+    Revert,
     Route,
     Sleep,
     Step,
@@ -193,7 +194,12 @@ class CaseRun:
             wasm = self.components.wasm(step.guest, self.instance.generation)
             name = self.components.name(self.instance)
             assert step.agent is not None
-            self.adapter.update(self.component_id, wasm, name, self.agent(step.agent))
+            self.adapter.update(self.component_id, wasm, name, self.agent(step.agent), step.mode)
+        elif isinstance(step, Revert):
+            assert step.agent is not None
+            self.adapter.revert(
+                self.component_id, self.agent(step.agent), step.last_invocations, step.to_index
+            )
         elif isinstance(step, CompleteAtSuspension):
             assert step.agent is not None
             data = self.data(step.data)

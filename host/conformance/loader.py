@@ -21,6 +21,7 @@ from host.conformance.cases import (
     OPLOG_KINDS,
     PROMISE_LISTING,
     STATUSES,
+    UPDATE_MODES,
     WAIT_EXPECTS,
     AgentSpec,
     AwaitResult,
@@ -32,6 +33,7 @@ from host.conformance.cases import (
     Http,
     Invoke,
     Restart,
+    Revert,
     Route,
     Sleep,
     Step,
@@ -286,6 +288,7 @@ class _Steps:
             "route": self._route,
             "webhook": self._webhook,
             "update": self._update,
+            "revert": self._revert,
             "complete_at_suspension": self._complete_at_suspension,
         }.get(op)
         if builder is None:
@@ -460,7 +463,22 @@ class _Steps:
         for gen in self.generations:
             if not is_wat_guest(self.suite.guest_source(guest, gen)):
                 raise CaseError(obj.at("guest"), f"no guest {guest!r} at generation {gen}")
-        return Update(index, "update", agent, guest)
+        mode = obj.get("mode", "automatic")
+        if mode not in UPDATE_MODES:
+            raise CaseError(obj.at("mode"), f"must be one of {list(UPDATE_MODES)}")
+        return Update(index, "update", agent, guest, mode)
+
+    def _revert(self, index: int, obj: _Obj) -> Step:
+        agent = self._agent(obj)
+        last, to = obj.get("last_invocations"), obj.get("to_index")
+        if (last is None) == (to is None):
+            raise CaseError(obj.at("last_invocations"), "give last_invocations or to_index")
+        for key, value in (("last_invocations", last), ("to_index", to)):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise CaseError(obj.at(key), "must be a positive integer")
+        return Revert(index, "revert", agent, last, to)
 
     def _complete_at_suspension(self, index: int, obj: _Obj) -> Step:
         agent = self._agent(obj)

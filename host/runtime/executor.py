@@ -55,11 +55,12 @@ import wasmtime.component as wc
 
 from host.agents.agenttypes import Snapshotting
 from host.clock import steady_ns
-from host.errors import Divergence, HostError, LeaseHeld, LeaseLost
+from host.errors import AgentBusy, Divergence, HostError, LeaseHeld, LeaseLost
 from host.ids import AgentId, PromiseId
 from host.limits import Limits
 from host.oplog import (
     AgentCreated,
+    Entry,
     InvocationFailed,
     InvocationFinished,
     InvocationStarted,
@@ -67,7 +68,7 @@ from host.oplog import (
     Suspended,
 )
 from host.replay import Restart, entries_for_resume, latest_snapshot
-from host.runtime import agent_rpc, golem, snapshots
+from host.runtime import agent_rpc, golem, snapshots, updates
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
@@ -309,7 +310,9 @@ class Executor:
         ):
             return record.status
         if record.status == IDLE and not self.store.list_invocations(agent, [QUEUED]):
-            return IDLE
+            # An update requested of an idle agent is work: applying it.
+            pending = updates.last_is_pending(self.store, agent, record.oplog_length)
+            return None if pending else IDLE
         return None
 
     def _take(self, agent: AgentId) -> None:
@@ -419,12 +422,22 @@ class Executor:
     def _instance(self, agent: AgentId, hash: str, created_at: int) -> _Live | Step:
         """A fresh instance of ``hash`` for the agent, its session over the whole oplog
         (started at the latest snapshot, loaded); Step.STOP if it could not be made."""
+
         # From the latest snapshot on (plus the few older entries a run needs): a resume
-        # of an agent that snapshots does not read its whole history.
-        entries = entries_for_resume(
-            self.store.read_oplog_resume_kinds(agent),
-            lambda start: self.store.read_oplog(agent, start),
-        )
+        # of an agent that snapshots does not read its whole history. A pending update
+        # always follows the latest snapshot (none is taken while one is pending).
+        def read() -> list[Entry]:
+            return entries_for_resume(
+                self.store.read_oplog_resume_kinds(agent),
+                lambda start: self.store.read_oplog(agent, start),
+            )
+
+        entries = read()
+        if updates.decide_automatic(self, agent, entries):
+            # A pending automatic update was tried on its version and the outcome
+            # recorded: the agent runs the version that is pinned now.
+            entries = read()
+            hash = self.store.get_agent(agent).component_hash
         created = entries[0]
         assert isinstance(created, AgentCreated)
         component = self.registry.component(hash)
@@ -442,6 +455,8 @@ class Executor:
         session.secrets = self.secrets
         session.webhook_url = self.webhook_url
         session.agent_calls = self.agent_calls
+        session.wake_agent = self.scheduler.wake
+        session.update_pending = updates.pending(entries) is not None
         self._keep_stderr_tail(session)
         wstore = self.new_store(session.limits)
         set_current(session)
@@ -457,11 +472,16 @@ class Executor:
         return _Live(session, wstore, instance, hash, created_at)
 
     @contextmanager
-    def holding(self, agent: AgentId) -> Iterator[None]:
-        """Hold the agent (this process's lock and its lease) for an operation on its
-        instance outside a run (a snapshot-based update); LeaseHeld if another process
-        runs it."""
-        with self._lock(agent):
+    def holding(self, agent: AgentId, busy: str | None = None) -> Iterator[None]:
+        """Hold the agent (this process's lock and its lease) for an operation outside a
+        run (recording an update request); LeaseHeld if another process runs it. With
+        ``busy`` (what the caller is doing), AgentBusy instead of waiting while this
+        process runs it."""
+        lock = self._lock(agent)
+        if not lock.acquire(blocking=busy is None):
+            assert busy is not None
+            raise AgentBusy(str(agent), busy)
+        try:
             self._take(agent)
             lost = False
             try:
@@ -471,37 +491,8 @@ class Executor:
                 raise
             finally:
                 self._let_go(agent, lost)
-
-    def replayed_instance(self, agent: AgentId) -> _Live | None:
-        """Under :meth:`holding`: the agent's instance with its whole oplog replayed and
-        nothing run live (None if the replay stopped: failed or diverged). The kept idle
-        instance is taken when it is current."""
-        record = self.store.get_agent(agent)
-        with self._live_lock:
-            live = self._live.pop(agent, None)
-        if (
-            live is None
-            or live.hash != record.component_hash
-            or (live.session.persisted != record.oplog_length)
-        ):
-            made = self._instance(agent, record.component_hash, record.created_at)
-            if isinstance(made, Step):
-                return None
-            live = made
-        session = live.session
-        set_current(session)
-        try:
-            while (entry := session.next_invocation()) is not None:
-                if isinstance(entry, InvocationFailed):
-                    return None
-                if self._call(session, live.wstore, live.instance, entry, live.hash) is not None:
-                    return None
-        except Divergence as exc:
-            self.store.set_status(agent, FAILED, str(exc))
-            return None
         finally:
-            set_current(None)
-        return live
+            lock.release()
 
     def _output_for(self, agent: AgentId) -> Callable[[str, bytes], None] | None:
         output = self.output
@@ -543,6 +534,10 @@ class Executor:
                 if step is not None:
                     return step
             while True:
+                if session.update_pending:
+                    # Between invocations: apply it; the next pass runs the version it chose.
+                    updates.apply_between(self, live)
+                    return Step.AGAIN
                 queued = self.store.list_invocations(agent, [QUEUED])
                 if self.stopping:
                     return Step.STOP  # shutting down: the queue waits for the next start
@@ -714,7 +709,9 @@ class Executor:
         snapshot that cannot be saved is logged and skipped (recovery replays instead)."""
         agent = session.agent
         policy = self.snapshot_policy(agent, hash)
-        if policy.kind == "disabled":
+        if policy.kind == "disabled" or session.update_pending:
+            # An update is applied next (updates.apply_between): a snapshot now would put
+            # the request before the latest snapshot, where a resume does not look.
             return
         clock = self._snapshot_clocks.setdefault(
             agent, snapshots.SnapshotClock(last_ns=time.time_ns())

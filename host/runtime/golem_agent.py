@@ -32,7 +32,7 @@ HOST_1_5 = "golem:api/host@1.5.0"
 
 # golem:api/host@1.5.0 functions that mean what the golem.FUNCS entry of the same name
 # implements for 1.3.0 (golem_workers builds each record from the 1.5.0 function's own
-# types). `fork` (of the running agent) fails the call.
+# types), `fork` (of the running agent) included.
 HOST_FUNCS = frozenset(
     {
         "create-promise",
@@ -56,6 +56,7 @@ HOST_FUNCS = frozenset(
         "[method]get-agents.get-next",
         "update-agent",
         "fork-agent",
+        "fork",
         "revert-agent",
         "resolve-component-id",
         "resolve-agent-id",

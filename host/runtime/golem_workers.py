@@ -8,8 +8,7 @@ types by field name, so each generation gets its own shape.
 
 Reads are READ (recorded, replayed from the oplog); update, fork and revert are EFFECT
 (recorded and committed before the guest sees the result). What agent-host cannot
-do right (fork of the running agent, snapshot-based update from a guest) fails the call
-with a message naming it, never the registration.
+do fails the call with a message naming it, never the registration.
 """
 
 from __future__ import annotations
@@ -20,12 +19,22 @@ from collections.abc import Callable
 from typing import Any
 
 from host import oplog
-from host.errors import HostError, InvalidInput, NotFound
-from host.ids import AgentId
+from host.errors import (
+    AgentExists,
+    AgentNotFound,
+    HostError,
+    InvalidInput,
+    NotFound,
+    OplogConflict,
+)
+from host.ids import AgentId, check_promise_owner
+from host.oplog import HostCall, PendingUpdate
+from host.replay import jsonable
+from host.runtime import forking
 from host.runtime.session import HostFunc, Kind, Session
-from host.store.base import ComponentRecord, InvocationState, Store
-from host.values import Case, Some
-from host.values.types import FuncSig, ListT, OptionT, RecordT, ResourceT, WitType
+from host.store.base import AgentStatus, ComponentRecord, InvocationState, Store
+from host.values import Case, Some, to_json
+from host.values.types import EnumT, FuncSig, ListT, OptionT, RecordT, ResourceT, WitType
 
 R = Kind.READ
 
@@ -220,25 +229,39 @@ def _get_next(sig: FuncSig) -> HostFunc:
 
 # -- effects -----------------------------------------------------------------------------
 def _update(sig: FuncSig) -> HostFunc:
+    """update-worker / update-agent: records the request (a PendingUpdate) in the target's
+    oplog; the executor applies it once the target is between invocations, so an agent
+    updating itself goes on with the old version until this invocation ends
+    (host/runtime/updates.py)."""
+
     def live(session: Session, value: dict[str, Any], target: int, mode: str) -> None:
+        from host.runtime import updates  # updates imports the registry, which imports this
+
         agent = id_from(value)
-        if mode != "automatic":
-            raise _fail(
-                f"update of {agent} in mode {mode}: agent-host supports only automatic "
-                "updates (snapshot-based update needs save-snapshot/load-snapshot, which "
-                "it does not call)"
-            )
-        session.store.get_agent(agent)  # AgentNotFound
+        try:
+            record = session.store.get_agent(agent)
+        except NotFound:
+            raise _fail(f"cannot update {agent}: there is no such agent") from None
         versions = session.store.list_component_versions(str(agent.component_id))
-        record = next((c for c in versions if c.version == target), None)
-        if record is None:
+        found = next((c for c in versions if c.version == target), None)
+        if found is None:
             have = ", ".join(str(c.version) for c in versions)
             raise _fail(
                 f"cannot update {agent} to component version {target}: the component "
                 f"has versions {have}"
             )
-        # As HostService.update_agent: the next replay runs the new code on the old oplog.
-        session.store.set_component_hash(agent, record.hash)
+        request = PendingUpdate(target, found.hash, updates.MODES[mode])
+        if agent == session.agent:
+            session.record(request)
+            session.update_pending = True
+            return
+        if record.status == AgentStatus.RUNNING:
+            raise _fail(f"cannot update {agent} now: it is running an invocation; try later")
+        try:
+            session.store.append(agent, record.oplog_length + 1, [request])
+        except OplogConflict:
+            raise _fail(f"cannot update {agent} now: it moved on meanwhile; try later") from None
+        _wake(session, agent)
 
     return HostFunc(live, Kind.EFFECT)
 
@@ -278,9 +301,54 @@ def _fork(sig: FuncSig) -> HostFunc:
             session.flush()  # the copy must see what this agent recorded so far
         try:
             hashes = session.secrets.hash_of if session.secrets else None
-            session.store.fork_agent(source, target, cut, hashes)
-        except InvalidInput as exc:
+            if forking.fork_into(session.store, source, target, cut, hashes):
+                _wake(session, target)
+        except (InvalidInput, AgentExists, AgentNotFound) as exc:
             raise _fail(str(exc)) from None
+
+    return HostFunc(live, Kind.EFFECT)
+
+
+def _wake(session: Session, agent: AgentId) -> None:
+    if session.wake_agent is not None:
+        session.wake_agent(agent)
+
+
+def _fork_value(ty: WitType | None, which: str, phantom: uuid.UUID) -> Any:
+    """1.1.7's enum fork-result, or 1.3.0+'s variant with the fork-details."""
+    if isinstance(ty, EnumT):
+        return which
+    halves: Any = {"high-bits": phantom.int >> 64, "low-bits": phantom.int & 0xFFFF_FFFF_FFFF_FFFF}
+    return Case(which, {"forked-phantom-id": halves})
+
+
+def _fork_self(sig: FuncSig) -> HostFunc:
+    """``fork``: the running agent's oplog up to and including this call is copied into
+    a new agent (1.1.7: named ``new-name``; 1.3.0+: the agent's name with a fresh phantom
+    id, as Golem names it); in the copy this call answers ``forked``, here
+    ``original`` (host/runtime/forking.py)."""
+
+    def live(session: Session, *args: Any) -> Any:
+        phantom = uuid.uuid4()
+        source = session.agent
+        name = str(args[0]) if args else forking.phantom_name(source, phantom)
+        try:
+            target = AgentId(source.component_id, check_promise_owner(name))
+        except InvalidInput as exc:
+            raise _fail(f"cannot fork {source}: {exc}") from None
+        session.flush()  # the copy gets every entry recorded so far ...
+        request = [jsonable(a, t) for a, t in zip(args, sig.param_types, strict=True)]
+        forked = _fork_value(sig.result, "forked", phantom)
+        assert sig.result is not None
+        # ... and this call's entry, answering `forked` (the source records `original`).
+        tail = [HostCall(sig.name, request, to_json(forked, sig.result, compact_bytes=True))]
+        try:
+            hashes = session.secrets.hash_of if session.secrets else None
+            forking.fork_into(session.store, source, target, session.persisted, hashes, tail)
+        except (InvalidInput, AgentExists) as exc:
+            raise _fail(f"cannot fork {source} into {target.name!r}: {exc}") from None
+        _wake(session, target)
+        return _fork_value(sig.result, "original", phantom)
 
     return HostFunc(live, Kind.EFFECT)
 
@@ -329,12 +397,6 @@ def _constructor(sig: FuncSig) -> HostFunc:
     return HostFunc(_enumerate_new)
 
 
-FORK_SELF_WHY = (
-    "forking the running agent at its current execution point would need the forked "
-    "instance to resume mid-invocation; use fork-worker/fork-agent with the agent's "
-    "own id and get-oplog-index"
-)
-
 FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {}
 for _noun in ("worker", "agent"):
     FUNCS.update(
@@ -353,7 +415,7 @@ FUNCS.update(
     {
         "get-self-metadata": _self_metadata,
         "resolve-component-id": _resolve_component,
-        "fork": _unsupported("fork", FORK_SELF_WHY),
+        "fork": _fork_self,
         "get-self-uri": _unsupported(
             "get-self-uri", "worker URIs (golem:rpc 0.1.0 wasm-rpc) are not implemented"
         ),

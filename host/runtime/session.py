@@ -143,6 +143,11 @@ class Session(Replay):
         # Agent-to-agent calls and the registered agent types (host.runtime.agent_rpc's
         # AgentCalls, served by the service layer); None outside a HostService.
         self.agent_calls: Any = None
+        # Let the scheduler know another agent has work (a fork's copy); None: nobody to tell.
+        self.wake_agent: Callable[[AgentId], None] | None = None
+        # An update was requested and is not applied yet: the executor applies it once
+        # the agent is between invocations (host/runtime/updates.py).
+        self.update_pending = False
 
     def start_invocation_clock(self) -> None:
         """An invocation (live or replayed) starts: its deadline and output count anew."""

@@ -25,20 +25,18 @@ import wasmtime
 import wasmtime.component as wc
 
 from host.agents.agenttypes import Snapshotting
-from host.errors import Conflict, HostError
-from host.ids import AgentId
-from host.oplog import Entry, FailedUpdate, Snapshot, SuccessfulUpdate
+from host.errors import HostError
+from host.oplog import Snapshot
 from host.replay import ELIDED
 from host.runtime import golem, pollables
 from host.runtime.registry import ComponentRegistry, Export, first_line, get_func
-from host.runtime.session import Session, set_current
+from host.runtime.session import Session
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
-from host.store.base import IDLE, ComponentRecord
 from host.values import Case
 from host.values.types import RecordT
 
 if TYPE_CHECKING:
-    from host.runtime.executor import Executor
+    pass
 
 SAVE = "golem:api/save-snapshot"
 LOAD = "golem:api/load-snapshot"
@@ -149,53 +147,6 @@ def resolve_policy(agent_policy: Snapshotting | None, default: Snapshotting) -> 
     if agent_policy is None or agent_policy.kind == "default":
         return default
     return agent_policy
-
-
-def update_by_snapshot(executor: Executor, agent: AgentId, target: ComponentRecord) -> str | None:
-    """Golem's snapshot-based update: the agent's current version saves a snapshot, a
-    fresh instance of ``target`` loads it, and the oplog records a SuccessfulUpdate with
-    the snapshot (replay starts there from now on) and the agent moves to ``target``.
-    Any failure records a FailedUpdate with the reason, which is returned; the agent
-    stays on its old version. The agent must be idle (between invocations)."""
-    store, registry = executor.store, executor.registry
-    record = store.get_agent(agent)
-    if record.status != IDLE:
-        raise Conflict(
-            f"agent {agent} is {record.status}: a snapshot-based update needs an idle agent "
-            "(between invocations)"
-        )
-    reason: str | None = None
-    with executor.holding(agent):
-        live = executor.replayed_instance(agent)
-        if live is None:
-            reason = f"the agent's replay failed: {store.get_agent(agent).last_error}"
-        elif exports_of(registry, target.hash).load is None:
-            reason = f"component version {target.version} does not export {LOAD}"
-        else:
-            session = live.session
-            set_current(session)
-            try:
-                payload, mime_type = save(registry, live.hash, live.wstore, live.instance)
-                wstore = executor.new_store(session.limits)
-                instance = registry.linker(target.hash).instantiate(
-                    wstore, registry.component(target.hash)
-                )
-                load(registry, target.hash, wstore, instance, payload, mime_type)
-            except SnapshotError as exc:
-                reason = str(exc)
-            except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-                reason = f"instantiating version {target.version} failed: {first_line(exc)}"
-            finally:
-                set_current(None)
-        executor.forget_instance(agent)
-        entry: Entry = (
-            FailedUpdate(target.version, reason)
-            if reason is not None
-            else SuccessfulUpdate(target.version, target.hash, encode(payload), mime_type)
-        )
-        pin = target.hash if reason is None else None
-        store.append(agent, store.oplog_length(agent) + 1, [entry], component_hash=pin)
-    return reason
 
 
 def restore_host_state(session: Session, index: int) -> None:

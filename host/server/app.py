@@ -22,6 +22,7 @@ from host.server.mounts import MountRouter
 from host.server.routes import in_thread, install_routes
 from host.server.shapes import invocation_response
 from host.server.ui import install_console
+from host.server.worker_ops import install_worker_ops
 from host.service import HostService
 
 BODY_LIMIT = 1 << 20  # JSON bodies: promise payloads, invocation parameters
@@ -67,6 +68,7 @@ def create_app(
     app.add_middleware(BodyLimit, default=BODY_LIMIT, overrides={"/v1/components": COMPONENT_LIMIT})
     app.add_middleware(TokenAuth, config=auth)  # outermost: refuse before reading bodies
     install_routes(app, service, await_timeout)
+    install_worker_ops(app, service)
     install_agent_api(app, service, await_timeout)
     install_console(app, service, auth.token, await_timeout)  # /ui, before the catch-all
     _agent_routes(app, service, router, mounts, await_timeout)

@@ -148,9 +148,12 @@ class AgentProtocol:
 
     def _initialize(self, agent: AgentId, hash: str) -> None:
         """Queue the agent's first invocation, ``initialize``, unless it has one (a crash
-        between creating it and queueing this is mended by the next call)."""
+        between creating it and queueing this is mended by the next call) or its oplog
+        holds more than its creation (a fork's copy: initialized in the copied entries)."""
         types = self._types_of_hash(hash)
         if types is None or self.store.list_invocations(agent):
+            return
+        if self.store.oplog_length(agent) > 1:
             return
         parsed = parse_agent_id(agent.name)
         agent_type, value = resolve_agent_id(parsed, types)

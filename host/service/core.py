@@ -32,11 +32,9 @@ from host.errors import (
     LeaseHeld,
     NotFound,
     StoreError,
-    UpdateFailed,
 )
 from host.ids import AgentId, check_agent_name
 from host.limits import Limits, validate
-from host.runtime import revert, snapshots
 from host.runtime.engine import make_engine
 from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
@@ -53,6 +51,7 @@ from host.service.views import (
     OplogPage,
     status_line,
 )
+from host.service.worker_ops import WorkerOps
 from host.store import (
     ComponentRecord,
     InvocationRecord,
@@ -78,7 +77,7 @@ class Call:
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:9881"  # `serve`'s default address
 
 
-class HostService(AgentProtocol, AgentCallsService, PromiseService):
+class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
     """One host process's view of a data directory (database, components, code cache)."""
 
     def __init__(
@@ -231,49 +230,6 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService):
         if not created:
             raise AgentExists(str(agent))
         return agent
-
-    def update_agent(
-        self, agent: AgentId, version: int | None = None, mode: str = "automatic"
-    ) -> ComponentRecord:
-        """Move the agent to a version of its component (default: the latest).
-
-        ``automatic``: its next replay runs the new code against the old oplog; a
-        component that calls the host differently fails the agent with a divergence
-        error instead of running on. ``snapshot``: the old version's save-snapshot, the
-        new version's load-snapshot (host/runtime/snapshots.py); a failure is recorded
-        in the oplog and raised as UpdateFailed, and the agent stays on its version."""
-        if mode not in ("automatic", "snapshot", "snapshot-based"):
-            raise InvalidInput(f"unknown update mode {mode!r}: automatic or snapshot", field="mode")
-        record = self._component_version(agent, version)
-        self.store.get_agent(agent)  # AgentNotFound
-        if mode == "automatic":
-            self.store.set_component_hash(agent, record.hash)
-            return record
-        reason = snapshots.update_by_snapshot(self.executor, agent, record)
-        if reason is not None:
-            raise UpdateFailed(f"snapshot-based update of {agent} failed: {reason}")
-        return record
-
-    def _component_version(self, agent: AgentId, version: int | None) -> ComponentRecord:
-        if version is None:
-            return self.store.get_component(str(agent.component_id))
-        versions = self.store.list_component_versions(str(agent.component_id))
-        found = next((c for c in versions if c.version == version), None)
-        if found is None:
-            have = ", ".join(str(c.version) for c in versions)
-            raise InvalidInput(
-                f"the component has no version {version} (versions: {have})", field="version"
-            )
-        return found
-
-    def revert_agent(
-        self, agent: AgentId, index: int | None = None, last_invocations: int | None = None
-    ) -> oplog.Jump:
-        """Golem's revert: drop the oplog after ``index``, or the last ``last_invocations``
-        invocations (host/runtime/revert.py); the agent goes on from there."""
-        jump = revert.revert(self.store, agent, index, last_invocations)
-        self.executor.forget_instance(agent)
-        return jump
 
     def agent(self, agent: AgentId) -> AgentView:
         return self._view(self.store.get_agent(agent))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,6 +213,10 @@ class Store(abc.ABC):
         target: AgentId,
         cut_off: int,
         secret_hash: Callable[[PromiseId], str] | None = None,
+        *,
+        replace: Mapping[int, Entry] | None = None,
+        tail: Sequence[Entry] = (),
+        resume: InvocationStarted | None = None,
     ) -> None:
         """Create ``target`` (idle, on ``source``'s component version) whose oplog is a copy
         of ``source``'s entries 1..``cut_off``, in one transaction, with a copy of each
@@ -220,7 +224,13 @@ class Store(abc.ABC):
         pending stays pending, completed keeps its data). A copied promise that had a
         secret gets ``secret_hash`` of its new id (none without it). AgentExists if
         ``target`` exists, AgentNotFound if ``source`` does not, InvalidInput if
-        ``cut_off`` is outside ``source``'s oplog."""
+        ``cut_off`` is outside ``source``'s oplog.
+
+        In the same transaction (host/runtime/forking.py plans them): the entries of
+        ``replace`` (index -> entry) are written in place of the copied ones, ``tail`` is
+        appended after ``cut_off``, and with ``resume`` (an invocation the cut left open)
+        the agent starts ``running`` with that invocation started, so it is run (replayed
+        up to the cut, then live) without anything else written."""
 
     @abc.abstractmethod
     def get_agent(self, agent: AgentId) -> AgentRecord:

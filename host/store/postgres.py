@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -180,6 +180,10 @@ class PostgresStore(PostgresOplog, Store):
         target: AgentId,
         cut_off: int,
         secret_hash: Callable[[PromiseId], str] | None = None,
+        *,
+        replace: Mapping[int, Entry] | None = None,
+        tail: Sequence[Entry] = (),
+        resume: InvocationStarted | None = None,
     ) -> None:
         with self._tx("fork_agent") as db:
             self._lock(db, source, target)
@@ -205,7 +209,12 @@ class PostgresStore(PostgresOplog, Store):
             db.execute(
                 "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
                 "VALUES (%s, %s, %s, %s, %s)",
-                (*agent_key(target), row[0], AgentStatus.IDLE, time.time_ns()),
+                (
+                    *agent_key(target),
+                    row[0],
+                    AgentStatus.IDLE if resume is None else AgentStatus.RUNNING,
+                    time.time_ns(),
+                ),
             )
             db.execute(
                 "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
@@ -213,6 +222,28 @@ class PostgresStore(PostgresOplog, Store):
                 "FROM oplog WHERE component_id = %s AND name = %s AND idx <= %s",
                 (*agent_key(target), *agent_key(source), cut_off),
             )
+            db.executemany(
+                "UPDATE oplog SET entry = %s WHERE component_id = %s AND name = %s AND idx = %s",
+                [(oplog.encode(e), *agent_key(target), i) for i, e in (replace or {}).items()],
+            )
+            self._append(db, target, cut_off + 1, tail)
+            if resume is not None:
+                db.execute(
+                    f"INSERT INTO invocations ({self._INV_COLS}) VALUES "
+                    "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                    (
+                        *agent_key(target),
+                        1,
+                        resume.invocation_id,
+                        resume.function,
+                        Jsonb(list(resume.params)),
+                        resume.idempotency_key,
+                        InvocationState.STARTED,
+                        None,
+                        None,
+                        time.time_ns(),
+                    ),
+                )
             promises = db.execute(
                 "SELECT idx, created_at, function, completed, data, completed_at, deleted, "
                 "secret_hash FROM promises WHERE component_id = %s AND name = %s AND idx <= %s",

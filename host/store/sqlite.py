@@ -15,7 +15,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from host import oplog
 from host.clock import steady_ns
@@ -176,6 +176,10 @@ class SqliteStore(SqliteOplog, Store):
         target: AgentId,
         cut_off: int,
         secret_hash: Callable[[PromiseId], str] | None = None,
+        *,
+        replace: Mapping[int, Entry] | None = None,
+        tail: Sequence[Entry] = (),
+        resume: InvocationStarted | None = None,
     ) -> None:
         with self._tx("fork_agent") as db:
             row = db.execute(
@@ -200,7 +204,12 @@ class SqliteStore(SqliteOplog, Store):
             db.execute(
                 "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (*_key(target), row[0], AgentStatus.IDLE, time.time_ns()),
+                (
+                    *_key(target),
+                    row[0],
+                    AgentStatus.IDLE if resume is None else AgentStatus.RUNNING,
+                    time.time_ns(),
+                ),
             )
             db.execute(
                 "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
@@ -208,6 +217,27 @@ class SqliteStore(SqliteOplog, Store):
                 "FROM oplog WHERE component_id = ? AND name = ? AND idx <= ?",
                 (*_key(target), *_key(source), cut_off),
             )
+            db.executemany(
+                "UPDATE oplog SET entry = ? WHERE component_id = ? AND name = ? AND idx = ?",
+                [(oplog.encode(e), *_key(target), i) for i, e in (replace or {}).items()],
+            )
+            self._append(db, target, cut_off + 1, tail)
+            if resume is not None:
+                db.execute(
+                    f"INSERT INTO invocations ({self._INV_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        *_key(target),
+                        1,
+                        resume.invocation_id,
+                        resume.function,
+                        json.dumps(list(resume.params)),
+                        resume.idempotency_key,
+                        InvocationState.STARTED,
+                        None,
+                        None,
+                        time.time_ns(),
+                    ),
+                )
             promises = db.execute(
                 "SELECT idx, created_at, function, completed, data, completed_at, deleted, "
                 "secret_hash FROM promises WHERE component_id = ? AND name = ? AND idx <= ?",

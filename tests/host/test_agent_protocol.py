@@ -155,3 +155,17 @@ def test_mount_problems_say_what_to_write() -> None:
     )
     (problem,) = mount_problems(t)
     assert "/workflows/{name}" in problem
+
+
+def test_fork_of_an_agent_component_agent(host: HostService) -> None:
+    """A fork of an agent of an agent component is initialized already (its copied oplog
+    says so: no second initialize is queued) and sees its own agent id."""
+    agent = host.agent_id("counter", 'CounterAgent("f")')
+    assert result(host, agent, "increment(5)").json == 5
+    name = 'CounterAgent("f")[6f1c9a1e-0a52-4e8f-9d59-3f0c2b7e7a11]'
+    copy = host.fork_agent(agent, name, host.store.oplog_length(agent))
+    assert result(host, copy, "increment(1)").json == 6
+    assert result(host, agent, "increment(0)").json == 5
+    assert result(host, copy, "whoami()").json == f"f {name} CounterAgent"
+    initializes = [i for i in host.store.list_invocations(copy) if "initialize" in i.function]
+    assert initializes == []

@@ -200,6 +200,30 @@ EXPECTED["transactions-1.3.0"] = (
     {"atomic-once", "jump-loop", "quiet-then-commit"},
 )
 EXPECTED["hostile"] = ({}, {"spin", "eat", "grow-table", "boom", "count", "ok"})
+# Fork of the running agent (conformance guest `fork`) at each generation that has it;
+# the type-only packages each generation's host interface uses come along.
+EXPECTED["fork-1.1.7"] = ({"golem:api/host@1.1.7": {"fork"}}, {"add", "fork-as"})
+for _gen, _types in (("1.3.0", "golem:rpc/types@0.2.2"), ("1.5.0", "golem:core/types@1.5.0")):
+    EXPECTED[f"fork-{_gen}"] = (
+        {_types: set(), "golem:api/host@" + _gen: {"fork"}},
+        {"add", "fork-self", "phantom-high"},
+    )
+# Updates (conformance guests `updater`, `updater-v2`): the same exports in both.
+for _name in ("updater-1.5.0", "updater-v2-1.5.0"):
+    EXPECTED[_name] = (
+        {
+            "golem:core/types@1.5.0": set(),
+            "golem:api/host@1.5.0": {"get-self-metadata", "update-agent"},
+        },
+        {
+            "add",
+            "total",
+            "version",
+            "update-self",
+            "golem:api/save-snapshot@1.5.0",
+            "golem:api/load-snapshot@1.5.0",
+        },
+    )
 
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
@@ -246,6 +270,11 @@ PARAMS = {
     "agent-types": [],
     "fork": [],
     "tick": ["n", "spin"],
+    "fork-as": ["new-name"],
+    "fork-self": [],
+    "phantom-high": [],
+    "version": [],
+    "update-self": ["target", "snapshot"],
 }
 
 

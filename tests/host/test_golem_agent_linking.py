@@ -104,17 +104,15 @@ def test_get_all_agent_types_is_served(host: HostService, component_id: str) -> 
     assert inv.state == "done" and inv.result == "0", inv
 
 
-@pytest.mark.parametrize(
-    ("call", "name"),
-    [("fork()", "golem:api/host@1.5.0.fork")],
-)
-def test_an_unserved_function_fails_the_call_naming_it(
-    host: HostService, component_id: str, call: str, name: str
-) -> None:
-    agent = _agent(host, component_id, call.strip("()"))
-    inv = host.invoke(agent, call)
-    assert inv.state == "failed", inv
-    assert f"{name} is not available on agent-host yet" in str(inv.error)
+def test_fork_is_served(host: HostService, component_id: str) -> None:
+    """golem:api/host@1.5.0 fork (once refused as not available): the original gets case
+    0, the copy (the agent's name with the phantom id) finishes the call with case 1."""
+    agent = _agent(host, component_id, "forking")
+    assert _done(host, agent, "fork()") == "0"
+    (copy,) = [a.agent for a in host.list_agents(component_id) if a.agent != agent]
+    assert copy.name.startswith("forking-")
+    (inv,) = host.store.list_invocations(copy)
+    assert inv.state == "done" and inv.result == "1", inv
 
 
 def test_promise_round_trip_through_host_1_5_0(host: HostService, component_id: str) -> None:

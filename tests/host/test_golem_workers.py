@@ -195,15 +195,26 @@ def test_enumeration_filters(agents: Agents) -> None:
 
 
 def test_update_moves_the_version(agents: Agents) -> None:
+    """update-worker/-agent of another agent records the request in its oplog; the
+    target applies it when it runs next (here: idle, so at once) and records the
+    outcome."""
     host = agents.host
     a, _ = host.create_agent("counter", "a")
+    b, _ = host.create_agent("counter", "b")
     assert host.agent(a).component_version == 2
-    agents.call(a, f"update-{agents.noun}", agents.ident(a), 1, "automatic")
+    agents.call(b, f"update-{agents.noun}", agents.ident(a), 1, "automatic")
+    request = host.store.read_oplog(a)[-1]
+    assert isinstance(request, oplog.PendingUpdate) and request.target_version == 1
+    assert host.agent(a).component_version == 2  # requested, not applied yet
+    host.run_agent(a)
+    done = host.store.read_oplog(a)[-1]
+    assert isinstance(done, oplog.SuccessfulUpdate) and done.target_version == 1
     assert host.agent(a).component_version == 1
     with pytest.raises(golem.GuestError, match="versions 1, 2"):
-        agents.call(a, f"update-{agents.noun}", agents.ident(a), 7, "automatic")
-    with pytest.raises(golem.GuestError, match="only automatic"):
-        agents.call(a, f"update-{agents.noun}", agents.ident(a), 1, "snapshot-based")
+        agents.call(b, f"update-{agents.noun}", agents.ident(a), 7, "automatic")
+    ghost = AgentId(a.component_id, "ghost")
+    with pytest.raises(golem.GuestError, match="no such agent"):
+        agents.call(b, f"update-{agents.noun}", agents.ident(ghost), 1, "automatic")
 
 
 def test_fork_copies_the_oplog(agents: Agents) -> None:
@@ -214,7 +225,15 @@ def test_fork_copies_the_oplog(agents: Agents) -> None:
     assert host.invoke(a, "create()").state == "done"
     b = AgentId(a.component_id, "b")
     agents.call(a, f"fork-{agents.noun}", agents.ident(a), agents.ident(b), length)
-    assert host.store.read_oplog(b) == host.store.read_oplog(a)[:length]
+    copy, source = host.store.read_oplog(b), host.store.read_oplog(a)[:length]
+    assert copy[1:] == source[1:]
+    # Its creation entry is the source's but for the variables naming the agent.
+    assert isinstance(copy[0], oplog.AgentCreated) and isinstance(source[0], oplog.AgentCreated)
+    assert dict(copy[0].env)["GOLEM_AGENT_ID"] == "b"
+    assert dict(copy[0].env)["GOLEM_WORKER_NAME"] == "b"
+    assert {k: v for k, v in copy[0].env if not k.endswith(("_ID", "_NAME"))} == {
+        k: v for k, v in source[0].env if not k.endswith(("_ID", "_NAME"))
+    }
     # The fork runs on from the copy: its next invocation starts at length + 1 and the
     # promise it creates is the entry after that.
     assert host.invoke(b, "create()").result == str(length + 2)
@@ -262,12 +281,6 @@ def test_revert_drops_another_agents_last_invocations(agents: Agents) -> None:
         agents.call(a, f"revert-{n}", agents.ident(b), Case("revert-to-oplog-index", 2))
     with pytest.raises(golem.GuestError, match="cannot revert itself"):
         agents.call(a, f"revert-{n}", agents.ident(a), Case("revert-last-invocations", 1))
-
-
-def test_fork_self_fails_the_call(agents: Agents) -> None:
-    a, _ = agents.host.create_agent("counter", "a")
-    with pytest.raises(golem.GuestError, match="fork is not supported"):
-        agents.call(a, "fork")
 
 
 def test_environment_as_golem_gives_it(host: HostService) -> None:

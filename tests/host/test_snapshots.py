@@ -11,7 +11,7 @@ import pytest
 from host.agents.agenttypes import Snapshotting
 from host.errors import Conflict, InvalidInput, UpdateFailed
 from host.ids import AgentId
-from host.oplog import FailedUpdate, Jump, Snapshot, SuccessfulUpdate
+from host.oplog import FailedUpdate, Jump, PendingUpdate, Snapshot, SuccessfulUpdate
 from host.service import HostService
 from tests.fixtures.build import build_fixture
 
@@ -60,19 +60,25 @@ def test_every_n_invocations_records_a_snapshot_and_recovery_starts_there(data: 
     host.close()
 
 
-def test_without_snapshots_the_same_update_diverges(data: Path) -> None:
+def test_without_snapshots_the_same_update_fails_and_keeps_the_old_version(data: Path) -> None:
+    """Golem's automatic update: the oplog is replayed on the new version; this one
+    computes other results, so the update fails (recorded, with the reason) and the agent
+    goes on with its old version and state."""
     host, agent = _setup(data)
     for _ in range(3):
         _result(host, agent, "add(1)")
     assert not any(isinstance(e, Snapshot) for e in host.store.read_oplog(agent))
     host.add_component(build_fixture("snapshots-2"), name="snap")
-    host.update_agent(agent)
+    with pytest.raises(UpdateFailed, match="automatic update failed"):
+        host.update_agent(agent)
+    entries = host.store.read_oplog(agent)
+    assert isinstance(entries[-2], PendingUpdate) and entries[-2].mode == "automatic"
+    assert isinstance(entries[-1], FailedUpdate) and "replay" in entries[-1].details
+    assert host.agent(agent).component_version == 1
     host.close()
     host = _host(data)
-    host.invoke(agent, "total()")
-    record = host.store.get_agent(agent)
-    assert record.status == "failed"
-    assert "diverged" in (record.last_error or "") or "result" in (record.last_error or "")
+    assert _result(host, agent, "total()") == "3"
+    assert host.store.get_agent(agent).status == "idle"
     host.close()
 
 
@@ -81,8 +87,8 @@ def test_snapshot_based_update_moves_the_state_to_the_new_version(data: Path) ->
     for _ in range(4):
         _result(host, agent, "add(1)")
     host.add_component(build_fixture("snapshots-2"), name="snap")
-    record = host.update_agent(agent, mode="snapshot")
-    assert record.version == 2
+    outcome = host.update_agent(agent, mode="snapshot")
+    assert outcome.target_version == 2 and outcome.state == "successful"
     last = host.store.read_oplog(agent)[-1]
     assert isinstance(last, SuccessfulUpdate) and last.target_version == 2
     assert last.payload is not None

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from host.errors import (
+    AgentExists,
     Conflict,
     IdempotencyKeyReused,
     LeaseLost,
@@ -250,3 +251,32 @@ def test_fork_copies_the_promises_created_up_to_the_cut_off(store: Store) -> Non
     assert store.complete_promise(PromiseId(target, 3), b"fork") is True
     assert store.get_promise(pending).completed is False
     assert store.get_promise(done).data == b"kept"
+
+
+def test_fork_writes_the_plan_in_the_same_transaction(store: Store) -> None:
+    """fork_agent's replace / tail / resume (host/runtime/forking.py plans them): the
+    copy's creation entry and its open invocation are its own, the tail follows the cut,
+    and with an invocation to resume the copy starts running with it started."""
+    source = _agent(store)
+    started = InvocationStarted("inv-1", "f", ("1",), "key")
+    call = HostCall("h", [], 1)
+    store.append(source, 2, [started, call])
+    target = AgentId(source.component_id, "copy")
+    created = AgentCreated(str(source.component_id), "hash", (), (("GOLEM_AGENT_ID", "copy"),))
+    resumed = InvocationStarted("inv-2", "f", ("1",), None)
+    forked = HostCall("fork", [], "forked")
+    store.fork_agent(
+        source, target, 3, replace={1: created, 2: resumed}, tail=[forked], resume=resumed
+    )
+    entries = store.read_oplog(target)
+    assert entries == [created, resumed, call, forked]
+    assert store.read_oplog(source)[1] == started  # the source's entries are untouched
+    record = store.get_agent(target)
+    assert record.status == "running" and record.oplog_length == 4
+    (inv,) = store.list_invocations(target)
+    assert inv.invocation_id == "inv-2" and inv.state == "started" and inv.params == ("1",)
+    assert store.list_invocations(source) == []
+    # A second fork to the same name changes nothing.
+    with pytest.raises(AgentExists):
+        store.fork_agent(source, target, 2, tail=[HostCall("x", [], None)])
+    assert store.read_oplog(target) == entries

@@ -39,6 +39,7 @@ from host.conformance.cases import (
     AGENTS,
     PROMISE_LISTING,
     RESTART,
+    REVERT,
     ROUTES,
     SUSPENSION_HOOK,
     UPDATE,
@@ -114,7 +115,7 @@ class _Invocation(Invocation):
 class AgentHostAdapter(Adapter):
     name = "agent-host"
     capabilities = frozenset(
-        {RESTART, WAVE, UPDATE, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS, ROUTES, WEBHOOKS}
+        {RESTART, WAVE, UPDATE, REVERT, SUSPENSION_HOOK, PROMISE_LISTING, AGENTS, ROUTES, WEBHOOKS}
     )
 
     def __init__(self, url: str | None = None, data_dir: Path | None = None) -> None:
@@ -218,11 +219,20 @@ class AgentHostAdapter(Adapter):
     def register(self, wasm: Path, name: str) -> str:
         return self.host.add_component(wasm, name).id
 
-    def update(self, component_id: str, wasm: Path, name: str, agent: str) -> None:
+    def update(
+        self, component_id: str, wasm: Path, name: str, agent: str, mode: str = "automatic"
+    ) -> None:
+        from host.errors import UpdateFailed
+
         record = self.host.add_component(wasm, name)
         if record.id != component_id:
             raise AdapterError(f"{name} registered as {record.id}, not as {component_id}")
-        self.host.update_agent(self._agent(component_id, agent))
+        if mode == "none":
+            return
+        try:
+            self.host.update_agent(self._agent(component_id, agent), record.version, mode)
+        except UpdateFailed:
+            pass  # recorded in the oplog (failed-update): later steps check it
 
     def invoke(
         self,
@@ -310,7 +320,11 @@ class AgentHostAdapter(Adapter):
         from host import oplog
 
         page = self.host.oplog(self._agent(component_id, agent))
-        return [OplogEntry(oplog.kind(e), getattr(e, "function", None)) for _, e in page.entries]
+        # A failed update names no function: its reason stands in (specification.md).
+        return [
+            OplogEntry(oplog.kind(e), getattr(e, "function", getattr(e, "details", None)))
+            for _, e in page.entries
+        ]
 
     def pending_promises(self, component_id: str, agent: str) -> list[int]:
         promises = self.host.list_promises(self._agent(component_id, agent))
@@ -334,6 +348,11 @@ class AgentHostAdapter(Adapter):
         from host.conformance.adapters.inprocess_http import webhook_request
 
         return webhook_request(self.host, url, body)
+
+    def revert(
+        self, component_id: str, agent: str, last_invocations: int | None, to_index: int | None
+    ) -> None:
+        self.host.revert_agent(self._agent(component_id, agent), to_index, last_invocations)
 
     def complete_at_suspension(self, component_id: str, agent: str, data: bytes) -> None:
         with self._lock:

@@ -208,10 +208,21 @@ class Adapter(abc.ABC):
         ``create-webhook``, served as the host's server serves it (204 when taken)."""
         raise Unsupported(f"{self.name} cannot call webhooks")
 
-    def update(self, component_id: str, wasm: Path, name: str, agent: str) -> None:
-        """``update``: register ``wasm`` as a new version of the component and move the
-        agent to it."""
+    def update(
+        self, component_id: str, wasm: Path, name: str, agent: str, mode: str = "automatic"
+    ) -> None:
+        """``update``: register ``wasm`` as a new version of the component and ask for the
+        agent to be moved to it (``mode`` ``automatic`` or ``snapshot``; ``none``: only
+        register it). The move may be applied later (once the agent is between
+        invocations) and may fail; both are the host's business, checked by later steps."""
         raise Unsupported(f"{self.name} cannot update agents")
+
+    def revert(
+        self, component_id: str, agent: str, last_invocations: int | None, to_index: int | None
+    ) -> None:
+        """``revert``: Golem's revert of the agent, by its last invocations or to an oplog
+        index (exactly one is given)."""
+        raise Unsupported(f"{self.name} cannot revert agents")
 
     def complete_at_suspension(self, component_id: str, agent: str, data: bytes) -> None:
         """``suspension-hook``: the next time the agent is about to suspend, complete the

@@ -55,7 +55,9 @@ from host.conformance.cases import (
     KILL,
     PROMISE_LISTING,
     RESTART,
+    REVERT,
     ROUTES,
+    UPDATE,
     WEBHOOKS,
 )
 from host.conformance.errors import SuiteError
@@ -235,7 +237,7 @@ class HttpAdapter(Adapter):
         self.server: ServerProcess | None = None
         self._client: httpx.Client | None = None
         self.epoch = 0  # bumped by each restart: older invocation handles are lost
-        caps = {HTTP, PROMISE_LISTING, AGENTS, ROUTES, WEBHOOKS}
+        caps = {HTTP, PROMISE_LISTING, AGENTS, UPDATE, REVERT, ROUTES, WEBHOOKS}
         if url is None:
             caps |= {RESTART, KILL}
         self.capabilities = frozenset(caps)
@@ -328,6 +330,45 @@ class HttpAdapter(Adapter):
             raise AdapterError(f"the upload answered no componentId: {response.text[:200]}")
         return cid
 
+    def revert(
+        self, component_id: str, agent: str, last_invocations: int | None, to_index: int | None
+    ) -> None:
+        body: dict[str, Any] = (
+            {"type": "RevertLastInvocations", "numberOfInvocations": last_invocations}
+            if last_invocations is not None
+            else {"type": "RevertToOplogIndex", "lastOplogIndex": to_index}
+        )
+        response = self.client.post(self._worker(component_id, agent) + "/revert", json=body)
+        if response.status_code != 200:
+            raise self._server_error("the revert", response)
+
+    def update(
+        self, component_id: str, wasm: Path, name: str, agent: str, mode: str = "automatic"
+    ) -> None:
+        """Upload the new version, then Golem's ``POST .../update`` with its revision."""
+        response = self.client.post(
+            "/v1/components",
+            params={"name": name},
+            content=wasm.read_bytes(),
+            headers={"content-type": "application/wasm"},
+            timeout=120,
+        )
+        if response.status_code not in (200, 201):
+            raise self._server_error(f"uploading {wasm.name}", response)
+        uploaded = response.json()
+        if uploaded.get("componentId") != component_id:
+            raise AdapterError(f"{name} was uploaded as {uploaded.get('componentId')}")
+        if mode == "none":
+            return
+        body = {
+            "mode": "manual" if mode == "snapshot" else "automatic",
+            "targetRevision": uploaded.get("componentVersion"),
+        }
+        response = self.client.post(self._worker(component_id, agent) + "/update", json=body)
+        # 409: an update that failed at once (recorded in the oplog): later steps check it.
+        if response.status_code not in (200, 409):
+            raise self._server_error("the update", response)
+
     def invoke(
         self,
         component_id: str,
@@ -417,7 +458,7 @@ class HttpAdapter(Adapter):
             page = response.json()
             for item in page.get("entries", []):
                 entry = item.get("entry", item)
-                function = entry.get("function")
+                function = entry.get("function", entry.get("details"))
                 entries.append(
                     OplogEntry(
                         str(entry.get("type")), function if isinstance(function, str) else None

@@ -1,0 +1,132 @@
+"""Use cases over an agent's history: update, revert and fork (Golem's worker
+operations), for the CLI and REST (host/server/worker_ops.py).
+
+A mixin of :class:`~host.service.HostService`: ``self.store``, ``self.executor`` and
+``self.scheduler`` are the service's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from host import oplog
+from host.errors import Conflict, InvalidInput, UpdateFailed
+from host.ids import AgentId, check_promise_owner
+from host.runtime import forking, revert, updates
+from host.store.base import AgentStatus, ComponentRecord
+
+if TYPE_CHECKING:
+    from host.runtime.executor import Executor
+    from host.runtime.scheduler import Scheduler
+    from host.secrets import PromiseSecrets
+    from host.store.base import Store
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """Where a requested update stands: ``pending`` (it waits for the agent to be between
+    invocations), ``successful`` or ``failed`` (``error`` says why; the agent stays on
+    its old version). ``index`` is the request's oplog index."""
+
+    agent: AgentId
+    target_version: int
+    mode: str
+    index: int
+    state: str
+    error: str | None = None
+
+
+class WorkerOps:
+    store: Store
+    executor: Executor
+    scheduler: Scheduler
+    secrets: PromiseSecrets
+
+    def _component_version(self, agent: AgentId, version: int | None) -> ComponentRecord:
+        if version is None:
+            return self.store.get_component(str(agent.component_id))
+        versions = self.store.list_component_versions(str(agent.component_id))
+        found = next((c for c in versions if c.version == version), None)
+        if found is None:
+            have = ", ".join(str(c.version) for c in versions)
+            raise InvalidInput(
+                f"the component has no version {version} (versions: {have})", field="version"
+            )
+        return found
+
+    def update_agent(
+        self, agent: AgentId, version: int | None = None, mode: str = "automatic"
+    ) -> UpdateOutcome:
+        """Move the agent to a version of its component (default: the latest), as Golem
+        does (host/runtime/updates.py): the request is recorded in the oplog and applied
+        once the agent is between invocations (at once if it is idle).
+
+        ``automatic``: the oplog is replayed on the new version; ``snapshot`` (Golem's
+        ``manual``): the old version's save-snapshot, the new version's load-snapshot.
+        A failure is recorded and raised as UpdateFailed when it happened here; the agent
+        stays on its version. Conflict for a failed agent, AgentBusy while it runs an
+        invocation (a suspended one takes the request), LeaseHeld while another process
+        runs it."""
+        chosen = updates.MODES.get(mode.lower())
+        if chosen is None:
+            raise InvalidInput(
+                f"unknown update mode {mode!r}: automatic or snapshot (Golem: manual)",
+                field="mode",
+            )
+        target = self._component_version(agent, version)
+        record = self.store.get_agent(agent)  # AgentNotFound
+        if record.status == AgentStatus.FAILED:
+            raise Conflict(
+                f"agent {agent} is failed: retry or revert it before updating it "
+                f"({record.last_error})"
+            )
+        # AgentBusy (409) while it runs an invocation here, LeaseHeld while elsewhere.
+        with self.executor.holding(agent, busy="updating it, or ask again once it is idle"):
+            index = self.store.oplog_length(agent) + 1
+            request = oplog.PendingUpdate(target.version, target.hash, chosen)
+            self.store.append(agent, index, [request])
+        self.scheduler.settle(agent)  # inline: applied now if the agent is idle
+        outcome = self.update_outcome(agent, index)
+        if outcome.state == "failed":
+            raise UpdateFailed(
+                f"update of {agent} to version {target.version} failed: {outcome.error}"
+            )
+        return outcome
+
+    def update_outcome(self, agent: AgentId, index: int) -> UpdateOutcome:
+        """The state of the update requested at oplog index ``index``."""
+        entries = self.store.read_oplog(agent)
+        request = entries[index - 1]
+        assert isinstance(request, oplog.PendingUpdate)
+        answer = updates.outcomes(entries).get(index)
+        state, error = "pending", None
+        if isinstance(answer, oplog.SuccessfulUpdate):
+            state = "successful"
+        elif isinstance(answer, oplog.FailedUpdate):
+            state, error = "failed", answer.details
+        return UpdateOutcome(agent, request.target_version, request.mode, index, state, error)
+
+    def revert_agent(
+        self, agent: AgentId, index: int | None = None, last_invocations: int | None = None
+    ) -> oplog.Jump:
+        """Golem's revert: drop the oplog after ``index``, or the last ``last_invocations``
+        invocations (host/runtime/revert.py); the agent goes on from there."""
+        jump = revert.revert(self.store, agent, index, last_invocations)
+        self.executor.forget_instance(agent)
+        return jump
+
+    def fork_agent(self, source: AgentId, target_name: str, cut_off: int) -> AgentId:
+        """Golem's fork: a new agent ``target_name`` of the same component whose oplog is
+        ``source``'s up to and including ``cut_off`` (host/runtime/forking.py); it goes
+        on on its own (at once, when the cut is inside an invocation). AgentExists,
+        AgentNotFound, InvalidInput (the name, the cut-off)."""
+        try:
+            name = check_promise_owner(target_name)
+        except InvalidInput as exc:
+            raise InvalidInput(str(exc), field="target") from None
+        target = AgentId(source.component_id, name)
+        self.store.get_agent(source)  # AgentNotFound before anything else
+        if forking.fork_into(self.store, source, target, cut_off, self.secrets.hash_of):
+            self.scheduler.settle(target)
+        return target

@@ -1,0 +1,217 @@
+"""Fork of the running agent (golem:api/host ``fork``, 1.1.7 and 1.3.0/1.5.0 shapes) and
+fork-agent / update / revert through the service layer (issue 11, item 6).
+
+Real components (the conformance guest ``fork``, WAT), a real SQLite store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from host import oplog
+from host.errors import AgentNotFound, InvalidInput
+from host.ids import AgentId, PromiseId
+from host.service import HostService
+from tests.fixtures.build import build_fixture
+
+
+def _agent(host: HostService, generation: str, name: str = "src") -> AgentId:
+    host.add_component(build_fixture(f"fork-{generation}"), "forker")
+    agent, _ = host.create_agent("forker", name)
+    return agent
+
+
+def _result(host: HostService, agent: AgentId, call: str) -> str | None:
+    inv = host.invoke(agent, call)
+    assert inv.state == "done", (inv.state, inv.error)
+    return inv.result
+
+
+def _created(host: HostService, agent: AgentId) -> oplog.AgentCreated:
+    entry = host.store.read_oplog(agent, 1, 1)[0]
+    assert isinstance(entry, oplog.AgentCreated)
+    return entry
+
+
+def _check_copy(host: HostService, source: AgentId, copy: AgentId) -> None:
+    # The copy ran its branch to the end on its own: finished, idle, its own counter.
+    assert host.agent(copy).status == "idle"
+    assert _result(host, copy, "add(0)") == "1007"  # 7 before the fork, + 1000
+    assert _result(host, source, "add(0)") == "107"  # 7 before the fork, + 100
+    # Later calls are independent.
+    assert _result(host, copy, "add(1)") == "1008"
+    assert _result(host, source, "add(0)") == "107"
+    # The copy's environment names the copy, not the source.
+    env = dict(_created(host, copy).env)
+    assert env["GOLEM_AGENT_ID"] == copy.name and env["GOLEM_WORKER_NAME"] == copy.name
+    assert dict(_created(host, source).env)["GOLEM_AGENT_ID"] == source.name
+    # The fork call's entry is at the same index in both logs, with its own answer.
+    src_log, copy_log = host.store.read_oplog(source), host.store.read_oplog(copy)
+    (at,) = [i for i, e in enumerate(src_log) if isinstance(e, oplog.HostCall)]
+    src_call, copy_call = src_log[at], copy_log[at]
+    assert isinstance(src_call, oplog.HostCall) and isinstance(copy_call, oplog.HostCall)
+    assert src_call.function == copy_call.function
+    assert src_call.response != copy_call.response
+    # Before the cut the logs agree, but for the creation entry and the re-identified
+    # open invocation (the copy finishes it for no caller).
+    started_src, started_copy = src_log[at - 1], copy_log[at - 1]
+    assert isinstance(started_src, oplog.InvocationStarted)
+    assert isinstance(started_copy, oplog.InvocationStarted)
+    assert started_src.function == started_copy.function
+    assert started_src.function in ("fork-self", "fork-as")
+    assert started_src.invocation_id != started_copy.invocation_id
+    # The source's invocation record holds the source's result, not the copy's.
+    (inv,) = [i for i in host.store.list_invocations(source) if i.function.startswith("fork")]
+    assert inv.result == '"original"'
+
+
+def test_fork_self_1_1_7(host: HostService) -> None:
+    source = _agent(host, "1.1.7")
+    assert _result(host, source, "add(7)") == "7"
+    assert _result(host, source, 'fork-as("copy")') == '"original"'
+    copy = AgentId(source.component_id, "copy")
+    _check_copy(host, source, copy)
+    # The copy finished the forked invocation with the forked branch's result.
+    (inv,) = [i for i in host.store.list_invocations(copy) if i.function == "fork-as"]
+    assert inv.result == '"forked"' and inv.state == "done"
+
+
+@pytest.mark.parametrize("generation", ["1.3.0", "1.5.0"])
+def test_fork_self_phantom(host: HostService, generation: str) -> None:
+    source = _agent(host, generation)
+    assert _result(host, source, "add(7)") == "7"
+    assert _result(host, source, "fork-self()") == '"original"'
+    names = [a.agent.name for a in host.list_agents("forker")]
+    (name,) = [n for n in names if n != "src"]
+    assert name.startswith("src-")
+    phantom = uuid.UUID(name.removeprefix("src-"))
+    # Both branches were told the same forked-phantom-id.
+    assert _result(host, source, "phantom-high()") == str(phantom.int >> 64)
+    copy = AgentId(source.component_id, name)
+    assert _result(host, copy, "phantom-high()") == str(phantom.int >> 64)
+    _check_copy(host, source, copy)
+
+
+def test_fork_self_replays_original(host: HostService) -> None:
+    """A fresh replay of the source answers `original` from its log (no second copy)."""
+    source = _agent(host, "1.1.7")
+    _result(host, source, "add(7)")
+    _result(host, source, 'fork-as("copy")')
+    host.executor.forget_instance(source)
+    assert _result(host, source, "add(0)") == "107"
+    assert len(host.list_agents("forker")) == 2
+
+
+def test_fork_self_to_a_taken_name_fails_the_invocation(host: HostService) -> None:
+    source = _agent(host, "1.1.7")
+    host.create_agent("forker", "taken")
+    inv = host.invoke(source, 'fork-as("taken")')
+    assert inv.state == "failed"
+    assert "taken" in (inv.error or "") and "exists" in (inv.error or "")
+
+
+# -- update ----------------------------------------------------------------------------
+def _updater(host: HostService) -> AgentId:
+    host.add_component(build_fixture("updater-1.5.0"), "updater")
+    agent, _ = host.create_agent("updater", "u")
+    host.add_component(build_fixture("updater-v2-1.5.0"), "updater")  # version 2
+    return agent
+
+
+def _kinds(host: HostService, agent: AgentId) -> list[str]:
+    return [oplog.kind(e) for e in host.store.read_oplog(agent)]
+
+
+@pytest.mark.parametrize("snapshot", [False, True], ids=["automatic", "snapshot-based"])
+def test_update_self_takes_effect_after_the_invocation(
+    host: HostService, snapshot: bool, data_dir: Path
+) -> None:
+    agent = _updater(host)
+    assert host.agent(agent).component_version == 1
+    assert _result(host, agent, "add(5)") == "5"
+    flag = "true" if snapshot else "false"
+    # The invocation that asks runs on to its end on version 1 ...
+    assert _result(host, agent, f"update-self(2, {flag})") == "5"
+    kinds = _kinds(host, agent)
+    # ... the request is recorded inside it, the outcome after it.
+    assert kinds[-4:] == ["pending-update", "host-call", "invocation-finished", "successful-update"]
+    last = host.store.read_oplog(agent)[-1]
+    assert isinstance(last, oplog.SuccessfulUpdate) and last.target_version == 2
+    assert (last.payload is not None) == snapshot
+    assert host.agent(agent).component_version == 2
+    assert _result(host, agent, "version()") == "2"
+    assert _result(host, agent, "total()") == "5"
+    host.close()
+    # A fresh host replays the history on version 2 (from the update's snapshot, if any).
+    again = HostService(data_dir)
+    try:
+        assert _result(again, agent, "add(1)") == "6"
+        assert _result(again, agent, "version()") == "2"
+    finally:
+        again.close()
+
+
+def test_update_of_an_idle_agent_is_applied_at_once(host: HostService) -> None:
+    agent = _updater(host)
+    _result(host, agent, "add(3)")
+    outcome = host.update_agent(agent, 2, "automatic")
+    assert outcome.state == "successful" and outcome.target_version == 2
+    assert _kinds(host, agent)[-2:] == ["pending-update", "successful-update"]
+    assert _result(host, agent, "version()") == "2"
+    assert _result(host, agent, "total()") == "3"
+
+
+def test_update_of_a_suspended_agent_waits_and_a_diverging_one_fails(host: HostService) -> None:
+    """Golem's automatic update of an agent in the middle of an invocation: applied when
+    it runs next, by replaying the log on the new version; this version reads the clock
+    before the random number, so the replay diverges, the update fails naming both calls,
+    and the invocation finishes on the old version."""
+    host.add_component(build_fixture("durable-1.3.0"), "durable")
+    agent, _ = host.create_agent("durable", "alice")
+    inv = host.invoke(agent, "observe-and-await()")
+    (idx,) = host.store.get_agent(agent).waiting_promises
+    host.add_component(build_fixture("durable-diverged-1.3.0"), name="durable")
+    outcome = host.update_agent(agent)
+    assert outcome.state == "pending"  # suspended: nothing of it runs now
+    assert host.agent(agent).component_version == 1
+    host.complete_promise(PromiseId(agent, idx), b"ok")
+    assert host.store.get_invocation(inv.invocation_id).state == "done"
+    assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 1
+    failed = host.update_outcome(agent, outcome.index)
+    assert failed.state == "failed"
+    assert str(agent) in (failed.error or "") and "get-random-u64" in (failed.error or "")
+    assert "wall-clock" in (failed.error or "")
+    assert "failed-update" in _kinds(host, agent)
+
+
+def test_update_refuses_bad_requests(host: HostService) -> None:
+    agent = _updater(host)
+    with pytest.raises(InvalidInput, match="mode"):
+        host.update_agent(agent, 2, "sideways")
+    with pytest.raises(InvalidInput, match="no version 9"):
+        host.update_agent(agent, 9)
+    with pytest.raises(AgentNotFound):
+        host.update_agent(AgentId(agent.component_id, "ghost"), 2)
+    assert "pending-update" not in _kinds(host, agent)
+
+
+def test_fork_inside_an_invocation_finishes_it_in_the_copy_alone(host: HostService) -> None:
+    """A cut inside a suspended invocation: the copy gets that invocation (its own id)
+    and runs at once, suspending on its own copy of the promise; completing that promise
+    finishes the copy's invocation, and the source's stays suspended."""
+    host.add_component(build_fixture("durable-1.3.0"), "durable")
+    source, _ = host.create_agent("durable", "src")
+    inv = host.invoke(source, "observe-and-await()")
+    (idx,) = host.store.get_agent(source).waiting_promises
+    copy = host.fork_agent(source, "copy", host.store.oplog_length(source))
+    assert host.agent(copy).status == "suspended"
+    (started,) = host.store.list_invocations(copy)
+    assert started.invocation_id != inv.invocation_id and started.state == "started"
+    host.complete_promise(PromiseId(copy, idx), b"mine")
+    done = host.store.get_invocation(started.invocation_id)
+    assert done.state == "done" and (done.result or "").endswith("[109, 105, 110, 101])")
+    assert host.store.get_invocation(inv.invocation_id).state == "started"
+    assert host.agent(source).status == "suspended"
