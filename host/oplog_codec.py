@@ -59,6 +59,10 @@ def _tuplify(value: Any) -> Any:
     return value
 
 
+# Entry fields added after entries of their type were stored (each its type's last field).
+OMITTED_WHEN_DEFAULT = frozenset({"host_state"})
+
+
 class _Codec:
     """One entry type's field layout, read once from its dataclass."""
 
@@ -76,6 +80,11 @@ class _Codec:
         self.bytes_fields = frozenset(n for n in self.names if hints[n] in (bytes, bytes | None))
         names = self.names
         self.values: Callable[[Any], list[Any]] = lambda e: [getattr(e, n) for n in names]
+        # Fields added after entries of the type were stored: the text form leaves them
+        # out while they hold their default, so an older entry's text stays what it was.
+        # Trailing ones only (from_dict takes the defaults after the first one missing).
+        defaults = {f.name: f.default for f in fields(cls)}
+        self.omitted = tuple((n, defaults[n]) for n in names[-1:] if n in OMITTED_WHEN_DEFAULT)
         # Instances are built without __init__ (whose frozen setattr per field is most of a
         # decode) unless the type needs its own initialisation.
         self.direct = not hasattr(cls, "__post_init__") and "__slots__" not in vars(cls)
@@ -225,6 +234,10 @@ def to_text(entry: Entry) -> str:
     """The text form: a JSON object, ``type`` plus named fields, bytes as base64."""
     codec = _codec_of(type(entry))
     data = dict(zip(codec.names, codec.values(entry), strict=True))
+    for name, default in codec.omitted:
+        value = data[name]
+        if value is default or (type(value) is type(default) and value == default):
+            del data[name]
     return json.dumps(
         {"type": codec.name, **data}, separators=(",", ":"), sort_keys=True, default=_b64
     )
