@@ -7,7 +7,8 @@
 * ``get-config-value``: agents have no configuration on agent-host, so every key is
   missing and the call fails naming the key (Golem likewise fails the call for a key
   it has no value for);
-* the ``wasm-rpc`` resource: :mod:`host.runtime.agent_rpc`.
+* the ``wasm-rpc`` resource: :mod:`host.runtime.agent_rpc`, its scheduled invocations
+  :mod:`host.runtime.agent_schedule`.
 
 The type and id functions answer from the registry's state, so they are READ: recorded,
 and replay answers from the oplog even if components were added since.
@@ -23,7 +24,7 @@ from host.agents.agentid import find_type, make_agent_id, parse_agent_id, resolv
 from host.agents.agenttypes import AgentType
 from host.agents.model import Generation, agent_type_to_value
 from host.errors import InvalidInput
-from host.runtime import agent_rpc
+from host.runtime import agent_rpc, agent_schedule
 from host.runtime.golem_workers import component_to
 from host.runtime.session import HostFunc, Kind, Session
 from host.values import Case, Some
@@ -120,6 +121,7 @@ FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     "parse-agent-id": lambda sig: HostFunc(_parse_id, R),
     "get-config-value": lambda sig: HostFunc(_get_config_value),
     **agent_rpc.FUNCS,
+    **agent_schedule.FUNCS,
 }
 
 

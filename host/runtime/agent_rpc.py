@@ -322,28 +322,12 @@ def _constructor_0_2_2(session: Session, agent_id: dict[str, Any]) -> WorkerTarg
     return WorkerTarget(id_from(agent_id))
 
 
-def _refuse(name: str, why: str) -> HostFunc:
-    from host.runtime.golem import GuestError
-
-    def refuse(session: Session, *args: Any) -> None:
-        raise GuestError(f"golem:agent/host {name} is not supported by agent-host: {why}")
-
-    return HostFunc(refuse)
-
-
-SCHEDULE_WHY = "invocations scheduled for a later time are not implemented; use invoke"
-
 FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     "[constructor]wasm-rpc": lambda sig: HostFunc(_constructor),
     "[method]wasm-rpc.invoke-and-await": _invoke_and_await,
     "[method]wasm-rpc.invoke": _invoke,
     "[method]wasm-rpc.async-invoke-and-await": _async_invoke,
-    "[method]wasm-rpc.schedule-invocation": lambda sig: _refuse(
-        "schedule-invocation", SCHEDULE_WHY
-    ),
-    "[method]wasm-rpc.schedule-cancelable-invocation": lambda sig: _refuse(
-        "schedule-cancelable-invocation", SCHEDULE_WHY
-    ),
+    # schedule-invocation and cancellation-token: host/runtime/agent_schedule.py
     "[method]future-invoke-result.subscribe": lambda sig: HostFunc(
         lambda s, f: pl.PromisePollable(f.oplog_idx)
     ),

@@ -132,12 +132,14 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
         if spec is not None:
             return spec
     elif interface == "golem:rpc/types@0.2.2":
-        from host.runtime import agent_rpc
+        from host.runtime import agent_rpc, agent_schedule
 
         if func in CORE_FUNCS:
             return CORE_FUNCS[func]
         if func in agent_rpc.FUNCS_0_2_2:
             return agent_rpc.FUNCS_0_2_2[func](sig)
+        if func in agent_schedule.FUNCS:
+            return agent_schedule.FUNCS[func](sig)
     elif base == "golem:agent/host":
         if func == "create-webhook":
             return CREATE_WEBHOOK

@@ -12,6 +12,7 @@ input, agent(caller))`` under the caller's idempotency key.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,12 @@ from host.agents.agenttypes import AgentType
 from host.agents.wittype import value_from_wit_value
 from host.errors import HostError, InvalidInput, NotFound
 from host.ids import AgentId
-from host.runtime.agent_rpc import RpcFailure, RpcTarget
+from host.runtime.agent_rpc import RpcFailure, RpcTarget, WorkerTarget
 from host.runtime.agentproto import export_name
 from host.runtime.golem_workers import component_to
 from host.store import FAILED, AgentRecord
+from host.store.schedules import CANCELLED, ENQUEUED, FIRING, WAITING, ScheduledCall
+from host.store.schedules import FAILED as SCHEDULE_FAILED
 from host.values import Some
 from host.values.types import Value, WitType
 
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 
 # Phantom ids of ephemeral callees: uuid5 of the call's idempotency key in this namespace.
 EPHEMERAL_NS = uuid.UUID("6f1d3a52-6a43-4b53-9d1c-9a4f0e1b2c7d")
+
+log = logging.getLogger("agent-host")
 
 
 class AgentCallsService:
@@ -74,6 +79,23 @@ class AgentCallsService:
         key: str,
         awaiting: bool,
     ) -> AgentId:
+        agent, function, params = self._agent_call(caller, target, method, input, key, awaiting)
+        self._callee(str(agent.component_id), agent)
+        self.store.enqueue(agent, str(uuid.uuid4()), function, params, key)
+        self.scheduler.wake(agent)
+        return agent
+
+    def _agent_call(
+        self,
+        caller: AgentId,
+        target: RpcTarget,
+        method: str,
+        input: Value,
+        key: str,
+        awaiting: bool,
+    ) -> tuple[AgentId, str, tuple[str, ...]]:
+        """The callee of a call by agent type, the export it queues and its parameters
+        (typed against the callee's version, or the latest if it does not exist yet)."""
         found = self.registered_agent_types()
         try:
             agent_type = find_type(target.agent_type, [t for _, t in found])
@@ -102,18 +124,20 @@ class AgentCallsService:
                 f"agent {name} cannot await a call to itself (its queue is busy "
                 "with the awaiting call); use invoke to enqueue it",
             )
-        record = self._callee(component_id, agent)
-        generation = self.registry.guest_generation(record.component_hash)
-        export = self.registry.resolve_export(
-            record.component_hash, export_name(generation, "invoke")
-        )
+        hash = self._callee_hash(component_id, agent)
+        generation = self.registry.guest_generation(hash)
+        export = self.registry.resolve_export(hash, export_name(generation, "invoke"))
         args: list[Any] = [method, input]
         if generation == "1.5":
             args.append(_principal(caller))
-        call = self.call_from_values(agent, export, args)
-        self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, key)
-        self.scheduler.wake(agent)
-        return agent
+        return agent, export.name, self.call_from_values(agent, export, args).params
+
+    def _callee_hash(self, component_id: str, agent: AgentId) -> str:
+        """The component version the callee runs, or will run once created."""
+        try:
+            return self.store.get_agent(agent).component_hash
+        except NotFound:
+            return self.store.get_component(component_id).hash
 
     def _callee(self, component_id: str, agent: AgentId) -> AgentRecord:
         """The callee, created on first use; RpcFailure if it failed."""
@@ -134,6 +158,23 @@ class AgentCallsService:
         key: str,
         awaiting: bool,
     ) -> AgentId:
+        agent, export, values = self._worker_call(caller, callee, function, params, key, awaiting)
+        self._callee(str(agent.component_id), agent)
+        self.store.enqueue(agent, str(uuid.uuid4()), export, values, key)
+        self.scheduler.wake(agent)
+        return agent
+
+    def _worker_call(
+        self,
+        caller: AgentId,
+        callee: AgentId,
+        function: str,
+        params: list[Value],
+        key: str,
+        awaiting: bool,
+    ) -> tuple[AgentId, str, tuple[str, ...]]:
+        """golem:rpc 0.2.2: the callee, the export and its parameters of a call by
+        export name with wit-values."""
         component_id = str(callee.component_id)
         try:
             agent = self.agent_id(component_id, callee.name)
@@ -143,7 +184,7 @@ class AgentCallsService:
             raise RpcFailure("protocol-error", f"invalid agent id {callee.name!r}: {exc}") from None
         if awaiting and agent == caller:
             raise RpcFailure("denied", f"agent {agent.name} cannot await a call to itself")
-        hash = self.store.get_component(component_id).hash
+        hash = self._callee_hash(component_id, agent)
         try:
             export = self.registry.resolve_export(hash, function)
         except HostError as exc:
@@ -158,12 +199,52 @@ class AgentCallsService:
             values = [value_from_wit_value(p, t) for p, t in zip(params, types, strict=True)]
         except InvalidInput as exc:
             raise RpcFailure("protocol-error", f"{function}: {exc}") from None
-        record = self._callee(component_id, agent)
-        export = self.registry.resolve_export(record.component_hash, function)
-        call = self.call_from_values(agent, export, values)
-        self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, key)
-        self.scheduler.wake(agent)
-        return agent
+        return agent, export.name, self.call_from_values(agent, export, values).params
+
+    # -- scheduled invocations (host/store/schedules.py) ----------------------------------
+    def schedule_call(
+        self,
+        caller: AgentId,
+        target: RpcTarget | WorkerTarget,
+        method: str,
+        input: Value,
+        key: str,
+        due_at_ns: int,
+    ) -> None:
+        """Store the call for the scheduler to enqueue at ``due_at_ns`` (wall clock); a
+        call already stored under ``key`` is kept. RpcFailure as for an immediate call."""
+        if isinstance(target, WorkerTarget):
+            assert isinstance(input, list)
+            agent, function, params = self._worker_call(
+                caller, target.agent, method, input, key, False
+            )
+        else:
+            agent, function, params = self._agent_call(caller, target, method, input, key, False)
+        self.store.add_schedule(ScheduledCall(key, agent, function, params, due_at_ns, caller))
+
+    def cancel_scheduled(self, key: str) -> bool:
+        """Cancel the scheduled call if it still waits; whether it did."""
+        return self.store.move_schedule(key, (WAITING,), CANCELLED)
+
+    def fire_due_schedules(self, now_ns: int) -> list[AgentId]:
+        """Enqueue every scheduled call due at ``now_ns`` (the scheduler's scan and
+        ``run_due`` call this); the callees woken."""
+        woken = []
+        for call in self.store.due_schedules(now_ns):
+            if call.state == WAITING and not self.store.move_schedule(call.key, (WAITING,), FIRING):
+                continue  # cancelled, or claimed by another process, meanwhile
+            agent = call.callee
+            try:
+                self._callee(str(agent.component_id), agent)
+                self.store.enqueue(agent, str(uuid.uuid4()), call.function, call.params, call.key)
+            except HostError as exc:
+                log.error("scheduled call %s to %s could not be queued: %s", call.key, agent, exc)
+                self.store.move_schedule(call.key, (FIRING,), SCHEDULE_FAILED)
+                continue
+            self.store.move_schedule(call.key, (FIRING,), ENQUEUED)
+            self.scheduler.wake(agent)
+            woken.append(agent)
+        return woken
 
 
 def _phantom(value: Value) -> uuid.UUID | None:

@@ -386,6 +386,7 @@ class HostService(AgentProtocol, AgentCallsService):
         """Run every agent with work due now (woken, timers, interrupted, queued) on this
         thread: what `agent-host worker` does."""
         ran = []
+        self.fire_due_schedules(_now_ns())  # scheduled invocations due: queued, agents woken
         for agent in self.store.runnable_agents(_now_ns()):
             if self.executor.is_running_here(agent):
                 continue  # this process is running it now; do not queue behind it

@@ -106,4 +106,20 @@ MIGRATIONS: dict[int, list[str]] = {
         "ttl_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL, started_at INTEGER NOT NULL)",
         "CREATE INDEX leases_by_owner ON leases (owner)",
     ],
+    10: [
+        # Scheduled invocations (wasm-rpc schedule-invocation; host/store/schedules.py).
+        """CREATE TABLE scheduled_calls (
+            call_key TEXT PRIMARY KEY,
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            function TEXT NOT NULL,
+            params TEXT NOT NULL,
+            due_at_ns INTEGER NOT NULL,
+            caller_component_id TEXT,
+            caller_name TEXT,
+            state TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        )""",
+        "CREATE INDEX scheduled_calls_due ON scheduled_calls (state, due_at_ns)",
+    ],
 }

@@ -4,7 +4,9 @@
 use) and returns a proxy whose methods are ``OtherAgent``'s: ``proxy.greet("hi")`` calls
 and waits (``wasm-rpc.invoke-and-await``), ``proxy.trigger("greet", "hi")`` only enqueues
 (``invoke``), ``await proxy.call_async("greet", "hi")`` awaits the result on the SDK's
-event loop (``async-invoke-and-await`` and its future's pollable). Arguments and results
+event loop (``async-invoke-and-await`` and its future's pollable), and
+``proxy.schedule(at, "greet", "hi")`` enqueues it at a later time (``schedule-invocation``;
+``schedule_cancelable`` returns a token whose ``cancel()`` removes it before then). Arguments and results
 go through the method's schema, as the host's own calls do. A type served by another
 component is described by a class declared ``@agent(remote=True)`` (not announced here).
 
@@ -13,6 +15,7 @@ All of it rests on ``golem:agent/host@1.5.0``'s ``wasm-rpc`` resource.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -117,6 +120,21 @@ class AgentClient:
                 raise
             self._unwrap(method, exc)
 
+    def schedule(self, at: datetime.datetime | float, name: str, *args: Any, **kwargs: Any) -> None:
+        """Have the host enqueue the call at ``at`` (a datetime, or seconds since the
+        epoch); durable: the host keeps it across restarts."""
+        method = self._method(name)
+        self._rpc.schedule_invocation(_datetime(at), name, self._data(method, args, kwargs))
+
+    def schedule_cancelable(
+        self, at: datetime.datetime | float, name: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        """As :meth:`schedule`; returns the cancellation token (``.cancel()`` before ``at``
+        removes the call, after it does nothing)."""
+        method = self._method(name)
+        data = self._data(method, args, kwargs)
+        return self._rpc.schedule_cancelable_invocation(_datetime(at), name, data)
+
     async def call_async(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call and await the result on the SDK's event loop."""
         method = self._method(name)
@@ -127,6 +145,13 @@ class AgentClient:
                     return self._unwrap(method, outcome)
                 with future.subscribe() as ready:
                     await wait_pollable(ready)
+
+
+def _datetime(at: datetime.datetime | float) -> Any:
+    seconds = at.timestamp() if isinstance(at, datetime.datetime) else float(at)
+    whole = int(seconds // 1)
+    nanos = min(int(round((seconds - whole) * 1e9)), 999_999_999)
+    return b.module("wall_clock").Datetime(whole, nanos)
 
 
 def client(
