@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from host.agents.agentid import find_type, make_agent_id
 from host.agents.agenttypes import AgentType
 from host.agents.wittype import value_from_wit_value
-from host.errors import HostError, InvalidInput, NotFound
+from host.errors import Conflict, HostError, InvalidInput, NotFound
 from host.ids import AgentId
 from host.runtime.agent_rpc import RpcFailure, RpcTarget, WorkerTarget
 from host.runtime.agentproto import export_name
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 EPHEMERAL_NS = uuid.UUID("6f1d3a52-6a43-4b53-9d1c-9a4f0e1b2c7d")
 
 log = logging.getLogger("agent-host")
+SCHEDULE_KEY_PREFIX = "at:"  # keys of calls scheduled through the REST API without one
 
 
 class AgentCallsService:
@@ -221,6 +222,24 @@ class AgentCallsService:
         else:
             agent, function, params = self._agent_call(caller, target, method, input, key, False)
         self.store.add_schedule(ScheduledCall(key, agent, function, params, due_at_ns, caller))
+
+    def schedule_at(self, call: Call, due_at_ns: int, key: str | None = None) -> ScheduledCall:
+        """Schedule a prepared call (REST ``invoke-agent`` with ``scheduleAt``): queued at
+        ``due_at_ns`` under ``key`` (a new one if None). A key already used for another
+        call is a Conflict; for the same call it returns the stored schedule."""
+        key = key or f"{SCHEDULE_KEY_PREFIX}{uuid.uuid4()}"
+        wanted = ScheduledCall(key, call.agent, call.export.name, call.params, due_at_ns, None)
+        if not self.store.add_schedule(wanted):
+            found = self.store.get_schedule(key)
+            same = found is not None and (found.callee, found.function, found.params) == (
+                wanted.callee,
+                wanted.function,
+                wanted.params,
+            )
+            if not same or found is None:
+                raise Conflict(f"the idempotency key {key!r} was used for another scheduled call")
+            return found
+        return wanted
 
     def cancel_scheduled(self, key: str) -> bool:
         """Cancel the scheduled call if it still waits; whether it did."""

@@ -141,3 +141,38 @@ def test_a_schedule_the_callee_cannot_take_fails_the_call(tmp_path: Path, wasm: 
         assert host.store.list_schedules() == []
     finally:
         host.close()
+
+
+API14 = "agent-host:rpc14/api"
+
+
+def test_golem_1_4_schedule_invocation(tmp_path: Path) -> None:
+    """golem:rpc/types@0.2.2: the same, by export name with wit-value parameters."""
+    store = tmp_path / "store"
+    first = HostService(store)
+    try:
+        cid = first.add_component(build_python_fixture("rpc14"), "r14").id
+
+        def invoke(host: HostService, who: str, call: str) -> str | None:
+            inv = host.invoke(host.agent_id(cid, who), f"{API14}.{call}")
+            assert inv.state == "done", inv.error
+            return inv.result
+
+        past = now_ms() - 1
+        invoke(first, "a", f'{{schedule-add}}("{cid}", "b", 5, {past})')
+        invoke(first, "a", f'{{schedule-add-cancelled}}("{cid}", "b", 7, {past})')
+        invoke(first, "a", f'{{schedule-add}}("{cid}", "b", 100, {now_ms() + HOUR_MS})')
+        states = [s.state for s in first.store.list_schedules()]
+        assert states == ["waiting", "cancelled", "waiting"]
+        assert all(s.function == f"{API14}.{{add}}" for s in first.store.list_schedules())
+    finally:
+        first.close()
+    second = HostService(store)
+    try:
+        invoke(second, "a", "{calls}()")  # agent a replays: schedules nothing again
+        assert len(second.store.list_schedules()) == 3
+        second.run_due()
+        assert invoke(second, "b", "{calls}()") == "1"
+        assert invoke(second, "b", "{add}(0)") == "5"
+    finally:
+        second.close()
