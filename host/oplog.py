@@ -27,6 +27,9 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+AgentConfig = tuple[tuple[tuple[str, ...], str], ...]
+
+
 @dataclass(frozen=True)
 class AgentCreated:
     component_id: str
@@ -34,6 +37,8 @@ class AgentCreated:
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     timestamp: int = field(default_factory=now_ns)
+    # Agent config given at creation (host/agents/agentconfig.py): (path, JSON text).
+    config: AgentConfig = ()
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,13 @@ def to_dict(entry: Entry) -> dict[str, Any]:
     # Shallow: the fields are already JSON values (tuples serialize as arrays), and
     # dataclasses.asdict would deep-copy a large request element by element (F15).
     data = {f.name: getattr(entry, f.name) for f in fields(entry)}
+    for name in _OMITTED_WHEN_EMPTY:
+        if name in data and not data[name]:
+            del data[name]  # fields added later: older entries' stored text stays the same
     return {"type": kind(entry), **data}
+
+
+_OMITTED_WHEN_EMPTY = ("config",)
 
 
 def encode(entry: Entry) -> str:

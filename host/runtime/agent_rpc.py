@@ -99,6 +99,7 @@ class RpcTarget:
     agent_type: str
     constructor: Value
     phantom: Value  # option<uuid> as given: None or Some({high-bits, low-bits})
+    config: Value = ()  # list<typed-agent-config-value>: used if the call creates it
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,7 @@ def _future_get(session: Session, future: FutureCall) -> Some | None:
 def _constructor(
     session: Session, agent_type: str, constructor: Value, phantom: Value, config: Value
 ) -> RpcTarget:
-    return RpcTarget(agent_type, constructor, phantom)
+    return RpcTarget(agent_type, constructor, phantom, config)
 
 
 def _constructor_0_2_2(session: Session, agent_id: dict[str, Any]) -> WorkerTarget:

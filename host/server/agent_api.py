@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from host import webhooks
+from host.agents import agentconfig
 from host.agents.agentid import find_type, make_agent_id
 from host.agents.agenttypes import AgentType
 from host.agents.datavalue import data_value_from_json
@@ -104,10 +105,9 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
 
     @app.post("/v1/agents/create-agent", tags=["agents"])
     def create_agent(body: CreateAgentRequest) -> dict[str, Any]:
-        if body.config:
-            raise ApiError(400, "invalid_request", "agent config is not supported", "body.config")
-        record, _, agent = agent_of(body)
-        service.create_agent(record.id, agent.name)
+        record, agent_type, agent = agent_of(body)
+        config = agentconfig.from_json_entries(agent_type, body.config, "body.config")
+        service.create_with_config(record.id, agent, config)
         return {"agentId": agent_json(agent), "componentRevision": record.version}
 
     @app.post("/v1/agents/invoke-agent", tags=["agents"])

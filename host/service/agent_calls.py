@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from host.agents import agentconfig
 from host.agents.agentid import find_type, make_agent_id
 from host.agents.agenttypes import AgentType
 from host.agents.wittype import value_from_wit_value
 from host.errors import Conflict, HostError, InvalidInput, NotFound
 from host.ids import AgentId
+from host.oplog import AgentConfig, AgentCreated
 from host.runtime.agent_rpc import RpcFailure, RpcTarget, WorkerTarget
 from host.runtime.agentproto import export_name
 from host.runtime.golem_workers import component_to
@@ -52,8 +55,9 @@ class AgentCallsService:
         scheduler: Scheduler
 
         def create_agent(
-            self, component_ref: str, name: str, args: Any = (), env: Any = ()
+            self, component_ref: str, name: str, args: Any = (), env: Any = (), config: Any = ()
         ) -> tuple[AgentId, bool]: ...
+        def agent_type_of(self, agent: AgentId) -> AgentType | None: ...
         def call_from_values(self, agent: AgentId, export: Export, values: Any) -> Call: ...
         def agent_id(self, component_ref: str, name: str) -> AgentId: ...
 
@@ -81,7 +85,7 @@ class AgentCallsService:
         awaiting: bool,
     ) -> AgentId:
         agent, function, params = self._agent_call(caller, target, method, input, key, awaiting)
-        self._callee(str(agent.component_id), agent)
+        self._callee(str(agent.component_id), agent, self._rpc_config(agent, target))
         self.store.enqueue(agent, str(uuid.uuid4()), function, params, key)
         self.scheduler.wake(agent)
         return agent
@@ -140,9 +144,54 @@ class AgentCallsService:
         except NotFound:
             return self.store.get_component(component_id).hash
 
-    def _callee(self, component_id: str, agent: AgentId) -> AgentRecord:
+    def _rpc_config(self, agent: AgentId, target: RpcTarget) -> AgentConfig:
+        """The constructor's agent-config, checked against the callee's declarations."""
+        if not target.config:
+            return ()
+        agent_type = self.agent_type_of(agent)
+        if agent_type is None:
+            raise RpcFailure("protocol-error", f"{agent.name} is not an agent with config")
+        try:
+            assert isinstance(target.config, list | tuple)
+            return agentconfig.from_typed(agent_type, target.config)
+        except InvalidInput as exc:
+            raise RpcFailure("protocol-error", str(exc)) from None
+
+    def config_from_wave(self, agent: AgentId, pairs: Sequence[str]) -> AgentConfig:
+        """``KEY=WAVE`` config values for a new agent, checked (InvalidInput naming the key)."""
+        if not pairs:
+            return ()
+        agent_type = self.agent_type_of(agent)
+        if agent_type is None:
+            raise InvalidInput(
+                f"{agent.name} is not an agent of an agent type: it takes no config",
+                field="config",
+            )
+        return agentconfig.from_wave_pairs(agent_type, pairs)
+
+    def create_with_config(
+        self, component_ref: str, agent: AgentId, config: AgentConfig
+    ) -> tuple[AgentId, bool]:
+        """Create the agent with these (checked) config values; an existing agent is
+        kept if it has the same ones, else Conflict (config is given at creation)."""
+        made, created = self.create_agent(component_ref, agent.name, config=config)
+        if not created and config and self.agent_config(made)[1] != config:
+            raise Conflict(
+                f"agent {made.name} exists with other config values (config is given when "
+                "an agent is created)"
+            )
+        return made, created
+
+    def agent_config(self, agent: AgentId) -> tuple[AgentType | None, AgentConfig]:
+        """The agent's type and the config values it was created with."""
+        entries = self.store.read_oplog(agent, 1, 1)
+        created = entries[0] if entries else None
+        stored = created.config if isinstance(created, AgentCreated) else ()
+        return self.agent_type_of(agent), stored
+
+    def _callee(self, component_id: str, agent: AgentId, config: AgentConfig = ()) -> AgentRecord:
         """The callee, created on first use; RpcFailure if it failed."""
-        self.create_agent(component_id, agent.name)
+        self.create_agent(component_id, agent.name, config=config)
         record = self.store.get_agent(agent)
         if record.status == FAILED:
             raise RpcFailure(

@@ -199,8 +199,10 @@ class HostService(AgentProtocol, AgentCallsService):
         name: str,
         args: Sequence[str] = (),
         env: Sequence[tuple[str, str]] = (),
+        config: oplog.AgentConfig = (),
     ) -> tuple[AgentId, bool]:
-        """Create an agent on the latest version of a component; (id, created now)."""
+        """Create an agent on the latest version of a component; (id, created now).
+        ``config``: checked agent config values (host/agents/agentconfig.py)."""
         record = self.store.get_component(component_ref)
         agent = AgentId(uuid.UUID(record.id), self._agent_name(record, name))
         full_env = (
@@ -214,7 +216,7 @@ class HostService(AgentProtocol, AgentCallsService):
             *self.agent_env(agent),
             *env,
         )
-        created = oplog.AgentCreated(record.id, record.hash, tuple(args), full_env)
+        created = oplog.AgentCreated(record.id, record.hash, tuple(args), full_env, config=config)
         made = self.store.create_agent(agent, record.hash, created)
         # An agent component's agent: its first invocation is `initialize`.
         self._initialize(agent, self.store.get_agent(agent).component_hash)
@@ -226,9 +228,12 @@ class HostService(AgentProtocol, AgentCallsService):
         name: str,
         args: Sequence[str] = (),
         env: Sequence[tuple[str, str]] = (),
+        config: Sequence[str] = (),
     ) -> AgentId:
-        """:meth:`create_agent`, refusing a name already taken (AgentExists)."""
-        agent, created = self.create_agent(component_ref, name, args, env)
+        """:meth:`create_agent`, refusing a name already taken (AgentExists); ``config``
+        as ``KEY=WAVE`` pairs of the agent type's declared config keys."""
+        stored = self.config_from_wave(self.agent_id(component_ref, name), config)
+        agent, created = self.create_agent(component_ref, name, args, env, stored)
         if not created:
             raise AgentExists(str(agent))
         return agent

@@ -154,10 +154,29 @@ def _datetime(at: datetime.datetime | float) -> Any:
     return b.module("wall_clock").Datetime(whole, nanos)
 
 
+def _agent_config(agent_type: AgentType, config: dict[str, Any]) -> list[Any]:
+    """``list<typed-agent-config-value>`` for the callee's declared config keys."""
+    shapes = dict(agent_type.config)
+    out = []
+    for key, value in config.items():
+        shape = shapes.get(key)
+        if shape is None:
+            raise ValueError(f"agent type {agent_type.name} declares no config {key!r}")
+        typed = {"value": {"nodes": shape.encode(value)}, "typ": {"nodes": shape.wit_type()}}
+        item = {"path": key.split("."), "value": typed}
+        out.append(to_binding(item, b.module("common").TypedAgentConfigValue))
+    return out
+
+
 def client(
-    cls: type, *args: Any, phantom_id: uuid.UUID | None = None, **kwargs: Any
+    cls: type,
+    *args: Any,
+    phantom_id: uuid.UUID | None = None,
+    config: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> AgentClient:
-    """A proxy for the agent of ``@agent`` class ``cls`` with these constructor arguments."""
+    """A proxy for the agent of ``@agent`` class ``cls`` with these constructor arguments;
+    ``config`` gives values of its declared config keys, used if the call creates it."""
     agent_type = definition_of(cls)
     data = to_binding(
         encode_args(agent_type.constructor, args, kwargs), b.module("types").DataValue
@@ -166,5 +185,6 @@ def client(
     if phantom_id is not None:
         value = phantom_id.int
         phantom = b.module("types").Uuid(value >> 64, value & ((1 << 64) - 1))
-    rpc = b.module("golem_agent_host").WasmRpc(agent_type.name, data, phantom, [])
+    agent_config = _agent_config(agent_type, config or {})
+    rpc = b.module("golem_agent_host").WasmRpc(agent_type.name, data, phantom, agent_config)
     return AgentClient(agent_type, rpc)

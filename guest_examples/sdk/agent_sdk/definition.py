@@ -141,6 +141,7 @@ class AgentType:
     mode: str
     mount: dict[str, Any] | None
     remote: bool
+    config: tuple[tuple[str, Shape], ...] = ()
 
     def definition(self) -> dict[str, Any]:
         """The ``agent-type`` record, as neutral data."""
@@ -170,7 +171,10 @@ class AgentType:
             "mode": self.mode,
             "http_mount": self.mount,
             "snapshotting": ("disabled", None),
-            "config": [],
+            "config": [
+                {"source": "local", "path": key.split("."), "value_type": {"nodes": shape.wit_type()}}
+                for key, shape in self.config
+            ],
         }
 
 
@@ -303,12 +307,16 @@ def agent(
     auth: bool = False,
     webhook_suffix: str | None = None,
     remote: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> Any:
     """Declare a class as an agent type: ``@agent`` or ``@agent(mount="/workflows/{name}")``.
 
     ``mode="ephemeral"`` gives every call a fresh instance. ``name`` overrides the type
     name (the class name). ``remote=True`` describes a type another component implements,
-    for :func:`agent_sdk.client` only (not announced by this component)."""
+    for :func:`agent_sdk.client` only (not announced by this component). ``config``
+    declares the agent's config keys and their types (``{"greeting": str, "limits.max":
+    int | None}``; a dotted key is a path), given when an agent is created and read with
+    :func:`agent_sdk.get_config`."""
 
     def declare(target: C) -> C:
         if not isinstance(target, type):
@@ -328,9 +336,16 @@ def agent(
             _check_endpoints(target, m, http_mount)
         if type_name in _REGISTRY and _REGISTRY[type_name].cls is not target:
             raise AgentDefinitionError(f"two agent types are named {type_name!r}")
+        declared = []
+        for key, hint in (config or {}).items():
+            try:
+                declared.append((key, shape_of(hint)))
+            except UnsupportedType as exc:
+                raise AgentDefinitionError(f"{target.__name__}: config {key!r}: {exc}") from None
         definition = AgentType(
-            target, type_name, _doc(target), ctor, methods, mode, http_mount, remote
-        )
+            target, type_name, _doc(target), ctor, methods, mode, http_mount, remote,
+            tuple(declared),
+        )  # fmt: skip
         target.__agent_type__ = definition  # type: ignore[attr-defined]
         _REGISTRY[type_name] = definition
         if not remote:
