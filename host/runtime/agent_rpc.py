@@ -44,7 +44,7 @@ from host.runtime import pollables as pl
 from host.runtime.session import HostFunc, Kind, Session, Suspend
 from host.store.base import Store
 from host.values import Case, Some, from_json, parse_value, to_json
-from host.values.types import FuncSig, RecordT, TupleT, Value, WitType
+from host.values.types import STRING, FuncSig, RecordT, TupleT, Value, WitType
 
 AWAIT_PREFIX = "rpc:"
 SEND_PREFIX = "rpc-send:"
@@ -90,6 +90,11 @@ class AgentCalls(Protocol):
     def callee_result_type(self, component_hash: str, function: str) -> WitType | None:
         """The result type of ``function`` of the callee's component version
         (``result<data-value, agent-error>``)."""
+
+    def agent_method_outcome(
+        self, component_hash: str, agent_name: str, method: str, result: Case
+    ) -> Case:
+        """golem:rpc 0.2.2: the answer to a ``<type>.{<method>}`` call to an agent."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,8 @@ def completion_for(
         "agent": str(agent),
         "component": component_hash or store.get_agent(agent).component_hash,
         "function": started.function,
+        # An agent's `invoke`: its method (WAVE), for golem:rpc 0.2.2 callers.
+        "method": started.params[0] if started.function.endswith("{invoke}") else None,
         "result": entry.result if isinstance(entry, InvocationFinished) else None,
         "error": entry.error if isinstance(entry, InvocationFailed) else None,
         "failed": failed,
@@ -193,6 +200,13 @@ def _outcome(session: Session, idx: int, generic: bool) -> Case | None:
     calls: AgentCalls = session.agent_calls
     ty = calls.callee_result_type(payload["component"], payload["function"])
     text = payload.get("result")
+    if generic and payload.get("method") and ty is not None and text is not None:
+        method = parse_value(payload["method"], STRING)
+        assert isinstance(method, str)
+        answered = parse_value(text, ty)
+        assert isinstance(answered, Case)
+        name = str(payload["agent"]).partition("/")[2]  # "<component id>/<agent name>"
+        return calls.agent_method_outcome(payload["component"], name, method, answered)
     if generic:
         if ty is None or text is None:
             return Case("ok", wit_value_from_value({}, RecordT(())))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from host import webhooks
 from host.agents import agentconfig
-from host.agents.agentid import find_type, make_agent_id
+from host.agents.agentid import find_type, kebab, make_agent_id
 from host.agents.agenttypes import AgentType
 from host.agents.datavalue import data_value_from_json
 from host.errors import InvalidInput, NotFound
@@ -77,7 +77,7 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
         found = []
         for record in records:
             for t in service.registry.agent_types(record.hash) or []:
-                if type_name == t.type_name:
+                if type_name in (t.type_name, kebab(t.type_name)):  # 1.4: counter-agent
                     found.append((record, t))
         if not found:
             raise ApiError(

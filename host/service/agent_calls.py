@@ -27,10 +27,11 @@ from host.oplog import AgentConfig, AgentCreated
 from host.runtime.agent_rpc import RpcFailure, RpcTarget, WorkerTarget
 from host.runtime.agentproto import export_name
 from host.runtime.golem_workers import component_to
+from host.service import agent_methods_0_2_2 as m022
 from host.store import FAILED, AgentRecord
 from host.store.schedules import CANCELLED, ENQUEUED, FIRING, WAITING, ScheduledCall
 from host.store.schedules import FAILED as SCHEDULE_FAILED
-from host.values import Some
+from host.values import Case, Some
 from host.values.types import Value, WitType
 
 if TYPE_CHECKING:
@@ -68,6 +69,14 @@ class AgentCallsService:
             for agent_type in self.registry.agent_types(record.hash) or []:
                 found.append((record.id, agent_type))
         return found
+
+    def agent_method_outcome(
+        self, component_hash: str, agent_name: str, method: str, result: Case
+    ) -> Case:
+        """golem:rpc 0.2.2's answer to a ``<type>.{<method>}`` call whose ``invoke``
+        answered ``result`` (agent_methods_0_2_2.py)."""
+        types = self.registry.agent_types(component_hash)
+        return m022.outcome(m022.callee_type(types, agent_name), method, result)
 
     def callee_result_type(self, component_hash: str, function: str) -> WitType | None:
         try:
@@ -235,6 +244,19 @@ class AgentCallsService:
         if awaiting and agent == caller:
             raise RpcFailure("denied", f"agent {agent.name} cannot await a call to itself")
         hash = self._callee_hash(component_id, agent)
+        named = m022.parse_method_name(function)
+        declared = self.registry.agent_types(hash)
+        if named is not None and declared is not None:  # golem-rust 1.4: `<type>.{<method>}`
+            agent_type = m022.callee_type(declared, agent.name)
+            if agent_type is None:
+                raise RpcFailure("not-found", f"{agent.name} is not an agent of this component")
+            method = m022.find_method(agent_type, *named)
+            generation = self.registry.guest_generation(hash)
+            invoke = self.registry.resolve_export(hash, export_name(generation, "invoke"))
+            args: list[Any] = [method.name, m022.method_input(method, params)]
+            if generation == "1.5":
+                args.append(_principal(caller))
+            return agent, invoke.name, self.call_from_values(agent, invoke, args).params
         try:
             export = self.registry.resolve_export(hash, function)
         except HostError as exc:
