@@ -166,10 +166,11 @@ class AgentCallsService:
         except InvalidInput as exc:
             raise RpcFailure("protocol-error", str(exc)) from None
 
-    def config_from_wave(self, agent: AgentId, pairs: Sequence[str]) -> AgentConfig:
+    def config_from_wave(self, component_ref: str, name: str, pairs: Sequence[str]) -> AgentConfig:
         """``KEY=WAVE`` config values for a new agent, checked (InvalidInput naming the key)."""
         if not pairs:
             return ()
+        agent = self.agent_id(component_ref, name)
         agent_type = self.agent_type_of(agent)
         if agent_type is None:
             raise InvalidInput(

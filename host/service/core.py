@@ -201,8 +201,7 @@ class HostService(AgentProtocol, AgentCallsService):
         env: Sequence[tuple[str, str]] = (),
         config: oplog.AgentConfig = (),
     ) -> tuple[AgentId, bool]:
-        """Create an agent on the latest version of a component; (id, created now).
-        ``config``: checked agent config values (host/agents/agentconfig.py)."""
+        """Create an agent on the latest version of a component; (id, created now)."""
         record = self.store.get_component(component_ref)
         agent = AgentId(uuid.UUID(record.id), self._agent_name(record, name))
         full_env = (
@@ -230,9 +229,8 @@ class HostService(AgentProtocol, AgentCallsService):
         env: Sequence[tuple[str, str]] = (),
         config: Sequence[str] = (),
     ) -> AgentId:
-        """:meth:`create_agent`, refusing a name already taken (AgentExists); ``config``
-        as ``KEY=WAVE`` pairs of the agent type's declared config keys."""
-        stored = self.config_from_wave(self.agent_id(component_ref, name), config)
+        """:meth:`create_agent`, refusing a name already taken (AgentExists)."""
+        stored = self.config_from_wave(component_ref, name, config)  # KEY=WAVE pairs
         agent, created = self.create_agent(component_ref, name, args, env, stored)
         if not created:
             raise AgentExists(str(agent))
