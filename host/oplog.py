@@ -27,6 +27,9 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+AgentConfig = tuple[tuple[tuple[str, ...], str], ...]
+
+
 @dataclass(frozen=True)
 class AgentCreated:
     component_id: str
@@ -34,6 +37,8 @@ class AgentCreated:
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     timestamp: int = field(default_factory=now_ns)
+    # Agent config given at creation (host/agents/agentconfig.py): (path, JSON text).
+    config: AgentConfig = ()
 
 
 @dataclass(frozen=True)

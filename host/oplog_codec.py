@@ -60,7 +60,7 @@ def _tuplify(value: Any) -> Any:
 
 
 # Entry fields added after entries of their type were stored (each its type's last field).
-OMITTED_WHEN_DEFAULT = frozenset({"host_state"})
+OMITTED_WHEN_DEFAULT = frozenset({"config", "host_state"})
 
 
 class _Codec:

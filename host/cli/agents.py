@@ -121,11 +121,22 @@ def agent() -> None:
 @click.argument("agent_name")
 @click.option("--arg", "args", multiple=True, help="A command-line argument the agent sees.")
 @click.option("--env", "env", multiple=True, help="KEY=VALUE environment variable.")
+@click.option(
+    "--config",
+    "config",
+    multiple=True,
+    help="KEY=WAVE value of a config key the agent type declares (a.b for a path).",
+)
 @json_flag
 @pass_ctx
 @handle_errors
 def agent_create(
-    ctx: Ctx, component_ref: str, agent_name: str, args: tuple[str, ...], env: tuple[str, ...]
+    ctx: Ctx,
+    component_ref: str,
+    agent_name: str,
+    args: tuple[str, ...],
+    env: tuple[str, ...],
+    config: tuple[str, ...],
 ) -> None:
     """Create an agent (invoke also creates agents on first use)."""
     pairs = []
@@ -137,10 +148,15 @@ def agent_create(
     if ctx.client is not None:
         from host.cli import remote
 
+        if config:
+            raise InvalidInput(
+                "--config is not sent to a server: use POST /v1/agents/create-agent's config",
+                field="config",
+            )
         made = remote.create(ctx.client, component_ref, agent_name, args, pairs)
         emit(ctx, {"agent": made}, made)
         return
-    agent_id = ctx.service.create_new_agent(component_ref, agent_name, args, pairs)
+    agent_id = ctx.service.create_new_agent(component_ref, agent_name, args, pairs, config)
     emit(ctx, {"agent": str(agent_id)}, str(agent_id))
 
 

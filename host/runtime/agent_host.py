@@ -4,10 +4,10 @@
   registered component (its latest version), each with the component implementing it;
 * ``make-agent-id`` / ``parse-agent-id``: :mod:`host.agents.agentid`, the same parser
   and printer the host uses for agent names (ids are made in the 1.5 form);
-* ``get-config-value``: agents have no configuration on agent-host, so every key is
-  missing and the call fails naming the key (Golem likewise fails the call for a key
-  it has no value for);
-* the ``wasm-rpc`` resource: :mod:`host.runtime.agent_rpc`.
+* ``get-config-value``: the agent's config values given at creation
+  (:mod:`host.agents.agentconfig`, which says what a missing or undeclared key gives);
+* the ``wasm-rpc`` resource: :mod:`host.runtime.agent_rpc`, its scheduled invocations
+  :mod:`host.runtime.agent_schedule`.
 
 The type and id functions answer from the registry's state, so they are READ: recorded,
 and replay answers from the oplog even if components were added since.
@@ -19,11 +19,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from host.agents import agentconfig
 from host.agents.agentid import find_type, make_agent_id, parse_agent_id, resolve_agent_id
 from host.agents.agenttypes import AgentType
 from host.agents.model import Generation, agent_type_to_value
+from host.agents.wittype import wit_type_from_value, wit_value_from_value
 from host.errors import InvalidInput
-from host.runtime import agent_rpc
+from host.runtime import agent_rpc, agent_schedule
 from host.runtime.golem_workers import component_to
 from host.runtime.session import HostFunc, Kind, Session
 from host.values import Case, Some
@@ -102,13 +104,17 @@ def _parse_id(session: Session, text: str) -> Case:
     return Case("ok", (agent_type.type_name, value, _uuid_to(parsed.phantom)))
 
 
-def _get_config_value(session: Session, key: list[str], expected: Any) -> None:
+def _get_config_value(session: Session, key: list[str], expected: Value) -> Value:
     from host.runtime.golem import GuestError
 
-    raise GuestError(
-        f"get-config-value({'.'.join(key)}): agent-host gives agents no configuration, "
-        "so no key has a value"
-    )
+    calls = session.agent_calls
+    agent_type, stored = (None, ()) if calls is None else calls.agent_config(session.agent)
+    try:
+        ty = wit_type_from_value(expected, "get-config-value expected-type")
+        value = agentconfig.read(agent_type, stored, tuple(key), ty)
+    except (agentconfig.ConfigMissing, InvalidInput) as exc:
+        raise GuestError(str(exc)) from None
+    return wit_value_from_value(value, ty)
 
 
 BY_GENERATION: dict[str, Callable[[Generation], HostFunc]] = {
@@ -118,8 +124,9 @@ BY_GENERATION: dict[str, Callable[[Generation], HostFunc]] = {
 FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     "make-agent-id": lambda sig: HostFunc(_make_id, R),
     "parse-agent-id": lambda sig: HostFunc(_parse_id, R),
-    "get-config-value": lambda sig: HostFunc(_get_config_value),
+    "get-config-value": lambda sig: HostFunc(_get_config_value, R),
     **agent_rpc.FUNCS,
+    **agent_schedule.FUNCS,
 }
 
 

@@ -44,7 +44,7 @@ from host.runtime import pollables as pl
 from host.runtime.session import HostFunc, Kind, Session, Suspend
 from host.store.base import Store
 from host.values import Case, Some, from_json, parse_value, to_json
-from host.values.types import FuncSig, RecordT, TupleT, Value, WitType
+from host.values.types import STRING, FuncSig, RecordT, TupleT, Value, WitType
 
 AWAIT_PREFIX = "rpc:"
 SEND_PREFIX = "rpc-send:"
@@ -91,6 +91,11 @@ class AgentCalls(Protocol):
         """The result type of ``function`` of the callee's component version
         (``result<data-value, agent-error>``)."""
 
+    def agent_method_outcome(
+        self, component_hash: str, agent_name: str, method: str, result: Case
+    ) -> Case:
+        """golem:rpc 0.2.2: the answer to a ``<type>.{<method>}`` call to an agent."""
+
 
 @dataclass(frozen=True)
 class RpcTarget:
@@ -99,6 +104,7 @@ class RpcTarget:
     agent_type: str
     constructor: Value
     phantom: Value  # option<uuid> as given: None or Some({high-bits, low-bits})
+    config: Value = ()  # list<typed-agent-config-value>: used if the call creates it
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,8 @@ def completion_for(
         "agent": str(agent),
         "component": component_hash or store.get_agent(agent).component_hash,
         "function": started.function,
+        # An agent's `invoke`: its method (WAVE), for golem:rpc 0.2.2 callers.
+        "method": started.params[0] if started.function.endswith("{invoke}") else None,
         "result": entry.result if isinstance(entry, InvocationFinished) else None,
         "error": entry.error if isinstance(entry, InvocationFailed) else None,
         "failed": failed,
@@ -204,6 +212,13 @@ def _outcome(session: Session, idx: int, generic: bool) -> Case | None:
     calls: AgentCalls = session.agent_calls
     ty = calls.callee_result_type(payload["component"], payload["function"])
     text = payload.get("result")
+    if generic and payload.get("method") and ty is not None and text is not None:
+        method = parse_value(payload["method"], STRING)
+        assert isinstance(method, str)
+        answered = parse_value(text, ty)
+        assert isinstance(answered, Case)
+        name = str(payload["agent"]).partition("/")[2]  # "<component id>/<agent name>"
+        return calls.agent_method_outcome(payload["component"], name, method, answered)
     if generic:
         if ty is None or text is None:
             return Case("ok", wit_value_from_value({}, RecordT(())))
@@ -325,7 +340,7 @@ def _future_get(session: Session, future: FutureCall) -> Some | None:
 def _constructor(
     session: Session, agent_type: str, constructor: Value, phantom: Value, config: Value
 ) -> RpcTarget:
-    return RpcTarget(agent_type, constructor, phantom)
+    return RpcTarget(agent_type, constructor, phantom, config)
 
 
 def _constructor_0_2_2(session: Session, agent_id: dict[str, Any]) -> WorkerTarget:
@@ -334,28 +349,12 @@ def _constructor_0_2_2(session: Session, agent_id: dict[str, Any]) -> WorkerTarg
     return WorkerTarget(id_from(agent_id))
 
 
-def _refuse(name: str, why: str) -> HostFunc:
-    from host.runtime.golem import GuestError
-
-    def refuse(session: Session, *args: Any) -> None:
-        raise GuestError(f"golem:agent/host {name} is not supported by agent-host: {why}")
-
-    return HostFunc(refuse)
-
-
-SCHEDULE_WHY = "invocations scheduled for a later time are not implemented; use invoke"
-
 FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     "[constructor]wasm-rpc": lambda sig: HostFunc(_constructor),
     "[method]wasm-rpc.invoke-and-await": _invoke_and_await,
     "[method]wasm-rpc.invoke": _invoke,
     "[method]wasm-rpc.async-invoke-and-await": _async_invoke,
-    "[method]wasm-rpc.schedule-invocation": lambda sig: _refuse(
-        "schedule-invocation", SCHEDULE_WHY
-    ),
-    "[method]wasm-rpc.schedule-cancelable-invocation": lambda sig: _refuse(
-        "schedule-cancelable-invocation", SCHEDULE_WHY
-    ),
+    # schedule-invocation and cancellation-token: host/runtime/agent_schedule.py
     "[method]future-invoke-result.subscribe": lambda sig: HostFunc(
         lambda s, f: pl.PromisePollable(f.oplog_idx)
     ),

@@ -12,20 +12,19 @@ and golem-ts compile, unmodified", item 1). Served for real:
 * ``golem:core/types@1.5.0``: ``parse-uuid``, ``uuid-to-string``;
 * ``wasi:logging/logging``: ``log`` writes a line to the agent's stderr, recorded in the
   oplog like any stdout/stderr write (so replay does not write it twice);
-* ``wasi:config/store``: agent-host gives agents no configuration, so ``get`` is ``none``
-  and ``get-all`` is empty.
+* ``wasi:config/store``: the agent's config values given at creation, by dotted key (a
+  string value as itself, others as JSON text), as ``get-config-value`` reads them.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from host.errors import HostError
 from host.runtime import golem
 from host.runtime.session import HostFunc, Kind, Session
-from host.values import Case
+from host.values import Case, Some
 from host.values.types import FuncSig
 
 HOST_1_5 = "golem:api/host@1.5.0"
@@ -133,12 +132,14 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
         if spec is not None:
             return spec
     elif interface == "golem:rpc/types@0.2.2":
-        from host.runtime import agent_rpc
+        from host.runtime import agent_rpc, agent_schedule
 
         if func in CORE_FUNCS:
             return CORE_FUNCS[func]
         if func in agent_rpc.FUNCS_0_2_2:
             return agent_rpc.FUNCS_0_2_2[func](sig)
+        if func in agent_schedule.FUNCS:
+            return agent_schedule.FUNCS[func](sig)
     elif base == "golem:agent/host":
         if func == "create-webhook":
             return CREATE_WEBHOOK
@@ -208,15 +209,26 @@ def _log(session: Session, level: str, context: str, message: str) -> None:
         session.on_output("stderr", line)
 
 
-def _const(value: Any) -> Callable[..., Any]:
-    return lambda *_: value
-
-
 BY_BASE: dict[str, HostFunc] = {
     "wasi:logging/logging.log": HostFunc(_log, Kind.READ),
-    # No configuration exists for an agent on agent-host: every key is absent.
-    "wasi:config/store.get": HostFunc(_const(Case("ok", None))),
-    "wasi:config/store.get-all": HostFunc(_const(Case("ok", []))),
+    # The agent's config values given at creation (host/agents/agentconfig.py).
+    "wasi:config/store.get": HostFunc(lambda s, key: _config_get(s, key), Kind.READ),
+    "wasi:config/store.get-all": HostFunc(lambda s: Case("ok", list(_config_all(s))), Kind.READ),
 }
+
+
+def _config_all(session: Session) -> list[Any]:
+    from host.agents import agentconfig
+
+    calls = session.agent_calls
+    if calls is None:
+        return []
+    return agentconfig.as_strings(*calls.agent_config(session.agent))
+
+
+def _config_get(session: Session, key: str) -> Case:
+    found = dict(_config_all(session)).get(key)
+    return Case("ok", None if found is None else Some(found))
+
 
 __all__ = ["HOST_FUNCS", "known", "not_yet", "provided"]

@@ -10,7 +10,8 @@ waits on was completed, it was resumed) and an invocation ended. Two schedulers 
   releases the GIL while guest code runs); one agent never runs on two threads. Work
   reaches the pool directly (an invocation or completion received by this process), from
   guests (a promise completed by another agent wakes its owner) and from the store: a
-  scanner looks for due work every ``poll_interval`` seconds (timers, completions written
+  scanner looks for due work every ``poll_interval`` seconds (timers, scheduled
+  invocations, completions written
   by another process such as the CLI, agents a crash interrupted). Waiting for an
   invocation holds no thread: waiters are events set when the agent's run ends.
 """
@@ -232,7 +233,11 @@ class PoolScheduler:
         assert self._executor is not None
         with self._lock:
             began = self._start_count
-        for agent in self._executor.store.runnable_agents(steady_ns()):
+        now = steady_ns()
+        calls = self._executor.agent_calls
+        if calls is not None:  # scheduled invocations now due are queued (and woken)
+            calls.fire_due_schedules(now)
+        for agent in self._executor.store.runnable_agents(now):
             self.schedule(agent, scanned=began)
         # An invocation can also end in another process (the CLI running an agent of the
         # same store): one query per scan finds the waited-on agents whose state moved.

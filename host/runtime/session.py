@@ -223,5 +223,11 @@ def current_session() -> Session:
     return session
 
 
+def current_session_or_none() -> Session | None:
+    """The running session, or None outside one."""
+    found: Session | None = getattr(_current, "session", None)
+    return found
+
+
 def set_current(session: Session | None) -> None:
     _current.session = session

@@ -18,6 +18,8 @@ components); ``default`` and plain components take the executor's
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +29,10 @@ import wasmtime.component as wc
 from host.agents.agenttypes import Snapshotting
 from host.errors import HostError
 from host.oplog import Snapshot
-from host.replay import ELIDED
+from host.replay import ELIDED, PERSIST_NOTHING
 from host.runtime import golem, pollables
 from host.runtime.registry import ComponentRegistry, Export, first_line, get_func
-from host.runtime.session import Session
+from host.runtime.session import Session, current_session_or_none
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.values import Case
 from host.values.types import RecordT
@@ -66,6 +68,24 @@ def exports_of(registry: ComponentRegistry, hash: str) -> SnapshotExports:
     return SnapshotExports(_find(registry, hash, SAVE, "save"), _find(registry, hash, LOAD, "load"))
 
 
+@contextmanager
+def _unrecorded() -> Iterator[None]:
+    """Host calls the guest makes while saving or loading (a componentize-py guest reads
+    its environment on its first export call) run live and are neither recorded nor
+    matched against the oplog: a snapshot stands outside the agent's history (the
+    persist-nothing level of golem:api, for the duration of the call)."""
+    session = current_session_or_none()
+    if session is None:
+        yield
+        return
+    level = session.persistence_level
+    session.persistence_level = PERSIST_NOTHING
+    try:
+        yield
+    finally:
+        session.persistence_level = level
+
+
 def save(
     registry: ComponentRegistry, hash: str, wstore: wasmtime.Store, instance: wc.Instance
 ) -> tuple[bytes, str]:
@@ -75,8 +95,9 @@ def save(
         raise SnapshotError("the component does not export golem:api/save-snapshot")
     func = get_func(wstore, instance, export)
     try:
-        raw = func(wstore)
-        func.post_return(wstore)
+        with _unrecorded():
+            raw = func(wstore)
+            func.post_return(wstore)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
         raise SnapshotError(f"save-snapshot trapped: {first_line(exc)}") from None
     assert export.sig.result is not None
@@ -105,8 +126,9 @@ def load(
     )
     func = get_func(wstore, instance, export)
     try:
-        raw = func(wstore, to_wasmtime(arg, param_ty))
-        func.post_return(wstore)
+        with _unrecorded():
+            raw = func(wstore, to_wasmtime(arg, param_ty))
+            func.post_return(wstore)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
         raise SnapshotError(f"load-snapshot trapped: {first_line(exc)}") from None
     if export.sig.result is None:

@@ -10,6 +10,7 @@ for among every component (409 when more than one has it: give ``appName``).
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -18,7 +19,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from host import webhooks
-from host.agents.agentid import find_type, make_agent_id
+from host.agents import agentconfig
+from host.agents.agentid import find_type, kebab, make_agent_id
 from host.agents.agenttypes import AgentType
 from host.agents.datavalue import data_value_from_json
 from host.errors import InvalidInput
@@ -75,7 +77,7 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
         found = []
         for record in records:
             for t in service.registry.agent_types(record.hash) or []:
-                if type_name == t.type_name:
+                if type_name in (t.type_name, kebab(t.type_name)):  # 1.4: counter-agent
                     found.append((record, t))
         if not found:
             raise ApiError(
@@ -103,10 +105,9 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
 
     @app.post("/v1/agents/create-agent", tags=["agents"])
     def create_agent(body: CreateAgentRequest) -> dict[str, Any]:
-        if body.config:
-            raise ApiError(400, "invalid_request", "agent config is not supported", "body.config")
-        record, _, agent = agent_of(body)
-        service.create_agent(record.id, agent.name)
+        record, agent_type, agent = agent_of(body)
+        config = agentconfig.from_json_entries(agent_type, body.config, "body.config")
+        service.create_with_config(record.id, agent, config)
         return {"agentId": agent_json(agent), "componentRevision": record.version}
 
     @app.post("/v1/agents/invoke-agent", tags=["agents"])
@@ -114,13 +115,16 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
         body: AgentInvocationRequest,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> Any:
+        due_at_ns = None
         if body.scheduleAt is not None:
-            raise ApiError(
-                400, "invalid_request", "scheduleAt is not supported: use mode schedule",
-                "body.scheduleAt",
-            )  # fmt: skip
+            if body.mode != "schedule":
+                raise ApiError(
+                    400, "invalid_request", "scheduleAt needs mode \"schedule\"",
+                    "body.scheduleAt",
+                )  # fmt: skip
+            due_at_ns = _instant_ns(body.scheduleAt)
 
-        def submit() -> tuple[ComponentRecord, AgentId, str]:
+        def submit() -> tuple[ComponentRecord, AgentId, str | None]:
             record, agent_type, agent = agent_of(body)
             with located(method="body.methodName"):
                 method = agent_type.method(body.methodName)
@@ -129,12 +133,15 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
             )
             call = service._invoke_call(agent, agent_type, method.name, value)
             key = body.idempotencyKey or idempotency_key
+            if due_at_ns is not None:  # queued by the scheduler at that time
+                call = service.ephemeral_call(call, key)
+                return record, service.schedule_at(call, due_at_ns, key).callee, None
             invocation = service.submit(call, key)  # an ephemeral type's: a fresh agent
             return record, invocation.agent, invocation.invocation_id
 
         record, agent, invocation_id = await in_thread(submit)
         out = {"agentId": agent_json(agent), "componentRevision": record.version}
-        if body.mode == "schedule":
+        if body.mode == "schedule" or invocation_id is None:
             return out
         view = await service.wait_async(invocation_id, await_timeout)
         if view.invocation.state != "done":
@@ -161,6 +168,32 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
             # Golem: a webhook id it did not sign is a webhook that does not exist.
             raise ApiError(404, "not_found", "no such webhook")
         return Response(status_code=204)
+
+
+def _instant_ns(text: str) -> int:
+    """An RFC 3339 date-time (``2026-01-02T03:04:05Z``) as nanoseconds since the epoch."""
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(
+            400, "invalid_request",
+            f"scheduleAt {text!r} is not a date-time: write e.g. 2026-01-02T03:04:05Z",
+            "body.scheduleAt",
+        ) from None  # fmt: skip
+    if when.tzinfo is None:
+        raise ApiError(
+            400, "invalid_request",
+            f"scheduleAt {text!r} has no time zone: add Z or an offset such as +01:00",
+            "body.scheduleAt",
+        )  # fmt: skip
+    delta = when - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    return (delta // datetime.timedelta(microseconds=1)) * 1000
+
+
+def _agent_error(message: str, caller: bool) -> ApiError:
+    if caller:
+        return ApiError(400, "invalid_input", f"the agent refused the call: {message}")
+    return ApiError(500, "agent_error", f"the method failed: {message}")
 
 
 async def serve_mount(

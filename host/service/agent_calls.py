@@ -12,19 +12,26 @@ input, agent(caller))`` under the caller's idempotency key.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from host.agents import agentconfig
 from host.agents.agentid import find_type, make_agent_id
 from host.agents.agenttypes import AgentType
 from host.agents.wittype import value_from_wit_value
-from host.errors import HostError, InvalidInput, NotFound
+from host.errors import Conflict, HostError, InvalidInput, NotFound
 from host.ids import AgentId
-from host.runtime.agent_rpc import RpcFailure, RpcTarget
+from host.oplog import AgentConfig, AgentCreated
+from host.runtime.agent_rpc import RpcFailure, RpcTarget, WorkerTarget
 from host.runtime.agentproto import export_name
 from host.runtime.golem_workers import component_to
+from host.service import agent_methods_0_2_2 as m022
 from host.store import FAILED, AgentRecord
-from host.values import Some
+from host.store.schedules import CANCELLED, ENQUEUED, FIRING, WAITING, ScheduledCall
+from host.store.schedules import FAILED as SCHEDULE_FAILED
+from host.values import Case, Some
 from host.values.types import Value, WitType
 
 if TYPE_CHECKING:
@@ -36,6 +43,9 @@ if TYPE_CHECKING:
 # Phantom ids of ephemeral callees: uuid5 of the call's idempotency key in this namespace.
 EPHEMERAL_NS = uuid.UUID("6f1d3a52-6a43-4b53-9d1c-9a4f0e1b2c7d")
 
+log = logging.getLogger("agent-host")
+SCHEDULE_KEY_PREFIX = "at:"  # keys of calls scheduled through the REST API without one
+
 
 class AgentCallsService:
     """The service's side of agent-to-agent calls; a mixin of HostService."""
@@ -46,8 +56,9 @@ class AgentCallsService:
         scheduler: Scheduler
 
         def create_agent(
-            self, component_ref: str, name: str, args: Any = (), env: Any = ()
+            self, component_ref: str, name: str, args: Any = (), env: Any = (), config: Any = ()
         ) -> tuple[AgentId, bool]: ...
+        def agent_type_of(self, agent: AgentId) -> AgentType | None: ...
         def call_from_values(self, agent: AgentId, export: Export, values: Any) -> Call: ...
         def agent_id(self, component_ref: str, name: str) -> AgentId: ...
 
@@ -58,6 +69,14 @@ class AgentCallsService:
             for agent_type in self.registry.agent_types(record.hash) or []:
                 found.append((record.id, agent_type))
         return found
+
+    def agent_method_outcome(
+        self, component_hash: str, agent_name: str, method: str, result: Case
+    ) -> Case:
+        """golem:rpc 0.2.2's answer to a ``<type>.{<method>}`` call whose ``invoke``
+        answered ``result`` (agent_methods_0_2_2.py)."""
+        types = self.registry.agent_types(component_hash)
+        return m022.outcome(m022.callee_type(types, agent_name), method, result)
 
     def callee_result_type(self, component_hash: str, function: str) -> WitType | None:
         try:
@@ -74,6 +93,23 @@ class AgentCallsService:
         key: str,
         awaiting: bool,
     ) -> AgentId:
+        agent, function, params = self._agent_call(caller, target, method, input, key, awaiting)
+        self._callee(str(agent.component_id), agent, self._rpc_config(agent, target))
+        self.store.enqueue(agent, str(uuid.uuid4()), function, params, key)
+        self.scheduler.wake(agent)
+        return agent
+
+    def _agent_call(
+        self,
+        caller: AgentId,
+        target: RpcTarget,
+        method: str,
+        input: Value,
+        key: str,
+        awaiting: bool,
+    ) -> tuple[AgentId, str, tuple[str, ...]]:
+        """The callee of a call by agent type, the export it queues and its parameters
+        (typed against the callee's version, or the latest if it does not exist yet)."""
         found = self.registered_agent_types()
         try:
             agent_type = find_type(target.agent_type, [t for _, t in found])
@@ -102,22 +138,70 @@ class AgentCallsService:
                 f"agent {name} cannot await a call to itself (its queue is busy "
                 "with the awaiting call); use invoke to enqueue it",
             )
-        record = self._callee(component_id, agent)
-        generation = self.registry.guest_generation(record.component_hash)
-        export = self.registry.resolve_export(
-            record.component_hash, export_name(generation, "invoke")
-        )
+        hash = self._callee_hash(component_id, agent)
+        generation = self.registry.guest_generation(hash)
+        export = self.registry.resolve_export(hash, export_name(generation, "invoke"))
         args: list[Any] = [method, input]
         if generation == "1.5":
             args.append(_principal(caller))
-        call = self.call_from_values(agent, export, args)
-        self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, key)
-        self.scheduler.wake(agent)
-        return agent
+        return agent, export.name, self.call_from_values(agent, export, args).params
 
-    def _callee(self, component_id: str, agent: AgentId) -> AgentRecord:
+    def _callee_hash(self, component_id: str, agent: AgentId) -> str:
+        """The component version the callee runs, or will run once created."""
+        try:
+            return self.store.get_agent(agent).component_hash
+        except NotFound:
+            return self.store.get_component(component_id).hash
+
+    def _rpc_config(self, agent: AgentId, target: RpcTarget) -> AgentConfig:
+        """The constructor's agent-config, checked against the callee's declarations."""
+        if not target.config:
+            return ()
+        agent_type = self.agent_type_of(agent)
+        if agent_type is None:
+            raise RpcFailure("protocol-error", f"{agent.name} is not an agent with config")
+        try:
+            assert isinstance(target.config, list | tuple)
+            return agentconfig.from_typed(agent_type, target.config)
+        except InvalidInput as exc:
+            raise RpcFailure("protocol-error", str(exc)) from None
+
+    def config_from_wave(self, component_ref: str, name: str, pairs: Sequence[str]) -> AgentConfig:
+        """``KEY=WAVE`` config values for a new agent, checked (InvalidInput naming the key)."""
+        if not pairs:
+            return ()
+        agent = self.agent_id(component_ref, name)
+        agent_type = self.agent_type_of(agent)
+        if agent_type is None:
+            raise InvalidInput(
+                f"{agent.name} is not an agent of an agent type: it takes no config",
+                field="config",
+            )
+        return agentconfig.from_wave_pairs(agent_type, pairs)
+
+    def create_with_config(
+        self, component_ref: str, agent: AgentId, config: AgentConfig
+    ) -> tuple[AgentId, bool]:
+        """Create the agent with these (checked) config values; an existing agent is
+        kept if it has the same ones, else Conflict (config is given at creation)."""
+        made, created = self.create_agent(component_ref, agent.name, config=config)
+        if not created and config and self.agent_config(made)[1] != config:
+            raise Conflict(
+                f"agent {made.name} exists with other config values (config is given when "
+                "an agent is created)"
+            )
+        return made, created
+
+    def agent_config(self, agent: AgentId) -> tuple[AgentType | None, AgentConfig]:
+        """The agent's type and the config values it was created with."""
+        entries = self.store.read_oplog(agent, 1, 1)
+        created = entries[0] if entries else None
+        stored = created.config if isinstance(created, AgentCreated) else ()
+        return self.agent_type_of(agent), stored
+
+    def _callee(self, component_id: str, agent: AgentId, config: AgentConfig = ()) -> AgentRecord:
         """The callee, created on first use; RpcFailure if it failed."""
-        self.create_agent(component_id, agent.name)
+        self.create_agent(component_id, agent.name, config=config)
         record = self.store.get_agent(agent)
         if record.status == FAILED:
             raise RpcFailure(
@@ -134,6 +218,23 @@ class AgentCallsService:
         key: str,
         awaiting: bool,
     ) -> AgentId:
+        agent, export, values = self._worker_call(caller, callee, function, params, key, awaiting)
+        self._callee(str(agent.component_id), agent)
+        self.store.enqueue(agent, str(uuid.uuid4()), export, values, key)
+        self.scheduler.wake(agent)
+        return agent
+
+    def _worker_call(
+        self,
+        caller: AgentId,
+        callee: AgentId,
+        function: str,
+        params: list[Value],
+        key: str,
+        awaiting: bool,
+    ) -> tuple[AgentId, str, tuple[str, ...]]:
+        """golem:rpc 0.2.2: the callee, the export and its parameters of a call by
+        export name with wit-values."""
         component_id = str(callee.component_id)
         try:
             agent = self.agent_id(component_id, callee.name)
@@ -143,7 +244,20 @@ class AgentCallsService:
             raise RpcFailure("protocol-error", f"invalid agent id {callee.name!r}: {exc}") from None
         if awaiting and agent == caller:
             raise RpcFailure("denied", f"agent {agent.name} cannot await a call to itself")
-        hash = self.store.get_component(component_id).hash
+        hash = self._callee_hash(component_id, agent)
+        named = m022.parse_method_name(function)
+        declared = self.registry.agent_types(hash)
+        if named is not None and declared is not None:  # golem-rust 1.4: `<type>.{<method>}`
+            agent_type = m022.callee_type(declared, agent.name)
+            if agent_type is None:
+                raise RpcFailure("not-found", f"{agent.name} is not an agent of this component")
+            method = m022.find_method(agent_type, *named)
+            generation = self.registry.guest_generation(hash)
+            invoke = self.registry.resolve_export(hash, export_name(generation, "invoke"))
+            args: list[Any] = [method.name, m022.method_input(method, params)]
+            if generation == "1.5":
+                args.append(_principal(caller))
+            return agent, invoke.name, self.call_from_values(agent, invoke, args).params
         try:
             export = self.registry.resolve_export(hash, function)
         except HostError as exc:
@@ -158,12 +272,70 @@ class AgentCallsService:
             values = [value_from_wit_value(p, t) for p, t in zip(params, types, strict=True)]
         except InvalidInput as exc:
             raise RpcFailure("protocol-error", f"{function}: {exc}") from None
-        record = self._callee(component_id, agent)
-        export = self.registry.resolve_export(record.component_hash, function)
-        call = self.call_from_values(agent, export, values)
-        self.store.enqueue(agent, str(uuid.uuid4()), export.name, call.params, key)
-        self.scheduler.wake(agent)
-        return agent
+        return agent, export.name, self.call_from_values(agent, export, values).params
+
+    # -- scheduled invocations (host/store/schedules.py) ----------------------------------
+    def schedule_call(
+        self,
+        caller: AgentId,
+        target: RpcTarget | WorkerTarget,
+        method: str,
+        input: Value,
+        key: str,
+        due_at_ns: int,
+    ) -> None:
+        """Store the call for the scheduler to enqueue at ``due_at_ns`` (wall clock); a
+        call already stored under ``key`` is kept. RpcFailure as for an immediate call."""
+        if isinstance(target, WorkerTarget):
+            assert isinstance(input, list)
+            agent, function, params = self._worker_call(
+                caller, target.agent, method, input, key, False
+            )
+        else:
+            agent, function, params = self._agent_call(caller, target, method, input, key, False)
+        self.store.add_schedule(ScheduledCall(key, agent, function, params, due_at_ns, caller))
+
+    def schedule_at(self, call: Call, due_at_ns: int, key: str | None = None) -> ScheduledCall:
+        """Schedule a prepared call (REST ``invoke-agent`` with ``scheduleAt``): queued at
+        ``due_at_ns`` under ``key`` (a new one if None). A key already used for another
+        call is a Conflict; for the same call it returns the stored schedule."""
+        key = key or f"{SCHEDULE_KEY_PREFIX}{uuid.uuid4()}"
+        wanted = ScheduledCall(key, call.agent, call.export.name, call.params, due_at_ns, None)
+        if not self.store.add_schedule(wanted):
+            found = self.store.get_schedule(key)
+            same = found is not None and (found.callee, found.function, found.params) == (
+                wanted.callee,
+                wanted.function,
+                wanted.params,
+            )
+            if not same or found is None:
+                raise Conflict(f"the idempotency key {key!r} was used for another scheduled call")
+            return found
+        return wanted
+
+    def cancel_scheduled(self, key: str) -> bool:
+        """Cancel the scheduled call if it still waits; whether it did."""
+        return self.store.move_schedule(key, (WAITING,), CANCELLED)
+
+    def fire_due_schedules(self, now_ns: int) -> list[AgentId]:
+        """Enqueue every scheduled call due at ``now_ns`` (the scheduler's scan and
+        ``run_due`` call this); the callees woken."""
+        woken = []
+        for call in self.store.due_schedules(now_ns):
+            if call.state == WAITING and not self.store.move_schedule(call.key, (WAITING,), FIRING):
+                continue  # cancelled, or claimed by another process, meanwhile
+            agent = call.callee
+            try:
+                self._callee(str(agent.component_id), agent)
+                self.store.enqueue(agent, str(uuid.uuid4()), call.function, call.params, call.key)
+            except HostError as exc:
+                log.error("scheduled call %s to %s could not be queued: %s", call.key, agent, exc)
+                self.store.move_schedule(call.key, (FIRING,), SCHEDULE_FAILED)
+                continue
+            self.store.move_schedule(call.key, (FIRING,), ENQUEUED)
+            self.scheduler.wake(agent)
+            woken.append(agent)
+        return woken
 
 
 def _phantom(value: Value) -> uuid.UUID | None:

@@ -197,6 +197,7 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         name: str,
         args: Sequence[str] = (),
         env: Sequence[tuple[str, str]] = (),
+        config: oplog.AgentConfig = (),
     ) -> tuple[AgentId, bool]:
         """Create an agent on the latest version of a component; (id, created now)."""
         record = self.store.get_component(component_ref)
@@ -212,7 +213,7 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
             *self.agent_env(agent),
             *env,
         )
-        created = oplog.AgentCreated(record.id, record.hash, tuple(args), full_env)
+        created = oplog.AgentCreated(record.id, record.hash, tuple(args), full_env, config=config)
         made = self.store.create_agent(agent, record.hash, created)
         # An agent component's agent: its first invocation is `initialize`.
         self._initialize(agent, self.store.get_agent(agent).component_hash)
@@ -224,9 +225,11 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         name: str,
         args: Sequence[str] = (),
         env: Sequence[tuple[str, str]] = (),
+        config: Sequence[str] = (),
     ) -> AgentId:
         """:meth:`create_agent`, refusing a name already taken (AgentExists)."""
-        agent, created = self.create_agent(component_ref, name, args, env)
+        stored = self.config_from_wave(component_ref, name, config)  # KEY=WAVE pairs
+        agent, created = self.create_agent(component_ref, name, args, env, stored)
         if not created:
             raise AgentExists(str(agent))
         return agent
@@ -341,6 +344,7 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         """Run every agent with work due now (woken, timers, interrupted, queued) on this
         thread: what `agent-host worker` does."""
         ran = []
+        self.fire_due_schedules(_now_ns())  # scheduled invocations due: queued, agents woken
         for agent in self.store.runnable_agents(_now_ns()):
             if self.executor.is_running_here(agent):
                 continue  # this process is running it now; do not queue behind it

@@ -27,6 +27,7 @@ from pathlib import Path
 from host.errors import NotFound, StoreError
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
+from host.store.schedules import ScheduleStore
 
 # (agent, first index, a function from the call's result to the entries to append)
 Journal = tuple[AgentId, int, Callable[[bool], Sequence[Entry]]]
@@ -117,8 +118,9 @@ class InvocationRecord:
     created_at: int
 
 
-class Store(abc.ABC):
-    """Durable state of one host (or several hosts sharing one database)."""
+class Store(ScheduleStore, abc.ABC):
+    """Durable state of one host (or several hosts sharing one database); scheduled
+    invocations are :class:`~host.store.schedules.ScheduleStore`'s."""
 
     # -- health, integrity, backup (a store that cannot tell keeps these defaults) ----
     def health(self) -> None:  # noqa: B027 - optional, not abstract

@@ -47,6 +47,8 @@ from host.store.sqlite_db import _decode, _promise_key
 class PostgresStore(PostgresOplog, Store):
     """The :class:`~host.store.base.Store` on a PostgreSQL database."""
 
+    _PH = "%s"  # psycopg's parameter mark (host/store/schedules.py writes "?")
+
     def retry(self, agent: AgentId) -> str | None:
         with self._tx("retry") as db:
             self._lock(db, agent)

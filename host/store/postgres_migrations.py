@@ -114,4 +114,20 @@ MIGRATIONS: dict[int, list[Step]] = {
         oplog_migration.postgres_step,
         oplog_migration.RESUME_INDEX,
     ],
+    4: [
+        # Scheduled invocations (wasm-rpc schedule-invocation; host/store/schedules.py).
+        """CREATE TABLE scheduled_calls (
+            call_key TEXT PRIMARY KEY,
+            component_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            function TEXT NOT NULL,
+            params TEXT NOT NULL,
+            due_at_ns BIGINT NOT NULL,
+            caller_component_id TEXT,
+            caller_name TEXT,
+            state TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX scheduled_calls_due ON scheduled_calls (state, due_at_ns)",
+    ],
 }

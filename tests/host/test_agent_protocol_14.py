@@ -40,7 +40,8 @@ def test_discovered_1_4_types_have_no_1_5_fields(host: HostService) -> None:
     assert set(types) == {"CounterAgent", "ScratchAgent"}
     counter = types["CounterAgent"]
     assert counter.http_mount is None and counter.source_language == "" and not counter.config
-    assert [m.name for m in counter.methods] == ["increment", "wait_for", "fail", "whoami"]
+    names = [m.name for m in counter.methods]
+    assert names == ["increment", "wait_for", "fail", "whoami", "call_add"]
     assert all(m.http_endpoints == () for m in counter.methods)
     assert types["ScratchAgent"].mode == "ephemeral"
 

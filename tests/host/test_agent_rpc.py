@@ -148,7 +148,8 @@ def test_errors_are_rpc_errors(host: HostService) -> None:
     assert failed == "rpc-error remote-agent-error: custom-error: ValueError: counter c3 refuses"
     unknown = result(host, caller, 'call_raw("NoSuchAgent", "x")')
     assert unknown == (
-        "rpc-error not-found: no agent type 'NoSuchAgent' (agent types: CounterAgent, CallerAgent)"
+        "rpc-error not-found: no agent type 'NoSuchAgent' "
+        "(agent types: CounterAgent, ConfigAgent, SnapAgent, CallerAgent)"
     )
     method = result(host, caller, 'call_raw("CounterAgent", "nope")')
     assert isinstance(method, str) and method.startswith(
@@ -168,7 +169,8 @@ def test_agent_types_and_ids_agree_with_the_host(host: HostService) -> None:
     types = result(host, caller, "agent_types")
     assert isinstance(types, list)
     high, low = agent(host, 'CounterAgent("q")').uuid_halves
-    assert types == [f"CounterAgent@{high:x}-{low:x}", f"CallerAgent@{high:x}-{low:x}"]
+    names = ["CounterAgent", "ConfigAgent", "SnapAgent", "CallerAgent"]
+    assert types == [f"{n}@{high:x}-{low:x}" for n in names]
     assert result(host, caller, 'has_type("CounterAgent")') is True
     assert result(host, caller, 'has_type("NoSuchAgent")') is False
     host_types = host.agent_types(component.id)
@@ -180,7 +182,7 @@ def test_agent_types_and_ids_agree_with_the_host(host: HostService) -> None:
     bad = result(host, caller, 'parse_id("NoSuch(1)")')
     assert bad == (
         "error AgentError_InvalidAgentId: no agent type 'NoSuch' "
-        "(agent types: CounterAgent, CallerAgent)"
+        "(agent types: CounterAgent, ConfigAgent, SnapAgent, CallerAgent)"
     )
 
 

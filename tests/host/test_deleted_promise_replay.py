@@ -69,7 +69,7 @@ def test_secret_of_a_promise_the_agent_never_created_is_refused(host: HostServic
 def test_check_still_reports_a_promise_row_that_vanished(host: HostService) -> None:
     agent = _agent(host, "promises-1.3.0", "vanished")
     idx = int(_done(host, agent, "create()") or "")
-    with host.store._tx("damage") as db:  # type: ignore[attr-defined]  # damage: the row is gone, not marked deleted
+    with host.store._tx("damage") as db:  # damage: the row is gone, not marked deleted
         db.execute("DELETE FROM promises WHERE idx = ?", (idx,))
     problems = host.check().problems
     assert len(problems) == 1 and "no promise in the store" in problems[0]

@@ -22,6 +22,7 @@ See ``guest_examples/sdk/agent_sdk/README.md``.
 
 from ._bindings import MissingImport
 from .client import AgentClient, RpcError, client
+from .config import get_config
 from .definition import (
     AgentDefinitionError,
     AgentType,
@@ -75,5 +76,6 @@ __all__ = [
     "create_webhook",
     "definition_of",
     "endpoint",
+    "get_config",
     "self_agent_id",
 ]

@@ -4,7 +4,9 @@
 use) and returns a proxy whose methods are ``OtherAgent``'s: ``proxy.greet("hi")`` calls
 and waits (``wasm-rpc.invoke-and-await``), ``proxy.trigger("greet", "hi")`` only enqueues
 (``invoke``), ``await proxy.call_async("greet", "hi")`` awaits the result on the SDK's
-event loop (``async-invoke-and-await`` and its future's pollable). Arguments and results
+event loop (``async-invoke-and-await`` and its future's pollable), and
+``proxy.schedule(at, "greet", "hi")`` enqueues it at a later time (``schedule-invocation``;
+``schedule_cancelable`` returns a token whose ``cancel()`` removes it before then). Arguments and results
 go through the method's schema, as the host's own calls do. A type served by another
 component is described by a class declared ``@agent(remote=True)`` (not announced here).
 
@@ -13,6 +15,7 @@ All of it rests on ``golem:agent/host@1.5.0``'s ``wasm-rpc`` resource.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -117,6 +120,21 @@ class AgentClient:
                 raise
             self._unwrap(method, exc)
 
+    def schedule(self, at: datetime.datetime | float, name: str, *args: Any, **kwargs: Any) -> None:
+        """Have the host enqueue the call at ``at`` (a datetime, or seconds since the
+        epoch); durable: the host keeps it across restarts."""
+        method = self._method(name)
+        self._rpc.schedule_invocation(_datetime(at), name, self._data(method, args, kwargs))
+
+    def schedule_cancelable(
+        self, at: datetime.datetime | float, name: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        """As :meth:`schedule`; returns the cancellation token (``.cancel()`` before ``at``
+        removes the call, after it does nothing)."""
+        method = self._method(name)
+        data = self._data(method, args, kwargs)
+        return self._rpc.schedule_cancelable_invocation(_datetime(at), name, data)
+
     async def call_async(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call and await the result on the SDK's event loop."""
         method = self._method(name)
@@ -129,10 +147,36 @@ class AgentClient:
                     await wait_pollable(ready)
 
 
+def _datetime(at: datetime.datetime | float) -> Any:
+    seconds = at.timestamp() if isinstance(at, datetime.datetime) else float(at)
+    whole = int(seconds // 1)
+    nanos = min(int(round((seconds - whole) * 1e9)), 999_999_999)
+    return b.module("wall_clock").Datetime(whole, nanos)
+
+
+def _agent_config(agent_type: AgentType, config: dict[str, Any]) -> list[Any]:
+    """``list<typed-agent-config-value>`` for the callee's declared config keys."""
+    shapes = dict(agent_type.config)
+    out = []
+    for key, value in config.items():
+        shape = shapes.get(key)
+        if shape is None:
+            raise ValueError(f"agent type {agent_type.name} declares no config {key!r}")
+        typed = {"value": {"nodes": shape.encode(value)}, "typ": {"nodes": shape.wit_type()}}
+        item = {"path": key.split("."), "value": typed}
+        out.append(to_binding(item, b.module("common").TypedAgentConfigValue))
+    return out
+
+
 def client(
-    cls: type, *args: Any, phantom_id: uuid.UUID | None = None, **kwargs: Any
+    cls: type,
+    *args: Any,
+    phantom_id: uuid.UUID | None = None,
+    config: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> AgentClient:
-    """A proxy for the agent of ``@agent`` class ``cls`` with these constructor arguments."""
+    """A proxy for the agent of ``@agent`` class ``cls`` with these constructor arguments;
+    ``config`` gives values of its declared config keys, used if the call creates it."""
     agent_type = definition_of(cls)
     data = to_binding(
         encode_args(agent_type.constructor, args, kwargs), b.module("types").DataValue
@@ -141,5 +185,6 @@ def client(
     if phantom_id is not None:
         value = phantom_id.int
         phantom = b.module("types").Uuid(value >> 64, value & ((1 << 64) - 1))
-    rpc = b.module("golem_agent_host").WasmRpc(agent_type.name, data, phantom, [])
+    agent_config = _agent_config(agent_type, config or {})
+    rpc = b.module("golem_agent_host").WasmRpc(agent_type.name, data, phantom, agent_config)
     return AgentClient(agent_type, rpc)

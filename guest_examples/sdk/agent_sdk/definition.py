@@ -16,6 +16,7 @@ payload)``); :mod:`agent_sdk._convert` turns them into binding objects.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import inspect
 import typing
 from collections.abc import Callable
@@ -141,6 +142,8 @@ class AgentType:
     mode: str
     mount: dict[str, Any] | None
     remote: bool
+    config: tuple[tuple[str, Shape], ...] = ()
+    snapshotting: tuple[str, Any] = ("disabled", None)
 
     def definition(self) -> dict[str, Any]:
         """The ``agent-type`` record, as neutral data."""
@@ -169,8 +172,11 @@ class AgentType:
             "dependencies": [],
             "mode": self.mode,
             "http_mount": self.mount,
-            "snapshotting": ("disabled", None),
-            "config": [],
+            "snapshotting": self.snapshotting,
+            "config": [
+                {"source": "local", "path": key.split("."), "value_type": {"nodes": shape.wit_type()}}
+                for key, shape in self.config
+            ],
         }
 
 
@@ -303,12 +309,25 @@ def agent(
     auth: bool = False,
     webhook_suffix: str | None = None,
     remote: bool = False,
+    config: dict[str, Any] | None = None,
+    snapshotting: str | int | datetime.timedelta | None = None,
 ) -> Any:
     """Declare a class as an agent type: ``@agent`` or ``@agent(mount="/workflows/{name}")``.
 
     ``mode="ephemeral"`` gives every call a fresh instance. ``name`` overrides the type
     name (the class name). ``remote=True`` describes a type another component implements,
-    for :func:`agent_sdk.client` only (not announced by this component)."""
+    for :func:`agent_sdk.client` only (not announced by this component). ``config``
+    declares the agent's config keys and their types (``{"greeting": str, "limits.max":
+    int | None}``; a dotted key is a path), given when an agent is created and read with
+    :func:`agent_sdk.get_config`.
+
+    A class defining ``save_snapshot(self) -> bytes`` and ``load_snapshot(self, data:
+    bytes)`` has snapshots (golem:api save-snapshot / load-snapshot): the host may save
+    its state and later recover by loading it into a fresh instance (made without
+    ``__init__``: the snapshot must hold everything) instead of replaying from the start.
+    ``snapshotting`` says when: ``"default"`` (the host's default, the default for such a
+    class), an int n (after every n invocations), a ``timedelta`` (periodically) or
+    ``"disabled"``."""
 
     def declare(target: C) -> C:
         if not isinstance(target, type):
@@ -321,16 +340,28 @@ def agent(
         methods: dict[str, Method] = {}
         for klass in reversed(target.__mro__[:-1]):  # in definition order, bases first
             for attr, member in vars(klass).items():
-                if inspect.isfunction(member) and not attr.startswith("_"):
+                if (
+                    inspect.isfunction(member)
+                    and not attr.startswith("_")
+                    and attr not in SNAPSHOT_HOOKS
+                ):
                     methods[attr] = _method(target, attr, getattr(target, attr))
         http_mount = _mount(target, mount, ctor, phantom, cors, auth, webhook_suffix)
         for m in methods.values():
             _check_endpoints(target, m, http_mount)
         if type_name in _REGISTRY and _REGISTRY[type_name].cls is not target:
             raise AgentDefinitionError(f"two agent types are named {type_name!r}")
+        snapshot_policy = _snapshotting(target, snapshotting)
+        declared = []
+        for key, hint in (config or {}).items():
+            try:
+                declared.append((key, shape_of(hint)))
+            except UnsupportedType as exc:
+                raise AgentDefinitionError(f"{target.__name__}: config {key!r}: {exc}") from None
         definition = AgentType(
-            target, type_name, _doc(target), ctor, methods, mode, http_mount, remote
-        )
+            target, type_name, _doc(target), ctor, methods, mode, http_mount, remote,
+            tuple(declared), snapshot_policy,
+        )  # fmt: skip
         target.__agent_type__ = definition  # type: ignore[attr-defined]
         _REGISTRY[type_name] = definition
         if not remote:
@@ -340,6 +371,31 @@ def agent(
     return declare if cls is None else declare(cls)
 
 
+SNAPSHOT_HOOKS = ("save_snapshot", "load_snapshot")
+
+
+def _snapshotting(cls: type, given: str | int | datetime.timedelta | None) -> tuple[str, Any]:
+    """The ``snapshotting`` variant of the agent type (neutral data)."""
+    hooks = [h for h in SNAPSHOT_HOOKS if callable(getattr(cls, h, None))]
+    if given == "disabled" or (given is None and not hooks):
+        return ("disabled", None)
+    if len(hooks) != 2:
+        raise AgentDefinitionError(
+            f"{cls.__name__}: snapshots need both save_snapshot(self) -> bytes and "
+            f"load_snapshot(self, data: bytes) (it defines {', '.join(hooks) or 'neither'})"
+        )
+    if given is None or given == "default":
+        return ("enabled", ("default", None))
+    if isinstance(given, datetime.timedelta):
+        return ("enabled", ("periodic", int(given.total_seconds() * 1_000_000_000)))
+    if isinstance(given, int) and not isinstance(given, bool) and 0 < given < 65536:
+        return ("enabled", ("every-n-invocation", given))
+    raise AgentDefinitionError(
+        f"{cls.__name__}: snapshotting must be 'default', 'disabled', a count of "
+        f"invocations (1-65535) or a timedelta, not {given!r}"
+    )
+
+
 def _install_guest(cls: type) -> None:
     """componentize-py looks for a ``Guest`` class in the app module: provide the SDK's
     (unless the module defines its own)."""
@@ -347,9 +403,12 @@ def _install_guest(cls: type) -> None:
 
     module = sys.modules.get(cls.__module__)
     if module is not None and not hasattr(module, "Guest"):
-        from .guest import Guest
+        from .guest import Guest, LoadSnapshot, SaveSnapshot
 
         module.Guest = Guest  # type: ignore[attr-defined]
+        # The SDK's world exports golem:api save-snapshot / load-snapshot too.
+        module.SaveSnapshot = SaveSnapshot  # type: ignore[attr-defined]
+        module.LoadSnapshot = LoadSnapshot  # type: ignore[attr-defined]
 
 
 def _doc(obj: Any) -> str:

@@ -28,7 +28,7 @@ from . import _convert as c
 from .definition import AgentType, InputError, Principal, agent_types
 from .wit import ValueMismatch
 
-__all__ = ["AgentFailure", "Guest", "Runtime", "principal_of"]
+__all__ = ["AgentFailure", "Guest", "LoadSnapshot", "Runtime", "SaveSnapshot", "principal_of"]
 
 
 class AgentFailure(Exception):
@@ -114,6 +114,38 @@ class Runtime:
             raise _failure(exc) from None
         self.agent_type = chosen
 
+    def save(self) -> bytes:
+        """The snapshot of the agent: a header naming its type, then its save_snapshot()."""
+        if self.agent_type is None:
+            raise AgentFailure("invalid-type", "the agent is not initialized: nothing to save")
+        hook = getattr(self.instance, "save_snapshot", None)
+        if hook is None:
+            raise AgentFailure(
+                "invalid-type", f"{self.agent_type.name} defines no save_snapshot: no snapshots"
+            )
+        data = hook()
+        if not isinstance(data, bytes | bytearray):
+            raise AgentFailure(
+                "custom-error", f"{self.agent_type.name}.save_snapshot returned {type(data)!r}"
+            )
+        return SNAPSHOT_MAGIC + self.agent_type.name.encode() + b"\n" + bytes(data)
+
+    def load(self, payload: bytes) -> None:
+        """A fresh instance of the snapshot's type (without ``__init__``) given the
+        state through its load_snapshot(data); AgentFailure if it cannot be."""
+        if not payload.startswith(SNAPSHOT_MAGIC) or b"\n" not in payload:
+            raise AgentFailure("invalid-input", "not a snapshot saved by agent_sdk")
+        name, _, data = payload[len(SNAPSHOT_MAGIC) :].partition(b"\n")
+        chosen = {t.name: t for t in self.known()}.get(name.decode(errors="replace"))
+        if chosen is None or not callable(getattr(chosen.cls, "load_snapshot", None)):
+            raise AgentFailure("invalid-type", f"no agent type {name!r} with load_snapshot here")
+        instance: Any = object.__new__(chosen.cls)
+        try:
+            instance.load_snapshot(data)
+        except Exception as exc:
+            raise _failure(exc) from None
+        self.agent_type, self.instance = chosen, instance
+
     def invoke(self, method_name: str, data: tuple[str, Any], principal: Principal) -> Any:
         if self.agent_type is None:
             raise AgentFailure("invalid-type", "the agent is not initialized: call initialize")
@@ -139,6 +171,8 @@ class Runtime:
                 "custom-error", f"{self.agent_type.name}.{method_name} returned a bad value: {exc}"
             ) from None
 
+
+SNAPSHOT_MAGIC = b"agent_sdk snapshot 1\n"
 
 _runtime = Runtime()
 
@@ -184,3 +218,24 @@ class Guest:
             return [c.to_binding(t, common.AgentType) for t in _runtime.discover()]
         except AgentFailure as failure:
             raise self._err(failure) from None
+
+
+class SaveSnapshot:
+    """The ``golem:api/save-snapshot@1.5.0`` export."""
+
+    def save(self) -> Any:
+        try:
+            payload = _runtime.save()
+        except AgentFailure as failure:
+            raise RuntimeError(f"save-snapshot: {failure}") from None  # traps
+        return b.module("golem_api_host").Snapshot(payload, "application/x-agent-sdk-snapshot")
+
+
+class LoadSnapshot:
+    """The ``golem:api/load-snapshot@1.5.0`` export: an err refuses the snapshot."""
+
+    def load(self, snapshot: Any) -> None:
+        try:
+            _runtime.load(bytes(snapshot.payload))
+        except AgentFailure as failure:
+            raise b.err(str(failure)) from None
