@@ -139,7 +139,8 @@ class Server:
         *,
         poll_interval: float = 0.1,
         await_timeout: float = 30.0,
-        workers: int = 4,
+        threads: int = 4,
+        processes: int = 1,
         log: Path | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
@@ -147,7 +148,8 @@ class Server:
         self.extra_args = extra_args
         self.poll_interval = poll_interval
         self.await_timeout = await_timeout
-        self.workers = workers
+        self.threads = threads
+        self.processes = processes
         self.log = log or store.with_name(store.name + "-server.log")
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -175,8 +177,9 @@ class Server:
                     str(self.poll_interval),
                     "--await-timeout",
                     str(self.await_timeout),
-                    "--workers",
-                    str(self.workers),
+                    "--threads",
+                    str(self.threads),
+                    *(("--workers", str(self.processes)) if self.processes != 1 else ()),
                     *self.extra_args,
                 ],
                 stdout=out,

@@ -269,6 +269,7 @@ class Executor:
         # An invocation another agent awaits completes that agent's promise (agent_rpc).
         agent_rpc.invocation_ended(self.store, agent, invocation_id, self.scheduler.wake)
         self.scheduler.finished(agent, invocation_id)
+        self.store.announce_ended(agent)  # held requests in other processes look now
 
     def _woken(self, promise: PromiseId) -> None:
         # A guest completed another agent's (or its own) promise: its owner has work.
@@ -285,10 +286,14 @@ class Executor:
         # A contender times a silent holder from its first look (host/store/sqlite.py),
         # so a lease abandoned by a dead process elsewhere is free a TTL from now.
         deadline = time.monotonic() + 1.5 * self.lease_ttl_s
+        told = False
         while True:
             try:
                 return self.run_agent(agent)
-            except LeaseHeld:
+            except LeaseHeld as exc:
+                if not told and not isinstance(exc, LeaseLost):
+                    self.store.wake_owner(exc.owner, agent)  # the holder runs it now
+                    told = True
                 status = self._work_status(agent)
                 if status is not None:
                     return status  # the holder did the work: nothing left to run

@@ -49,10 +49,12 @@ from host.store.sqlite_db import (
     store_error,
 )
 from host.store.sqlite_leases import Clock, SqliteLeases, lease_owner
+from host.store.wakeup import SqliteWakeups
 
 
-class SqliteStore(SqliteLeases, Store):
-    """The :class:`~host.store.base.Store` on one SQLite file."""
+class SqliteStore(SqliteWakeups, SqliteLeases, Store):
+    """The :class:`~host.store.base.Store` on one SQLite file (with the local wake-up
+    channel of host/store/wakeup.py between the processes sharing it)."""
 
     # -- components ---------------------------------------------------------------
     def add_component(self, name: str, hash: str, size: int) -> ComponentRecord:

@@ -1,0 +1,134 @@
+"""``agent-host serve --workers 2`` (issue 13 item 6): two host processes on one port and
+one SQLite store, each agent run by one of them, and work arriving at the other process
+reaching the owner at once through the local wake-up channel (host/store/wakeup.py).
+
+The scanner's poll interval is 30 s here, so anything that arrives within 10 s came
+through the channel, not a scan. Which process answers a connection is told by the pid
+``/healthz`` returns; a keep-alive connection stays with its process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.build import build_fixture
+from tests.server_util import Api, Server, add_component, json_bytes, wait_until
+
+POLL_S = 30.0  # no scan during a test: only the channel can bring work across
+PROMPT_S = 10.0  # far below POLL_S, far above the few ms the channel takes
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    store = tmp_path / "store"
+    cid = add_component(store, build_fixture("promises-1.3.0"), "promises")
+    server = Server(store, poll_interval=POLL_S, processes=2).start()
+    try:
+        yield server, cid
+    finally:
+        code = server.stop()
+        output = server.output()
+        assert code == 0, output[-3000:]
+        assert "Traceback" not in output, output[-3000:]
+
+
+def _connections(server: Server, cid: str) -> dict[int, Api]:
+    """One keep-alive client per worker process, keyed by its pid."""
+    apis: dict[int, Api] = {}
+    spare: list[httpx.Client] = []
+    deadline = time.monotonic() + 30
+    while len(apis) < 2:
+        assert time.monotonic() < deadline, f"only reached processes {list(apis)}"
+        client = server.client()
+        pid = int(client.get("/healthz").json()["pid"])
+        if pid in apis:
+            spare.append(client)  # kept open: the next connection goes elsewhere more often
+        else:
+            apis[pid] = Api(client, cid)
+    return apis
+
+
+def _owner_pid(store: Path, name: str) -> int | None:
+    with sqlite3.connect(f"file:{_db(store)}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT owner FROM leases WHERE name = ?", (name,)).fetchone()
+    return None if row is None else int(str(row[0]).split(":")[1])
+
+
+def _db(store: Path) -> Path:
+    found = list(store.glob("*.db"))
+    assert found, f"no database in {store}"
+    return found[0]
+
+
+def test_both_processes_serve_and_each_agent_has_one_owner(two: tuple[Server, str]) -> None:
+    server, cid = two
+    apis = _connections(server, cid)
+    assert len(set(apis)) == 2 and server.proc is not None
+    assert server.proc.pid not in apis  # the parent only supervises
+    for pid, api in apis.items():
+        name = f"agent-of-{pid}"
+        created = api.invoke_and_await(name, "create")
+        assert created.status_code == 200, created.text
+        # The process that received the first invocation ran it and keeps its lease.
+        assert _owner_pid(server.store, name) == pid
+
+
+def test_work_at_one_process_reaches_the_owner_at_once(two: tuple[Server, str]) -> None:
+    server, cid = two
+    (owner_pid, owner), (other_pid, other) = _connections(server, cid).items()
+    created = owner.invoke_and_await("cross", "create")
+    assert created.status_code == 200, created.text
+    idx = int(created.json()["result"])
+    assert _owner_pid(server.store, "cross") == owner_pid
+    waiter = Api(server.client(timeout=60), cid)
+    assert int(waiter.http.get("/healthz").json()["pid"]) in (owner_pid, other_pid)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        # An invocation sent to the other process: the owner is told and runs it.
+        held = pool.submit(other.invoke_and_await, "cross", "await", [idx], timeout=50)
+        owner.wait_status("cross", "Suspended", timeout=PROMPT_S)
+        assert time.monotonic() - started < PROMPT_S
+        # The completion also goes to the other process; the held request there hears
+        # that the owner finished.
+        started = time.monotonic()
+        done = other.complete("cross", idx, json_bytes("hello"))
+        assert done.status_code == 200 and done.json() is True, done.text
+        response = held.result(timeout=PROMPT_S)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert bytes(response.json()["result"]) == b'"hello"'
+    assert elapsed < PROMPT_S, f"{elapsed:.1f} s: the scanner, not the channel, found it"
+    assert _owner_pid(server.store, "cross") == owner_pid  # it never moved
+
+
+def test_a_killed_worker_process_is_restarted(two: tuple[Server, str]) -> None:
+    server, cid = two
+    apis = _connections(server, cid)
+    victim = min(apis)
+    os.kill(victim, signal.SIGKILL)
+
+    def restarted() -> bool:
+        return f"worker process {victim} exited (killed by SIGKILL); restarting" in server.output()
+
+    wait_until(restarted, timeout=20, what="the parent to restart the killed process")
+    # Still two processes serve: new connections reach a pid other than the survivor.
+    survivor = max(apis)
+    seen: set[int] = set()
+
+    def another_process() -> bool:
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            answer = client.get("/healthz")
+        seen.add(int(answer.json()["pid"])) if answer.status_code == 200 else None
+        return bool(seen - {survivor, victim})
+
+    wait_until(another_process, timeout=30, interval=0.01, what="a restarted process")
+    assert victim not in seen
