@@ -42,7 +42,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(store: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(store: Path | str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``agent-host --store STORE ARGS...`` as a separate process."""
     return subprocess.run(
         [AGENT_HOST, "--store", str(store), *args],
@@ -143,9 +143,15 @@ class Server:
         processes: int = 1,
         log: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        global_args: tuple[str, ...] = (),
+        store_url: str | None = None,
     ) -> None:
+        """``store``: the data directory (``store_url``: a store URL to serve instead,
+        with ``global_args=("--data-dir", DIR)`` for PostgreSQL)."""
         self.store = store
+        self.store_url = store_url
         self.extra_args = extra_args
+        self.global_args = global_args
         self.poll_interval = poll_interval
         self.await_timeout = await_timeout
         self.threads = threads
@@ -169,7 +175,8 @@ class Server:
                 [
                     AGENT_HOST,
                     "--store",
-                    str(self.store),
+                    self.store_url or str(self.store),
+                    *self.global_args,
                     "serve",
                     "--port",
                     str(self.port),
