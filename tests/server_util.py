@@ -145,11 +145,13 @@ class Server:
         extra_args: tuple[str, ...] = (),
         global_args: tuple[str, ...] = (),
         store_url: str | None = None,
+        threads_option: str = "--threads",
     ) -> None:
         """``store``: the data directory (``store_url``: a store URL to serve instead,
         with ``global_args=("--data-dir", DIR)`` for PostgreSQL)."""
         self.store = store
         self.store_url = store_url
+        self.threads_option = threads_option  # "--workers" for revisions before --threads
         self.extra_args = extra_args
         self.global_args = global_args
         self.poll_interval = poll_interval
@@ -184,7 +186,7 @@ class Server:
                     str(self.poll_interval),
                     "--await-timeout",
                     str(self.await_timeout),
-                    "--threads",
+                    self.threads_option,
                     str(self.threads),
                     *(("--workers", str(self.processes)) if self.processes != 1 else ()),
                     *self.extra_args,

@@ -253,6 +253,12 @@ class Executor:
             lock.release()
         return True
 
+    def holds(self, agent: AgentId) -> bool:
+        """Whether this process holds the agent's lease (running it, or kept between
+        runs): whether another process's "it has work" is for this one to act on."""
+        with self._leased_lock:
+            return agent in self._owned or agent in self._leased
+
     def is_running_here(self, agent: AgentId) -> bool:
         """Whether a thread of this process runs the agent now."""
         return self._lock(agent).locked()
@@ -321,18 +327,22 @@ class Executor:
         """Hold the agent's lease for a run (under its lock): LeaseHeld if another
         process holds it. A lease this process keeps takes no transaction."""
         if agent not in self._owned:
-            holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
+            # A read first: a live holder elsewhere costs no (failing) lease write.
+            holder = self.store.lease_holder(agent, self.owner)
+            if holder is None:
+                holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
             if holder is not None:
                 raise LeaseHeld(str(agent), holder)
         self._hold(agent)
 
     def _let_go(self, agent: AgentId, lost: bool) -> None:
         """After a run: keep the lease (``keeps_leases``) or release it."""
-        self._unhold(agent)
         if self.keep_leases and not lost:
             with self._leased_lock:
-                self._owned.add(agent)
+                self._owned.add(agent)  # before _unhold: holds() never sees a gap
+            self._unhold(agent)
             return
+        self._unhold(agent)
         with self._leased_lock:
             self._owned.discard(agent)
         try:

@@ -188,7 +188,12 @@ class PoolScheduler:
         self._unlisten = self._executor.store.listen(self._store_event, self._executor.owner)
 
     def _store_event(self, agent: AgentId, work: bool) -> None:
-        if work:
+        # Work is acted on by the process holding the agent only: whoever sent it also
+        # scheduled the agent itself (and tells the holder it finds), so the others need
+        # not race for the lease (one lease transaction each, on PostgreSQL where every
+        # process hears every NOTIFY). Anything missed is left to the scanner.
+        assert self._executor is not None
+        if work and self._executor.holds(agent):
             self.schedule(agent)
         self._notify(agent)
 

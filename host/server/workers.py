@@ -42,7 +42,10 @@ code."""
 def bind_socket(host: str, port: int, backlog: int) -> socket.socket:
     """The listening socket every worker process accepts on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto given explicitly: asyncio sets TCP_NODELAY on accepted connections only when
+    # the socket says IPPROTO_TCP (with proto 0 every small response waited ~40 ms for
+    # the client's delayed ACK, Nagle's algorithm).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -451,6 +451,12 @@ class Store(abc.ABC):
         """The owner process's heartbeat, keeping every lease it holds alive; False if it
         holds none any more (judged stale by another process and evicted, or released)."""
 
+    def lease_holder(self, agent: AgentId, owner: str) -> str | None:
+        """The other process holding the agent's lease, if a read can vouch that it is
+        alive (then acquiring it would only fail, a write transaction spent); None when
+        unsure, free or ``owner``'s own: :meth:`acquire_lease` decides."""
+        return None
+
     @abc.abstractmethod
     def release_owner(self, owner: str) -> None:
         """Release every lease the owner process holds (it stops)."""

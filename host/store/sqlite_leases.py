@@ -108,6 +108,25 @@ class SqliteLeases(SqliteDatabase):
             self._tokens[agent] = (owner, int(epoch[0]))
         return None
 
+    def lease_holder(self, agent: AgentId, owner: str) -> str | None:
+        """A holder on this machine with a live pid whose process row has not expired
+        (written with this machine's clock, so comparing it is sound here): a read, where
+        a failing acquire_lease would be a write that other processes' writes queue
+        behind (SQLite's one write lock, slept on by the busy handler). Any other holder
+        is judged by acquire_lease."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT l.owner, p.expires_at FROM leases l LEFT JOIN processes p "
+                "ON p.owner = l.owner WHERE l.component_id = ? AND l.name = ?",
+                _key(agent),
+            ).fetchone()
+        if row is None or row[0] == owner or row[1] is None:
+            return None
+        holder = str(row[0])
+        if holder.partition(":")[0] != socket.gethostname() or not _owner_alive(holder):
+            return None
+        return holder if int(row[1]) > self.clock.time_ns() else None
+
     def renew_lease(self, agent: AgentId, owner: str, ttl_s: float) -> bool:
         with self._tx("renew_lease") as db:
             token = self._tokens.get(agent)

@@ -13,27 +13,60 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fixtures.build import build_fixture
-from tests.server_util import Api, Server, add_component, json_bytes, wait_until
+from tests.server_util import Api, Server, cli, json_bytes, wait_until
 
 POLL_S = 30.0  # no scan during a test: only the channel can bring work across
 PROMPT_S = 10.0  # far below POLL_S, far above the few ms the channel takes
 
 
-@pytest.fixture
-def two(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+@dataclass
+class Two:
+    """``serve --workers 2`` on a store, and how to read who holds an agent's lease."""
+
+    server: Server
+    cid: str
+    cli_args: tuple[str, ...]  # the store URL or directory, then options the CLI needs
+    owner_of: Callable[[str], int | None]  # agent name -> pid of its lease holder
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Two]:
     store = tmp_path / "store"
-    cid = add_component(store, build_fixture("promises-1.3.0"), "promises")
-    server = Server(store, poll_interval=POLL_S, processes=2).start()
+    store_url: str | None = None
+    global_args: tuple[str, ...] = ()
+    if request.param == "postgresql":
+        store_url = str(request.getfixturevalue("pg_url"))
+        global_args = ("--data-dir", str(tmp_path / "data"))
+    target = store_url or str(store)
+    fixture = str(build_fixture("promises-1.3.0"))
+    added = cli(target, *global_args, "component", "add", fixture, "--name", "promises")
+    assert added.returncode == 0, added.stderr
+    server = Server(
+        store, poll_interval=POLL_S, processes=2, store_url=store_url, global_args=global_args
+    ).start()
+
+    def owner_of(name: str) -> int | None:
+        if store_url is not None:
+            import psycopg
+
+            with psycopg.connect(store_url) as conn:
+                row = conn.execute("SELECT owner FROM leases WHERE name = %s", (name,)).fetchone()
+        else:
+            with sqlite3.connect(f"file:{_db(store)}?mode=ro", uri=True) as db:
+                row = db.execute("SELECT owner FROM leases WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(str(row[0]).split(":")[1])
+
     try:
-        yield server, cid
+        yield Two(server, added.stdout.strip(), (target, *global_args), owner_of)
     finally:
         code = server.stop()
         output = server.output()
@@ -57,20 +90,14 @@ def _connections(server: Server, cid: str) -> dict[int, Api]:
     return apis
 
 
-def _owner_pid(store: Path, name: str) -> int | None:
-    with sqlite3.connect(f"file:{_db(store)}?mode=ro", uri=True) as db:
-        row = db.execute("SELECT owner FROM leases WHERE name = ?", (name,)).fetchone()
-    return None if row is None else int(str(row[0]).split(":")[1])
-
-
 def _db(store: Path) -> Path:
     found = list(store.glob("*.db"))
     assert found, f"no database in {store}"
     return found[0]
 
 
-def test_both_processes_serve_and_each_agent_has_one_owner(two: tuple[Server, str]) -> None:
-    server, cid = two
+def test_both_processes_serve_and_each_agent_has_one_owner(two: Two) -> None:
+    server, cid = two.server, two.cid
     apis = _connections(server, cid)
     assert len(set(apis)) == 2 and server.proc is not None
     assert server.proc.pid not in apis  # the parent only supervises
@@ -79,16 +106,16 @@ def test_both_processes_serve_and_each_agent_has_one_owner(two: tuple[Server, st
         created = api.invoke_and_await(name, "create")
         assert created.status_code == 200, created.text
         # The process that received the first invocation ran it and keeps its lease.
-        assert _owner_pid(server.store, name) == pid
+        assert two.owner_of(name) == pid
 
 
-def test_work_at_one_process_reaches_the_owner_at_once(two: tuple[Server, str]) -> None:
-    server, cid = two
+def test_work_at_one_process_reaches_the_owner_at_once(two: Two) -> None:
+    server, cid = two.server, two.cid
     (owner_pid, owner), (other_pid, other) = _connections(server, cid).items()
     created = owner.invoke_and_await("cross", "create")
     assert created.status_code == 200, created.text
     idx = int(created.json()["result"])
-    assert _owner_pid(server.store, "cross") == owner_pid
+    assert two.owner_of("cross") == owner_pid
     waiter = Api(server.client(timeout=60), cid)
     assert int(waiter.http.get("/healthz").json()["pid"]) in (owner_pid, other_pid)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -107,11 +134,11 @@ def test_work_at_one_process_reaches_the_owner_at_once(two: tuple[Server, str]) 
     assert response.status_code == 200, response.text
     assert bytes(response.json()["result"]) == b'"hello"'
     assert elapsed < PROMPT_S, f"{elapsed:.1f} s: the scanner, not the channel, found it"
-    assert _owner_pid(server.store, "cross") == owner_pid  # it never moved
+    assert two.owner_of("cross") == owner_pid  # it never moved
 
 
-def test_a_killed_worker_process_is_restarted(two: tuple[Server, str]) -> None:
-    server, cid = two
+def test_a_killed_worker_process_is_restarted(two: Two) -> None:
+    server, cid = two.server, two.cid
     apis = _connections(server, cid)
     victim = min(apis)
     os.kill(victim, signal.SIGKILL)
@@ -132,3 +159,24 @@ def test_a_killed_worker_process_is_restarted(two: tuple[Server, str]) -> None:
 
     wait_until(another_process, timeout=30, interval=0.01, what="a restarted process")
     assert victim not in seen
+
+
+def test_a_completion_by_the_cli_reaches_the_owning_process_at_once(two: Two) -> None:
+    server, cid = two.server, two.cid
+    (owner_pid, owner), _ = _connections(server, cid).items()
+    created = owner.invoke_and_await("by-cli", "create")
+    assert created.status_code == 200, created.text
+    idx = int(created.json()["result"])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(owner.invoke_and_await, "by-cli", "await", [idx], timeout=50)
+        owner.wait_status("by-cli", "Suspended", timeout=PROMPT_S)
+        started = time.monotonic()
+        complete = ("promise", "complete", "promises", "by-cli", str(idx), "--text", "cli")
+        done = cli(*two.cli_args, *complete)
+        assert done.returncode == 0, done.stderr
+        response = held.result(timeout=PROMPT_S)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert bytes(response.json()["result"]) == b"cli"
+    assert elapsed < PROMPT_S, f"{elapsed:.1f} s: the scanner, not the channel, found it"
+    assert two.owner_of("by-cli") == owner_pid
