@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -282,8 +283,15 @@ def serve(
     )
 
     def child(sock: Any, ready: Any) -> int:
+        # uvicorn re-raises the signal that stopped it once it has shut down; as an
+        # exception here (not the default action, death) it lets the service close:
+        # the process's leases released at once and its wake-up marker removed.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_cleanly)
         try:
             _serve_process(ctx, options, sock, ready)
+        except SystemExit:
+            pass
         finally:
             if ctx._service is not None:
                 ctx._service.close()
@@ -292,6 +300,10 @@ def serve(
     code = Supervisor(workers, sock, child).run()
     if code:
         sys.exit(code)
+
+
+def _exit_cleanly(sig: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def _default_max_connections() -> int:

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -36,6 +36,7 @@ class Two:
     cid: str
     cli_args: tuple[str, ...]  # the store URL or directory, then options the CLI needs
     owner_of: Callable[[str], int | None]  # agent name -> pid of its lease holder
+    killed: set[int] = field(default_factory=set)  # pids a test killed with SIGKILL
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -66,12 +67,23 @@ def two(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Two]:
         return None if row is None else int(str(row[0]).split(":")[1])
 
     try:
-        yield Two(server, added.stdout.strip(), (target, *global_args), owner_of)
+        two = Two(server, added.stdout.strip(), (target, *global_args), owner_of)
+        yield two
     finally:
         code = server.stop()
         output = server.output()
         assert code == 0, output[-3000:]
         assert "Traceback" not in output, output[-3000:]
+        if store_url is None:  # each process closed its channel (removed its marker)...
+            markers = Path(f"{os.path.realpath(_db(store))}.wake")
+            left = [
+                m.name for m in markers.iterdir() if int(m.name.split("-")[0]) not in two.killed
+            ]
+            assert left == [], left
+            # ...and released its leases (deleted its process row) as it stopped.
+            with sqlite3.connect(f"file:{_db(store)}?mode=ro", uri=True) as db:
+                rows = db.execute("SELECT owner FROM processes").fetchall()
+            assert [r for r in rows if int(str(r[0]).split(":")[1]) not in two.killed] == []
 
 
 def _connections(server: Server, cid: str) -> dict[int, Api]:
@@ -141,6 +153,7 @@ def test_a_killed_worker_process_is_restarted(two: Two) -> None:
     server, cid = two.server, two.cid
     apis = _connections(server, cid)
     victim = min(apis)
+    two.killed.add(victim)
     os.kill(victim, signal.SIGKILL)
 
     def restarted() -> bool:
