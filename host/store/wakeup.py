@@ -35,6 +35,7 @@ import os
 import selectors
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,12 @@ log = logging.getLogger("agent-host")
 SEND_TIMEOUT_S = 0.2
 """How long a sender waits for room in a peer's socket buffer before giving up (the
 scanner then finds the work)."""
+
+SKIP_S = 2.0
+"""How long a peer that did not take a message in time is skipped: a stopped process
+(SIGSTOP, a debugger) must not cost every sender a timeout per message."""
+
+_MAX_LINE = 4096  # a longer unterminated line is not ours: the connection is dropped
 
 _ON_EVENT = Callable[[AgentId, bool], None]
 
@@ -100,6 +107,7 @@ class LocalWakeups:
         self._mine: set[str] = set()  # tags this process listens under
         self._listeners: list[_Listener] = []
         self._known: tuple[float, list[str]] = (-1.0, [])  # markers dir mtime, tags
+        self._skip: dict[str, float] = {}  # tag -> monotonic time until which it is skipped
 
     def address(self, tag: str) -> bytes:
         return self._prefix + b"/" + tag.encode()
@@ -167,6 +175,8 @@ class LocalWakeups:
     def _send(self, tag: str, message: bytes) -> bool:
         with self._lock:
             lock = self._send_locks.setdefault(tag, threading.Lock())
+            if self._skip.get(tag, 0.0) > time.monotonic():
+                return False
         with lock:
             for attempt in (1, 2):  # a kept connection may have died with its peer
                 sock = self._peers.get(tag)
@@ -182,6 +192,13 @@ class LocalWakeups:
                         self._peers[tag] = sock
                     sock.sendall(message)
                     return True
+                except TimeoutError:  # alive but not reading: skipped for a while
+                    self._peers.pop(tag, None)
+                    if sock is not None:
+                        sock.close()
+                    with self._lock:
+                        self._skip[tag] = time.monotonic() + SKIP_S
+                    return False
                 except OSError:
                     self._peers.pop(tag, None)
                     if sock is not None:
@@ -261,6 +278,10 @@ class _Listener:
                     *lines, pending[conn] = (pending[conn] + data).split(b"\n")
                     for line in lines:
                         self._deliver(line)
+                    if len(pending[conn]) > _MAX_LINE:
+                        sel.unregister(conn)
+                        del pending[conn]
+                        conn.close()
         finally:
             for conn in pending:
                 conn.close()

@@ -101,3 +101,45 @@ def test_another_database_file_is_another_channel(tmp_path: Path) -> None:
     finally:
         stop()
         other.close()
+
+
+def test_a_peer_that_does_not_read_is_skipped_and_junk_dropped(tmp_path: Path) -> None:
+    """A listening socket nobody reads (a stopped process): senders give up after the
+    send timeout once, then skip it instead of waiting on every message."""
+    import time
+
+    from host.store import wakeup
+
+    db = tmp_path / "agent-host.db"
+    sender = LocalWakeups(db)
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stuck.bind(sender.address("1000004-dddd"))
+    stuck.listen(1)  # accepted by the kernel, never read
+    owner = _owner(1_000_004, "dddd")
+    try:
+        sent = 0
+        while sender.wake_owner(owner, AGENT):
+            sent += 1
+            assert sent < 10_000_000, "the socket buffer never filled"
+        started = time.monotonic()
+        assert not sender.wake_owner(owner, AGENT)  # skipped: no second timeout
+        assert time.monotonic() - started < wakeup.SEND_TIMEOUT_S
+    finally:
+        stuck.close()
+        sender.close()
+    # A peer sending one endless line is cut off; the listener goes on serving others.
+    got, on = _events()
+    listener = LocalWakeups(db)
+    stop = listener.listen(_owner(1_000_005, "eeee"), on)  # type: ignore[arg-type]
+    assert stop is not None
+    try:
+        junk = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        junk.connect(listener.address("1000005-eeee"))
+        junk.sendall(b"x" * 100_000)
+        other = LocalWakeups(db)
+        assert other.wake_owner(_owner(1_000_005, "eeee"), AGENT)
+        assert got.get(timeout=5) == (AGENT, True)
+        other.close()
+        junk.close()
+    finally:
+        stop()
