@@ -277,8 +277,9 @@ def serve(
         sock = bind_socket(bind, port, min(2048, options.max_connections))
     except OSError as exc:
         raise InvalidInput(f"cannot listen on {bind}:{port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]  # --port 0: the port the system chose
     click.echo(
-        f"agent-host serving {ctx.store_dir} on http://{bind}:{port} with {workers} processes",
+        f"agent-host serving {ctx.store_dir} on http://{bind}:{bound} with {workers} processes",
         err=True,
     )
 
@@ -288,14 +289,15 @@ def serve(
         # the process's leases released at once and its wake-up marker removed.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _exit_cleanly)
+        code = 0
         try:
-            _serve_process(ctx, options, sock, ready)
-        except SystemExit:
-            pass
+            handle_errors(_serve_process)(ctx, options, sock, ready)  # "Error: ...", its code
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
         finally:
             if ctx._service is not None:
                 ctx._service.close()
-        return 0
+        return code
 
     code = Supervisor(workers, sock, child).run()
     if code:

@@ -193,3 +193,24 @@ def test_a_completion_by_the_cli_reaches_the_owning_process_at_once(two: Two) ->
     assert bytes(response.json()["result"]) == b"cli"
     assert elapsed < PROMPT_S, f"{elapsed:.1f} s: the scanner, not the channel, found it"
     assert two.owner_of("by-cli") == owner_pid
+
+
+def test_a_start_that_fails_in_the_workers_fails_once_with_their_error(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.server_util import AGENT_HOST, free_port
+
+    store = tmp_path / "damaged"
+    store.mkdir()
+    (store / "agent-host.db").write_bytes(b"not a database, " * 64)
+    done = subprocess.run(
+        [AGENT_HOST, "--store", str(store), "serve", "--workers", "2", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 6, done.stderr  # a StoreError's exit code, from a child
+    assert "Error: cannot open the store" in done.stderr
+    assert "failed to start (exit 6); stopping" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "restarting" not in done.stderr
