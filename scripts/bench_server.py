@@ -16,12 +16,17 @@ fresh data directory, driven by real httpx clients:
    over ``--clients`` asyncio connections on one thread; ``both`` (the default) measures
    each on its own set of agents.
 
+``--workers 1,2`` (the default) measures each with that many host processes behind the
+port (``serve --workers N``, one SQLite store), each on a fresh copy of the same data
+directory, and ends with a table of resumes/s per process count.
+
 ``--compare REV`` first runs the same measurements against the revision REV (a temporary
 git worktree, its code put first on the server's PYTHONPATH), so one run prints the
 baseline beside the figures of the working tree.
 
     .venv/bin/python scripts/bench_server.py [--rounds 200] [--agents 1000] [--clients 16]
-        [--client both] [--workers 4] [--poll-interval 0.25] [--approval-rounds 50]
+        [--client both] [--workers 1,2] [--threads 4] [--poll-interval 0.25]
+        [--approval-rounds 50]
         [--list-interval 0.5] [--compare REV]
 """
 
@@ -34,6 +39,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,6 +60,7 @@ from tests.server_util import (  # noqa: E402
     Server,
     add_component,
     build_approval,
+    clone_store,
     json_bytes,
 )
 
@@ -233,7 +240,13 @@ def main() -> None:
     parser.add_argument("--approval-rounds", type=int, default=50, help="0 to skip")
     parser.add_argument("--agents", type=int, default=1000, help="agents suspended at once")
     parser.add_argument("--clients", type=int, default=16, help="concurrent completing clients")
-    parser.add_argument("--workers", type=int, default=4, help="the server's --workers")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="host processes behind the port (serve --workers), a comma-separated list: "
+        "each is measured on its own server",
+    )
+    parser.add_argument("--threads", type=int, default=4, help="the server's --threads")
     parser.add_argument("--poll-interval", type=float, default=0.25)
     parser.add_argument(
         "--list-interval",
@@ -249,76 +262,113 @@ def main() -> None:
     parser.add_argument("--label", default="working tree", help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
     if args.compare:
         run_baseline(__file__, args.compare)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-server-"))
-    store = tmp / "store"
+    template = tmp / "template"
+    threads_option = _threads_option()
+    if threads_option != "--threads" and counts != [1]:
+        print(f"({args.label}: no serve --workers here: measuring 1 process only)")
+        counts = [1]
+    print(
+        f"== {args.label} ==\n"
+        f"$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, httpx {httpx.__version__}"
+    )
+    summary: list[tuple[int, str, float]] = []
     try:
-        ids = {"promises": add_component(store, build_fixture("promises-1.3.0"), "promises")}
+        ids = {"promises": add_component(template, build_fixture("promises-1.3.0"), "promises")}
         if args.approval_rounds:
-            ids["approval"] = add_component(store, build_approval(), "approval")
-        server = Server(
-            store,
-            poll_interval=args.poll_interval,
-            workers=args.workers,
-            await_timeout=120,
-            log=tmp / "server.log",
-        ).start()
-        try:
-            print(
-                f"== {args.label} ==\n"
-                f"$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
-                f"server: agent-host serve --port {server.port} --workers {args.workers} "
-                f"--poll-interval {args.poll_interval} (store {store})\n"
-                f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-                f"{platform.python_version()}, httpx {httpx.__version__}"
-            )
-            if args.rounds:
-                wake_latency(server, ids["promises"], "create-and-await", [0], 5, "warm")
-                times = wake_latency(
-                    server, ids["promises"], "create-and-await", [1, 2, 3], args.rounds, "lat"
-                )
+            ids["approval"] = add_component(template, build_approval(), "approval")
+        for count in counts:
+            store = clone_store(template, tmp / f"store-{count}")
+            server = Server(
+                store,
+                poll_interval=args.poll_interval,
+                threads=args.threads,
+                processes=count,
+                await_timeout=120,
+                log=tmp / f"server-{count}.log",
+                threads_option=threads_option,
+            ).start()
+            try:
                 print(
-                    f"\n1. complete -> held invoke-and-await returns, promises-1.3.0 "
-                    f"create-and-await, {len(times)} sequential rounds (fresh agent each):\n"
-                    f"   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
-                    f"min {_ms(min(times))}, max {_ms(max(times))}"
+                    f"\n-- {count} host process{'es' if count > 1 else ''} --\n"
+                    f"server: agent-host serve --port {server.port} --workers {count} "
+                    f"{threads_option} {args.threads} --poll-interval {args.poll_interval} "
+                    f"(store {store})"
                 )
-            if args.approval_rounds:
-                payload = json_bytes("approved")
-                wake_latency(server, ids["approval"], "start-approval", payload, 2, "awarm")
-                times = wake_latency(
-                    server, ids["approval"], "start-approval", payload, args.approval_rounds, "ap"
-                )
-                print(
-                    f"   approval example (componentize-py) start-approval, {len(times)} rounds:"
-                    f"\n   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
-                    f"min {_ms(min(times))}, max {_ms(max(times))}"
-                )
-            clients = ["httpx", "raw"] if args.client == "both" else [args.client]
-            for client in clients if args.agents else []:
-                f = throughput(
-                    server, ids["promises"], args.agents, args.clients, args.list_interval, client
-                )
-                n = args.agents
-                print(
-                    f"\n2. {n} agents suspended at once (create-and-await via /invoke: "
-                    f"{f['invoke_s']:.2f} s to send, all Suspended after {f['suspend_s']:.2f} "
-                    f"s), then completed by {args.clients} concurrent {client} clients:\n"
-                    f"   all {n} complete requests answered in {f['requests_s']:.2f} s "
-                    f"({n / f['requests_s']:.0f} requests/s)\n"
-                    f"   every agent back to Idle after {f['all_idle_s']:.2f} s "
-                    f"({n / f['all_idle_s']:.0f} completions/s end to end; listing polled "
-                    f"every {args.list_interval} s, one listing takes {_ms(f['listing_s'])})"
-                )
-        finally:
-            server.stop(timeout=60)
+                for client, rate in _measure(server, ids, args):
+                    summary.append((count, client, rate))
+            finally:
+                server.stop(timeout=60)
+        if summary:
+            print(f"\nresumes/s ({args.agents} suspended agents, {args.clients} clients):")
+            for count, client, rate in summary:
+                print(f"   {count} process{'es' if count > 1 else '  '}  {client:5}  {rate:6.0f}/s")
     finally:
         if args.keep:
             print(f"data directory kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _threads_option() -> str:
+    """The serve option for agents run at once: --threads, or --workers before
+    ``serve --workers N`` meant processes (a --compare baseline)."""
+    agent_host = str(Path(sys.executable).with_name("agent-host"))
+    done = subprocess.run(
+        [agent_host, "serve", "--help"], capture_output=True, text=True, check=False
+    )
+    return "--threads" if "--threads" in done.stdout else "--workers"
+
+
+def _measure(server: Server, ids: dict[str, str], args: Any) -> list[tuple[str, float]]:
+    """Sections 1 and 2 on one server; (client, resumes/s) per throughput run."""
+    if args.rounds:
+        wake_latency(server, ids["promises"], "create-and-await", [0], 5, "warm")
+        times = wake_latency(
+            server, ids["promises"], "create-and-await", [1, 2, 3], args.rounds, "lat"
+        )
+        print(
+            f"1. complete -> held invoke-and-await returns, promises-1.3.0 "
+            f"create-and-await, {len(times)} sequential rounds (fresh agent each):\n"
+            f"   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
+            f"min {_ms(min(times))}, max {_ms(max(times))}"
+        )
+    if args.approval_rounds:
+        payload = json_bytes("approved")
+        wake_latency(server, ids["approval"], "start-approval", payload, 2, "awarm")
+        times = wake_latency(
+            server, ids["approval"], "start-approval", payload, args.approval_rounds, "ap"
+        )
+        print(
+            f"   approval example (componentize-py) start-approval, {len(times)} rounds:"
+            f"\n   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
+            f"min {_ms(min(times))}, max {_ms(max(times))}"
+        )
+    rates = []
+    clients = ["httpx", "raw"] if args.client == "both" else [args.client]
+    for client in clients if args.agents else []:
+        f = throughput(
+            server, ids["promises"], args.agents, args.clients, args.list_interval, client
+        )
+        n = args.agents
+        print(
+            f"2. {n} agents suspended at once (create-and-await via /invoke: "
+            f"{f['invoke_s']:.2f} s to send, all Suspended after {f['suspend_s']:.2f} "
+            f"s), then completed by {args.clients} concurrent {client} clients:\n"
+            f"   all {n} complete requests answered in {f['requests_s']:.2f} s "
+            f"({n / f['requests_s']:.0f} requests/s)\n"
+            f"   every agent back to Idle after {f['all_idle_s']:.2f} s "
+            f"({n / f['all_idle_s']:.0f} completions/s end to end; listing polled "
+            f"every {args.list_interval} s, one listing takes {_ms(f['listing_s'])})"
+        )
+        rates.append((client, n / f["all_idle_s"]))
+    return rates
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(store: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(store: Path | str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``agent-host --store STORE ARGS...`` as a separate process."""
     return subprocess.run(
         [AGENT_HOST, "--store", str(store), *args],
@@ -148,15 +148,25 @@ class Server:
         *,
         poll_interval: float = 0.1,
         await_timeout: float = 30.0,
-        workers: int = 4,
+        threads: int = 4,
+        processes: int = 1,
         log: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        global_args: tuple[str, ...] = (),
+        store_url: str | None = None,
+        threads_option: str = "--threads",
     ) -> None:
+        """``store``: the data directory (``store_url``: a store URL to serve instead,
+        with ``global_args=("--data-dir", DIR)`` for PostgreSQL)."""
         self.store = store
+        self.store_url = store_url
+        self.threads_option = threads_option  # "--workers" for revisions before --threads
         self.extra_args = extra_args
+        self.global_args = global_args
         self.poll_interval = poll_interval
         self.await_timeout = await_timeout
-        self.workers = workers
+        self.threads = threads
+        self.processes = processes
         self.log = log or store.with_name(store.name + "-server.log")
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -176,7 +186,8 @@ class Server:
                 [
                     AGENT_HOST,
                     "--store",
-                    str(self.store),
+                    self.store_url or str(self.store),
+                    *self.global_args,
                     "serve",
                     "--port",
                     str(self.port),
@@ -184,8 +195,9 @@ class Server:
                     str(self.poll_interval),
                     "--await-timeout",
                     str(self.await_timeout),
-                    "--workers",
-                    str(self.workers),
+                    self.threads_option,
+                    str(self.threads),
+                    *(("--workers", str(self.processes)) if self.processes != 1 else ()),
                     *self.extra_args,
                 ],
                 stdout=out,

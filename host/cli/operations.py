@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +157,17 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Host processes serving the port (one store; each agent runs in one of them "
+    "at a time, and a process that dies is restarted).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
     default=4,
     show_default=True,
-    help="Agents run at once.",
+    help="Agents run at once, per process.",
 )
 @click.option(
     "--poll-interval",
@@ -226,6 +237,7 @@ def serve(
     bind: str,
     port: int,
     workers: int,
+    threads: int,
     poll_interval: float,
     token: str | None,
     token_file: Path | None,
@@ -238,19 +250,8 @@ def serve(
 ) -> None:
     """Serve Golem's REST API for every agent in the data directory.
 
-    On start it resumes every agent that was running or has a due wake-up."""
-    import uvicorn
-
-    from host.runtime.scheduler import PoolScheduler
-    from host.server import create_app
-    from host.server.auth import AuthConfig
-    from host.server.connections import (
-        GuardedH11Protocol,
-        default_max_connections,
-        install_log_rate_limit,
-    )
-    from host.service import HostService
-
+    On start it resumes every agent that was running or has a due wake-up. With
+    --workers N, N processes share the port and the store (README: "Many processes")."""
     if token_file is not None:
         try:
             token = token_file.read_text().splitlines()[0].strip()
@@ -260,14 +261,103 @@ def serve(
         raise InvalidInput("the token must be at least 16 characters long")
     if public_url is not None and not public_url.startswith(("http://", "https://")):
         raise InvalidInput("--public-url must be an http:// or https:// URL", field="public_url")
-    pool = PoolScheduler(workers=workers, poll_interval=poll_interval)
+    options = _ServeOptions(
+        bind=bind,
+        port=port,
+        threads=threads,
+        poll_interval=poll_interval,
+        token=token,
+        public_reads=public_reads,
+        require_promise_secret=require_promise_secret,
+        max_connections=max_connections or _default_max_connections(),
+        header_timeout=header_timeout,
+        await_timeout=await_timeout,
+        public_url=public_url or _default_public_url(bind, port),
+    )
+    if workers == 1:
+        _serve_process(ctx, options)
+        return
+    from host.server.workers import Supervisor, bind_socket
+
+    try:
+        sock = bind_socket(bind, port, min(2048, options.max_connections))
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {bind}:{port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]  # --port 0: the port the system chose
+    click.echo(
+        f"agent-host serving {ctx.store_dir} on http://{bind}:{bound} with {workers} processes",
+        err=True,
+    )
+
+    def child(sock: Any, ready: Any) -> int:
+        # uvicorn re-raises the signal that stopped it once it has shut down; as an
+        # exception here (not the default action, death) it lets the service close:
+        # the process's leases released at once and its wake-up marker removed.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_cleanly)
+        code = 0
+        try:
+            handle_errors(_serve_process)(ctx, options, sock, ready)  # "Error: ...", its code
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            if ctx._service is not None:
+                ctx._service.close()
+        return code
+
+    code = Supervisor(workers, sock, child).run()
+    if code:
+        sys.exit(code)
+
+
+def _exit_cleanly(sig: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _default_max_connections() -> int:
+    from host.server.connections import default_max_connections
+
+    return default_max_connections()
+
+
+@dataclass(frozen=True)
+class _ServeOptions:
+    bind: str
+    port: int
+    threads: int
+    poll_interval: float
+    token: str | None
+    public_reads: bool
+    require_promise_secret: bool
+    max_connections: int
+    header_timeout: float
+    await_timeout: float
+    public_url: str
+
+
+def _serve_process(
+    ctx: Ctx, o: _ServeOptions, sock: Any = None, ready: Callable[[], None] | None = None
+) -> None:
+    """One host process serving (``sock``: the listening socket it shares with the
+    others of ``--workers``, ``ready`` called once it accepts connections)."""
+    import uvicorn
+
+    from host.runtime.scheduler import PoolScheduler
+    from host.server import create_app
+    from host.server.auth import AuthConfig
+    from host.server.connections import GuardedH11Protocol, install_log_rate_limit
+    from host.service import HostService
+
+    bind, port, await_timeout = o.bind, o.port, o.await_timeout
+    require_promise_secret, max_connections = o.require_promise_secret, o.max_connections
+    pool = PoolScheduler(workers=o.threads, poll_interval=o.poll_interval)
     service = HostService(
         ctx.store_dir,
         data_dir=ctx.data_dir,
         scheduler=pool,
         progress=_progress,
         completion_policy="secret" if require_promise_secret else "open",
-        public_url=public_url or _default_public_url(bind, port),
+        public_url=o.public_url,
     )
     ctx._service = service  # closed with the command
     # A damaged database (a torn copy, say) is refused here, before the first request,
@@ -277,24 +367,24 @@ def serve(
         service,
         await_timeout=await_timeout,
         auth=AuthConfig(
-            token=token,
+            token=o.token,
             require_promise_secret=require_promise_secret,
-            public_reads=public_reads,
+            public_reads=o.public_reads,
         ),
     )
-    click.echo(f"agent-host serving {ctx.store_dir} on http://{bind}:{port}", err=True)
-    max_connections = max_connections or default_max_connections()
+    if sock is None:
+        click.echo(f"agent-host serving {ctx.store_dir} on http://{bind}:{port}", err=True)
     config = uvicorn.Config(
         app,
         host=bind,
         port=port,
         log_level="warning",
         timeout_graceful_shutdown=30,
-        http=GuardedH11Protocol.configured(max_connections, header_timeout),
+        http=GuardedH11Protocol.configured(max_connections, o.header_timeout),
         backlog=min(2048, max_connections),
     )
     install_log_rate_limit()
-    server = uvicorn.Server(config)
+    server = _Server(config, ready)
     handle_exit = server.handle_exit
 
     def exit_and_drain(sig: int, frame: Any) -> None:
@@ -303,8 +393,30 @@ def serve(
         pool.drain()
         handle_exit(sig, frame)
 
-    server.handle_exit = exit_and_drain  # type: ignore[method-assign]
-    server.run()
+    server.handle_exit = exit_and_drain
+    server.run(sockets=None if sock is None else [sock])
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class ReadyServer(uvicorn.Server):
+        """uvicorn's server, telling ``ready`` once it accepts connections."""
+
+        def __init__(self, config: uvicorn.Config, ready: Callable[[], None] | None) -> None:
+            super().__init__(config)
+            self._ready = ready
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self._ready is not None and self.started:
+                self._ready()
+
+    return ReadyServer
+
+
+def _Server(config: Any, ready: Callable[[], None] | None) -> Any:  # noqa: N802
+    return _server_class()(config, ready)
 
 
 def _default_public_url(bind: str, port: int) -> str:

@@ -254,6 +254,12 @@ class Executor:
             lock.release()
         return True
 
+    def holds(self, agent: AgentId) -> bool:
+        """Whether this process holds the agent's lease (running it, or kept between
+        runs): whether another process's "it has work" is for this one to act on."""
+        with self._leased_lock:
+            return agent in self._owned or agent in self._leased
+
     def is_running_here(self, agent: AgentId) -> bool:
         """Whether a thread of this process runs the agent now."""
         return self._lock(agent).locked()
@@ -270,6 +276,7 @@ class Executor:
         # An invocation another agent awaits completes that agent's promise (agent_rpc).
         agent_rpc.invocation_ended(self.store, agent, invocation_id, self.scheduler.wake)
         self.scheduler.finished(agent, invocation_id)
+        self.store.announce_ended(agent)  # held requests in other processes look now
 
     def _woken(self, promise: PromiseId) -> None:
         # A guest completed another agent's (or its own) promise: its owner has work.
@@ -286,10 +293,14 @@ class Executor:
         # A contender times a silent holder from its first look (host/store/sqlite.py),
         # so a lease abandoned by a dead process elsewhere is free a TTL from now.
         deadline = time.monotonic() + 1.5 * self.lease_ttl_s
+        told = False
         while True:
             try:
                 return self.run_agent(agent)
-            except LeaseHeld:
+            except LeaseHeld as exc:
+                if not told and not isinstance(exc, LeaseLost):
+                    self.store.wake_owner(exc.owner, agent)  # the holder runs it now
+                    told = True
                 status = self._work_status(agent)
                 if status is not None:
                     return status  # the holder did the work: nothing left to run
@@ -319,18 +330,22 @@ class Executor:
         """Hold the agent's lease for a run (under its lock): LeaseHeld if another
         process holds it. A lease this process keeps takes no transaction."""
         if agent not in self._owned:
-            holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
+            # A read first: a live holder elsewhere costs no (failing) lease write.
+            holder = self.store.lease_holder(agent, self.owner)
+            if holder is None:
+                holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
             if holder is not None:
                 raise LeaseHeld(str(agent), holder)
         self._hold(agent)
 
     def _let_go(self, agent: AgentId, lost: bool) -> None:
         """After a run: keep the lease (``keeps_leases``) or release it."""
-        self._unhold(agent)
         if self.keep_leases and not lost:
             with self._leased_lock:
-                self._owned.add(agent)
+                self._owned.add(agent)  # before _unhold: holds() never sees a gap
+            self._unhold(agent)
             return
+        self._unhold(agent)
         with self._leased_lock:
             self._owned.discard(agent)
         try:

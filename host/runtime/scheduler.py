@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 from host.clock import steady_ns
-from host.errors import AgentNotFound, LeaseHeld, StoreError
+from host.errors import AgentNotFound, LeaseHeld, LeaseLost, StoreError
 from host.ids import AgentId
 
 if TYPE_CHECKING:
@@ -171,6 +171,10 @@ class PoolScheduler:
         # waits in the pool's queue): a scan's find of an agent whose run started after
         # the scan read the store, or has not started yet, needs no second run.
         self._starts: dict[AgentId, int] = {}
+        # Scheduled agents with work this process knows of (not only a scan's find): if
+        # another process holds one, it is told (Store.wake_owner) rather than left to
+        # its scanner.
+        self._told: set[AgentId] = set()
         self._start_count = 0
         self._waiters: dict[AgentId, set[_Waiter]] = {}
         self._stopping = threading.Event()
@@ -187,13 +191,19 @@ class PoolScheduler:
         """Start scanning the store; the first scan resumes everything left due."""
         self._scanner = threading.Thread(target=self._scan_loop, name="scanner", daemon=True)
         self._scanner.start()
-        # Wake-ups other processes send through the store (PostgreSQL's LISTEN/NOTIFY):
-        # their completions and invocations reach this process at once, not at a scan.
+        # Wake-ups other processes send through the store (PostgreSQL's LISTEN/NOTIFY,
+        # SQLite's local channel): their completions and invocations reach this process
+        # at once, not at a scan.
         assert self._executor is not None
-        self._unlisten = self._executor.store.listen(self._store_event)
+        self._unlisten = self._executor.store.listen(self._store_event, self._executor.owner)
 
     def _store_event(self, agent: AgentId, work: bool) -> None:
-        if work:
+        # Work is acted on by the process holding the agent only: whoever sent it also
+        # scheduled the agent itself (and tells the holder it finds), so the others need
+        # not race for the lease (one lease transaction each, on PostgreSQL where every
+        # process hears every NOTIFY). Anything missed is left to the scanner.
+        assert self._executor is not None
+        if work and self._executor.holds(agent):
             self.schedule(agent)
         self._notify(agent)
 
@@ -264,6 +274,8 @@ class PoolScheduler:
         if self._stopping.is_set():
             return
         with self._lock:
+            if scanned is None:
+                self._told.add(agent)
             if agent in self._scheduled:
                 started = self._starts.get(agent)
                 if scanned is not None and (started is None or started > scanned):
@@ -282,10 +294,15 @@ class PoolScheduler:
         with self._lock:
             self._start_count += 1
             self._starts[agent] = self._start_count
+            told = agent in self._told
+            self._told.discard(agent)
         try:
             self._executor.run_agent(agent)
-        except (LeaseHeld, AgentNotFound):
-            pass  # another process runs it, or it was deleted
+        except LeaseHeld as exc:  # another process runs it: it hears of the work now
+            if told and not isinstance(exc, LeaseLost):
+                self._executor.store.wake_owner(exc.owner, agent)
+        except AgentNotFound:
+            pass  # deleted meanwhile
         except Exception:
             log.exception("running agent %s failed", agent)
         finally:

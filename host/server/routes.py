@@ -8,6 +8,7 @@ thread, so held requests never delay completions or each other.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -91,10 +92,11 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
             return service.agent_id(component_id, worker_name)
 
     @app.get("/healthz", tags=["server"])
-    def health() -> dict[str, str]:
-        # A cheap read of the store: 503 with the error body when it is unusable.
+    def health() -> dict[str, Any]:
+        # A cheap read of the store: 503 with the error body when it is unusable. The
+        # pid says which process of `serve --workers N` answered on this connection.
         service.health()
-        return {"status": "ok"}
+        return {"status": "ok", "pid": os.getpid()}
 
     # -- components ----------------------------------------------------------------------
     @app.get("/v1/components", tags=["components"])

@@ -129,13 +129,25 @@ class Store(ScheduleStore, abc.ABC):
     def verify(self) -> None:  # noqa: B027 - optional, not abstract
         """A whole-store integrity check (slower); StoreError naming the damage."""
 
-    def listen(self, on_event: Callable[[AgentId, bool], None]) -> Callable[[], None] | None:
+    def listen(
+        self, on_event: Callable[[AgentId, bool], None], owner: str | None = None
+    ) -> Callable[[], None] | None:
         """Deliver other processes' wake-ups as they commit: ``on_event(agent, work)``
         (``work``: the agent has work to run; otherwise only its state changed, e.g. an
         invocation ended), from a thread of the store's, until the returned function is
-        called. None when the store has no such channel (the scheduler's scanner finds
-        everything anyway, only later)."""
+        called. ``owner``: the listening process's lease owner (SQLite's local channel,
+        host/store/wakeup.py, is addressed by it). None when the store has no such
+        channel (the scheduler's scanner finds everything anyway, only later)."""
         return None
+
+    def wake_owner(self, owner: str, agent: AgentId) -> None:  # noqa: B027 - optional
+        """Tell the process ``owner`` (which holds the agent's lease) that the agent has
+        work now, committed by this process. A store whose transactions announce work
+        themselves (PostgreSQL's NOTIFY) does nothing here."""
+
+    def announce_ended(self, agent: AgentId) -> None:  # noqa: B027 - optional
+        """Tell other processes that an invocation of the agent ended (their held
+        requests look at once). PostgreSQL's finish transaction announces it itself."""
 
     def backup(self, dest: Path) -> None:
         """A consistent copy of the store at ``dest``, safe while others write."""
@@ -465,6 +477,12 @@ class Store(ScheduleStore, abc.ABC):
     def renew_owner(self, owner: str, ttl_s: float) -> bool:
         """The owner process's heartbeat, keeping every lease it holds alive; False if it
         holds none any more (judged stale by another process and evicted, or released)."""
+
+    def lease_holder(self, agent: AgentId, owner: str) -> str | None:
+        """The other process holding the agent's lease, if a read can vouch that it is
+        alive (then acquiring it would only fail, a write transaction spent); None when
+        unsure, free or ``owner``'s own: :meth:`acquire_lease` decides."""
+        return None
 
     @abc.abstractmethod
     def release_owner(self, owner: str) -> None:

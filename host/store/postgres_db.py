@@ -228,11 +228,14 @@ class PostgresDatabase:
             db.execute(f"INSERT INTO schema_migrations VALUES (%s, {NOW_NS})", (version,))
 
     # -- LISTEN/NOTIFY -----------------------------------------------------------------
-    def listen(self, on_event: Callable[[AgentId, bool], None]) -> Callable[[], None]:
+    def listen(
+        self, on_event: Callable[[AgentId, bool], None], owner: str | None = None
+    ) -> Callable[[], None]:
         """Call ``on_event(agent, work)`` for every wake-up another process sends (see the
         module docstring), from a thread of its own, until the returned function is
-        called. A lost connection is reconnected with backoff; what was sent meanwhile
-        is left to the scheduler's scanner."""
+        called (``owner`` is not needed: every process hears every notification). A
+        lost connection is reconnected with backoff; what was sent meanwhile is left to
+        the scheduler's scanner."""
         stop = threading.Event()
         thread = threading.Thread(
             target=self._listen_loop, args=(on_event, stop), name="pg-listen", daemon=True

@@ -39,6 +39,21 @@ class PostgresLeases(PostgresDatabase):
         self._tokens: dict[AgentId, tuple[str, int]] = {}
         super().__init__(url)
 
+    def lease_holder(self, agent: AgentId, owner: str) -> str | None:
+        """The holder acquire_lease would refuse for (alive by the database's clock and,
+        on this machine, by its pid), read without a transaction's lock or write."""
+        with self._read("lease_holder") as db:
+            db.execute(
+                "SELECT l.owner, p.expires_at > clock_timestamp() FROM leases l "
+                "LEFT JOIN processes p ON p.owner = l.owner "
+                "WHERE l.component_id = %s AND l.name = %s",
+                agent_key(agent),
+            )
+            row = db.fetchone()
+        if row is None or row[0] == owner or not row[1] or not _owner_alive(str(row[0])):
+            return None
+        return str(row[0])
+
     def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
         with self._tx("acquire_lease") as db:
             self._lock(db, agent)

@@ -47,10 +47,12 @@ from host.store.sqlite_db import (
 )
 from host.store.sqlite_leases import Clock, lease_owner
 from host.store.sqlite_oplog import SqliteOplog
+from host.store.wakeup import SqliteWakeups
 
 
-class SqliteStore(SqliteOplog, Store):
-    """The :class:`~host.store.base.Store` on one SQLite file."""
+class SqliteStore(SqliteWakeups, SqliteOplog, Store):
+    """The :class:`~host.store.base.Store` on one SQLite file (with the local wake-up
+    channel of host/store/wakeup.py between the processes sharing it)."""
 
     def retry(self, agent: AgentId) -> str | None:
         with self._tx("retry") as db:

@@ -108,6 +108,27 @@ class SqliteLeases(SqliteDatabase):
             self._tokens[agent] = (owner, int(epoch[0]))
         return None
 
+    def lease_holder(self, agent: AgentId, owner: str) -> str | None:
+        """A holder on this machine with a live pid that renewed its process row on time
+        (the row's expiry is written with this machine's clock, so comparing it is sound
+        here; renewed every third of its TTL, it stays over half a TTL ahead): a read,
+        where a failing acquire_lease would be a write that other processes' writes
+        queue behind (SQLite's one write lock, slept on by the busy handler). Any other
+        holder, and one late to renew (hung?), is judged by acquire_lease's rules."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT l.owner, p.expires_at, p.ttl_ms FROM leases l LEFT JOIN processes p "
+                "ON p.owner = l.owner WHERE l.component_id = ? AND l.name = ?",
+                _key(agent),
+            ).fetchone()
+        if row is None or row[0] == owner or row[1] is None:
+            return None
+        holder = str(row[0])
+        if holder.partition(":")[0] != socket.gethostname() or not _owner_alive(holder):
+            return None
+        ahead_ns = int(row[1]) - self.clock.time_ns()
+        return holder if ahead_ns >= int(row[2]) * 500_000 else None  # half the TTL
+
     def renew_lease(self, agent: AgentId, owner: str, ttl_s: float) -> bool:
         with self._tx("renew_lease") as db:
             token = self._tokens.get(agent)

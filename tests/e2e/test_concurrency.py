@@ -209,7 +209,7 @@ def server(template: tuple[Path, dict[str, str]], tmp_path: Path):
     from tests.server_util import clone_store
 
     store = clone_store(template[0], tmp_path / "store")
-    srv = Server(store, workers=4).start()
+    srv = Server(store, threads=4).start()
     try:
         yield srv
     finally:

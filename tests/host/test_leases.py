@@ -234,3 +234,41 @@ def test_a_runner_taken_over_stops_without_recording_anything(tmp_path: Path) ->
         thief.close()
     finally:
         host.close()
+
+
+def test_a_read_vouches_only_for_a_live_local_holder_that_renews(tmp_path: Path) -> None:
+    """Store.lease_holder (the read that spares a failing acquire_lease's write): the
+    holder when it is a live process here that renewed on time, else None (then
+    acquire_lease's own rules decide)."""
+    path = tmp_path / "db.sqlite"
+    clock = FakeClock()
+    holder_store, contender = SqliteStore(path), SqliteStore(path, clock=clock)
+    try:
+        agent = AgentId(uuid.uuid4(), "held")
+        holder_store.create_agent(agent, "h", AgentCreated(str(agent.component_id), "h"))
+        me = f"{socket.gethostname()}:{os.getpid()}:aaaa1111"
+        assert holder_store.acquire_lease(agent, me, TTL) is None
+        assert contender.lease_holder(agent, "someone:1:else") == me
+        assert contender.lease_holder(agent, me) is None  # one's own lease
+        # Late to renew (over half its TTL gone): no longer vouched for by a read.
+        clock.skew_ns = int(TTL / 2 * 1e9) + 10**9
+        assert contender.lease_holder(agent, "someone:1:else") is None
+        clock.skew_ns = 0
+        # A holder elsewhere, or a dead pid here: never vouched for by a read.
+        other = AgentId(uuid.uuid4(), "remote")
+        holder_store.create_agent(other, "h", AgentCreated(str(other.component_id), "h"))
+        assert holder_store.acquire_lease(other, "another-machine:1:bbbb", TTL) is None
+        assert contender.lease_holder(other, me) is None
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        gone = AgentId(uuid.uuid4(), "gone")
+        holder_store.create_agent(gone, "h", AgentCreated(str(gone.component_id), "h"))
+        assert holder_store.acquire_lease(gone, f"{socket.gethostname()}:{dead}:cccc", TTL) is None
+        assert contender.lease_holder(gone, me) is None
+    finally:
+        holder_store.close()
+        contender.close()
