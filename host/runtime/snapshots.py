@@ -28,6 +28,7 @@ from host.agents.agenttypes import Snapshotting
 from host.errors import Conflict, HostError
 from host.ids import AgentId
 from host.oplog import Entry, FailedUpdate, SuccessfulUpdate
+from host.runtime import fastvalues
 from host.runtime.registry import ComponentRegistry, Export, first_line, get_func
 from host.runtime.session import set_current
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
@@ -75,7 +76,7 @@ def save(
         raise SnapshotError("the component does not export golem:api/save-snapshot")
     func = get_func(wstore, instance, export)
     try:
-        raw = func(wstore)
+        raw = fastvalues.call(func, wstore, export.sig)
         func.post_return(wstore)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
         raise SnapshotError(f"save-snapshot trapped: {first_line(exc)}") from None
@@ -105,7 +106,7 @@ def load(
     )
     func = get_func(wstore, instance, export)
     try:
-        raw = func(wstore, to_wasmtime(arg, param_ty))
+        raw = fastvalues.call(func, wstore, export.sig, to_wasmtime(arg, param_ty))
         func.post_return(wstore)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
         raise SnapshotError(f"load-snapshot trapped: {first_line(exc)}") from None
