@@ -208,6 +208,14 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
     "the invocation's state.",
 )
 @click.option(
+    "--max-payload",
+    default="16MiB",
+    show_default=True,
+    help="Largest promise payload a completion or webhook may send (bytes, or with a unit: "
+    "1048576, 512KiB, 16MiB); a larger body is answered 413 without being read. Agents "
+    "still apply their own max_payload_bytes limit (default 16 MiB).",
+)
+@click.option(
     "--public-url",
     default=None,
     help="Where clients reach this server: webhook URLs (create-webhook) start with it. "
@@ -228,6 +236,7 @@ def serve(
     max_connections: int | None,
     header_timeout: float,
     await_timeout: float,
+    max_payload: str,
     public_url: str | None,
 ) -> None:
     """Serve Golem's REST API for every agent in the data directory.
@@ -243,6 +252,7 @@ def serve(
         default_max_connections,
         install_log_rate_limit,
     )
+    from host.server.payloads import parse_size
     from host.service import HostService
 
     if token_file is not None:
@@ -252,6 +262,7 @@ def serve(
             raise InvalidInput(f"cannot read a token from {token_file}: {exc}") from None
     if token is not None and len(token) < 16:
         raise InvalidInput("the token must be at least 16 characters long")
+    max_payload_bytes = parse_size(max_payload)
     if public_url is not None and not public_url.startswith(("http://", "https://")):
         raise InvalidInput("--public-url must be an http:// or https:// URL", field="public_url")
     pool = PoolScheduler(workers=workers, poll_interval=poll_interval)
@@ -270,6 +281,7 @@ def serve(
     app = create_app(
         service,
         await_timeout=await_timeout,
+        max_payload=max_payload_bytes,
         auth=AuthConfig(
             token=token,
             require_promise_secret=require_promise_secret,
