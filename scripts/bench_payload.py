@@ -47,7 +47,7 @@ from wasmtime import _ffi as ffi  # noqa: E402
 from wasmtime import component as wc  # noqa: E402
 
 from host.conformance.build import build_wat, wasm_tools  # noqa: E402
-from host.runtime import fastvalues  # noqa: E402
+from host.runtime import fastvalues, malloc  # noqa: E402
 from host.runtime.typeconv import func_sig  # noqa: E402
 from host.values import U8, ListT  # noqa: E402
 from tests.server_util import Api, Server, add_component  # noqa: E402
@@ -316,11 +316,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="in-process repetitions")
     parser.add_argument("--workers", type=int, default=2, help="the servers' --workers")
     args = parser.parse_args()
+    tuned = malloc.tune()  # as agent-host serve does; AGENT_HOST_MALLOC_TUNE=0 to compare
     print(
         f"$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
         f"Python {platform.python_version()}, wasmtime {version('wasmtime')} "
-        f"(fast path {'enabled' if fastvalues.ENABLED else 'DISABLED'}), httpx {httpx.__version__}"
+        f"(fast path {'enabled' if fastvalues.ENABLED else 'DISABLED'}), "
+        f"httpx {httpx.__version__}, malloc thresholds {'raised' if tuned else 'glibc defaults'}"
     )
     tmp = Path(tempfile.mkdtemp(prefix="bench-payload-"))
     try:

@@ -244,6 +244,7 @@ def serve(
     On start it resumes every agent that was running or has a due wake-up."""
     import uvicorn
 
+    from host.runtime import malloc
     from host.runtime.scheduler import PoolScheduler
     from host.server import create_app
     from host.server.auth import AuthConfig
@@ -263,6 +264,7 @@ def serve(
     if token is not None and len(token) < 16:
         raise InvalidInput("the token must be at least 16 characters long")
     max_payload_bytes = parse_size(max_payload)
+    malloc.tune()  # large payloads: value arrays stay in glibc's heap (host/runtime/malloc.py)
     if public_url is not None and not public_url.startswith(("http://", "https://")):
         raise InvalidInput("--public-url must be an http:// or https:// URL", field="public_url")
     pool = PoolScheduler(workers=workers, poll_interval=poll_interval)
