@@ -135,20 +135,24 @@ class Guest:
 
     def __init__(self, engine: wasmtime.Engine, component: wc.Component, fast: bool) -> None:
         self.fast = fast
-        self.received: list[Any] = []
+        received: list[Any] = []
+        self.received = received
+
+        # Holds only the list: a host function referring to this object would keep its
+        # Store alive through wasmtime-py's table of host functions (a cycle via a global).
+        def host(_store: Any, raw: Any) -> Any:
+            received.append(raw)
+            return raw
+
         imports = component.type.imports(engine)
         linker = wc.Linker(engine)
         with linker.root() as root:
             for n in TYPES:
                 fty = imports[f"host-{n}"].ty
                 assert isinstance(fty, wc.FuncType)
-                fastvalues.add_func(root, f"host-{n}", self._host, func_sig(n, fty), fast=fast)
+                fastvalues.add_func(root, f"host-{n}", host, func_sig(n, fty), fast=fast)
         self.store = wasmtime.Store(engine)
         self.instance = linker.instantiate(self.store, component)
-
-    def _host(self, _store: Any, raw: Any) -> Any:
-        self.received.append(raw)
-        return raw
 
     def call(self, name: str, raw: Any) -> Any:
         func = self.instance.get_func(self.store, name)
