@@ -124,7 +124,8 @@ OPENAPI_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": CompleteRequest.model_json_schema()},
+            # host/server/docs.py puts the model among the document's schemas.
+            "application/json": {"schema": {"$ref": "#/components/schemas/CompleteRequest"}},
             OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}},
         },
     },

@@ -234,3 +234,18 @@ def test_max_payload_must_be_a_size(tmp_path: Path) -> None:
     done = cli(tmp_path / "store", "serve", "--port", "0", "--max-payload", "lots")
     assert done.returncode != 0
     assert "is not a size" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_api_document_shows_both_body_forms(
+    default_server: Server, template: tuple[Path, str]
+) -> None:
+    doc = _api(default_server, template).http.get("/openapi.json").json()
+    route = doc["paths"]["/v1/components/{component_id}/workers/{worker_name}/complete"]["post"]
+    content = route["requestBody"]["content"]
+    assert content["application/octet-stream"]["schema"]["format"] == "binary"
+    ref = content["application/json"]["schema"]["$ref"]
+    schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert set(schema["required"]) == {"oplogIdx", "data"}
+    assert schema["properties"]["data"]["items"]["maximum"] == 255
+    assert {"oplogIdx", "component_id", "worker_name"} <= {p["name"] for p in route["parameters"]}
+    assert "413" in route["responses"]
