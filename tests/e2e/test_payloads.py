@@ -249,3 +249,39 @@ def test_the_api_document_shows_both_body_forms(
     assert schema["properties"]["data"]["items"]["maximum"] == 255
     assert {"oplogIdx", "component_id", "worker_name"} <= {p["name"] for p in route["parameters"]}
     assert "413" in route["responses"]
+
+
+@pytest.fixture(scope="module")
+def guarded_server(
+    template: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    yield from _serve(template, tmp_path_factory.mktemp("guarded"), "--require-promise-secret")
+
+
+def test_a_raw_completion_needs_the_secret_where_the_server_asks(
+    guarded_server: Server, template: tuple[Path, str]
+) -> None:
+    api = _api(guarded_server, template)
+    name, invocation, idx = _waiting(api)
+    assert _error(_raw(api, name, idx, b"no secret"), 401) == "unauthorized"
+    secret = cli(guarded_server.store, "promise", "secret", template[1], name, str(idx))
+    assert secret.returncode == 0, secret.stderr
+    wrong = api.http.post(
+        api.path(name, "/complete"),
+        content=b"wrong secret",
+        params={"oplogIdx": idx},
+        headers={"content-type": "application/octet-stream", "x-promise-secret": "nope"},
+    )
+    assert _error(wrong, 401) == "unauthorized"
+    assert api.status(name) == "Suspended"
+    right = api.http.post(
+        api.path(name, "/complete"),
+        content=b"with the secret",
+        params={"oplogIdx": idx},
+        headers={
+            "content-type": "application/octet-stream",
+            "x-promise-secret": secret.stdout.strip(),
+        },
+    )
+    assert (right.status_code, right.json()) == (200, True)
+    assert _result(api, name, invocation) == b"with the secret"
