@@ -96,9 +96,8 @@ def _version_supported(installed: str) -> bool:
     return False
 
 
-ENABLED = _version_supported(version("wasmtime")) and os.environ.get(
-    "AGENT_HOST_FASTPATH", "1"
-) not in ("0", "false", "no")
+SUPPORTED = _version_supported(version("wasmtime"))
+ENABLED = SUPPORTED and os.environ.get("AGENT_HOST_FASTPATH", "1") not in ("0", "false", "no")
 
 
 # --- lowering: wasmtime-py's python forms -> C values -----------------------------------

@@ -201,9 +201,15 @@ _settings = settings(
 )
 
 
+@pytest.fixture(autouse=True)
+def _fast_path_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Compared here even in a run with AGENT_HOST_FASTPATH=0 (which the rest may use).
+    monkeypatch.setattr(fastvalues, "ENABLED", fastvalues.SUPPORTED)
+
+
 def test_the_installed_wasmtime_is_the_one_written_for() -> None:
-    # The fast path is in use in this test run; if this fails, pyproject's pin moved.
-    assert fastvalues.ENABLED, "fast path disabled: see the warning logged at import"
+    # If this fails, pyproject's pin moved and everything runs on the slow stock path.
+    assert fastvalues.SUPPORTED, "fast path unsupported: see the warning logged at import"
 
 
 @_settings
@@ -224,7 +230,15 @@ def test_fast_and_stock_agree_through_exports_and_imports(
     assert fast.received == stock.received == [raw]
 
 
-def test_one_mebibyte_both_ways(component: tuple[wasmtime.Engine, wc.Component]) -> None:
+def test_one_mebibyte_both_ways(
+    component: tuple[wasmtime.Engine, wc.Component], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stock(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the fast path went through wasmtime-py's stock conversion")
+
+    # Neither direction may fall back: no stock call, no stock host function definition.
+    monkeypatch.setattr(wc.Func, "__call__", stock)
+    monkeypatch.setattr(wc.LinkerInstance, "add_func", stock)
     payload = _bytes(1 << 20, 7)
     guest = Guest(*component, fast=True)
     assert guest.call("echo-bytes", payload) == payload
