@@ -44,10 +44,13 @@ class Client:
         url = self.base + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        data = None if body is None else json.dumps(body).encode()
+        # bytes are sent as they are (a promise payload), anything else as JSON.
+        raw_body = isinstance(body, bytes)
+        data = body if raw_body else None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(url, data=data, method=method)
         if data is not None:
-            req.add_header("content-type", "application/json")
+            ctype = "application/octet-stream" if raw_body else "application/json"
+            req.add_header("content-type", ctype)
         for key, value in (headers or {}).items():
             req.add_header(key, value)
         try:

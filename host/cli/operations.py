@@ -225,6 +225,14 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
     "the invocation's state.",
 )
 @click.option(
+    "--max-payload",
+    default="16MiB",
+    show_default=True,
+    help="Largest promise payload a completion or webhook may send (bytes, or with a unit: "
+    "1048576, 512KiB, 16MiB); a larger body is answered 413 without being read. Agents "
+    "still apply their own max_payload_bytes limit (default 16 MiB).",
+)
+@click.option(
     "--public-url",
     default=None,
     help="Where clients reach this server: webhook URLs (create-webhook) start with it. "
@@ -246,12 +254,16 @@ def serve(
     max_connections: int | None,
     header_timeout: float,
     await_timeout: float,
+    max_payload: str,
     public_url: str | None,
 ) -> None:
     """Serve Golem's REST API for every agent in the data directory.
 
     On start it resumes every agent that was running or has a due wake-up. With
     --workers N, N processes share the port and the store (README: "Many processes")."""
+    from host.runtime import malloc
+    from host.server.payloads import parse_size
+
     if token_file is not None:
         try:
             token = token_file.read_text().splitlines()[0].strip()
@@ -259,6 +271,8 @@ def serve(
             raise InvalidInput(f"cannot read a token from {token_file}: {exc}") from None
     if token is not None and len(token) < 16:
         raise InvalidInput("the token must be at least 16 characters long")
+    max_payload_bytes = parse_size(max_payload)
+    malloc.tune()  # large payloads: value arrays stay in glibc's heap (host/runtime/malloc.py)
     if public_url is not None and not public_url.startswith(("http://", "https://")):
         raise InvalidInput("--public-url must be an http:// or https:// URL", field="public_url")
     options = _ServeOptions(
@@ -272,6 +286,7 @@ def serve(
         max_connections=max_connections or _default_max_connections(),
         header_timeout=header_timeout,
         await_timeout=await_timeout,
+        max_payload=max_payload_bytes,
         public_url=public_url or _default_public_url(bind, port),
     )
     if workers == 1:
@@ -332,6 +347,7 @@ class _ServeOptions:
     max_connections: int
     header_timeout: float
     await_timeout: float
+    max_payload: int
     public_url: str
 
 
@@ -366,6 +382,7 @@ def _serve_process(
     app = create_app(
         service,
         await_timeout=await_timeout,
+        max_payload=o.max_payload,
         auth=AuthConfig(
             token=o.token,
             require_promise_secret=require_promise_secret,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -19,12 +20,20 @@ def promise() -> None:
 
 
 def payload(
-    as_json_text: str | None, text: str | None, data_file: Path | None, byte_list: str | None
+    as_json_text: str | None,
+    text: str | None,
+    data_file: Path | None,
+    byte_list: str | None,
+    stdin: bool = False,
 ) -> bytes:
     """The payload bytes from exactly one of the payload options."""
-    given = [x is not None for x in (as_json_text, text, data_file, byte_list)]
+    given = [x is not None for x in (as_json_text, text, data_file, byte_list)] + [stdin]
     if sum(given) != 1:
-        raise InvalidInput("give exactly one payload: --json, --text, --data-file or --bytes")
+        raise InvalidInput(
+            "give exactly one payload: --json, --text, --file (--data-file), --stdin or --bytes"
+        )
+    if stdin:
+        return bytes(sys.stdin.buffer.read())
     if as_json_text is not None:
         try:
             json.loads(as_json_text)
@@ -61,10 +70,13 @@ def payload(
 )
 @click.option("--text", help="Payload: a UTF-8 string.")
 @click.option(
+    "--file",
     "--data-file",
+    "data_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Payload: the bytes of a file.",
+    help="Payload: the bytes of a file, as they are.",
 )
+@click.option("--stdin", "stdin", is_flag=True, help="Payload: the bytes read from stdin.")
 @click.option("--bytes", "byte_list", help="Payload: a JSON array of byte values.")
 @pass_ctx
 @handle_errors
@@ -76,12 +88,13 @@ def promise_complete(
     json_text: str | None,
     text: str | None,
     data_file: Path | None,
+    stdin: bool,
     byte_list: str | None,
 ) -> None:
     """Complete a promise; prints true (completed now) or false (already completed).
 
     The owner resumes at once if it was waiting on it."""
-    data = payload(json_text, text, data_file, byte_list)
+    data = payload(json_text, text, data_file, byte_list, stdin)
     if ctx.client is not None:
         from host.cli import remote
 

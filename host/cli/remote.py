@@ -56,8 +56,9 @@ def complete(
 ) -> tuple[dict[str, Any], str]:
     before = worker(client, ref, name)
     waiting = [i for i in before.get("invocations", []) if i["state"] == "started"]
+    # The payload travels as raw bytes (application/octet-stream), not a JSON array.
     _, completed = client.request(
-        "POST", client.workers(ref, name, "/complete"), {"oplogIdx": oplog_idx, "data": list(data)}
+        "POST", client.workers(ref, name, "/complete"), data, query={"oplogIdx": oplog_idx}
     )
     lines = ["true" if completed else "false"]
     finished = []

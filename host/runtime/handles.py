@@ -17,10 +17,11 @@ import wasmtime.component as wc
 
 from host.errors import HostError
 from host.ids import AgentId
+from host.runtime import fastvalues
 from host.runtime.exports import Export
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
 from host.values.resources import has_resource, map_resources
-from host.values.types import Handle, ResourceRef, ResourceT, Value, WitType
+from host.values.types import FuncSig, Handle, ResourceRef, ResourceT, Value, WitType
 from host.values.wave import parse_value
 
 
@@ -121,7 +122,8 @@ def call_export(
         for v, t in zip(values, target_types, strict=True)
     ]
     func = get_func(wstore, instance, export)
-    result = func(wstore, *raw)
+    called = FuncSig(export.name, tuple(("", t) for t in target_types), export.sig.result)
+    result = fastvalues.call(func, wstore, called, *raw)
     func.post_return(wstore)
     for ref in consumed:
         table.forget(ref)

@@ -17,7 +17,7 @@ import wasmtime.component as wc
 
 from host.errors import InvalidComponent
 from host.replay import has_resource, host_call
-from host.runtime import golem, golem_agent, pollshim, wasi, wasi_http
+from host.runtime import fastvalues, golem, golem_agent, pollshim, wasi, wasi_http
 from host.runtime.session import HostFunc, Kind, Session, current_session
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
 from host.values import Case, Handle, Some
@@ -133,7 +133,7 @@ def build_linker(engine: wasmtime.Engine, component: wc.Component) -> wc.Linker:
                     if spec is None:
                         missing.append(f"{iname}.{fname}")
                         continue
-                    inst.add_func(fname, _callback(sig, spec))
+                    fastvalues.add_func(inst, fname, _callback(sig, spec), sig)
     if missing:
         raise InvalidComponent(
             "the component imports what agent-host does not provide: "

@@ -21,6 +21,7 @@ from host.agents.model import AgentType, agent_types_from_json, agent_types_to_j
 from host.errors import InvalidComponent, InvalidInput
 from host.ids import AgentId
 from host.limits import Limits
+from host.runtime import fastvalues
 from host.runtime.agentproto import agent_types_from_discovery, export_name, guest_generation
 from host.runtime.engine import ComponentCache, content_hash
 from host.runtime.exports import Export, drop_export, resolve_resource_call
@@ -229,7 +230,7 @@ class ComponentRegistry:
         try:
             instance = linker.instantiate(wstore, component)
             func = get_func(wstore, instance, export)
-            raw = func(wstore)
+            raw = fastvalues.call(func, wstore, export.sig)
             value = None if export.sig.result is None else from_wasmtime(raw, export.sig.result)
             func.post_return(wstore)
             return value

@@ -30,7 +30,7 @@ from host.agents.agenttypes import Snapshotting
 from host.errors import HostError
 from host.oplog import Snapshot
 from host.replay import ELIDED, PERSIST_NOTHING
-from host.runtime import golem, pollables
+from host.runtime import fastvalues, golem, pollables
 from host.runtime.registry import ComponentRegistry, Export, first_line, get_func
 from host.runtime.session import Session, current_session_or_none
 from host.runtime.typeconv import from_wasmtime, to_wasmtime
@@ -96,7 +96,7 @@ def save(
     func = get_func(wstore, instance, export)
     try:
         with _unrecorded():
-            raw = func(wstore)
+            raw = fastvalues.call(func, wstore, export.sig)
             func.post_return(wstore)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
         raise SnapshotError(f"save-snapshot trapped: {first_line(exc)}") from None
@@ -127,7 +127,7 @@ def load(
     func = get_func(wstore, instance, export)
     try:
         with _unrecorded():
-            raw = func(wstore, to_wasmtime(arg, param_ty))
+            raw = fastvalues.call(func, wstore, export.sig, to_wasmtime(arg, param_ty))
             func.post_return(wstore)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
         raise SnapshotError(f"load-snapshot trapped: {first_line(exc)}") from None

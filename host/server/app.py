@@ -19,6 +19,7 @@ from host.server.endpoints import EndpointRouter, bind, result_response
 from host.server.errors import install
 from host.server.limits import BodyLimit
 from host.server.mounts import MountRouter
+from host.server.payloads import DEFAULT_MAX_PAYLOAD
 from host.server.routes import in_thread, install_routes
 from host.server.shapes import invocation_response
 from host.server.ui import install_console
@@ -34,9 +35,11 @@ def create_app(
     *,
     await_timeout: float = 60.0,
     auth: AuthConfig | None = None,
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
 ) -> FastAPI:
     """The server's app. ``service`` must run its agents on a
-    :class:`~host.runtime.scheduler.PoolScheduler`, which the app starts and stops."""
+    :class:`~host.runtime.scheduler.PoolScheduler`, which the app starts and stops.
+    ``max_payload`` caps a promise payload sent to a completion or a webhook (413 past it)."""
     pool = service.scheduler
     if not isinstance(pool, PoolScheduler):
         raise TypeError("the server needs a HostService with a PoolScheduler")
@@ -65,7 +68,12 @@ def create_app(
     document_errors(app)
     auth = auth or AuthConfig()
     app.state.auth = auth
-    app.add_middleware(BodyLimit, default=BODY_LIMIT, overrides={"/v1/components": COMPONENT_LIMIT})
+    app.add_middleware(
+        BodyLimit,
+        default=BODY_LIMIT,
+        overrides={"/v1/components": COMPONENT_LIMIT},
+        max_payload=max_payload,
+    )
     app.add_middleware(TokenAuth, config=auth)  # outermost: refuse before reading bodies
     install_routes(app, service, await_timeout)
     install_worker_ops(app, service)

@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from host.server.payloads import CompleteRequest
+
 
 class ErrorDetail(BaseModel):
     code: str
@@ -47,6 +49,10 @@ def document_errors(app: FastAPI) -> None:
         )
         for name, sub in components["ErrorBody"].pop("$defs", {}).items():
             components[name] = sub
+        # The completion route reads its body itself (JSON or raw bytes): name its model.
+        components["CompleteRequest"] = CompleteRequest.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         ref = {"$ref": "#/components/schemas/ErrorBody"}

@@ -1,4 +1,6 @@
-"""A request body size limit, enforced while the body streams in (413 past it)."""
+"""A request body size limit, enforced while the body streams in (413 past it): never more
+than the limit is read into memory. Promise payloads (completions, webhooks) have their own
+limit, from the server's ``--max-payload`` (:func:`host.server.payloads.body_limit`)."""
 
 from __future__ import annotations
 
@@ -8,23 +10,36 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from host.server.errors import error_body
+from host.server.payloads import DEFAULT_MAX_PAYLOAD, body_limit
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, default: int, overrides: dict[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        default: int,
+        overrides: dict[str, int],
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
         self.app = app
         self.default = default
         self.overrides = overrides  # exact path -> limit (component uploads are larger)
+        self.max_payload = max_payload
 
-    def limit_for(self, path: str) -> int:
+    def limit_for(self, path: str, content_type: str | None = None) -> int:
+        payload = body_limit(path, content_type, self.max_payload)
+        if payload is not None:
+            return payload
         return self.overrides.get(path.rstrip("/") or "/", self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
-        for name, value in scope.get("headers", []):
+        headers = scope.get("headers", [])
+        content_type = next((v.decode("latin-1") for n, v in headers if n == b"content-type"), None)
+        limit = self.limit_for(scope["path"], content_type)
+        for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await _too_large(send, limit)
                 return

@@ -16,11 +16,12 @@ from typing import Annotated, Any, TypeVar
 import anyio.to_thread
 from fastapi import Body, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from host import oplog
 from host.errors import InvalidInput, NotFound
 from host.ids import AgentId, PromiseId
+from host.server import payloads
 from host.server.auth import AuthConfig
 from host.server.errors import ApiError, error_body
 from host.server.shapes import (
@@ -34,18 +35,7 @@ from host.service import Call, HostService
 from host.store import PromiseRecord
 
 STATUS_PATTERN = "^(?i)(running|idle|suspended|interrupted|failed)$"
-Byte = Annotated[int, Field(ge=0, le=255, strict=True)]
 T = TypeVar("T")
-
-
-class CompleteRequest(BaseModel):
-    """Golem's CompleteParameters: the promise's oplog index and the payload bytes; and,
-    where the server asks for it, the promise's secret (or send ``X-Promise-Secret``)."""
-
-    model_config = ConfigDict(extra="forbid")
-    oplogIdx: Annotated[int, Field(ge=1, le=2**64 - 1, strict=True)]  # noqa: N815
-    data: list[Byte]
-    secret: str | None = None
 
 
 class CreateAgentRequest(BaseModel):
@@ -247,19 +237,41 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         return invocation_response(view, component_id, worker_name)
 
     # -- promises ------------------------------------------------------------------------------
-    @app.post(WORKERS + "/{worker_name}/complete", tags=["promises"])
-    def complete(
+    @app.post(
+        WORKERS + "/{worker_name}/complete", tags=["promises"], openapi_extra=payloads.OPENAPI_BODY
+    )
+    async def complete(
         component_id: str,
         worker_name: str,
-        body: CompleteRequest,
         request: Request,
         x_promise_secret: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        # Read here, not by FastAPI: the body is Golem's JSON or the raw payload bytes.
+        raw = await request.body()
+        content_type = request.headers.get("content-type")
+        if payloads.is_octet_stream(content_type):
+            oplog_idx = payloads.raw_oplog_idx(request.query_params.get("oplogIdx"))
+            data, given = raw, x_promise_secret
+        else:
+            body = payloads.json_completion(raw, content_type)
+            oplog_idx, given = body.oplogIdx, x_promise_secret or body.secret
+            data = bytes(body.data)
+        return await in_thread(
+            lambda: _complete(request, component_id, worker_name, oplog_idx, data, given)
+        )
+
+    def _complete(
+        request: Request,
+        component_id: str,
+        worker_name: str,
+        oplog_idx: int,
+        data: bytes,
+        given: str | None,
     ) -> Any:
         auth: AuthConfig = request.app.state.auth
         if auth.token is not None or auth.require_promise_secret:
             if not auth.token_ok(request.headers.get("authorization")):
-                given = x_promise_secret or body.secret
-                if not secret_ok(component_id, worker_name, body.oplogIdx, given):
+                if not secret_ok(component_id, worker_name, oplog_idx, given):
                     # The same answer for an unknown component, agent or promise as for
                     # a wrong secret: a caller without the token learns nothing.
                     return JSONResponse(
@@ -271,9 +283,9 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
                         401,
                         headers={"www-authenticate": "Bearer"},
                     )
-        promise = PromiseId(agent_of(component_id, worker_name), body.oplogIdx)
+        promise = PromiseId(agent_of(component_id, worker_name), oplog_idx)
         with located(data="body.data"):
-            return service.complete(promise, bytes(body.data)).completed
+            return service.complete(promise, data).completed
 
     def secret_ok(component_id: str, worker_name: str, oplog_idx: int, given: str | None) -> bool:
         if given is None:
