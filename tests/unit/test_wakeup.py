@@ -67,7 +67,8 @@ def test_work_reaches_the_owner_and_ends_reach_everyone_else(tmp_path: Path) -> 
         assert got_b.empty() and got_a.empty()
         # Many at once: none lost (a datagram queue would hold 10). 300 messages stay
         # within the socket's buffer, so a listener thread starved by a loaded machine
-        # cannot make the sender time out (SEND_TIMEOUT_S, 0.2 s) and skip it: 2,000 did, under load.
+        # cannot make the sender time out (SEND_TIMEOUT_S, 0.2 s) and skip it: 2,000
+        # did, under load.
         for _ in range(300):
             assert c.wake_owner(owner_b, AGENT)
         for _ in range(300):
