@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -258,6 +259,50 @@ class Server:
         for client in self._clients:
             client.close()
         self._clients.clear()
+
+
+class AgentCall:
+    """A method call sent through Golem's invoke-agent with ``mode: schedule`` under its
+    own idempotency key; :meth:`result` and :meth:`error` await the same key, which is
+    the same invocation (so they may be called after the server restarted)."""
+
+    def __init__(
+        self, server: Server, agent_type: str, name: str, method: str, params: list[Any]
+    ) -> None:
+        self.server = server
+        self.body = {
+            "agentTypeName": agent_type,
+            "parameters": [name],
+            "methodName": method,
+            "methodParameters": params,
+            "idempotencyKey": str(uuid.uuid4()),
+        }
+        sent = server.client().post(
+            "/v1/agents/invoke-agent", json={**self.body, "mode": "schedule"}
+        )
+        assert sent.status_code == 200, sent.text
+
+    def response(self, wait: float = 30.0) -> httpx.Response:
+        # A plain client: the agent's error is a deliberate 500 (Golem's agent_error).
+        return httpx.post(
+            self.server.url + "/v1/agents/invoke-agent",
+            json={**self.body, "mode": "await"},
+            timeout=wait + 10,
+        )
+
+    def result(self) -> Any:
+        """The method's return value (its one element's JSON)."""
+        done = self.response()
+        assert done.status_code == 200, done.text
+        (element,) = done.json()["result"]["elements"]
+        return element["value"]
+
+    def error(self) -> str:
+        """The message of the agent's error (the method raised)."""
+        failed = self.response()
+        assert failed.status_code == 500, failed.text
+        assert failed.json()["error"]["code"] == "agent_error", failed.text
+        return str(failed.json()["error"]["message"])
 
 
 class Api:

@@ -44,6 +44,7 @@ from .promises import (
     complete_promise_json,
     create_promise,
     create_webhook,
+    promise_secret,
     self_agent_id,
 )
 from .wit import UnsupportedType
@@ -75,5 +76,6 @@ __all__ = [
     "create_webhook",
     "definition_of",
     "endpoint",
+    "promise_secret",
     "self_agent_id",
 ]

@@ -30,6 +30,7 @@ _WIT = {
     "golem_agent_host": "golem:agent/host@1.5.0",
     "poll": "wasi:io/poll@0.2.3",
     "monotonic_clock": "wasi:clocks/monotonic-clock@0.2.3",
+    "secrets": "agent-host:promises/secrets@0.1.0",
 }
 
 
