@@ -48,6 +48,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# componentize-py bundles only the binding modules imported while it snapshots the app.
+b.module("secrets")
 _MASK64 = (1 << 64) - 1
 
 
