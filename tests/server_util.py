@@ -77,20 +77,6 @@ def build_example(name: str) -> Path:
     return wasm
 
 
-def build_legacy(name: str) -> Path:
-    """LEGACY: the WIT-first version of an example (tests/fixtures/py/legacy_<name>, on
-    agent_host_sdk, called by export name through the worker API and served by
-    host/server/endpoints.py), kept for the server tests until the agent mount routing
-    (branch agenthttp) serves the code-first examples' routes."""
-    from tests.fixtures.build import build_python_fixture
-
-    return build_python_fixture(f"legacy_{name}")
-
-
-def build_approval() -> Path:
-    return build_legacy("approval")
-
-
 def clone_store(template: Path, target: Path) -> Path:
     """A private copy of a data directory whose components are registered (and compiled).
 

@@ -495,7 +495,7 @@ def test_an_agent_folder_builds_on_the_sdk_world(
     folder.mkdir()
     (folder / "app.py").write_text("from agent_sdk import agent\n")
     [example] = script.discover([str(folder)])
-    assert example.uses_agent_sdk() and not example.uses_sdk()  # agent_sdk stands alone
+    assert example.uses_agent_sdk()
     assert example.wit == REPO / "wit" / "agent-host-sdk-0.2.0"
     assert script.world_name(example) == "agent"
     monkeypatch.setattr(script, "BUILD_DIR", tmp_path / "build")
