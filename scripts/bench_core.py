@@ -43,15 +43,24 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def completion_latency(wasm: Path, call: str, rounds: int) -> tuple[list[float], float]:
+def completion_latency(
+    wasm: Path, call: str, rounds: int, agent_type: str | None = None
+) -> tuple[list[float], float]:
+    """Per round: a fresh agent runs ``call`` until it suspends on a promise; the time
+    from completing that promise to the resumed invocation's result. ``agent_type``: the
+    component is an agent component (agents ``Type("a<i>")``, ``call`` a method)."""
     with tempfile.TemporaryDirectory() as tmp:
         host = HostService(tmp)
         host.add_component(wasm, name="c")  # compiles once; later loads are from cache
         times = []
         first_replay = 0.0
         for i in range(rounds):
-            agent, _ = host.create_agent("c", f"a{i}")
-            inv = host.invoke(agent, call)
+            if agent_type is None:
+                agent, _ = host.create_agent("c", f"a{i}")
+                inv = host.invoke(agent, call)
+            else:
+                agent, _ = host.create_agent("c", f'{agent_type}("a{i}")')
+                inv = host.submit(host.agent_call_from_wave(agent, call))
             assert inv.state == "started", inv
             (idx,) = host.store.get_agent(agent).waiting_promises
             t0 = time.perf_counter()
@@ -142,14 +151,15 @@ def main() -> None:
         f"complete -> resumed result, WAT fixture: median {statistics.median(wat) * 1e3:.2f} ms, "
         f"p99 {_pct(wat, 99) * 1e3:.2f} ms over {len(wat)} rounds"
     )
-    # The WIT-first approval agent (tests/fixtures/py/legacy_approval): a plain export
-    # call, so the figure stays comparable with earlier runs of this script.
-    from tests.server_util import build_approval
+    # The code-first approval example (guest_examples/approval): a method call through
+    # golem:agent/guest invoke (runs before this script's change called a WIT-first
+    # agent's plain export, so compare with figures measured in the same run only).
+    from tests.server_util import build_example
 
-    approval = build_approval()
-    py, first = completion_latency(approval, "start-approval()", args.rounds)
+    approval = build_example("approval")
+    py, first = completion_latency(approval, "start_approval", args.rounds, "WorkflowAgent")
     print(
-        f"complete -> resumed result, Python approval agent: median "
+        f"complete -> resumed result, Python approval agent (code-first): median "
         f"{statistics.median(py) * 1e3:.2f} ms, p99 {_pct(py, 99) * 1e3:.2f} ms over "
         f"{len(py)} rounds (first round {first * 1e3:.1f} ms)"
     )

@@ -8,7 +8,8 @@ fresh data directory, driven by real httpx clients:
    through ``invoke-and-await`` held open on a client thread; once the agent is Suspended
    the time is taken from sending ``complete`` until the held response arrives. Median and
    p99 over ``--rounds`` sequential round trips. ``--approval-rounds`` does the same with
-   the componentize-py approval example (``start-approval``, payload ``"approved"``).
+   the code-first approval example (``start_approval`` held through invoke-agent,
+   ``WorkflowAgent("ap-<i>")``, payload ``"approved"``).
 2. Throughput: ``--agents`` agents suspended at once (``create-and-await`` via ``/invoke``),
    then all completed by ``--clients`` concurrent clients; completions/s counted until
    every agent is back to Idle (observed by polling the listing). ``--client httpx``:
@@ -47,6 +48,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -59,7 +61,7 @@ from tests.server_util import (  # noqa: E402
     Api,
     Server,
     add_component,
-    build_approval,
+    build_example,
     clone_store,
     json_bytes,
 )
@@ -103,6 +105,40 @@ def wake_latency(
         idx = meta["waitingOn"][0]["oplogIdx"]
         t0 = time.perf_counter()
         answer = control.complete(name, idx, payload)
+        response = held.result(timeout=60)
+        elapsed = time.perf_counter() - t0
+        if answer.text != "true" or response.status_code != 200:
+            raise RuntimeError(f"round {i}: complete {answer.text}, held {response.text}")
+        times.append(elapsed)
+    pool.shutdown()
+    return times
+
+
+def agent_wake_latency(
+    server: Server, component_id: str, payload: list[int], rounds: int, tag: str
+) -> list[float]:
+    """wake_latency for the approval example's ``WorkflowAgent("<tag>-<i>")``:
+    ``start_approval`` held through invoke-agent (mode await), the promise completed
+    through the worker API (the agent id URL-encoded as the worker name)."""
+    control = Api(server.client(), component_id)
+    waiter = server.client(timeout=120)
+    pool = ThreadPoolExecutor(max_workers=1)
+    times = []
+    for i in range(rounds):
+        name = f"{tag}-{i}"
+        body = {
+            "agentTypeName": "WorkflowAgent",
+            "parameters": [name],
+            "methodName": "start_approval",
+            "methodParameters": [],
+            "mode": "await",
+        }
+        held = pool.submit(waiter.post, "/v1/agents/invoke-agent", json=body)
+        worker = quote(f'WorkflowAgent("{name}")', safe="")
+        meta = _wait_suspended(control, worker)
+        idx = meta["waitingOn"][0]["oplogIdx"]
+        t0 = time.perf_counter()
+        answer = control.complete(worker, idx, payload)
         response = held.result(timeout=60)
         elapsed = time.perf_counter() - t0
         if answer.text != "true" or response.status_code != 200:
@@ -282,7 +318,7 @@ def main() -> None:
     try:
         ids = {"promises": add_component(template, build_fixture("promises-1.3.0"), "promises")}
         if args.approval_rounds:
-            ids["approval"] = add_component(template, build_approval(), "approval")
+            ids["approval"] = add_component(template, build_example("approval"), "approval")
         for count in counts:
             store = clone_store(template, tmp / f"store-{count}")
             server = Server(
@@ -341,12 +377,11 @@ def _measure(server: Server, ids: dict[str, str], args: Any) -> list[tuple[str, 
         )
     if args.approval_rounds:
         payload = json_bytes("approved")
-        wake_latency(server, ids["approval"], "start-approval", payload, 2, "awarm")
-        times = wake_latency(
-            server, ids["approval"], "start-approval", payload, args.approval_rounds, "ap"
-        )
+        agent_wake_latency(server, ids["approval"], payload, 2, "awarm")
+        times = agent_wake_latency(server, ids["approval"], payload, args.approval_rounds, "ap")
         print(
-            f"   approval example (componentize-py) start-approval, {len(times)} rounds:"
+            f"   approval example (code-first, componentize-py) start_approval through "
+            f"invoke-agent, {len(times)} rounds:"
             f"\n   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
             f"min {_ms(min(times))}, max {_ms(max(times))}"
         )

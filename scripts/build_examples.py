@@ -13,13 +13,10 @@ repository's top-level ``wit/`` folder and assembled into a ``deps/`` folder ins
 next to the sources except the ``.wasm`` and its ``.wasm.stamp``. Finding, laying out
 and hashing the WIT packages is :mod:`host.witpkg`'s, as for the WAT guests.
 
-An example whose Python imports ``agent_host_sdk`` gets the guest SDK
-(``guest_examples/sdk/agent_host_sdk/``) copied next to its sources in the build (unless
-it ships its own ``agent_host_sdk/``), so ``import agent_host_sdk`` works in every example
-without installing anything; one that imports ``agent_sdk`` gets that package (every
-example under guest_examples/ does; ``agent_host_sdk`` is left only for the WIT-first
-test guests under tests/fixtures/py/legacy_*). ``guest_examples/sdk/`` itself
-is a library, not an example.
+An example whose Python imports ``agent_sdk`` gets the guest SDK
+(``guest_examples/sdk/agent_sdk/``) copied next to its sources in the build (unless it
+ships its own ``agent_sdk/``), so ``import agent_sdk`` works in every example without
+installing anything. ``guest_examples/sdk/`` itself is a library, not an example.
 
 A build is skipped when the stamp records the same content hash of the inputs (the
 example's Python files and WIT, the SDK's files when it uses the SDK, the used top-level
@@ -63,8 +60,6 @@ from host.witpkg import (  # noqa: E402
 EXAMPLES_DIR = REPO / "guest_examples"
 WIT_DIR = REPO / "wit"
 BUILD_DIR = REPO / "build" / "examples"
-SDK_PACKAGE = EXAMPLES_DIR / "sdk" / "agent_host_sdk"
-SDK_IMPORT_RE = re.compile(r"^\s*(?:from|import)\s+agent_host_sdk\b", re.M)
 # The code-first SDK: an agent folder is just Python built against the SDK's own world.
 AGENT_SDK_PACKAGE = EXAMPLES_DIR / "sdk" / "agent_sdk"
 AGENT_SDK_IMPORT_RE = re.compile(r"^\s*(?:from|import)\s+agent_sdk\b", re.M)
@@ -132,21 +127,16 @@ class Example:
             for f in self.python_files()
         )
 
-    def uses_sdk(self) -> bool:
-        """Whether the example imports the WIT-first agent_host_sdk without shipping its
-        own copy (only the legacy test guests under tests/fixtures/py/ do)."""
-        return self._imports(SDK_IMPORT_RE, "agent_host_sdk")
-
     def uses_agent_sdk(self) -> bool:
         """Whether the example imports the code-first agent_sdk (no copy of its own)."""
         return self._imports(AGENT_SDK_IMPORT_RE, "agent_sdk")
 
 
-def sdk_files(package: Path | None = None) -> list[Path]:
+def sdk_files(package: Path = AGENT_SDK_PACKAGE) -> list[Path]:
     """A guest SDK's files that go into a build (sources and the py.typed marker)."""
     return sorted(
         p
-        for p in (package or SDK_PACKAGE).rglob("*")
+        for p in package.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".typed")
     )
 
@@ -218,8 +208,6 @@ def inputs_hash(example: Example, deps: list[WitPackage], tool_version: str) -> 
     else:  # an agent folder, on the SDK's world
         h.add_files("example:", example.root, example.python_files())
         h.add_files("sdk-world:", example.wit, example.wit_files())
-    if example.uses_sdk():
-        h.add_files("sdk:", SDK_PACKAGE, sdk_files())
     if example.uses_agent_sdk():
         h.add_files("agent-sdk:", AGENT_SDK_PACKAGE, sdk_files(AGENT_SDK_PACKAGE))
     h.add_packages(deps)
@@ -281,8 +269,7 @@ def prepare_build_dir(example: Example, deps: list[WitPackage]) -> tuple[Path, P
         dest = src / f.relative_to(example.root)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest)
-    packages = [SDK_PACKAGE] if example.uses_sdk() else []
-    packages += [AGENT_SDK_PACKAGE] if example.uses_agent_sdk() else []
+    packages = [AGENT_SDK_PACKAGE] if example.uses_agent_sdk() else []
     for package in packages:
         for f in sdk_files(package):
             dest = src / package.name / f.relative_to(package)
@@ -332,7 +319,6 @@ def build(
         return False
     world = world_name(example)
     sdk = " + agent_sdk" if example.uses_agent_sdk() else ""
-    sdk = sdk or (" + agent_host_sdk" if example.uses_sdk() else "")
     print(
         f"{label} building world {world!r}{sdk} with {tool_version} "
         f"(deps: {', '.join(p.id for p in deps) or 'none'})",
@@ -378,7 +364,6 @@ def build(
         "componentize_py": tool_version,
         "world": world,
         "wit_deps": [p.id for p in deps],
-        "sdk": example.uses_sdk(),
         "agent_sdk": example.uses_agent_sdk(),
         "output_sha256": file_sha256(example.output),
     }

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,20 +84,6 @@ def example_store(store: Path, *names: str) -> Path:
     for name in names:
         add_component(store, build_example(name), name)
     return store
-
-
-def build_legacy(name: str) -> Path:
-    """LEGACY: the WIT-first version of an example (tests/fixtures/py/legacy_<name>, on
-    agent_host_sdk, called by export name through the worker API and served by
-    host/server/endpoints.py), kept for the server tests until the agent mount routing
-    (branch agenthttp) serves the code-first examples' routes."""
-    from tests.fixtures.build import build_python_fixture
-
-    return build_python_fixture(f"legacy_{name}")
-
-
-def build_approval() -> Path:
-    return build_legacy("approval")
 
 
 def clone_store(template: Path, target: Path) -> Path:
@@ -295,6 +282,50 @@ def serving(store: Path, *args: str) -> Iterator[Server]:
     code = server.stop()
     if code not in CLEAN_EXIT:
         raise ServerError(f"the server exited with {code} at SIGTERM:\n{server.output()[-3000:]}")
+
+
+class AgentCall:
+    """A method call sent through Golem's invoke-agent with ``mode: schedule`` under its
+    own idempotency key; :meth:`result` and :meth:`error` await the same key, which is
+    the same invocation (so they may be called after the server restarted)."""
+
+    def __init__(
+        self, server: Server, agent_type: str, name: str, method: str, params: list[Any]
+    ) -> None:
+        self.server = server
+        self.body = {
+            "agentTypeName": agent_type,
+            "parameters": [name],
+            "methodName": method,
+            "methodParameters": params,
+            "idempotencyKey": str(uuid.uuid4()),
+        }
+        sent = server.client().post(
+            "/v1/agents/invoke-agent", json={**self.body, "mode": "schedule"}
+        )
+        assert sent.status_code == 200, sent.text
+
+    def response(self, wait: float = 30.0) -> httpx.Response:
+        # A plain client: the agent's error is a deliberate 500 (Golem's agent_error).
+        return httpx.post(
+            self.server.url + "/v1/agents/invoke-agent",
+            json={**self.body, "mode": "await"},
+            timeout=wait + 10,
+        )
+
+    def result(self) -> Any:
+        """The method's return value (its one element's JSON)."""
+        done = self.response()
+        assert done.status_code == 200, done.text
+        (element,) = done.json()["result"]["elements"]
+        return element["value"]
+
+    def error(self) -> str:
+        """The message of the agent's error (the method raised)."""
+        failed = self.response()
+        assert failed.status_code == 500, failed.text
+        assert failed.json()["error"]["code"] == "agent_error", failed.text
+        return str(failed.json()["error"]["message"])
 
 
 class Api:

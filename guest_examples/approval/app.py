@@ -18,6 +18,7 @@ from agent_sdk import (
     complete_promise_json,
     create_promise,
     endpoint,
+    promise_secret,
 )
 
 Verdict = Literal["approved", "rejected"]
@@ -87,6 +88,13 @@ class WorkflowAgent:
     def pending_promise(self) -> int | None:
         """The oplog index of the promise being waited on, if any."""
         return None if self.pending is None else self.pending.oplog_idx
+
+    def request_secret(self) -> str | None:
+        """The secret of the open request's promise (agent-host's per-promise secrets):
+        with it, whoever decides may complete the promise over HTTP when the server runs
+        with ``--require-promise-secret`` or a token. Not an HTTP endpoint: hand it out
+        through a channel you trust."""
+        return None if self.pending is None else promise_secret(self.pending)
 
     def _decide(self, decision: Verdict, by: str | None) -> bool:
         if self.pending is None:

@@ -6,7 +6,8 @@
 2. POSTs a JSON registration to ``callback_url`` through standard ``wasi:http`` client
    code (``outgoing-handler.handle``): the promise id and the pieces the service needs to
    call agent-host's REST complete API (component id, agent id, oplog index, the path to
-   POST to);
+   POST to, and the promise's secret, which a server run with
+   ``--require-promise-secret`` asks for);
 3. waits for the promise (``blocking_await_promise``): the agent is durably suspended
    until the service completes it, then returns the completion's body.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote, urlsplit
 
-from agent_sdk import PromiseId, agent, blocking_await_promise, create_promise
+from agent_sdk import PromiseId, agent, blocking_await_promise, create_promise, promise_secret
 from componentize_py_types import Err, Ok
 from wit_world.imports import outgoing_handler
 from wit_world.imports.streams import StreamError_Closed
@@ -106,6 +107,7 @@ class WebhookAgent:
             "oplogIdx": promise.oplog_idx,
             "completePath": f"/v1/components/{me.component_id}/workers/{path_id}/complete",
             "topic": topic,
+            "secret": promise_secret(promise),  # sent, never written to the oplog
         }
         try:
             status, answer = post_json(callback_url, registration)

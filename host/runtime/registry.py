@@ -27,6 +27,7 @@ from host.runtime.engine import ComponentCache, content_hash
 from host.runtime.exports import Export, drop_export, resolve_resource_call
 from host.runtime.linking import build_linker
 from host.runtime.pollshim import with_poll_shim
+from host.runtime.removed import refuse_removed
 from host.runtime.session import Session, set_current
 from host.runtime.typeconv import from_wasmtime, func_sig
 from host.store import ComponentRecord, Store
@@ -90,10 +91,13 @@ class ComponentRegistry:
         size = len(data)
         data = with_poll_shim(data, self.progress)
         hash = content_hash(data)
-        component = self.cache.load(
-            hash, lambda: data, self.progress, validate=lambda c: self.linker(hash, c)
-        )
-        self.linker(hash, component)
+
+        def validate(component: wc.Component) -> None:
+            refuse_removed(component, self.engine, shown)
+            self.linker(hash, component)
+
+        component = self.cache.load(hash, lambda: data, self.progress, validate=validate)
+        validate(component)
         self.components_dir.mkdir(parents=True, exist_ok=True)
         target = self.components_dir / f"{hash}.wasm"
         if not target.exists():

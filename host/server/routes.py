@@ -109,7 +109,6 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         async for chunk in request.stream():
             data += chunk
         record = await in_thread(lambda: service.add_component_bytes(bytes(data), name))
-        await in_thread(app.state.router.refresh)
         return component_json(record)
 
     @app.get("/v1/components/{component_id}", tags=["components"])

@@ -6,44 +6,61 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from host.store import DB_FILENAME
-from tests.server_util import AGENT_HOST, Server, add_component, build_approval, cli
+from tests.server_util import AGENT_HOST, Server, add_component, build_example, cli
 
 # slow: compiles the componentize-py approval guest (10-50 s here)
 pytestmark = pytest.mark.slow
 
 TOKEN = "t0ken-for-tests-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def worker(name: str) -> str:
+    """The worker API's name of the approval example's agent: its id, URL-encoded."""
+    return quote(f'WorkflowAgent("{name}")', safe="")
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     store = tmp_path_factory.mktemp("access") / "store"
-    cid = add_component(store, build_approval(), "approval")
+    cid = add_component(store, build_example("approval"), "approval")
     server = Server(store, extra_args=("--token", TOKEN)).start()
     yield server, cid
     server.stop()
 
 
 def _open_request(http: httpx.Client, cid: str, name: str) -> int:
-    auth = {"Authorization": f"Bearer {TOKEN}"}
-    opened = http.post(f"/workflows/{name}/request", headers=auth)
+    """The approval agent's own route opens a request; the oplog index of its promise."""
+    opened = http.post(f"/workflows/{name}/request", headers=AUTH)
     assert opened.status_code == 200, opened.text
-    return int(opened.json())
+    promise = str(opened.json())
+    assert promise.startswith(f'{cid}/WorkflowAgent("{name}")/'), promise
+    return int(promise.rsplit("/", 1)[1])
 
 
 def _secret(http: httpx.Client, cid: str, name: str) -> str:
+    """The open request's secret, as the agent hands it out (agent_sdk.promise_secret)."""
     got = http.post(
-        f"/v1/components/{cid}/workers/{name}/invoke-and-await",
-        params={"function": "request-secret"},
-        json={"params": []},
-        headers={"Authorization": f"Bearer {TOKEN}"},
+        "/v1/agents/invoke-agent",
+        json={
+            "agentTypeName": "WorkflowAgent",
+            "parameters": [name],
+            "methodName": "request_secret",
+            "methodParameters": [],
+            "mode": "await",
+        },
+        headers=AUTH,
     )
     assert got.status_code == 200, got.text
-    return str(got.json()["result"])
+    (element,) = got.json()["result"]["elements"]
+    assert isinstance(element["value"], str), got.text
+    return element["value"]
 
 
 def test_state_changes_need_the_token_reads_do_not(served: tuple[Server, str]) -> None:
@@ -53,6 +70,7 @@ def test_state_changes_need_the_token_reads_do_not(served: tuple[Server, str]) -
         for method, path in [
             ("POST", f"/v1/components/{cid}/workers"),
             ("POST", f"/v1/components/{cid}/workers/x/invoke-and-await?function=status"),
+            ("POST", "/v1/agents/invoke-agent"),
             ("DELETE", f"/v1/components/{cid}/workers/x"),
             ("POST", "/v1/components?name=x"),
             ("POST", "/workflows/x/request"),
@@ -73,7 +91,7 @@ def test_state_changes_need_the_token_reads_do_not(served: tuple[Server, str]) -
         assert http.get("/healthz").status_code == 200
         made = http.post(
             f"/v1/components/{cid}/workers",
-            json={"name": "withtoken"},
+            json={"name": 'WorkflowAgent("withtoken")'},
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert made.status_code == 201
@@ -85,7 +103,7 @@ def test_completion_needs_the_token_or_the_promise_secret(served: tuple[Server, 
         idx = _open_request(http, cid, "alice")
         secret = _secret(http, cid, "alice")
         body = {"oplogIdx": idx, "data": list(b'"approved"')}
-        url = f"/v1/components/{cid}/workers/alice/complete"
+        url = f"/v1/components/{cid}/workers/{worker('alice')}/complete"
         # Knowing the agent and the index is not enough.
         assert http.post(url, json=body).status_code == 401
         assert http.post(url, json=body, headers={"X-Promise-Secret": "guess"}).status_code == 401
@@ -101,7 +119,7 @@ def test_completion_needs_the_token_or_the_promise_secret(served: tuple[Server, 
         assert again.status_code == 200 and again.json() is False
         # So does the token, for any promise.
         bob = http.post(
-            f"/v1/components/{cid}/workers/bob/complete",
+            f"/v1/components/{cid}/workers/{worker('bob')}/complete",
             json={"oplogIdx": other_idx, "data": list(b'"rejected"')},
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
@@ -119,7 +137,7 @@ def test_secrets_are_stored_hashed_and_never_in_the_oplog(served: tuple[Server, 
     with httpx.Client(base_url=server.url) as http:
         idx = _open_request(http, cid, "carol")
     # An operator's view of the secret (the agent has not returned it anywhere).
-    shown = cli(server.store, "promise", "secret", "approval", "carol", str(idx))
+    shown = cli(server.store, "promise", "secret", "approval", 'WorkflowAgent("carol")', str(idx))
     secret = shown.stdout.strip()
     assert shown.returncode == 0 and len(secret) >= 40
     db = sqlite3.connect(server.store / DB_FILENAME)
@@ -140,7 +158,7 @@ def test_the_cli_prints_a_promise_secret(served: tuple[Server, str]) -> None:
     with httpx.Client(base_url=server.url) as http:
         idx = _open_request(http, cid, "dora")
         secret = _secret(http, cid, "dora")
-    shown = cli(server.store, "promise", "secret", "approval", "dora", str(idx))
+    shown = cli(server.store, "promise", "secret", "approval", 'WorkflowAgent("dora")', str(idx))
     assert shown.returncode == 0 and shown.stdout.strip() == secret
 
 

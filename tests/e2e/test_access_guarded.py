@@ -7,20 +7,26 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.server_util import Server, add_component, build_approval
+from tests.server_util import Server, add_component, build_example
 
 TOKEN = "t0ken-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+def worker(name: str) -> str:
+    """The worker API's name of the approval example's agent: its id, URL-encoded."""
+    return quote(f'WorkflowAgent("{name}")', safe="")
+
+
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     store = tmp_path_factory.mktemp("guarded") / "store"
-    cid = add_component(store, build_approval(), "approval")
+    cid = add_component(store, build_example("approval"), "approval")
     server = Server(store, extra_args=("--token", TOKEN)).start()
     yield server, cid
     server.stop()
@@ -29,7 +35,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
 @pytest.fixture(scope="module")
 def public_reads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     store = tmp_path_factory.mktemp("public") / "store"
-    cid = add_component(store, build_approval(), "approval")
+    cid = add_component(store, build_example("approval"), "approval")
     server = Server(store, extra_args=("--token", TOKEN, "--public-reads")).start()
     yield server, cid
     server.stop()
@@ -48,12 +54,12 @@ def test_agent_routes_need_the_token_on_get_and_head(guarded: tuple[Server, str]
         got = http.get(f"/workflows/anon{i}/status")
         assert got.status_code == 401, got.text
         assert got.json()["error"]["code"] == "unauthorized"
-        assert http.head(f"/workflows/anon{i}/pending").status_code == 401
-    assert not [w for w in _workers(http, cid) if w.startswith("anon")]
+        assert http.head(f"/workflows/anon{i}/status").status_code == 401
+    assert not [w for w in _workers(http, cid) if "anon" in w]
     # With the token the same route works (and creates the agent).
     ok = http.get("/workflows/owner/status", headers=AUTH)
     assert ok.status_code == 200, ok.text
-    assert "owner" in _workers(http, cid)
+    assert 'WorkflowAgent("owner")' in _workers(http, cid)
 
 
 def test_reads_need_the_token_unless_public(guarded: tuple[Server, str]) -> None:
@@ -90,7 +96,7 @@ def test_public_reads_open_v1_and_docs_but_not_agent_routes(
 def test_uploading_a_component_needs_the_token(guarded: tuple[Server, str]) -> None:
     server, _ = guarded
     http = server.client()
-    wasm = build_approval().read_bytes()
+    wasm = build_example("approval").read_bytes()
     before = http.get("/v1/components", headers=AUTH).json()
     refused = http.post(
         "/v1/components",
@@ -153,17 +159,18 @@ def test_anonymous_completion_does_not_reveal_promises(guarded: tuple[Server, st
     http = server.client()
     opened = http.post("/workflows/erin/request", headers=AUTH)
     assert opened.status_code == 200, opened.text
-    idx = int(opened.json())
-    url = f"/v1/components/{cid}/workers/erin/complete"
+    idx = int(opened.json().rsplit("/", 1)[1])  # the promise id's oplog index
+    url = f"/v1/components/{cid}/workers/{worker('erin')}/complete"
     answers = [
         http.post(url, json={"oplogIdx": idx, "data": []}),  # exists
         http.post(url, json={"oplogIdx": 999, "data": []}),  # unknown index
         http.post(url, json={"oplogIdx": 999, "data": []}, headers={"X-Promise-Secret": "guess"}),
         http.post(
-            f"/v1/components/{cid}/workers/nobody/complete", json={"oplogIdx": idx, "data": []}
+            f"/v1/components/{cid}/workers/{worker('nobody')}/complete",
+            json={"oplogIdx": idx, "data": []},
         ),  # unknown agent
         http.post(
-            "/v1/components/no-such-component/workers/erin/complete",
+            f"/v1/components/no-such-component/workers/{worker('erin')}/complete",
             json={"oplogIdx": idx, "data": []},
         ),  # unknown component
     ]

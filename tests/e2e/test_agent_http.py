@@ -172,7 +172,8 @@ def test_mounted_routes_refuse_bad_input_by_field(http: httpx.Client) -> None:
     no_header = http.get("/shops/s2/greet")
     assert no_header.status_code == 400
     assert http.put("/shops/s2/items").status_code == 405
-    assert http.get("/shops/s2/nothing-here").status_code == 404
+    nothing = http.get("/shops/s2/nothing-here")
+    assert nothing.status_code == 404 and nothing.json()["error"]["code"] == "not_found"
 
 
 def test_phantom_agents_are_fresh_per_request(http: httpx.Client) -> None:

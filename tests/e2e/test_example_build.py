@@ -104,9 +104,10 @@ def test_wit_dependencies_are_resolved_transitively() -> None:
     script = load_script_module()
     example = script.Example("approval", REPO / "guest_examples" / "approval")
     deps = script.resolve_deps(example, script.index_top_level_wit())
-    # the SDK world names golem:agent, golem:api and wasi:http; golem:core, wasi:clocks
-    # and wasi:io come in through them
+    # the SDK world names agent-host:promises, golem:agent, golem:api and wasi:http;
+    # golem:core, wasi:clocks and wasi:io come in through them
     assert [p.id for p in deps] == [
+        "agent-host:promises@0.1.0",
         "golem:agent@1.5.0",
         "golem:api@1.5.0",
         "golem:core@1.5.0",

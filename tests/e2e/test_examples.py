@@ -1,7 +1,12 @@
-"""The SDK examples end to end through a real `agent-host serve` (tests/server_util.py):
-human-in-the-loop approval, inter-agent synchronization, external event ingestion
-across a server restart, the template, and building every example with one command.
+"""The code-first SDK examples (guest_examples/*, on agent_sdk) end to end through a real
+`agent-host serve` (tests/server_util.py): human-in-the-loop approval, inter-agent
+synchronization, external event ingestion across a server restart, the template, and
+building every example with one command.
 
+Methods are called through Golem's invoke-agent (a long wait is scheduled under an
+idempotency key, and its result fetched later by awaiting the same key); promises are
+completed and agents inspected through the worker API, whose worker names are the
+URL-encoded agent ids; the examples' own routes come from their ``@agent(mount=...)``.
 Each example's README shows the same flows as curl lines."""
 
 from __future__ import annotations
@@ -13,21 +18,25 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from tests.host.test_sdk_async import REPO, example_store
-from tests.server_util import Api, Server, clone_store, json_bytes, wait_until
+from tests.server_util import AgentCall, Api, Server, clone_store, json_bytes, wait_until
 
-# LEGACY: the HTTP tests here run the WIT-first versions of the examples
-# (tests/fixtures/py/legacy_*, agent_host_sdk, worker API + host/server/endpoints.py) until
-# the agent mount routing (branch agenthttp) serves the code-first examples' own routes;
-# tests/e2e/test_examples_cli.py runs the code-first examples through the agent CLI.
 # slow: registers the four SDK examples (componentize-py guests): 45-120 s here
 pytestmark = pytest.mark.slow
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="held")
+
+TYPES = {
+    "approval": "WorkflowAgent",
+    "rendezvous": "RendezvousAgent",
+    "ingest": "MeterAgent",
+    "template": "HelloAgent",
+}
 
 
 class Running:
@@ -55,19 +64,9 @@ def running(tmp_path: Path) -> Iterator[Running]:
     assert "Traceback" not in server.output(), server.output()[-3000:]
 
 
-def result_of(api: Api, name: str, invocation_id: str, wait: float = 20.0) -> Any:
-    response = api.http.get(
-        api.path(name, f"/invocations/{invocation_id}"), params={"wait": wait}, timeout=wait + 10
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
-
-
-def invoke(api: Api, name: str, function: str, params: list[Any] | None = None) -> str:
-    """Fire and forget; the invocation id."""
-    invoked = api.invoke(name, function, params)
-    assert invoked.status_code == 202, invoked.text
-    return str(invoked.json()["invocationId"])
+def worker(component: str, name: str) -> str:
+    """The worker API's name of an example's agent: its agent id, URL-encoded."""
+    return quote(f'{TYPES[component]}("{name}")', safe="")
 
 
 def pending_promises(api: Api, name: str) -> list[int]:
@@ -76,81 +75,65 @@ def pending_promises(api: Api, name: str) -> list[int]:
 
 
 # -- human-in-the-loop ------------------------------------------------------------------------
-def test_approval_approve_and_reject_over_the_agents_own_endpoints(running: Running) -> None:
-    http = running.http
-    idx = http.post("/workflows/ann/request").json()
-    assert http.get("/workflows/ann/status").json() == (
-        f"Workflow ann: waiting for a decision on promise {idx}"
-    )
-    approved = http.post("/workflows/ann/approve", json={"by": "bob", "comment": "fine"})
-    assert approved.status_code == 200 and approved.json() == "Workflow ann approved by bob"
-    assert http.get("/workflows/ann/pending").status_code == 404  # option none
-
-    http.post("/workflows/ben/request")
-    rejected = http.post("/workflows/ben/reject", json={"by": "carol"})
-    assert rejected.json() == "Workflow ben rejected by carol"
-    assert http.post("/workflows/ben/reject", json={}).status_code == 404  # nothing open
-
-
+# (its own routes: test_examples_http.py; a bare "approved": tests/host/test_sdk_agents.py)
 def test_approval_start_approval_suspends_until_a_decision_arrives(running: Running) -> None:
-    api = running.api("approval")
-    started = invoke(api, "dan", "start-approval")
-    meta = api.wait_status("dan", "Suspended")
+    api, dan = running.api("approval"), worker("approval", "dan")
+    started = AgentCall(running.server, "WorkflowAgent", "dan", "start_approval", [])
+    meta = api.wait_status(dan, "Suspended")
     (waiting,) = meta["waitingOn"]
-    decision = {"decision": "rejected", "by": "eve", "comment": "over budget"}
-    assert api.complete("dan", waiting["oplogIdx"], json_bytes(decision)).json() is True
-    assert result_of(api, "dan", started) == "Workflow dan rejected by eve"
+    decision = {"decision": "rejected", "by": "eve"}
+    assert api.complete(dan, waiting["oplogIdx"], json_bytes(decision)).json() is True
+    assert started.result() == "Workflow dan rejected by eve"
     # A payload that is not a Decision: an explanatory outcome, the agent stays healthy.
-    started = invoke(api, "dan", "start-approval")
-    (waiting,) = api.wait_status("dan", "Suspended")["waitingOn"]
-    api.complete("dan", waiting["oplogIdx"], json_bytes({"decision": "maybe"}))
-    outcome = result_of(api, "dan", started)
-    assert outcome.startswith("Workflow dan: invalid decision payload: at $.decision")
-    assert api.status("dan") == "Idle"
+    started = AgentCall(running.server, "WorkflowAgent", "dan", "start_approval", [])
+    (waiting,) = api.wait_status(dan, "Suspended")["waitingOn"]
+    api.complete(dan, waiting["oplogIdx"], json_bytes({"decision": "maybe"}))
+    outcome = started.result()
+    assert outcome.startswith("Workflow dan: invalid decision: at $.decision"), outcome
+    assert api.status(dan) == "Idle"
 
 
 # -- inter-agent synchronization --------------------------------------------------------------
 def test_one_agent_waits_and_other_agents_complete_its_promises(running: Running) -> None:
-    http, api = running.http, running.api("rendezvous")
+    http, api, boss = running.http, running.api("rendezvous"), worker("rendezvous", "boss")
     slots = http.post("/rendezvous/boss/open-slots", json={"count": 2}).json()
-    assert [s.rsplit("/", 2)[1] for s in slots] == ["boss", "boss"]
-    gathering = invoke(api, "boss", "gather")
-    meta = api.wait_status("boss", "Suspended")
+    assert all('/RendezvousAgent("boss")/' in s for s in slots) and len(slots) == 2
+    gathering = AgentCall(running.server, "RendezvousAgent", "boss", "gather", [])
+    meta = api.wait_status(boss, "Suspended")
     assert len(meta["waitingOn"]) == 2  # both promises, in one wait
 
     # Two other agents fill the slots through their own declared endpoint.
     first = http.post("/rendezvous/w1/fill", json={"slot": slots[1], "value": "B"})
     assert first.status_code == 200 and first.json() is True
-    meta = wait_until(
+    wait_until(
         lambda: (
             m
-            if (m := api.worker("boss"))["status"] == "Suspended" and len(m["waitingOn"]) == 1
+            if (m := api.worker(boss))["status"] == "Suspended" and len(m["waitingOn"]) == 1
             else None
         ),
         what="boss to wait on the other slot alone",
     )
     assert http.post("/rendezvous/w2/fill", json={"slot": slots[0], "value": "A"}).json() is True
-    assert result_of(api, "boss", gathering) == {"ok": ["w2: A", "w1: B"]}
+    assert gathering.result() == ["w2: A", "w1: B"]
     # Filling a filled slot: false, the first value stays.
     assert http.post("/rendezvous/w3/fill", json={"slot": slots[0], "value": "X"}).json() is False
-    # Not a promise id: the guest answers err (500 with the message, as the spec maps a
-    # result's err), and the worker stays healthy.
+    # Not a promise id: the agent raises (a 500 with the message, as Golem maps an agent's
+    # error), and the agent stays healthy.
     url = running.server.url + "/rendezvous/w3/fill"
     bad = httpx.post(url, json={"slot": "nope", "value": "X"}, timeout=30)  # 500 expected
-    assert bad.status_code == 500 and "invalid promise id 'nope'" in bad.json()
-    assert api.status("w3") == "Idle"
+    assert bad.status_code == 500 and "invalid promise id 'nope'" in bad.text
+    assert api.status(worker("rendezvous", "w3")) == "Idle"
 
 
 def test_a_durable_timeout_fires_after_a_server_restart(running: Running) -> None:
     http, api = running.http, running.api("rendezvous")
     http.post("/rendezvous/cat/open-slots", json={"count": 2})
-    racing = invoke(api, "cat", "gather-within", [1.5])
-    api.wait_status("cat", "Suspended")
+    racing = AgentCall(running.server, "RendezvousAgent", "cat", "gather_within", [1.5])
+    api.wait_status(worker("rendezvous", "cat"), "Suspended")
     running.server.stop()  # nobody runs the agent while the deadline passes
     time.sleep(1.6)
     running.restart()
-    api = running.api("rendezvous")
-    assert result_of(api, "cat", racing) == {"err": "timed out after 1.5 s: 0 of 2 slots filled"}
+    assert "timed out after 1.5 s: 0 of 2 slots filled" in racing.error()
 
 
 def test_first_of_two_over_http(running: Running) -> None:
@@ -159,7 +142,7 @@ def test_first_of_two_over_http(running: Running) -> None:
     held: Future[httpx.Response] = _pool.submit(
         lambda: running.server.client(timeout=60).post("/rendezvous/dog/first")
     )
-    api.wait_status("dog", "Suspended")
+    api.wait_status(worker("rendezvous", "dog"), "Suspended")
     http.post("/rendezvous/w9/fill", json={"slot": slots[1], "value": "second wins"})
     response = held.result(timeout=30)
     assert response.status_code == 200, response.text
@@ -170,8 +153,8 @@ def test_first_of_two_over_http(running: Running) -> None:
 def test_a_sensor_posts_events_the_meter_suspends_between_them_and_aggregates(
     running: Running,
 ) -> None:
-    api = running.api("ingest")
-    watching = invoke(api, "m1", "watch", [4, 30.0, 0.0])
+    api, m1 = running.api("ingest"), worker("ingest", "m1")
+    watching = AgentCall(running.server, "MeterAgent", "m1", "watch", [4, 30.0, 0.0])
     events: list[Any] = [
         {"value": 21.5, "sensor": "s-1"},
         {"value": 35, "sensor": "s-2"},
@@ -182,7 +165,7 @@ def test_a_sensor_posts_events_the_meter_suspends_between_them_and_aggregates(
     seen: list[int] = []
 
     def waiting_on_a_new_promise(api: Api) -> dict[str, Any] | None:
-        meta = api.worker("m1")
+        meta = api.worker(m1)
         ok = meta["status"] == "Suspended" and meta["waitingOn"]
         return meta if ok and meta["waitingOn"][0]["oplogIdx"] not in seen else None
 
@@ -192,16 +175,16 @@ def test_a_sensor_posts_events_the_meter_suspends_between_them_and_aggregates(
             lambda: waiting_on_a_new_promise(api),  # noqa: B023 (called right here)
             what=f"the meter to wait for event {n + 1}",
         )
-        (idx,) = pending_promises(api, "m1")
+        (idx,) = pending_promises(api, m1)
         assert idx == meta["waitingOn"][0]["oplogIdx"]
         seen.append(idx)
         if n == 2:  # a restart between events loses nothing
             running.restart()
             api = running.api("ingest")
-            assert api.status("m1") == "Suspended"
-        assert api.complete("m1", idx, json_bytes(event)).json() is True
+            assert api.status(m1) == "Suspended"
+        assert api.complete(m1, idx, json_bytes(event)).json() is True
 
-    summary = result_of(api, "m1", watching)
+    summary = watching.result()
     assert summary["readings"] == 4
     assert summary["min"] == 19.0 and summary["max"] == 35.0
     assert summary["mean"] == pytest.approx((21.5 + 35 + 19 + 30.5) / 4)
@@ -213,38 +196,38 @@ def test_a_sensor_posts_events_the_meter_suspends_between_them_and_aggregates(
     assert "expected an object (Reading), got a string" in rejected
     assert summary["silences"] == 0
     assert running.http.get("/sensors/m1/summary").json() == summary
-    assert pending_promises(api, "m1") == []
+    assert pending_promises(api, m1) == []
 
 
 def test_silences_are_counted_by_a_durable_timer(running: Running) -> None:
-    api = running.api("ingest")
-    watching = invoke(api, "m2", "watch", [1, 100.0, 0.4])
-    meta = api.wait_status("m2", "Suspended")
+    api, m2 = running.api("ingest"), worker("ingest", "m2")
+    watching = AgentCall(running.server, "MeterAgent", "m2", "watch", [1, 100.0, 0.4])
+    meta = api.wait_status(m2, "Suspended")
     idx = meta["waitingOn"][0]["oplogIdx"]
     # Each silence: the timer wakes the meter, it counts, and it suspends again.
     wait_until(
-        lambda: api.count_entries("m2", "suspended") >= 3,
+        lambda: api.count_entries(m2, "suspended") >= 3,
         timeout=20,
         what="two silences to pass",
     )
-    assert pending_promises(api, "m2") == [idx]  # still the same promise
-    api.complete("m2", idx, json_bytes({"value": 1}))
-    summary = result_of(api, "m2", watching)
+    assert pending_promises(api, m2) == [idx]  # still the same promise
+    api.complete(m2, idx, json_bytes({"value": 1}))
+    summary = watching.result()
     assert summary["readings"] == 1 and summary["silences"] >= 2
 
 
 # -- the template -----------------------------------------------------------------------------
 def test_the_template_agent_greets_and_asks(running: Running) -> None:
-    http, api = running.http, running.api("template")
+    http, api, t1 = running.http, running.api("template"), worker("template", "t1")
     assert http.get("/hello/t1/greet", params={"who": "Bob"}).json() == "Hello, Bob!"
-    asking = invoke(api, "t1", "ask", ["meaning of life?", 30.0])
-    (waiting,) = api.wait_status("t1", "Suspended")["waitingOn"]
+    asking = AgentCall(running.server, "HelloAgent", "t1", "ask", ["meaning of life?", 30.0])
+    (waiting,) = api.wait_status(t1, "Suspended")["waitingOn"]
     question = http.get("/hello/t2/question")
     assert question.status_code == 404  # another agent has no open question
-    api.complete("t1", waiting["oplogIdx"], json_bytes("42"))
-    assert result_of(api, "t1", asking) == {"ok": "42"}
-    timed_out = invoke(api, "t1", "ask", ["anyone?", 0.3])
-    assert result_of(api, "t1", timed_out) == {"err": "no answer within 0.3 s"}
+    api.complete(t1, waiting["oplogIdx"], json_bytes("42"))
+    assert asking.result() == "42"
+    timed_out = AgentCall(running.server, "HelloAgent", "t1", "ask", ["anyone?", 0.3])
+    assert "no answer within 0.3 s" in timed_out.error()
 
 
 # -- building ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The webhook callback example (guest_examples/webhook), end to end through a real server.
+"""The webhook callback example (guest_examples/webhook, a code-first agent on agent_sdk),
+end to end through a real server.
 
 The webhook service is a loopback HTTP server run by the test: it accepts the agent's
 registration (a POST carrying the promise id, the complete path and the promise's secret)
@@ -20,15 +21,17 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from tests.server_util import (
+    AgentCall,
     Api,
     Server,
     add_component,
-    build_legacy,
+    build_example,
     clone_store,
     wait_until,
 )
@@ -97,14 +100,15 @@ class WebhookService:
         self.server.server_close()
 
 
-def build_webhook() -> Path:
-    return build_legacy("webhook")  # LEGACY: see tests/server_util.build_legacy
+def worker(name: str) -> str:
+    """The worker API's name of a WebhookAgent: its agent id, URL-encoded."""
+    return quote(f'WebhookAgent("{name}")', safe="")
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     store = tmp_path_factory.mktemp("webhook-template") / "store"
-    return store, add_component(store, build_webhook(), "webhook")
+    return store, add_component(store, build_example("webhook"), "webhook")
 
 
 @pytest.fixture
@@ -129,35 +133,31 @@ def service() -> Iterator[WebhookService]:
         hooks.close()
 
 
-def _subscribe(api: Api, worker: str, url: str, topic: str) -> dict[str, Any]:
-    response = api.http.post(
-        api.path(worker, "/invoke-and-await"),
-        params={"function": "subscribe", "untilSuspended": "true"},
-        json={"params": [url, topic]},
-    )
-    assert response.status_code == 202, response.text
-    meta = dict(response.json())
-    assert meta["status"] == "Suspended", meta
-    return meta
+def _subscribe(server: Server, api: Api, name: str, url: str, topic: str) -> AgentCall:
+    """subscribe(url, topic), sent; returns once the agent is suspended on its promise."""
+    call = AgentCall(server, "WebhookAgent", name, "subscribe", [url, topic])
+    api.wait_status(worker(name), "Suspended", timeout=30)
+    return call
 
 
-def _result(api: Api, meta: dict[str, Any]) -> Any:
-    response = api.http.get(meta["resultUrl"], params={"wait": 30})
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
+def _status(server: Server, name: str) -> Any:
+    return AgentCall(server, "WebhookAgent", name, "status", []).result()
 
 
 def test_the_agent_continues_with_the_callbacks_body(
     template: tuple[Path, str], server: Server, service: WebhookService
 ) -> None:
     api = Api(server.client(), template[1])
-    meta = _subscribe(api, "orders", service.url, "payment")
+    subscribed = _subscribe(server, api, "orders", service.url, "payment")
     assert len(service.registrations) == 1
     registration = service.registrations[0]
     assert registration["topic"] == "payment"
-    assert registration["agentName"] == "orders"
+    assert registration["agentId"] == 'WebhookAgent("orders")'
     assert registration["componentId"] == template[1]
-    assert registration["promiseId"] == f"{template[1]}/orders/{registration['oplogIdx']}"
+    assert registration["promiseId"] == (
+        f'{template[1]}/WebhookAgent("orders")/{registration["oplogIdx"]}'
+    )
+    meta = api.worker(worker("orders"))
     assert meta["waitingOn"][0]["oplogIdx"] == registration["oplogIdx"]
 
     # Without the secret the provider cannot complete the promise; with it, it can.
@@ -166,15 +166,21 @@ def test_the_agent_continues_with_the_callbacks_body(
         json={"oplogIdx": registration["oplogIdx"], "data": [1]},
     )
     assert anonymous.status_code in (401, 403), anonymous.text
+    wrong = httpx.post(
+        server.url + registration["completePath"],
+        json={"oplogIdx": registration["oplogIdx"], "data": [1]},
+        headers={"X-Promise-Secret": registration["secret"][:-1] + "x"},
+    )
+    assert wrong.status_code in (401, 403), wrong.text
     callback = json.dumps({"event": "payment.succeeded", "amount": 42}).encode()
     assert service.call_back(server.url, registration, callback) is True
 
-    assert _result(api, meta) == {"ok": callback.decode()}
+    assert subscribed.result() == callback.decode()
     assert len(service.registrations) == 1
 
     # The registration exchange is one committed oplog entry; the body (and the secret in
     # it) is not in the oplog, only its size and hash; the service got the entry's key.
-    oplog = api.oplog("orders")
+    oplog = api.oplog(worker("orders"))
     exchanges = _exchanges(oplog)
     assert len(exchanges) == 1
     sent = exchanges[0]["request"]
@@ -184,8 +190,7 @@ def test_the_agent_continues_with_the_callbacks_body(
     assert registration["secret"] not in json.dumps(oplog)
 
     # Another invocation replays nothing new and sees the received body.
-    status = api.invoke_and_await("orders", "status")
-    assert status.json()["result"] == f"received: {callback.decode()}"
+    assert _status(server, "orders") == f"received: {callback.decode()}"
     assert len(service.registrations) == 1
 
 
@@ -193,19 +198,19 @@ def test_registration_sent_once_across_a_crash_and_restart(
     template: tuple[Path, str], server: Server, service: WebhookService
 ) -> None:
     api = Api(server.client(), template[1])
-    meta = _subscribe(api, "crashy", service.url, "shipment")
+    subscribed = _subscribe(server, api, "crashy", service.url, "shipment")
     assert len(service.registrations) == 1
     registration = service.registrations[0]
 
     server.kill()  # SIGKILL while the agent is suspended
     server.start()  # a new process on a new port, same data directory
     api = Api(server.client(), template[1])
-    assert api.status("crashy") == "Suspended"
+    assert api.status(worker("crashy")) == "Suspended"
     assert len(service.registrations) == 1  # recovery re-sent nothing
 
     callback = b"shipped: parcel 7"
     assert service.call_back(server.url, registration, callback) is True
-    assert _result(api, meta) == {"ok": "shipped: parcel 7"}
+    assert subscribed.result() == "shipped: parcel 7"
     assert len(service.registrations) == 1  # the resumed replay re-sent nothing
 
     # Crash again after the callback: a new process replays the whole invocation for the
@@ -213,10 +218,9 @@ def test_registration_sent_once_across_a_crash_and_restart(
     server.kill()
     server.start()
     api = Api(server.client(), template[1])
-    status = api.invoke_and_await("crashy", "status")
-    assert status.json()["result"] == "received: shipped: parcel 7"
+    assert _status(server, "crashy") == "received: shipped: parcel 7"
     assert len(service.registrations) == 1
-    exchanges = _exchanges(api.oplog("crashy"))
+    exchanges = _exchanges(api.oplog(worker("crashy")))
     assert len(exchanges) == 1
 
 
@@ -226,11 +230,9 @@ def test_a_refused_registration_is_an_error_and_nothing_waits(
     refusing = WebhookService(status=409)
     try:
         api = Api(server.client(), template[1])
-        response = api.invoke_and_await("refused", "subscribe", [refusing.url, "x"])
-        assert response.status_code == 200, response.text
-        error = response.json()["result"]["err"]
-        assert "refused the registration: HTTP 409" in error
-        assert api.status("refused") == "Idle"
+        call = AgentCall(server, "WebhookAgent", "refused", "subscribe", [refusing.url, "x"])
+        assert "refused the registration: HTTP 409" in call.error()
+        assert api.status(worker("refused")) == "Idle"
         assert len(refusing.registrations) == 1
     finally:
         refusing.close()
@@ -240,8 +242,6 @@ def test_a_callback_url_off_loopback_is_refused_by_the_host(
     template: tuple[Path, str], server: Server
 ) -> None:
     api = Api(server.client(), template[1])
-    response = api.invoke_and_await("offsite", "subscribe", ["http://192.0.2.10/hook", "x"])
-    assert response.status_code == 200, response.text
-    error = response.json()["result"]["err"]
-    assert "HttpRequestDenied" in error
-    wait_until(lambda: api.status("offsite") == "Idle", what="the agent to be idle")
+    call = AgentCall(server, "WebhookAgent", "offsite", "subscribe", ["http://192.0.2.10/h", "x"])
+    assert "HttpRequestDenied" in call.error()
+    wait_until(lambda: api.status(worker("offsite")) == "Idle", what="the agent to be idle")

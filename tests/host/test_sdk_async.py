@@ -1,11 +1,14 @@
-"""The guest SDK inside real components, on an in-process Host: its asyncio loop over
-wasi:io/poll (gather, first-of, a promise raced against a durable timer), suspension
-(status suspended, the instance dropped), resumption by another agent's completion,
-and the JSON helpers' errors reaching the guest as results, not traps.
+"""The code-first guest SDK (agent_sdk) inside real components, on an in-process Host:
+its asyncio loop over wasi:io/poll (gather, first-of, a promise raced against a durable
+timer), suspension (status suspended, the instance dropped), resumption by another
+agent's completion, and the JSON helpers' errors reaching the caller as the agent's
+error, not a trap.
 
-The components are the examples built by scripts/build_examples.py (about 5-15 s each
-the first time, then cached by input hash); they are registered once per session into a
-template data directory that each test clones (compiled code is hard-linked)."""
+The components are the code-first examples under guest_examples/ built by
+scripts/build_examples.py (about 15-40 s each the first time, then cached by input hash);
+they are registered once per session into a template data directory that each test
+clones (compiled code is hard-linked). Methods are called by their names with WAVE
+arguments through the host's agent-method path (host/service/agents.py)."""
 
 from __future__ import annotations
 
@@ -26,9 +29,9 @@ from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, PromiseCreated
 from host.runtime import pollshim
 from host.service import HostService
+from host.service.agents import AgentResult
 from host.store.base import InvocationRecord
-from tests.fixtures.build import build_python_fixture
-from tests.server_util import add_component, clone_store
+from tests.server_util import add_component, build_example, clone_store
 
 # slow: registers the four SDK examples (componentize-py guests): 45-120 s here
 pytestmark = pytest.mark.slow
@@ -40,23 +43,13 @@ WAIT = f"{pollshim.HELPER}.wait"  # what a guest's wasi:io/poll.poll records
 _template: tuple[Path, dict[str, str]] | None = None
 
 
-def build_examples(*names: str) -> dict[str, Path]:
-    """Build (or find up to date) the named legacy guests, tests/fixtures/py/legacy_<name>.
-
-    LEGACY: these are the WIT-first versions of the examples (agent_host_sdk, called
-    through the worker API by export name, served by host/server/endpoints.py). The
-    examples under guest_examples/ are code-first agents now (tests/e2e/test_examples_cli.py);
-    these tests move onto them when the agent mount routing (branch agenthttp) lands."""
-    return {n: build_python_fixture(f"legacy_{n}") for n in names}
-
-
 def example_store() -> tuple[Path, dict[str, str]]:
     """A data directory with every SDK example registered under its own name, made once
     per test process (test_examples.py uses it too; pytest may import this module under
     two names, so the directory, not a module global, is the cache); (path, name -> id)."""
     global _template
     if _template is None:
-        wasm = build_examples(*EXAMPLES)
+        wasm = {n: build_example(n) for n in EXAMPLES}
         stamps = "".join(p.with_suffix(".wasm.stamp").read_text() for p in wasm.values())
         digest = hashlib.sha256(stamps.encode()).hexdigest()[:12]
         root = Path(tempfile.gettempdir()) / f"agent-host-sdk-examples-{os.getpid()}-{digest}"
@@ -91,24 +84,41 @@ def host(data_dir: Path) -> Iterator[HostService]:
     h.close()
 
 
-def agent(host: HostService, component: str, name: str) -> AgentId:
-    return host.create_agent(component, name)[0]
+def rendezvous(host: HostService, name: str) -> AgentId:
+    return host.create_agent("rendezvous", f'RendezvousAgent("{name}")')[0]
 
 
 def call(host: HostService, who: AgentId, text: str) -> InvocationRecord:
-    return host.invoke(who, text)
+    """A method call by name with WAVE arguments: ``open_slots(2)``."""
+    return host.submit(host.agent_call_from_wave(who, text))
 
 
-def finished(host: HostService, invocation: InvocationRecord) -> str | None:
+def finished(host: HostService, invocation: InvocationRecord) -> AgentResult:
     record = host.store.get_invocation(invocation.invocation_id)
     assert record.state == "done", (record, host.store.get_agent(invocation.agent))
-    return record.result
+    result = host.agent_result(record)
+    assert result is not None, record
+    return result
+
+
+def ok(host: HostService, invocation: InvocationRecord) -> str:
+    """The WAVE result of a method call that returned (not the agent's error)."""
+    result = finished(host, invocation)
+    assert result.error is None, result
+    return result.wave
+
+
+def error(host: HostService, invocation: InvocationRecord) -> str:
+    """The agent's error of a method call that raised."""
+    result = finished(host, invocation)
+    assert result.error is not None, result
+    return result.error
 
 
 def open_slots(host: HostService, boss: AgentId, count: int) -> list[PromiseId]:
-    result = finished(host, call(host, boss, f"open-slots({count})"))
-    assert result is not None
-    return [PromiseId.parse(s) for s in json.loads(result)]
+    result = finished(host, call(host, boss, f"open_slots({count})"))
+    assert isinstance(result.json, list), result
+    return [PromiseId.parse(s) for s in result.json]
 
 
 def assert_suspended_on(host: HostService, who: AgentId, promises: list[PromiseId]) -> None:
@@ -120,7 +130,7 @@ def assert_suspended_on(host: HostService, who: AgentId, promises: list[PromiseI
 
 def fill(host: HostService, worker: AgentId, slot: PromiseId, value: str) -> None:
     """The worker agent completes the coordinator's promise from inside its own code."""
-    assert finished(host, call(host, worker, f'fill("{slot}", "{value}")')) == "ok(true)"
+    assert ok(host, call(host, worker, f'fill({json.dumps(str(slot))}, "{value}")')) == "true"
 
 
 def waits(host: HostService, who: AgentId) -> list[tuple[list[int], list[int]]]:
@@ -140,16 +150,16 @@ def promises_created(host: HostService, who: AgentId) -> int:
 def test_gather_suspends_until_both_promises_and_another_agent_resumes_it(
     host: HostService,
 ) -> None:
-    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
+    boss, worker = rendezvous(host, "boss"), rendezvous(host, "w1")
     a, b = open_slots(host, boss, 2)
-    gathering = call(host, boss, "gather()")
+    gathering = call(host, boss, "gather")
     assert gathering.state == "started"
     assert_suspended_on(host, boss, [a, b])  # one poll saw both promise pollables
 
     fill(host, worker, b, "B")
     assert_suspended_on(host, boss, [a])  # resumed, took B, suspended again on a alone
     fill(host, worker, a, "A")
-    assert finished(host, gathering) == 'ok(["w1: A", "w1: B"])'  # in slot order
+    assert ok(host, gathering) == '["w1: A", "w1: B"]'  # in slot order
     assert host.store.get_agent(boss).status == "idle"
     # One poll over both (b ready), then one over a: the loop polls everything at once.
     assert waits(host, boss) == [([2], [1]), ([1], [0])]
@@ -158,22 +168,22 @@ def test_gather_suspends_until_both_promises_and_another_agent_resumes_it(
 
 
 def test_gather_of_completed_promises_does_not_wait(host: HostService) -> None:
-    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
+    boss, worker = rendezvous(host, "boss"), rendezvous(host, "w1")
     for slot, value in zip(open_slots(host, boss, 3), "xyz", strict=True):
         fill(host, worker, slot, value)
-    assert finished(host, call(host, boss, "gather()")) == 'ok(["w1: x", "w1: y", "w1: z"])'
+    assert ok(host, call(host, boss, "gather")) == '["w1: x", "w1: y", "w1: z"]'
     assert waits(host, boss) == []  # every payload was there: no poll at all
 
 
 # -- first of ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("which", [0, 1])
 def test_first_of_two_resumes_on_either(host: HostService, which: int) -> None:
-    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w2")
+    boss, worker = rendezvous(host, "boss"), rendezvous(host, "w2")
     slots = open_slots(host, boss, 2)
-    first = call(host, boss, "first()")
+    first = call(host, boss, "first")
     assert_suspended_on(host, boss, slots)
     fill(host, worker, slots[which], "go")
-    assert finished(host, first) == f'ok("slot {which + 1}: w2: go")'
+    assert ok(host, first) == f'"slot {which + 1}: w2: go"'
     # The other promise is still open, and nothing waits on it any more.
     other = slots[1 - which]
     assert not host.store.get_promise(other).completed
@@ -184,9 +194,9 @@ def test_first_of_two_resumes_on_either(host: HostService, which: int) -> None:
 # -- a promise raced against a durable timer --------------------------------------------------
 def test_timeout_race_timer_first_survives_a_host_restart(data_dir: Path) -> None:
     host = HostService(data_dir)
-    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
+    boss, worker = rendezvous(host, "boss"), rendezvous(host, "w1")
     a, b = open_slots(host, boss, 2)
-    racing = call(host, boss, "gather-within(2.0)")
+    racing = call(host, boss, "gather_within(2.0)")
     assert_suspended_on(host, boss, [a, b])
     wake = host.store.get_agent(boss).wake_at_ns
     assert wake is not None and 0 < wake - time.time_ns() <= 2.0e9  # a host timer
@@ -199,7 +209,7 @@ def test_timeout_race_timer_first_survives_a_host_restart(data_dir: Path) -> Non
     restarted = HostService(data_dir)
     try:
         assert restarted.run_due() == [boss]  # the due timer wakes it
-        assert finished(restarted, racing) == 'err("timed out after 2 s: 1 of 2 slots filled")'
+        assert "timed out after 2 s: 1 of 2 slots filled" in error(restarted, racing)
         assert restarted.store.get_agent(boss).wake_at_ns is None
         assert not restarted.store.get_promise(b).completed
         assert promises_created(restarted, boss) == 2
@@ -208,20 +218,20 @@ def test_timeout_race_timer_first_survives_a_host_restart(data_dir: Path) -> Non
 
 
 def test_timeout_race_promise_first(host: HostService) -> None:
-    boss, worker = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "w1")
+    boss, worker = rendezvous(host, "boss"), rendezvous(host, "w1")
     (slot,) = open_slots(host, boss, 1)
-    racing = call(host, boss, "gather-within(60)")
+    racing = call(host, boss, "gather_within(60.0)")
     assert_suspended_on(host, boss, [slot])
     wake = host.store.get_agent(boss).wake_at_ns
     assert wake is not None and wake - time.time_ns() > 50e9
     fill(host, worker, slot, "fast")
-    assert finished(host, racing) == 'ok(["w1: fast"])'
+    assert ok(host, racing) == '["w1: fast"]'
     record = host.store.get_agent(boss)
     assert record.status == "idle" and record.wake_at_ns is None  # the timer was dropped
     assert waits(host, boss) == [([2], [0])]  # one poll: the promise and the timer
 
 
-# -- JSON helpers: a bad payload is an error result in the guest ------------------------------
+# -- JSON helpers: a bad payload is the agent's error, not a trap -----------------------------
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
@@ -231,54 +241,23 @@ def test_timeout_race_promise_first(host: HostService) -> None:
         (b'"just a string"', "expected an object (Report), got a string"),
     ],
 )
-def test_a_payload_that_does_not_decode_is_a_clear_error_result(
+def test_a_payload_that_does_not_decode_is_a_clear_agent_error(
     host: HostService, payload: bytes, reason: str
 ) -> None:
-    boss = agent(host, "rendezvous", "boss")
+    boss = rendezvous(host, "boss")
     (slot,) = open_slots(host, boss, 1)
-    gathering = call(host, boss, "gather()")
+    gathering = call(host, boss, "gather")
     assert host.complete_promise(slot, payload)  # an outsider, through the host API
-    result = finished(host, gathering)
-    assert result is not None and result.startswith('err("the payload of promise ')
-    assert f"{slot} is not a valid Report: " in result
-    assert reason in result
-    assert host.store.get_agent(boss).status == "idle"  # an error result, not a failure
+    message = error(host, gathering)
+    assert f"the payload of promise {slot} is not a valid Report: " in message
+    assert reason in message
+    assert host.store.get_agent(boss).status == "idle"  # an agent error, not a failure
 
 
-@pytest.mark.parametrize(
-    ("payload", "outcome"),
-    [
-        (b'"approved"', "Workflow wf approved"),
-        (b'{"decision": "rejected", "by": "bob"}', "Workflow wf rejected by bob"),
-        (
-            b'{"decision": "maybe"}',
-            "Workflow wf: invalid decision payload: at $.decision: expected one of "
-            '\\"approved\\", \\"rejected\\", got \\"maybe\\"',
-        ),
-        (
-            b"42",
-            "Workflow wf: invalid decision payload: expected Decision | "
-            'Literal[\\"approved\\", \\"rejected\\"], got a number 42',
-        ),
-    ],
-)
-def test_blocking_json_await_in_the_approval_workflow(
-    host: HostService, payload: bytes, outcome: str
-) -> None:
-    wf = agent(host, "approval", "wf")
-    started = call(host, wf, "start-approval()")
-    (idx,) = host.store.get_agent(wf).waiting_promises
-    assert wf not in host.executor._live
-    host.complete_promise(PromiseId(wf, idx), payload)
-    result = finished(host, started)
-    assert result is not None and result.startswith('"' + outcome), result
-
-
-def test_awaiting_another_agents_promise_fails_that_invocation_clearly(host: HostService) -> None:
-    boss, other = agent(host, "rendezvous", "boss"), agent(host, "rendezvous", "other")
+def test_filling_a_filled_slot_is_false_and_the_first_payload_stays(host: HostService) -> None:
+    boss, other = rendezvous(host, "boss"), rendezvous(host, "other")
     (slot,) = open_slots(host, boss, 1)
     # `other` has no slots of its own; fill() completes, it never awaits: fine.
     fill(host, other, slot, "v")
-    # A second fill of the same slot: false, the first payload stays.
-    assert finished(host, call(host, other, f'fill("{slot}", "again")')) == "ok(false)"
-    assert finished(host, call(host, boss, "gather()")) == 'ok(["other: v"])'
+    assert ok(host, call(host, other, f'fill({json.dumps(str(slot))}, "again")')) == "false"
+    assert ok(host, call(host, boss, "gather")) == '["other: v"]'

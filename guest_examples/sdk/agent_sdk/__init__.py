@@ -45,6 +45,7 @@ from .promises import (
     complete_promise_json,
     create_promise,
     create_webhook,
+    promise_secret,
     self_agent_id,
 )
 from .wit import UnsupportedType
@@ -77,5 +78,6 @@ __all__ = [
     "definition_of",
     "endpoint",
     "get_config",
+    "promise_secret",
     "self_agent_id",
 ]

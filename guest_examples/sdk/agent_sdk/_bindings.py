@@ -31,6 +31,7 @@ _WIT = {
     "poll": "wasi:io/poll@0.2.3",
     "monotonic_clock": "wasi:clocks/monotonic-clock@0.2.3",
     "wall_clock": "wasi:clocks/wall-clock@0.2.3",
+    "secrets": "agent-host:promises/secrets@0.1.0",
 }
 
 

@@ -10,6 +10,7 @@ golem-rust                         here
 ``*_json`` (serde_json)            :func:`await_promise_json`,
                                    :func:`blocking_await_promise_json`,
                                    :func:`complete_promise_json`
+(agent-host only)                  :func:`promise_secret` -> ``str``
 =================================  ==============================================
 
 While a promise is not completed, awaiting it durably suspends the agent. The async
@@ -42,10 +43,14 @@ __all__ = [
     "complete_promise_json",
     "create_promise",
     "create_webhook",
+    "promise_secret",
     "self_agent_id",
 ]
 
 T = TypeVar("T")
+
+# componentize-py bundles only the binding modules imported while it snapshots the app.
+b.module("secrets")
 _MASK64 = (1 << 64) - 1
 
 
@@ -129,12 +134,16 @@ def _host() -> Any:
     return b.module("golem_api_host")
 
 
-def _record(promise_id: PromiseId) -> Any:
+def _check(promise_id: PromiseId) -> None:
     if not isinstance(promise_id, PromiseId):
         raise TypeError(
             f"expected an agent_sdk.PromiseId, got {type(promise_id).__name__}; "
             "PromiseId.parse(text) reads one from its string form"
         )
+
+
+def _record(promise_id: PromiseId) -> Any:
+    _check(promise_id)
     return to_binding(promise_id.to_neutral(), b.module("types").PromiseId)
 
 
@@ -205,6 +214,19 @@ def create_webhook(promise_id: PromiseId) -> str:
     """A URL whose ``POST`` completes the promise with the request body
     (``golem:agent/host@1.5.0`` ``create-webhook``, under the mount's webhook suffix)."""
     return str(b.module("golem_agent_host").create_webhook(_record(promise_id)))
+
+
+def promise_secret(promise_id: PromiseId) -> str:
+    """The secret of one of this agent's own promises (``agent-host:promises/secrets@0.1.0``):
+    what a server run with ``--require-promise-secret`` asks of whoever completes the
+    promise over HTTP (header ``X-Promise-Secret``). Hand it out with the promise id; the
+    same for the same promise, and never recorded in the oplog. A promise of another
+    agent has no secret here: ValueError."""
+    _check(promise_id)
+    me = self_agent_id()
+    if me is not None and promise_id.agent_id != me:
+        raise ValueError(f"promise {promise_id} is not one of this agent's ({me}) promises")
+    return str(b.module("secrets").promise_secret(promise_id.oplog_idx))
 
 
 def self_agent_id() -> AgentId | None:
