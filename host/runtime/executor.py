@@ -68,6 +68,7 @@ from host.oplog import (
 )
 from host.replay import Restart, entries_for_resume, latest_snapshot
 from host.runtime import agent_rpc, snapshots
+from host.runtime.agent_locks import AgentLocks
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
@@ -140,9 +141,8 @@ class Executor:
         self.output = output
         self.owner = lease_owner()
         self._ticker = EpochTicker(self.engine)
-        self._agent_locks: dict[AgentId, threading.Lock] = {}
+        self._agent_locks = AgentLocks()  # entries only while held (agent_locks.py)
         self._thread = threading.local()  # .running: agents this thread runs now
-        self._locks_lock = threading.Lock()
         # Idle agents' instances, most recently run last. Suspended and failed agents are
         # never here: suspension drops the instance.
         self._live: dict[AgentId, _Live] = {}
@@ -248,22 +248,16 @@ class Executor:
         if watch is None:
             return False
         watch.interrupted = True
-        lock = self._lock(agent)
-        if lock.acquire(timeout=timeout):  # the run has ended
-            lock.release()
+        self._agent_locks.wait_free(agent, timeout)  # the run has ended
         return True
 
     def is_running_here(self, agent: AgentId) -> bool:
         """Whether a thread of this process runs the agent now."""
-        return self._lock(agent).locked()
+        return self._agent_locks.locked(agent)
 
     def in_run(self) -> bool:
         """Whether the calling thread is inside an agent's run (a host call, a test seam)."""
         return bool(getattr(self._thread, "running", 0))
-
-    def _lock(self, agent: AgentId) -> threading.Lock:
-        with self._locks_lock:
-            return self._agent_locks.setdefault(agent, threading.Lock())
 
     def _ended(self, agent: AgentId, invocation_id: str) -> None:
         # An invocation another agent awaits completes that agent's promise (agent_rpc).
@@ -345,7 +339,7 @@ class Executor:
         backoff = self._backoff.get(agent)
         if backoff is not None and time.monotonic() < backoff[0]:
             return RUNNING
-        with self._lock(agent):
+        with self._agent_locks.hold(agent):
             self._take(agent)
             self._thread.running = getattr(self._thread, "running", 0) + 1
             lost = False
@@ -461,7 +455,7 @@ class Executor:
         """Hold the agent (this process's lock and its lease) for an operation on its
         instance outside a run (a snapshot-based update); LeaseHeld if another process
         runs it."""
-        with self._lock(agent):
+        with self._agent_locks.hold(agent):
             self._take(agent)
             lost = False
             try:
