@@ -190,16 +190,19 @@ def server_run(args: argparse.Namespace) -> None:
             base = settled_rss(pid, args.settle)
             print(f"\n0 suspended agents: server RSS {base / 1024:.1f} MiB")
             done, total_s = 1, 0.0
-            per_agent = 0.0
+            per_agent, last_rss, last_step = 0.0, base, 0
             for step in steps:
                 took = bench.suspend(done, step - len(bench.waiting))
                 total_s += took
                 done = 1 + step
                 rss = settled_rss(pid, args.settle)
                 per_agent = (rss - base) / step
+                marginal = (rss - last_rss) / (step - last_step)
+                last_rss, last_step = rss, step
                 print(
                     f"{step:>7,} suspended agents: server RSS {rss / 1024:.1f} MiB "
-                    f"(+{(rss - base) / 1024:.1f} MiB, {per_agent:.2f} KiB per suspended agent); "
+                    f"(+{(rss - base) / 1024:.1f} MiB, {per_agent:.2f} KiB per suspended agent, "
+                    f"{marginal:.2f} KiB per agent since the previous step); "
                     f"{step:,} created+suspended in {total_s:.0f} s so far "
                     f"({step / total_s:.0f} agents/s over {args.clients} clients, load "
                     f"{os.getloadavg()[0]:.1f})"
