@@ -80,6 +80,7 @@ from host.runtime.failures import (
 )
 from host.runtime.handles import call_export
 from host.runtime.interrupts import StoreWatch, arm, was_requested, watch_of, watch_store
+from host.runtime.lru import LRU
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
 from host.runtime.session import GuestExit, Session, Suspend, set_current
@@ -89,6 +90,8 @@ from host.store.base import INTERRUPTED, QUEUED, RETRYING
 from host.values import Case, format_value, parse_value
 
 LEASE_TTL_S = 300.0  # the default; Executor(lease_ttl_s=...) for tests
+# Snapshotting agents whose invocation count (towards every-n-invocation) is kept.
+SNAPSHOT_CLOCKS = 10_000
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +169,10 @@ class Executor:
         # The snapshotting of plain components and of agent types that say `default`
         # (Golem's executor config oplog.default_snapshotting, disabled by default).
         self.default_snapshotting = Snapshotting()
-        self._snapshot_clocks: dict[AgentId, snapshots.SnapshotClock] = {}
+        # Bounded (host/runtime/lru.py) so that a process which ran many snapshotting
+        # agents does not keep a clock for each forever (issue 13); a forgotten clock
+        # starts again, as after a restart of the process.
+        self._snapshot_clocks: LRU[AgentId, snapshots.SnapshotClock] = LRU(SNAPSHOT_CLOCKS)
         # What guests' agent-to-agent calls go through (host.runtime.agent_rpc.AgentCalls).
         self.agent_calls: Any = None
         # The stderr tail of each agent's last automatically retried attempt.
@@ -710,7 +716,7 @@ class Executor:
         if policy.kind == "disabled":
             return
         clock = self._snapshot_clocks.setdefault(
-            agent, snapshots.SnapshotClock(last_ns=time.time_ns())
+            agent, lambda: snapshots.SnapshotClock(last_ns=time.time_ns())
         )
         clock.invocations += 1
         if not snapshots.due(policy, clock, time.time_ns()):
