@@ -64,6 +64,13 @@ def rss_kib(pid: int | str = "self") -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return -1
+
+
 def settled_rss(pid: int, settle: float) -> int:
     """The smallest of a few VmRSS reads over ``settle`` seconds of an idle server."""
     reads = []
@@ -205,7 +212,7 @@ def server_run(args: argparse.Namespace) -> None:
                     f"{marginal:.2f} KiB per agent since the previous step); "
                     f"{step:,} created+suspended in {total_s:.0f} s so far "
                     f"({step / total_s:.0f} agents/s over {args.clients} clients, load "
-                    f"{os.getloadavg()[0]:.1f})"
+                    f"{os.getloadavg()[0]:.1f}, {threads(pid)} server threads)"
                 )
             verdict = "met" if per_agent <= GOAL_KIB else "NOT met"
             print(
