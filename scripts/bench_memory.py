@@ -10,8 +10,10 @@ have each been created and suspended on a promise through the normal path:
 ``POST .../workers/NAME/invoke-and-await?function=create-and-await&untilSuspended=true``
 (the invocation creates the agent, runs, creates a promise and suspends), sent over
 ``--clients`` concurrent raw HTTP/1.1 keep-alive connections. KiB per suspended agent is
-printed at each step against the 0-agent figure, with whether the goal (<= 4 KiB at
-100,000) is met. Then ``--sample`` of the promises are completed over REST and each
+printed at each step against the 0-agent figure, and against the previous step and
+the 1,000-agent figure (those leave out the one-off growth of the server's first runs),
+with whether the goal (<= 4 KiB at 100,000, against 0) is met. Then ``--sample`` of the
+promises are completed over REST and each
 resumed invocation's result is fetched and checked against the payload sent (the agents
 really resume). The RSS is read after the server has been idle ``--settle`` seconds
 (a server process cannot be told to gc from outside; the figure is the smallest of a few
@@ -197,7 +199,7 @@ def server_run(args: argparse.Namespace) -> None:
             base = settled_rss(pid, args.settle)
             print(f"\n0 suspended agents: server RSS {base / 1024:.1f} MiB")
             done, total_s = 1, 0.0
-            per_agent, last_rss, last_step = 0.0, base, 0
+            per_agent, last_rss, last_step, rss_1k = 0.0, base, 0, 0
             for step in steps:
                 took = bench.suspend(done, step - len(bench.waiting))
                 total_s += took
@@ -206,10 +208,16 @@ def server_run(args: argparse.Namespace) -> None:
                 per_agent = (rss - base) / step
                 marginal = (rss - last_rss) / (step - last_step)
                 last_rss, last_step = rss, step
+                rss_1k = rss_1k or (rss if step == 1_000 else 0)
+                against_1k = (
+                    f", {(rss - rss_1k) / (step - 1_000):.2f} KiB per agent against 1,000"
+                    if rss_1k and step > 1_000
+                    else ""
+                )
                 print(
                     f"{step:>7,} suspended agents: server RSS {rss / 1024:.1f} MiB "
                     f"(+{(rss - base) / 1024:.1f} MiB, {per_agent:.2f} KiB per suspended agent, "
-                    f"{marginal:.2f} KiB per agent since the previous step); "
+                    f"{marginal:.2f} since the previous step{against_1k}); "
                     f"{step:,} created+suspended in {total_s:.0f} s so far "
                     f"({step / total_s:.0f} agents/s over {args.clients} clients, load "
                     f"{os.getloadavg()[0]:.1f}, {threads(pid)} server threads)"
