@@ -69,6 +69,7 @@ from host.oplog import (
 )
 from host.replay import Restart, entries_for_resume, latest_snapshot
 from host.runtime import agent_rpc, golem, snapshots, updates
+from host.runtime.agent_locks import AgentLocks
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
@@ -80,6 +81,7 @@ from host.runtime.failures import (
 )
 from host.runtime.handles import call_export
 from host.runtime.interrupts import StoreWatch, arm, was_requested, watch_of, watch_store
+from host.runtime.lru import LRU
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.scheduler import Scheduler
 from host.runtime.session import GuestExit, Session, Suspend, set_current
@@ -89,6 +91,8 @@ from host.store.base import INTERRUPTED, QUEUED, RETRYING
 from host.values import Case, format_value, parse_value
 
 LEASE_TTL_S = 300.0  # the default; Executor(lease_ttl_s=...) for tests
+# Snapshotting agents whose invocation count (towards every-n-invocation) is kept.
+SNAPSHOT_CLOCKS = 10_000
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +145,8 @@ class Executor:
         self.output = output
         self.owner = lease_owner()
         self._ticker = EpochTicker(self.engine)
-        self._agent_locks: dict[AgentId, threading.Lock] = {}
+        self._agent_locks = AgentLocks()  # entries only while held (agent_locks.py)
         self._thread = threading.local()  # .running: agents this thread runs now
-        self._locks_lock = threading.Lock()
         # Idle agents' instances, most recently run last. Suspended and failed agents are
         # never here: suspension drops the instance.
         self._live: dict[AgentId, _Live] = {}
@@ -167,7 +170,10 @@ class Executor:
         # The snapshotting of plain components and of agent types that say `default`
         # (Golem's executor config oplog.default_snapshotting, disabled by default).
         self.default_snapshotting = Snapshotting()
-        self._snapshot_clocks: dict[AgentId, snapshots.SnapshotClock] = {}
+        # Bounded (host/runtime/lru.py) so that a process which ran many snapshotting
+        # agents does not keep a clock for each forever (issue 13); a forgotten clock
+        # starts again, as after a restart of the process.
+        self._snapshot_clocks: LRU[AgentId, snapshots.SnapshotClock] = LRU(SNAPSHOT_CLOCKS)
         # What guests' agent-to-agent calls go through (host.runtime.agent_rpc.AgentCalls).
         self.agent_calls: Any = None
         # The stderr tail of each agent's last automatically retried attempt.
@@ -249,9 +255,7 @@ class Executor:
         if watch is None:
             return False
         watch.interrupted = True
-        lock = self._lock(agent)
-        if lock.acquire(timeout=timeout):  # the run has ended
-            lock.release()
+        self._agent_locks.wait_free(agent, timeout)  # the run has ended
         return True
 
     def holds(self, agent: AgentId) -> bool:
@@ -262,15 +266,11 @@ class Executor:
 
     def is_running_here(self, agent: AgentId) -> bool:
         """Whether a thread of this process runs the agent now."""
-        return self._lock(agent).locked()
+        return self._agent_locks.locked(agent)
 
     def in_run(self) -> bool:
         """Whether the calling thread is inside an agent's run (a host call, a test seam)."""
         return bool(getattr(self._thread, "running", 0))
-
-    def _lock(self, agent: AgentId) -> threading.Lock:
-        with self._locks_lock:
-            return self._agent_locks.setdefault(agent, threading.Lock())
 
     def _ended(self, agent: AgentId, invocation_id: str) -> None:
         # An invocation another agent awaits completes that agent's promise (agent_rpc).
@@ -363,7 +363,7 @@ class Executor:
         backoff = self._backoff.get(agent)
         if backoff is not None and time.monotonic() < backoff[0]:
             return RUNNING
-        with self._lock(agent):
+        with self._agent_locks.hold(agent):
             self._take(agent)
             self._thread.running = getattr(self._thread, "running", 0) + 1
             lost = False
@@ -492,11 +492,11 @@ class Executor:
         run (recording an update request); LeaseHeld if another process runs it. With
         ``busy`` (what the caller is doing), AgentBusy instead of waiting while this
         process runs it."""
-        lock = self._lock(agent)
-        if not lock.acquire(blocking=busy is None):
-            assert busy is not None
-            raise AgentBusy(str(agent), busy)
-        try:
+        locks = self._agent_locks
+        with locks.hold(agent) if busy is None else locks.hold_if_free(agent) as held:
+            if held is False:
+                assert busy is not None
+                raise AgentBusy(str(agent), busy)
             self._take(agent)
             lost = False
             try:
@@ -506,8 +506,6 @@ class Executor:
                 raise
             finally:
                 self._let_go(agent, lost)
-        finally:
-            lock.release()
 
     def _output_for(self, agent: AgentId) -> Callable[[str, bytes], None] | None:
         output = self.output
@@ -729,7 +727,7 @@ class Executor:
             # the request before the latest snapshot, where a resume does not look.
             return
         clock = self._snapshot_clocks.setdefault(
-            agent, snapshots.SnapshotClock(last_ns=time.time_ns())
+            agent, lambda: snapshots.SnapshotClock(last_ns=time.time_ns())
         )
         clock.invocations += 1
         if not snapshots.due(policy, clock, time.time_ns()):
