@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from host.ids import AgentId
-from host.store import DB_FILENAME, AgentRecord, SqliteStore
+from host.store import AgentRecord, open_store
 from tests.fixtures.build import build_fixture
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
@@ -39,7 +39,7 @@ def _kill_when(store: Path, call: list[str], status: str) -> AgentId:
         stderr=subprocess.PIPE,
         text=True,
     )
-    view = SqliteStore(store / DB_FILENAME)
+    view = open_store(store)
     try:
         deadline = time.monotonic() + 60
         found: list[AgentRecord] = []
@@ -57,7 +57,7 @@ def _kill_when(store: Path, call: list[str], status: str) -> AgentId:
 def test_sigkill_while_suspended_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
     agent = _kill_when(store, ["alice", "observe-and-await()"], "suspended")
-    view = SqliteStore(store / DB_FILENAME)
+    view = open_store(store)
     (idx,) = view.get_agent(agent).waiting_promises
     done = _cli(store, "promise", "complete", "durable", "alice", str(idx), "--text", "hi")
     assert done.returncode == 0, done.stderr
@@ -71,7 +71,7 @@ def test_sigkill_while_an_invocation_runs_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
     # 150 ms is below the in-place wait threshold: the process is inside the guest call.
     agent = _kill_when(store, ["bob", "sleep(150000000)"], "running")
-    view = SqliteStore(store / DB_FILENAME)
+    view = open_store(store)
     assert view.get_agent(agent).status == "running"  # interrupted mid-invocation
     resumed = _cli(store, "worker", "--once")
     assert resumed.returncode == 0, resumed.stderr
