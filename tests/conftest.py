@@ -91,16 +91,45 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
 
 
-@pytest.fixture(autouse=True)
-def _store_switch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under --store=postgresql, $AGENT_HOST_STORE_URL names a fresh schema for this test;
-    otherwise it is unset, so a value in the caller's environment cannot leak in."""
-    if on_postgresql(request.config):
-        from tests.fixtures.postgres import fresh_schema
+@pytest.fixture(scope="module", autouse=True)
+def _store_switch_module(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under --store=postgresql, a schema for the module's own shared fixtures (a server
+    started once per module keeps its database there); otherwise the variable is unset."""
+    with pytest.MonkeyPatch.context() as mp:
+        if on_postgresql(request.config):
+            from tests.fixtures.postgres import fresh_schema
 
-        monkeypatch.setenv(STORE_URL_ENV, fresh_schema(request.getfixturevalue("pg_server")))
-    else:
-        monkeypatch.delenv(STORE_URL_ENV, raising=False)
+            mp.setenv(STORE_URL_ENV, fresh_schema(request.getfixturevalue("pg_server")))
+        else:
+            mp.delenv(STORE_URL_ENV, raising=False)
+        yield
+
+
+def _holds_a_store(value: Any) -> bool:
+    """A shared fixture's value that owns a data directory (a Server, a HostService, or a
+    tuple holding one): the test must see that fixture's database, not a fresh one."""
+    items = value if isinstance(value, tuple) else (value,)
+    return any(hasattr(item, "store") for item in items)
+
+
+@pytest.fixture(autouse=True)
+def _store_switch(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, _store_switch_module: None
+) -> None:
+    """Under --store=postgresql, $AGENT_HOST_STORE_URL names a fresh schema for this test,
+    unless the test uses a module- or session-wide fixture holding a store (then it keeps
+    the module's schema, which that fixture's store uses)."""
+    if not on_postgresql(request.config):
+        return
+    defs = request.node._fixtureinfo.name2fixturedefs
+    for name in request.fixturenames:
+        scope = defs[name][-1].scope if defs.get(name) else "function"
+        if scope != "function" and not name.startswith("_") and name != "pg_server":
+            if _holds_a_store(request.getfixturevalue(name)):
+                return
+    from tests.fixtures.postgres import fresh_schema
+
+    monkeypatch.setenv(STORE_URL_ENV, fresh_schema(request.getfixturevalue("pg_server")))
 
 
 @pytest.fixture
