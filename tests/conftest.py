@@ -91,18 +91,35 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _store_switch_module(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Under --store=postgresql, a schema for the module's own shared fixtures (a server
-    started once per module keeps its database there); otherwise the variable is unset."""
+_SCOPE_URL = pytest.StashKey[dict[str, str]]()
+
+
+def _scoped_switch(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under --store=postgresql, a schema for the fixtures of this scope (a server or
+    template store built once per module or session keeps its database there); otherwise
+    the variable is unset."""
     with pytest.MonkeyPatch.context() as mp:
         if on_postgresql(request.config):
             from tests.fixtures.postgres import fresh_schema
 
-            mp.setenv(STORE_URL_ENV, fresh_schema(request.getfixturevalue("pg_server")))
+            url = fresh_schema(request.getfixturevalue("pg_server"))
+            request.config.stash.setdefault(_SCOPE_URL, {})[request.scope] = url
+            mp.setenv(STORE_URL_ENV, url)
         else:
             mp.delenv(STORE_URL_ENV, raising=False)
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _store_switch_session(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield from _scoped_switch(request)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _store_switch_module(
+    request: pytest.FixtureRequest, _store_switch_session: None
+) -> Iterator[None]:
+    yield from _scoped_switch(request)
 
 
 def _holds_a_store(value: Any) -> bool:
@@ -117,8 +134,8 @@ def _store_switch(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, _store_switch_module: None
 ) -> None:
     """Under --store=postgresql, $AGENT_HOST_STORE_URL names a fresh schema for this test,
-    unless the test uses a module- or session-wide fixture holding a store (then it keeps
-    the module's schema, which that fixture's store uses)."""
+    unless the test uses a module- or session-wide fixture holding a store: then it names
+    the schema of that fixture's scope, which that fixture's store uses."""
     if not on_postgresql(request.config):
         return
     defs = request.node._fixtureinfo.name2fixturedefs
@@ -126,6 +143,10 @@ def _store_switch(
         scope = defs[name][-1].scope if defs.get(name) else "function"
         if scope != "function" and not name.startswith("_") and name != "pg_server":
             if _holds_a_store(request.getfixturevalue(name)):
+                urls = request.config.stash[_SCOPE_URL]
+                monkeypatch.setenv(
+                    STORE_URL_ENV, urls["session" if scope == "session" else "module"]
+                )
                 return
     from tests.fixtures.postgres import fresh_schema
 

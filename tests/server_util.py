@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 
 import httpx
 
+from host.store import STORE_URL_ENV, Store, open_store
+from tests.fixtures.postgres import DATABASES, copy_database, env_for, fresh_schema, url_for
+
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,6 +54,7 @@ def cli(store: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPr
         text=True,
         timeout=timeout,
         check=False,
+        env=env_for(store),
     )
 
 
@@ -117,7 +121,25 @@ def clone_store(template: Path, target: Path) -> Path:
 
     ignore = shutil.ignore_patterns("*.tmp*")
     shutil.copytree(template, target, copy_function=copy, ignore=ignore)
+    # Under the PostgreSQL store switch the database is a schema, not a file: the copy gets
+    # a fresh schema of its own with the template's rows (env_for and view name it).
+    source = url_for(template)
+    if source:
+        # The current schema when nothing uses it yet (a test's own, so in-process hosts
+        # on the copy find it), else a new one.
+        current = os.environ[STORE_URL_ENV]
+        unused = current != source and current not in DATABASES.values()
+        own = current if unused else fresh_schema(source.partition("?")[0])
+        copy_database(source, own)
+        DATABASES[target.absolute()] = own
     return target
+
+
+def store_view(store: Path) -> Store:
+    """The store of a data directory a server or CLI process uses, opened in this process
+    (its SQLite file, or its schema under the PostgreSQL switch)."""
+    url = url_for(store)
+    return open_store(url if url else store)
 
 
 def json_bytes(value: Any) -> list[int]:
@@ -190,6 +212,7 @@ class Server:
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=env_for(self.store),
             )
         deadline = time.monotonic() + timeout
         while True:

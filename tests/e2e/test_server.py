@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from host.store import DB_FILENAME, open_store
+from host.store import DB_FILENAME
 from tests.fixtures.build import build_fixture
 from tests.server_util import (
     CLEAN_EXIT,
@@ -35,6 +35,7 @@ from tests.server_util import (
     cli,
     clone_store,
     json_bytes,
+    store_view,
     wait_until,
 )
 
@@ -746,7 +747,7 @@ def test_sigkill_with_agents_suspended_and_mid_invocation_loses_nothing(
     with pytest.raises(httpx.TransportError):
         held.result(timeout=10)
 
-    view = open_store(server.store)
+    view = store_view(server.store)
     try:
         record = next(a for a in view.list_agents() if a.agent.name == sleeper)
         assert record.status == "running"  # killed inside an invocation
@@ -791,7 +792,7 @@ def test_sigterm_lets_a_running_invocation_finish(
     wait_until(lambda: _maybe_worker(durable, name), what="the agent")
     durable.wait_status(name, "Running")
     assert server.stop(timeout=10) in CLEAN_EXIT
-    view = open_store(server.store)
+    view = store_view(server.store)
     try:
         (record,) = [a for a in view.list_agents() if a.agent.name == name]
         # Finished during the graceful shutdown, or left resumable: never half-written.
