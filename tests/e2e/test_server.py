@@ -26,6 +26,7 @@ import pytest
 
 from host.store import DB_FILENAME
 from tests.fixtures.build import build_fixture
+from tests.fixtures.postgres import url_for
 from tests.server_util import (
     CLEAN_EXIT,
     Api,
@@ -867,15 +868,15 @@ def test_completion_written_by_another_process_is_picked_up_by_the_scan(
     script = (
         "import sys, uuid\n"
         "from host.ids import AgentId, PromiseId\n"
-        "from host.store import SqliteStore\n"
-        "s = SqliteStore(sys.argv[1])\n"
+        "from host.store import open_store\n"
+        "s = open_store(sys.argv[1])\n"
         "agent = AgentId(uuid.UUID(sys.argv[2]), sys.argv[3])\n"
         "print(s.complete_promise(PromiseId(agent, int(sys.argv[4])), b'xyz'))\n"
         "s.close()\n"
     )
-    db = shared.store / DB_FILENAME
+    db = url_for(shared.store) or f"sqlite://{shared.store / DB_FILENAME}"
     wrote = subprocess.run(
-        [sys.executable, "-c", script, str(db), promises.cid, name, str(idx)],
+        [sys.executable, "-c", script, db, promises.cid, name, str(idx)],
         capture_output=True,
         text=True,
         timeout=60,
