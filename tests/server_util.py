@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from host.store import STORE_URL_ENV, Store, open_store
-from tests.fixtures.postgres import DATABASES, copy_database, env_for, fresh_schema, url_for
+from host.store import Store, open_store
+from tests.fixtures.postgres import copy_database, env_for, url_for
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 REPO = Path(__file__).resolve().parent.parent
@@ -125,13 +125,9 @@ def clone_store(template: Path, target: Path) -> Path:
     # a fresh schema of its own with the template's rows (env_for and view name it).
     source = url_for(template)
     if source:
-        # The current schema when nothing uses it yet (a test's own, so in-process hosts
-        # on the copy find it), else a new one.
-        current = os.environ[STORE_URL_ENV]
-        unused = current != source and current not in DATABASES.values()
-        own = current if unused else fresh_schema(source.partition("?")[0])
+        own = url_for(target)
+        assert own is not None and own != source, "clone_store: the copy shares the database"
         copy_database(source, own)
-        DATABASES[target.absolute()] = own
     return target
 
 
