@@ -3,6 +3,13 @@ and a snapshot of everything a store holds (to prove that a refused request wrot
 
 No mocks of the runtime: every fixture here is a real Host with a real SQLite file under
 ``tmp_path``; WAT guests are built by ``tests.fixtures.build.build_fixture`` (cached on disk).
+
+The store switch: ``pytest --store=postgresql`` (or ``AGENT_HOST_TEST_STORE=postgresql``) runs
+every test against PostgreSQL instead: an autouse fixture sets ``$AGENT_HOST_STORE_URL``
+(host/store/url.py) to a fresh schema on the test server for each test, so every data
+directory the test opens, in-process or in a CLI/server subprocess (they inherit the
+environment), keeps its database there. Tests marked ``sqlite_only`` are about the SQLite
+file itself; they are deselected under the switch and counted in the summary.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from host.store import DB_FILENAME
+from host.store import DB_FILENAME, STORE_URL_ENV, resolve
 
 STORE_TABLES = ("components", "agents", "oplog", "promises", "invocations", "leases")
 
@@ -26,6 +33,124 @@ STORE_TABLES = ("components", "agents", "oplog", "promises", "invocations", "lea
 os.environ.setdefault(
     "AGENT_HOST_CODE_CACHE", str(Path(__file__).resolve().parents[1] / "build" / "code-cache")
 )
+
+
+STORE_CHOICES = ("sqlite", "postgresql")
+ENV_STORE = "AGENT_HOST_TEST_STORE"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store",
+        dest="test_store",
+        choices=STORE_CHOICES,
+        default=os.environ.get(ENV_STORE) or "sqlite",
+        help="the store every test's data directory uses: sqlite (the file in the directory) "
+        f"or postgresql (a fresh schema per test on a real server). Default: ${ENV_STORE} "
+        "or sqlite.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only: about the SQLite file itself (opens, damages or inspects it); "
+        "deselected under --store=postgresql",
+    )
+    if config.getoption("test_store") not in STORE_CHOICES:  # a bad $AGENT_HOST_TEST_STORE
+        raise pytest.UsageError(f"${ENV_STORE} must be one of {', '.join(STORE_CHOICES)}")
+
+
+def on_postgresql(config: pytest.Config) -> bool:
+    return bool(config.getoption("test_store") == "postgresql")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not on_postgresql(config):
+        return
+    kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+    dropped = [item for item in items if item.get_closest_marker("sqlite_only") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    config.stash[_SQLITE_ONLY] = len(dropped)
+
+
+_SQLITE_ONLY = pytest.StashKey[int]()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"store: {config.getoption('test_store')}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if on_postgresql(config):
+        count = config.stash.get(_SQLITE_ONLY, 0)
+        terminalreporter.write_line(
+            f"store: postgresql; {count} sqlite_only tests deselected (not run, not passed)"
+        )
+
+
+_SCOPE_URL = pytest.StashKey[dict[str, str]]()
+
+
+def _scoped_switch(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under --store=postgresql, a schema for the fixtures of this scope (a server or
+    template store built once per module or session keeps its database there); otherwise
+    the variable is unset."""
+    with pytest.MonkeyPatch.context() as mp:
+        if on_postgresql(request.config):
+            from tests.fixtures.postgres import fresh_schema
+
+            url = fresh_schema(request.getfixturevalue("pg_server"))
+            request.config.stash.setdefault(_SCOPE_URL, {})[request.scope] = url
+            mp.setenv(STORE_URL_ENV, url)
+        else:
+            mp.delenv(STORE_URL_ENV, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _store_switch_session(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield from _scoped_switch(request)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _store_switch_module(
+    request: pytest.FixtureRequest, _store_switch_session: None
+) -> Iterator[None]:
+    yield from _scoped_switch(request)
+
+
+def _holds_a_store(value: Any) -> bool:
+    """A shared fixture's value that owns a data directory (a Server, a HostService, or a
+    tuple holding one): the test must see that fixture's database, not a fresh one."""
+    items = value if isinstance(value, tuple) else (value,)
+    return any(hasattr(item, "store") for item in items)
+
+
+@pytest.fixture(autouse=True)
+def _store_switch(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, _store_switch_module: None
+) -> None:
+    """Under --store=postgresql, $AGENT_HOST_STORE_URL names a fresh schema for this test,
+    unless the test uses a module- or session-wide fixture holding a store: then it names
+    the schema of that fixture's scope, which that fixture's store uses."""
+    if not on_postgresql(request.config):
+        return
+    defs = request.node._fixtureinfo.name2fixturedefs
+    for name in request.fixturenames:
+        scope = defs[name][-1].scope if defs.get(name) else "function"
+        if scope != "function" and not name.startswith("_") and name != "pg_server":
+            if _holds_a_store(request.getfixturevalue(name)):
+                urls = request.config.stash[_SCOPE_URL]
+                monkeypatch.setenv(
+                    STORE_URL_ENV, urls["session" if scope == "session" else "module"]
+                )
+                return
+    from tests.fixtures.postgres import fresh_schema
+
+    monkeypatch.setenv(STORE_URL_ENV, fresh_schema(request.getfixturevalue("pg_server")))
 
 
 @pytest.fixture
@@ -47,10 +172,16 @@ def host(data_dir: Path) -> Iterator[Any]:
 
 
 def snapshot_store(data_dir: Path) -> dict[str, Any]:
-    """Every row of every table plus the component and compiled-code files, comparable with ==."""
+    """Every row of every table plus the component and compiled-code files, comparable with ==.
+
+    The database is the one the data directory names (its SQLite file, or the PostgreSQL
+    schema of $AGENT_HOST_STORE_URL under the store switch)."""
     state: dict[str, Any] = {}
     db_path = data_dir / DB_FILENAME
-    if db_path.exists():
+    location = resolve(data_dir)
+    if location.kind == "postgresql":
+        state.update(_postgres_rows(location.url))
+    elif db_path.exists():
         db = sqlite3.connect(db_path)
         try:
             present = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
@@ -62,6 +193,25 @@ def snapshot_store(data_dir: Path) -> dict[str, Any]:
     for folder in ("components", "cache"):
         path = data_dir / folder
         state[f"{folder}_files"] = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    return state
+
+
+def _postgres_rows(url: str) -> dict[str, Any]:
+    import psycopg
+
+    state: dict[str, Any] = {}
+    with psycopg.connect(url) as conn:
+        present = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            )
+        }
+        for table in STORE_TABLES:
+            if table in present:
+                rows = conn.execute(f"SELECT * FROM {table}").fetchall()
+                state[table] = sorted(rows, key=repr)
     return state
 
 

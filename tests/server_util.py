@@ -24,6 +24,9 @@ from typing import Any, TypeVar
 
 import httpx
 
+from host.store import Store, open_store
+from tests.fixtures.postgres import copy_database, env_for, url_for
+
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,6 +55,7 @@ def cli(store: Path | str, *args: str, timeout: float = 120) -> subprocess.Compl
         text=True,
         timeout=timeout,
         check=False,
+        env=env_for(Path(store)),
     )
 
 
@@ -104,7 +108,21 @@ def clone_store(template: Path, target: Path) -> Path:
 
     ignore = shutil.ignore_patterns("*.tmp*")
     shutil.copytree(template, target, copy_function=copy, ignore=ignore)
+    # Under the PostgreSQL store switch the database is a schema, not a file: the copy gets
+    # a fresh schema of its own with the template's rows (env_for and view name it).
+    source = url_for(template)
+    if source:
+        own = url_for(target)
+        assert own is not None and own != source, "clone_store: the copy shares the database"
+        copy_database(source, own)
     return target
+
+
+def store_view(store: Path) -> Store:
+    """The store of a data directory a server or CLI process uses, opened in this process
+    (its SQLite file, or its schema under the PostgreSQL switch)."""
+    url = url_for(store)
+    return open_store(url if url else store)
 
 
 def json_bytes(value: Any) -> list[int]:
@@ -189,6 +207,7 @@ class Server:
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=env_for(self.store),
             )
         deadline = time.monotonic() + timeout
         while True:

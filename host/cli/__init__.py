@@ -142,7 +142,8 @@ def iso(ns: int | None) -> str:
     "store_dir",
     default=None,
     help="Data directory (database, components, compiled-code cache), or a store URL "
-    "(sqlite:///path/agent-host.db). Default: $AGENT_HOST_STORE or ~/.local/share/agent-host.",
+    "(sqlite:///path/agent-host.db). Default: $AGENT_HOST_STORE or ~/.local/share/agent-host. "
+    "$AGENT_HOST_STORE_URL (a store URL), when set, holds a data directory's database.",
 )
 @click.option(
     "--data-dir",

@@ -15,10 +15,11 @@ from host.store.base import (
     Store,
 )
 from host.store.sqlite import SqliteStore, lease_owner
-from host.store.url import DB_FILENAME, StoreLocation, open_store, resolve
+from host.store.url import DB_FILENAME, STORE_URL_ENV, StoreLocation, open_store, resolve
 
 __all__ = [
     "DB_FILENAME",
+    "STORE_URL_ENV",
     "FAILED",
     "IDLE",
     "RUNNING",

@@ -28,6 +28,12 @@ A *target* is either a data directory or a store URL:
     (``sslmode``, ``options=-csearch_path%3Dschema``, ...). SQLAlchemy's
     ``postgresql+driver://`` spelling is recognized and refused with a clear message.
 
+``$AGENT_HOST_STORE_URL`` (:data:`STORE_URL_ENV`), when set to a store URL, names the database
+of every *data directory* target: the directory keeps ``components/``, ``cache/`` and the
+key, the database is the URL's (``--store DIR`` with a PostgreSQL database, no
+``--data-dir`` needed). An explicit store URL target is not affected. The test suite's
+PostgreSQL switch (``pytest --store=postgresql``) works by setting it per test.
+
 Anything else with a scheme (``name:`` before the first ``/``) is refused, naming the
 supported forms; a relative directory whose name has a colon can be written ``./a:b``.
 Error messages never repeat a URL, only its scheme, since a database URL may hold a password.
@@ -48,6 +54,7 @@ returns a :class:`~host.store.crashpoint.CrashPointSqliteStore`; otherwise a pla
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +68,9 @@ from host.store.sqlite import SqliteStore
 
 DB_FILENAME = "agent-host.db"
 """The database file's name inside a data directory."""
+
+STORE_URL_ENV = "AGENT_HOST_STORE_URL"
+"""A store URL naming the database of every data-directory target (module docstring)."""
 
 SQLITE: Literal["sqlite"] = "sqlite"
 POSTGRESQL: Literal["postgresql"] = "postgresql"
@@ -152,7 +162,24 @@ def _directory(path: Path) -> StoreLocation:
             f"{path} is a file, not a data directory; to open a database file by its path, "
             f"write {_sqlite_location(data_dir, data_dir.parent).url}"
         )
+    database = os.environ.get(STORE_URL_ENV)
+    if database:
+        named = _database_from_env(database)
+        return StoreLocation(named.kind, named.url, named.path, data_dir)
     return _sqlite_location(data_dir / DB_FILENAME, data_dir)
+
+
+def _database_from_env(text: str) -> StoreLocation:
+    found = _SCHEME.match(text)
+    if found is None:
+        raise StoreError(
+            f"${STORE_URL_ENV} must be a store URL (postgresql://... or sqlite:///path.db), "
+            "not a directory; unset it to keep the database in the data directory"
+        )
+    try:
+        return resolve(text)
+    except StoreError as exc:
+        raise StoreError(f"${STORE_URL_ENV}: {exc}") from None
 
 
 def _sqlite(rest: str) -> StoreLocation:

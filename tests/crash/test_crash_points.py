@@ -133,7 +133,9 @@ def _scenarios() -> dict[str, Scenario]:
 
 SCENARIOS = _scenarios()
 
-pytestmark = pytest.mark.slow  # 2 N crash runs per scenario: minutes in all
+# slow: 2 N crash runs per scenario, minutes in all. sqlite_only: the crash seam
+# (host/store/crashpoint.py) wraps the SQLite store only.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 # A scenario with fewer commits than this did not exercise the paths it names.
 MIN_COMMITS = 12
 

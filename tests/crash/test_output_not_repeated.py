@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from host.oplog import HostCall
-from host.store import DB_FILENAME, SqliteStore
 from tests.fixtures.build import build_fixture
+from tests.server_util import store_view
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 LINES = 30
@@ -62,7 +62,7 @@ def test_sigkill_after_some_output_then_restart_shows_each_line_once(
     shown += _ticks(proc.stderr.read())  # what it printed before it died
     assert len(shown) < LINES  # killed mid-invocation
 
-    view = SqliteStore(store / DB_FILENAME)
+    view = store_view(store)
     try:
         (agent,) = [a.agent for a in view.list_agents()]
         assert view.get_agent(agent).status == "running"

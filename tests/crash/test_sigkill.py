@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from host.ids import AgentId
-from host.store import DB_FILENAME, AgentRecord, SqliteStore
+from host.store import AgentRecord
 from tests.fixtures.build import build_fixture
+from tests.server_util import store_view
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 
@@ -39,7 +40,7 @@ def _kill_when(store: Path, call: list[str], status: str) -> AgentId:
         stderr=subprocess.PIPE,
         text=True,
     )
-    view = SqliteStore(store / DB_FILENAME)
+    view = store_view(store)
     try:
         deadline = time.monotonic() + 60
         found: list[AgentRecord] = []
@@ -57,7 +58,7 @@ def _kill_when(store: Path, call: list[str], status: str) -> AgentId:
 def test_sigkill_while_suspended_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
     agent = _kill_when(store, ["alice", "observe-and-await()"], "suspended")
-    view = SqliteStore(store / DB_FILENAME)
+    view = store_view(store)
     (idx,) = view.get_agent(agent).waiting_promises
     done = _cli(store, "promise", "complete", "durable", "alice", str(idx), "--text", "hi")
     assert done.returncode == 0, done.stderr
@@ -71,7 +72,7 @@ def test_sigkill_while_an_invocation_runs_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
     # 150 ms is below the in-place wait threshold: the process is inside the guest call.
     agent = _kill_when(store, ["bob", "sleep(150000000)"], "running")
-    view = SqliteStore(store / DB_FILENAME)
+    view = store_view(store)
     assert view.get_agent(agent).status == "running"  # interrupted mid-invocation
     resumed = _cli(store, "worker", "--once")
     assert resumed.returncode == 0, resumed.stderr

@@ -72,6 +72,8 @@ def _db(store: Path) -> sqlite3.Connection:
         ),
     ],
 )
+# sqlite_only: it damages the SQLite file with SQL and checks the file's bytes are unchanged.
+@pytest.mark.sqlite_only
 def test_damage_is_reported_and_nothing_changes(store: Path, damage: str, expected: str) -> None:
     db = _db(store)
     db.execute(damage)
@@ -85,6 +87,8 @@ def test_damage_is_reported_and_nothing_changes(store: Path, damage: str, expect
     assert digest(store / DB_FILENAME) == before  # read-only
 
 
+# sqlite_only: it overwrites the SQLite file with garbage.
+@pytest.mark.sqlite_only
 def test_a_damaged_database_file_is_a_clear_error_at_start(tmp_path: Path) -> None:
     store = tmp_path / "store"
     store.mkdir()

@@ -30,7 +30,7 @@ import pytest
 from host.ids import PromiseId
 from host.oplog import Entry, InvocationFinished, InvocationStarted, PromiseCreated
 from host.service import HostService
-from host.store import DB_FILENAME, SqliteStore
+from host.store import SqliteStore
 from host.store.base import InvocationRecord
 from tests.fixtures.build import build_fixture
 from tests.linearizability import (
@@ -41,7 +41,7 @@ from tests.linearizability import (
     setup_store,
     thread_rounds,
 )
-from tests.server_util import Api, Server, add_component, wait_until
+from tests.server_util import Api, Server, add_component, store_view, wait_until
 
 pytestmark = pytest.mark.slow  # races and linearizability rounds: threads, processes, servers
 
@@ -140,7 +140,7 @@ def test_many_processes_completing_one_promise_get_one_true(tmp_path: Path) -> N
         winner = firsts.index("true")
         # The winner's process resumed the owner with its own payload.
         assert f"-> {_wave_bytes(f'p{winner}'.encode())}" in outputs[winner][0]
-    view = SqliteStore(store / DB_FILENAME)
+    view = store_view(store)
     try:
         (agent,) = [a.agent for a in view.list_agents()]
         assert [i.state for i in view.list_invocations(agent)] == ["done"] * (2 * rounds)
@@ -321,7 +321,7 @@ def test_concurrent_cli_invocations_run_one_at_a_time_in_order(tmp_path: Path) -
 
     answers = _race(processes, one)
     assert [state for _, state in answers] == ["done"] * processes
-    view = SqliteStore(store / DB_FILENAME)
+    view = store_view(store)
     try:
         (agent,) = [a.agent for a in view.list_agents()]
         queued = view.list_invocations(agent)[1:]  # after the first create
@@ -348,7 +348,7 @@ def test_concurrent_http_invocations_run_one_at_a_time_in_order(
         ]
 
     calls = [c for mine in _race(len(clients), client) for c in mine]
-    view = SqliteStore(server.store / DB_FILENAME)
+    view = store_view(server.store)
     try:
         (record,) = [a for a in view.list_agents() if a.agent.name == "web"]
         agent = record.agent
@@ -374,7 +374,7 @@ def test_one_idempotency_key_sent_by_many_http_clients_runs_once(
         THREADS, lambda i: clients[i].invoke_and_await("keyed", "create", key="the-key").json()
     )
     assert len({a["result"] for a in answers}) == 1, answers
-    view = SqliteStore(server.store / DB_FILENAME)
+    view = store_view(server.store)
     try:
         (record,) = [a for a in view.list_agents() if a.agent.name == "keyed"]
         keyed = [i for i in view.list_invocations(record.agent) if i.idempotency_key]

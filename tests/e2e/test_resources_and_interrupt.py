@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 from host.oplog import HostCall
-from host.store import DB_FILENAME, SqliteStore
 from tests.fixtures.build import build_fixture
-from tests.server_util import Api, Server, add_component, cli, wait_until
+from tests.server_util import Api, Server, add_component, cli, store_view, wait_until
 
 API = "agent-host:fixtures/api"
 
@@ -90,7 +89,7 @@ def test_rest_resources_and_interrupting_a_running_agent(tmp_path: Path) -> None
             done = client.get(ticker.path("t1", f"/invocations/{inv}"))
             assert done.status_code == 200 and done.json()["result"] == 50, done.text
         server.stop()
-        db = SqliteStore(store / DB_FILENAME)
+        db = store_view(store)
         try:
             (agent,) = [a.agent for a in db.list_agents() if a.agent.name == "t1"]
             log = db.read_oplog(agent)

@@ -24,8 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-from host.store import DB_FILENAME, SqliteStore
+from host.store import DB_FILENAME
 from tests.fixtures.build import build_fixture
+from tests.fixtures.postgres import url_for
 from tests.server_util import (
     CLEAN_EXIT,
     Api,
@@ -34,6 +35,7 @@ from tests.server_util import (
     cli,
     clone_store,
     json_bytes,
+    store_view,
     wait_until,
 )
 
@@ -708,7 +710,7 @@ def test_sigkill_with_agents_suspended_and_mid_invocation_loses_nothing(
     with pytest.raises(httpx.TransportError):
         held.result(timeout=10)
 
-    view = SqliteStore(server.store / DB_FILENAME)
+    view = store_view(server.store)
     try:
         record = next(a for a in view.list_agents() if a.agent.name == sleeper)
         assert record.status == "running"  # killed inside an invocation
@@ -753,7 +755,7 @@ def test_sigterm_lets_a_running_invocation_finish(
     wait_until(lambda: _maybe_worker(durable, name), what="the agent")
     durable.wait_status(name, "Running")
     assert server.stop(timeout=10) in CLEAN_EXIT
-    view = SqliteStore(server.store / DB_FILENAME)
+    view = store_view(server.store)
     try:
         (record,) = [a for a in view.list_agents() if a.agent.name == name]
         # Finished during the graceful shutdown, or left resumable: never half-written.
@@ -828,15 +830,15 @@ def test_completion_written_by_another_process_is_picked_up_by_the_scan(
     script = (
         "import sys, uuid\n"
         "from host.ids import AgentId, PromiseId\n"
-        "from host.store import SqliteStore\n"
-        "s = SqliteStore(sys.argv[1])\n"
+        "from host.store import open_store\n"
+        "s = open_store(sys.argv[1])\n"
         "agent = AgentId(uuid.UUID(sys.argv[2]), sys.argv[3])\n"
         "print(s.complete_promise(PromiseId(agent, int(sys.argv[4])), b'xyz'))\n"
         "s.close()\n"
     )
-    db = shared.store / DB_FILENAME
+    db = url_for(shared.store) or f"sqlite://{shared.store / DB_FILENAME}"
     wrote = subprocess.run(
-        [sys.executable, "-c", script, str(db), promises.cid, name, str(idx)],
+        [sys.executable, "-c", script, db, promises.cid, name, str(idx)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,6 +15,9 @@ from host.store import DB_FILENAME
 from tests.fixtures.build import build_fixture
 from tests.server_util import Api, Server, add_component, cli
 
+# sqlite_only: every test here damages the SQLite file (or its WAL) under a server.
+pytestmark = pytest.mark.sqlite_only
+
 
 def _create_promises(api: Api, name: str, n: int) -> list[int]:
     indexes = []

@@ -70,6 +70,6 @@ def test_check_still_reports_a_promise_row_that_vanished(host: HostService) -> N
     agent = _agent(host, "promises-1.3.0", "vanished")
     idx = int(_done(host, agent, "create()") or "")
     with host.store._tx("damage") as db:  # damage: the row is gone, not marked deleted
-        db.execute("DELETE FROM promises WHERE idx = ?", (idx,))
+        db.execute(f"DELETE FROM promises WHERE idx = {int(idx)}")  # either store's SQL
     problems = host.check().problems
     assert len(problems) == 1 and "no promise in the store" in problems[0]

@@ -13,7 +13,7 @@ from host.errors import PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, InvocationStarted, PromiseCreated, Suspended
 from host.service import HostService
-from host.store import DB_FILENAME, SqliteStore
+from host.store import open_store
 from tests.fixtures.build import build_fixture
 
 
@@ -79,7 +79,7 @@ def test_changed_component_is_rejected_with_divergence(host: HostService) -> Non
 
 def test_completion_in_the_race_window_does_not_suspend(host: HostService, tmp_path: Path) -> None:
     agent = _agent(host)
-    other = SqliteStore(tmp_path / "store" / DB_FILENAME)  # another process's view
+    other = open_store(tmp_path / "store")  # another process's view
 
     def complete_now(who: AgentId) -> None:
         # The guest found its promise not completed; complete it before the suspension commits.

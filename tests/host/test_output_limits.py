@@ -7,7 +7,6 @@ interrupts wasm code)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from host.runtime import wasi
 from host.runtime.linking import _run
 from host.runtime.session import LimitExceeded, Session
 from host.service import HostService
-from host.store import DB_FILENAME
+from host.store import open_store
 from host.store.sqlite import SqliteStore
 from host.values import U8, ListT, ResourceT, ResultT
 from host.values.types import FuncSig
@@ -31,11 +30,12 @@ MIB = 1 << 20
 
 
 def _oplog_bytes(data_dir: Path) -> int:
-    db = sqlite3.connect(data_dir / DB_FILENAME)
+    store = open_store(data_dir)
     try:
-        return int(db.execute("SELECT SUM(LENGTH(entry)) FROM oplog").fetchone()[0])
+        agents = [a.agent for a in store.list_agents()]
+        return sum(len(head) for a in agents for _, head, _ in store.read_oplog_raw(a))
     finally:
-        db.close()
+        store.close()
 
 
 def test_default_output_limit_is_16_mib() -> None:

@@ -21,8 +21,8 @@ from host.oplog import (
     Retried,
 )
 from host.service import HostService
+from host.store import open_store
 from host.store.check import check_store
-from host.store.sqlite import SqliteStore
 from tests.fixtures.build import build_fixture
 
 RAND = "wasi:random/random@0.2.3.get-random-u64"
@@ -111,7 +111,7 @@ def test_persist_nothing_is_not_recorded_and_oplog_commit_is_durable(
     inv = tx.invoke(agent, "quiet-then-commit()")
     assert inv.state == "done", inv.error
     # Read through a separate connection: what oplog-commit committed is in the file.
-    other = SqliteStore(data_dir / "agent-host.db")
+    other = open_store(data_dir)
     try:
         entries = other.read_oplog(agent)
     finally:

@@ -21,6 +21,7 @@ from host.ids import AgentId
 from host.oplog import AgentCreated, InvocationFailed, InvocationFinished, InvocationStarted
 from host.store import (
     DB_FILENAME,
+    STORE_URL_ENV,
     AgentStatus,
     InvocationState,
     SqliteStore,
@@ -30,6 +31,46 @@ from host.store import (
     resolve,
 )
 from host.store.crashpoint import CrashPointSqliteStore
+
+
+@pytest.fixture(autouse=True)
+def _grammar_without_switch(_store_switch: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the target grammar itself: the test suite's store switch
+    ($AGENT_HOST_STORE_URL) is off here; the tests of that variable set it themselves."""
+    monkeypatch.delenv(STORE_URL_ENV, raising=False)
+
+
+def test_store_url_env_names_the_database_of_a_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "elsewhere" / "x.db"
+    monkeypatch.setenv(STORE_URL_ENV, f"sqlite://{db}")
+    location = resolve(tmp_path / "d")
+    assert (location.kind, location.path, location.data_dir) == ("sqlite", db, tmp_path / "d")
+    store = open_store(tmp_path / "d")
+    try:
+        _roundtrip(store)
+    finally:
+        store.close()
+    assert db.exists() and not (tmp_path / "d" / DB_FILENAME).exists()
+    monkeypatch.setenv(STORE_URL_ENV, "postgresql://u@127.0.0.1:1/db")
+    location = resolve(str(tmp_path / "d"))
+    assert (location.kind, location.path, location.data_dir) == (
+        "postgresql",
+        None,
+        tmp_path / "d",
+    )
+    # An explicit store URL target is not redirected.
+    assert resolve(f"sqlite://{tmp_path}/own.db").path == tmp_path / "own.db"
+
+
+@pytest.mark.parametrize("value", ["/some/dir", "mysql://x/y", "sqlite://host/x.db"])
+def test_store_url_env_must_be_a_supported_url(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(STORE_URL_ENV, value)
+    with pytest.raises(StoreError, match=STORE_URL_ENV.replace("$", "")):
+        resolve(tmp_path)
 
 
 def _roundtrip(store: Store) -> AgentId:
