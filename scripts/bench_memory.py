@@ -52,6 +52,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from scripts.benchlib import raw_requests  # noqa: E402
 from tests.fixtures.build import build_fixture  # noqa: E402
 from tests.server_util import Server, add_component  # noqa: E402
 
@@ -80,41 +81,6 @@ def settled_rss(pid: int, settle: float) -> int:
         time.sleep(settle / 4)
         reads.append(rss_kib(pid))
     return min(reads)
-
-
-async def raw_requests(
-    port: int, requests: list[tuple[str, str, bytes]], clients: int
-) -> list[tuple[int, bytes]]:
-    """Send each (method, path, JSON body) over ``clients`` keep-alive HTTP/1.1
-    connections (raw asyncio streams: the cheapest client); (status, body) in order."""
-    answers: list[tuple[int, bytes]] = [(0, b"")] * len(requests)
-    todo = list(reversed(range(len(requests))))
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while todo:
-                i = todo.pop()
-                method, path, body = requests[i]
-                head = (
-                    f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                    "Content-Type: application/json\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n"
-                )
-                writer.write(head.encode() + body)
-                status_line = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    key, _, value = line.decode("latin-1").partition(":")
-                    if key.strip().lower() == "content-length":
-                        length = int(value)
-                data = await reader.readexactly(length)
-                answers[i] = (int(status_line.split()[1]), data)
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(connection() for _ in range(clients)))
-    return answers
 
 
 class Bench:
@@ -178,14 +144,14 @@ def server_run(args: argparse.Namespace) -> None:
     try:
         cid = add_component(store, build_fixture("promises-1.3.0"), "promises")
         server = Server(
-            store, workers=args.workers, await_timeout=600, log=tmp / "server.log"
+            store, threads=args.threads, await_timeout=600, log=tmp / "server.log"
         ).start()
         assert server.proc is not None
         pid = server.proc.pid
         try:
             print(
                 f"$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
-                f"server: agent-host serve --port {server.port} --workers {args.workers} "
+                f"server: agent-host serve --port {server.port} --threads {args.threads} "
                 f"(pid {pid}, AGENT_HOST_SQLITE_SYNC={args.sync}, store {store})\n"
                 f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average "
                 f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, Python "
@@ -284,7 +250,9 @@ def main() -> None:
     )
     parser.add_argument("--agents", type=int, default=100_000, help="suspended agents at the end")
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
-    parser.add_argument("--workers", type=int, default=4, help="the server's --workers")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="the server's --threads (agents run at once)"
+    )
     parser.add_argument("--sample", type=int, default=200, help="promises completed at the end")
     parser.add_argument("--sync", choices=("NORMAL", "FULL"), default="NORMAL")
     parser.add_argument("--settle", type=float, default=3.0, help="idle seconds before RSS")

@@ -55,7 +55,7 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
-from scripts.benchlib import run_baseline  # noqa: E402
+from scripts.benchlib import raw_requests, run_baseline  # noqa: E402
 from tests.fixtures.build import build_fixture  # noqa: E402
 from tests.server_util import (  # noqa: E402
     Api,
@@ -160,38 +160,13 @@ def _statuses(api: Api, prefix: str = "many-") -> dict[str, int]:
 
 
 async def _raw_posts(port: int, requests: list[tuple[str, bytes]], clients: int) -> list[bytes]:
-    """POST each (path, JSON body) over ``clients`` keep-alive HTTP/1.1 connections (raw
-    asyncio streams: the cheapest client); the response bodies, in request order."""
-    answers: list[bytes] = [b""] * len(requests)
-    todo = list(reversed(range(len(requests))))
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while todo:
-                i = todo.pop()
-                path, body = requests[i]
-                head = (
-                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                    "Content-Type: application/json\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n"
-                )
-                writer.write(head.encode() + body)
-                status = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    key, _, value = line.decode("latin-1").partition(":")
-                    if key.strip().lower() == "content-length":
-                        length = int(value)
-                data = await reader.readexactly(length)
-                if b" 200 " not in status:
-                    raise RuntimeError(f"{path}: {status!r} {data!r}")
-                answers[i] = data
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(connection() for _ in range(clients)))
-    return answers
+    """POST each (path, JSON body) over ``clients`` keep-alive connections (the cheapest
+    client, benchlib.raw_requests); the response bodies in request order, each a 200."""
+    answers = await raw_requests(port, [("POST", p, b) for p, b in requests], clients)
+    for (path, _), (status, data) in zip(requests, answers, strict=True):
+        if status != 200:
+            raise RuntimeError(f"{path}: {status} {data!r}")
+    return [data for _, data in answers]
 
 
 def throughput(

@@ -8,6 +8,7 @@ revision ``rev`` checked out in a temporary git worktree; the child finds that t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -17,6 +18,41 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CODE_ENV = "AGENT_HOST_BENCH_CODE"
+
+
+async def raw_requests(
+    port: int, requests: list[tuple[str, str, bytes]], clients: int
+) -> list[tuple[int, bytes]]:
+    """Send each (method, path, JSON body) over ``clients`` keep-alive HTTP/1.1
+    connections (raw asyncio streams: the cheapest client); (status, body) in order."""
+    answers: list[tuple[int, bytes]] = [(0, b"")] * len(requests)
+    todo = list(reversed(range(len(requests))))
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while todo:
+                i = todo.pop()
+                method, path, body = requests[i]
+                head = (
+                    f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                    "Content-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                )
+                writer.write(head.encode() + body)
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    key, _, value = line.decode("latin-1").partition(":")
+                    if key.strip().lower() == "content-length":
+                        length = int(value)
+                data = await reader.readexactly(length)
+                answers[i] = (int(status_line.split()[1]), data)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(clients)))
+    return answers
 
 
 def code_root() -> Path:
