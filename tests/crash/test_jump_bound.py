@@ -5,7 +5,6 @@ was the invocation's wall-clock deadline, which starts anew on every run."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,8 +12,10 @@ import time
 from pathlib import Path
 
 from host.oplog import Jump
-from host.store import DB_FILENAME, SqliteStore
+from host.store import Store
 from tests.fixtures.build import build_fixture
+from tests.fixtures.postgres import env_for
+from tests.server_util import store_view
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 LIMIT = 40
@@ -22,11 +23,11 @@ FOREVER = "jump-loop(18446744073709551615)"  # the mark is always below the limi
 
 
 def _cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AGENT_HOST_STORE": str(store)}
+    env = {**env_for(store), "AGENT_HOST_STORE": str(store)}
     return subprocess.run([AGENT_HOST, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def _jumps(view: SqliteStore) -> int:
+def _jumps(view: Store) -> int:
     agents = view.list_agents()
     if not agents:
         return 0
@@ -41,7 +42,7 @@ def test_a_forever_jumping_guest_fails_after_the_bound_across_a_crash(tmp_path: 
     assert added.returncode == 0, added.stderr
     limited = _cli(store, "limits", "set", "tx", "--max-jumps", str(LIMIT))
     assert limited.returncode == 0, limited.stderr
-    env = {**os.environ, "AGENT_HOST_STORE": str(store)}
+    env = {**env_for(store), "AGENT_HOST_STORE": str(store)}
     proc = subprocess.Popen(
         [AGENT_HOST, "invoke", "tx", "loop", FOREVER],
         env=env,
@@ -49,7 +50,7 @@ def test_a_forever_jumping_guest_fails_after_the_bound_across_a_crash(tmp_path: 
         stderr=subprocess.PIPE,
         text=True,
     )
-    view = SqliteStore(store / DB_FILENAME)
+    view = store_view(store)
     try:
         deadline = time.monotonic() + 60
         while _jumps(view) < 5:
