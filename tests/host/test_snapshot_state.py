@@ -144,9 +144,9 @@ def test_a_snapshot_without_recorded_host_state_rebuilds_it_from_the_older_entri
 ) -> None:
     """Snapshots written before their entry carried the host's state (host_state None):
     recovery reads the entries before the snapshot, which the resume had elided."""
-    monkeypatch.setattr(golem, "durable_state", lambda session: None)
-    agent = _snapshotted(data, "set-policy(0, 1000000, 1000000, 1.0)")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # only this; undo() would drop the store switch
+        patched.setattr(golem, "durable_state", lambda session: None)
+        agent = _snapshotted(data, "set-policy(0, 1000000, 1000000, 1.0)")
     snapshot = HostService(data)
     try:
         last = snapshot.store.read_oplog(agent)[-1]
