@@ -45,7 +45,8 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -91,50 +92,18 @@ def _wait_suspended(api: Api, name: str, timeout: float = 60.0) -> dict[str, Any
         time.sleep(0.001)
 
 
-def wake_latency(
-    server: Server, component_id: str, function: str, payload: list[int], rounds: int, tag: str
+def _held_rounds(
+    control: Api,
+    payload: list[int],
+    rounds: int,
+    tag: str,
+    hold: Callable[[str], tuple[Future[httpx.Response], str]],
 ) -> list[float]:
-    control = Api(server.client(), component_id)
-    waiter = Api(server.client(timeout=120), component_id)
-    pool = ThreadPoolExecutor(max_workers=1)
+    """Seconds from completing the promise to the held call's answer, per round: ``hold``
+    starts round ``<tag>-<i>``'s held call and names the worker it suspends."""
     times = []
     for i in range(rounds):
-        name = f"{tag}-{i}"
-        held = pool.submit(waiter.invoke_and_await, name, function)
-        meta = _wait_suspended(control, name)
-        idx = meta["waitingOn"][0]["oplogIdx"]
-        t0 = time.perf_counter()
-        answer = control.complete(name, idx, payload)
-        response = held.result(timeout=60)
-        elapsed = time.perf_counter() - t0
-        if answer.text != "true" or response.status_code != 200:
-            raise RuntimeError(f"round {i}: complete {answer.text}, held {response.text}")
-        times.append(elapsed)
-    pool.shutdown()
-    return times
-
-
-def agent_wake_latency(
-    server: Server, component_id: str, payload: list[int], rounds: int, tag: str
-) -> list[float]:
-    """wake_latency for the approval example's ``WorkflowAgent("<tag>-<i>")``:
-    ``start_approval`` held through invoke-agent (mode await), the promise completed
-    through the worker API (the agent id URL-encoded as the worker name)."""
-    control = Api(server.client(), component_id)
-    waiter = server.client(timeout=120)
-    pool = ThreadPoolExecutor(max_workers=1)
-    times = []
-    for i in range(rounds):
-        name = f"{tag}-{i}"
-        body = {
-            "agentTypeName": "WorkflowAgent",
-            "parameters": [name],
-            "methodName": "start_approval",
-            "methodParameters": [],
-            "mode": "await",
-        }
-        held = pool.submit(waiter.post, "/v1/agents/invoke-agent", json=body)
-        worker = quote(f'WorkflowAgent("{name}")', safe="")
+        held, worker = hold(f"{tag}-{i}")
         meta = _wait_suspended(control, worker)
         idx = meta["waitingOn"][0]["oplogIdx"]
         t0 = time.perf_counter()
@@ -144,8 +113,45 @@ def agent_wake_latency(
         if answer.text != "true" or response.status_code != 200:
             raise RuntimeError(f"round {i}: complete {answer.text}, held {response.text}")
         times.append(elapsed)
-    pool.shutdown()
     return times
+
+
+def wake_latency(
+    server: Server, component_id: str, function: str, payload: list[int], rounds: int, tag: str
+) -> list[float]:
+    waiter = Api(server.client(timeout=120), component_id)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return _held_rounds(
+            Api(server.client(), component_id),
+            payload,
+            rounds,
+            tag,
+            lambda name: (pool.submit(waiter.invoke_and_await, name, function), name),
+        )
+
+
+def agent_wake_latency(
+    server: Server, component_id: str, payload: list[int], rounds: int, tag: str
+) -> list[float]:
+    """wake_latency for the approval example's ``WorkflowAgent("<tag>-<i>")``:
+    ``start_approval`` held through invoke-agent (mode await), the promise completed
+    through the worker API (the agent id URL-encoded as the worker name)."""
+    waiter = server.client(timeout=120)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+
+        def hold(name: str) -> tuple[Future[httpx.Response], str]:
+            body = {
+                "agentTypeName": "WorkflowAgent",
+                "parameters": [name],
+                "methodName": "start_approval",
+                "methodParameters": [],
+                "mode": "await",
+            }
+            held = pool.submit(waiter.post, "/v1/agents/invoke-agent", json=body)
+            return held, quote(f'WorkflowAgent("{name}")', safe="")
+
+        return _held_rounds(Api(server.client(), component_id), payload, rounds, tag, hold)
 
 
 def _statuses(api: Api, prefix: str = "many-") -> dict[str, int]:
