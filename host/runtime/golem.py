@@ -293,6 +293,12 @@ _POLICY_FIELDS: dict[str, WitType] = {
 }
 
 
+def _policy_type(policy: dict[str, Any]) -> RecordT:
+    """The retry-policy record of the guest's generation (0.2.0's has no jitter): the
+    fields ``policy`` has."""
+    return RecordT(tuple((k, _POLICY_FIELDS[k]) for k in policy if k in _POLICY_FIELDS))
+
+
 def durable_state(session: Session) -> dict[str, Any]:
     """What :func:`restore_durable_state` rebuilds, as JSON, taken from a live session (kept
     in a snapshot's entry so recovery need not read the entries before it)."""
@@ -303,8 +309,7 @@ def durable_state(session: Session) -> dict[str, Any]:
     }
     policy = session.state.get("retry-policy")
     if isinstance(policy, dict):
-        ty = RecordT(tuple((k, _POLICY_FIELDS[k]) for k in policy if k in _POLICY_FIELDS))
-        state["retry-policy"] = to_json(policy, ty)
+        state["retry-policy"] = to_json(policy, _policy_type(policy))
     return state
 
 
@@ -315,8 +320,7 @@ def apply_durable_state(session: Session, state: dict[str, Any]) -> None:
     session.last_monotonic = max(session.last_monotonic, int(state["monotonic-floor"]))
     policy = state.get("retry-policy")
     if isinstance(policy, dict):
-        ty = RecordT(tuple((k, _POLICY_FIELDS[k]) for k in policy if k in _POLICY_FIELDS))
-        session.state["retry-policy"] = from_json(policy, ty, compact_bytes=True)
+        session.state["retry-policy"] = from_json(policy, _policy_type(policy), compact_bytes=True)
 
 
 def restore_durable_state(session: Session, upto: int) -> None:
@@ -343,9 +347,7 @@ def _restore_call(session: Session, entry: HostCall) -> None:
     if function == "set-idempotence-mode":
         session.idempotent = bool(from_json(value, BOOL))
     elif isinstance(value, dict):
-        # The record of the guest's generation (0.2.0's has no jitter): its own fields.
-        ty = RecordT(tuple((k, _POLICY_FIELDS[k]) for k in value if k in _POLICY_FIELDS))
-        session.state["retry-policy"] = from_json(value, ty, compact_bytes=True)
+        session.state["retry-policy"] = from_json(value, _policy_type(value), compact_bytes=True)
 
 
 def _promise_secret(session: Session, oplog_idx: int) -> str:
