@@ -7,7 +7,9 @@ continues live. Suspension drops the instance; an idle agent's instance is kept 
 its next invocation while the process has room.
 
 Every run ends in a :class:`Step`, a value rather than an exception, so the loop that
-drives an agent reads as a table of what happens next.
+drives an agent reads as a table of what happens next. The executor is one class over
+three mixins: its leases (host/runtime/run_leases.py), what ends a run other than success
+(host/runtime/run_failures.py) and snapshots (host/runtime/run_snapshots.py).
 
 Leases (host/store/sqlite_leases.py has the rules) are held per process: a run holds the
 agent's lease, and the executor's heartbeat thread renews this process's row every third
@@ -41,7 +43,6 @@ STDERR_TAIL_BYTES the guest wrote to stderr.
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
@@ -64,27 +65,25 @@ from host.oplog import (
     InvocationFailed,
     InvocationFinished,
     InvocationStarted,
-    Snapshot,
-    Suspended,
 )
-from host.replay import Restart, entries_for_resume, latest_snapshot
-from host.runtime import agent_rpc, golem, snapshots, updates
+from host.replay import entries_for_resume
+from host.runtime import agent_rpc, snapshots, updates
 from host.runtime.agent_locks import AgentLocks
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
 from host.runtime.failures import (
     INFRASTRUCTURE_ERRORS,
-    is_infrastructure_error,
-    is_limit,
-    retry_delay_ns,
-    trap_message,
 )
 from host.runtime.handles import call_export
 from host.runtime.interrupts import StoreWatch, arm, was_requested, watch_of, watch_store
 from host.runtime.lru import LRU
 from host.runtime.registry import ComponentRegistry, first_line, get_func
+from host.runtime.run_failures import FailureHandling
+from host.runtime.run_leases import LeaseKeeping
+from host.runtime.run_snapshots import SnapshotTaking
 from host.runtime.scheduler import Scheduler
-from host.runtime.session import GuestExit, Session, Suspend, set_current
+from host.runtime.session import Session, set_current
+from host.runtime.steps import Step
 from host.secrets import PromiseSecrets
 from host.store import FAILED, IDLE, RUNNING, SUSPENDED, AgentRecord, Store, lease_owner
 from host.store.base import INTERRUPTED, QUEUED, RETRYING
@@ -95,17 +94,6 @@ LEASE_TTL_S = 300.0  # the default; Executor(lease_ttl_s=...) for tests
 SNAPSHOT_CLOCKS = 10_000
 
 log = logging.getLogger(__name__)
-
-
-class Step(enum.Enum):
-    """How one pass over an agent ended."""
-
-    IDLE = "idle"  # nothing left queued; the instance is kept
-    SUSPENDED = "suspended"  # committed a suspension; the instance is dropped
-    AGAIN = "again"  # a promise completed just before the suspension: run on now
-    STOP = "stop"  # failed, diverged or interrupted: nothing more runs
-    RETRY = "retry"  # the store failed under a host call: left running, retried later
-    RETRYING = "retrying"  # a trap scheduled an automatic retry; the instance is dropped
 
 
 @dataclass
@@ -119,7 +107,7 @@ class _Live:
     created_at: int
 
 
-class Executor:
+class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
     """Runs the agents of one store in this process."""
 
     def __init__(
@@ -202,44 +190,6 @@ class Executor:
             except Exception as exc:  # the store is gone: they go stale instead
                 log.warning("releasing this process's leases failed: %s", exc)
 
-    # -- leases -----------------------------------------------------------------------
-    def _hold(self, agent: AgentId) -> None:
-        with self._leased_lock:
-            self._leased[agent] = self._leased.get(agent, 0) + 1
-            if self._heartbeat_thread is None:
-                self._heartbeat_thread = threading.Thread(
-                    target=self._heartbeat, name="lease-heartbeat", daemon=True
-                )
-                self._heartbeat_thread.start()
-
-    def _unhold(self, agent: AgentId) -> None:
-        with self._leased_lock:
-            left = self._leased.pop(agent, 1) - 1
-            if left:
-                self._leased[agent] = left
-
-    def _heartbeat(self) -> None:
-        """Renew this process's leases (its process row), every third of the TTL, for as
-        long as it holds any: a guest may run far longer than the TTL."""
-        while not self._heartbeat_stop.wait(self.lease_ttl_s / 3):
-            with self._leased_lock:
-                holding = bool(self._leased or self._owned)
-            if not holding:
-                continue
-            try:
-                renewed = self.store.renew_owner(self.owner, self.lease_ttl_s)
-            except Exception:
-                log.exception("renewing this process's leases failed")
-                continue
-            if not renewed:
-                # Judged stale and evicted: the store refuses this process's next write of
-                # any of them; a later run acquires afresh.
-                with self._leased_lock:
-                    lost = len(self._owned) + len(self._leased)
-                    self._owned.clear()
-                if lost:
-                    log.warning("another host process took this one's %d agents over", lost)
-
     def stop_running(self) -> None:
         """Shutdown: start nothing more, and stop every guest running now by advancing the
         epoch past any deadline. Their invocations are not failed: the agents stay
@@ -257,12 +207,6 @@ class Executor:
         watch.interrupted = True
         self._agent_locks.wait_free(agent, timeout)  # the run has ended
         return True
-
-    def holds(self, agent: AgentId) -> bool:
-        """Whether this process holds the agent's lease (running it, or kept between
-        runs): whether another process's "it has work" is for this one to act on."""
-        with self._leased_lock:
-            return agent in self._owned or agent in self._leased
 
     def is_running_here(self, agent: AgentId) -> bool:
         """Whether a thread of this process runs the agent now."""
@@ -325,34 +269,6 @@ class Executor:
             pending = updates.last_is_pending(self.store, agent, record.oplog_length)
             return None if pending else IDLE
         return None
-
-    def _take(self, agent: AgentId) -> None:
-        """Hold the agent's lease for a run (under its lock): LeaseHeld if another
-        process holds it. A lease this process keeps takes no transaction."""
-        if agent not in self._owned:
-            # A read first: a live holder elsewhere costs no (failing) lease write.
-            holder = self.store.lease_holder(agent, self.owner)
-            if holder is None:
-                holder = self.store.acquire_lease(agent, self.owner, self.lease_ttl_s)
-            if holder is not None:
-                raise LeaseHeld(str(agent), holder)
-        self._hold(agent)
-
-    def _let_go(self, agent: AgentId, lost: bool) -> None:
-        """After a run: keep the lease (``keeps_leases``) or release it."""
-        if self.keep_leases and not lost:
-            with self._leased_lock:
-                self._owned.add(agent)  # before _unhold: holds() never sees a gap
-            self._unhold(agent)
-            return
-        self._unhold(agent)
-        with self._leased_lock:
-            self._owned.discard(agent)
-        try:
-            self.store.release_lease(agent, self.owner)
-        except INFRASTRUCTURE_ERRORS as exc:
-            # The lease is this process's: it takes it again, and others once it expires.
-            log.warning("agent %s: releasing its lease failed: %s", agent, exc)
 
     def run_agent(self, agent: AgentId) -> str:
         """Run the agent while it has work; returns its final status. LeaseHeld if another
@@ -579,23 +495,6 @@ class Executor:
         finally:
             set_current(None)
 
-    def _back_off(self, agent: AgentId, exc: BaseException) -> None:
-        """Log an infrastructure error that stopped the agent's run and keep it from
-        running again for a while (doubling per consecutive failure)."""
-        first, longest = self.retry_backoff_s
-        previous = self._backoff.get(agent)
-        delay = first if previous is None else min(longest, previous[1] * 2)
-        self._backoff[agent] = (time.monotonic() + delay, delay)
-        self.forget_instance(agent)
-        log.error(
-            "agent %s: the store failed (%s: %s); the agent is not failed, it stays "
-            "running and is retried in %.1f s",
-            agent,
-            type(exc).__name__,
-            exc,
-            delay,
-        )
-
     def _keep(self, live: _Live) -> None:
         with self._live_lock:
             self._live[live.session.agent] = live
@@ -678,179 +577,3 @@ class Executor:
         self._ended(agent, started.invocation_id)
         self._snapshot_if_due(session, wstore, instance, hash)
         return None
-
-    # -- snapshots (host/runtime/snapshots.py) -------------------------------------------
-    def _load_latest_snapshot(
-        self, session: Session, wstore: wasmtime.Store, instance: wc.Instance, hash: str
-    ) -> bool:
-        """Start the replay at the latest snapshot, loaded into the fresh instance; False
-        (the agent is failed) if the component refuses it."""
-        found = latest_snapshot(session.entries)
-        if found is None:
-            return True
-        index, payload, mime_type = found
-        try:
-            snapshots.load(
-                self.registry, hash, wstore, instance, snapshots.decode(payload), mime_type
-            )
-        except snapshots.SnapshotError as exc:
-            message = f"recovery from the snapshot at oplog index {index} failed: {exc}"
-            self._fail(session.agent, session, None, message)
-            return False
-        session.start_at(index)
-        snapshots.restore_host_state(session, index)
-        return True
-
-    def snapshot_policy(self, agent: AgentId, hash: str) -> Snapshotting:
-        """The agent's snapshotting: its agent type's, else the host's default."""
-        declared = None
-        types = self.registry.agent_types(hash)
-        if types is not None:
-            from host.agents.agentid import find_type, parse_agent_id
-
-            try:
-                agent_type = find_type(parse_agent_id(agent.name).type_name, types)
-            except HostError:
-                agent_type = None
-            declared = agent_type.snapshotting if agent_type is not None else None
-        return snapshots.resolve_policy(declared, self.default_snapshotting)
-
-    def _snapshot_if_due(
-        self, session: Session, wstore: wasmtime.Store, instance: wc.Instance, hash: str
-    ) -> None:
-        """After a live invocation: save and record a snapshot if the policy says so. A
-        snapshot that cannot be saved is logged and skipped (recovery replays instead)."""
-        agent = session.agent
-        policy = self.snapshot_policy(agent, hash)
-        if policy.kind == "disabled" or session.update_pending:
-            # An update is applied next (updates.apply_between): a snapshot now would put
-            # the request before the latest snapshot, where a resume does not look.
-            return
-        clock = self._snapshot_clocks.setdefault(
-            agent, lambda: snapshots.SnapshotClock(last_ns=time.time_ns())
-        )
-        clock.invocations += 1
-        if not snapshots.due(policy, clock, time.time_ns()):
-            return
-        clock.invocations, clock.last_ns = 0, time.time_ns()
-        try:
-            payload, mime_type = snapshots.save(self.registry, hash, wstore, instance)
-            state = golem.durable_state(session)
-            session.record(Snapshot(snapshots.encode(payload), mime_type, host_state=state))
-        except HostError as exc:  # SnapshotError, LimitExceeded
-            log.warning("agent %s: no snapshot taken: %s", agent, exc)
-            return
-        session.flush()
-
-    def _after_trap(
-        self, session: Session, started: InvocationStarted, exc: Exception
-    ) -> Step | None:
-        """Turn what stopped the guest into the agent's next step; None after a successful
-        exit (the invocation finishes normally)."""
-        agent = session.agent
-        if isinstance(exc, Suspend):
-            first, pending = session.pending()
-            marker = Suspended(exc.promises, exc.wake_at_ns)
-            if self.before_suspend is not None:
-                self.before_suspend(agent)
-            if self.store.suspend(agent, pending, first, marker):
-                session.mark_persisted(marker)  # shows the output those records hold
-                return Step.SUSPENDED
-            session.flush()
-            return Step.AGAIN  # completed meanwhile (spec rule 4): run on now
-        if isinstance(exc, Restart):
-            # set-oplog-index committed a Jump: a fresh instance replays without the
-            # deleted entries and continues live from the target.
-            return Step.AGAIN
-        if self.stopping and isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
-            # Interrupted by shutdown: record nothing; the replay on the next start
-            # re-runs the invocation from its last committed step.
-            return Step.STOP
-        if is_infrastructure_error(exc):
-            # The store failed under a host call, not the guest: record nothing and leave
-            # the agent running with its invocation started; a later run replays it.
-            self._back_off(agent, exc)
-            return Step.RETRY
-        if isinstance(exc, GuestExit):
-            if exc.ok:
-                return None
-            message = "the guest exited with an error status"
-        elif isinstance(exc, Divergence | LeaseLost):
-            raise exc  # LeaseLost: taken over; record nothing, not even a failure
-        elif isinstance(exc, HostError):
-            message = str(exc)
-        elif isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
-            message = trap_message(exc, session.limits)
-            if not is_limit(exc) and self._retry_later(session, started, message):
-                return Step.RETRYING
-        else:  # a bug in a host function: fail the agent, keep the host running
-            message = f"host error: {type(exc).__name__}: {exc}"
-        self._fail(agent, session, started, message)
-        return Step.STOP
-
-    # -- retries -----------------------------------------------------------------------
-    def _keep_stderr_tail(self, session: Session) -> None:
-        """Keep the last STDERR_TAIL_BYTES the guest wrote to stderr in the session (failure
-        messages end with them). A retried attempt's replay does not write again what the
-        failed attempt wrote, so the tail of the agent's last failed attempt carries over."""
-        session.stderr_tail = bytearray(self._stderr_tails.get(session.agent, b""))
-        deliver = session.on_output
-
-        def on_output(stream: str, data: bytes) -> None:
-            if stream == "stderr":
-                tail = session.stderr_tail
-                tail += data
-                del tail[: max(0, len(tail) - STDERR_TAIL_BYTES)]
-            if deliver is not None:
-                deliver(stream, data)
-
-        session.on_output = on_output
-
-    def _retry_later(self, session: Session, started: InvocationStarted, message: str) -> bool:
-        """Schedule an automatic retry of the trapped invocation if the agent's retry policy
-        (session state, set by set-retry-policy; Golem's default otherwise) allows another
-        attempt. False if it does not: the invocation fails."""
-        session.skip_markers()  # an earlier failed attempt of this invocation
-        if session.replaying:
-            return False
-        agent = session.agent
-        attempt = self.store.get_agent(agent).retry_count + 1
-        delay = retry_delay_ns(
-            session.state.get("retry-policy", self.default_retry_policy), attempt
-        )
-        if delay is None:
-            return False
-        failed = InvocationFailed(started.invocation_id, self._with_stderr(session, message))
-        first, pending = session.pending()
-        self._stderr_tails[agent] = bytes(session.stderr_tail)
-        self.store.retry_later(agent, pending, first, failed, steady_ns() + delay)
-        session.mark_persisted(failed)
-        log.info("agent %s: %s; retry %d in %.3f s", agent, message, attempt, delay / 1e9)
-        return True
-
-    @staticmethod
-    def _with_stderr(session: Session, message: str) -> str:
-        tail = bytes(session.stderr_tail)
-        if not tail:
-            return message
-        return f"{message}\nstderr:\n{tail.decode('utf-8', 'replace').rstrip()}"
-
-    def _fail(
-        self, agent: AgentId, session: Session, started: InvocationStarted | None, message: str
-    ) -> None:
-        message = self._with_stderr(session, message)
-        self._stderr_tails.pop(agent, None)
-        session.skip_markers()  # an earlier failed attempt of this invocation
-        if started is None or session.replaying:
-            # Failing while replaying means the recorded run did not fail: nothing to record.
-            self.store.set_status(agent, FAILED, message)
-            return
-        failed = InvocationFailed(started.invocation_id, message)
-        first, pending = session.pending()
-        completes = agent_rpc.completion_for(self.store, agent, started, failed)
-        self.store.finish_invocation(agent, pending, first, failed, completes=completes)
-        session.mark_persisted(failed)
-        self._ended(agent, started.invocation_id)
-
-
-STDERR_TAIL_BYTES = 2048

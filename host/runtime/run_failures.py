@@ -1,0 +1,180 @@
+"""What ends a run other than success (a mixin of :class:`host.runtime.executor.Executor`):
+a suspension, a trap (retried with the agent's policy or failed), a guest exit, an
+infrastructure error (backed off) and the failure record itself, whose message ends with
+the last STDERR_TAIL_BYTES the guest wrote to stderr. The rules are in the executor's
+module docstring; the pure parts (delays, messages, what counts as a limit) in
+host/runtime/failures.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import wasmtime
+
+from host.clock import steady_ns
+from host.errors import Divergence, HostError, LeaseLost
+from host.ids import AgentId
+from host.oplog import InvocationFailed, InvocationStarted, Suspended
+from host.replay import Restart
+from host.runtime import agent_rpc
+from host.runtime.failures import (
+    is_infrastructure_error,
+    is_limit,
+    retry_delay_ns,
+    trap_message,
+)
+from host.runtime.session import GuestExit, Session, Suspend
+from host.runtime.steps import Step
+from host.store import FAILED, Store
+
+log = logging.getLogger("host.runtime.executor")
+
+STDERR_TAIL_BYTES = 2048
+
+
+class FailureHandling:
+    """Suspensions, traps, retries, backoff and failure records of the executor's runs."""
+
+    store: Store
+    stopping: bool
+    before_suspend: Callable[[AgentId], None] | None
+    retry_backoff_s: tuple[float, float]
+    default_retry_policy: dict[str, object] | None
+    _backoff: dict[AgentId, tuple[float, float]]
+    _stderr_tails: dict[AgentId, bytes]
+
+    if TYPE_CHECKING:
+
+        def forget_instance(self, agent: AgentId) -> None: ...
+
+        def _ended(self, agent: AgentId, invocation_id: str) -> None: ...
+
+    def _back_off(self, agent: AgentId, exc: BaseException) -> None:
+        """Log an infrastructure error that stopped the agent's run and keep it from
+        running again for a while (doubling per consecutive failure)."""
+        first, longest = self.retry_backoff_s
+        previous = self._backoff.get(agent)
+        delay = first if previous is None else min(longest, previous[1] * 2)
+        self._backoff[agent] = (time.monotonic() + delay, delay)
+        self.forget_instance(agent)
+        log.error(
+            "agent %s: the store failed (%s: %s); the agent is not failed, it stays "
+            "running and is retried in %.1f s",
+            agent,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
+
+    def _after_trap(
+        self, session: Session, started: InvocationStarted, exc: Exception
+    ) -> Step | None:
+        """Turn what stopped the guest into the agent's next step; None after a successful
+        exit (the invocation finishes normally)."""
+        agent = session.agent
+        if isinstance(exc, Suspend):
+            first, pending = session.pending()
+            marker = Suspended(exc.promises, exc.wake_at_ns)
+            if self.before_suspend is not None:
+                self.before_suspend(agent)
+            if self.store.suspend(agent, pending, first, marker):
+                session.mark_persisted(marker)  # shows the output those records hold
+                return Step.SUSPENDED
+            session.flush()
+            return Step.AGAIN  # completed meanwhile (spec rule 4): run on now
+        if isinstance(exc, Restart):
+            # set-oplog-index committed a Jump: a fresh instance replays without the
+            # deleted entries and continues live from the target.
+            return Step.AGAIN
+        if self.stopping and isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
+            # Interrupted by shutdown: record nothing; the replay on the next start
+            # re-runs the invocation from its last committed step.
+            return Step.STOP
+        if is_infrastructure_error(exc):
+            # The store failed under a host call, not the guest: record nothing and leave
+            # the agent running with its invocation started; a later run replays it.
+            self._back_off(agent, exc)
+            return Step.RETRY
+        if isinstance(exc, GuestExit):
+            if exc.ok:
+                return None
+            message = "the guest exited with an error status"
+        elif isinstance(exc, Divergence | LeaseLost):
+            raise exc  # LeaseLost: taken over; record nothing, not even a failure
+        elif isinstance(exc, HostError):
+            message = str(exc)
+        elif isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
+            message = trap_message(exc, session.limits)
+            if not is_limit(exc) and self._retry_later(session, started, message):
+                return Step.RETRYING
+        else:  # a bug in a host function: fail the agent, keep the host running
+            message = f"host error: {type(exc).__name__}: {exc}"
+        self._fail(agent, session, started, message)
+        return Step.STOP
+
+    def _keep_stderr_tail(self, session: Session) -> None:
+        """Keep the last STDERR_TAIL_BYTES the guest wrote to stderr in the session (failure
+        messages end with them). A retried attempt's replay does not write again what the
+        failed attempt wrote, so the tail of the agent's last failed attempt carries over."""
+        session.stderr_tail = bytearray(self._stderr_tails.get(session.agent, b""))
+        deliver = session.on_output
+
+        def on_output(stream: str, data: bytes) -> None:
+            if stream == "stderr":
+                tail = session.stderr_tail
+                tail += data
+                del tail[: max(0, len(tail) - STDERR_TAIL_BYTES)]
+            if deliver is not None:
+                deliver(stream, data)
+
+        session.on_output = on_output
+
+    def _retry_later(self, session: Session, started: InvocationStarted, message: str) -> bool:
+        """Schedule an automatic retry of the trapped invocation if the agent's retry policy
+        (session state, set by set-retry-policy; Golem's default otherwise) allows another
+        attempt. False if it does not: the invocation fails."""
+        session.skip_markers()  # an earlier failed attempt of this invocation
+        if session.replaying:
+            return False
+        agent = session.agent
+        attempt = self.store.get_agent(agent).retry_count + 1
+        delay = retry_delay_ns(
+            session.state.get("retry-policy", self.default_retry_policy), attempt
+        )
+        if delay is None:
+            return False
+        failed = InvocationFailed(started.invocation_id, self._with_stderr(session, message))
+        first, pending = session.pending()
+        self._stderr_tails[agent] = bytes(session.stderr_tail)
+        self.store.retry_later(agent, pending, first, failed, steady_ns() + delay)
+        session.mark_persisted(failed)
+        log.info("agent %s: %s; retry %d in %.3f s", agent, message, attempt, delay / 1e9)
+        return True
+
+    @staticmethod
+    def _with_stderr(session: Session, message: str) -> str:
+        tail = bytes(session.stderr_tail)
+        if not tail:
+            return message
+        return f"{message}\nstderr:\n{tail.decode('utf-8', 'replace').rstrip()}"
+
+    def _fail(
+        self, agent: AgentId, session: Session, started: InvocationStarted | None, message: str
+    ) -> None:
+        message = self._with_stderr(session, message)
+        self._stderr_tails.pop(agent, None)
+        session.skip_markers()  # an earlier failed attempt of this invocation
+        if started is None or session.replaying:
+            # Failing while replaying means the recorded run did not fail: nothing to record.
+            self.store.set_status(agent, FAILED, message)
+            return
+        failed = InvocationFailed(started.invocation_id, message)
+        first, pending = session.pending()
+        completes = agent_rpc.completion_for(self.store, agent, started, failed)
+        self.store.finish_invocation(agent, pending, first, failed, completes=completes)
+        session.mark_persisted(failed)
+        self._ended(agent, started.invocation_id)
