@@ -58,7 +58,7 @@ invocation result) commits everything recorded before it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -86,6 +86,7 @@ from host.oplog import (
     Suspended,
     describe,
 )
+from host.resume_entries import Elided, indexed
 from host.values import from_json, to_json
 from host.values.types import FuncSig, ListT, OptionT, ResourceT, ResultT, TupleT, WitType
 
@@ -448,84 +449,6 @@ class Replay:
         """Commit the pending entries. Here the log is only in memory; the host's Session
         writes them to its store first."""
         self.persisted = len(self.entries)
-
-
-class Elided:
-    """An entry before the latest snapshot that a resume did not read (see
-    :func:`entries_for_resume`): replay starts after it, and nothing looks at it."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<elided>"
-
-
-ELIDED: Any = Elided()
-
-
-class ResumeEntries(list[Entry]):
-    """What :func:`entries_for_resume` reads: the oplog's entries by position, those
-    before ``start`` (the snapshot's index) :data:`ELIDED` unless ``kept``."""
-
-    def __init__(self, entries: list[Entry], start: int, kept: Sequence[tuple[int, Entry]]):
-        super().__init__(entries)
-        self.start = start
-        self.kept = [(i, e) for i, e in kept if i < start]
-
-    def read(self) -> Iterator[tuple[int, Entry]]:
-        """(index, entry) of the entries actually read, in order (not the elided ones)."""
-        yield from self.kept
-        yield from enumerate(self[self.start - 1 :], start=self.start)
-
-
-def indexed(entries: Sequence[Entry]) -> Iterator[tuple[int, Entry]]:
-    """(index, entry) of the entries worth looking at: all, or only those read."""
-    return entries.read() if isinstance(entries, ResumeEntries) else enumerate(entries, 1)
-
-
-def entries_for_resume(
-    kept: Sequence[tuple[int, Entry]], read_from: Callable[[int], list[Entry]]
-) -> list[Entry]:
-    """An agent's entries as a resume needs them, without reading what precedes its
-    latest snapshot: ``kept`` are (index, entry) of the types read regardless
-    (``host.oplog_codec.RESUME_KINDS``: the creation, promises, jumps, snapshots) and
-    ``read_from(i)`` reads the entries from index ``i`` on. Entries before the snapshot
-    that are not kept are :data:`ELIDED`, so indexes stay those of the oplog; with no
-    snapshot it is the whole oplog."""
-    deleted = [(e.start, e.end) for _, e in kept if isinstance(e, Jump)]
-    index = 0
-    for i, entry in reversed(kept):
-        if any(start <= i <= end for start, end in deleted):
-            continue
-        if isinstance(entry, Snapshot) or (
-            isinstance(entry, SuccessfulUpdate) and entry.payload is not None
-        ):
-            index = i
-            break
-    if index <= 1:
-        return read_from(1)
-    entries: list[Entry] = [ELIDED] * (index - 1)
-    for i, entry in kept:
-        if i < index:
-            entries[i - 1] = entry
-    entries.extend(read_from(index))
-    return ResumeEntries(entries, index, kept)
-
-
-def latest_snapshot(entries: Sequence[Entry]) -> tuple[int, str, str] | None:
-    """(oplog index, base64 payload, mime type) of the latest snapshot that no Jump
-    deleted: a :class:`Snapshot` or a snapshot-based :class:`SuccessfulUpdate`."""
-    deleted = [(e.start, e.end) for _, e in indexed(entries) if isinstance(e, Jump)]
-    for i in range(len(entries) - 1, 0, -1):
-        entry = entries[i]
-        index = i + 1
-        if any(start <= index <= end for start, end in deleted):
-            continue
-        if isinstance(entry, Snapshot):
-            return index, entry.payload, entry.mime_type
-        if isinstance(entry, SuccessfulUpdate) and entry.payload is not None:
-            return index, entry.payload, entry.mime_type or ""
-    return None
 
 
 def host_call(

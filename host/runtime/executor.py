@@ -66,7 +66,7 @@ from host.oplog import (
     InvocationFinished,
     InvocationStarted,
 )
-from host.replay import entries_for_resume
+from host.resume_entries import entries_for_resume
 from host.runtime import agent_rpc, snapshots, updates
 from host.runtime.agent_locks import AgentLocks
 from host.runtime.agentproto import agent_error_text, is_initialize

@@ -17,7 +17,7 @@ from host.agents.agenttypes import Snapshotting
 from host.errors import HostError
 from host.ids import AgentId
 from host.oplog import InvocationStarted, Snapshot
-from host.replay import latest_snapshot
+from host.resume_entries import latest_snapshot
 from host.runtime import golem, snapshots
 from host.runtime.lru import LRU
 from host.runtime.registry import ComponentRegistry

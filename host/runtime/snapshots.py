@@ -29,7 +29,8 @@ import wasmtime.component as wc
 from host.agents.agenttypes import Snapshotting
 from host.errors import HostError
 from host.oplog import Snapshot
-from host.replay import ELIDED, PERSIST_NOTHING
+from host.replay import PERSIST_NOTHING
+from host.resume_entries import ELIDED
 from host.runtime import fastvalues, golem, pollables
 from host.runtime.registry import ComponentRegistry, Export, first_line, get_func
 from host.runtime.session import Session, current_session_or_none

@@ -33,7 +33,7 @@ from host.oplog import (
     PendingUpdate,
     SuccessfulUpdate,
 )
-from host.replay import latest_snapshot
+from host.resume_entries import latest_snapshot
 from host.runtime import snapshots
 from host.runtime.handles import call_export
 from host.runtime.registry import first_line, get_func

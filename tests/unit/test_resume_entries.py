@@ -22,7 +22,8 @@ from host.oplog import (
     Snapshot,
 )
 from host.oplog_codec import RESUME_KINDS, kind_of
-from host.replay import ELIDED, Replay, entries_for_resume, latest_snapshot
+from host.replay import Replay
+from host.resume_entries import ELIDED, entries_for_resume, latest_snapshot
 
 AGENT = AgentId(uuid.UUID(int=1), "a")
 
