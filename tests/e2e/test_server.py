@@ -236,7 +236,6 @@ def test_invoke_and_await_is_held_across_a_suspension_and_released_at_once(
     server = make_server(poll_interval=30.0)
     api = Api(server.client(), template.ids["promises"])
     waiter = Api(server.client(), template.ids["promises"])
-    latencies = []
     for round_ in range(3):
         name = fresh("held")
         held = in_thread(partial(waiter.invoke_and_await, name, "create-and-await"))
@@ -245,16 +244,15 @@ def test_invoke_and_await_is_held_across_a_suspension_and_released_at_once(
         time.sleep(0.1)
         assert not held.done(), "invoke-and-await answered while the agent was suspended"
         payload = [round_, 1, 2, 255]
-        start = time.monotonic()
         answer = api.complete(name, waiting["oplogIdx"], payload)
+        # Answered within 10 s while the scan runs every 30 s: the direct wake-up did it
+        # (how fast is scripts/bench_server.py's figure, not this test's).
         response = held.result(timeout=10)
-        latencies.append(time.monotonic() - start)
         assert answer.json() is True
         assert response.status_code == 200, response.text
         assert result(response) == payload
         assert api.status(name) == "Idle"
         assert api.count_entries(name, "suspended") == 1
-    assert max(latencies) < 0.25, latencies  # ~10 ms here; the scan would take 30 s
 
 
 # -- 3. complete before and after suspension, double completion ---------------------------
@@ -810,13 +808,10 @@ def test_cli_completion_against_the_store_resumes_the_agent_in_bounded_time(
         shared.store, "promise", "complete", "promises", name, str(waiting["oplogIdx"]),
         "--bytes", "[3, 1, 4]",
     )  # fmt: skip
-    finished_at = time.monotonic()
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "true"
-    response = held.result(timeout=10)
-    latency = time.monotonic() - finished_at
+    response = held.result(timeout=10)  # the bound; how fast is a benchmark's figure
     assert result(response) == [3, 1, 4]
-    assert latency < POLL + 0.3, f"the held request answered {latency:.3f} s after the CLI"
     assert promises.status(name) == "Idle"
 
 
@@ -844,11 +839,8 @@ def test_completion_written_by_another_process_is_picked_up_by_the_scan(
         timeout=60,
         check=False,
     )
-    written_at = time.monotonic()
     assert wrote.returncode == 0 and wrote.stdout.strip() == "True", wrote.stderr
-    promises.wait_status(name, "Idle", timeout=5)
-    latency = time.monotonic() - written_at
-    assert latency < POLL + 0.3, f"resumed {latency:.3f} s after the completion was written"
+    promises.wait_status(name, "Idle", timeout=5)  # the bound: many scan intervals
     assert result(result_of(promises, name, invocation)) == list(b"xyz")
 
 
