@@ -32,8 +32,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T")
 
-# Exit statuses of a server stopped cleanly with SIGTERM: uvicorn finishes its graceful
-# shutdown, then re-raises the signal it caught.
+# Exit statuses of a server stopped cleanly with SIGTERM: 0 (uvicorn finishes its graceful
+# shutdown and re-raises the signal it caught, which `serve` turns into a clean exit), or
+# -SIGTERM for revisions before that (benchmarks compare against them).
 CLEAN_EXIT = (0, -signal.SIGTERM)
 
 
@@ -228,8 +229,7 @@ class Server:
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM, then wait; the exit code (SIGKILL and a ServerError if it hangs).
 
-        After a graceful shutdown uvicorn re-raises the signal it caught, so a clean stop
-        exits with -SIGTERM (see :data:`CLEAN_EXIT`)."""
+        A clean stop exits with 0 (-SIGTERM for older revisions, see :data:`CLEAN_EXIT`)."""
         self._close_clients()
         proc = self.proc
         if proc is None or proc.poll() is not None:

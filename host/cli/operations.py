@@ -290,6 +290,11 @@ def serve(
         public_url=public_url or _default_public_url(bind, port),
     )
     if workers == 1:
+        # uvicorn re-raises the signal that stopped it once it has shut down: as
+        # SystemExit(0) (not death by the default action) click closes the command's
+        # context, which closes the service: leases released, store closed, exit code 0.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_cleanly)
         _serve_process(ctx, options)
         return
     from host.server.workers import Supervisor, bind_socket
