@@ -36,6 +36,7 @@ from host.store import PromiseRecord
 
 STATUS_PATTERN = "^(?i)(running|idle|suspended|interrupted|failed)$"
 T = TypeVar("T")
+RESUME_WAIT_S = 10.0  # the longest POST .../resume waits for the resumed run to end
 
 
 class CreateAgentRequest(BaseModel):
@@ -156,8 +157,13 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         return {}
 
     @app.post(WORKERS + "/{worker_name}/resume", tags=["workers"])
-    def resume_worker(component_id: str, worker_name: str) -> dict[str, Any]:
-        service.resume(agent_of(component_id, worker_name))
+    async def resume_worker(component_id: str, worker_name: str) -> dict[str, Any]:
+        # Answer once the resumed run (its replay, and what it runs live after) has
+        # ended or come to rest, as the console does: a client that deletes the agent
+        # next is not refused 409 for a run it could not see. At most RESUME_WAIT_S.
+        agent = await in_thread(lambda: service.resume(agent_of(component_id, worker_name)).agent)
+        scheduler = service.scheduler
+        await scheduler.wait_async(agent, lambda: not scheduler.busy(agent), RESUME_WAIT_S)
         return {}
 
     # -- invocations ------------------------------------------------------------------------
