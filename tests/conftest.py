@@ -100,14 +100,31 @@ def _scoped_switch(request: pytest.FixtureRequest) -> Iterator[None]:
     the variable is unset."""
     with pytest.MonkeyPatch.context() as mp:
         if on_postgresql(request.config):
-            from tests.fixtures.postgres import fresh_schema
+            from tests.fixtures.postgres import CREATED, fresh_schema
 
+            mark = len(CREATED)
             url = fresh_schema(request.getfixturevalue("pg_server"))
             request.config.stash.setdefault(_SCOPE_URL, {})[request.scope] = url
             mp.setenv(STORE_URL_ENV, url)
+            try:
+                yield
+            finally:
+                _drop_schemas(mark, request.scope)
         else:
             mp.delenv(STORE_URL_ENV, raising=False)
-        yield
+            yield
+
+
+def _drop_schemas(mark: int, scope: str) -> None:
+    """Drop the schemas made in this scope (tests/fixtures/postgres.drop_schemas_since);
+    a schema that could not be dropped is a warning, not a failure of the test."""
+    import warnings
+
+    from tests.fixtures.postgres import drop_schemas_since
+
+    left = drop_schemas_since(mark)
+    if left:
+        warnings.warn(f"{scope} schemas left on the test server: {left}", stacklevel=1)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -132,25 +149,37 @@ def _holds_a_store(value: Any) -> bool:
 @pytest.fixture(autouse=True)
 def _store_switch(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, _store_switch_module: None
-) -> None:
+) -> Iterator[None]:
     """Under --store=postgresql, $AGENT_HOST_STORE_URL names a fresh schema for this test,
     unless the test uses a module- or session-wide fixture holding a store: then it names
-    the schema of that fixture's scope, which that fixture's store uses."""
+    the schema of that fixture's scope, which that fixture's store uses. The schemas made
+    during the test are dropped after it (the wider fixtures are set up first, so theirs
+    belong to their own scope and are dropped when it ends)."""
     if not on_postgresql(request.config):
+        yield
         return
+    from tests.fixtures.postgres import CREATED, fresh_schema
+
     defs = request.node._fixtureinfo.name2fixturedefs
+    wider = []
     for name in request.fixturenames:
         scope = defs[name][-1].scope if defs.get(name) else "function"
         if scope != "function" and not name.startswith("_") and name != "pg_server":
-            if _holds_a_store(request.getfixturevalue(name)):
+            wider.append((name, scope, request.getfixturevalue(name)))
+    mark = len(CREATED)
+    try:
+        for _name, scope, value in wider:
+            if _holds_a_store(value):
                 urls = request.config.stash[_SCOPE_URL]
                 monkeypatch.setenv(
                     STORE_URL_ENV, urls["session" if scope == "session" else "module"]
                 )
-                return
-    from tests.fixtures.postgres import fresh_schema
-
-    monkeypatch.setenv(STORE_URL_ENV, fresh_schema(request.getfixturevalue("pg_server")))
+                break
+        else:
+            monkeypatch.setenv(STORE_URL_ENV, fresh_schema(request.getfixturevalue("pg_server")))
+        yield
+    finally:
+        _drop_schemas(mark, "test")
 
 
 @pytest.fixture
@@ -263,11 +292,16 @@ def pg_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_url(pg_server: str) -> str:
-    """A store URL on the test server naming a fresh, empty schema of this test's own."""
-    from tests.fixtures.postgres import fresh_schema
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A store URL on the test server naming a fresh, empty schema of this test's own
+    (dropped after the test)."""
+    from tests.fixtures.postgres import CREATED, fresh_schema
 
-    return fresh_schema(pg_server)
+    mark = len(CREATED)
+    try:
+        yield fresh_schema(pg_server)
+    finally:
+        _drop_schemas(mark, "test")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
