@@ -18,6 +18,10 @@ process at its n-th commit (``AGENT_HOST_CRASH_AT``), just before or just after 
 
 Every invocation carries an idempotency key, so a retried ``invoke`` finds the invocation
 the crashed process queued instead of queueing a second one: that is how a client retries.
+
+SQLite only: the crash seam wraps only the SQLite store (``open_store`` returns a
+``CrashPointSqliteStore``; a PostgreSQL store never crashes at a commit), and the data
+directory copies are file copies. :func:`structural_problems` reads any store.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from typing import Any
 
 from host import oplog
 from host.oplog import HostCall
-from host.store import DB_FILENAME, SqliteStore
+from host.oplog_codec import decode_row
+from host.store import DB_FILENAME, SqliteStore, Store
 
 AGENT_HOST = str(Path(sys.executable).with_name("agent-host"))
 DB = DB_FILENAME
@@ -297,37 +302,28 @@ def observe(store: Path, scenario: Scenario) -> dict[str, Any]:
         view.close()
 
 
-def structural_problems(db: SqliteStore) -> list[str]:
+def structural_problems(db: Store) -> list[str]:
     """What must hold of a store at any time, even mid-run: every oplog decodes and its
     indexes run 1..n without a gap; every promise row was made by a ``promise-created``
     entry at its index and every such entry has its row (each promise created exactly
-    once); no invocation was started or finished twice."""
-    raw = db._conn()
+    once); no invocation was started or finished twice. Read through the Store API, so
+    it checks either store (tests/e2e/test_fuzz_api.py runs under the PostgreSQL switch)."""
     problems: list[str] = []
     for record in db.list_agents():
         agent = record.agent
         name = agent.name
-        rows = raw.execute(
-            "SELECT idx, entry FROM oplog WHERE component_id = ? AND name = ? ORDER BY idx",
-            (str(agent.component_id), name),
-        ).fetchall()
+        rows = db.read_oplog_raw(agent)
         indexes = [r[0] for r in rows]
         if indexes != list(range(1, len(rows) + 1)):
             problems.append(f"{name}: oplog indexes are not 1..n: {indexes}")
         try:
-            entries = [oplog.decode(r[1]) for r in rows]
+            entries = [decode_row(head, blob) for _, head, blob in rows]
         except Exception as exc:
             problems.append(f"{name}: {exc}")
             continue
         created = {i + 1 for i, e in enumerate(entries) if isinstance(e, oplog.PromiseCreated)}
         promises = {p.id.oplog_idx for p in db.list_promises(agent, pending_only=False)}
-        deleted = {
-            r[0]
-            for r in raw.execute(
-                "SELECT idx FROM promises WHERE component_id = ? AND name = ? AND deleted = 1",
-                (str(agent.component_id), name),
-            )
-        }
+        deleted = db.deleted_promise_indexes(agent)
         if promises | deleted != created:
             problems.append(
                 f"{name}: promise rows {sorted(promises | deleted)} != promise-created "

@@ -8,9 +8,10 @@ what exists (a real component id, a known agent name, a known invocation id, a s
 oplog index, a real export name), so they reach the host instead of stopping at a 404.
 
 Checks: no response is a 5xx; the server is still healthy afterwards and stops cleanly,
-with no traceback in its log; and the store is intact (SQLite's integrity check, every
-agent's oplog decodes with indexes 1..n, promise rows match their creation entries, no
-invocation started or finished twice).
+with no traceback in its log; and the store is intact (SQLite's integrity check, or
+PostgreSQL's schema check under the store switch; every agent's oplog decodes with
+indexes 1..n, promise rows match their creation entries, no invocation started or
+finished twice).
 
 Nothing is excluded. Two query values are clamped (``timeout`` of invoke-and-await and
 ``wait`` of an invocation lookup, both up to 3600 s in the schema) to 0.2 s, so that a
@@ -36,10 +37,10 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
 
-from host.store import DB_FILENAME, SqliteStore
+from host.store import SqliteStore
 from tests.crash_harness import structural_problems
 from tests.fixtures.build import build_fixture
-from tests.server_util import CLEAN_EXIT, Api, Server, add_component
+from tests.server_util import CLEAN_EXIT, Api, Server, add_component, store_view
 
 pytestmark = pytest.mark.slow  # schemathesis over every operation
 
@@ -216,10 +217,14 @@ def test_fuzzed_requests_never_fail_the_server_nor_the_store(server: Server) -> 
     assert server.stop() in CLEAN_EXIT
     assert "Traceback" not in server.output(), server.output()[-4000:]
 
-    # The store: SQLite's own check, then every agent's oplog.
-    view = SqliteStore(server.store / DB_FILENAME)
+    # The store: its own check (SQLite's integrity check; on PostgreSQL, which checks
+    # its own pages, the schema's), then every agent's oplog.
+    view = store_view(server.store)
     try:
-        assert view._conn().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if isinstance(view, SqliteStore):
+            assert view._conn().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        else:
+            view.verify()  # raises StoreError naming what is wrong
         agents = view.list_agents()
         problems = structural_problems(view)
         assert not problems, problems
