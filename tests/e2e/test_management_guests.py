@@ -186,6 +186,7 @@ def scenario(f: Front, e: Expect, store: Path, v2: Path) -> None:
     assert f.call("caller", "find", "", "running") == [e.meta("caller", "running")]
     assert _names(f.call("caller", "find", "et", "idle"), e) == ["beta"]
     assert f.call("caller", "find", "alp", "failed") == []
+    assert sorted(f.call("caller", "find-names", "alp", "idle")) == ["alpha", "alpine"]
 
     # generate-idempotency-key is recorded: the replayed call gives the guest the same key.
     key = f.call("caller", "idem-key")

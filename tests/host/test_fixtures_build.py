@@ -103,7 +103,17 @@ for _gen, _shape in MANAGEMENT_SHAPES.items():
                 else set()
             ),
         },
-        {"self-metadata", "metadata-of", "find", "update", "idem-key", "last-key", "add", "env"}
+        {
+            "self-metadata",
+            "metadata-of",
+            "find",
+            "find-names",
+            "update",
+            "idem-key",
+            "last-key",
+            "add",
+            "env",
+        }
         | (_managing if _shape.manages else set()),
     )
 EXPECTED["clock-0.2.3"] = (
@@ -266,6 +276,7 @@ PARAMS = {
     "self-metadata": [],
     "metadata-of": ["name"],
     "find": ["name-like", "status"],
+    "find-names": ["name-like", "status"],
     "update": ["name", "target-version"],
     "idem-key": [],
     "last-key": [],

@@ -45,7 +45,7 @@
       (i32.const 128))
     (i32.const 128))
 
-  (func (export "find") (param $p i32) (param $l i32) (param $status i32) (result i32)
+  (func $find (export "find") (param $p i32) (param $l i32) (param $status i32) (result i32)
     (local $h i32) (local $n i32) (local $len i32)
     (i32.store (i32.const 1036) (local.get $p))
     (i32.store (i32.const 1040) (local.get $l))
@@ -67,6 +67,25 @@
         (br $batch)))
     (call $drop (local.get $h))
     (i32.store (i32.const 256) (i32.const 8192))
+    (i32.store (i32.const 260) (local.get $n))
+    (i32.const 256))
+
+  (func (export "find-names") (param $p i32) (param $l i32) (param $status i32) (result i32)
+    (local $i i32) (local $n i32) (local $names i32) (local $elem i32)
+    (drop (call $find (local.get $p) (local.get $l) (local.get $status)))
+    (local.set $n (i32.load (i32.const 260)))
+    (local.set $names (call $alloc (i32.const 0) (i32.const 0) (i32.const 4)
+      (i32.mul (local.get $n) (i32.const 8))))
+    (block $end
+      (loop $each
+        (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+        ;; element i's agent-id name (ptr, len) at +16, +20
+        (local.set $elem (i32.add (i32.const 8192) (i32.mul (local.get $i) (i32.const 72))))
+        (i64.store (i32.add (local.get $names) (i32.mul (local.get $i) (i32.const 8)))
+          (i64.load (i32.add (local.get $elem) (i32.const 16))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each)))
+    (i32.store (i32.const 256) (local.get $names))
     (i32.store (i32.const 260) (local.get $n))
     (i32.const 256))
 
@@ -119,7 +138,7 @@
     (i32.const 512))
 
   ;; A bump allocator: the host's lists and strings land on the heap.
-  (func (export "cabi_realloc") (param $old i32) (param $osize i32) (param $align i32)
+  (func $alloc (export "cabi_realloc") (param $old i32) (param $osize i32) (param $align i32)
     (param $size i32) (result i32)
     (local $p i32)
     (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
