@@ -1,4 +1,4 @@
-"""Golem's agent management driven by a guest at every old golem:api/host generation
+"""Golem's agent management driven by a guest at every golem:api/host generation
 (issue 11, items 1 and 9), through the CLI (each call a separate process, so every call
 after the first replays the agent) and through REST (a real server on a loopback port).
 
@@ -130,9 +130,8 @@ class Expect:
         self.component = {"uuid": {"high-bits": high, "low-bits": low}}
         agent = shape.noun == "agent"
         self.name_field = "agent-id" if agent else "worker-name"
-        self.version_field = (
-            "component-revision" if shape.generation == "1.3.0" else ("component-version")
-        )
+        newer = shape.generation in ("1.3.0", "1.5.0")
+        self.version_field = "component-revision" if newer else "component-version"
 
     def ident(self, name: str) -> dict[str, Any]:
         return {"component-id": self.component, self.name_field: name}
@@ -149,9 +148,15 @@ class Expect:
     def meta(self, name: str, status: str) -> dict[str, Any]:
         m: dict[str, Any] = {f"{self.shape.noun}-id": self.ident(name), "args": []}
         m["env"] = self.env(name)
-        if self.shape.noun == "agent":
+        if self.shape.generation == "1.5.0":
+            m["config"] = []
+        elif self.shape.noun == "agent":
             m["config-vars"] = []
-        return {**m, "status": status, self.version_field: 1, "retry-count": 0}
+        m = {**m, "status": status, self.version_field: 1, "retry-count": 0}
+        if self.shape.generation == "1.5.0":
+            # One node, one environment: Golem's environment-id is the nil UUID here.
+            m["environment-id"] = {"uuid": {"high-bits": 0, "low-bits": 0}}
+        return m
 
 
 def _names(found: list[dict[str, Any]], e: Expect) -> list[str]:

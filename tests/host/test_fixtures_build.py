@@ -79,6 +79,8 @@ for _gen, _shape in MANAGEMENT_SHAPES.items():
     _type_pkgs: dict[str, set[str]] = {"golem:rpc/types@0.2.0": set()} if _gen == "1.1.6" else {}
     if _n == "agent":
         _type_pkgs = {"golem:rpc/types@0.2.2": set()}
+    if _gen == "1.5.0":
+        _type_pkgs = {"golem:core/types@1.5.0": set()}
     EXPECTED[f"management-{_gen}"] = (
         {
             **_type_pkgs,
