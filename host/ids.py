@@ -13,16 +13,24 @@ from dataclasses import dataclass
 
 from host.errors import InvalidInput
 
-# Agent names travel in URLs, file names and WAVE strings: keep them simple.
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
+# Golem's rule for worker names (golem-common validate_worker_name): 1-512 characters,
+# no whitespace, no "/", not starting with "-"; so the characters of Golem agent ids
+# (quotes, parentheses, brackets, commas) are allowed: `counter-agent("a1")`. Control
+# characters are refused as well, since names are printed to terminals and logs.
+_MAX_NAME = 512
 
 
 def check_agent_name(name: str) -> str:
     """Return ``name`` if it is a valid agent name, else raise InvalidInput."""
-    if not _NAME_RE.match(name):
+    if (
+        not 1 <= len(name) <= _MAX_NAME
+        or name.startswith("-")
+        or "/" in name
+        or any(c.isspace() or not c.isprintable() for c in name)
+    ):
         raise InvalidInput(
-            f"invalid agent name {name!r}: use 1-128 characters from letters, digits, "
-            "'.', '_', '~' and '-', starting with a letter or digit"
+            f"invalid agent name {name!r}: use 1-{_MAX_NAME} characters without whitespace, "
+            "control characters or '/', not starting with '-'"
         )
     return name
 

@@ -7,6 +7,7 @@ import wasmtime
 from wasmtime.component import Component, ComponentInstanceType, FuncType
 
 from tests.fixtures.build import FixtureBuildError, build_fixture, fixture_names
+from tests.fixtures.management_guests import SHAPES as MANAGEMENT_SHAPES
 
 _OLD_HOST = {"create-promise", "await-promise", "complete-promise", "delete-promise"}
 _NEW_HOST = {
@@ -70,6 +71,53 @@ EXPECTED["secrets-1.1.6"] = (
     },
     {"create", "secret", "delete"},
 )
+# The management guest (tests/fixtures/management_guests.py): the agent-management
+# functions each generation declares in Golem's WIT, and wasi:cli's environment.
+for _gen, _shape in MANAGEMENT_SHAPES.items():
+    _n = _shape.noun
+    _managing = {"fork-to", "revert-last", "resolve-component", "resolve-id", "resolve-id-strict"}
+    _type_pkgs: dict[str, set[str]] = {"golem:rpc/types@0.2.0": set()} if _gen == "1.1.6" else {}
+    if _n == "agent":
+        _type_pkgs = {"golem:rpc/types@0.2.2": set()}
+    if _gen == "1.5.0":
+        _type_pkgs = {"golem:core/types@1.5.0": set()}
+    EXPECTED[f"management-{_gen}"] = (
+        {
+            **_type_pkgs,
+            "wasi:cli/environment@0.2.3": {"get-environment"},
+            f"golem:api/host@{_gen}": {
+                "get-self-metadata",
+                f"get-{_n}-metadata",
+                f"[constructor]get-{_n}s",
+                f"[method]get-{_n}s.get-next",
+                f"update-{_n}",
+                "generate-idempotency-key",
+            }
+            | (
+                {
+                    f"fork-{_n}",
+                    f"revert-{_n}",
+                    "resolve-component-id",
+                    f"resolve-{_n}-id",
+                    f"resolve-{_n}-id-strict",
+                }
+                if _shape.manages
+                else set()
+            ),
+        },
+        {
+            "self-metadata",
+            "metadata-of",
+            "find",
+            "find-names",
+            "update",
+            "idem-key",
+            "last-key",
+            "add",
+            "env",
+        }
+        | (_managing if _shape.manages else set()),
+    )
 EXPECTED["clock-0.2.3"] = (
     {
         "wasi:io/poll@0.2.3": _POLL_BLOCK,
@@ -227,6 +275,19 @@ for _name in ("updater-1.5.0", "updater-v2-1.5.0"):
 
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
+    "self-metadata": [],
+    "metadata-of": ["name"],
+    "find": ["name-like", "status"],
+    "find-names": ["name-like", "status"],
+    "update": ["name", "target-version"],
+    "idem-key": [],
+    "last-key": [],
+    "env": [],
+    "fork-to": ["source", "target", "cut-off"],
+    "revert-last": ["name", "count"],
+    "resolve-component": ["reference"],
+    "resolve-id": ["reference", "name"],
+    "resolve-id-strict": ["reference", "name"],
     "atomic-once": [],
     "add": ["n"],
     "total": [],
