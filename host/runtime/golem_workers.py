@@ -30,7 +30,7 @@ from host.errors import (
 from host.ids import AgentId, check_promise_owner
 from host.oplog import HostCall, PendingUpdate
 from host.replay import jsonable
-from host.runtime import forking
+from host.runtime import forking, update_queue
 from host.runtime.session import HostFunc, Kind, Session
 from host.store.base import AgentStatus, ComponentRecord, InvocationState, Store
 from host.values import Case, Some, to_json
@@ -232,7 +232,8 @@ def _update(sig: FuncSig) -> HostFunc:
     """update-worker / update-agent: records the request (a PendingUpdate) in the target's
     oplog; the executor applies it once the target is between invocations, so an agent
     updating itself goes on with the old version until this invocation ends
-    (host/runtime/updates.py)."""
+    (host/runtime/updates.py). A target running an invocation gets the request in its
+    invocation queue, after that invocation (host/runtime/update_queue.py)."""
 
     def live(session: Session, value: dict[str, Any], target: int, mode: str) -> None:
         from host.runtime import updates  # updates imports the registry, which imports this
@@ -255,12 +256,15 @@ def _update(sig: FuncSig) -> HostFunc:
             session.record(request)
             session.update_pending = True
             return
-        if record.status == AgentStatus.RUNNING:
-            raise _fail(f"cannot update {agent} now: it is running an invocation; try later")
-        try:
-            session.store.append(agent, record.oplog_length + 1, [request])
-        except OplogConflict:
-            raise _fail(f"cannot update {agent} now: it moved on meanwhile; try later") from None
+        queue = record.status == AgentStatus.RUNNING
+        if not queue:
+            try:
+                session.store.append(agent, record.oplog_length + 1, [request])
+            except OplogConflict:
+                queue = True  # it started an invocation meanwhile
+        if queue:
+            # Running an invocation: queued after it, as Golem queues it.
+            update_queue.enqueue(session.store, agent, request)
         _wake(session, agent)
 
     return HostFunc(live, Kind.EFFECT)

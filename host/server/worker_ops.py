@@ -4,8 +4,11 @@ v1.4/v1.5 shapes), each one :class:`~host.service.HostService` call
 
 - ``POST .../workers/{name}/update`` ``{"mode": "automatic" | "manual", "targetRevision": n}``
   (``targetVersion``, Golem 1.2's name, is accepted too; ``manual`` is the snapshot-based
-  update). 200 ``{"state": "pending" | "successful", "oplogIndex": i}``: the request is
-  recorded and applied once the agent is between invocations.
+  update). 200 ``{}`` (Golem's UpdateWorkerResponse): the request is recorded and
+  applied once the agent is between invocations; for an agent running an invocation it
+  is queued after it, as Golem queues it. How it went is in the worker's metadata
+  (``updates``: PendingUpdate / SuccessfulUpdate / FailedUpdate). An update that fails
+  while the request is answered (an idle agent) is 409 with the reason.
 - ``POST .../revert`` ``{"type": "RevertToOplogIndex", "lastOplogIndex": n}`` or
   ``{"type": "RevertLastInvocations", "numberOfInvocations": n}``.
 - ``POST .../fork`` ``{"targetAgentId": {"componentId", "agentId"}, "oplogIndexCutoff": n}``
@@ -82,8 +85,8 @@ def install_worker_ops(app: FastAPI, service: HostService) -> None:
                 "body.mode",
             )
         with located(version="body.targetRevision", mode="body.mode"):
-            outcome = service.update_agent(agent, target, mode)
-        return {"state": outcome.state, "oplogIndex": outcome.index}
+            service.update_agent(agent, target, mode)
+        return {}
 
     @app.post(WORKERS + "/{worker_name}/revert", tags=["workers"])
     def revert_worker(component_id: str, worker_name: str, body: RevertRequest) -> dict[str, Any]:

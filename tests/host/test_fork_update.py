@@ -180,6 +180,7 @@ def test_update_of_a_suspended_agent_waits_and_a_diverging_one_fails(host: HostS
     host.complete_promise(PromiseId(agent, idx), b"ok")
     assert host.store.get_invocation(inv.invocation_id).state == "done"
     assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 1
+    assert outcome.index is not None
     failed = host.update_outcome(agent, outcome.index)
     assert failed.state == "failed"
     assert str(agent) in (failed.error or "") and "get-random-u64" in (failed.error or "")
