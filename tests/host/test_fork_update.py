@@ -113,6 +113,45 @@ def test_fork_self_to_a_taken_name_fails_the_invocation(host: HostService) -> No
     assert "taken" in (inv.error or "") and "exists" in (inv.error or "")
 
 
+def test_fork_under_persist_nothing_is_not_repeated_on_replay(data_dir: Path) -> None:
+    """fork() inside a persist-nothing region is run again by every replay of the source
+    (nothing of it is recorded): the replay finds the copy it made (the same phantom id,
+    the same cut) and answers `original` again instead of making a second copy; the
+    copy, replaying the same region, takes its recorded `forked` answer."""
+    host = HostService(data_dir)
+    try:
+        source = _agent(host, "1.5.0")
+        assert _result(host, source, "add(7)") == "7"
+        assert _result(host, source, "fork-unpersisted()") == '"original"'
+        (copy,) = [a.agent for a in host.list_agents("forker") if a.agent != source]
+        assert not any(isinstance(e, oplog.HostCall) for e in host.store.read_oplog(source))
+        assert _result(host, copy, "add(0)") == "1007"  # the forked branch, once
+        host.executor.forget_instance(source)  # the next call replays the whole log
+        assert _result(host, source, "add(0)") == "107"
+        host.executor.forget_instance(copy)
+        assert _result(host, copy, "add(0)") == "1007"
+    finally:
+        host.close()
+    again = HostService(data_dir)  # a restarted host replays both from their logs
+    try:
+        assert _result(again, source, "add(1)") == "108"
+        assert _result(again, copy, "add(1)") == "1008"
+        assert sorted(a.agent.name for a in again.list_agents("forker")) == sorted(
+            [source.name, copy.name]
+        )
+    finally:
+        again.close()
+
+
+def test_a_second_fork_into_a_taken_name_still_fails(host: HostService) -> None:
+    """Idempotence recognises only the very copy: a later fork-as into the name the
+    first one made (another cut) fails as before."""
+    source = _agent(host, "1.1.7")
+    assert _result(host, source, 'fork-as("copy")') == '"original"'
+    inv = host.invoke(source, 'fork-as("copy")')
+    assert inv.state == "failed" and "exists" in (inv.error or "")
+
+
 # -- update ----------------------------------------------------------------------------
 def _updater(host: HostService) -> AgentId:
     host.add_component(build_fixture("updater-1.5.0"), "updater")
