@@ -5,6 +5,7 @@ process. Guests: the conformance guests `updater` (versions 1 and 2) and `fork`.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,44 @@ def test_rest_update_of_a_running_agent_is_queued_after_its_invocation(tmp_path:
             last = wait_until(failed, what="the failed update")[-1]
             assert last["targetRevision"] == 1 and "load-snapshot" in last["details"], last
             assert api.worker("t1")["componentVersion"] == 2
+    finally:
+        server.stop()
+
+
+def test_guest_update_of_a_running_agent_is_queued(tmp_path: Path) -> None:
+    """A guest's update-agent of another agent that is running an invocation: the
+    guest's call succeeds (it used to fail), the request waits in the target's queue, the
+    target's invocation finishes on version 1, then it runs version 2."""
+    store = tmp_path / "store"
+    tid = add_component(store, build_fixture("ticker"), "ticker")
+    uid = add_component(store, build_fixture("updater-1.5.0"), "updater")
+    server = Server(store).start()
+    try:
+        with server.client() as client:
+            ticker, updater = Api(client, tid), Api(client, uid)
+            assert ticker.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
+            v2 = build_fixture("ticker-v2").read_bytes()
+            up = client.post("/v1/components", params={"name": "ticker"}, content=v2)
+            assert up.status_code == 201, up.text
+            started = ticker.invoke("t1", "tick", [30, 20_000_000])
+            assert started.status_code == 202, started.text
+            ticker.wait_status("t1", "Running")
+            halves = uuid.UUID(tid).int
+            args = [halves >> 64, halves & (2**64 - 1), "t1", 2, False]
+            asked = updater.invoke_and_await("u", "update-other", args)
+            assert asked.status_code == 200, asked.text
+            meta = ticker.worker("t1")
+            assert meta["status"] == "Running" and meta["componentVersion"] == 1, meta
+            assert [u["type"] for u in meta["updates"]] == ["PendingUpdate"]
+            assert [i["function"] for i in meta["invocations"]][-1] == "<update>"
+
+            result_url = ticker.path("t1", "/invocations/" + started.json()["invocationId"])
+            done = client.get(result_url, params={"wait": 60}, timeout=70)
+            assert done.status_code == 200 and done.json()["result"] == 30, done.text
+            wait_until(lambda: ticker.worker("t1")["componentVersion"] == 2, what="version 2")
+            assert ticker.invoke_and_await("t1", "version").json()["result"] == 2
+            updates = ticker.worker("t1")["updates"]
+            assert [(u["type"], u["targetRevision"]) for u in updates] == [("SuccessfulUpdate", 2)]
     finally:
         server.stop()
 

@@ -31,6 +31,13 @@
       (local.get $target) (local.get $snapshot))
     (i64.load (i32.const 0)))
 
+  ;; Its flattened parameters are update-agent's: agent-id (component-id halves, name),
+  ;; target, mode.
+  (func (export "update-other") (param $high i64) (param $low i64) (param $name i32)
+    (param $len i32) (param $target i64) (param $snapshot i32)
+    (call $update (local.get $high) (local.get $low) (local.get $name) (local.get $len)
+      (local.get $target) (local.get $snapshot)))
+
   (func (export "golem:api/save-snapshot@1.5.0#save") (result i32)
     (i32.store offset=0 (i32.const 96) (i32.const 0))
     (i32.store offset=4 (i32.const 96) (i32.const 8))
