@@ -20,6 +20,15 @@
   (func (export "total") (result i64)
     (i64.load (i32.const 0)))
 
+  (func (export "spin") (param $n i64) (result i64)
+    (local $k i64)
+    (block $done
+      (loop $more
+        (br_if $done (i64.ge_u (local.get $k) (local.get $n)))
+        (local.set $k (i64.add (local.get $k) (i64.const 1)))
+        (br $more)))
+    (i64.load (i32.const 0)))
+
   (func (export "version") (result i32)
     (i32.const 2))
 
