@@ -219,7 +219,7 @@ def test_guest_update_of_a_running_agent_is_queued(tmp_path: Path) -> None:
             meta = ticker.worker("t1")
             assert meta["status"] == "Running" and meta["componentVersion"] == 1, meta
             assert [u["type"] for u in meta["updates"]] == ["PendingUpdate"]
-            assert [i["function"] for i in meta["invocations"]][-1] == "<update>"
+            (queued,) = [i for i in meta["invocations"] if i["function"] == "<update>"]
 
             result_url = ticker.path("t1", "/invocations/" + started.json()["invocationId"])
             done = client.get(result_url, params={"wait": 60}, timeout=70)
@@ -228,6 +228,9 @@ def test_guest_update_of_a_running_agent_is_queued(tmp_path: Path) -> None:
             assert ticker.invoke_and_await("t1", "version").json()["result"] == 2
             updates = ticker.worker("t1")["updates"]
             assert [(u["type"], u["targetRevision"]) for u in updates] == [("SuccessfulUpdate", 2)]
+            # The queued request is done and can be looked at like any invocation.
+            taken = client.get(ticker.path("t1", "/invocations/" + queued["invocationId"]))
+            assert taken.status_code == 200 and taken.json()["result"] is None, taken.text
     finally:
         server.stop()
 
