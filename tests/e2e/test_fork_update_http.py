@@ -190,6 +190,14 @@ def test_rest_update_of_a_running_agent_is_queued_after_its_invocation(tmp_path:
             last = wait_until(failed, what="the failed update")[-1]
             assert last["targetRevision"] == 1 and "load-snapshot" in last["details"], last
             assert api.worker("t1")["componentVersion"] == 2
+
+            # The same on an idle agent: still Golem's {} (never an error for a failed
+            # update); the failure is the metadata's.
+            idle = client.post(api.path("t1", "/update"), json=manual)
+            assert idle.status_code == 200 and idle.json() == {}, idle.text
+            wait_until(lambda: len(failed() or []) == 3, what="the second failed update")
+            kinds = [u["type"] for u in api.worker("t1")["updates"]]
+            assert kinds == ["SuccessfulUpdate", "FailedUpdate", "FailedUpdate"], kinds
     finally:
         server.stop()
 
