@@ -243,6 +243,37 @@ def test_guest_update_of_a_running_agent_is_queued(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_cli_update_of_an_agent_running_in_the_server_is_queued(tmp_path: Path) -> None:
+    """The CLI (another process) asks to update an agent the server is running: the
+    request is queued in the store, answered at once, and the server applies it after
+    the invocation."""
+    store = tmp_path / "store"
+    tid = add_component(store, build_fixture("ticker"), "ticker")
+    server = Server(store).start()
+    try:
+        with server.client() as client:
+            api = Api(client, tid)
+            assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
+            add_component(store, build_fixture("ticker-v2"), "ticker")
+            started = api.invoke("t1", "tick", [30, 20_000_000])
+            assert started.status_code == 202, started.text
+            api.wait_status("t1", "Running")
+            asked = cli(store, "agent", "update", "ticker", "t1", "--version", "2")
+            assert asked.returncode == 0, asked.stderr
+            assert "queued" in asked.stdout and "running an invocation" in asked.stdout
+            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
+            done = client.get(result_url, params={"wait": 60}, timeout=70)
+            assert done.status_code == 200 and done.json()["result"] == 30, done.text
+            wait_until(lambda: api.worker("t1")["componentVersion"] == 2, what="version 2")
+            kinds = [e["type"] for e in api.oplog("t1")]
+            finished = [i for i, k in enumerate(kinds) if k == "invocation-finished"]
+            assert finished[-1] < kinds.index("pending-update"), kinds  # after the tick
+        shown = cli(store, "agent", "show", "ticker", "t1")
+        assert "update to version 2: SuccessfulUpdate" in shown.stdout, shown.stdout
+    finally:
+        server.stop()
+
+
 def test_cli_agent_show_lists_updates(tmp_path: Path) -> None:
     store = tmp_path / "store"
     add_component(store, build_fixture("updater-1.5.0"), "updater")
