@@ -253,8 +253,11 @@ def _update(sig: FuncSig) -> HostFunc:
             )
         request = PendingUpdate(target, found.hash, updates.MODES[mode])
         if agent == session.agent:
-            session.record(request)
-            session.update_pending = True
+            # A replay making the call again (persist-nothing: the call is not recorded,
+            # the request is) finds the request in the log: nothing more to ask.
+            if not session.replaying:
+                session.record(request)
+                session.update_pending = True
             return
         queue = record.status == AgentStatus.RUNNING
         if not queue:

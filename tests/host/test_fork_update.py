@@ -193,6 +193,21 @@ def test_update_self_takes_effect_after_the_invocation(
         again.close()
 
 
+def test_update_self_under_persist_nothing_replays(host: HostService) -> None:
+    """update-agent of itself inside a persist-nothing region: the request is recorded
+    (a pending-update) though the call is not; a replay, which makes the call again,
+    finds it in the log and asks for nothing more (it used to trip an assertion:
+    recording while replaying)."""
+    agent = _updater(host)
+    assert _result(host, agent, "add(5)") == "5"
+    assert _result(host, agent, "update-self-unpersisted(2, false)") == "5"
+    assert host.agent(agent).component_version == 2
+    host.executor.forget_instance(agent)  # the next call replays the whole log
+    assert _result(host, agent, "add(1)") == "6"
+    assert _kinds(host, agent).count("pending-update") == 1
+    assert [r.kind for r in host.update_records(agent)] == ["SuccessfulUpdate"]
+
+
 def test_update_of_an_idle_agent_is_applied_at_once(host: HostService) -> None:
     agent = _updater(host)
     _result(host, agent, "add(3)")
