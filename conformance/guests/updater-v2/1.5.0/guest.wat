@@ -21,7 +21,7 @@
   (func (export "total") (result i64)
     (i64.load (i32.const 0)))
 
-  (func (export "spin") (param $n i64) (result i64)
+  (func (export "work") (param $n i64) (result i64)
     (local $k i64)
     (block $done
       (loop $more
