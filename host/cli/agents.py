@@ -213,17 +213,31 @@ def agent_list(ctx: Ctx, component_ref: str | None, status: str | None) -> None:
 @handle_errors
 def agent_show(ctx: Ctx, component_ref: str, agent_name: str) -> None:
     """Show an agent: status, pending promises, queued invocations, last error."""
-    view = ctx.service.agent(ctx.agent(component_ref, agent_name))
+    agent_id = ctx.agent(component_ref, agent_name)
+    view = ctx.service.agent(agent_id)
     data = agent_json(view)
     data["invocations"] = [
         {"id": q.invocation_id, "function": q.function, "params": list(q.params), "state": q.state}
         for q in view.invocations
+    ]
+    # Golem's UpdateRecord fields (REST: the worker's `updates`).
+    data["updates"] = [
+        {
+            "type": r.kind,
+            "timestamp": iso(r.timestamp),
+            "targetVersion": r.target_version,
+            "details": r.details,
+        }
+        for r in ctx.service.update_records(agent_id)
     ]
     lines = [f"{data['agent']}: {data['status']}", f"  oplog entries: {data['oplog_length']}"]
     for p in data["pending_promises"]:
         lines.append(f"  pending promise {p['oplog_idx']} ({p['id']}), created by {p['function']}")
     for q in data["invocations"]:
         lines.append(f"  invocation {q['state']}: {q['function']}({', '.join(q['params'])})")
+    for u in data["updates"]:
+        why = f": {u['details']}" if u["details"] else ""
+        lines.append(f"  update to version {u['targetVersion']}: {u['type']}{why}")
     if data["wake_at"]:
         lines.append(f"  wakes at {data['wake_at']}")
     if data["last_error"]:
@@ -326,7 +340,12 @@ def agent_update(
         "state": outcome.state,
         "oplogIndex": outcome.index,
     }
-    if outcome.state == "pending":
+    if outcome.state == "pending" and outcome.index is None:
+        line = (
+            f"{agent_id}: update to version {outcome.target_version} ({mode}) queued: the "
+            "agent is running an invocation; it is applied after it (agent show lists it)"
+        )
+    elif outcome.state == "pending":
         line = (
             f"{agent_id}: update to version {outcome.target_version} ({mode}) requested; it "
             "is applied once the agent is between invocations"

@@ -67,7 +67,7 @@ from host.oplog import (
     InvocationStarted,
 )
 from host.resume_entries import entries_for_resume
-from host.runtime import agent_rpc, snapshots, updates
+from host.runtime import agent_rpc, snapshots, update_queue, updates
 from host.runtime.agent_locks import AgentLocks
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
@@ -474,6 +474,16 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
                     self._keep(live)
                     return Step.IDLE
                 inv = queued[0]
+                if update_queue.is_update(inv.function):
+                    # An update requested while it ran: into the oplog now, applied next.
+                    first, pending = session.pending()
+                    request = update_queue.request_of(inv)
+                    self.store.append(
+                        agent, first, [*pending, request], takes_invocation=inv.invocation_id
+                    )
+                    session.mark_persisted(request)
+                    session.update_pending = True
+                    continue
                 started = InvocationStarted(
                     inv.invocation_id, inv.function, inv.params, inv.idempotency_key
                 )

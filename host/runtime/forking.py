@@ -141,6 +141,48 @@ def phantom_name(source: AgentId, phantom: uuid.UUID) -> str:
     return f"{name}-{phantom}"
 
 
+def phantom_for(source: AgentId, created: AgentCreated, cut_off: int) -> uuid.UUID:
+    """The phantom id of the copy ``fork()`` makes of ``source`` at ``cut_off``: the same
+    on every run of that call (Golem draws a random one), so a replay that makes the call
+    again (under persist-nothing, or after a crash before the source's own entry was
+    committed) names the copy it already made."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"agent-host:fork:{source}:{created.timestamp}:{cut_off}")
+
+
+def _alike(copied: Entry, expected: Entry) -> bool:
+    """Whether an entry of an existing copy is the one a fork would write there: the same
+    type, and for a host call the same call and answer (a tail made again on a replay
+    has a timestamp of its own; an open invocation a fresh id)."""
+    if type(copied) is not type(expected):
+        return False
+    if isinstance(copied, HostCall) and isinstance(expected, HostCall):
+        return (copied.function, copied.request, copied.response) == (
+            expected.function,
+            expected.request,
+            expected.response,
+        )
+    return True
+
+
+def already_forked(
+    store: Store, entries: Sequence[Entry], target: AgentId, tail: Sequence[Entry] = ()
+) -> bool:
+    """Whether ``target`` is the copy of ``entries`` (the source's oplog up to the cut)
+    with ``tail`` that :func:`fork_into` would make: its creation entry is the source's
+    naming it (the source's creation time included), and its entries at the cut and
+    after it are those of the fork. What a second, different fork into an existing name
+    is not."""
+    cut_off = len(entries)
+    created = entries[0]
+    assert isinstance(created, AgentCreated)
+    first = store.read_oplog(target, 1, 1)
+    if first != [own_created(created, target)]:
+        return False
+    copied = store.read_oplog(target, cut_off, 1 + len(tail))
+    expected = [entries[cut_off - 1], *tail]
+    return len(copied) == len(expected) and all(map(_alike, copied, expected))
+
+
 def fork_into(
     store: Store,
     source: AgentId,
@@ -148,10 +190,16 @@ def fork_into(
     cut_off: int,
     secret_hash: Callable[[PromiseId], str] | None = None,
     tail: Sequence[Entry] = (),
+    *,
+    idempotent: bool = False,
 ) -> bool:
     """Fork ``source`` at ``cut_off`` into the new agent ``target`` (with ``tail``
     appended after the cut) in one store write; True if the copy has an invocation to
-    finish (it is ``running``: wake it). AgentExists, AgentNotFound, InvalidInput."""
+    finish (it is ``running``: wake it). AgentExists, AgentNotFound, InvalidInput.
+
+    ``idempotent`` (a guest's fork, a side effect a replay may make again): a ``target``
+    that is already this very copy (:func:`already_forked`) is not an error and nothing
+    is written (True: wake it, it may have work)."""
     if cut_off < 1:
         raise InvalidInput(
             f"cannot fork {source} at oplog index {cut_off}: indexes start at 1",
@@ -164,6 +212,8 @@ def fork_into(
             f"1..{len(entries)}",
             field="oplogIndexCutoff",
         )
+    if idempotent and already_forked(store, entries, target, tail):
+        return True
     made = plan(entries, target, cut_off)
     store.fork_agent(
         source, target, cut_off, secret_hash, replace=made.replace, tail=tail, resume=made.resume
@@ -171,4 +221,13 @@ def fork_into(
     return made.resume is not None
 
 
-__all__ = ["NAME_VARS", "ForkPlan", "fork_into", "own_created", "phantom_name", "plan"]
+__all__ = [
+    "NAME_VARS",
+    "ForkPlan",
+    "already_forked",
+    "fork_into",
+    "own_created",
+    "phantom_for",
+    "phantom_name",
+    "plan",
+]

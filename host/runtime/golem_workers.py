@@ -30,10 +30,10 @@ from host.errors import (
 from host.ids import AgentId, check_promise_owner
 from host.oplog import HostCall, PendingUpdate
 from host.replay import jsonable
-from host.runtime import forking
+from host.runtime import forking, update_queue
 from host.runtime.session import HostFunc, Kind, Session
 from host.store.base import AgentStatus, ComponentRecord, InvocationState, Store
-from host.values import Case, Some, to_json
+from host.values import Case, Some, from_json, to_json
 from host.values.types import EnumT, FuncSig, ListT, OptionT, RecordT, ResourceT, WitType
 
 R = Kind.READ
@@ -232,7 +232,8 @@ def _update(sig: FuncSig) -> HostFunc:
     """update-worker / update-agent: records the request (a PendingUpdate) in the target's
     oplog; the executor applies it once the target is between invocations, so an agent
     updating itself goes on with the old version until this invocation ends
-    (host/runtime/updates.py)."""
+    (host/runtime/updates.py). A target running an invocation gets the request in its
+    invocation queue, after that invocation (host/runtime/update_queue.py)."""
 
     def live(session: Session, value: dict[str, Any], target: int, mode: str) -> None:
         from host.runtime import updates  # updates imports the registry, which imports this
@@ -252,15 +253,21 @@ def _update(sig: FuncSig) -> HostFunc:
             )
         request = PendingUpdate(target, found.hash, updates.MODES[mode])
         if agent == session.agent:
-            session.record(request)
-            session.update_pending = True
+            # A replay making the call again (persist-nothing: the call is not recorded,
+            # the request is) finds the request in the log: nothing more to ask.
+            if not session.replaying:
+                session.record(request)
+                session.update_pending = True
             return
-        if record.status == AgentStatus.RUNNING:
-            raise _fail(f"cannot update {agent} now: it is running an invocation; try later")
-        try:
-            session.store.append(agent, record.oplog_length + 1, [request])
-        except OplogConflict:
-            raise _fail(f"cannot update {agent} now: it moved on meanwhile; try later") from None
+        queue = record.status == AgentStatus.RUNNING
+        if not queue:
+            try:
+                session.store.append(agent, record.oplog_length + 1, [request])
+            except OplogConflict:
+                queue = True  # it started an invocation meanwhile
+        if queue:
+            # Running an invocation: queued after it, as Golem queues it.
+            update_queue.enqueue(session.store, agent, request)
         _wake(session, agent)
 
     return HostFunc(live, Kind.EFFECT)
@@ -301,7 +308,8 @@ def _fork(sig: FuncSig) -> HostFunc:
             session.flush()  # the copy must see what this agent recorded so far
         try:
             hashes = session.secrets.hash_of if session.secrets else None
-            if forking.fork_into(session.store, source, target, cut, hashes):
+            # Idempotent: a replay may run this call again (see _fork_self).
+            if forking.fork_into(session.store, source, target, cut, hashes, idempotent=True):
                 _wake(session, target)
         except (InvalidInput, AgentExists, AgentNotFound) as exc:
             raise _fail(str(exc)) from None
@@ -329,22 +337,37 @@ def _fork_self(sig: FuncSig) -> HostFunc:
     ``original`` (host/runtime/forking.py)."""
 
     def live(session: Session, *args: Any) -> Any:
-        phantom = uuid.uuid4()
+        assert sig.result is not None
         source = session.agent
+        if session.replaying:
+            # Run again on a replay (persist-nothing: nothing of it was recorded). In the
+            # copy, the entry the fork wrote answering `forked` is here: that answer.
+            session.skip_markers()
+            ahead = session.entries[session.cursor] if session.replaying else None
+            if isinstance(ahead, HostCall) and ahead.function == sig.name:
+                recorded = session.next_recorded(sig.name)
+                assert isinstance(recorded, HostCall)
+                return from_json(recorded.response, sig.result, compact_bytes=True)
+        session.flush()  # the copy gets every entry recorded so far ...
+        # ... up to this call: the cursor (on a replay, the log goes on past it).
+        cut = session.cursor
+        created = session.entries[0]
+        assert isinstance(created, oplog.AgentCreated)
+        phantom = forking.phantom_for(source, created, cut)
         name = str(args[0]) if args else forking.phantom_name(source, phantom)
         try:
             target = AgentId(source.component_id, check_promise_owner(name))
         except InvalidInput as exc:
             raise _fail(f"cannot fork {source}: {exc}") from None
-        session.flush()  # the copy gets every entry recorded so far ...
         request = [jsonable(a, t) for a, t in zip(args, sig.param_types, strict=True)]
         forked = _fork_value(sig.result, "forked", phantom)
-        assert sig.result is not None
         # ... and this call's entry, answering `forked` (the source records `original`).
         tail = [HostCall(sig.name, request, to_json(forked, sig.result, compact_bytes=True))]
         try:
             hashes = session.secrets.hash_of if session.secrets else None
-            forking.fork_into(session.store, source, target, session.persisted, hashes, tail)
+            # Idempotent: a replay that runs this call again (persist-nothing, or a crash
+            # before this call's own entry was committed) finds the copy it made.
+            forking.fork_into(session.store, source, target, cut, hashes, tail, idempotent=True)
         except (InvalidInput, AgentExists) as exc:
             raise _fail(f"cannot fork {source} into {target.name!r}: {exc}") from None
         _wake(session, target)

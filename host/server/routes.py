@@ -30,6 +30,7 @@ from host.server.shapes import (
     invocation_response,
     metadata,
     promise_json,
+    updates_json,
 )
 from host.service import Call, HostService
 from host.store import PromiseRecord
@@ -141,10 +142,14 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
     @app.get(WORKERS + "/{worker_name}", tags=["workers"])
     def get_worker(component_id: str, worker_name: str) -> dict[str, Any]:
         agent = agent_of(component_id, worker_name)
-        # One agent's instances are read from its oplog: not in the listing, which must
-        # not read every agent's oplog.
+        # One agent's instances and updates are read from its oplog: not in the listing,
+        # which must not read every agent's oplog.
         owned = exported_resources_json(service.owned_resources(agent))
-        return {**metadata(service.agent(agent)), "exportedResourceInstances": owned}
+        return {
+            **metadata(service.agent(agent)),
+            "exportedResourceInstances": owned,
+            "updates": updates_json(service.update_records(agent)),
+        }
 
     @app.delete(WORKERS + "/{worker_name}", tags=["workers"])
     def delete_worker(component_id: str, worker_name: str) -> dict[str, Any]:

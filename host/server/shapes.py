@@ -14,6 +14,7 @@ from host.store import ComponentRecord, PromiseRecord
 
 if TYPE_CHECKING:
     from host.runtime.owned import OwnedResource
+    from host.runtime.update_queue import UpdateRecord
 
 GOLEM_STATUS = {
     "running": "Running",
@@ -84,6 +85,25 @@ def metadata(view: AgentView) -> dict[str, Any]:
         ],
         "waitingOn": [promise_id_json(p) for p in view.waiting_on()],
     }
+
+
+def updates_json(records: list[UpdateRecord]) -> list[dict[str, Any]]:
+    """Golem's ``updates`` of an agent's metadata: UpdateRecord objects, ``type``
+    PendingUpdate / SuccessfulUpdate / FailedUpdate, with the target as
+    ``targetVersion`` (Golem 1.4) and ``targetRevision`` (1.5), and ``details`` for a
+    failed one."""
+    out = []
+    for r in records:
+        one: dict[str, Any] = {
+            "type": r.kind,
+            "timestamp": iso(r.timestamp),
+            "targetVersion": r.target_version,
+            "targetRevision": r.target_version,
+        }
+        if r.details is not None:
+            one["details"] = r.details
+        out.append(one)
+    return out
 
 
 def exported_resources_json(owned: list[OwnedResource]) -> list[dict[str, Any]]:

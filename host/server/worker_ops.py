@@ -4,8 +4,12 @@ v1.4/v1.5 shapes), each one :class:`~host.service.HostService` call
 
 - ``POST .../workers/{name}/update`` ``{"mode": "automatic" | "manual", "targetRevision": n}``
   (``targetVersion``, Golem 1.2's name, is accepted too; ``manual`` is the snapshot-based
-  update). 200 ``{"state": "pending" | "successful", "oplogIndex": i}``: the request is
-  recorded and applied once the agent is between invocations.
+  update). 200 ``{}`` (Golem's UpdateWorkerResponse): the request is recorded and
+  applied once the agent is between invocations; for an agent running an invocation it
+  is queued after it, as Golem queues it. How it went is in the worker's metadata
+  (``updates``: PendingUpdate / SuccessfulUpdate / FailedUpdate), also for an update
+  that failed while the request was answered (an idle agent): Golem answers ``{}``
+  there too and reports the failure in the metadata (the CLI says it at once).
 - ``POST .../revert`` ``{"type": "RevertToOplogIndex", "lastOplogIndex": n}`` or
   ``{"type": "RevertLastInvocations", "numberOfInvocations": n}``.
 - ``POST .../fork`` ``{"targetAgentId": {"componentId", "agentId"}, "oplogIndexCutoff": n}``
@@ -22,6 +26,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from host.errors import UpdateFailed
 from host.server.errors import ApiError
 from host.server.routes import WORKERS, located
 from host.service import HostService
@@ -82,8 +87,11 @@ def install_worker_ops(app: FastAPI, service: HostService) -> None:
                 "body.mode",
             )
         with located(version="body.targetRevision", mode="body.mode"):
-            outcome = service.update_agent(agent, target, mode)
-        return {"state": outcome.state, "oplogIndex": outcome.index}
+            try:
+                service.update_agent(agent, target, mode)
+            except UpdateFailed:
+                pass  # recorded (failed-update): the metadata's updates say why
+        return {}
 
     @app.post(WORKERS + "/{worker_name}/revert", tags=["workers"])
     def revert_worker(component_id: str, worker_name: str, body: RevertRequest) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from host.errors import (
 )
 from host.ids import AgentId, check_agent_name
 from host.limits import Limits, validate
+from host.runtime import update_queue
 from host.runtime.engine import make_engine
 from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
@@ -431,7 +432,8 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
     def _invocation_view(self, record: InvocationRecord) -> InvocationView:
         agent = self.store.get_agent(record.agent)
         result = None
-        if record.state == DONE:
+        if record.state == DONE and not update_queue.is_update(record.function):
+            # (a queued update request, host/runtime/update_queue.py, has no result)
             export = self.registry.resolve_export(agent.component_hash, record.function)
             result = convert.result_to_json(export.sig, record.result)
         return InvocationView(record, agent, result)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from host import oplog
-from host.errors import Conflict, InvalidInput, UpdateFailed
+from host.errors import AgentBusy, Conflict, InvalidInput, LeaseHeld, UpdateFailed
 from host.ids import AgentId, check_promise_owner
-from host.runtime import forking, revert, updates
-from host.store.base import AgentStatus, ComponentRecord
+from host.runtime import forking, revert, update_queue, updates
+from host.store.base import QUEUED, AgentStatus, ComponentRecord
 
 if TYPE_CHECKING:
     from host.runtime.executor import Executor
@@ -27,12 +27,13 @@ if TYPE_CHECKING:
 class UpdateOutcome:
     """Where a requested update stands: ``pending`` (it waits for the agent to be between
     invocations), ``successful`` or ``failed`` (``error`` says why; the agent stays on
-    its old version). ``index`` is the request's oplog index."""
+    its old version). ``index`` is the request's oplog index (None: it waits in the
+    agent's invocation queue, the agent was running an invocation)."""
 
     agent: AgentId
     target_version: int
     mode: str
-    index: int
+    index: int | None
     state: str
     error: str | None = None
 
@@ -65,9 +66,10 @@ class WorkerOps:
         ``automatic``: the oplog is replayed on the new version; ``snapshot`` (Golem's
         ``manual``): the old version's save-snapshot, the new version's load-snapshot.
         A failure is recorded and raised as UpdateFailed when it happened here; the agent
-        stays on its version. Conflict for a failed agent, AgentBusy while it runs an
-        invocation (a suspended one takes the request), LeaseHeld while another process
-        runs it."""
+        stays on its version. Conflict for a failed agent. An agent running an
+        invocation (here or in another process) gets the request queued after it, as
+        Golem queues it (host/runtime/update_queue.py): the outcome is then ``pending``
+        with no index; a suspended agent takes the request in its oplog at once."""
         chosen = updates.MODES.get(mode.lower())
         if chosen is None:
             raise InvalidInput(
@@ -81,11 +83,18 @@ class WorkerOps:
                 f"agent {agent} is failed: retry or revert it before updating it "
                 f"({record.last_error})"
             )
-        # AgentBusy (409) while it runs an invocation here, LeaseHeld while elsewhere.
-        with self.executor.holding(agent, busy="updating it, or ask again once it is idle"):
-            index = self.store.oplog_length(agent) + 1
-            request = oplog.PendingUpdate(target.version, target.hash, chosen)
-            self.store.append(agent, index, [request])
+        request = oplog.PendingUpdate(target.version, target.hash, chosen)
+        try:
+            # AgentBusy while it runs an invocation here, LeaseHeld while elsewhere.
+            with self.executor.holding(agent, busy="updating it"):
+                index = self.store.oplog_length(agent) + 1
+                self.store.append(agent, index, [request])
+        except (AgentBusy, LeaseHeld):
+            # Running: queued as Golem queues it, applied after the running invocation
+            # (host/runtime/update_queue.py); whoever runs the agent takes it from there.
+            update_queue.enqueue(self.store, agent, request)
+            self.scheduler.wake(agent)
+            return UpdateOutcome(agent, target.version, chosen, None, "pending")
         self.scheduler.settle(agent)  # inline: applied now if the agent is idle
         outcome = self.update_outcome(agent, index)
         if outcome.state == "failed":
@@ -106,6 +115,15 @@ class WorkerOps:
         elif isinstance(answer, oplog.FailedUpdate):
             state, error = "failed", answer.details
         return UpdateOutcome(agent, request.target_version, request.mode, index, state, error)
+
+    def update_records(self, agent: AgentId) -> list[update_queue.UpdateRecord]:
+        """The agent's update requests with their outcomes, as Golem's worker metadata
+        lists them (``updates``): from its oplog, then those still queued."""
+        entries = self.store.read_oplog(agent)  # AgentNotFound: no entries, checked here
+        if not entries:
+            self.store.get_agent(agent)
+        queued = self.store.list_invocations(agent, [QUEUED])
+        return update_queue.records(entries, queued)
 
     def revert_agent(
         self, agent: AgentId, index: int | None = None, last_invocations: int | None = None

@@ -327,10 +327,14 @@ class Store(ScheduleStore, abc.ABC):
         entries: Sequence[Entry],
         *,
         component_hash: str | None = None,
+        takes_invocation: str | None = None,
     ) -> None:
         """Append entries at first_index, first_index+1, ...; OplogConflict if any exists.
         With ``component_hash``, the agent is pinned to that component version in the same
-        transaction (an update's or revert's entry and the version it implies never part)."""
+        transaction (an update's or revert's entry and the version it implies never part).
+        With ``takes_invocation``, that queued invocation (an update request waiting in the
+        queue, host/runtime/update_queue.py) is marked done in the same transaction, so
+        the request is in the oplog or in the queue, never both nor neither."""
 
     @abc.abstractmethod
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:

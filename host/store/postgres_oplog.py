@@ -3,6 +3,7 @@ JSON head and BYTEA of :mod:`host.oplog_codec` (split from host/store/postgres.p
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from host.errors import OplogConflict
 from host.ids import AgentId
 from host.oplog import Entry
 from host.oplog_codec import decode_row, kind_of, take_row
+from host.store.base import InvocationState
 from host.store.oplog_migration import RESUME_KINDS_SQL
 from host.store.postgres_catalog import PostgresCatalog
 from host.store.postgres_db import agent_key
@@ -43,12 +45,24 @@ class PostgresOplog(PostgresCatalog):
         entries: Sequence[Entry],
         *,
         component_hash: str | None = None,
+        takes_invocation: str | None = None,
     ) -> None:
         if not entries:
             return
         with self._tx("append") as db:
             self._fence(db, agent)
             self._append(db, agent, first_index, entries)
+            if takes_invocation is not None:
+                db.execute(
+                    "UPDATE invocations SET state = %s, finished_at = %s "
+                    "WHERE invocation_id = %s AND state = %s",
+                    (
+                        InvocationState.DONE,
+                        time.time_ns(),
+                        takes_invocation,
+                        InvocationState.QUEUED,
+                    ),
+                )
             if component_hash is not None:
                 db.execute(
                     "UPDATE agents SET component_hash = %s WHERE component_id = %s AND name = %s",

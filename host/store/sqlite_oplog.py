@@ -4,12 +4,14 @@ JSON head and BLOB of :mod:`host.oplog_codec` (split from host/store/sqlite.py).
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 
 from host.errors import OplogConflict
 from host.ids import AgentId
 from host.oplog import Entry
 from host.oplog_codec import decode_row, kind_of, take_row
+from host.store.base import InvocationState
 from host.store.oplog_migration import RESUME_KINDS_SQL
 from host.store.sqlite_catalog import SqliteCatalog
 from host.store.sqlite_db import _key
@@ -40,12 +42,24 @@ class SqliteOplog(SqliteCatalog):
         entries: Sequence[Entry],
         *,
         component_hash: str | None = None,
+        takes_invocation: str | None = None,
     ) -> None:
         if not entries:
             return
         with self._tx("append") as db:
             self._fence(db, agent)
             self._append(db, agent, first_index, entries)
+            if takes_invocation is not None:
+                db.execute(
+                    "UPDATE invocations SET state = ?, finished_at = ? "
+                    "WHERE invocation_id = ? AND state = ?",
+                    (
+                        InvocationState.DONE,
+                        time.time_ns(),
+                        takes_invocation,
+                        InvocationState.QUEUED,
+                    ),
+                )
             if component_hash is not None:
                 db.execute(
                     "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?",

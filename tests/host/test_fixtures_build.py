@@ -216,6 +216,8 @@ EXPECTED["ticker"] = (
     },
     {"tick"},
 )
+# Version 2 of ticker (updates of a running agent): the same, plus `version`.
+EXPECTED["ticker-v2"] = (EXPECTED["ticker"][0], {"tick", "version"})
 # exported interface -> {function: parameter names}
 INSTANCE_EXPORTS = {
     "golem:api/save-snapshot@1.5.0": {"save": []},
@@ -256,18 +258,28 @@ for _gen, _types in (("1.3.0", "golem:rpc/types@0.2.2"), ("1.5.0", "golem:core/t
         {_types: set(), "golem:api/host@" + _gen: {"fork"}},
         {"add", "fork-self", "phantom-high"},
     )
+# 1.5.0's also forks under persist-nothing (fork-unpersisted).
+EXPECTED["fork-1.5.0"][0]["golem:api/host@1.5.0"].add("set-oplog-persistence-level")
+EXPECTED["fork-1.5.0"][1].add("fork-unpersisted")
 # Updates (conformance guests `updater`, `updater-v2`): the same exports in both.
 for _name in ("updater-1.5.0", "updater-v2-1.5.0"):
     EXPECTED[_name] = (
         {
             "golem:core/types@1.5.0": set(),
-            "golem:api/host@1.5.0": {"get-self-metadata", "update-agent"},
+            "golem:api/host@1.5.0": {
+                "get-self-metadata",
+                "update-agent",
+                "set-oplog-persistence-level",
+            },
         },
         {
             "add",
             "total",
+            "work",
             "version",
             "update-self",
+            "update-self-unpersisted",
+            "update-other",
             "golem:api/save-snapshot@1.5.0",
             "golem:api/load-snapshot@1.5.0",
         },
@@ -336,6 +348,10 @@ PARAMS = {
     "phantom-high": [],
     "version": [],
     "update-self": ["target", "snapshot"],
+    "update-self-unpersisted": ["target", "snapshot"],
+    "update-other": ["high", "low", "name", "target", "snapshot"],
+    "work": ["n"],
+    "fork-unpersisted": [],
 }
 
 

@@ -113,6 +113,45 @@ def test_fork_self_to_a_taken_name_fails_the_invocation(host: HostService) -> No
     assert "taken" in (inv.error or "") and "exists" in (inv.error or "")
 
 
+def test_fork_under_persist_nothing_is_not_repeated_on_replay(data_dir: Path) -> None:
+    """fork() inside a persist-nothing region is run again by every replay of the source
+    (nothing of it is recorded): the replay finds the copy it made (the same phantom id,
+    the same cut) and answers `original` again instead of making a second copy; the
+    copy, replaying the same region, takes its recorded `forked` answer."""
+    host = HostService(data_dir)
+    try:
+        source = _agent(host, "1.5.0")
+        assert _result(host, source, "add(7)") == "7"
+        assert _result(host, source, "fork-unpersisted()") == '"original"'
+        (copy,) = [a.agent for a in host.list_agents("forker") if a.agent != source]
+        assert not any(isinstance(e, oplog.HostCall) for e in host.store.read_oplog(source))
+        assert _result(host, copy, "add(0)") == "1007"  # the forked branch, once
+        host.executor.forget_instance(source)  # the next call replays the whole log
+        assert _result(host, source, "add(0)") == "107"
+        host.executor.forget_instance(copy)
+        assert _result(host, copy, "add(0)") == "1007"
+    finally:
+        host.close()
+    again = HostService(data_dir)  # a restarted host replays both from their logs
+    try:
+        assert _result(again, source, "add(1)") == "108"
+        assert _result(again, copy, "add(1)") == "1008"
+        assert sorted(a.agent.name for a in again.list_agents("forker")) == sorted(
+            [source.name, copy.name]
+        )
+    finally:
+        again.close()
+
+
+def test_a_second_fork_into_a_taken_name_still_fails(host: HostService) -> None:
+    """Idempotence recognises only the very copy: a later fork-as into the name the
+    first one made (another cut) fails as before."""
+    source = _agent(host, "1.1.7")
+    assert _result(host, source, 'fork-as("copy")') == '"original"'
+    inv = host.invoke(source, 'fork-as("copy")')
+    assert inv.state == "failed" and "exists" in (inv.error or "")
+
+
 # -- update ----------------------------------------------------------------------------
 def _updater(host: HostService) -> AgentId:
     host.add_component(build_fixture("updater-1.5.0"), "updater")
@@ -154,6 +193,21 @@ def test_update_self_takes_effect_after_the_invocation(
         again.close()
 
 
+def test_update_self_under_persist_nothing_replays(host: HostService) -> None:
+    """update-agent of itself inside a persist-nothing region: the request is recorded
+    (a pending-update) though the call is not; a replay, which makes the call again,
+    finds it in the log and asks for nothing more (it used to trip an assertion:
+    recording while replaying)."""
+    agent = _updater(host)
+    assert _result(host, agent, "add(5)") == "5"
+    assert _result(host, agent, "update-self-unpersisted(2, false)") == "5"
+    assert host.agent(agent).component_version == 2
+    host.executor.forget_instance(agent)  # the next call replays the whole log
+    assert _result(host, agent, "add(1)") == "6"
+    assert _kinds(host, agent).count("pending-update") == 1
+    assert [r.kind for r in host.update_records(agent)] == ["SuccessfulUpdate"]
+
+
 def test_update_of_an_idle_agent_is_applied_at_once(host: HostService) -> None:
     agent = _updater(host)
     _result(host, agent, "add(3)")
@@ -180,6 +234,7 @@ def test_update_of_a_suspended_agent_waits_and_a_diverging_one_fails(host: HostS
     host.complete_promise(PromiseId(agent, idx), b"ok")
     assert host.store.get_invocation(inv.invocation_id).state == "done"
     assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 1
+    assert outcome.index is not None
     failed = host.update_outcome(agent, outcome.index)
     assert failed.state == "failed"
     assert str(agent) in (failed.error or "") and "get-random-u64" in (failed.error or "")

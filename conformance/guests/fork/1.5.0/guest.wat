@@ -4,6 +4,8 @@
 ;; through a pointer: the case at 64, the uuid's high bits at 72, low bits at 80.
 (module
   (import "golem:api/host@1.5.0" "fork" (func $fork (param i32)))
+  ;; persistence-level: persist-nothing = 0, persist-remote-side-effects = 1, smart = 2
+  (import "golem:api/host@1.5.0" "set-oplog-persistence-level" (func $level (param i32)))
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 65536))
   (global $count (mut i32) (i32.const 0))
@@ -30,6 +32,12 @@
 
   (func (export "fork-self") (result i32)
     (call $fork (i32.const 64))
+    (call $branch (i32.load8_u (i32.const 64))))
+
+  (func (export "fork-unpersisted") (result i32)
+    (call $level (i32.const 0))
+    (call $fork (i32.const 64))
+    (call $level (i32.const 2))
     (call $branch (i32.load8_u (i32.const 64))))
 
   (func (export "phantom-high") (result i64)

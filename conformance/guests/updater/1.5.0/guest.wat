@@ -7,6 +7,7 @@
   (import "golem:api/host@1.5.0" "get-self-metadata" (func $self (param i32)))
   (import "golem:api/host@1.5.0" "update-agent"
     (func $update (param i64 i64 i32 i32 i64 i32)))
+  (import "golem:api/host@1.5.0" "set-oplog-persistence-level" (func $level (param i32)))
 
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 65536))
@@ -20,6 +21,15 @@
   (func (export "total") (result i64)
     (i64.load (i32.const 0)))
 
+  (func (export "work") (param $n i64) (result i64)
+    (local $k i64)
+    (block $done
+      (loop $more
+        (br_if $done (i64.ge_u (local.get $k) (local.get $n)))
+        (local.set $k (i64.add (local.get $k) (i64.const 1)))
+        (br $more)))
+    (i64.load (i32.const 0)))
+
   (func (export "version") (result i32)
     (i32.const 1))
 
@@ -30,6 +40,24 @@
       (i32.load (i32.const 1040)) (i32.load (i32.const 1044))
       (local.get $target) (local.get $snapshot))
     (i64.load (i32.const 0)))
+
+  ;; Its flattened parameters are update-agent's: agent-id (component-id halves, name),
+  ;; target, mode.
+  (func (export "update-self-unpersisted") (param $target i64) (param $snapshot i32)
+    (result i64)
+    (call $self (i32.const 1024))
+    ;; persistence-level: persist-nothing = 0, smart = 2
+    (call $level (i32.const 0))
+    (call $update (i64.load (i32.const 1024)) (i64.load (i32.const 1032))
+      (i32.load (i32.const 1040)) (i32.load (i32.const 1044))
+      (local.get $target) (local.get $snapshot))
+    (call $level (i32.const 2))
+    (i64.load (i32.const 0)))
+
+  (func (export "update-other") (param $high i64) (param $low i64) (param $name i32)
+    (param $len i32) (param $target i64) (param $snapshot i32)
+    (call $update (local.get $high) (local.get $low) (local.get $name) (local.get $len)
+      (local.get $target) (local.get $snapshot)))
 
   (func (export "golem:api/save-snapshot@1.5.0#save") (result i32)
     (i32.store offset=0 (i32.const 96) (i32.const 0))
