@@ -218,13 +218,22 @@ def scenario(f: Front, e: Expect, store: Path, v2: Path) -> None:
         f.call("caller", "revert-last", "beta", 1)
         assert f.call("beta", "add", 0) == 1
 
-    # update (automatic) to version 2: alpha replays onto it and keeps its total.
+    # update (automatic) to version 2: alpine replays onto it and keeps its total.
     f.add_version(v2)
     f.call("caller", "update", "alpine", 2)
     assert f.call("alpine", "add", 0) == 2
     moved = f.call("caller", "metadata-of", "alpine")
     assert moved[e.version_field] == 2
-    assert "versions 1, 2" in f.fails("caller", "update", "alpine", 7)
+    # A guest's misuse fails its invocation (a trap, so the calling agent is failed, as on
+    # Golem) with a message saying what was wrong: no trace, no 5xx; other agents go on.
+    assert "versions 1, 2" in f.fails("oops-1", "update", "alpine", 7)
+    assert "no such agent" in f.fails("oops-2", "update", "ghost", 2)
+    if e.shape.manages:
+        assert "cannot revert itself" in f.fails("oops-3", "revert-last", "oops-3", 1)
+        cut = _oplog_length(store, e.cid, "beta")
+        assert "entries 1" in f.fails("oops-4", "fork-to", "beta", "beta-copy", cut + 100)
+        assert "already exists" in f.fails("oops-5", "fork-to", "beta", "alpha", cut)
+    assert f.call("caller", "add", 1) == 1
 
 
 @contextmanager
