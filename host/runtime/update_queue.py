@@ -75,17 +75,22 @@ class UpdateRecord:
     details: str | None = None
 
 
+# The oplog entries the update records are read from (Store.read_oplog_kinds).
+KINDS = ("pending-update", "successful-update", "failed-update", "jump")
+
+
 def records(
-    entries: Sequence[Entry], queued: Sequence[InvocationRecord] = ()
+    entries: Sequence[tuple[int, Entry]], queued: Sequence[InvocationRecord] = ()
 ) -> list[UpdateRecord]:
-    """The agent's update records, as Golem's worker metadata lists them: every request
-    in the oplog with its outcome (a request not applied yet is pending), in order,
-    then the requests still queued (pending, at the time they were queued). Entries a
-    Jump deleted do not count."""
-    deleted = [(e.start, e.end) for e in entries if isinstance(e, Jump)]
+    """The agent's update records, as Golem's worker metadata lists them, from its
+    (index, entry) pairs of :data:`KINDS` (others are ignored): every request in the
+    oplog with its outcome (a request not applied yet is pending), in order, then the
+    requests still queued (pending, at the time they were queued). Entries a Jump
+    deleted do not count."""
+    deleted = [(e.start, e.end) for _, e in entries if isinstance(e, Jump)]
     out: list[UpdateRecord] = []
     waiting: list[int] = []  # positions in `out` of requests without an outcome yet
-    for i, e in enumerate(entries, start=1):
+    for i, e in entries:
         if any(s <= i <= t for s, t in deleted):
             continue
         if isinstance(e, PendingUpdate):
@@ -104,6 +109,7 @@ def records(
 
 
 __all__ = [
+    "KINDS",
     "UPDATE_FUNCTION",
     "UpdateRecord",
     "enqueue",

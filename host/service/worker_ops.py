@@ -119,9 +119,9 @@ class WorkerOps:
     def update_records(self, agent: AgentId) -> list[update_queue.UpdateRecord]:
         """The agent's update requests with their outcomes, as Golem's worker metadata
         lists them (``updates``): from its oplog, then those still queued."""
-        entries = self.store.read_oplog(agent)  # AgentNotFound: no entries, checked here
-        if not entries:
-            self.store.get_agent(agent)
+        self.store.get_agent(agent)  # AgentNotFound
+        # Only the entries of those kinds are decoded: a long oplog is not read whole.
+        entries = self.store.read_oplog_kinds(agent, update_queue.KINDS)
         queued = self.store.list_invocations(agent, [QUEUED])
         return update_queue.records(entries, queued)
 

@@ -354,6 +354,16 @@ class Store(ScheduleStore, abc.ABC):
         entries = self.read_oplog(agent)
         return [(i, e) for i, e in enumerate(entries, 1) if kind_of(e) in RESUME_KINDS]
 
+    def read_oplog_kinds(self, agent: AgentId, kinds: Sequence[str]) -> list[tuple[int, Entry]]:
+        """(index, entry) of the agent's entries of the types ``kinds``
+        (``host.oplog_codec.kind_of`` names), in order; AgentNotFound-free: an unknown
+        agent has none. The stores filter on their ``kind`` column, decoding only those;
+        this default reads the whole oplog."""
+        from host.oplog_codec import kind_of
+
+        wanted = set(kinds)
+        return [(i, e) for i, e in enumerate(self.read_oplog(agent), 1) if kind_of(e) in wanted]
+
     @abc.abstractmethod
     def oplog_length(self, agent: AgentId) -> int: ...
 

@@ -86,6 +86,18 @@ class SqliteOplog(SqliteCatalog):
             ).fetchall()
         return [(int(i), decode_row(head, data)) for i, head, data in rows]
 
+    def read_oplog_kinds(self, agent: AgentId, kinds: Sequence[str]) -> list[tuple[int, Entry]]:
+        if not kinds:
+            return []
+        marks = ", ".join("?" for _ in kinds)
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
+                f"AND kind IN ({marks}) ORDER BY idx",
+                (*_key(agent), *kinds),
+            ).fetchall()
+        return [(int(i), decode_row(head, data)) for i, head, data in rows]
+
     def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str, bytes | None]]:
         with self._read() as db:
             rows = db.execute(
