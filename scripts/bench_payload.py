@@ -17,7 +17,7 @@ never asserted; the fast value path beside wasmtime-py's stock one in the same r
    handing it the bytes.
 
     .venv/bin/python scripts/bench_payload.py [--size 1048576] [--rounds 5]
-        [--stock-rounds 2] [--workers 2]
+        [--stock-rounds 2] [--threads 2] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def end_to_end(
     return times
 
 
-def rest(tmp: Path, size: int, rounds: int, stock_rounds: int, workers: int) -> float | None:
+def rest(tmp: Path, size: int, rounds: int, stock_rounds: int, threads: int) -> float | None:
     wasm = _bench_guest(tmp)
     results: dict[tuple[str, str], list[float]] = {}
     for path_name, env, n in (("fast", "1", rounds), ("stock", "0", stock_rounds)):
@@ -286,7 +286,7 @@ def rest(tmp: Path, size: int, rounds: int, stock_rounds: int, workers: int) -> 
         cid = add_component(store, wasm, "payload")
         os.environ["AGENT_HOST_FASTPATH"] = env  # the server inherits it
         try:
-            server = Server(store, workers=workers, await_timeout=600, log=tmp / f"{path_name}.log")
+            server = Server(store, threads=threads, await_timeout=600, log=tmp / f"{path_name}.log")
             server.start()
         finally:
             os.environ.pop("AGENT_HOST_FASTPATH", None)
@@ -313,8 +313,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1 << 20, help="payload bytes")
     parser.add_argument("--rounds", type=int, default=5, help="REST rounds, fast path")
     parser.add_argument("--stock-rounds", type=int, default=2, help="REST rounds, stock path")
-    parser.add_argument("--repeat", type=int, default=5, help="in-process repetitions")
-    parser.add_argument("--workers", type=int, default=2, help="the servers' --workers")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="in-process repetitions (0: skip that part)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="the servers' --threads")
     args = parser.parse_args()
     tuned = malloc.tune()  # as agent-host serve does; AGENT_HOST_MALLOC_TUNE=0 to compare
     print(
@@ -326,8 +328,9 @@ def main() -> None:
     )
     tmp = Path(tempfile.mkdtemp(prefix="bench-payload-"))
     try:
-        conversions(tmp, args.size, args.repeat)
-        median = rest(tmp, args.size, args.rounds, args.stock_rounds, args.workers)
+        if args.repeat:
+            conversions(tmp, args.size, args.repeat)
+        median = rest(tmp, args.size, args.rounds, args.stock_rounds, args.threads)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if median is not None:
