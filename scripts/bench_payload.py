@@ -12,9 +12,9 @@ never asserted; the fast value path beside wasmtime-py's stock one in the same r
    plus ``create-and-await-size``: create a promise, await it, return the payload's
    length). Per round a fresh agent is suspended on its promise under a held
    ``invoke-and-await``; the time runs from sending the 1 MiB completion (raw
-   ``application/octet-stream``, or Golem's JSON array) until the held response with the
-   guest's answer arrives, so it covers storing the payload, resuming the agent and
-   handing it the bytes.
+   ``application/octet-stream``, or Golem's JSON array, encoded before the clock starts)
+   until the held response with the guest's answer arrives, so it covers storing the
+   payload, resuming the agent and handing it the bytes.
 
     .venv/bin/python scripts/bench_payload.py [--size 1048576] [--rounds 5]
         [--stock-rounds 2] [--threads 2] [--repeat 5]
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import platform
 import shutil
@@ -249,13 +250,14 @@ def end_to_end(
     waiter = Api(server.client(timeout=300), cid)
     pool = ThreadPoolExecutor(max_workers=1)
     payload = os.urandom(size)
-    json_body = {"data": list(payload)}
     times = []
     for i in range(rounds):
         name = f"{tag}-{form}-{i}"
         held = pool.submit(waiter.invoke_and_await, name, "create-and-await-size")
         idx = _suspended(control, name)
         path = control.path(name, "/complete")
+        # Encoded before the clock starts: the client's own JSON encoding is not the host's.
+        json_body = json.dumps({"oplogIdx": idx, "data": list(payload)}).encode()
         t0 = time.perf_counter()
         if form == "octet-stream":
             answer = control.http.post(
@@ -265,7 +267,9 @@ def end_to_end(
                 headers={"content-type": "application/octet-stream"},
             )
         else:
-            answer = control.http.post(path, json={"oplogIdx": idx, **json_body})
+            answer = control.http.post(
+                path, content=json_body, headers={"content-type": "application/json"}
+            )
         response = held.result(timeout=600)
         times.append(time.perf_counter() - t0)
         if answer.text != "true" or response.status_code != 200:

@@ -8,9 +8,11 @@ the inside: this script wraps the functions a completion goes through with timer
 wrapping is this script's alone; the product has no tracing hooks). Per round a fresh agent
 of the payload guest (scripts/bench_payload.py's) is suspended on its promise under a held
 ``invoke-and-await``, then completed with the payload as ``application/octet-stream`` or
-Golem's JSON array; each line below is the median over the rounds of the milliseconds a
-step took (a step that ran twice in a round is summed), and ``end to end`` is from sending
-the completion until the held response arrives.
+Golem's JSON array (encoded before the clock starts). Each line is the median over the
+rounds of a step's wall time, the CPU time of the thread it ran on, and that thread's page
+faults (a step that ran twice in a round is summed; a step may overlap the one above it);
+``end to end`` is from sending the completion until the held response arrives. CPU time is
+what a quiet machine would show; wall time adds the wait for a core.
 
     .venv/bin/python scripts/trace_payload.py [--size 1048576] [--rounds 5] [--form both]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import resource
@@ -103,7 +106,6 @@ def instrument() -> None:
     _timed(promises.PromiseService, "complete", "service.complete (whole)")
     _timed(sqlite_db.SqliteDatabase, "_commit", "SQLite COMMIT (all commits)")
     _timed(sqlite_oplog.SqliteOplog, "read_oplog_resume_kinds", "read the oplog for resume")
-    _timed(executor.Executor, "run_agent", "executor.run_agent (the resumed run)")
     _timed(executor.Executor, "_instance", "  instantiate + read oplog")
     _timed(linking, "dispatch", "  host calls (lift + run + record + lower)")
     _timed_host_func("await-promise", "    await-promise (store read of payload)")
@@ -137,6 +139,7 @@ def trace(api: Api, waiter: Api, size: int, rounds: int, form: str) -> dict[str,
         held = pool.submit(waiter.invoke_and_await, name, "create-and-await-size")
         idx = _suspended(api, name)
         path = api.path(name, "/complete")
+        json_body = json.dumps({"oplogIdx": idx, "data": list(payload)}).encode()
         with _lock:
             _spent.clear()
             _cpu.clear()
@@ -150,7 +153,9 @@ def trace(api: Api, waiter: Api, size: int, rounds: int, form: str) -> dict[str,
                 headers={"content-type": "application/octet-stream"},
             )
         else:
-            answer = api.http.post(path, json={"oplogIdx": idx, "data": list(payload)})
+            answer = api.http.post(
+                path, content=json_body, headers={"content-type": "application/json"}
+            )
         t_ack = time.perf_counter() - t0
         response = held.result(timeout=600)
         total = time.perf_counter() - t0
