@@ -8,11 +8,13 @@ the inside: this script wraps the functions a completion goes through with timer
 wrapping is this script's alone; the product has no tracing hooks). Per round a fresh agent
 of the payload guest (scripts/bench_payload.py's) is suspended on its promise under a held
 ``invoke-and-await``, then completed with the payload as ``application/octet-stream`` or
-Golem's JSON array (encoded before the clock starts). Each line is the median over the
-rounds of a step's wall time, the CPU time of the thread it ran on, and that thread's page
-faults (a step that ran twice in a round is summed; a step may overlap the one above it);
-``end to end`` is from sending the completion until the held response arrives. CPU time is
-what a quiet machine would show; wall time adds the wait for a core.
+Golem's JSON array (encoded before the clock starts).
+
+Each line is the median over the rounds of: when a step first began (from sending the
+completion), its wall time, the CPU time of the thread it ran on, and that thread's page
+faults. A step that ran twice in a round is summed; an indented step runs inside the one
+above it. ``end to end`` is from sending the completion until the held response arrives.
+CPU time is what a quiet machine would show; wall time adds the wait for a core.
 
     .venv/bin/python scripts/trace_payload.py [--size 1048576] [--rounds 5] [--form both]
 """
@@ -51,6 +53,8 @@ from tests.server_util import Api, add_component, free_port  # noqa: E402
 _spent: dict[str, float] = defaultdict(float)
 _cpu: dict[str, float] = defaultdict(float)
 _faults: dict[str, int] = defaultdict(int)
+_began: dict[str, float] = {}  # label -> when it first began, from the round's start
+_round_start = 0.0
 _lock = threading.Lock()
 
 
@@ -62,6 +66,7 @@ def _now() -> tuple[float, float, int]:
 def _add(label: str, start: tuple[float, float, int]) -> None:
     end = _now()
     with _lock:
+        _began.setdefault(label, start[0] - _round_start)
         _spent[label] += end[0] - start[0]
         _cpu[label] += end[1] - start[1]
         _faults[label] += end[2] - start[2]
@@ -108,7 +113,7 @@ def instrument() -> None:
     _timed(sqlite_oplog.SqliteOplog, "read_oplog_resume_kinds", "read the oplog for resume")
     _timed(executor.Executor, "_instance", "  instantiate + read oplog")
     _timed(linking, "dispatch", "  host calls (lift + run + record + lower)")
-    _timed_host_func("await-promise", "    await-promise (store read of payload)")
+    _timed_host_func("[method]get-promise-result.get", "    get (store read of payload)")
     _timed(fastvalues, "_lower_bytes", "    lower list<u8> into a value array")
     _timed(fastvalues, "call", "  export calls (incl. wasmtime's conversion)")
 
@@ -133,18 +138,20 @@ def _serve(store_dir: Path, port: int) -> tuple[uvicorn.Server, threading.Thread
 def trace(api: Api, waiter: Api, size: int, rounds: int, form: str) -> dict[str, list[float]]:
     payload = os.urandom(size)
     pool = ThreadPoolExecutor(max_workers=1)
-    per_round: dict[str, list[tuple[float, float, int]]] = defaultdict(list)
+    per_round: dict[str, list[tuple[float, float, float, int]]] = defaultdict(list)
     for i in range(rounds + 1):  # round 0 warms up
         name = f"trace-{form}-{i}"
         held = pool.submit(waiter.invoke_and_await, name, "create-and-await-size")
         idx = _suspended(api, name)
         path = api.path(name, "/complete")
         json_body = json.dumps({"oplogIdx": idx, "data": list(payload)}).encode()
+        global _round_start
         with _lock:
             _spent.clear()
             _cpu.clear()
             _faults.clear()
-        t0 = time.perf_counter()
+            _began.clear()
+            t0 = _round_start = time.perf_counter()
         if form == "octet-stream":
             answer = api.http.post(
                 path,
@@ -164,11 +171,11 @@ def trace(api: Api, waiter: Api, size: int, rounds: int, form: str) -> dict[str,
         if i == 0:
             continue
         with _lock:
-            spent = [(k, v, _cpu[k], _faults[k]) for k, v in _spent.items()]
-        per_round["end to end"].append((total, math.nan, 0))
-        per_round["completion acknowledged (client)"].append((t_ack, math.nan, 0))
-        for label, wall, cpu, faults in spent:
-            per_round[label].append((wall, cpu, faults))
+            spent = [(k, _began[k], v, _cpu[k], _faults[k]) for k, v in _spent.items()]
+        per_round["end to end"].append((0.0, total, math.nan, 0))
+        per_round["completion acknowledged (client)"].append((0.0, t_ack, math.nan, 0))
+        for label, began, wall, cpu, faults in sorted(spent, key=lambda r: r[1]):
+            per_round[label].append((began, wall, cpu, faults))
     pool.shutdown()
     return per_round
 
@@ -199,10 +206,15 @@ def main() -> None:
             for form in forms:
                 rows = trace(api, waiter, args.size, args.rounds, form)
                 print(f"\n-- {args.size}-byte completion, {form}: medians over {args.rounds} --")
-                print(f"{'':52}{'wall ms':>9}{'CPU ms':>9}{'faults':>8}")
+                print(f"{'':52}{'from ms':>9}{'wall ms':>9}{'CPU ms':>9}{'faults':>8}")
                 for label, values in rows.items():
-                    wall, cpu, faults = (statistics.median(v) for v in zip(*values, strict=True))
-                    print(f"{label:52}{wall * 1000:9.1f}{cpu * 1000:9.1f}{faults:8.0f}")
+                    began, wall, cpu, faults = (
+                        statistics.median(v) for v in zip(*values, strict=True)
+                    )
+                    print(
+                        f"{label:52}{began * 1000:9.1f}{wall * 1000:9.1f}{cpu * 1000:9.1f}"
+                        f"{faults:8.0f}"
+                    )
         finally:
             server.should_exit = True
             thread.join(timeout=60)
