@@ -17,7 +17,11 @@ never asserted; the fast value path beside wasmtime-py's stock one in the same r
    payload, resuming the agent and handing it the bytes.
 
     .venv/bin/python scripts/bench_payload.py [--size 1048576] [--rounds 5]
-        [--stock-rounds 2] [--threads 2] [--repeat 5]
+        [--stock-rounds 2] [--threads 2] [--repeat 5] [--compare REV]
+
+``--compare REV`` first runs the REST part against revision REV (a temporary worktree;
+its servers run that revision's code) in the same run. The breakdown of one completion's
+time is scripts/trace_payload.py's.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from host.conformance.build import build_wat, wasm_tools  # noqa: E402
 from host.runtime import fastvalues, malloc  # noqa: E402
 from host.runtime.typeconv import func_sig  # noqa: E402
 from host.values import U8, ListT  # noqa: E402
+from scripts.benchlib import run_baseline  # noqa: E402
 from tests.server_util import Api, Server, add_component  # noqa: E402
 
 GOAL_S = 0.100
@@ -321,10 +326,17 @@ def main() -> None:
         "--repeat", type=int, default=5, help="in-process repetitions (0: skip that part)"
     )
     parser.add_argument("--threads", type=int, default=2, help="the servers' --threads")
+    parser.add_argument(
+        "--compare", metavar="REV", help="first measure revision REV (a temporary worktree)"
+    )
+    parser.add_argument("--label", default="working tree", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare:
+        run_baseline(__file__, args.compare)
+    baseline = args.label != "working tree"
     tuned = malloc.tune()  # as agent-host serve does; AGENT_HOST_MALLOC_TUNE=0 to compare
     print(
-        f"$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
+        f"== {args.label} ==\n$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
         f"Python {platform.python_version()}, wasmtime {version('wasmtime')} "
         f"(fast path {'enabled' if fastvalues.ENABLED else 'DISABLED'}), "
@@ -332,7 +344,7 @@ def main() -> None:
     )
     tmp = Path(tempfile.mkdtemp(prefix="bench-payload-"))
     try:
-        if args.repeat:
+        if args.repeat and not baseline:  # in process: it would measure this tree's code
             conversions(tmp, args.size, args.repeat)
         median = rest(tmp, args.size, args.rounds, args.stock_rounds, args.threads)
     finally:
