@@ -51,11 +51,12 @@ import wasmtime  # noqa: E402
 from wasmtime import _ffi as ffi  # noqa: E402
 from wasmtime import component as wc  # noqa: E402
 
-from host.conformance.build import build_wat, wasm_tools  # noqa: E402
+from host.conformance.build import wasm_tools  # noqa: E402
 from host.runtime import fastvalues, malloc  # noqa: E402
 from host.runtime.typeconv import func_sig  # noqa: E402
 from host.values import U8, ListT  # noqa: E402
 from scripts.benchlib import run_baseline  # noqa: E402
+from tests.fixtures.payload_guest import payload_size_guest  # noqa: E402
 from tests.server_util import Api, Server, add_component  # noqa: E402
 
 GOAL_S = 0.100
@@ -91,21 +92,6 @@ ECHO_WAT = """(module
     (call $host (local.get 0) (local.get 1) (i32.const 256))
     (i32.const 256)))
 """
-
-AWAIT_SIZE_WIT = """
-    /// create, await the new promise, return the payload's length (payload benchmark).
-    export create-and-await-size: func() -> u64;
-}"""
-AWAIT_SIZE_WAT = """
-  (func (export "create-and-await-size") (result i64)
-    (local $idx i64) (local $out i32)
-    (local.set $idx (call $create-own))
-    (local.set $out (call $await-id
-      (i64.load offset=0 (global.get $OWN)) (i64.load offset=8 (global.get $OWN))
-      (i32.load offset=16 (global.get $OWN)) (i32.load offset=20 (global.get $OWN))
-      (local.get $idx)))
-    (i64.extend_i32_u (i32.load offset=4 (local.get $out))))
-)"""
 
 
 def _ms(seconds: float) -> str:
@@ -222,16 +208,7 @@ def conversions(tmp: Path, size: int, repeat: int) -> None:
 
 
 def _bench_guest(tmp: Path) -> Path:
-    src = REPO / "tests" / "fixtures" / "wat" / "promises-1.3.0"
-    guest = tmp / "payload-guest"
-    guest.mkdir()
-    wit = (src / "world.wit").read_text().rstrip()
-    assert wit.endswith("}")
-    (guest / "world.wit").write_text(wit[:-1] + AWAIT_SIZE_WIT + "\n")
-    wat = (src / "guest.wat").read_text().rstrip()
-    assert wat.endswith(")")
-    (guest / "guest.wat").write_text(wat[:-1] + AWAIT_SIZE_WAT + "\n")
-    return build_wat(guest, tmp / "build", "payload-bench", REPO / "wit")
+    return payload_size_guest(tmp)
 
 
 def _suspended(api: Api, name: str) -> int:
