@@ -14,7 +14,9 @@ never asserted; the fast value path beside wasmtime-py's stock one in the same r
    ``invoke-and-await``; the time runs from sending the 1 MiB completion (raw
    ``application/octet-stream``, or Golem's JSON array, encoded before the clock starts)
    until the held response with the guest's answer arrives, so it covers storing the
-   payload, resuming the agent and handing it the bytes.
+   payload, resuming the agent and handing it the bytes. Beside it, the CPU time the
+   server process spent in the round (all its threads, from /proc): about what the round
+   would take on an idle machine, less the waits for fsync.
 
     .venv/bin/python scripts/bench_payload.py [--size 1048576] [--rounds 5]
         [--stock-rounds 2] [--threads 2] [--repeat 5] [--compare REV]
@@ -225,14 +227,28 @@ def _suspended(api: Api, name: str) -> int:
     raise RuntimeError(f"{name} did not suspend")
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU time the process's threads have run so far (schedstat: nanoseconds on a core)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile
+    return total / 1e9
+
+
 def end_to_end(
     server: Server, cid: str, size: int, rounds: int, form: str, tag: str
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
+    """Per round: the wall time, and the CPU time the server spent meanwhile (what the round
+    would take on an idle machine, about, less the client's side and the waits in fsync)."""
     control = Api(server.client(timeout=300), cid)
     waiter = Api(server.client(timeout=300), cid)
     pool = ThreadPoolExecutor(max_workers=1)
     payload = os.urandom(size)
-    times = []
+    times, cpu = [], []
+    pid = server.proc.pid
     for i in range(rounds):
         name = f"{tag}-{form}-{i}"
         held = pool.submit(waiter.invoke_and_await, name, "create-and-await-size")
@@ -240,7 +256,7 @@ def end_to_end(
         path = control.path(name, "/complete")
         # Encoded before the clock starts: the client's own JSON encoding is not the host's.
         json_body = json.dumps({"oplogIdx": idx, "data": list(payload)}).encode()
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_s(pid), time.perf_counter()
         if form == "octet-stream":
             answer = control.http.post(
                 path,
@@ -254,17 +270,18 @@ def end_to_end(
             )
         response = held.result(timeout=600)
         times.append(time.perf_counter() - t0)
+        cpu.append(_cpu_s(pid) - c0)
         if answer.text != "true" or response.status_code != 200:
             raise RuntimeError(f"{name}: complete {answer.text}, held {response.text}")
         if response.json()["result"] != size:
             raise RuntimeError(f"{name}: the guest saw {response.json()['result']} bytes")
     pool.shutdown()
-    return times
+    return times, cpu
 
 
 def rest(tmp: Path, size: int, rounds: int, stock_rounds: int, threads: int) -> float | None:
     wasm = _bench_guest(tmp)
-    results: dict[tuple[str, str], list[float]] = {}
+    results: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     for path_name, env, n in (("fast", "1", rounds), ("stock", "0", stock_rounds)):
         if n == 0:
             continue
@@ -283,15 +300,16 @@ def rest(tmp: Path, size: int, rounds: int, stock_rounds: int, threads: int) -> 
         finally:
             server.stop(timeout=60)
     print(f"\n-- {size}-byte completion over REST -> the guest has the bytes --")
-    print(f"{'':28}{'median':>12}{'min':>12}{'max':>12}  rounds")
-    for (path_name, form), times in results.items():
+    print(f"{'':28}{'median':>12}{'min':>12}{'max':>12}{'server CPU':>12}  rounds")
+    for (path_name, form), (times, cpu) in results.items():
         label = f"{path_name} path, {form}"
         print(
             f"{label:28}{_ms(statistics.median(times)):>12}{_ms(min(times)):>12}"
-            f"{_ms(max(times)):>12}  {len(times)}"
+            f"{_ms(max(times)):>12}{_ms(statistics.median(cpu)):>12}  {len(times)}"
         )
+    print("(server CPU: the median CPU time the server process spent during a round)")
     fast = results.get(("fast", "octet-stream"))
-    return None if fast is None else statistics.median(fast)
+    return None if fast is None else statistics.median(fast[0])
 
 
 def main() -> None:
