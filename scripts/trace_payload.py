@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 import uvicorn  # noqa: E402
 
-from host.runtime import executor, fastvalues, golem, linking, malloc  # noqa: E402
+from host.runtime import executor, fastbytes, fastvalues, golem, linking, malloc  # noqa: E402
 from host.server import payloads  # noqa: E402
 from host.service import promises  # noqa: E402
 from host.store import sqlite_db, sqlite_oplog  # noqa: E402
@@ -114,7 +114,7 @@ def instrument() -> None:
     _timed(executor.Executor, "_instance", "  instantiate + read oplog")
     _timed(linking, "dispatch", "  host calls (lift + run + record + lower)")
     _timed_host_func("[method]get-promise-result.get", "    get (store read of payload)")
-    _timed(fastvalues, "_lower_bytes", "    lower list<u8> into a value array")
+    _timed(fastbytes, "lower_bytes", "    lower list<u8> into a value array")
     _timed(fastvalues, "call", "  export calls (incl. wasmtime's conversion)")
 
 
