@@ -2,7 +2,8 @@
 """Figures for large promise payloads (issue 13: 1 MiB end to end in <= 100 ms), printed,
 never asserted; the fast value path beside wasmtime-py's stock one in the same run.
 
-1. Conversion, in this process: a 1 MiB ``list<u8>`` lowered (host -> guest value) and
+1. Conversion, in this process (CPU time of the one thread doing it, so other load on the
+   machine does not count): a 1 MiB ``list<u8>`` lowered (host -> guest value) and
    lifted (guest -> host value) by ``host.runtime.fastvalues`` and by wasmtime-py's own
    ``ValType.convert_to_c``/``convert_from_c``; then whole calls of a WAT echo component
    (``echo``: the bytes in and out as an export's parameter and result; ``via``: the
@@ -12,18 +13,25 @@ never asserted; the fast value path beside wasmtime-py's stock one in the same r
    plus ``create-and-await-size``: create a promise, await it, return the payload's
    length). Per round a fresh agent is suspended on its promise under a held
    ``invoke-and-await``; the time runs from sending the 1 MiB completion (raw
-   ``application/octet-stream``, or Golem's JSON array) until the held response with the
-   guest's answer arrives, so it covers storing the payload, resuming the agent and
-   handing it the bytes.
+   ``application/octet-stream``, or Golem's JSON array, encoded before the clock starts)
+   until the held response with the guest's answer arrives, so it covers storing the
+   payload, resuming the agent and handing it the bytes. Beside it, the CPU time the
+   server process spent in the round (all its threads, from /proc): about what the round
+   would take on an idle machine, less the waits for fsync.
 
     .venv/bin/python scripts/bench_payload.py [--size 1048576] [--rounds 5]
-        [--stock-rounds 2] [--workers 2]
+        [--stock-rounds 2] [--threads 2] [--repeat 5] [--compare REV]
+
+``--compare REV`` first runs the REST part against revision REV (a temporary worktree;
+its servers run that revision's code) in the same run. The breakdown of one completion's
+time is scripts/trace_payload.py's.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import platform
 import shutil
@@ -46,10 +54,12 @@ import wasmtime  # noqa: E402
 from wasmtime import _ffi as ffi  # noqa: E402
 from wasmtime import component as wc  # noqa: E402
 
-from host.conformance.build import build_wat, wasm_tools  # noqa: E402
+from host.conformance.build import wasm_tools  # noqa: E402
 from host.runtime import fastvalues, malloc  # noqa: E402
 from host.runtime.typeconv import func_sig  # noqa: E402
 from host.values import U8, ListT  # noqa: E402
+from scripts.benchlib import run_baseline  # noqa: E402
+from tests.fixtures.payload_guest import payload_size_guest  # noqa: E402
 from tests.server_util import Api, Server, add_component  # noqa: E402
 
 GOAL_S = 0.100
@@ -86,21 +96,6 @@ ECHO_WAT = """(module
     (i32.const 256)))
 """
 
-AWAIT_SIZE_WIT = """
-    /// create, await the new promise, return the payload's length (payload benchmark).
-    export create-and-await-size: func() -> u64;
-}"""
-AWAIT_SIZE_WAT = """
-  (func (export "create-and-await-size") (result i64)
-    (local $idx i64) (local $out i32)
-    (local.set $idx (call $create-own))
-    (local.set $out (call $await-id
-      (i64.load offset=0 (global.get $OWN)) (i64.load offset=8 (global.get $OWN))
-      (i32.load offset=16 (global.get $OWN)) (i32.load offset=20 (global.get $OWN))
-      (local.get $idx)))
-    (i64.extend_i32_u (i32.load offset=4 (local.get $out))))
-)"""
-
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
@@ -109,9 +104,9 @@ def _ms(seconds: float) -> str:
 def _best(fn: Callable[[], Any], repeat: int) -> float:
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.thread_time() - t0)
     return min(times)
 
 
@@ -135,7 +130,10 @@ def _echo_component(tmp: Path) -> tuple[wasmtime.Engine, wc.Component]:
 def conversions(tmp: Path, size: int, repeat: int) -> None:
     engine, component = _echo_component(tmp)
     data = os.urandom(size)
-    print(f"\n-- conversion of a {size}-byte list<u8>, in process (best of {repeat}) --")
+    print(
+        f"\n-- conversion of a {size}-byte list<u8>, in process (CPU time of this thread, "
+        f"where wasm runs too; best of {repeat}) --"
+    )
 
     def instance(fast: bool) -> tuple[wasmtime.Store, wc.Instance, dict[str, Any]]:
         imported = component.type.imports(engine)["host-bytes"].ty
@@ -174,16 +172,16 @@ def conversions(tmp: Path, size: int, repeat: int) -> None:
 
     def fast_lift() -> None:
         val = lowered()
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         assert fastvalues.lift_from(val, BYTES) == data
-        timed.append(time.perf_counter() - t0)
+        timed.append(time.thread_time() - t0)
         ffi.wasmtime_component_val_delete(ctypes.byref(val))
 
     def stock_lift() -> None:
         val = lowered()
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         assert stock_type.convert_from_c(val) == data  # frees the list itself
-        timed.append(time.perf_counter() - t0)
+        timed.append(time.thread_time() - t0)
 
     rows = [("lower (host -> guest value)", _best(fast_lower, repeat), _best(stock_lower, 1))]
     timed: list[float] = []
@@ -216,16 +214,7 @@ def conversions(tmp: Path, size: int, repeat: int) -> None:
 
 
 def _bench_guest(tmp: Path) -> Path:
-    src = REPO / "tests" / "fixtures" / "wat" / "promises-1.3.0"
-    guest = tmp / "payload-guest"
-    guest.mkdir()
-    wit = (src / "world.wit").read_text().rstrip()
-    assert wit.endswith("}")
-    (guest / "world.wit").write_text(wit[:-1] + AWAIT_SIZE_WIT + "\n")
-    wat = (src / "guest.wat").read_text().rstrip()
-    assert wat.endswith(")")
-    (guest / "guest.wat").write_text(wat[:-1] + AWAIT_SIZE_WAT + "\n")
-    return build_wat(guest, tmp / "build", "payload-bench", REPO / "wit")
+    return payload_size_guest(tmp)
 
 
 def _suspended(api: Api, name: str) -> int:
@@ -242,21 +231,36 @@ def _suspended(api: Api, name: str) -> int:
     raise RuntimeError(f"{name} did not suspend")
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU time the process's threads have run so far (schedstat: nanoseconds on a core)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile
+    return total / 1e9
+
+
 def end_to_end(
     server: Server, cid: str, size: int, rounds: int, form: str, tag: str
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
+    """Per round: the wall time, and the CPU time the server spent meanwhile (what the round
+    would take on an idle machine, about, less the client's side and the waits in fsync)."""
     control = Api(server.client(timeout=300), cid)
     waiter = Api(server.client(timeout=300), cid)
     pool = ThreadPoolExecutor(max_workers=1)
     payload = os.urandom(size)
-    json_body = {"data": list(payload)}
-    times = []
+    times, cpu = [], []
+    pid = server.proc.pid
     for i in range(rounds):
         name = f"{tag}-{form}-{i}"
         held = pool.submit(waiter.invoke_and_await, name, "create-and-await-size")
         idx = _suspended(control, name)
         path = control.path(name, "/complete")
-        t0 = time.perf_counter()
+        # Encoded before the clock starts: the client's own JSON encoding is not the host's.
+        json_body = json.dumps({"oplogIdx": idx, "data": list(payload)}).encode()
+        c0, t0 = _cpu_s(pid), time.perf_counter()
         if form == "octet-stream":
             answer = control.http.post(
                 path,
@@ -265,20 +269,23 @@ def end_to_end(
                 headers={"content-type": "application/octet-stream"},
             )
         else:
-            answer = control.http.post(path, json={"oplogIdx": idx, **json_body})
+            answer = control.http.post(
+                path, content=json_body, headers={"content-type": "application/json"}
+            )
         response = held.result(timeout=600)
         times.append(time.perf_counter() - t0)
+        cpu.append(_cpu_s(pid) - c0)
         if answer.text != "true" or response.status_code != 200:
             raise RuntimeError(f"{name}: complete {answer.text}, held {response.text}")
         if response.json()["result"] != size:
             raise RuntimeError(f"{name}: the guest saw {response.json()['result']} bytes")
     pool.shutdown()
-    return times
+    return times, cpu
 
 
-def rest(tmp: Path, size: int, rounds: int, stock_rounds: int, workers: int) -> float | None:
+def rest(tmp: Path, size: int, rounds: int, stock_rounds: int, threads: int) -> float | None:
     wasm = _bench_guest(tmp)
-    results: dict[tuple[str, str], list[float]] = {}
+    results: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     for path_name, env, n in (("fast", "1", rounds), ("stock", "0", stock_rounds)):
         if n == 0:
             continue
@@ -286,7 +293,7 @@ def rest(tmp: Path, size: int, rounds: int, stock_rounds: int, workers: int) -> 
         cid = add_component(store, wasm, "payload")
         os.environ["AGENT_HOST_FASTPATH"] = env  # the server inherits it
         try:
-            server = Server(store, workers=workers, await_timeout=600, log=tmp / f"{path_name}.log")
+            server = Server(store, threads=threads, await_timeout=600, log=tmp / f"{path_name}.log")
             server.start()
         finally:
             os.environ.pop("AGENT_HOST_FASTPATH", None)
@@ -297,15 +304,16 @@ def rest(tmp: Path, size: int, rounds: int, stock_rounds: int, workers: int) -> 
         finally:
             server.stop(timeout=60)
     print(f"\n-- {size}-byte completion over REST -> the guest has the bytes --")
-    print(f"{'':28}{'median':>12}{'min':>12}{'max':>12}  rounds")
-    for (path_name, form), times in results.items():
+    print(f"{'':28}{'median':>12}{'min':>12}{'max':>12}{'server CPU':>12}  rounds")
+    for (path_name, form), (times, cpu) in results.items():
         label = f"{path_name} path, {form}"
         print(
             f"{label:28}{_ms(statistics.median(times)):>12}{_ms(min(times)):>12}"
-            f"{_ms(max(times)):>12}  {len(times)}"
+            f"{_ms(max(times)):>12}{_ms(statistics.median(cpu)):>12}  {len(times)}"
         )
+    print("(server CPU: the median CPU time the server process spent during a round)")
     fast = results.get(("fast", "octet-stream"))
-    return None if fast is None else statistics.median(fast)
+    return None if fast is None else statistics.median(fast[0])
 
 
 def main() -> None:
@@ -313,12 +321,21 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1 << 20, help="payload bytes")
     parser.add_argument("--rounds", type=int, default=5, help="REST rounds, fast path")
     parser.add_argument("--stock-rounds", type=int, default=2, help="REST rounds, stock path")
-    parser.add_argument("--repeat", type=int, default=5, help="in-process repetitions")
-    parser.add_argument("--workers", type=int, default=2, help="the servers' --workers")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="in-process repetitions (0: skip that part)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="the servers' --threads")
+    parser.add_argument(
+        "--compare", metavar="REV", help="first measure revision REV (a temporary worktree)"
+    )
+    parser.add_argument("--label", default="working tree", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare:
+        run_baseline(__file__, args.compare)
+    baseline = args.label != "working tree"
     tuned = malloc.tune()  # as agent-host serve does; AGENT_HOST_MALLOC_TUNE=0 to compare
     print(
-        f"$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
+        f"== {args.label} ==\n$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
         f"Python {platform.python_version()}, wasmtime {version('wasmtime')} "
         f"(fast path {'enabled' if fastvalues.ENABLED else 'DISABLED'}), "
@@ -326,8 +343,9 @@ def main() -> None:
     )
     tmp = Path(tempfile.mkdtemp(prefix="bench-payload-"))
     try:
-        conversions(tmp, args.size, args.repeat)
-        median = rest(tmp, args.size, args.rounds, args.stock_rounds, args.workers)
+        if args.repeat and not baseline:  # in process: it would measure this tree's code
+            conversions(tmp, args.size, args.repeat)
+        median = rest(tmp, args.size, args.rounds, args.stock_rounds, args.threads)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if median is not None:

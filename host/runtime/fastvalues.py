@@ -13,9 +13,7 @@ by our own cached :class:`~host.values.types.WitType` instead of wasmtime's type
 
 - :func:`call` calls an exported ``Func`` with a :class:`FuncSig` the caller keeps;
 - :func:`add_func` defines a host import whose arguments and result go the same way;
-- ``list<u8>`` is written and read in bulk: the 32-byte value array is filled by two strided
-  slice assignments over a ``memoryview`` of the list's memory (kind byte at offset 0, the
-  byte itself at offset 8) and read back by one strided slice.
+- ``list<u8>`` is written and read in bulk (:mod:`host.runtime.fastbytes`).
 
 It relies on wasmtime-py internals of the version it was written for (the ``_ffi`` bindings,
 ``Func._func``, ``catch_exceptions``/``enter_wasm``, ``Slab``) and the C API's ownership
@@ -43,6 +41,7 @@ from wasmtime import component as wc
 from wasmtime._slab import Slab
 from wasmtime.component._enter import catch_exceptions, enter_wasm
 
+from host.runtime import fastbytes
 from host.runtime.typeconv import _classes, _tagged
 from host.values.types import (
     EnumT,
@@ -156,36 +155,6 @@ def _prim_lowerer(kind: str) -> Lower:
         setattr(c.of, field, v)
 
     return lower_int
-
-
-def _lower_bytes(store: Any, v: Any, c: Any) -> None:
-    if not isinstance(v, bytes):
-        raise TypeError("expected bytes value")
-    n = len(v)
-    raw = ffi.wasmtime_component_vallist_t()
-    ffi.wasmtime_component_vallist_new_uninit(raw, n)  # n x Bool(false), owned by raw
-    if n:
-        view = _view(raw.data, n)
-        view[0::_VAL_SIZE] = _u8_kinds(n)
-        view[_PAYLOAD_AT::_VAL_SIZE] = v
-    c.of.list = raw
-    c.kind = _LIST
-
-
-def _view(data: Any, n: int) -> memoryview:
-    """The bytes of ``n`` values starting at the pointer ``data``."""
-    address = ctypes.cast(data, ctypes.c_void_p).value
-    return memoryview((ctypes.c_ubyte * (n * _VAL_SIZE)).from_address(address or 0)).cast("B")
-
-
-_kinds_cache = b""
-
-
-def _u8_kinds(n: int) -> bytes | memoryview:
-    global _kinds_cache
-    if len(_kinds_cache) < n:
-        _kinds_cache = bytes([_U8]) * max(n, 2 * len(_kinds_cache))
-    return memoryview(_kinds_cache)[:n]
 
 
 def _list_lowerer(elem: Lower) -> Lower:
@@ -341,7 +310,7 @@ def _resource_lowerer(own: bool) -> Lower:
 @lru_cache(maxsize=4096)
 def _lowerer(ty: WitType) -> Lower:
     if ty == ListT(Prim("u8")):
-        return _lower_bytes
+        return fastbytes.lower_bytes
     if isinstance(ty, Prim):
         return _prim_lowerer(ty.kind)
     if isinstance(ty, ListT):
@@ -373,13 +342,6 @@ def _prim_lifter(kind: str) -> Lift:
         return lambda c: ffi.to_str(c.of.string)
     field = _INT_FIELDS[kind]
     return lambda c: int(getattr(c.of, field))
-
-
-def _lift_bytes(c: Any) -> bytes:
-    n = c.of.list.size
-    if n == 0:
-        return b""
-    return _view(c.of.list.data, n)[_PAYLOAD_AT::_VAL_SIZE].tobytes()
 
 
 def _list_lifter(elem: Lift) -> Lift:
@@ -442,7 +404,7 @@ def _lift_resource(c: Any) -> wc.ResourceAny:
 @lru_cache(maxsize=4096)
 def _lifter(ty: WitType) -> Lift:
     if ty == ListT(Prim("u8")):
-        return _lift_bytes
+        return fastbytes.lift_bytes
     if isinstance(ty, Prim):
         return _prim_lifter(ty.kind)
     if isinstance(ty, ListT):

@@ -16,7 +16,9 @@ from host.ids import AgentId, PromiseId
 from host.oplog import ChangePersistenceLevel, HostCall, Jump, PromiseCreated
 from host.runtime import golem_workers
 from host.runtime import pollables as pl
+from host.runtime import promise_payloads as pp
 from host.runtime.failures import DEFAULT_RETRY_POLICY
+from host.runtime.promise_payloads import StoredPayload
 from host.runtime.session import HostFunc, Kind, LimitExceeded, Session, Suspend
 from host.secrets import matches
 from host.values import Case, Some, bytes_to_json, from_json, to_json
@@ -168,14 +170,16 @@ def _await_promise(session: Session, value: dict[str, Any]) -> bytes:
     promise = _own_promise(session, value, "await")
     record = session.store.get_promise(promise)
     if record.completed:
-        return record.data or b""
+        return StoredPayload(record.data or b"", promise.oplog_idx)
     raise Suspend((promise.oplog_idx,), None)
 
 
 def _poll_promise(session: Session, value: dict[str, Any]) -> Some | None:
     promise = _own_promise(session, value, "poll")
     record = session.store.get_promise(promise)
-    return Some(record.data or b"") if record.completed else None
+    if not record.completed:
+        return None
+    return Some(StoredPayload(record.data or b"", promise.oplog_idx))
 
 
 def _delete_promise(session: Session, value: dict[str, Any]) -> None:
@@ -209,7 +213,9 @@ def _get_promise(session: Session, value: dict[str, Any]) -> PromiseHandle:
 
 def _result_get(session: Session, handle: PromiseHandle) -> Some | None:
     record = session.store.get_promise(PromiseId(session.agent, handle.oplog_idx))
-    return Some(record.data or b"") if record.completed else None
+    if not record.completed:
+        return None
+    return Some(StoredPayload(record.data or b"", handle.oplog_idx))
 
 
 def _default_retry_policy(sig: FuncSig) -> dict[str, Any]:
@@ -252,14 +258,19 @@ R = Kind.READ
 FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {
     "create-promise": _create_promise,
     "complete-promise": _complete_promise,
-    "await-promise": _fixed(HostFunc(_await_promise, R)),
-    "poll-promise": _fixed(HostFunc(_poll_promise, R)),
+    # A payload's answer refers to the promise's row (host/runtime/promise_payloads.py).
+    "await-promise": _fixed(HostFunc(_await_promise, R, pp.snapshot_bytes, pp.rebuild_bytes)),
+    "poll-promise": _fixed(
+        HostFunc(_poll_promise, R, pp.snapshot_maybe_bytes, pp.rebuild_maybe_bytes)
+    ),
     "delete-promise": _fixed(HostFunc(_delete_promise, Kind.EFFECT)),
     "get-promise": _fixed(HostFunc(_get_promise)),
     "[method]get-promise-result.subscribe": _fixed(
         HostFunc(lambda s, h: pl.PromisePollable(h.oplog_idx))
     ),
-    "[method]get-promise-result.get": _fixed(HostFunc(_result_get, R)),
+    "[method]get-promise-result.get": _fixed(
+        HostFunc(_result_get, R, pp.snapshot_maybe_bytes, pp.rebuild_maybe_bytes)
+    ),
     "get-oplog-index": _fixed(HostFunc(lambda s: s.next_index - 1, R)),
     # Durability controls: cursor rules of host.replay (its docstring has them).
     "set-oplog-index": _fixed(HostFunc(lambda s, idx: s.jump_back(idx))),

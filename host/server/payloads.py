@@ -13,8 +13,10 @@ characters a byte) plus room for the other fields.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from host import webhooks
@@ -78,7 +80,46 @@ def _completion(path: str) -> bool:
     return path.startswith("/v1/components/") and path.rstrip("/").endswith("/complete")
 
 
-def json_completion(body: bytes, content_type: str | None) -> CompleteRequest:
+@dataclass(frozen=True)
+class JsonCompletion:
+    """A JSON completion's fields, the payload as bytes."""
+
+    oplog_idx: int
+    data: bytes
+    secret: str | None
+
+
+_FIELDS = frozenset(CompleteRequest.model_fields)
+_MAX_IDX = 2**64 - 1
+
+
+def _quick(body: bytes) -> JsonCompletion | None:
+    """The common, valid body read without pydantic's per-element validation (a 1 MiB
+    payload's million numbers: ~70 ms there, ~30 ms parsed by pydantic-core's JSON parser
+    and checked by ``bytes()``, which refuses anything but ints 0..255). None for anything
+    unusual, which :class:`CompleteRequest` then reads, with its own error messages; a
+    body with a ``true``/``false`` anywhere goes that way too (``bytes()`` takes them as
+    1 and 0, strict validation does not)."""
+    if b"true" in body or b"false" in body:
+        return None
+    try:
+        obj = pydantic_core.from_json(body)
+    except ValueError:
+        return None
+    if not (isinstance(obj, dict) and obj.keys() <= _FIELDS and "data" in obj):
+        return None
+    idx, data, secret = obj.get("oplogIdx"), obj["data"], obj.get("secret")
+    if type(idx) is not int or not 1 <= idx <= _MAX_IDX or type(data) is not list:
+        return None
+    if secret is not None and type(secret) is not str:
+        return None
+    try:
+        return JsonCompletion(idx, bytes(data), secret)
+    except (TypeError, ValueError):
+        return None
+
+
+def json_completion(body: bytes, content_type: str | None) -> JsonCompletion:
     """Golem's JSON body, or the validation errors in FastAPI's shape (``loc`` from body);
     a body of another type (not JSON, not octet-stream) is refused as FastAPI would."""
     kind = (content_type or "application/json").split(";")[0].strip().lower()
@@ -90,10 +131,14 @@ def json_completion(body: bytes, content_type: str | None) -> CompleteRequest:
             f"({OCTET_STREAM}), not {kind}",
             field="body",
         )
+    quick = _quick(body)
+    if quick is not None:
+        return quick
     try:
-        return CompleteRequest.model_validate_json(body)
+        model = CompleteRequest.model_validate_json(body)
     except ValidationError as exc:
         raise _request_errors(exc, "body") from None
+    return JsonCompletion(model.oplogIdx, bytes(model.data), model.secret)
 
 
 def raw_oplog_idx(value: str | None) -> int:

@@ -264,8 +264,8 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
             data, given = raw, x_promise_secret
         else:
             body = payloads.json_completion(raw, content_type)
-            oplog_idx, given = body.oplogIdx, x_promise_secret or body.secret
-            data = bytes(body.data)
+            oplog_idx, given = body.oplog_idx, x_promise_secret or body.secret
+            data = body.data
         return await in_thread(
             lambda: _complete(request, component_id, worker_name, oplog_idx, data, given)
         )

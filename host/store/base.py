@@ -389,6 +389,12 @@ class Store(ScheduleStore, abc.ABC):
         """PromiseNotFound for an unknown or deleted promise."""
 
     @abc.abstractmethod
+    def promise_payload(self, promise: PromiseId) -> bytes | None:
+        """The payload a promise was completed with (None while pending), deleted or not:
+        replay reads it where the oplog refers to it instead of holding a copy
+        (:mod:`host.runtime.promise_payloads`). PromiseNotFound if there is no such row."""
+
+    @abc.abstractmethod
     def complete_promise(
         self, promise: PromiseId, data: bytes, journal: Journal | None = None
     ) -> bool:

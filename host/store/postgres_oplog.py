@@ -10,14 +10,15 @@ from typing import Any
 
 import psycopg
 
-from host.errors import OplogConflict
-from host.ids import AgentId
+from host.errors import OplogConflict, PromiseNotFound
+from host.ids import AgentId, PromiseId
 from host.oplog import Entry
 from host.oplog_codec import decode_row, kind_of, take_row
 from host.store.base import InvocationState
 from host.store.oplog_migration import RESUME_KINDS_SQL
 from host.store.postgres_catalog import PostgresCatalog
 from host.store.postgres_db import agent_key
+from host.store.sqlite_db import _promise_key
 
 
 class PostgresOplog(PostgresCatalog):
@@ -125,3 +126,14 @@ class PostgresOplog(PostgresCatalog):
         with self._read() as db:
             rows = db.execute(sql, args).fetchall()
         return {AgentId(uuid.UUID(str(c)), str(n)): decode_row(e, d) for c, n, e, d in rows}
+
+    def promise_payload(self, promise: PromiseId) -> bytes | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT completed, data FROM promises "
+                "WHERE component_id = %s AND name = %s AND idx = %s",
+                _promise_key(promise),
+            ).fetchone()
+        if row is None:
+            raise PromiseNotFound(str(promise))
+        return bytes(row[1] or b"") if row[0] else None

@@ -7,14 +7,14 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from host.errors import OplogConflict
-from host.ids import AgentId
+from host.errors import OplogConflict, PromiseNotFound
+from host.ids import AgentId, PromiseId
 from host.oplog import Entry
 from host.oplog_codec import decode_row, kind_of, take_row
 from host.store.base import InvocationState
 from host.store.oplog_migration import RESUME_KINDS_SQL
 from host.store.sqlite_catalog import SqliteCatalog
-from host.store.sqlite_db import _key
+from host.store.sqlite_db import _key, _promise_key
 
 
 class SqliteOplog(SqliteCatalog):
@@ -114,3 +114,14 @@ class SqliteOplog(SqliteCatalog):
                 _key(agent),
             ).fetchone()
         return int(row[0])
+
+    def promise_payload(self, promise: PromiseId) -> bytes | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT completed, data FROM promises "
+                "WHERE component_id = ? AND name = ? AND idx = ?",
+                _promise_key(promise),
+            ).fetchone()
+        if row is None:
+            raise PromiseNotFound(str(promise))
+        return bytes(row[1] or b"") if row[0] else None
