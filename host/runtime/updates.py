@@ -58,15 +58,24 @@ MODES = {
 }
 
 
+_UPDATE_KINDS = frozenset({Jump, PendingUpdate, SuccessfulUpdate, FailedUpdate})
+
+
 def outcomes(entries: Sequence[Entry]) -> dict[int, Entry | None]:
     """Each update request's oplog index -> its outcome entry (None: not applied yet).
     Outcomes answer the oldest open request, in order; entries a Jump deleted do not
     count."""
-    deleted = [(e.start, e.end) for e in entries if isinstance(e, Jump)]
+    # One pass picking out the few entries that matter (a resume walks every entry here).
+    relevant = [
+        (i, e)
+        for i, e in enumerate(entries, start=1)
+        if type(e) in _UPDATE_KINDS  # noqa: E721 - exact types, the fast test
+    ]
+    deleted = [(e.start, e.end) for _, e in relevant if isinstance(e, Jump)]
     found: dict[int, Entry | None] = {}
     queue: list[int] = []
-    for i, e in enumerate(entries, start=1):
-        if any(s <= i <= t for s, t in deleted):
+    for i, e in relevant:
+        if deleted and any(s <= i <= t for s, t in deleted):
             continue
         if isinstance(e, PendingUpdate):
             queue.append(i)
