@@ -39,7 +39,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import wasmtime
-from wasmtime import _bindings as capi
 from wasmtime import _ffi as ffi
 from wasmtime import component as wc
 from wasmtime._slab import Slab

@@ -65,12 +65,11 @@ def outcomes(entries: Sequence[Entry]) -> dict[int, Entry | None]:
     """Each update request's oplog index -> its outcome entry (None: not applied yet).
     Outcomes answer the oldest open request, in order; entries a Jump deleted do not
     count."""
-    # One pass picking out the few entries that matter (a resume walks every entry here).
-    relevant = [
-        (i, e)
-        for i, e in enumerate(entries, start=1)
-        if type(e) in _UPDATE_KINDS  # noqa: E721 - exact types, the fast test
-    ]
+    # A resume walks every entry here: the types present, in one C-level pass, say whether
+    # there is anything to look at (most agents never update).
+    if _UPDATE_KINDS.isdisjoint(set(map(type, entries))):
+        return {}
+    relevant = [(i, e) for i, e in enumerate(entries, start=1) if type(e) in _UPDATE_KINDS]
     deleted = [(e.start, e.end) for _, e in relevant if isinstance(e, Jump)]
     found: dict[int, Entry | None] = {}
     queue: list[int] = []
