@@ -7,10 +7,13 @@ The ``ticker`` fixture's ``tick(N, 0)`` makes N calls of
 outside the host (no session, no oplog), and times ``tick(N, 0)`` in this process's CPU:
 
 1. ``floor``: a ctypes callback with address-typed parameters that releases the borrow
-   through the C API and copies a prebuilt ``ok`` into the result slot: what any Python
-   host function pays at least (ctypes' callback entry plus three C calls).
+   through the C API and copies a prebuilt ``ok`` into the result slot, its C calls
+   keeping the GIL: what any Python host function pays at least (ctypes' callback entry
+   plus four C calls), and what host/runtime/leancall.py does per replayed call besides
+   finding the recorded entry.
 2. ``pointer-typed``: the same work through wasmtime-py's own callback and function
-   prototypes (a pointer object per parameter and per argument).
+   prototypes (a pointer object per parameter and per argument, the GIL released and
+   re-taken around each C call).
 3. ``stock``: wasmtime-py's ``LinkerInstance.add_func`` with a Python function that
    converts its borrow with ``to_host`` and returns ``Variant("ok", None)``.
 
@@ -44,10 +47,16 @@ _OUT_ID, _ERR_ID = 7, 8
 WRITE = "[method]output-stream.blocking-write-and-flush"
 
 
+_KEEP_GIL = ctypes.PyDLL(ffi.dll._name)  # as host/runtime/leancall.py calls them
+
+
 def _c(name: str, restype: Any, *argtypes: Any) -> Any:
-    function = ffi.dll[name]
+    function = _KEEP_GIL[name]
     function.restype, function.argtypes = restype, argtypes
     return function
+
+
+_memmove = ctypes.PYFUNCTYPE(_VP, _VP, _VP, ctypes.c_size_t)(ctypes._memmove_addr)  # type: ignore[attr-defined]
 
 
 _to_host = _c("wasmtime_component_resource_any_to_host", _VP, _VP, _VP, _VP)
@@ -77,7 +86,7 @@ def _floor(env, ctx, ty, args, nargs, results, nresults):  # type: ignore[no-unt
         return 0  # not reached: the stream is a host resource
     _rep(out.value)
     _host_delete(out.value)
-    ctypes.memmove(results, OK, len(OK))
+    _memmove(results, OK, len(OK))
     return 0
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from wasmtime import _ffi as ffi
 
 from host.ids import AgentId, PromiseId
@@ -51,8 +51,7 @@ def _written(answers: Answers, response: object, ty: WitType) -> object:
 @given(typed_values)
 def test_answers_write_what_the_general_path_lowers(case: tuple[WitType, object]) -> None:
     ty, value = case
-    if has_resource(ty):
-        return  # such results are never answered in the trampoline (host objects)
+    assume(not has_resource(ty))  # such results are never answered in the trampoline
     response = to_json(value, ty, compact_bytes=True)  # type: ignore[arg-type]
     answers = Answers(ty)
     try:
