@@ -217,8 +217,7 @@ class _Import:
             out = _VP()
             err = _to_host(ctx, handle, ctypes.byref(out))
             if err:
-                error = ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
-                raise wasmtime.WasmtimeError._from_ptr(error)
+                raise _error(err)
             rep = _host_rep(out.value)
             _host_delete(out.value)
             found.append(session.resources.get(rep))
@@ -319,6 +318,13 @@ def add_func(
         raise wasmtime.WasmtimeError._from_ptr(err)
 
 
+def _error(address: int) -> wasmtime.WasmtimeError:
+    """The WasmtimeError a C call returned (as an address), now owned by Python."""
+    return wasmtime.WasmtimeError._from_ptr(
+        ctypes.cast(address, ctypes.POINTER(ffi.wasmtime_error_t))
+    )
+
+
 def _failed(session: Any, imp: _Import, exc: Exception) -> int:
     """What linking's callback does with an exception: keep it in the session, trap."""
     if session is not None:
@@ -334,7 +340,16 @@ def _lean(idx, ctx, _ty, args, nargs, results, nresults):  # type: ignore[no-unt
     if session is None or nargs != imp.nargs or nresults != imp.nresults:
         return catch_exceptions(_ctx(ctx), lambda store: _unexpected(imp, session))
     try:
-        objects = imp.objects(session, ctx, args) if imp.plain else []
+        if imp.plain == (0,):  # a method of a host resource: its handle, inline
+            out = _VP()
+            err = _to_host(ctx, _VP.from_address(args + _PAYLOAD_AT).value, ctypes.byref(out))
+            if err:
+                raise _error(err)
+            rep = _host_rep(out.value)
+            _host_delete(out.value)
+            objects = [session.resources.get(rep)]
+        else:
+            objects = imp.objects(session, ctx, args) if imp.plain else []
     except Exception as exc:
         return _failed(session, imp, exc)
     if imp.answerable and session.cursor < len(session.entries):
