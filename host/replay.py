@@ -157,7 +157,8 @@ class Replay:
         self.retried: set[str] = set()
         # Deleted regions (oplog indexes, inclusive), from every Jump in the log.
         self.deleted: list[tuple[int, int]] = []
-        for _, e in indexed(entries):  # one pass, over what was read
+        present = set(map(type, entries))  # one C-level pass: most logs hold neither
+        for _, e in indexed(entries) if Retried in present or Jump in present else ():
             if isinstance(e, Retried):
                 self.retried.add(e.invocation_id)
             elif isinstance(e, Jump):

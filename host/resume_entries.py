@@ -77,6 +77,9 @@ def entries_for_resume(
 def latest_snapshot(entries: Sequence[Entry]) -> tuple[int, str, str] | None:
     """(oplog index, base64 payload, mime type) of the latest snapshot that no Jump
     deleted: a :class:`Snapshot` or a snapshot-based :class:`SuccessfulUpdate`."""
+    present = set(map(type, entries))  # one C-level pass: most logs have no snapshot
+    if Snapshot not in present and SuccessfulUpdate not in present:
+        return None
     deleted = [(e.start, e.end) for _, e in indexed(entries) if isinstance(e, Jump)]
     for i in range(len(entries) - 1, 0, -1):
         entry = entries[i]

@@ -10,6 +10,7 @@ import the host does not provide is reported by name at registration.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
@@ -17,7 +18,7 @@ import wasmtime.component as wc
 
 from host.errors import InvalidComponent
 from host.replay import has_resource, host_call
-from host.runtime import fastvalues, golem, golem_agent, pollshim, wasi, wasi_http
+from host.runtime import fastvalues, golem, golem_agent, leancall, pollshim, wasi, wasi_http
 from host.runtime.session import HostFunc, Kind, Session, current_session
 from host.runtime.typeconv import from_wasmtime, func_sig, to_wasmtime
 from host.values import Case, Handle, Some
@@ -66,16 +67,25 @@ def _provided(interface: str, func: str, sig: FuncSig) -> HostFunc | None:
     return None
 
 
+@dataclass(frozen=True)
+class Routed(HostFunc):
+    """A routed function: ``impl`` runs the HostFunc ``choose`` picks (leancall's
+    trampoline asks ``choose`` itself to answer a replayed call in place)."""
+
+    choose: Callable[[Sequence[Any]], HostFunc] | None = None
+
+
 def _routed(sig: FuncSig, choose: Callable[[Sequence[Any]], HostFunc]) -> HostFunc:
     """A function whose kind depends on its arguments (an HTTP body stream is bookkeeping,
     stdout is recorded; the first get of a response is the journaled exchange): ``choose``
-    picks the HostFunc for each call, which then runs as its own kind."""
+    picks the HostFunc for each call, which then runs as its own kind. ``choose`` reads
+    only its first argument (the object the method is called on)."""
     param_types = [t for _, t in sig.params]
 
     def impl(session: Session, *args: Any) -> Any:
         return _run(session, sig, choose(args), param_types, args)
 
-    return HostFunc(impl, Kind.PURE)
+    return Routed(impl, Kind.PURE, choose=choose)
 
 
 def _refusal(name: str) -> HostFunc:
@@ -133,7 +143,7 @@ def build_linker(engine: wasmtime.Engine, component: wc.Component) -> wc.Linker:
                     if spec is None:
                         missing.append(f"{iname}.{fname}")
                         continue
-                    fastvalues.add_func(inst, fname, _callback(sig, spec), sig)
+                    _add_func(inst, fname, sig, spec)
     if missing:
         raise InvalidComponent(
             "the component imports what agent-host does not provide: "
@@ -180,6 +190,28 @@ def _interface_known(iname: str) -> bool:
     if iname in (golem.SECRETS_INTERFACE, golem.SECRETS_INTERFACE_V2):
         return True
     return base.startswith(wasi.FAMILIES) or iname == pollshim.HELPER
+
+
+def _add_func(inst: wc.LinkerInstance, name: str, sig: FuncSig, spec: HostFunc) -> None:
+    if not fastvalues.ENABLED:
+        fastvalues.add_func(inst, name, _callback(sig, spec), sig)
+        return
+    choose = spec.choose if isinstance(spec, Routed) else None
+    leancall.add_func(inst, name, sig, spec, _lifted_runner(sig, spec), _lift, choose)
+
+
+def _lifted_runner(sig: FuncSig, spec: HostFunc) -> Callable[[Session, Any, list[Any]], Any]:
+    """What :func:`_callback` does once the arguments are lifted (leancall lifts them)."""
+    param_types = [t for _, t in sig.params]
+
+    def run(session: Session, ctx: Any, args: list[Any]) -> Any:
+        try:
+            return _lower(session, _run(session, sig, spec, param_types, args), sig.result)
+        except Exception as exc:
+            session.raised = exc
+            raise wasmtime.WasmtimeError(f"host call {sig.name} raised {exc!r}") from None
+
+    return run
 
 
 def _callback(sig: FuncSig, spec: HostFunc) -> Callable[..., Any]:

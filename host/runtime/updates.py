@@ -58,15 +58,23 @@ MODES = {
 }
 
 
+_UPDATE_KINDS = frozenset({Jump, PendingUpdate, SuccessfulUpdate, FailedUpdate})
+
+
 def outcomes(entries: Sequence[Entry]) -> dict[int, Entry | None]:
     """Each update request's oplog index -> its outcome entry (None: not applied yet).
     Outcomes answer the oldest open request, in order; entries a Jump deleted do not
     count."""
-    deleted = [(e.start, e.end) for e in entries if isinstance(e, Jump)]
+    # A resume walks every entry here: the types present, in one C-level pass, say whether
+    # there is anything to look at (most agents never update).
+    if _UPDATE_KINDS.isdisjoint(set(map(type, entries))):
+        return {}
+    relevant = [(i, e) for i, e in enumerate(entries, start=1) if type(e) in _UPDATE_KINDS]
+    deleted = [(e.start, e.end) for _, e in relevant if isinstance(e, Jump)]
     found: dict[int, Entry | None] = {}
     queue: list[int] = []
-    for i, e in enumerate(entries, start=1):
-        if any(s <= i <= t for s, t in deleted):
+    for i, e in relevant:
+        if deleted and any(s <= i <= t for s, t in deleted):
             continue
         if isinstance(e, PendingUpdate):
             queue.append(i)

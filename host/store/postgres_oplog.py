@@ -13,7 +13,7 @@ import psycopg
 from host.errors import OplogConflict, PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry
-from host.oplog_codec import decode_row, kind_of, take_row
+from host.oplog_codec import decode_row, decode_rows, kind_of, take_row
 from host.store.base import InvocationState
 from host.store.oplog_migration import RESUME_KINDS_SQL
 from host.store.postgres_catalog import PostgresCatalog
@@ -77,7 +77,7 @@ class PostgresOplog(PostgresCatalog):
                 "AND idx >= %s ORDER BY idx LIMIT %s",
                 (*agent_key(agent), start, count),
             ).fetchall()
-        return [decode_row(head, data) for head, data in rows]
+        return decode_rows(rows)
 
     def read_oplog_resume_kinds(self, agent: AgentId) -> list[tuple[int, Entry]]:
         with self._read() as db:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from host.errors import OplogConflict, PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry
-from host.oplog_codec import decode_row, kind_of, take_row
+from host.oplog_codec import decode_row, decode_rows, kind_of, take_row
 from host.store.base import InvocationState
 from host.store.oplog_migration import RESUME_KINDS_SQL
 from host.store.sqlite_catalog import SqliteCatalog
@@ -73,7 +73,7 @@ class SqliteOplog(SqliteCatalog):
                 "ORDER BY idx LIMIT ?",
                 (*_key(agent), start, -1 if count is None else count),
             ).fetchall()
-        return [decode_row(head, data) for head, data in rows]
+        return decode_rows(rows)
 
     def read_oplog_resume_kinds(self, agent: AgentId) -> list[tuple[int, Entry]]:
         with self._read() as db:
