@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,16 +22,16 @@ from typing import Any
 import httpx
 import pytest
 
-from host.store.sqlite import SqliteStore
 from tests.fixtures.build import build_python_fixture
-from tests.server_util import Server, add_component, wait_until
+from tests.fixtures.postgres import env_for
+from tests.server_util import Server, add_component, store_view, wait_until
 
 pytestmark = pytest.mark.slow  # builds and compiles an 18 MB componentize-py guest
 
 
 def run(store: Path, *args: str) -> str:
     cmd = [str(Path(sys.executable).parent / "agent-host"), "--store", str(store), *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env_for(store))
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -42,7 +41,7 @@ def now_ms() -> int:
 
 
 def schedule_states(store: Path) -> list[str]:
-    db = SqliteStore(store / "agent-host.db")
+    db = store_view(store)
     try:
         return [s.state for s in db.list_schedules()]
     finally:
