@@ -77,6 +77,7 @@ from host.runtime.failures import (
 from host.runtime.handles import call_export
 from host.runtime.interrupts import StoreWatch, arm, was_requested, watch_of, watch_store
 from host.runtime.lru import LRU
+from host.runtime.parking import Parking
 from host.runtime.registry import ComponentRegistry, first_line, get_func
 from host.runtime.run_failures import FailureHandling
 from host.runtime.run_leases import LeaseKeeping
@@ -175,9 +176,14 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         self._leased_lock = threading.Lock()
         self._heartbeat_stop = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
+        # Suspended agents whose instance waits on its thread for a while (parking.py);
+        # a scheduler that can spare threads (the server's pool) sets it in attach.
+        self.parking: Parking | None = None
         scheduler.attach(self)
 
     def close(self) -> None:
+        if self.parking is not None:
+            self.parking.close()
         self._ticker.stop()
         self._live.clear()  # kept instances die with the executor, not with its last referrer
         self._heartbeat_stop.set()
@@ -195,6 +201,8 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         epoch past any deadline. Their invocations are not failed: the agents stay
         running in the store, and the next start replays and continues them."""
         self.stopping = True
+        if self.parking is not None:
+            self.parking.close()  # parked agents give their instances up (still suspended)
         self.engine.increment_epoch()  # each store's watch traps at this tick
 
     def interrupt_running(self, agent: AgentId, timeout: float = 10.0) -> bool:
@@ -209,8 +217,15 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         return True
 
     def is_running_here(self, agent: AgentId) -> bool:
-        """Whether a thread of this process runs the agent now."""
+        """Whether a thread of this process runs the agent now (a parked agent is let go
+        first: it is at rest)."""
+        self._unpark(agent)
         return self._agent_locks.locked(agent)
+
+    def _unpark(self, agent: AgentId) -> None:
+        """If the agent is parked, let its thread give the instance up and end its run."""
+        if self.parking is not None and self.parking.release(agent):
+            self._agent_locks.wait_free(agent, 10.0)
 
     def in_run(self) -> bool:
         """Whether the calling thread is inside an agent's run (a host call, a test seam)."""
@@ -388,6 +403,10 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         session.agent_calls = self.agent_calls
         session.wake_agent = self.scheduler.wake
         session.update_pending = updates.pending(entries) is not None
+        if self.parking is not None:
+            session.park = self.parking.hook(
+                session, self._running_watch.get, lambda: self.before_suspend
+            )
         self._keep_stderr_tail(session)
         wstore = self.new_store(session.limits)
         set_current(session)
@@ -408,6 +427,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         run (recording an update request); LeaseHeld if another process runs it. With
         ``busy`` (what the caller is doing), AgentBusy instead of waiting while this
         process runs it."""
+        self._unpark(agent)
         locks = self._agent_locks
         with locks.hold(agent) if busy is None else locks.hold_if_free(agent) as held:
             if held is False:
@@ -514,6 +534,8 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
     def forget_instance(self, agent: AgentId) -> None:
         """Drop a kept idle instance (after deleting or interrupting the agent) and the
         lease kept with it: the next run acquires it afresh."""
+        if self.parking is not None:
+            self.parking.release(agent)
         with self._live_lock:
             self._live.pop(agent, None)
         with self._leased_lock:

@@ -168,10 +168,17 @@ def _complete_promise(sig: FuncSig, with_secret: bool = False) -> HostFunc:
 
 def _await_promise(session: Session, value: dict[str, Any]) -> bytes:
     promise = _own_promise(session, value, "await")
-    record = session.store.get_promise(promise)
-    if record.completed:
-        return StoredPayload(record.data or b"", promise.oplog_idx)
-    raise Suspend((promise.oplog_idx,), None)
+    while True:
+        record = session.store.get_promise(promise)
+        if record.completed:
+            return StoredPayload(record.data or b"", promise.oplog_idx)
+        if session.park is None:
+            raise Suspend((promise.oplog_idx,), None)
+        # Suspend, keeping the instance a while (host/runtime/parking.py).
+        ready = lambda: session.store.get_promise(promise).completed  # noqa: E731
+        parked = session.park((promise.oplog_idx,), None, None, ready)
+        if not parked:
+            raise Suspend((promise.oplog_idx,), None, committed=parked is None)
 
 
 def _poll_promise(session: Session, value: dict[str, Any]) -> Some | None:

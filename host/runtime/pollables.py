@@ -125,4 +125,12 @@ def wait(session: Session, pollables: list[Pollable]) -> list[int]:
             time.sleep(max(0.0, left / 1e9))
             continue
         promises = tuple(sorted({p.oplog_idx for p in pollables if isinstance(p, PromisePollable)}))
-        raise Suspend(promises, None if nearest is None else wall_clock_wake(session, nearest))
+        wake_at = None if nearest is None else wall_clock_wake(session, nearest)
+        if session.park is not None:  # suspend, keeping the instance a while (parking.py)
+            any_ready = lambda: any(is_ready(session, p) for p in pollables)  # noqa: E731
+            parked = session.park(promises, wake_at, left, any_ready)
+            if parked:
+                continue  # woken with something ready: the guest goes on, live
+            if parked is None:
+                raise Suspend(promises, wake_at, committed=True)
+        raise Suspend(promises, wake_at)

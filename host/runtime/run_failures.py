@@ -77,6 +77,8 @@ class FailureHandling:
         exit (the invocation finishes normally)."""
         agent = session.agent
         if isinstance(exc, Suspend):
+            if exc.committed:
+                return Step.SUSPENDED  # parked, then gave the instance up (parking.py)
             first, pending = session.pending()
             marker = Suspended(exc.promises, exc.wake_at_ns)
             if self.before_suspend is not None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 from host.clock import steady_ns
 from host.errors import AgentNotFound, LeaseHeld, LeaseLost, StoreError
 from host.ids import AgentId
+from host.runtime.parking import Parking
 
 if TYPE_CHECKING:
     from host.runtime.executor import Executor
@@ -163,6 +164,12 @@ class PoolScheduler:
     def __init__(self, workers: int = 4, poll_interval: float = 0.25) -> None:
         self.poll_interval = poll_interval
         self._executor: Executor | None = None
+        self._workers = workers
+        # Runs under way (a parked agent's included) and runs submitted, not yet started:
+        # an agent parks only while this leaves a thread free (host/runtime/parking.py).
+        self._active = 0
+        self._queued = 0
+        self._parking: Parking | None = None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agent")
         self._lock = threading.Lock()
         self._scheduled: set[AgentId] = set()
@@ -185,6 +192,12 @@ class PoolScheduler:
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
+        self._parking = executor.parking = Parking(self._room, self._notify)
+
+    def _room(self) -> bool:
+        """Whether a running agent may keep its thread parked: one stays free for others."""
+        with self._lock:
+            return self._workers - self._active - self._queued >= 1
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -273,6 +286,8 @@ class PoolScheduler:
         everything the scan saw (a woken agent used to be run twice, issue 13)."""
         if self._stopping.is_set():
             return
+        if self._parking is not None and self._parking.poke(agent):
+            return  # parked here: its thread looks at the store now and goes on, or ends
         with self._lock:
             if scanned is None:
                 self._told.add(agent)
@@ -283,15 +298,22 @@ class PoolScheduler:
                 self._again.add(agent)
                 return
             self._scheduled.add(agent)
+            self._queued += 1
+            full = self._workers - self._active - self._queued < 0
+        if full and self._parking is not None:
+            self._parking.evict_one()  # a parked agent's thread is wanted for this run
         try:
             self._pool.submit(self._run, agent)
         except RuntimeError:  # the pool is shutting down
             with self._lock:
                 self._scheduled.discard(agent)
+                self._queued -= 1
 
     def _run(self, agent: AgentId) -> None:
         assert self._executor is not None
         with self._lock:
+            self._queued -= 1
+            self._active += 1
             self._start_count += 1
             self._starts[agent] = self._start_count
             told = agent in self._told
@@ -307,6 +329,7 @@ class PoolScheduler:
             log.exception("running agent %s failed", agent)
         finally:
             with self._lock:
+                self._active -= 1
                 self._scheduled.discard(agent)
                 self._starts.pop(agent, None)
                 again = agent in self._again
@@ -321,9 +344,11 @@ class PoolScheduler:
         return []  # the pool runs it: nothing ends on the caller's thread
 
     def busy(self, agent: AgentId) -> bool:
-        # Scheduled from `schedule` until `_run` has ended (waiters are notified after).
+        # Scheduled from `schedule` until `_run` has ended (waiters are notified after);
+        # a parked agent is at rest (suspended), its thread only waits.
         with self._lock:
-            return agent in self._scheduled
+            scheduled = agent in self._scheduled
+        return scheduled and not (self._parking is not None and self._parking.is_parked(agent))
 
     def finished(self, agent: AgentId, invocation_id: str) -> None:
         self._notify(agent)

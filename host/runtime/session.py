@@ -34,10 +34,18 @@ class Suspend(Exception):  # noqa: N818 - a control-flow signal, not an error
     Exception raised in a host import back out of the export call unchanged.
     """
 
-    def __init__(self, promises: tuple[int, ...], wake_at_ns: int | None) -> None:
+    def __init__(
+        self, promises: tuple[int, ...], wake_at_ns: int | None, committed: bool = False
+    ) -> None:
         super().__init__(f"suspend on promises {promises} / timer {wake_at_ns}")
         self.promises = promises
         self.wake_at_ns = wake_at_ns
+        # The suspension is in the store already (a parked agent that gave up its
+        # instance, host/runtime/parking.py): the executor only drops the instance.
+        self.committed = committed
+
+
+ParkHook = Callable[[tuple[int, ...], int | None, int | None, Callable[[], bool]], bool | None]
 
 
 class LimitExceeded(HostError):
@@ -148,6 +156,9 @@ class Session(Replay):
         # An update was requested and is not applied yet: the executor applies it once
         # the agent is between invocations (host/runtime/updates.py).
         self.update_pending = False
+        # Park instead of suspending (host/runtime/parking.py): called with (promises,
+        # wake_at_ns, ns to the nearest timer, ready); None: the agent never parks.
+        self.park: ParkHook | None = None
 
     def start_invocation_clock(self) -> None:
         """An invocation (live or replayed) starts: its deadline and output count anew."""
