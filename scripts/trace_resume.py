@@ -69,7 +69,7 @@ def install_probes() -> None:
     from host.replay import Replay
     from host.runtime import executor, linking, scheduler
     from host.server import connections
-    from host.service import core, promises
+    from host.service import agents, core, promises
     from host.store import sqlite, sqlite_db
 
     original_data = connections.GuardedH11Protocol.data_received
@@ -105,6 +105,8 @@ def install_probes() -> None:
     anyio.to_thread.run_sync = run_sync
 
     _wrap(promises.PromiseService, "complete", "service.complete")
+    _wrap(core.HostService, "invocation", "service.invocation")
+    _wrap(agents.AgentProtocol, "agent_result", "service.agent_result")
     for name in (
         "complete_promise",
         "start_invocation",
@@ -134,6 +136,12 @@ def install_probes() -> None:
 
     _wrap(wc.Linker, "instantiate", "instantiate")
     _wrap(executor, "call_export", "call_export")
+    from host.runtime import fastvalues, handles
+
+    _wrap(fastvalues, "call", "wasm call")
+    _wrap(wc.Func, "post_return", "post_return")
+    _wrap(handles, "from_wasmtime", "lift result")
+    _wrap(executor, "format_value", "format result")
 
     original_host_call = linking.host_call
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
@@ -63,6 +64,20 @@ class AgentInvocationRequest(_Golem):
 
 class CreateAgentRequest(_Golem):
     config: list[Any] = []
+
+
+T = TypeVar("T")
+INLINE_RESULT_BYTES = 16 << 10
+"""A finished call's result up to this size (its recorded WAVE text) is shaped on the
+event loop: a hand-over to a worker thread and back cost the held answer more than the
+conversion itself (scripts/trace_resume.py); a larger one is shaped on a thread so the
+loop never stalls on it."""
+
+
+async def _shaped(shape: Callable[[], T], view: InvocationView) -> T:
+    if len(view.invocation.result or "") <= INLINE_RESULT_BYTES:
+        return shape()
+    return await in_thread(shape)
 
 
 def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) -> None:
@@ -146,7 +161,7 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
         view = await service.wait_async(invocation_id, await_timeout)
         if view.invocation.state != "done":
             return invocation_response(view, record.id, agent.name)
-        result = await in_thread(lambda: service.agent_result(view.invocation))
+        result = await _shaped(lambda: service.agent_result(view.invocation), view)
         assert result is not None
         if result.error is not None:
             raise agent_error(result.error, result.caller_error)
