@@ -276,6 +276,13 @@ def _report(title: str, spans: list[Any], events: list[tuple[int, str]]) -> None
     for ms, label in orders[typical]:
         print(f"  {ms:7.3f}  (+{ms - previous:6.3f})  {label}")
         previous = ms
+    slowest = max(range(len(spans)), key=lambda i: totals[i])
+    print(f"\nthe slowest round (#{slowest}):")
+    previous = 0.0
+    for ms, label in orders[slowest]:
+        if not label.startswith("host replay"):
+            print(f"  {ms:7.3f}  (+{ms - previous:6.3f})  {label}")
+            previous = ms
     print("\nmedian over all rounds of each probe's first hit (ms), where present in all:")
     for label, values in sorted(firsts.items(), key=lambda kv: statistics.median(kv[1])):
         if len(values) == len(spans):
