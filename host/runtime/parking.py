@@ -96,12 +96,22 @@ class Parking:
         marker = Suspended(promises, wake_at_ns)
         if seam is not None:
             seam(agent)
-        if not session.store.suspend(agent, pending, first, marker):
-            return True  # completed meanwhile (spec rule 4): look again
-        session.mark_persisted(marker)
+        # In place before the suspension commits: a completion that sees the agent
+        # suspended and pokes at once must find the spot (or it would wait for a scan).
         spot = _Spot()
         with self._cond:
             self._spots[agent] = spot
+        try:
+            suspended = session.store.suspend(agent, pending, first, marker)
+        except BaseException:
+            with self._cond:
+                self._spots.pop(agent, None)
+            raise
+        if not suspended:
+            with self._cond:
+                self._spots.pop(agent, None)
+            return True  # completed meanwhile (spec rule 4): look again
+        session.mark_persisted(marker)
         self.notify(agent)  # held "until suspended" requests answer now
         wait_s = self.hold_s if left_ns is None else min(self.hold_s, max(0, left_ns) / 1e9)
         deadline = time.monotonic() + wait_s

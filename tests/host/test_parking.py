@@ -16,6 +16,7 @@ from host.ids import AgentId, PromiseId
 from host.oplog import InvocationFinished, Suspended
 from host.runtime.scheduler import PoolScheduler
 from host.service import HostService
+from host.store import open_store
 from tests.fixtures.build import build_fixture
 
 RESULT_123 = str(list(b"[1,2,3]"))  # create-and-await answers the payload's bytes
@@ -47,7 +48,7 @@ def _parked(host: HostService, name: str) -> tuple[AgentId, str, int]:
     invocation = host.invoke(agent, "create-and-await()").invocation_id
     parking = host.executor.parking
     assert parking is not None
-    _until(lambda: parking.is_parked(agent))
+    _until(lambda: parking.is_parked(agent) and host.store.get_agent(agent).status == "suspended")
     (idx,) = host.store.get_agent(agent).waiting_promises
     return agent, invocation, idx
 
@@ -189,3 +190,30 @@ def test_stopping_the_pool_lets_parked_agents_go(tmp_path: Path) -> None:
         assert host.store.get_agent(agent).status == "suspended"
     finally:
         host.close()
+
+
+def test_a_completion_just_before_the_park_commits_goes_on_live(
+    served: tuple[HostService, PoolScheduler], tmp_path: Path
+) -> None:
+    """Spec rule 4 while parking: the promise completes between "nothing is ready" and
+    the suspension's commit (the before_suspend seam); the suspension is refused and the
+    guest goes on in the same run, the result the completion's."""
+    host, scheduler = served
+    agent, _ = host.create_agent("p", "race")
+    completed: list[bool] = []
+    other = open_store(tmp_path / "store")  # another process's view
+
+    def complete_now(who: AgentId) -> None:
+        if who == agent and not completed:
+            (pending,) = other.list_promises(who)
+            completed.append(other.complete_promise(pending.id, b"[1,2,3]"))
+
+    host.executor.before_suspend = complete_now
+    invocation = host.invoke(agent, "create-and-await()").invocation_id
+    _until(lambda: host.store.get_invocation(invocation).state == "done")
+    _until(lambda: not scheduler._scheduled)
+    assert completed == [True]
+    assert host.store.get_invocation(invocation).result == RESULT_123
+    assert not any(isinstance(e, Suspended) for e in host.store.read_oplog(agent))
+    assert scheduler._start_count == 1
+    other.close()
