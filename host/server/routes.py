@@ -86,7 +86,7 @@ def complete_promise_answer(
     with located(name="path.worker_name"):
         agent = service.agent_id(component_id, worker_name)
     with located(data="body.data"):
-        return service.complete(PromiseId(agent, oplog_idx), data).completed
+        return service.complete_promise(PromiseId(agent, oplog_idx), data)
 
 
 def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> None:
