@@ -26,7 +26,7 @@ git worktree, its code put first on the server's PYTHONPATH), so one run prints 
 baseline beside the figures of the working tree.
 
     .venv/bin/python scripts/bench_server.py [--rounds 200] [--agents 1000] [--clients 16]
-        [--client both] [--workers 1,2] [--threads 4] [--poll-interval 0.25]
+        [--client both] [--workers 1,2] [--threads 16] [--poll-interval 0.25]
         [--approval-rounds 50]
         [--list-interval 0.5] [--compare REV]
 """
@@ -296,7 +296,7 @@ def main() -> None:
         help="host processes behind the port (serve --workers), a comma-separated list: "
         "each is measured on its own server",
     )
-    parser.add_argument("--threads", type=int, default=4, help="the server's --threads")
+    parser.add_argument("--threads", type=int, default=16, help="the server's --threads")
     parser.add_argument("--poll-interval", type=float, default=0.25)
     parser.add_argument(
         "--list-interval",
