@@ -28,7 +28,7 @@ baseline beside the figures of the working tree.
     .venv/bin/python scripts/bench_server.py [--rounds 200] [--agents 1000] [--clients 16]
         [--client both] [--workers 1,2] [--threads 16] [--poll-interval 0.25]
         [--approval-rounds 50]
-        [--list-interval 0.5] [--compare REV]
+        [--list-interval 0.5] [--store sqlite|postgresql] [--compare REV]
 """
 
 from __future__ import annotations
@@ -59,8 +59,10 @@ import httpx  # noqa: E402
 
 from host import oplog  # noqa: E402
 from host.ids import AgentId  # noqa: E402
+from host.store import STORE_URL_ENV  # noqa: E402
 from scripts.benchlib import raw_requests, run_baseline  # noqa: E402
 from tests.fixtures.build import build_fixture  # noqa: E402
+from tests.fixtures.postgres import PostgresServer  # noqa: E402
 from tests.server_util import (  # noqa: E402
     Api,
     Server,
@@ -307,6 +309,13 @@ def main() -> None:
     )
     parser.add_argument("--client", choices=("httpx", "raw", "both"), default="both")
     parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: a PostgreSQL server started for the run (durable: fsync and "
+        "synchronous commits on, as SQLite's synchronous=FULL), the store of every process",
+    )
+    parser.add_argument(
         "--compare", metavar="REV", help="first measure revision REV (a temporary worktree)"
     )
     parser.add_argument("--label", default="working tree", help=argparse.SUPPRESS)
@@ -316,6 +325,10 @@ def main() -> None:
     if args.compare:
         run_baseline(__file__, args.compare)
 
+    postgres = None
+    if args.store == "postgresql":
+        postgres = PostgresServer(durable=True)
+        os.environ[STORE_URL_ENV] = postgres.start()  # tests/server_util's store switch
     tmp = Path(tempfile.mkdtemp(prefix="bench-server-"))
     template = tmp / "template"
     threads_option = _threads_option()
@@ -326,7 +339,7 @@ def main() -> None:
         f"== {args.label} ==\n"
         f"$ {' '.join([Path(sys.executable).name, *sys.argv])}\n"
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, httpx {httpx.__version__}"
+        f"{platform.python_version()}, httpx {httpx.__version__}, store {args.store}"
     )
     summary: list[tuple[int, str, float]] = []
     try:
@@ -364,6 +377,8 @@ def main() -> None:
             print(f"data directory kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+        if postgres is not None:
+            postgres.stop()
 
 
 def _threads_option() -> str:
