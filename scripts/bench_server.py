@@ -62,7 +62,7 @@ from host.ids import AgentId  # noqa: E402
 from host.store import STORE_URL_ENV  # noqa: E402
 from scripts.benchlib import raw_requests, run_baseline  # noqa: E402
 from tests.fixtures.build import build_fixture  # noqa: E402
-from tests.fixtures.postgres import PostgresServer  # noqa: E402
+from tests.fixtures.postgres import PostgresServer, fresh_schema  # noqa: E402
 from tests.server_util import (  # noqa: E402
     Api,
     Server,
@@ -328,7 +328,8 @@ def main() -> None:
     postgres = None
     if args.store == "postgresql":
         postgres = PostgresServer(durable=True)
-        os.environ[STORE_URL_ENV] = postgres.start()  # tests/server_util's store switch
+        # tests/server_util's store switch: each data directory gets a schema of its own.
+        os.environ[STORE_URL_ENV] = fresh_schema(postgres.start())
     tmp = Path(tempfile.mkdtemp(prefix="bench-server-"))
     template = tmp / "template"
     threads_option = _threads_option()
