@@ -17,6 +17,7 @@ from host.server.agent_api import install_agent_api, serve_mount
 from host.server.auth import AuthConfig, TokenAuth
 from host.server.docs import document_errors
 from host.server.errors import error_body, install
+from host.server.hot_routes import CompletionFastPath, completion_pool
 from host.server.limits import BodyLimit
 from host.server.mounts import MountRouter
 from host.server.payloads import DEFAULT_MAX_PAYLOAD
@@ -43,6 +44,7 @@ def create_app(
     if not isinstance(pool, PoolScheduler):
         raise TypeError("the server needs a HostService with a PoolScheduler")
     mounts = MountRouter(service)
+    completions = completion_pool()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +52,7 @@ def create_app(
         pool.start()
         yield
         pool.stop()
+        completions.shutdown(wait=True)
 
     app = FastAPI(
         title="agent-host",
@@ -70,7 +73,9 @@ def create_app(
         overrides={"/v1/components": COMPONENT_LIMIT},
         max_payload=max_payload,
     )
-    app.add_middleware(TokenAuth, config=auth)  # outermost: refuse before reading bodies
+    app.add_middleware(TokenAuth, config=auth)  # refuse before reading bodies
+    # Outermost: small JSON completions answered without the framework (same answers).
+    app.add_middleware(CompletionFastPath, service=service, auth=auth, pool=completions)
     install_routes(app, service, await_timeout)
     install_worker_ops(app, service)
     install_agent_api(app, service, await_timeout)

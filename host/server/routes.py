@@ -78,6 +78,17 @@ def located(**where: str) -> Iterator[None]:
 WORKERS = "/v1/components/{component_id}/workers"
 
 
+def complete_promise_answer(
+    service: HostService, component_id: str, worker_name: str, oplog_idx: int, data: bytes
+) -> bool:
+    """The completion route's work once its caller is authorised: whether this completed
+    the promise now (also :mod:`host.server.hot_routes`' fast path)."""
+    with located(name="path.worker_name"):
+        agent = service.agent_id(component_id, worker_name)
+    with located(data="body.data"):
+        return service.complete_promise(PromiseId(agent, oplog_idx), data)
+
+
 def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> None:
     def agent_of(component_id: str, worker_name: str) -> AgentId:
         with located(name="path.worker_name"):
@@ -293,9 +304,7 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
                         401,
                         headers={"www-authenticate": "Bearer"},
                     )
-        promise = PromiseId(agent_of(component_id, worker_name), oplog_idx)
-        with located(data="body.data"):
-            return service.complete(promise, data).completed
+        return complete_promise_answer(service, component_id, worker_name, oplog_idx, data)
 
     def secret_ok(component_id: str, worker_name: str, oplog_idx: int, given: str | None) -> bool:
         if given is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from host import webhooks
-from host.errors import InternalPromise, InvalidInput, NotFound
+from host.errors import InternalPromise, InvalidInput, NotFound, PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.runtime.agent_rpc import is_call_promise
 from host.secrets import matches
@@ -40,8 +40,27 @@ class PromiseService:
     def complete(self, promise: PromiseId, data: bytes) -> Completion:
         """Complete a promise from outside (first completion wins) and resume its owner if
         it waits; InternalPromise for a promise only the host completes."""
-        self.store.get_agent(promise.agent)  # AgentNotFound before PromiseNotFound
-        self.store.get_promise(promise)  # PromiseNotFound before anything else
+        completed, finished = self._complete(promise, data)
+        mine = [self.store.get_invocation(i) for i in finished]
+        return Completion(
+            completed,
+            self.store.get_agent(promise.agent),
+            tuple(i for i in mine if i.agent == promise.agent),
+        )
+
+    def complete_promise(self, promise: PromiseId, data: bytes) -> bool:
+        """:meth:`complete`, answering only whether it completed the promise now (without
+        reading the agent and its ended invocations back: the REST route's answer)."""
+        return self._complete(promise, data)[0]
+
+    def _complete(self, promise: PromiseId, data: bytes) -> tuple[bool, list[str]]:
+        """Whether this completed the promise, and the invocations that ended on this
+        thread meanwhile (inline scheduling only)."""
+        try:
+            self.store.get_promise(promise)
+        except PromiseNotFound:
+            self.store.get_agent(promise.agent)  # AgentNotFound before PromiseNotFound
+            raise
         if is_call_promise(self.store, promise):
             raise InternalPromise(str(promise), promise.agent.name)
         limit = self.executor.limits_for(promise.agent).max_payload_bytes
@@ -52,17 +71,7 @@ class PromiseService:
                 field="data",
             )
         completed = self.store.complete_promise(promise, data)
-        finished = self.scheduler.settle(promise.agent) if completed else []
-        mine = [self.store.get_invocation(i) for i in finished]
-        return Completion(
-            completed,
-            self.store.get_agent(promise.agent),
-            tuple(i for i in mine if i.agent == promise.agent),
-        )
-
-    def complete_promise(self, promise: PromiseId, data: bytes) -> bool:
-        """:meth:`complete`, answering only whether it completed the promise now."""
-        return self.complete(promise, data).completed
+        return completed, self.scheduler.settle(promise.agent) if completed else []
 
     def complete_webhook(self, token: str, data: bytes) -> Completion | None:
         """A POST to a webhook (``<public-url>/webhooks/<suffix>/<token>``, the last path

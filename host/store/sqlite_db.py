@@ -49,6 +49,7 @@ from host.store.base import (
     InvocationState,
 )
 from host.store.migrations import MIGRATIONS
+from host.store.sqlite_lock import BUSY_TIMEOUT_S, begin_immediate
 
 MAX_BATCH = 64  # items in one group commit at most
 
@@ -148,7 +149,11 @@ class SqliteDatabase:
         """The one connection every write transaction of this store runs on (under
         ``_wcond``)."""
         if self._writer is None:
-            self._writer = self._connect()
+            writer = self._connect()
+            # Its BEGIN IMMEDIATE waits in begin_immediate, with shorter sleeps than
+            # SQLite's busy handler (host/store/sqlite_lock.py).
+            writer.execute("PRAGMA busy_timeout=0")
+            self._writer = writer
         return self._writer
 
     def _connect(self) -> sqlite3.Connection:
@@ -201,7 +206,12 @@ class SqliteDatabase:
                 # The -wal file was deleted but this connection still has it open: a
                 # checkpoint copies the commits it holds into the database file.
                 try:
-                    busy, _, _ = db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+                    db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+                    try:
+                        busy, _, _ = db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+                    finally:
+                        if db is self._writer:
+                            db.execute("PRAGMA busy_timeout=0")
                     if not busy:
                         saved = (
                             " agent-host copied the commits it still held into the database "
@@ -270,7 +280,7 @@ class SqliteDatabase:
         if self._batch is None:
             db = self._writer_conn()
             self._check_files(db)
-            db.execute("BEGIN IMMEDIATE")
+            begin_immediate(db)
             self._batch = _Batch()
         return self._batch
 
