@@ -301,6 +301,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16, help="the server's --threads")
     parser.add_argument("--poll-interval", type=float, default=0.25)
     parser.add_argument(
+        "--park-s",
+        type=float,
+        default=None,
+        help="the server's --park-s (0: every resume instantiates and replays, as a "
+        "suspension without parking does); default: the server's own",
+    )
+    parser.add_argument(
         "--list-interval",
         type=float,
         default=0.5,
@@ -357,13 +364,14 @@ def main() -> None:
                 await_timeout=120,
                 log=tmp / f"server-{count}.log",
                 threads_option=threads_option,
+                extra_args=() if args.park_s is None else ("--park-s", str(args.park_s)),
             ).start()
             try:
                 print(
                     f"\n-- {count} host process{'es' if count > 1 else ''} --\n"
                     f"server: agent-host serve --port {server.port} --workers {count} "
                     f"{threads_option} {args.threads} --poll-interval {args.poll_interval} "
-                    f"(store {store})"
+                    f"{'' if args.park_s is None else f'--park-s {args.park_s} '}(store {store})"
                 )
                 for client, rate in _measure(server, ids, args):
                     summary.append((count, client, rate))

@@ -173,6 +173,15 @@ def worker(ctx: Ctx, once: bool, interval: float) -> None:
     help="Agents run at once, per process.",
 )
 @click.option(
+    "--park-s",
+    type=click.FloatRange(0, 60),
+    default=2.0,
+    show_default=True,
+    help="Seconds a suspended agent keeps its instance on a spare thread, so that a "
+    "completion in that time continues it without a replay (0: drop it at once; the "
+    'suspension is committed either way). README: "Parking".',
+)
+@click.option(
     "--poll-interval",
     type=float,
     default=0.25,
@@ -249,6 +258,7 @@ def serve(
     port: int,
     workers: int,
     threads: int,
+    park_s: float,
     poll_interval: float,
     token: str | None,
     token_file: Path | None,
@@ -282,6 +292,7 @@ def serve(
         bind=bind,
         port=port,
         threads=threads,
+        park_s=park_s,
         poll_interval=poll_interval,
         token=token,
         public_reads=public_reads,
@@ -348,6 +359,7 @@ class _ServeOptions:
     bind: str
     port: int
     threads: int
+    park_s: float
     poll_interval: float
     token: str | None
     public_reads: bool
@@ -374,7 +386,7 @@ def _serve_process(
 
     bind, port, await_timeout = o.bind, o.port, o.await_timeout
     require_promise_secret, max_connections = o.require_promise_secret, o.max_connections
-    pool = PoolScheduler(workers=o.threads, poll_interval=o.poll_interval)
+    pool = PoolScheduler(workers=o.threads, poll_interval=o.poll_interval, park_s=o.park_s)
     service = HostService(
         ctx.store_dir,
         data_dir=ctx.data_dir,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 from host.clock import steady_ns
 from host.errors import AgentNotFound, LeaseHeld, LeaseLost, StoreError
 from host.ids import AgentId
-from host.runtime.parking import Parking
+from host.runtime.parking import HOLD_S, Parking
 
 if TYPE_CHECKING:
     from host.runtime.executor import Executor
@@ -161,8 +161,11 @@ class PoolScheduler:
     # (host/runtime/executor.py, "Leases"): the server runs them again and again.
     keeps_leases = True
 
-    def __init__(self, workers: int = 4, poll_interval: float = 0.25) -> None:
+    def __init__(
+        self, workers: int = 4, poll_interval: float = 0.25, park_s: float = HOLD_S
+    ) -> None:
         self.poll_interval = poll_interval
+        self.park_s = park_s  # 0: no parking (suspension drops the instance at once)
         self._executor: Executor | None = None
         self._workers = workers
         # Runs under way (a parked agent's included) and runs submitted, not yet started:
@@ -192,7 +195,8 @@ class PoolScheduler:
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
-        self._parking = executor.parking = Parking(self._room, self._notify)
+        if self.park_s > 0:
+            self._parking = executor.parking = Parking(self._room, self._notify, self.park_s)
 
     def _room(self) -> bool:
         """Whether a running agent may keep its thread parked: one stays free for others."""

@@ -217,3 +217,26 @@ def test_a_completion_just_before_the_park_commits_goes_on_live(
     assert not any(isinstance(e, Suspended) for e in host.store.read_oplog(agent))
     assert scheduler._start_count == 1
     other.close()
+
+
+def test_park_s_0_drops_the_instance_at_suspension(tmp_path: Path) -> None:
+    """``serve --park-s 0``: no parking; the completion starts a new run (instantiate and
+    replay), with the same result."""
+    scheduler = PoolScheduler(workers=4, poll_interval=3600, park_s=0)
+    host = HostService(tmp_path / "store", scheduler=scheduler)
+    try:
+        host.add_component(build_fixture("promises-1.3.0"), name="p")
+        assert host.executor.parking is None
+        agent, _ = host.create_agent("p", "unparked")
+        invocation = host.invoke(agent, "create-and-await()").invocation_id
+        _until(lambda: host.store.get_agent(agent).status == "suspended")
+        _until(lambda: not scheduler._scheduled)
+        runs = scheduler._start_count
+        (idx,) = host.store.get_agent(agent).waiting_promises
+        assert host.complete_promise(PromiseId(agent, idx), b"[1,2,3]")
+        _until(lambda: host.store.get_invocation(invocation).state == "done")
+        assert scheduler._start_count == runs + 1  # a run of its own: nothing was parked
+        assert host.store.get_invocation(invocation).result == RESULT_123
+    finally:
+        scheduler.stop()
+        host.close()
