@@ -242,32 +242,6 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         self.scheduler.wake(promise.agent)
 
     # -- execution ------------------------------------------------------------------
-    def run_agent_when_free(self, agent: AgentId) -> str:
-        """:meth:`run_agent`, waiting while another process holds the agent and it has
-        work: that process runs it (a server's scanner finds the work) or lets go, and
-        may check the queue for the last time just before this one's invocation (or
-        wake-up) is committed: failing here would leave it to no one. Returns the agent's
-        status once it has no work left for anyone."""
-        delay = 0.002
-        # A contender times a silent holder from its first look (host/store/sqlite.py),
-        # so a lease abandoned by a dead process elsewhere is free a TTL from now.
-        deadline = time.monotonic() + 1.5 * self.lease_ttl_s
-        told = False
-        while True:
-            try:
-                return self.run_agent(agent)
-            except LeaseHeld as exc:
-                if not told and not isinstance(exc, LeaseLost):
-                    self.store.wake_owner(exc.owner, agent)  # the holder runs it now
-                    told = True
-                status = self._work_status(agent)
-                if status is not None:
-                    return status  # the holder did the work: nothing left to run
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(2 * delay, 0.05)
-
     def _work_status(self, agent: AgentId, record: AgentRecord | None = None) -> str | None:
         """None if the agent has work a run would do now, else its status (``record``:
         the agent as just read, else it is read)."""

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from typing import TYPE_CHECKING
 
-from host.errors import LeaseHeld
+from host.errors import LeaseHeld, LeaseLost
 from host.ids import AgentId
 from host.runtime.failures import INFRASTRUCTURE_ERRORS
 from host.store import Store
@@ -33,6 +35,12 @@ class LeaseKeeping:
     _leased_lock: threading.Lock
     _heartbeat_stop: threading.Event
     _heartbeat_thread: threading.Thread | None
+
+    if TYPE_CHECKING:
+
+        def run_agent(self, agent: AgentId) -> str: ...
+
+        def _work_status(self, agent: AgentId) -> str | None: ...
 
     def _hold(self, agent: AgentId) -> None:
         with self._leased_lock:
@@ -104,3 +112,29 @@ class LeaseKeeping:
         except INFRASTRUCTURE_ERRORS as exc:
             # The lease is this process's: it takes it again, and others once it expires.
             log.warning("agent %s: releasing its lease failed: %s", agent, exc)
+
+    def run_agent_when_free(self, agent: AgentId) -> str:
+        """:meth:`run_agent`, waiting while another process holds the agent and it has
+        work: that process runs it (a server's scanner finds the work) or lets go, and
+        may check the queue for the last time just before this one's invocation (or
+        wake-up) is committed: failing here would leave it to no one. Returns the agent's
+        status once it has no work left for anyone."""
+        delay = 0.002
+        # A contender times a silent holder from its first look (host/store/sqlite.py),
+        # so a lease abandoned by a dead process elsewhere is free a TTL from now.
+        deadline = time.monotonic() + 1.5 * self.lease_ttl_s
+        told = False
+        while True:
+            try:
+                return self.run_agent(agent)
+            except LeaseHeld as exc:
+                if not told and not isinstance(exc, LeaseLost):
+                    self.store.wake_owner(exc.owner, agent)  # the holder runs it now
+                    told = True
+                status = self._work_status(agent)
+                if status is not None:
+                    return status  # the holder did the work: nothing left to run
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2 * delay, 0.05)
