@@ -86,7 +86,7 @@ from host.oplog import (
     Suspended,
     describe,
 )
-from host.resume_entries import Elided, indexed
+from host.resume_entries import Elided, indexed, kinds
 from host.values import from_json, to_json
 from host.values.types import FuncSig, ListT, OptionT, ResourceT, ResultT, TupleT, WitType
 
@@ -157,7 +157,7 @@ class Replay:
         self.retried: set[str] = set()
         # Deleted regions (oplog indexes, inclusive), from every Jump in the log.
         self.deleted: list[tuple[int, int]] = []
-        present = set(map(type, entries))  # one C-level pass: most logs hold neither
+        present = kinds(entries)  # most logs hold neither
         for _, e in indexed(entries) if Retried in present or Jump in present else ():
             if isinstance(e, Retried):
                 self.retried.add(e.invocation_id)

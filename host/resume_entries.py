@@ -45,6 +45,16 @@ def indexed(entries: Sequence[Entry]) -> Iterator[tuple[int, Entry]]:
     return entries.read() if isinstance(entries, ResumeEntries) else enumerate(entries, 1)
 
 
+def kinds(entries: Sequence[Entry]) -> set[type]:
+    """The entry types present among the entries worth looking at (one C-level pass; for
+    a resume from a snapshot only over what was read, not the elided history)."""
+    if isinstance(entries, ResumeEntries):
+        present = set(map(type, entries.kept))
+        present.update(map(type, entries[entries.start - 1 :]))
+        return present
+    return set(map(type, entries))
+
+
 def entries_for_resume(
     kept: Sequence[tuple[int, Entry]], read_from: Callable[[int], list[Entry]]
 ) -> list[Entry]:
@@ -77,7 +87,7 @@ def entries_for_resume(
 def latest_snapshot(entries: Sequence[Entry]) -> tuple[int, str, str] | None:
     """(oplog index, base64 payload, mime type) of the latest snapshot that no Jump
     deleted: a :class:`Snapshot` or a snapshot-based :class:`SuccessfulUpdate`."""
-    present = set(map(type, entries))  # one C-level pass: most logs have no snapshot
+    present = kinds(entries)  # most logs have no snapshot
     if Snapshot not in present and SuccessfulUpdate not in present:
         return None
     deleted = [(e.start, e.end) for _, e in indexed(entries) if isinstance(e, Jump)]

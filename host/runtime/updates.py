@@ -33,7 +33,7 @@ from host.oplog import (
     PendingUpdate,
     SuccessfulUpdate,
 )
-from host.resume_entries import latest_snapshot
+from host.resume_entries import indexed, kinds, latest_snapshot
 from host.runtime import snapshots
 from host.runtime.handles import call_export
 from host.runtime.registry import first_line, get_func
@@ -67,9 +67,9 @@ def outcomes(entries: Sequence[Entry]) -> dict[int, Entry | None]:
     count."""
     # A resume walks every entry here: the types present, in one C-level pass, say whether
     # there is anything to look at (most agents never update).
-    if _UPDATE_KINDS.isdisjoint(set(map(type, entries))):
+    if _UPDATE_KINDS.isdisjoint(kinds(entries)):
         return {}
-    relevant = [(i, e) for i, e in enumerate(entries, start=1) if type(e) in _UPDATE_KINDS]
+    relevant = [(i, e) for i, e in indexed(entries) if type(e) in _UPDATE_KINDS]
     deleted = [(e.start, e.end) for _, e in relevant if isinstance(e, Jump)]
     found: dict[int, Entry | None] = {}
     queue: list[int] = []
