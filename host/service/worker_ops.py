@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from host import oplog
 from host.errors import AgentBusy, Conflict, InvalidInput, LeaseHeld, UpdateFailed
 from host.ids import AgentId, check_promise_owner
-from host.runtime import forking, revert, update_queue, updates
+from host.runtime import forking, revert, update_queue, update_restart, updates
 from host.store.base import QUEUED, AgentStatus, ComponentRecord
 
 if TYPE_CHECKING:
+    from host.agents.agenttypes import AgentType
     from host.runtime.executor import Executor
     from host.runtime.scheduler import Scheduler
     from host.secrets import PromiseSecrets
@@ -43,6 +44,10 @@ class WorkerOps:
     executor: Executor
     scheduler: Scheduler
     secrets: PromiseSecrets
+
+    if TYPE_CHECKING:  # the service's (host/service/agents.py)
+
+        def agent_type_of(self, agent: AgentId) -> AgentType | None: ...
 
     def _component_version(self, agent: AgentId, version: int | None) -> ComponentRecord:
         if version is None:
@@ -83,13 +88,25 @@ class WorkerOps:
                 f"agent {agent} is failed: retry or revert it before updating it "
                 f"({record.last_error})"
             )
+        agent_type = self.agent_type_of(agent)
+        if agent_type is not None and agent_type.mode == "ephemeral":
+            raise InvalidInput("Ephemeral workers cannot be updated", field="agent")
         request = oplog.PendingUpdate(target.version, target.hash, chosen)
+        self._refuse_duplicate(agent, request)
         try:
             # AgentBusy while it runs an invocation here, LeaseHeld while elsewhere.
             with self.executor.holding(agent, busy="updating it"):
                 index = self.store.oplog_length(agent) + 1
                 self.store.append(agent, index, [request])
         except (AgentBusy, LeaseHeld):
+            restarted = None
+            if chosen == updates.AUTOMATIC:
+                # Golem: written to the oplog, the invocation interrupted and restarted at
+                # once on the new version (host/runtime/update_restart.py).
+                restarted = update_restart.restart_for_update(self.executor, agent, request)
+            if restarted is not None:
+                self.scheduler.wake(agent)
+                return UpdateOutcome(agent, target.version, chosen, restarted, "pending")
             # Running: queued as Golem queues it, applied after the running invocation
             # (host/runtime/update_queue.py); whoever runs the agent takes it from there.
             update_queue.enqueue(self.store, agent, request)
@@ -102,6 +119,18 @@ class WorkerOps:
                 f"update of {agent} to version {target.version} failed: {outcome.error}"
             )
         return outcome
+
+    def _refuse_duplicate(self, agent: AgentId, request: oplog.PendingUpdate) -> None:
+        """Golem's 400 for a request equal (target version and mode) to one that is
+        pending: in the oplog without an outcome yet, or waiting in the queue."""
+        entries = self.store.read_oplog_kinds(agent, update_queue.KINDS)
+        in_oplog = _open_requests(entries)
+        queued = update_queue.queued_updates(self.store.list_invocations(agent, [QUEUED]))
+        waiting = in_oplog + [update_queue.request_of(r) for r in queued]
+        if any(
+            (w.target_version, w.mode) == (request.target_version, request.mode) for w in waiting
+        ):
+            raise InvalidInput("The same update is already in progress", field="version")
 
     def update_outcome(self, agent: AgentId, index: int) -> UpdateOutcome:
         """The state of the update requested at oplog index ``index``."""
@@ -148,3 +177,19 @@ class WorkerOps:
         if forking.fork_into(self.store, source, target, cut_off, self.secrets.hash_of):
             self.scheduler.settle(target)
         return target
+
+
+def _open_requests(entries: list[tuple[int, oplog.Entry]]) -> list[oplog.PendingUpdate]:
+    """The update requests among (index, entry) pairs of update_queue.KINDS that have no
+    outcome yet (outcomes answer the oldest open request; entries a Jump deleted do not
+    count)."""
+    deleted = [(e.start, e.end) for _, e in entries if isinstance(e, oplog.Jump)]
+    waiting: list[oplog.PendingUpdate] = []
+    for i, e in entries:
+        if any(s <= i <= t for s, t in deleted):
+            continue
+        if isinstance(e, oplog.PendingUpdate):
+            waiting.append(e)
+        elif isinstance(e, oplog.SuccessfulUpdate | oplog.FailedUpdate) and waiting:
+            waiting.pop(0)
+    return waiting
