@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from host import oplog
 from host.errors import AgentBusy, Conflict, InvalidInput, LeaseHeld, UpdateFailed
 from host.ids import AgentId, check_promise_owner
-from host.runtime import forking, revert, update_queue, update_restart, updates
+from host.runtime import forking, revert, update_queue, updates
 from host.store.base import QUEUED, AgentStatus, ComponentRecord
 
 if TYPE_CHECKING:
@@ -98,18 +98,16 @@ class WorkerOps:
             with self.executor.holding(agent, busy="updating it"):
                 index = self.store.oplog_length(agent) + 1
                 self.store.append(agent, index, [request])
-        except (AgentBusy, LeaseHeld):
-            restarted = None
-            if chosen == updates.AUTOMATIC:
-                # Golem: written to the oplog, the invocation interrupted and restarted at
-                # once on the new version (host/runtime/update_restart.py).
-                restarted = update_restart.restart_for_update(self.executor, agent, request)
-            if restarted is not None:
-                self.scheduler.wake(agent)
-                return UpdateOutcome(agent, target.version, chosen, restarted, "pending")
-            # Running: queued as Golem queues it, applied after the running invocation
-            # (host/runtime/update_queue.py); whoever runs the agent takes it from there.
+        except (AgentBusy, LeaseHeld) as busy:
+            # Running: queued; whoever runs the agent takes it from there. A manual one
+            # after the running invocation, as Golem queues it (update_queue.py); an
+            # automatic one restarts the running invocation on the new version, as
+            # Golem does (the scheduler's wake: host/runtime/update_restart.py).
             update_queue.enqueue(self.store, agent, request)
+            if isinstance(busy, LeaseHeld):  # another process runs it: it is told
+                self.store.wake_owner(busy.owner, agent)
+            elif chosen == updates.AUTOMATIC:
+                self.executor.interrupt_for_update(agent)  # whatever the scheduler
             self.scheduler.wake(agent)
             return UpdateOutcome(agent, target.version, chosen, None, "pending")
         self.scheduler.settle(agent)  # inline: applied now if the agent is idle
