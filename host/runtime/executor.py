@@ -212,7 +212,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         watch = self._running_watch.get(agent)
         if watch is None:
             return False
-        watch.interrupted = True
+        watch.restart, watch.interrupted = False, True  # stopped, not restarted
         self._agent_locks.wait_free(agent, timeout)  # the run has ended
         return True
 
