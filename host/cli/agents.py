@@ -341,9 +341,14 @@ def agent_update(
         "oplogIndex": outcome.index,
     }
     if outcome.state == "pending" and outcome.index is None:
+        when = (
+            "its invocation restarts on the new version"
+            if outcome.mode == "automatic"
+            else "it is applied after that invocation"
+        )
         line = (
             f"{agent_id}: update to version {outcome.target_version} ({mode}) queued: the "
-            "agent is running an invocation; it is applied after it (agent show lists it)"
+            f"agent is running an invocation; {when} (agent show lists it)"
         )
     elif outcome.state == "pending":
         line = (

@@ -67,7 +67,7 @@ from host.oplog import (
     InvocationStarted,
 )
 from host.resume_entries import entries_for_resume
-from host.runtime import agent_rpc, snapshots, update_queue, updates
+from host.runtime import agent_rpc, snapshots, update_queue, update_restart, updates
 from host.runtime.agent_locks import AgentLocks
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
@@ -212,9 +212,15 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         watch = self._running_watch.get(agent)
         if watch is None:
             return False
-        watch.interrupted = True
+        watch.restart, watch.interrupted = False, True  # stopped, not restarted
         self._agent_locks.wait_free(agent, timeout)  # the run has ended
         return True
+
+    def interrupt_for_update(self, agent: AgentId) -> bool:
+        """An automatic update waits in the queue of the agent this process runs: restart
+        its invocation on it (host/runtime/update_restart.py)."""
+        watch = self._running_watch.get(agent)
+        return update_restart.interrupt_for_update(self, agent, watch)
 
     def is_running_here(self, agent: AgentId) -> bool:
         """Whether a thread of this process runs the agent now (a parked agent is let go
@@ -552,8 +558,12 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
             session.raised = None
             if watch is not None and watch.interrupted and was_requested(cause):
                 # Interrupted by request: record nothing; a resume replays the invocation
-                # from its last committed step and continues it live.
+                # from its last committed step and continues it live (at once, for an
+                # automatic update: host/runtime/update_restart.py).
                 self._running_watch.pop(agent, None)
+                if watch.restart:
+                    update_restart.take_for_restart(self, session)
+                    return Step.AGAIN
                 self.store.set_status(agent, INTERRUPTED)
                 return Step.STOP
             step = self._after_trap(session, started, cause)

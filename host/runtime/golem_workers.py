@@ -233,7 +233,9 @@ def _update(sig: FuncSig) -> HostFunc:
     oplog; the executor applies it once the target is between invocations, so an agent
     updating itself goes on with the old version until this invocation ends
     (host/runtime/updates.py). A target running an invocation gets the request in its
-    invocation queue, after that invocation (host/runtime/update_queue.py)."""
+    invocation queue (host/runtime/update_queue.py): a manual one waits for that
+    invocation to end; an automatic one restarts it on the new version, as Golem does,
+    once the scheduler's wake reaches the process running it (update_restart.py)."""
 
     def live(session: Session, value: dict[str, Any], target: int, mode: str) -> None:
         from host.runtime import updates  # updates imports the registry, which imports this

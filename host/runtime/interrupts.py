@@ -49,6 +49,7 @@ class StoreWatch:
         self.stopping = stopping
         self.expires_ns: int | None = None  # time.monotonic_ns past which the call traps
         self.interrupted = False  # set from another thread: trap at the next tick
+        self.restart = False  # with it: run again at once (an automatic update waits)
         self._callback = _CALLBACK(self._tick)  # kept alive as long as the store
         ffi.wasmtime_store_epoch_deadline_callback(
             wstore.ptr(), self._callback, None, _NO_FINALIZER
@@ -59,6 +60,7 @@ class StoreWatch:
         """A new call starts: its deadline counts from now."""
         self.expires_ns = time.monotonic_ns() + int(deadline_s * 1e9)
         self.interrupted = False  # a request that came after the last call had ended
+        self.restart = False
         wstore.set_epoch_deadline(1)
 
     def trap_reason(self) -> str | None:

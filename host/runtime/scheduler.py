@@ -221,6 +221,7 @@ class PoolScheduler:
         # process hears every NOTIFY). Anything missed is left to the scanner.
         assert self._executor is not None
         if work and self._executor.holds(agent):
+            self._executor.interrupt_for_update(agent)  # the CLI's automatic update
             self.schedule(agent)
         self._notify(agent)
 
@@ -281,6 +282,10 @@ class PoolScheduler:
 
     # -- scheduling -----------------------------------------------------------------
     def wake(self, agent: AgentId) -> None:
+        if self._executor is not None:
+            # Running here with an automatic update just queued (REST, a guest's
+            # update-worker): Golem restarts the invocation on the new version.
+            self._executor.interrupt_for_update(agent)
         self.schedule(agent)
 
     def schedule(self, agent: AgentId, scanned: int | None = None) -> None:

@@ -15,9 +15,11 @@ appends the PendingUpdate and marks the queued row done in one transaction
 (host/runtime/updates.py): the invocation that was running finished on the old
 version; the ones queued after the update run on the new one.
 
-Golem interrupts a worker running an invocation for an *automatic* update and restarts
-it on the new version mid-invocation; agent-host applies both modes after the running
-invocation (see README, "Updating an agent").
+That is the whole story of a manual (snapshot-based) update. An *automatic* one is
+queued the same way, but the lease holder is told at once and interrupts the running
+invocation to take it out of order and restart on the new version, as Golem does
+(host/runtime/update_restart.py); the queue is its durable carrier (and its fallback
+when the invocation ended before the interrupt came).
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def queued_updates(records: Sequence[InvocationRecord]) -> list[InvocationRecord
 
 def enqueue(store: Store, agent: AgentId, request: PendingUpdate) -> InvocationRecord:
     """Queue ``request`` for ``agent`` (AgentNotFound if there is none). The same request
-    (version, file and mode) already waiting is not queued twice: that one is returned."""
+    (version, file and mode) already waiting is not queued twice: that one is returned
+    (the CLI and REST refuse it before, with Golem's 400; a guest's call is answered)."""
     waiting = queued_updates(store.list_invocations(agent, [InvocationState.QUEUED]))
     for record in waiting:
         if record.params == _params(request):

@@ -17,6 +17,7 @@ from host.runtime import forking, revert, update_queue, updates
 from host.store.base import QUEUED, AgentStatus, ComponentRecord
 
 if TYPE_CHECKING:
+    from host.agents.agenttypes import AgentType
     from host.runtime.executor import Executor
     from host.runtime.scheduler import Scheduler
     from host.secrets import PromiseSecrets
@@ -43,6 +44,10 @@ class WorkerOps:
     executor: Executor
     scheduler: Scheduler
     secrets: PromiseSecrets
+
+    if TYPE_CHECKING:  # the service's (host/service/agents.py)
+
+        def agent_type_of(self, agent: AgentId) -> AgentType | None: ...
 
     def _component_version(self, agent: AgentId, version: int | None) -> ComponentRecord:
         if version is None:
@@ -83,16 +88,26 @@ class WorkerOps:
                 f"agent {agent} is failed: retry or revert it before updating it "
                 f"({record.last_error})"
             )
+        agent_type = self.agent_type_of(agent)
+        if agent_type is not None and agent_type.mode == "ephemeral":
+            raise InvalidInput("Ephemeral workers cannot be updated", field="agent")
         request = oplog.PendingUpdate(target.version, target.hash, chosen)
+        self._refuse_duplicate(agent, request)
         try:
             # AgentBusy while it runs an invocation here, LeaseHeld while elsewhere.
             with self.executor.holding(agent, busy="updating it"):
                 index = self.store.oplog_length(agent) + 1
                 self.store.append(agent, index, [request])
-        except (AgentBusy, LeaseHeld):
-            # Running: queued as Golem queues it, applied after the running invocation
-            # (host/runtime/update_queue.py); whoever runs the agent takes it from there.
+        except (AgentBusy, LeaseHeld) as busy:
+            # Running: queued; whoever runs the agent takes it from there. A manual one
+            # after the running invocation, as Golem queues it (update_queue.py); an
+            # automatic one restarts the running invocation on the new version, as
+            # Golem does (the scheduler's wake: host/runtime/update_restart.py).
             update_queue.enqueue(self.store, agent, request)
+            if isinstance(busy, LeaseHeld):  # another process runs it: it is told
+                self.store.wake_owner(busy.owner, agent)
+            elif chosen == updates.AUTOMATIC:
+                self.executor.interrupt_for_update(agent)  # whatever the scheduler
             self.scheduler.wake(agent)
             return UpdateOutcome(agent, target.version, chosen, None, "pending")
         self.scheduler.settle(agent)  # inline: applied now if the agent is idle
@@ -102,6 +117,18 @@ class WorkerOps:
                 f"update of {agent} to version {target.version} failed: {outcome.error}"
             )
         return outcome
+
+    def _refuse_duplicate(self, agent: AgentId, request: oplog.PendingUpdate) -> None:
+        """Golem's 400 for a request equal (target version and mode) to one that is
+        pending: in the oplog without an outcome yet, or waiting in the queue."""
+        entries = self.store.read_oplog_kinds(agent, update_queue.KINDS)
+        in_oplog = _open_requests(entries)
+        queued = update_queue.queued_updates(self.store.list_invocations(agent, [QUEUED]))
+        waiting = in_oplog + [update_queue.request_of(r) for r in queued]
+        if any(
+            (w.target_version, w.mode) == (request.target_version, request.mode) for w in waiting
+        ):
+            raise InvalidInput("The same update is already in progress", field="version")
 
     def update_outcome(self, agent: AgentId, index: int) -> UpdateOutcome:
         """The state of the update requested at oplog index ``index``."""
@@ -148,3 +175,19 @@ class WorkerOps:
         if forking.fork_into(self.store, source, target, cut_off, self.secrets.hash_of):
             self.scheduler.settle(target)
         return target
+
+
+def _open_requests(entries: list[tuple[int, oplog.Entry]]) -> list[oplog.PendingUpdate]:
+    """The update requests among (index, entry) pairs of update_queue.KINDS that have no
+    outcome yet (outcomes answer the oldest open request; entries a Jump deleted do not
+    count)."""
+    deleted = [(e.start, e.end) for _, e in entries if isinstance(e, oplog.Jump)]
+    waiting: list[oplog.PendingUpdate] = []
+    for i, e in entries:
+        if any(s <= i <= t for s, t in deleted):
+            continue
+        if isinstance(e, oplog.PendingUpdate):
+            waiting.append(e)
+        elif isinstance(e, oplog.SuccessfulUpdate | oplog.FailedUpdate) and waiting:
+            waiting.pop(0)
+    return waiting

@@ -119,6 +119,17 @@ def test_ephemeral_keeps_nothing(host: HostService) -> None:
     assert host.store.get_agent(first.agent).status == "idle"
 
 
+def test_ephemeral_agent_cannot_be_updated(host: HostService) -> None:
+    """Golem's 400 "Ephemeral workers cannot be updated"; nothing is recorded."""
+    agent = host.agent_id("counter", "ScratchAgent()")
+    ran = host.submit(host.agent_call_from_wave(agent, "bump()"))
+    length = host.store.oplog_length(ran.agent)
+    with pytest.raises(InvalidInput, match="Ephemeral workers cannot be updated"):
+        host.update_agent(ran.agent)
+    assert host.store.oplog_length(ran.agent) == length
+    assert host.update_records(ran.agent) == []
+
+
 def test_ephemeral_idempotency_key_finds_its_run(host: HostService) -> None:
     agent = host.agent_id("counter", "ScratchAgent()")
     once = host.submit(host.agent_call_from_wave(agent, "bump()"), "k1")

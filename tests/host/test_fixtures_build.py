@@ -218,6 +218,8 @@ EXPECTED["ticker"] = (
 )
 # Version 2 of ticker (updates of a running agent): the same, plus `version`.
 EXPECTED["ticker-v2"] = (EXPECTED["ticker"][0], {"tick", "version"})
+# Version 3 of ticker (an update restarting a running tick): tick returns n + 1000.
+EXPECTED["ticker-v3"] = (EXPECTED["ticker"][0], {"tick", "version"})
 # exported interface -> {function: parameter names}
 INSTANCE_EXPORTS = {
     "golem:api/save-snapshot@1.5.0": {"save": []},

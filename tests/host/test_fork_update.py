@@ -231,6 +231,10 @@ def test_update_of_a_suspended_agent_waits_and_a_diverging_one_fails(host: HostS
     outcome = host.update_agent(agent)
     assert outcome.state == "pending"  # suspended: nothing of it runs now
     assert host.agent(agent).component_version == 1
+    # Golem's 400 for the same update asked again while it is pending; recorded once.
+    with pytest.raises(InvalidInput, match="The same update is already in progress"):
+        host.update_agent(agent)
+    assert _kinds(host, agent).count("pending-update") == 1
     host.complete_promise(PromiseId(agent, idx), b"ok")
     assert host.store.get_invocation(inv.invocation_id).state == "done"
     assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 1

@@ -1,0 +1,120 @@
+"""An automatic update of an agent running an invocation, over REST, as Golem performs
+it (issue 11, item 6): the request is recorded, the invocation interrupted and the agent
+restarted at once; the invocation goes on on the new version. Guest: the hand-written
+`ticker` (version 1) and `ticker-v3` (its tick returns n + 1000)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.fixtures.build import build_fixture
+from tests.server_util import Api, Server, add_component, wait_until
+
+
+def test_rest_automatic_update_restarts_the_running_invocation_on_the_new_version(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store"
+    tid = add_component(store, build_fixture("ticker"), "ticker")
+    server = Server(store).start()
+    try:
+        with server.client() as client:
+            api = Api(client, tid)
+            # No earlier tick: its recorded result (n) would not replay on ticker-v3
+            # (n + 1000), and the update would fail (the next test).
+            v3 = build_fixture("ticker-v3").read_bytes()
+            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
+            assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
+            # Seconds of work on version 1 (its tick returns n).
+            started = api.invoke("t1", "tick", [40, 20_000_000])
+            assert started.status_code == 202, started.text
+            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
+            api.wait_status("t1", "Running")
+            body = {"mode": "automatic", "targetRevision": 2}
+            asked = client.post(api.path("t1", "/update"), json=body)
+            assert asked.status_code == 200 and asked.json() == {}, asked.text
+
+            done = client.get(result_url, params={"wait": 60}, timeout=70)
+            # 1040: the invocation finished on version 2 (ticker-v3), not on version 1.
+            assert done.status_code == 200 and done.json()["result"] == 1040, done.text
+            meta = api.worker("t1")
+            assert meta["componentVersion"] == 2, meta
+            assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
+                ("SuccessfulUpdate", 2)
+            ], meta["updates"]
+            kinds = [e["type"] for e in api.oplog("t1")]
+            # The request entered the oplog inside the running invocation, not after it.
+            last_start = len(kinds) - 1 - kinds[::-1].index("invocation-started")
+            assert last_start < kinds.index("pending-update") < kinds.index("successful-update")
+            assert kinds.index("successful-update") < len(kinds) - 1 - kinds[::-1].index(
+                "invocation-finished"
+            ), kinds
+            assert api.invoke_and_await("t1", "version").json()["result"] == 3
+            assert api.invoke_and_await("t1", "tick", [2, 0]).json()["result"] == 1002
+    finally:
+        server.stop()
+
+
+def test_rest_automatic_update_of_a_running_agent_whose_replay_diverges_fails(
+    tmp_path: Path,
+) -> None:
+    """The new version does not reproduce the record (an earlier tick returned n on
+    version 1, ticker-v3 returns n + 1000): the update is recorded as failed and the
+    interrupted invocation goes on on the old version, as Golem restarts it on the old
+    one."""
+    store = tmp_path / "store"
+    tid = add_component(store, build_fixture("ticker"), "ticker")
+    server = Server(store).start()
+    try:
+        with server.client() as client:
+            api = Api(client, tid)
+            assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
+            v3 = build_fixture("ticker-v3").read_bytes()
+            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
+            assert up.status_code == 201, up.text
+            started = api.invoke("t1", "tick", [30, 20_000_000])
+            assert started.status_code == 202, started.text
+            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
+            api.wait_status("t1", "Running")
+            body = {"mode": "automatic", "targetRevision": 2}
+            asked = client.post(api.path("t1", "/update"), json=body)
+            assert asked.status_code == 200 and asked.json() == {}, asked.text
+            done = client.get(result_url, params={"wait": 60}, timeout=70)
+            assert done.status_code == 200 and done.json()["result"] == 30, done.text
+
+            def failed() -> list[dict[str, object]] | None:
+                found = api.worker("t1")["updates"]
+                return found if found and found[-1]["type"] == "FailedUpdate" else None
+
+            (record,) = wait_until(failed, what="the failed update")
+            assert record["targetRevision"] == 2 and "automatic update failed" in str(
+                record["details"]
+            ), record
+            assert api.worker("t1")["componentVersion"] == 1
+    finally:
+        server.stop()
+
+
+def test_rest_the_same_update_already_pending_is_refused(tmp_path: Path) -> None:
+    """Golem's 400 "The same update is already in progress": a manual update waiting in
+    the queue of a running agent, asked again."""
+    store = tmp_path / "store"
+    tid = add_component(store, build_fixture("ticker"), "ticker")
+    server = Server(store).start()
+    try:
+        with server.client() as client:
+            api = Api(client, tid)
+            add_component(store, build_fixture("ticker-v2"), "ticker")
+            started = api.invoke("t1", "tick", [30, 20_000_000])
+            assert started.status_code == 202, started.text
+            api.wait_status("t1", "Running")
+            manual = {"mode": "manual", "targetRevision": 2}
+            first = client.post(api.path("t1", "/update"), json=manual)
+            assert first.status_code == 200 and first.json() == {}, first.text
+            again = client.post(api.path("t1", "/update"), json=manual)
+            assert again.status_code == 400, again.text
+            assert "The same update is already in progress" in again.text
+            meta = api.worker("t1")
+            assert [u["type"] for u in meta["updates"]] == ["PendingUpdate"], meta["updates"]
+    finally:
+        server.stop()
