@@ -234,7 +234,9 @@ def test_cli_update_of_an_agent_running_in_the_server_restarts_it(tmp_path: Path
         with server.client() as client:
             api = Api(client, tid)
             add_component(store, build_fixture("ticker-v3"), "ticker")
-            started = api.invoke("t1", "tick", [30, 20_000_000])
+            # Long enough (~150 spins of 20M) to be running still when the CLI, a process
+            # that takes a second or more to start, gets its request in.
+            started = api.invoke("t1", "tick", [150, 20_000_000])
             assert started.status_code == 202, started.text
             api.wait_status("t1", "Running")
             asked = cli(store, "agent", "update", "ticker", "t1", "--version", "2")
@@ -242,7 +244,7 @@ def test_cli_update_of_an_agent_running_in_the_server_restarts_it(tmp_path: Path
             assert "queued" in asked.stdout and "running an invocation" in asked.stdout
             result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
             done = client.get(result_url, params={"wait": 60}, timeout=70)
-            assert done.status_code == 200 and done.json()["result"] == 1030, done.text
+            assert done.status_code == 200 and done.json()["result"] == 1150, done.text
             assert api.worker("t1")["componentVersion"] == 2
             kinds = [e["type"] for e in api.oplog("t1")]
             assert kinds.index("pending-update") < kinds.index("invocation-finished"), kinds
