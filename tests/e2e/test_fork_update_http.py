@@ -198,12 +198,12 @@ def test_guest_update_of_a_running_agent_restarts_it_on_the_new_version(tmp_path
     try:
         with server.client() as client:
             ticker, updater = Api(client, tid), Api(client, uid)
+            started = ticker.invoke("t1", "tick", [150, 20_000_000])
+            assert started.status_code == 202, started.text
+            ticker.wait_status("t1", "Running")  # on version 1: version 2 comes now
             v3 = build_fixture("ticker-v3").read_bytes()
             up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
             assert up.status_code == 201, up.text
-            started = ticker.invoke("t1", "tick", [30, 20_000_000])
-            assert started.status_code == 202, started.text
-            ticker.wait_status("t1", "Running")
             halves = uuid.UUID(tid).int
             args = [halves >> 64, halves & (2**64 - 1), "t1", 2, False]
             asked = updater.invoke_and_await("u", "update-other", args)
@@ -211,7 +211,7 @@ def test_guest_update_of_a_running_agent_restarts_it_on_the_new_version(tmp_path
 
             result_url = ticker.path("t1", "/invocations/" + started.json()["invocationId"])
             done = client.get(result_url, params={"wait": 60}, timeout=70)
-            assert done.status_code == 200 and done.json()["result"] == 1030, done.text
+            assert done.status_code == 200 and done.json()["result"] == 1150, done.text
             meta = ticker.worker("t1")
             assert meta["componentVersion"] == 2, meta
             updates = meta["updates"]
@@ -233,12 +233,15 @@ def test_cli_update_of_an_agent_running_in_the_server_restarts_it(tmp_path: Path
     try:
         with server.client() as client:
             api = Api(client, tid)
-            add_component(store, build_fixture("ticker-v3"), "ticker")
             # Long enough (~150 spins of 20M) to be running still when the CLI, a process
-            # that takes a second or more to start, gets its request in.
+            # that takes a second or more to start, gets its request in; version 2 comes
+            # once it runs on version 1 (a new agent is created on the latest version).
             started = api.invoke("t1", "tick", [150, 20_000_000])
             assert started.status_code == 202, started.text
             api.wait_status("t1", "Running")
+            v3 = build_fixture("ticker-v3").read_bytes()
+            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
+            assert up.status_code == 201, up.text
             asked = cli(store, "agent", "update", "ticker", "t1", "--version", "2")
             assert asked.returncode == 0, asked.stderr
             assert "queued" in asked.stdout and "running an invocation" in asked.stdout

@@ -22,21 +22,22 @@ def test_rest_automatic_update_restarts_the_running_invocation_on_the_new_versio
             api = Api(client, tid)
             # No earlier tick: its recorded result (n) would not replay on ticker-v3
             # (n + 1000), and the update would fail (the next test).
-            v3 = build_fixture("ticker-v3").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
-            assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
-            # Seconds of work on version 1 (its tick returns n).
-            started = api.invoke("t1", "tick", [40, 20_000_000])
+            # Seconds of work on version 1 (its tick returns n): the agent is created on
+            # the latest version, so version 2 is uploaded only once it runs.
+            started = api.invoke("t1", "tick", [150, 20_000_000])
             assert started.status_code == 202, started.text
             result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
             api.wait_status("t1", "Running")
+            v3 = build_fixture("ticker-v3").read_bytes()
+            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
+            assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
             body = {"mode": "automatic", "targetRevision": 2}
             asked = client.post(api.path("t1", "/update"), json=body)
             assert asked.status_code == 200 and asked.json() == {}, asked.text
 
             done = client.get(result_url, params={"wait": 60}, timeout=70)
-            # 1040: the invocation finished on version 2 (ticker-v3), not on version 1.
-            assert done.status_code == 200 and done.json()["result"] == 1040, done.text
+            # 1150: the invocation finished on version 2 (ticker-v3), not on version 1.
+            assert done.status_code == 200 and done.json()["result"] == 1150, done.text
             meta = api.worker("t1")
             assert meta["componentVersion"] == 2, meta
             assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
