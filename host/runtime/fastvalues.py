@@ -489,14 +489,23 @@ def add_func(
     lifts = tuple(_lifter(t) for t in sig.param_types)
     lower = None if sig.result is None else _lowerer(sig.result)
     idx = _HOST.allocate((impl, lifts, lower))
+    define(instance, name, _trampoline, idx, _finalize)
+
+
+def define(
+    instance: wc.LinkerInstance, name: str, trampoline: Any, idx: int, finalize: Any
+) -> None:
+    """Define ``name`` in ``instance`` as the C callback ``trampoline`` (a
+    ``wasmtime_component_func_callback_t``) with ``idx`` as its data, which ``finalize``
+    frees with the linker (this module's and host/runtime/leancall.py's host functions)."""
     encoded = name.encode("utf-8")
     err = ffi.wasmtime_component_linker_instance_add_func(
         instance.ptr(),
         ctypes.create_string_buffer(encoded),
         len(encoded),
-        _trampoline,
+        trampoline,
         idx,
-        _finalize,
+        finalize,
     )
     if err:
         raise wasmtime.WasmtimeError._from_ptr(err)

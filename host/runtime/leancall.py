@@ -305,17 +305,7 @@ def add_func(
     function's chooser (called with its first argument)."""
     instance._assert_not_locked()
     idx = _IMPORTS.allocate(_Import(sig, spec, choose, run, lift_arg))
-    encoded = name.encode("utf-8")
-    err = ffi.wasmtime_component_linker_instance_add_func(
-        instance.ptr(),
-        ctypes.create_string_buffer(encoded),
-        len(encoded),
-        _trampoline,
-        idx,
-        _finalize,
-    )
-    if err:
-        raise wasmtime.WasmtimeError._from_ptr(err)
+    fastvalues.define(instance, name, _trampoline, idx, _finalize)
 
 
 def _error(address: int) -> wasmtime.WasmtimeError:
