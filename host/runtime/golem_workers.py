@@ -253,6 +253,8 @@ def _update(sig: FuncSig) -> HostFunc:
                 f"cannot update {agent} to component version {target}: the component "
                 f"has versions {have}"
             )
+        if found.hash == record.component_hash:  # Golem's executor refuses it so
+            raise _fail(f"cannot update {agent}: Worker is already at the target version")
         request = PendingUpdate(target, found.hash, updates.MODES[mode])
         if agent == session.agent:
             # A replay making the call again (persist-nothing: the call is not recorded,

@@ -32,13 +32,15 @@ from host.server.routes import WORKERS, located
 from host.service import HostService
 
 Index = Annotated[int, Field(ge=1, le=2**63 - 1, strict=True)]
+# Component versions count from 0, as Golem's revisions do (host/store/base.py).
+Version = Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]
 
 
 class UpdateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: str
-    targetRevision: Index | None = None  # noqa: N815
-    targetVersion: Index | None = None  # noqa: N815
+    targetRevision: Version | None = None  # noqa: N815
+    targetVersion: Version | None = None  # noqa: N815
     disableWakeup: bool = False  # noqa: N815 - Golem 1.5's; the agent is never woken early
 
 

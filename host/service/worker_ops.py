@@ -88,6 +88,10 @@ class WorkerOps:
                 f"agent {agent} is failed: retry or revert it before updating it "
                 f"({record.last_error})"
             )
+        if target.hash == record.component_hash:
+            # Golem's 400 (its executor's update_worker): nothing to move to. An agent is
+            # pinned to its version's file, so a version with the same bytes is the same.
+            raise InvalidInput("Worker is already at the target version", field="version")
         agent_type = self.agent_type_of(agent)
         if agent_type is not None and agent_type.mode == "ephemeral":
             raise InvalidInput("Ephemeral workers cannot be updated", field="agent")

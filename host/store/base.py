@@ -70,8 +70,17 @@ DONE = InvocationState.DONE
 ERRORED = InvocationState.FAILED
 
 
+# A component's first version. Versions count from 0, as Golem's do (its
+# ComponentRevision::INITIAL): the first upload is version 0, each new upload the next.
+# Stores written before migration 11 (SQLite) / 5 (PostgreSQL) counted from 1 and are
+# renumbered by it (host/store/version_migration.py).
+FIRST_VERSION = 0
+
+
 @dataclass(frozen=True)
 class ComponentRecord:
+    """One version of a component (``version`` from :data:`FIRST_VERSION`)."""
+
     id: str
     name: str
     version: int

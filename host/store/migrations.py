@@ -5,7 +5,7 @@ A step is an SQL statement or a function of the connection (a data migration).""
 from collections.abc import Callable
 from typing import Any
 
-from host.store import oplog_migration
+from host.store import oplog_migration, version_migration
 
 Step = str | Callable[[Any], None]
 
@@ -141,5 +141,10 @@ MIGRATIONS: dict[int, list[Step]] = {
             created_at INTEGER NOT NULL
         )""",
         "CREATE INDEX scheduled_calls_due ON scheduled_calls (state, due_at_ns)",
+    ],
+    11: [
+        # Component versions from 0, as Golem numbers them (host/store/version_migration.py):
+        # components, update entries and queued update requests move down by one.
+        version_migration.sqlite_step,
     ],
 }

@@ -13,7 +13,13 @@ from psycopg.types.json import Jsonb
 
 from host.errors import ComponentNotFound, IdempotencyKeyReused
 from host.ids import AgentId
-from host.store.base import AgentStatus, ComponentRecord, InvocationRecord, InvocationState
+from host.store.base import (
+    FIRST_VERSION,
+    AgentStatus,
+    ComponentRecord,
+    InvocationRecord,
+    InvocationState,
+)
 from host.store.postgres_db import agent_key
 from host.store.postgres_leases import PostgresLeases
 from host.store.sqlite_db import _decode
@@ -40,7 +46,7 @@ class PostgresCatalog(PostgresLeases):
                 if same:  # the same bytes again: nothing new to register
                     return self._component(db, cid)
             else:
-                cid, version = str(uuid.uuid4()), 1
+                cid, version = str(uuid.uuid4()), FIRST_VERSION
             db.execute(
                 "INSERT INTO components (id, name, version, hash, size, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",

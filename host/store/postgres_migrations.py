@@ -11,7 +11,7 @@ the stored text; JSONB would reorder keys and drop whitespace); an entry's bytes
 BYTEA (migration 3).
 """
 
-from host.store import oplog_migration
+from host.store import oplog_migration, version_migration
 from host.store.migrations import Step
 
 MIGRATIONS: dict[int, list[Step]] = {
@@ -129,5 +129,10 @@ MIGRATIONS: dict[int, list[Step]] = {
             created_at BIGINT NOT NULL
         )""",
         "CREATE INDEX scheduled_calls_due ON scheduled_calls (state, due_at_ns)",
+    ],
+    5: [
+        # Component versions from 0, as Golem numbers them (host/store/version_migration.py):
+        # components, update entries and queued update requests move down by one.
+        version_migration.postgres_step,
     ],
 }

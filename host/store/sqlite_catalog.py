@@ -12,7 +12,13 @@ from collections.abc import Sequence
 
 from host.errors import AgentNotFound, ComponentNotFound, IdempotencyKeyReused
 from host.ids import AgentId
-from host.store.base import AgentStatus, ComponentRecord, InvocationRecord, InvocationState
+from host.store.base import (
+    FIRST_VERSION,
+    AgentStatus,
+    ComponentRecord,
+    InvocationRecord,
+    InvocationState,
+)
 from host.store.sqlite_db import _decode, _key
 from host.store.sqlite_leases import SqliteLeases
 
@@ -35,7 +41,7 @@ class SqliteCatalog(SqliteLeases):
                 if same:  # the same bytes again: nothing new to register
                     return self._component(db, cid)
             else:
-                cid, version = str(uuid.uuid4()), 1
+                cid, version = str(uuid.uuid4()), FIRST_VERSION
             db.execute(
                 "INSERT INTO components (id, name, version, hash, size, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
