@@ -119,11 +119,15 @@ def test_ephemeral_keeps_nothing(host: HostService) -> None:
     assert host.store.get_agent(first.agent).status == "idle"
 
 
-def test_ephemeral_agent_cannot_be_updated(host: HostService) -> None:
-    """Golem's 400 "Ephemeral workers cannot be updated"; nothing is recorded."""
+def test_ephemeral_agent_cannot_be_updated(host: HostService, wasm: Path) -> None:
+    """Golem's 400 "Ephemeral workers cannot be updated"; nothing is recorded. (The update
+    goes to another version: one to the agent's own is refused before, as Golem's
+    executor checks that first.)"""
     agent = host.agent_id("counter", "ScratchAgent()")
     ran = host.submit(host.agent_call_from_wave(agent, "bump()"))
     length = host.store.oplog_length(ran.agent)
+    # The same code with a custom section appended: other bytes, so version 1.
+    assert host.add_component_bytes(wasm.read_bytes() + b"\x00\x02\x01v", "counter").version == 1
     with pytest.raises(InvalidInput, match="Ephemeral workers cannot be updated"):
         host.update_agent(ran.agent)
     assert host.store.oplog_length(ran.agent) == length

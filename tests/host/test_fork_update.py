@@ -156,7 +156,7 @@ def test_a_second_fork_into_a_taken_name_still_fails(host: HostService) -> None:
 def _updater(host: HostService) -> AgentId:
     host.add_component(build_fixture("updater-1.5.0"), "updater")
     agent, _ = host.create_agent("updater", "u")
-    host.add_component(build_fixture("updater-v2-1.5.0"), "updater")  # version 2
+    host.add_component(build_fixture("updater-v2-1.5.0"), "updater")  # version 1
     return agent
 
 
@@ -169,26 +169,26 @@ def test_update_self_takes_effect_after_the_invocation(
     host: HostService, snapshot: bool, data_dir: Path
 ) -> None:
     agent = _updater(host)
-    assert host.agent(agent).component_version == 1
+    assert host.agent(agent).component_version == 0  # the first upload, as in Golem
     assert _result(host, agent, "add(5)") == "5"
     flag = "true" if snapshot else "false"
-    # The invocation that asks runs on to its end on version 1 ...
-    assert _result(host, agent, f"update-self(2, {flag})") == "5"
+    # The invocation that asks runs on to its end on version 0 ...
+    assert _result(host, agent, f"update-self(1, {flag})") == "5"
     kinds = _kinds(host, agent)
     # ... the request is recorded inside it, the outcome after it.
     assert kinds[-4:] == ["pending-update", "host-call", "invocation-finished", "successful-update"]
     last = host.store.read_oplog(agent)[-1]
-    assert isinstance(last, oplog.SuccessfulUpdate) and last.target_version == 2
+    assert isinstance(last, oplog.SuccessfulUpdate) and last.target_version == 1
     assert (last.payload is not None) == snapshot
-    assert host.agent(agent).component_version == 2
-    assert _result(host, agent, "version()") == "2"
+    assert host.agent(agent).component_version == 1
+    assert _result(host, agent, "version()") == "1"
     assert _result(host, agent, "total()") == "5"
     host.close()
-    # A fresh host replays the history on version 2 (from the update's snapshot, if any).
+    # A fresh host replays the history on version 1 (from the update's snapshot, if any).
     again = HostService(data_dir)
     try:
         assert _result(again, agent, "add(1)") == "6"
-        assert _result(again, agent, "version()") == "2"
+        assert _result(again, agent, "version()") == "1"
     finally:
         again.close()
 
@@ -200,8 +200,8 @@ def test_update_self_under_persist_nothing_replays(host: HostService) -> None:
     recording while replaying)."""
     agent = _updater(host)
     assert _result(host, agent, "add(5)") == "5"
-    assert _result(host, agent, "update-self-unpersisted(2, false)") == "5"
-    assert host.agent(agent).component_version == 2
+    assert _result(host, agent, "update-self-unpersisted(1, false)") == "5"
+    assert host.agent(agent).component_version == 1
     host.executor.forget_instance(agent)  # the next call replays the whole log
     assert _result(host, agent, "add(1)") == "6"
     assert _kinds(host, agent).count("pending-update") == 1
@@ -211,10 +211,10 @@ def test_update_self_under_persist_nothing_replays(host: HostService) -> None:
 def test_update_of_an_idle_agent_is_applied_at_once(host: HostService) -> None:
     agent = _updater(host)
     _result(host, agent, "add(3)")
-    outcome = host.update_agent(agent, 2, "automatic")
-    assert outcome.state == "successful" and outcome.target_version == 2
+    outcome = host.update_agent(agent, 1, "automatic")
+    assert outcome.state == "successful" and outcome.target_version == 1
     assert _kinds(host, agent)[-2:] == ["pending-update", "successful-update"]
-    assert _result(host, agent, "version()") == "2"
+    assert _result(host, agent, "version()") == "1"
     assert _result(host, agent, "total()") == "3"
 
 
@@ -230,14 +230,14 @@ def test_update_of_a_suspended_agent_waits_and_a_diverging_one_fails(host: HostS
     host.add_component(build_fixture("durable-diverged-1.3.0"), name="durable")
     outcome = host.update_agent(agent)
     assert outcome.state == "pending"  # suspended: nothing of it runs now
-    assert host.agent(agent).component_version == 1
+    assert host.agent(agent).component_version == 0
     # Golem's 400 for the same update asked again while it is pending; recorded once.
     with pytest.raises(InvalidInput, match="The same update is already in progress"):
         host.update_agent(agent)
     assert _kinds(host, agent).count("pending-update") == 1
     host.complete_promise(PromiseId(agent, idx), b"ok")
     assert host.store.get_invocation(inv.invocation_id).state == "done"
-    assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 1
+    assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 0
     assert outcome.index is not None
     failed = host.update_outcome(agent, outcome.index)
     assert failed.state == "failed"
@@ -249,12 +249,31 @@ def test_update_of_a_suspended_agent_waits_and_a_diverging_one_fails(host: HostS
 def test_update_refuses_bad_requests(host: HostService) -> None:
     agent = _updater(host)
     with pytest.raises(InvalidInput, match="mode"):
-        host.update_agent(agent, 2, "sideways")
+        host.update_agent(agent, 1, "sideways")
     with pytest.raises(InvalidInput, match="no version 9"):
         host.update_agent(agent, 9)
     with pytest.raises(AgentNotFound):
-        host.update_agent(AgentId(agent.component_id, "ghost"), 2)
+        host.update_agent(AgentId(agent.component_id, "ghost"), 1)
     assert "pending-update" not in _kinds(host, agent)
+
+
+def test_update_to_the_version_the_agent_runs_is_refused_as_golem_refuses_it(
+    host: HostService,
+) -> None:
+    """Golem's executor answers an update to the agent's own version with 400 "Worker is
+    already at the target version"; nothing is recorded. Once the agent moved to version
+    1, version 1 is the one refused and version 0 is an update again."""
+    agent = _updater(host)
+    with pytest.raises(InvalidInput, match="Worker is already at the target version"):
+        host.update_agent(agent, 0)
+    assert "pending-update" not in _kinds(host, agent)
+    assert host.update_agent(agent, 1).state == "successful"
+    with pytest.raises(InvalidInput, match="Worker is already at the target version"):
+        host.update_agent(agent)  # the latest, which it now runs
+    assert _kinds(host, agent).count("pending-update") == 1
+    assert host.update_agent(agent, 0).state == "successful"
+    assert host.agent(agent).component_version == 0
+    assert _result(host, agent, "version()") == "0"
 
 
 def test_fork_inside_an_invocation_finishes_it_in_the_copy_alone(host: HostService) -> None:

@@ -91,7 +91,7 @@ def test_every_host_function_links(host: HostService, generation: str) -> None:
         assert name in sigs
     assert all(name in golem.FUNCS for name in sigs), set(sigs) - set(golem.FUNCS)
     record = host.add_component(_component(generation), f"whole-{generation.replace('.', '-')}")
-    assert record.version == 1
+    assert record.version == 0  # the first upload, as Golem numbers it
 
 
 def _another_version(wasm: Path) -> bytes:
@@ -100,14 +100,14 @@ def _another_version(wasm: Path) -> bytes:
 
 
 class Agents:
-    """A HostService with a promises fixture registered twice (versions 1 and 2)."""
+    """A HostService with a promises fixture registered twice (versions 0 and 1)."""
 
     def __init__(self, host: HostService, generation: str) -> None:
         self.host = host
         self.sigs = _sigs(generation)
         fixture = build_fixture(f"promises-{generation}")
         self.component = host.add_component(fixture, "counter")
-        host.add_component_bytes(_another_version(fixture), "counter")  # version 2
+        host.add_component_bytes(_another_version(fixture), "counter")  # version 1
         self.noun = "agent" if generation in ("1.1.7", "1.3.0") else "worker"
 
     def session(self, agent: AgentId) -> Session:
@@ -138,7 +138,7 @@ def test_metadata(agents: Agents) -> None:
     assert meta["args"] == ["x"]
     assert ("K", "v") in meta["env"] and ("GOLEM_AGENT_ID", "a") in meta["env"]
     assert meta["status"] == "idle"
-    assert meta[version_field] == 2 and meta["retry-count"] == 0
+    assert meta[version_field] == 1 and meta["retry-count"] == 0
     other = agents.call(a, f"get-{agents.noun}-metadata", agents.ident(a))
     assert other == Some(meta)
     missing = AgentId(a.component_id, "nobody")
@@ -184,8 +184,10 @@ def test_enumeration_filters(agents: Agents) -> None:
     # AND inside a group, OR between groups.
     assert names(_filter([name("starts-with", "alp"), env])) == ["alpha"]
     assert names(_filter([env], [name("equal", "beta")])) == ["alpha", "beta"]
-    version = Case("version", {"comparator": "greater-equal", "value": 2})
+    version = Case("version", {"comparator": "greater-equal", "value": 1})
     assert names(_filter([version])) == ["alpha", "alpine", "beta"]
+    first = Case("version", {"comparator": "equal", "value": 0})
+    assert names(_filter([first])) == []
     status = Case("status", {"comparator": "equal", "value": "failed"})
     assert names(_filter([status])) == []
     created = host.store.get_agent(b).created_at
@@ -201,20 +203,25 @@ def test_update_moves_the_version(agents: Agents) -> None:
     host = agents.host
     a, _ = host.create_agent("counter", "a")
     b, _ = host.create_agent("counter", "b")
-    assert host.agent(a).component_version == 2
-    agents.call(b, f"update-{agents.noun}", agents.ident(a), 1, "automatic")
+    assert host.agent(a).component_version == 1
+    agents.call(b, f"update-{agents.noun}", agents.ident(a), 0, "automatic")
     request = host.store.read_oplog(a)[-1]
-    assert isinstance(request, oplog.PendingUpdate) and request.target_version == 1
-    assert host.agent(a).component_version == 2  # requested, not applied yet
+    assert isinstance(request, oplog.PendingUpdate) and request.target_version == 0
+    assert host.agent(a).component_version == 1  # requested, not applied yet
     host.run_agent(a)
     done = host.store.read_oplog(a)[-1]
-    assert isinstance(done, oplog.SuccessfulUpdate) and done.target_version == 1
-    assert host.agent(a).component_version == 1
-    with pytest.raises(golem.GuestError, match="versions 1, 2"):
+    assert isinstance(done, oplog.SuccessfulUpdate) and done.target_version == 0
+    assert host.agent(a).component_version == 0
+    with pytest.raises(golem.GuestError, match="versions 0, 1"):
         agents.call(b, f"update-{agents.noun}", agents.ident(a), 7, "automatic")
     ghost = AgentId(a.component_id, "ghost")
     with pytest.raises(golem.GuestError, match="no such agent"):
-        agents.call(b, f"update-{agents.noun}", agents.ident(ghost), 1, "automatic")
+        agents.call(b, f"update-{agents.noun}", agents.ident(ghost), 0, "automatic")
+    # Golem's executor refuses an update to the version the target runs; nothing recorded.
+    length = host.store.oplog_length(a)
+    with pytest.raises(golem.GuestError, match="Worker is already at the target version"):
+        agents.call(b, f"update-{agents.noun}", agents.ident(a), 0, "automatic")
+    assert host.store.oplog_length(a) == length
 
 
 def test_fork_copies_the_oplog(agents: Agents) -> None:
@@ -292,7 +299,7 @@ def test_environment_as_golem_gives_it(host: HostService) -> None:
     env = dict(created.env)
     assert env["GOLEM_AGENT_ID"] == env["GOLEM_WORKER_NAME"] == "worker-7"
     assert env["GOLEM_COMPONENT_ID"] == record.id
-    assert env["GOLEM_COMPONENT_VERSION"] == env["GOLEM_COMPONENT_REVISION"] == "2"
+    assert env["GOLEM_COMPONENT_VERSION"] == env["GOLEM_COMPONENT_REVISION"] == "1"
 
 
 def test_stdin_read_fails() -> None:

@@ -74,7 +74,7 @@ def test_without_snapshots_the_same_update_fails_and_keeps_the_old_version(data:
     entries = host.store.read_oplog(agent)
     assert isinstance(entries[-2], PendingUpdate) and entries[-2].mode == "automatic"
     assert isinstance(entries[-1], FailedUpdate) and "replay" in entries[-1].details
-    assert host.agent(agent).component_version == 1
+    assert host.agent(agent).component_version == 0
     host.close()
     host = _host(data)
     assert _result(host, agent, "total()") == "3"
@@ -88,13 +88,13 @@ def test_snapshot_based_update_moves_the_state_to_the_new_version(data: Path) ->
         _result(host, agent, "add(1)")
     host.add_component(build_fixture("snapshots-2"), name="snap")
     outcome = host.update_agent(agent, mode="snapshot")
-    assert outcome.target_version == 2 and outcome.state == "successful"
+    assert outcome.target_version == 1 and outcome.state == "successful"
     last = host.store.read_oplog(agent)[-1]
-    assert isinstance(last, SuccessfulUpdate) and last.target_version == 2
+    assert isinstance(last, SuccessfulUpdate) and last.target_version == 1
     assert last.payload is not None
     assert _result(host, agent, "add(1)") == "6"
     host.close()
-    host = _host(data)  # replay: load-snapshot on version 2, then only the later add
+    host = _host(data)  # replay: load-snapshot on version 1, then only the later add
     assert _result(host, agent, "total()") == "6"
     host.close()
 
@@ -108,7 +108,7 @@ def test_snapshot_based_update_without_the_exports_fails_and_is_recorded(data: P
         host.update_agent(agent, mode="snapshot")
     last = host.store.read_oplog(agent)[-1]
     assert isinstance(last, FailedUpdate) and "save-snapshot" in last.details
-    assert host.agent(agent).component_version == 1
+    assert host.agent(agent).component_version == 0
     with pytest.raises(InvalidInput, match="version 7"):
         host.update_agent(agent, version=7, mode="snapshot")
     with pytest.raises(InvalidInput, match="mode"):
@@ -142,12 +142,12 @@ def test_revert_past_a_snapshot_based_update_returns_to_the_old_version(data: Pa
     host.add_component(build_fixture("snapshots-2"), name="snap")
     host.update_agent(agent, mode="snapshot")
     assert _result(host, agent, "add(1)") == "3"
-    host.revert_agent(agent, last_invocations=1)  # the add on version 2; update stays
-    assert host.agent(agent).component_version == 2
-    assert _result(host, agent, "total()") == "1"
-    # The last two alive: total() on version 2 and the first add(1): back to the start.
-    host.revert_agent(agent, last_invocations=2)
+    host.revert_agent(agent, last_invocations=1)  # the add on version 1; update stays
     assert host.agent(agent).component_version == 1
+    assert _result(host, agent, "total()") == "1"
+    # The last two alive: total() on version 1 and the first add(1): back to the start.
+    host.revert_agent(agent, last_invocations=2)
+    assert host.agent(agent).component_version == 0
     assert _result(host, agent, "add(1)") == "1"
     host.close()
 

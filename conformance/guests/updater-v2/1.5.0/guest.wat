@@ -1,4 +1,5 @@
-;; Version 2 of the conformance guest `updater`, by hand against the canonical ABI.
+;; Version 1 (the second upload; versions count from 0, as in Golem) of the conformance
+;; guest `updater`, by hand against the canonical ABI.
 ;; Memory: 0..8 the total; 96..112 save's return area;
 ;; 112..124 load's; 128..152 "application/octet-stream"; 160.. "snapshot must be 8
 ;; bytes"; 1024.. get-self-metadata's agent-metadata record (agent-id: component-id
@@ -31,7 +32,7 @@
     (i64.load (i32.const 0)))
 
   (func (export "version") (result i32)
-    (i32.const 2))
+    (i32.const 1))
 
   (func (export "update-self") (param $target i64) (param $snapshot i32) (result i64)
     (call $self (i32.const 1024))
