@@ -1,6 +1,7 @@
 """Update, revert and fork through the front ends (issue 11, item 6): a real
 `agent-host serve` over HTTP with Golem's request bodies, and the CLI as a separate
-process. Guests: the conformance guests `updater` (versions 1 and 2) and `fork`."""
+process. Guests: the conformance guests `updater` (versions 0 and 1, numbered from 0 as in
+Golem) and `fork`."""
 
 from __future__ import annotations
 
@@ -29,22 +30,23 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
                 params={"name": "updater"},
                 content=build_fixture("updater-v2-1.5.0").read_bytes(),
             )
-            assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
+            assert up.status_code == 201 and up.json()["componentVersion"] == 1, up.text
+            assert api.worker("auto")["componentVersion"] == 0  # the first upload
 
             # Golem 1.5's body, and Golem 1.2's spelling of the same.
             for name, body in (
-                ("auto", {"mode": "automatic", "targetRevision": 2}),
-                ("manual", {"mode": "Manual", "targetVersion": 2}),
+                ("auto", {"mode": "automatic", "targetRevision": 1}),
+                ("manual", {"mode": "Manual", "targetVersion": 1}),
             ):
                 r = client.post(api.path(name, "/update"), json=body)
                 assert r.status_code == 200 and r.json() == {}, r.text  # Golem's shape
 
-            def on_version_2(name: str) -> Callable[[], bool]:
-                return lambda: bool(api.worker(name)["componentVersion"] == 2)
+            def on_version_1(name: str) -> Callable[[], bool]:
+                return lambda: bool(api.worker(name)["componentVersion"] == 1)
 
             for name, total in (("auto", 3), ("manual", 4)):
-                wait_until(on_version_2(name), what=name)
-                assert api.invoke_and_await(name, "version").json()["result"] == 2
+                wait_until(on_version_1(name), what=name)
+                assert api.invoke_and_await(name, "version").json()["result"] == 1
                 assert api.invoke_and_await(name, "total").json()["result"] == total
             oplog = client.get(api.path("manual", "/oplog")).json()["entries"]
             kinds = [e.get("entry", e)["type"] for e in oplog]
@@ -74,9 +76,10 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
             # Bad requests: 400 naming the field, 404 unknown agent, 409 taken name.
             bad: list[tuple[str, str, dict[str, Any], int, str | None]] = [
                 ("auto", "/update", {"mode": "automatic"}, 400, "body.targetRevision"),
-                ("auto", "/update", {"mode": "sideways", "targetRevision": 2}, 400, "body.mode"),
+                ("auto", "/update", {"mode": "sideways", "targetRevision": 1}, 400, "body.mode"),
                 ("auto", "/update", {"mode": "automatic", "targetRevision": 9}, 400, None),
-                ("ghost", "/update", {"mode": "automatic", "targetRevision": 2}, 404, None),
+                ("auto", "/update", {"mode": "automatic", "targetRevision": -1}, 400, None),
+                ("ghost", "/update", {"mode": "automatic", "targetRevision": 1}, 404, None),
                 ("auto", "/revert", {"type": "RevertToOplogIndex"}, 400, "body.lastOplogIndex"),
                 ("auto", "/revert", {"type": "Sideways", "lastOplogIndex": 2}, 400, "body.type"),
                 (
@@ -101,6 +104,19 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
                 assert r.status_code == status, (route, body, r.text)
                 if field is not None:
                     assert json.dumps(field) in r.text, (route, body, r.text)
+            # Golem's 400 for an update to the version the agent runs (auto runs 1 now),
+            # nothing recorded; version 0 is an update again.
+            before = len(client.get(api.path("auto", "/oplog")).json()["entries"])
+            same = client.post(
+                api.path("auto", "/update"), json={"mode": "automatic", "targetRevision": 1}
+            )
+            assert same.status_code == 400, same.text
+            assert "Worker is already at the target version" in same.text, same.text
+            assert len(client.get(api.path("auto", "/oplog")).json()["entries"]) == before
+            back = {"mode": "automatic", "targetRevision": 0}
+            assert client.post(api.path("auto", "/update"), json=back).status_code == 200
+            wait_until(lambda: api.worker("auto")["componentVersion"] == 0, what="back to 0")
+            assert api.invoke_and_await("auto", "version").json()["result"] == 0
     finally:
         server.stop()
 
@@ -110,13 +126,18 @@ def test_cli_fork_and_update(tmp_path: Path) -> None:
     add_component(store, build_fixture("updater-1.5.0"), "updater")
     assert cli(store, "invoke", "updater", "a", "add(5)").stdout.strip() == "5"
     add_component(store, build_fixture("updater-v2-1.5.0"), "updater")
-    done = cli(store, "agent", "update", "updater", "a", "--version", "2", "--mode", "snapshot")
+    done = cli(store, "agent", "update", "updater", "a", "--version", "1", "--mode", "snapshot")
     assert done.returncode == 0, done.stderr
-    assert "updated to version 2" in done.stdout
-    assert cli(store, "invoke", "updater", "a", "version()").stdout.strip() == "2"
+    assert "updated to version 1" in done.stdout
+    assert cli(store, "invoke", "updater", "a", "version()").stdout.strip() == "1"
     shown = cli(store, "oplog", "updater", "a")
-    assert "update to version 2 requested (snapshot-based)" in shown.stdout
-    assert "updated to version 2 (snapshot-based)" in shown.stdout
+    assert "update to version 1 requested (snapshot-based)" in shown.stdout
+    assert "updated to version 1 (snapshot-based)" in shown.stdout
+    # Golem's refusal of an update to the version the agent runs: a clear error, exit 2.
+    same = cli(store, "agent", "update", "updater", "a", "--version", "1")
+    assert same.returncode == 2, (same.stdout, same.stderr)
+    assert "Worker is already at the target version" in same.stderr
+    assert "Traceback" not in same.stderr
     forked = cli(store, "agent", "fork", "updater", "a", "b")
     assert forked.returncode == 0, forked.stderr
     assert cli(store, "invoke", "updater", "b", "add(1)").stdout.strip() == "6"
@@ -147,16 +168,16 @@ def test_rest_manual_update_of_a_running_agent_is_queued_after_its_invocation(
             assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
             v2 = build_fixture("ticker-v2").read_bytes()
             up = client.post("/v1/components", params={"name": "ticker"}, content=v2)
-            assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
+            assert up.status_code == 201 and up.json()["componentVersion"] == 1, up.text
             started = api.invoke("t1", "tick", [20, 20_000_000])
             assert started.status_code == 202, started.text
             api.wait_status("t1", "Running")
-            manual = {"mode": "manual", "targetRevision": 2}
+            manual = {"mode": "manual", "targetRevision": 1}
             assert client.post(api.path("t1", "/update"), json=manual).json() == {}
             meta = api.worker("t1")
-            assert meta["status"] == "Running" and meta["componentVersion"] == 1, meta
+            assert meta["status"] == "Running" and meta["componentVersion"] == 0, meta
             assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
-                ("PendingUpdate", 2)
+                ("PendingUpdate", 1)
             ], meta["updates"]
             assert meta["updates"][0]["timestamp"].endswith("+00:00")
             result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
@@ -168,11 +189,11 @@ def test_rest_manual_update_of_a_running_agent_is_queued_after_its_invocation(
                 return found if found[-1]["type"] == "FailedUpdate" else None
 
             last = wait_until(failed, what="the failed update")[-1]
-            assert last["targetRevision"] == 2 and "load-snapshot" in last["details"], last
-            assert api.worker("t1")["componentVersion"] == 1
+            assert last["targetRevision"] == 1 and "load-snapshot" in last["details"], last
+            assert api.worker("t1")["componentVersion"] == 0
             kinds = [e["type"] for e in api.oplog("t1")]
             finished = [i for i, k in enumerate(kinds) if k == "invocation-finished"]
-            # The invocation finished (on version 1) before the request entered the oplog.
+            # The invocation finished (on version 0) before the request entered the oplog.
             assert finished[-1] < kinds.index("pending-update"), kinds
             assert kinds.index("pending-update") + 1 == kinds.index("failed-update")
 
@@ -190,7 +211,7 @@ def test_rest_manual_update_of_a_running_agent_is_queued_after_its_invocation(
 def test_guest_update_of_a_running_agent_restarts_it_on_the_new_version(tmp_path: Path) -> None:
     """A guest's automatic update-agent of another agent that is running an invocation:
     the guest's call succeeds, the target's invocation is interrupted and restarted on
-    version 2 (ticker-v3: its tick returns n + 1000), as Golem does."""
+    version 1 (ticker-v3: its tick returns n + 1000), as Golem does."""
     store = tmp_path / "store"
     tid = add_component(store, build_fixture("ticker"), "ticker")
     uid = add_component(store, build_fixture("updater-1.5.0"), "updater")
@@ -200,12 +221,12 @@ def test_guest_update_of_a_running_agent_restarts_it_on_the_new_version(tmp_path
             ticker, updater = Api(client, tid), Api(client, uid)
             started = ticker.invoke("t1", "tick", [150, 20_000_000])
             assert started.status_code == 202, started.text
-            ticker.wait_status("t1", "Running")  # on version 1: version 2 comes now
+            ticker.wait_status("t1", "Running")  # on version 0: version 1 comes now
             v3 = build_fixture("ticker-v3").read_bytes()
             up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
             assert up.status_code == 201, up.text
             halves = uuid.UUID(tid).int
-            args = [halves >> 64, halves & (2**64 - 1), "t1", 2, False]
+            args = [halves >> 64, halves & (2**64 - 1), "t1", 1, False]
             asked = updater.invoke_and_await("u", "update-other", args)
             assert asked.status_code == 200, asked.text
 
@@ -213,9 +234,9 @@ def test_guest_update_of_a_running_agent_restarts_it_on_the_new_version(tmp_path
             done = client.get(result_url, params={"wait": 60}, timeout=70)
             assert done.status_code == 200 and done.json()["result"] == 1150, done.text
             meta = ticker.worker("t1")
-            assert meta["componentVersion"] == 2, meta
+            assert meta["componentVersion"] == 1, meta
             updates = meta["updates"]
-            assert [(u["type"], u["targetRevision"]) for u in updates] == [("SuccessfulUpdate", 2)]
+            assert [(u["type"], u["targetRevision"]) for u in updates] == [("SuccessfulUpdate", 1)]
             # The request was taken from the queue into the oplog inside the invocation.
             kinds = [e["type"] for e in ticker.oplog("t1")]
             assert kinds.index("pending-update") < kinds.index("invocation-finished"), kinds
@@ -234,25 +255,25 @@ def test_cli_update_of_an_agent_running_in_the_server_restarts_it(tmp_path: Path
         with server.client() as client:
             api = Api(client, tid)
             # Long enough (~150 spins of 20M) to be running still when the CLI, a process
-            # that takes a second or more to start, gets its request in; version 2 comes
-            # once it runs on version 1 (a new agent is created on the latest version).
+            # that takes a second or more to start, gets its request in; version 1 comes
+            # once it runs on version 0 (a new agent is created on the latest version).
             started = api.invoke("t1", "tick", [150, 20_000_000])
             assert started.status_code == 202, started.text
             api.wait_status("t1", "Running")
             v3 = build_fixture("ticker-v3").read_bytes()
             up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
             assert up.status_code == 201, up.text
-            asked = cli(store, "agent", "update", "ticker", "t1", "--version", "2")
+            asked = cli(store, "agent", "update", "ticker", "t1", "--version", "1")
             assert asked.returncode == 0, asked.stderr
             assert "queued" in asked.stdout and "running an invocation" in asked.stdout
             result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
             done = client.get(result_url, params={"wait": 60}, timeout=70)
             assert done.status_code == 200 and done.json()["result"] == 1150, done.text
-            assert api.worker("t1")["componentVersion"] == 2
+            assert api.worker("t1")["componentVersion"] == 1
             kinds = [e["type"] for e in api.oplog("t1")]
             assert kinds.index("pending-update") < kinds.index("invocation-finished"), kinds
         shown = cli(store, "agent", "show", "ticker", "t1")
-        assert "update to version 2: SuccessfulUpdate" in shown.stdout, shown.stdout
+        assert "update to version 1: SuccessfulUpdate" in shown.stdout, shown.stdout
     finally:
         server.stop()
 
@@ -262,9 +283,9 @@ def test_cli_agent_show_lists_updates(tmp_path: Path) -> None:
     add_component(store, build_fixture("updater-1.5.0"), "updater")
     assert cli(store, "invoke", "updater", "a", "add(5)").stdout.strip() == "5"
     add_component(store, build_fixture("updater-v2-1.5.0"), "updater")
-    assert cli(store, "agent", "update", "updater", "a", "--version", "2").returncode == 0
+    assert cli(store, "agent", "update", "updater", "a", "--version", "1").returncode == 0
     shown = cli(store, "agent", "show", "updater", "a")
     assert shown.returncode == 0, shown.stderr
-    assert "update to version 2: SuccessfulUpdate" in shown.stdout, shown.stdout
+    assert "update to version 1: SuccessfulUpdate" in shown.stdout, shown.stdout
     data = json.loads(cli(store, "agent", "show", "updater", "a", "--json").stdout)
-    assert [(u["type"], u["targetVersion"]) for u in data["updates"]] == [("SuccessfulUpdate", 2)]
+    assert [(u["type"], u["targetVersion"]) for u in data["updates"]] == [("SuccessfulUpdate", 1)]

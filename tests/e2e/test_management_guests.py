@@ -45,7 +45,8 @@ def _signatures(wasm: Path, tmp: Path) -> dict[str, FuncSig]:
 
 
 def _second_version(wasm: Path, tmp: Path) -> Path:
-    """The same code with a custom section appended: other bytes, so version 2."""
+    """The same code with a custom section appended: other bytes, so version 1 (versions
+    count from 0, as Golem's do)."""
     out = tmp / "v2.wasm"
     out.write_bytes(wasm.read_bytes() + b"\x00\x05\x04vers")
     return out
@@ -136,7 +137,7 @@ class Expect:
     def ident(self, name: str) -> dict[str, Any]:
         return {"component-id": self.component, self.name_field: name}
 
-    def env(self, name: str, version: int = 1) -> list[list[str]]:
+    def env(self, name: str, version: int = 0) -> list[list[str]]:
         return [
             ["GOLEM_AGENT_ID", name],
             ["GOLEM_WORKER_NAME", name],
@@ -152,7 +153,7 @@ class Expect:
             m["config"] = []
         elif self.shape.noun == "agent":
             m["config-vars"] = []
-        m = {**m, "status": status, self.version_field: 1, "retry-count": 0}
+        m = {**m, "status": status, self.version_field: 0, "retry-count": 0}
         if self.shape.generation == "1.5.0":
             # One node, one environment: Golem's environment-id is the nil UUID here.
             m["environment-id"] = {"uuid": {"high-bits": 0, "low-bits": 0}}
@@ -218,16 +219,18 @@ def scenario(f: Front, e: Expect, store: Path, v2: Path) -> None:
         f.call("caller", "revert-last", "beta", 1)
         assert f.call("beta", "add", 0) == 1
 
-    # update (automatic) to version 2: alpine replays onto it and keeps its total.
+    # update (automatic) to version 1: alpine replays onto it and keeps its total.
     f.add_version(v2)
-    f.call("caller", "update", "alpine", 2)
+    f.call("caller", "update", "alpine", 1)
     assert f.call("alpine", "add", 0) == 2
     moved = f.call("caller", "metadata-of", "alpine")
-    assert moved[e.version_field] == 2
+    assert moved[e.version_field] == 1
     # A guest's misuse fails its invocation (a trap, so the calling agent is failed, as on
     # Golem) with a message saying what was wrong: no trace, no 5xx; other agents go on.
-    assert "versions 1, 2" in f.fails("oops-1", "update", "alpine", 7)
-    assert "no such agent" in f.fails("oops-2", "update", "ghost", 2)
+    assert "versions 0, 1" in f.fails("oops-1", "update", "alpine", 7)
+    assert "no such agent" in f.fails("oops-2", "update", "ghost", 1)
+    # Golem's executor refuses an update to the version the target runs.
+    assert "Worker is already at the target version" in f.fails("oops-6", "update", "alpine", 1)
     if e.shape.manages:
         assert "cannot revert itself" in f.fails("oops-3", "revert-last", "oops-3", 1)
         cut = _oplog_length(store, e.cid, "beta")
@@ -298,7 +301,7 @@ def test_guest_reads_golem_environment(tmp_path: Path, generation: str, way: str
         for name in NAMES:
             assert seen[name] == e.env(name), name
         front.add_version(_second_version(wasm, tmp_path))
-        assert golem_vars("late") == e.env("late", version=2)
+        assert golem_vars("late") == e.env("late", version=1)
         front.restart()
         for name in NAMES:
             assert golem_vars(name) == seen[name], f"{name} after a replay"

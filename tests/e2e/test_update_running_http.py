@@ -1,7 +1,8 @@
 """An automatic update of an agent running an invocation, over REST, as Golem performs
 it (issue 11, item 6): the request is recorded, the invocation interrupted and the agent
 restarted at once; the invocation goes on on the new version. Guest: the hand-written
-`ticker` (version 1) and `ticker-v3` (its tick returns n + 1000)."""
+`ticker` (version 0, the first upload, as Golem numbers them) and `ticker-v3` (its tick
+returns n + 1000)."""
 
 from __future__ import annotations
 
@@ -22,26 +23,26 @@ def test_rest_automatic_update_restarts_the_running_invocation_on_the_new_versio
             api = Api(client, tid)
             # No earlier tick: its recorded result (n) would not replay on ticker-v3
             # (n + 1000), and the update would fail (the next test).
-            # Seconds of work on version 1 (its tick returns n): the agent is created on
-            # the latest version, so version 2 is uploaded only once it runs.
+            # Seconds of work on version 0 (its tick returns n): the agent is created on
+            # the latest version, so version 1 is uploaded only once it runs.
             started = api.invoke("t1", "tick", [150, 20_000_000])
             assert started.status_code == 202, started.text
             result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
             api.wait_status("t1", "Running")
             v3 = build_fixture("ticker-v3").read_bytes()
             up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
-            assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
-            body = {"mode": "automatic", "targetRevision": 2}
+            assert up.status_code == 201 and up.json()["componentVersion"] == 1, up.text
+            body = {"mode": "automatic", "targetRevision": 1}
             asked = client.post(api.path("t1", "/update"), json=body)
             assert asked.status_code == 200 and asked.json() == {}, asked.text
 
             done = client.get(result_url, params={"wait": 60}, timeout=70)
-            # 1150: the invocation finished on version 2 (ticker-v3), not on version 1.
+            # 1150: the invocation finished on version 1 (ticker-v3), not on version 0.
             assert done.status_code == 200 and done.json()["result"] == 1150, done.text
             meta = api.worker("t1")
-            assert meta["componentVersion"] == 2, meta
+            assert meta["componentVersion"] == 1, meta
             assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
-                ("SuccessfulUpdate", 2)
+                ("SuccessfulUpdate", 1)
             ], meta["updates"]
             kinds = [e["type"] for e in api.oplog("t1")]
             # The request entered the oplog inside the running invocation, not after it.
@@ -60,7 +61,7 @@ def test_rest_automatic_update_of_a_running_agent_whose_replay_diverges_fails(
     tmp_path: Path,
 ) -> None:
     """The new version does not reproduce the record (an earlier tick returned n on
-    version 1, ticker-v3 returns n + 1000): the update is recorded as failed and the
+    version 0, ticker-v3 returns n + 1000): the update is recorded as failed and the
     interrupted invocation goes on on the old version, as Golem restarts it on the old
     one."""
     store = tmp_path / "store"
@@ -77,7 +78,7 @@ def test_rest_automatic_update_of_a_running_agent_whose_replay_diverges_fails(
             assert started.status_code == 202, started.text
             result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
             api.wait_status("t1", "Running")
-            body = {"mode": "automatic", "targetRevision": 2}
+            body = {"mode": "automatic", "targetRevision": 1}
             asked = client.post(api.path("t1", "/update"), json=body)
             assert asked.status_code == 200 and asked.json() == {}, asked.text
             done = client.get(result_url, params={"wait": 60}, timeout=70)
@@ -88,10 +89,10 @@ def test_rest_automatic_update_of_a_running_agent_whose_replay_diverges_fails(
                 return found if found and found[-1]["type"] == "FailedUpdate" else None
 
             (record,) = wait_until(failed, what="the failed update")
-            assert record["targetRevision"] == 2 and "automatic update failed" in str(
+            assert record["targetRevision"] == 1 and "automatic update failed" in str(
                 record["details"]
             ), record
-            assert api.worker("t1")["componentVersion"] == 1
+            assert api.worker("t1")["componentVersion"] == 0
     finally:
         server.stop()
 
@@ -106,10 +107,12 @@ def test_rest_the_same_update_already_pending_is_refused(tmp_path: Path) -> None
         with server.client() as client:
             api = Api(client, tid)
             add_component(store, build_fixture("ticker-v2"), "ticker")
+            # t1 is created on the latest, version 1; the update goes back to version 0
+            # (one to version 1 would be "Worker is already at the target version").
             started = api.invoke("t1", "tick", [30, 20_000_000])
             assert started.status_code == 202, started.text
             api.wait_status("t1", "Running")
-            manual = {"mode": "manual", "targetRevision": 2}
+            manual = {"mode": "manual", "targetRevision": 0}
             first = client.post(api.path("t1", "/update"), json=manual)
             assert first.status_code == 200 and first.json() == {}, first.text
             again = client.post(api.path("t1", "/update"), json=manual)
