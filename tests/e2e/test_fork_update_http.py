@@ -104,19 +104,22 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
                 assert r.status_code == status, (route, body, r.text)
                 if field is not None:
                     assert json.dumps(field) in r.text, (route, body, r.text)
-            # Golem's 400 for an update to the version the agent runs (auto runs 1 now),
-            # nothing recorded; version 0 is an update again.
-            before = len(client.get(api.path("auto", "/oplog")).json()["entries"])
+            # Golem's 400 for an update to the version the agent runs ("manual" runs 1;
+            # "auto"'s revert went back before its update), nothing recorded; version 0
+            # is an update again.
+            before = len(client.get(api.path("manual", "/oplog")).json()["entries"])
             same = client.post(
-                api.path("auto", "/update"), json={"mode": "automatic", "targetRevision": 1}
+                api.path("manual", "/update"), json={"mode": "automatic", "targetRevision": 1}
             )
             assert same.status_code == 400, same.text
             assert "Worker is already at the target version" in same.text, same.text
-            assert len(client.get(api.path("auto", "/oplog")).json()["entries"]) == before
-            back = {"mode": "automatic", "targetRevision": 0}
-            assert client.post(api.path("auto", "/update"), json=back).status_code == 200
-            wait_until(lambda: api.worker("auto")["componentVersion"] == 0, what="back to 0")
-            assert api.invoke_and_await("auto", "version").json()["result"] == 0
+            assert json.dumps("body.targetRevision") in same.text, same.text
+            assert len(client.get(api.path("manual", "/oplog")).json()["entries"]) == before
+            back = {"mode": "manual", "targetRevision": 0}
+            assert client.post(api.path("manual", "/update"), json=back).status_code == 200
+            wait_until(lambda: api.worker("manual")["componentVersion"] == 0, what="back to 0")
+            assert api.invoke_and_await("manual", "version").json()["result"] == 0
+            assert api.invoke_and_await("manual", "total").json()["result"] == 4
     finally:
         server.stop()
 
