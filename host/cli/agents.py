@@ -315,7 +315,12 @@ def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int, count: 
 @agent.command("update")
 @click.argument("component_ref")
 @click.argument("agent_name")
-@click.option("--version", "version", type=int, help="Target component version (default: latest).")
+@click.option(
+    "--version",
+    "version",
+    type=int,
+    help="Target component version, counted from 0 as in Golem (default: latest).",
+)
 @click.option(
     "--mode",
     type=click.Choice(["automatic", "snapshot"]),

@@ -2,10 +2,12 @@
 and oplog rows in the old code's format (JSON text, bytes as base64; the rows in
 tests/unit/golden/rows/oplog-rows-v8.json were written by the previous revision's
 ``oplog.encode``) is opened by this code, migrated in place, and every entry reads back
-identical, its bytes now in the BLOB column."""
+identical, its bytes now in the BLOB column; except the update entries' target versions,
+which the later migration 11 / 5 renumbers from 0 (tests/host/test_store_version_migration.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -25,6 +27,17 @@ from host.store.url import open_store
 OLD_ROWS: list[str] = json.loads(
     (Path(__file__).parent.parent / "unit" / "golden" / "rows" / "oplog-rows-v8.json").read_text()
 )
+
+
+def _renumbered(text: str) -> str:
+    """A golden row as it reads after migration 11 / 5: versions count from 0."""
+    entry = oplog.decode(text)
+    if isinstance(entry, oplog.PendingUpdate | oplog.SuccessfulUpdate | oplog.FailedUpdate):
+        entry = dataclasses.replace(entry, target_version=entry.target_version - 1)
+    return oplog.encode(entry)
+
+
+MIGRATED_ROWS = [_renumbered(text) for text in OLD_ROWS]
 AGENT = AgentId(uuid.UUID("6b0e8c2a-6f0a-4c53-9d2e-0a0a0a0a0a0a"), "old-agent")
 DAMAGED = AgentId(AGENT.component_id, "damaged")
 DAMAGED_ROW = '{"type":"host-call","function":"f","request":[{"$bytes":"AA=='
@@ -90,9 +103,11 @@ def test_an_old_store_is_migrated_in_place_and_reads_back_identical(store_url: s
         newest = max((postgres_migrations if postgres else sqlite_migrations).MIGRATIONS)
         assert _versions(store) == list(range(1, newest + 1))
         entries = store.read_oplog(AGENT)
-        # Identical: each entry's text form is byte for byte what the old code stored.
-        assert [oplog.encode(e) for e in entries] == OLD_ROWS
-        assert entries == [oplog.decode(text) for text in OLD_ROWS]
+        # Identical: each entry's text form is byte for byte what the old code stored
+        # (but for the two update entries' targets, renumbered from 0).
+        assert [oplog.encode(e) for e in entries] == MIGRATED_ROWS
+        assert entries == [oplog.decode(text) for text in MIGRATED_ROWS]
+        assert sum(a != b for a, b in zip(OLD_ROWS, MIGRATED_ROWS, strict=True)) == 2
         raw = store.read_oplog_raw(AGENT)
         assert [i for i, _, _ in raw] == list(range(1, len(OLD_ROWS) + 1))
         assert all(head.startswith("[") for _, head, _ in raw), "every row rewritten"
@@ -120,7 +135,7 @@ def test_an_old_store_is_migrated_in_place_and_reads_back_identical(store_url: s
     # Opening again migrates nothing more and reads the same.
     again = open_store(store_url)
     try:
-        assert [oplog.encode(e) for e in again.read_oplog(AGENT)] == OLD_ROWS
+        assert [oplog.encode(e) for e in again.read_oplog(AGENT)] == MIGRATED_ROWS
     finally:
         again.close()
 
