@@ -71,7 +71,9 @@ class WorkerOps:
         ``automatic``: the oplog is replayed on the new version; ``snapshot`` (Golem's
         ``manual``): the old version's save-snapshot, the new version's load-snapshot.
         A failure is recorded and raised as UpdateFailed when it happened here; the agent
-        stays on its version. Conflict for a failed agent. An agent running an
+        stays on its version. Conflict for a failed agent; InvalidInput for a version the
+        component does not have or the one the agent runs (Golem's "Worker is already at
+        the target version"; versions count from 0, as Golem's). An agent running an
         invocation (here or in another process) gets the request queued after it, as
         Golem queues it (host/runtime/update_queue.py): the outcome is then ``pending``
         with no index; a suspended agent takes the request in its oplog at once."""
