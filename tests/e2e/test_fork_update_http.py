@@ -68,7 +68,8 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
             assert r.status_code == 200, r.text
             assert api.invoke_and_await("copy", "add", [10]).json()["result"] == 14
             assert api.invoke_and_await("manual", "total").json()["result"] == 4
-            env = dict(api.worker("copy")["env"])
+            created = client.get(api.path("copy", "/oplog"), params={"count": 1}).json()
+            env = dict(created["entries"][0]["entry"]["env"])
             assert env["GOLEM_AGENT_ID"] == "copy"
 
             # Bad requests: 400 naming the field, 404 unknown agent, 409 taken name.

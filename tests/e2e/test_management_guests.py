@@ -147,7 +147,10 @@ class Expect:
 
     def meta(self, name: str, status: str) -> dict[str, Any]:
         m: dict[str, Any] = {f"{self.shape.noun}-id": self.ident(name), "args": []}
-        m["env"] = self.env(name)
+        # Golem's metadata env holds the agent's own variables (none here): the GOLEM_*
+        # ones are added only to what get-environment answers (its executor's
+        # enrich_env), so they are not in the metadata.
+        m["env"] = []
         if self.shape.generation == "1.5.0":
             m["config"] = []
         elif self.shape.noun == "agent":
