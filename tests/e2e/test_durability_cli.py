@@ -68,8 +68,9 @@ def test_durability_controls_through_the_cli(tmp_path: Path, generation: str) ->
 
     # Item 3: the region traps once; its retry (Golem's default policy, ~100 ms later,
     # run by `worker --once` in another process) re-executes it live.
+    # (Usually the first process exits before the retry is due; a slow one runs it too.)
     first = _call(store, "atomic", "atomic-once()")
-    assert first.startswith("retrying (retry 1)"), first
+    assert first.startswith("retrying (retry 1)") or first.isdigit(), first
 
     def finished() -> bool:
         ran = cli(store, "worker", "--once")

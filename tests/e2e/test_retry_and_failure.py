@@ -70,9 +70,10 @@ def _show(store: Path) -> dict[str, Any]:
 def test_cli_retrying_then_failed_with_the_stderr_tail(tmp_path: Path) -> None:
     store = tmp_path / "store"
     add_component(store, build_fixture("flaky"), "flaky")
-    assert (
-        cli(store, "invoke", "flaky", "f", "set-policy(2, 10000000, 10000000, 1.0)").returncode == 0
-    )
+    # Two retries, 2 s apart: the first process has long exited when the retry is due (with
+    # a shorter delay a slow process may find it due before it exits and run it itself).
+    policy = "set-policy(2, 2000000000, 2000000000, 1.0)"
+    assert cli(store, "invoke", "flaky", "f", policy).returncode == 0
 
     first = cli(store, "invoke", "flaky", "f", "shout-and-boom()")
     assert first.returncode == 0, first.stderr
@@ -87,7 +88,7 @@ def test_cli_retrying_then_failed_with_the_stderr_tail(tmp_path: Path) -> None:
         now = _show(store)
         return now if now["status"] == "failed" else None
 
-    failed = wait_until(settled, timeout=60, interval=0.05, what="the agent to fail")
+    failed = wait_until(settled, timeout=90, interval=0.2, what="the agent to fail")
     assert failed["retry_count"] == 2, failed
     assert failed["last_error"].endswith(TAIL), failed["last_error"]
 
