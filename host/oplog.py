@@ -30,6 +30,21 @@ def now_ns() -> int:
 AgentConfig = tuple[tuple[tuple[str, ...], str], ...]
 
 
+# The variables the host puts in every agent's environment at creation
+# (host/service/core.py), Golem's dynamic variables (its executor's
+# remove_dynamic_vars) plus GOLEM_COMPONENT_VERSION, the pre-1.3 name of the revision.
+HOST_ENV_VARS = frozenset(
+    {
+        "GOLEM_AGENT_ID",
+        "GOLEM_WORKER_NAME",
+        "GOLEM_AGENT_TYPE",
+        "GOLEM_COMPONENT_ID",
+        "GOLEM_COMPONENT_VERSION",
+        "GOLEM_COMPONENT_REVISION",
+    }
+)
+
+
 @dataclass(frozen=True)
 class AgentCreated:
     component_id: str
@@ -39,6 +54,13 @@ class AgentCreated:
     timestamp: int = field(default_factory=now_ns)
     # Agent config given at creation (host/agents/agentconfig.py): (path, JSON text).
     config: AgentConfig = ()
+
+    @property
+    def user_env(self) -> tuple[tuple[str, str], ...]:
+        """``env`` without the variables the host sets (:data:`HOST_ENV_VARS`): what
+        the agent's metadata shows as its env, as Golem's does (the worker's own
+        variables; Golem adds GOLEM_* only to what get-environment answers)."""
+        return tuple(pair for pair in self.env if pair[0] not in HOST_ENV_VARS)
 
 
 @dataclass(frozen=True)

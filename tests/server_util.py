@@ -60,9 +60,10 @@ def cli(store: Path | str, *args: str, timeout: float = 120) -> subprocess.Compl
     )
 
 
-def add_component(store: Path, wasm: Path, name: str) -> str:
-    """Register a component through the CLI; its id."""
-    done = cli(store, "component", "add", str(wasm), "--name", name)
+def add_component(store: Path | str, wasm: Path, name: str, *global_args: str) -> str:
+    """Register a component through the CLI (``store``: a data directory or a store
+    URL, with ``global_args`` before the command); its id."""
+    done = cli(store, *global_args, "component", "add", str(wasm), "--name", name)
     if done.returncode != 0:
         raise AssertionError(f"component add {wasm} failed: {done.stderr}")
     return done.stdout.strip()

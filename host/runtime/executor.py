@@ -387,7 +387,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
             session.park = self.parking.hook(
                 session, self._running_watch.get, lambda: self.before_suspend
             )
-        self._keep_stderr_tail(session)
+        self._keep_stderr_tail(session, entries)
         wstore = self.new_store(session.limits)
         set_current(session)
         try:

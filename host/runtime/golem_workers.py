@@ -90,7 +90,7 @@ def _facts(store: Store, agent: AgentId) -> dict[str, Any]:
     pending = store.list_invocations(agent, [InvocationState.QUEUED, InvocationState.STARTED])
     return {
         "args": list(created.args),
-        "env": [tuple(pair) for pair in created.env],
+        "env": [tuple(pair) for pair in created.user_env],
         "config-vars": [],
         "config": [],
         "status": str(record.status),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import wasmtime
@@ -18,7 +18,7 @@ import wasmtime
 from host.clock import steady_ns
 from host.errors import Divergence, HostError, LeaseLost
 from host.ids import AgentId
-from host.oplog import InvocationFailed, InvocationStarted, Suspended
+from host.oplog import Entry, InvocationFailed, InvocationStarted, Retried, Suspended
 from host.replay import Restart
 from host.runtime import agent_rpc
 from host.runtime.failures import (
@@ -34,6 +34,22 @@ from host.store import FAILED, Store
 log = logging.getLogger("host.runtime.executor")
 
 STDERR_TAIL_BYTES = 2048
+_STDERR_MARK = "\nstderr:\n"  # between a failure's message and its stderr tail
+
+
+def recorded_stderr_tail(entries: Sequence[Entry]) -> bytes:
+    """The stderr tail that the last failed attempt of an invocation being retried
+    recorded with its failure (the log ends with that failure and its retry marker), for
+    a process that did not run that attempt: the CLI retrying what the server ran, or a
+    host restarted in between. Empty when the log ends otherwise."""
+    for entry in reversed(entries):
+        if isinstance(entry, Retried):
+            continue
+        if isinstance(entry, InvocationFailed):
+            _, mark, tail = entry.error.partition(_STDERR_MARK)
+            return (tail + "\n").encode() if mark and tail else b""
+        break
+    return b""
 
 
 class FailureHandling:
@@ -118,11 +134,16 @@ class FailureHandling:
         self._fail(agent, session, started, message)
         return Step.STOP
 
-    def _keep_stderr_tail(self, session: Session) -> None:
+    def _keep_stderr_tail(self, session: Session, entries: Sequence[Entry]) -> None:
         """Keep the last STDERR_TAIL_BYTES the guest wrote to stderr in the session (failure
         messages end with them). A retried attempt's replay does not write again what the
-        failed attempt wrote, so the tail of the agent's last failed attempt carries over."""
-        session.stderr_tail = bytearray(self._stderr_tails.get(session.agent, b""))
+        failed attempt wrote, so the tail of the agent's last failed attempt carries over:
+        from memory if this process ran it, else as its failure recorded it (``entries``,
+        the log the session replays)."""
+        kept = self._stderr_tails.get(session.agent)
+        if kept is None:
+            kept = recorded_stderr_tail(entries)
+        session.stderr_tail = bytearray(kept)
         deliver = session.on_output
 
         def on_output(stream: str, data: bytes) -> None:
@@ -162,7 +183,7 @@ class FailureHandling:
         tail = bytes(session.stderr_tail)
         if not tail:
             return message
-        return f"{message}\nstderr:\n{tail.decode('utf-8', 'replace').rstrip()}"
+        return f"{message}{_STDERR_MARK}{tail.decode('utf-8', 'replace').rstrip()}"
 
     def _fail(
         self, agent: AgentId, session: Session, started: InvocationStarted | None, message: str

@@ -71,7 +71,7 @@ def metadata(view: AgentView) -> dict[str, Any]:
             "workerName": record.agent.name,
         },
         "args": list(view.created.args),
-        "env": {k: v for k, v in view.created.env},
+        "env": {k: v for k, v in view.created.user_env},
         "status": golem_status(record.status),
         "componentVersion": view.component_version,
         "retryCount": record.retry_count,

@@ -141,15 +141,22 @@ def test_a_wait_ends_when_another_process_finishes_the_invocation(api: Api, tmp_
     wait_until(lambda: api.status(name) == "Idle", timeout=10)
 
 
-def test_many_agents_in_a_durable_sleep_all_answer_after_the_sleep(tmp_path: Path) -> None:
-    """100 agents each in a 5 s durable sleep, invoked with invoke-and-await at once,
-    all answer after about 5 s (issue 11: they used to finish in batches)."""
+# (sleep, bound on the last answer): 20 s is the issue's own figure, whose old batches
+# ended at 15, 31 and 46 s (the last answer past the 40 s bound); 5 s is the quick
+# version. The bounds are generous (a loaded 2-core machine), not a timing claim: they
+# tell "about the sleep" from "a later batch". scripts/bench_held_sleeps.py prints figures.
+@pytest.mark.parametrize(("sleep_s", "bound_s"), [(5, 20.0), (20, 40.0)], ids=["5s", "20s"])
+def test_many_agents_in_a_durable_sleep_all_answer_after_the_sleep(
+    tmp_path: Path, sleep_s: int, bound_s: float
+) -> None:
+    """100 agents each in a durable sleep, invoked with invoke-and-await at once, all
+    answer after about the sleep (issue 11, item 10: they used to finish in batches)."""
     store = tmp_path / "clock-store"
     cid = add_component(store, build_fixture("clock-0.2.3"), "clock")
     server = Server(store, poll_interval=0.05, await_timeout=120.0).start()
     try:
         api = Api(server.client(timeout=120.0), cid)
-        sleep_ns = 5_000_000_000
+        sleep_ns = sleep_s * 1_000_000_000
         count = 100
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=count) as pool:
@@ -163,11 +170,11 @@ def test_many_agents_in_a_durable_sleep_all_answer_after_the_sleep(tmp_path: Pat
                 ended.append(time.monotonic() - started)
                 assert response.status_code == 200, response.text
         # Nobody answered before its sleep was over, and nobody waited for a later batch:
-        # the whole set ends within a few seconds of the sleep.
-        assert min(ended) >= 5.0
-        assert max(ended) < 5.0 + 15.0, max(ended)
+        # the whole set ends within the bound.
+        assert min(ended) >= sleep_s
+        assert max(ended) < bound_s, max(ended)
         print(
-            f"\n{count} durable 5 s sleeps: first answer {min(ended):.2f} s, "
+            f"\n{count} durable {sleep_s} s sleeps: first answer {min(ended):.2f} s, "
             f"last {max(ended):.2f} s"
         )
     finally:

@@ -6,9 +6,11 @@ The guest is the conformance guest ``management`` (tests/fixtures/management_gue
 writes one per generation from one template per interface shape); it returns what the
 host functions gave it, and the test checks those values: metadata of itself and of
 another agent, enumeration with a name-and-status filter (get-next until none), update
-(automatic), fork and revert and resolve where the generation declares them, an
-idempotency key that replay gives back unchanged, and GOLEM_* as the guest reads them
-through wasi:cli/environment.
+(automatic), fork-*, revert-*, resolve-* and fork of the running agent where the
+generation declares them (``fork(new-name)`` at 1.1.6 and 1.1.7, ``fork()`` naming the
+copy with a phantom id at 1.3.0 and 1.5.0), an idempotency key that replay gives back
+unchanged, and GOLEM_* as the guest reads them through wasi:cli/environment (the
+metadata's env holds the agent's own variables only, as Golem's does).
 """
 
 from __future__ import annotations
@@ -148,7 +150,10 @@ class Expect:
 
     def meta(self, name: str, status: str) -> dict[str, Any]:
         m: dict[str, Any] = {f"{self.shape.noun}-id": self.ident(name), "args": []}
-        m["env"] = self.env(name)
+        # Golem's metadata env holds the agent's own variables (none here): the GOLEM_*
+        # ones are added only to what get-environment answers (its executor's
+        # enrich_env), so they are not in the metadata.
+        m["env"] = []
         if self.shape.generation == "1.5.0":
             m["config"] = []
         elif self.shape.noun == "agent":
@@ -236,7 +241,32 @@ def scenario(f: Front, e: Expect, store: Path, v2: Path) -> None:
         cut = _oplog_length(store, e.cid, "beta")
         assert "entries 1" in f.fails("oops-4", "fork-to", "beta", "beta-copy", cut + 100)
         assert "already exists" in f.fails("oops-5", "fork-to", "beta", "alpha", cut)
+        fork_self(f, e)
     assert f.call("caller", "add", 1) == 1
+
+
+def fork_self(f: Front, e: Expect) -> None:
+    """fork of the running agent, in the generation's shape: the call answers original
+    here and forked in the copy, which finishes the forked invocation on its own (+1000)
+    while the source goes on (+100); both keep their own state, after a restart too."""
+    assert f.call("forker", "add", 7) == 7
+    if e.shape.phantom_fork:  # 1.3.0, 1.5.0: fork() -> fork-result(fork-details)
+        assert f.call("forker", "fork-self") == "original"
+        phantom = f.call("forker", "fork-phantom")
+        copy = f"forker-{uuid.UUID(int=(phantom['high-bits'] << 64) | phantom['low-bits'])}"
+        # The copy was told the same forked-phantom-id.
+        assert f.call(copy, "fork-phantom") == phantom
+    else:  # 1.1.6, 1.1.7: fork(new-name) -> enum fork-result
+        assert f.call("forker", "fork-as", "forker-copy") == "original"
+        copy = "forker-copy"
+        assert "already exists" in f.fails("oops-6", "fork-as", "alpha")
+    assert f.call(copy, "add", 0) == 1007
+    assert f.call("forker", "add", 0) == 107
+    assert f.call(copy, "add", 1) == 1008
+    f.restart()
+    assert f.call("forker", "add", 0) == 107
+    assert f.call(copy, "add", 0) == 1008
+    assert f.call("caller", "metadata-of", copy)["status"] == "idle"
 
 
 @contextmanager

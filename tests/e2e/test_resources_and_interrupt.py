@@ -99,3 +99,43 @@ def test_rest_resources_and_interrupting_a_running_agent(tmp_path: Path) -> None
         assert len(writes) == 50  # each write made once across the interrupt and resume
     finally:
         server.kill()
+
+
+def test_cli_and_rest_interrupt_of_an_agent_the_server_runs(tmp_path: Path) -> None:
+    """The CLI cannot stop an invocation another process runs: `agent interrupt` says so
+    (exit 3, naming the REST route) and changes nothing; the server's POST .../interrupt
+    does, and `agent resume` from the CLI continues it by replay in the CLI's process
+    (each write made once), the server's held wait answering with its result."""
+    store = tmp_path / "store"
+    tid = add_component(store, build_fixture("ticker"), "ticker")
+    server = Server(store).start()
+    try:
+        with server.client() as client:
+            ticker = Api(client, tid)
+            started = ticker.invoke("t1", "tick", [150, 20_000_000])  # ~15 s of work
+            assert started.status_code == 202, started.text
+            ticker.wait_status("t1", "Running")
+            refused = cli(store, "agent", "interrupt", "ticker", "t1")
+            assert refused.returncode == 3, (refused.returncode, refused.stdout)
+            assert "another process" in refused.stderr and "/interrupt" in refused.stderr
+            assert "Traceback" not in refused.stderr
+            assert ticker.status("t1") == "Running"
+            stopped = client.post(ticker.path("t1", "/interrupt"))
+            assert stopped.status_code == 200, stopped.text
+            assert ticker.status("t1") == "Interrupted"
+            resumed = cli(store, "agent", "resume", "ticker", "t1")
+            assert resumed.returncode == 0, resumed.stderr
+            inv = started.json()["invocationId"]
+            done = client.get(ticker.path("t1", f"/invocations/{inv}"), params={"wait": 30})
+            assert done.status_code == 200 and done.json()["result"] == 150, done.text
+            assert ticker.status("t1") == "Idle"
+        db = store_view(store)
+        try:
+            (agent,) = [a.agent for a in db.list_agents() if a.agent.name == "t1"]
+            log = db.read_oplog(agent)
+        finally:
+            db.close()
+        writes = [e for e in log if isinstance(e, HostCall) and "write" in e.function]
+        assert len(writes) == 150  # each write made once across the interrupt and resume
+    finally:
+        server.stop()

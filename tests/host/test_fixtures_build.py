@@ -76,6 +76,7 @@ EXPECTED["secrets-1.1.6"] = (
 for _gen, _shape in MANAGEMENT_SHAPES.items():
     _n = _shape.noun
     _managing = {"fork-to", "revert-last", "resolve-component", "resolve-id", "resolve-id-strict"}
+    _managing |= {"fork-self", "fork-phantom"} if _shape.phantom_fork else {"fork-as"}
     _type_pkgs: dict[str, set[str]] = {"golem:rpc/types@0.2.0": set()} if _gen == "1.1.6" else {}
     if _n == "agent":
         _type_pkgs = {"golem:rpc/types@0.2.2": set()}
@@ -100,6 +101,7 @@ for _gen, _shape in MANAGEMENT_SHAPES.items():
                     "resolve-component-id",
                     f"resolve-{_n}-id",
                     f"resolve-{_n}-id-strict",
+                    "fork",
                 }
                 if _shape.manages
                 else set()
@@ -346,6 +348,7 @@ PARAMS = {
     "fork": [],
     "tick": ["n", "spin"],
     "fork-as": ["new-name"],
+    "fork-phantom": [],
     "fork-self": [],
     "phantom-high": [],
     "version": [],

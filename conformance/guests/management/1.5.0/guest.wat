@@ -4,6 +4,8 @@
 ;; 128.. get-agent-metadata's option, 256 find's (ptr, len), 264 get-next's option<list>,
 ;; 384 idem-key's uuid, 400 the last key, 448 get-environment's list, 512 resolve's
 ;; option, 1024.. find's filter, 8192..65536 find's joined list, 65536.. the heap.
+;; Fork: 416 the last forked-phantom-id, 576 fork's fork-result, 624 fork-self's
+;; string, 640 and 656 its two values.
 (module
   (import "golem:api/host@1.5.0" "get-self-metadata" (func $self (param i32)))
   ;; agent-id (component high, low, name ptr, len), retptr
@@ -24,6 +26,8 @@
   (import "golem:api/host@1.5.0" "resolve-component-id" (func $resolve-c (param i32 i32 i32)))
   (import "golem:api/host@1.5.0" "resolve-agent-id" (func $resolve (param i32 i32 i32 i32 i32)))
   (import "golem:api/host@1.5.0" "resolve-agent-id-strict" (func $resolve-s (param i32 i32 i32 i32 i32)))
+  ;; retptr: fork-result (case at +0, fork-details' uuid at +8, +16)
+  (import "golem:api/host@1.5.0" "fork" (func $fork-self (param i32)))
 
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 65536))
@@ -34,6 +38,8 @@
   (data (i32.const 1024) "\00\00\00\00\00\00\00\00\02")
   (data (i32.const 1056) "\01\00\00\00\00\00\00\00\00")
   (data (i32.const 1088) "\00\04\00\00\02\00\00\00")
+  (data (i32.const 640) "original")
+  (data (i32.const 656) "forked")
 
   (func (export "self-metadata") (result i32)
     (call $self (i32.const 16))
@@ -136,6 +142,29 @@
     (result i32)
     (call $resolve-s (local.get $rp) (local.get $rl) (local.get $p) (local.get $l) (i32.const 512))
     (i32.const 512))
+
+  ;; After fork each branch adds its own amount to the total, 100 in the original and
+  ;; 1000 in the copy, and returns the case's name ((ptr, len) at 624).
+  (func $branch (param $forked i32) (result i32)
+    (if (local.get $forked)
+      (then
+        (global.set $total (i64.add (global.get $total) (i64.const 1000)))
+        (i32.store (i32.const 624) (i32.const 656))
+        (i32.store (i32.const 628) (i32.const 6)))
+      (else
+        (global.set $total (i64.add (global.get $total) (i64.const 100)))
+        (i32.store (i32.const 624) (i32.const 640))
+        (i32.store (i32.const 628) (i32.const 8))))
+    (i32.const 624))
+
+  (func (export "fork-self") (result i32)
+    (call $fork-self (i32.const 576))
+    (i64.store (i32.const 416) (i64.load (i32.const 584)))
+    (i64.store (i32.const 424) (i64.load (i32.const 592)))
+    (call $branch (i32.load8_u (i32.const 576))))
+
+  (func (export "fork-phantom") (result i32)
+    (i32.const 416))
 
   ;; A bump allocator: the host's lists and strings land on the heap.
   (func $alloc (export "cabi_realloc") (param $old i32) (param $osize i32) (param $align i32)
