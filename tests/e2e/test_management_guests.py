@@ -259,7 +259,7 @@ def fork_self(f: Front, e: Expect) -> None:
     else:  # 1.1.6, 1.1.7: fork(new-name) -> enum fork-result
         assert f.call("forker", "fork-as", "forker-copy") == "original"
         copy = "forker-copy"
-        assert "already exists" in f.fails("oops-6", "fork-as", "alpha")
+        assert "already exists" in f.fails("oops-7", "fork-as", "alpha")
     assert f.call(copy, "add", 0) == 1007
     assert f.call("forker", "add", 0) == 107
     assert f.call(copy, "add", 1) == 1008
