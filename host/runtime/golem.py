@@ -74,7 +74,7 @@ def _own_promise(session: Session, value: dict[str, Any], what: str) -> PromiseI
             f"agent {session.agent} tried to {what} promise {promise}, which belongs to "
             f"agent {promise.agent}: only the agent that created a promise may await it"
         )
-    session.store.get_promise(promise)  # PromiseNotFound for an unknown or deleted one
+    session.promise(promise.oplog_idx)  # PromiseNotFound for an unknown or deleted one
     return promise
 
 
@@ -169,7 +169,7 @@ def _complete_promise(sig: FuncSig, with_secret: bool = False) -> HostFunc:
 def _await_promise(session: Session, value: dict[str, Any]) -> bytes:
     promise = _own_promise(session, value, "await")
     while True:
-        record = session.store.get_promise(promise)
+        record = session.promise(promise.oplog_idx)
         if record.completed:
             return StoredPayload(record.data or b"", promise.oplog_idx)
         if session.park is None:
@@ -183,7 +183,7 @@ def _await_promise(session: Session, value: dict[str, Any]) -> bytes:
 
 def _poll_promise(session: Session, value: dict[str, Any]) -> Some | None:
     promise = _own_promise(session, value, "poll")
-    record = session.store.get_promise(promise)
+    record = session.promise(promise.oplog_idx)
     if not record.completed:
         return None
     return Some(StoredPayload(record.data or b"", promise.oplog_idx))
@@ -191,6 +191,7 @@ def _poll_promise(session: Session, value: dict[str, Any]) -> Some | None:
 
 def _delete_promise(session: Session, value: dict[str, Any]) -> None:
     promise = _own_promise(session, value, "delete")
+    session.promise_deleted(promise.oplog_idx)
     session.store.delete_promise(promise)
 
 
@@ -219,7 +220,7 @@ def _get_promise(session: Session, value: dict[str, Any]) -> PromiseHandle:
 
 
 def _result_get(session: Session, handle: PromiseHandle) -> Some | None:
-    record = session.store.get_promise(PromiseId(session.agent, handle.oplog_idx))
+    record = session.promise(handle.oplog_idx)
     if not record.completed:
         return None
     return Some(StoredPayload(record.data or b"", handle.oplog_idx))

@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 
 from host.clock import steady_ns
-from host.ids import PromiseId
 from host.oplog import HostCall
 from host.runtime.session import Session, Suspend
 
@@ -102,8 +101,7 @@ def restore_floor(session: Session, upto: int) -> None:
 
 def is_ready(session: Session, pollable: Pollable) -> bool:
     if isinstance(pollable, PromisePollable):
-        record = session.store.get_promise(PromiseId(session.agent, pollable.oplog_idx))
-        return record.completed
+        return session.promise(pollable.oplog_idx).completed
     if isinstance(pollable, TimerPollable):
         return agent_clock(session) >= pollable.deadline_ns
     return True

@@ -15,7 +15,7 @@ from typing import Any
 
 from host import oplog
 from host.errors import HostError
-from host.ids import AgentId
+from host.ids import AgentId, PromiseId
 from host.limits import Limits
 from host.oplog import Entry
 from host.oplog_codec import entry_size
@@ -24,7 +24,7 @@ from host.replay import Kind as Kind
 from host.replay import Replay
 from host.runtime.handles import ExportedResources
 from host.secrets import PromiseSecrets
-from host.store.base import Store
+from host.store.base import PromiseRecord, Store
 
 
 class Suspend(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -159,10 +159,32 @@ class Session(Replay):
         # Park instead of suspending (host/runtime/parking.py): called with (promises,
         # wake_at_ns, ns to the nearest timer, ready); None: the agent never parks.
         self.park: ParkHook | None = None
+        # The last completed promise record read (see promise()).
+        self._completed: tuple[int, PromiseRecord] | None = None
+
+    def promise(self, idx: int) -> PromiseRecord:
+        """The store's record of this agent's promise ``idx``; PromiseNotFound for an
+        unknown or deleted one. The last completed record read is kept for the rest of
+        the invocation: a completion is final, and a deletion is the agent's own
+        (:meth:`promise_deleted`) or an operator's, racing the invocation as before; so
+        the next looks at it need no store read. A resume looks at its promise four
+        times (get-promise, subscribe's pollable, block, get), each a read before."""
+        kept = self._completed
+        if kept is not None and kept[0] == idx:
+            return kept[1]
+        record = self.store.get_promise(PromiseId(self.agent, idx))
+        if record.completed:
+            self._completed = (idx, record)  # one only: a large payload is not hoarded
+        return record
+
+    def promise_deleted(self, idx: int) -> None:
+        if self._completed is not None and self._completed[0] == idx:
+            self._completed = None
 
     def start_invocation_clock(self) -> None:
         """An invocation (live or replayed) starts: its deadline and output count anew."""
         self.deadline_ns = time.monotonic_ns() + int(self.limits.deadline_s * 1e9)
+        self._completed = None  # an operator may have deleted it since the last invocation
         self.output_bytes = 0
 
     def check_deadline(self) -> None:
