@@ -56,8 +56,10 @@ _MEMO = "_stored_row"  # the entry's encoded row, between its size check and its
 
 
 def _tuplify(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuplify(v) for v in value)
+    # A list comprehension, and recursion only into lists: a generator per level was most
+    # of decoding an AgentCreated (its env pairs), read for every agent of a listing.
+    if type(value) is list:
+        return tuple([_tuplify(v) if type(v) is list else v for v in value])
     return value
 
 
