@@ -112,14 +112,15 @@ def _clone(target: str, component_id: str, template: str, count: int) -> None:
         db.conn.close()
 
 
-def measure(target: str, agents: int, rounds: int) -> None:
-    setup = HostService(target)
+def measure(target: str, data_dir: Path, agents: int, rounds: int) -> None:
+    setup = HostService(target, data_dir=data_dir)
     cid = str(setup.add_component(build_fixture("promises-1.3.0"), name="p").id)
     agent, _ = setup.create_agent("p", "w0", args=["an-arg"], env=[("K", "v")])
     setup.invoke(agent, "create-and-await()")
     setup.close()
     _clone(target, cid, "w0", agents - 1)
-    service = HostService(target, scheduler=PoolScheduler(workers=1, poll_interval=3600))
+    scheduler = PoolScheduler(workers=1, poll_interval=3600)
+    service = HostService(target, data_dir=data_dir, scheduler=scheduler)
     try:
         with TestClient(create_app(service)) as client:
             best_wall = best_cpu = float("inf")
@@ -158,11 +159,9 @@ def main() -> None:
     base = postgres.start() if postgres is not None else None
     try:
         for count in (int(c) for c in args.agents.split(",")):
-            if base is not None:
-                measure(fresh_schema(base), count, args.rounds)
-            else:
-                with tempfile.TemporaryDirectory() as tmp:
-                    measure(tmp, count, args.rounds)
+            with tempfile.TemporaryDirectory() as tmp:
+                target = fresh_schema(base) if base is not None else tmp
+                measure(target, Path(tmp), count, args.rounds)
     finally:
         if postgres is not None:
             postgres.stop()
