@@ -93,9 +93,15 @@ def test_a_blob_too_short_for_its_shape_goes_json_s_way() -> None:
 
 def test_rows_seen_once_make_no_builder() -> None:
     shapes = Shapes(oplog_codec._SCAN, oplog_codec._direct)
-    for n in range(50):
+    for n in range(50):  # rows with their own ids are not even tracked
         head, blob = encode_row(oplog.InvocationFinished(f"inv-{n}", "1", n))
         assert shapes.decode(head, blob) is None  # json's path decodes it
+    assert not shapes.builders
+    for n in range(50):
+        head, blob = encode_row(oplog.HostCall(f"f{n}", [], None, n))
+        assert shapes.decode(head, blob) is None
+    assert len(shapes.builders) == 50
     assert all(not callable(b) for b in shapes.builders.values())
-    head, blob = encode_row(oplog.InvocationFinished("inv-0", "1", 99))
-    assert shapes.decode(head, blob) == oplog.InvocationFinished("inv-0", "1", 99)
+    head, blob = encode_row(oplog.HostCall("f0", [], None, 99))
+    assert shapes.decode(head, blob) == oplog.HostCall("f0", [], None, 99)
+    assert callable(shapes.builders[head.rpartition(",")[0]])
