@@ -88,6 +88,19 @@ def _clone(target: str, component_id: str, template: str, count: int) -> None:
             if "component_id" not in cols or "name" not in cols:
                 continue
             m = db.mark
+            if db.pg:  # in the server: psycopg would not type jsonb values read back
+                picks = ", ".join(
+                    "'w' || g" if c == "name"
+                    else f"{c} || '-' || g" if c == "invocation_id"
+                    else c
+                    for c in cols
+                )  # fmt: skip
+                db.conn.execute(
+                    f"INSERT INTO {table} ({', '.join(cols)}) SELECT {picks} FROM {table}, "
+                    "generate_series(1, %s) g WHERE component_id = %s AND name = %s",
+                    (count, component_id, template),
+                )
+                continue
             rows = db.conn.execute(
                 f"SELECT * FROM {table} WHERE component_id = {m} AND name = {m}",
                 (component_id, template),
