@@ -40,6 +40,7 @@ from typing import Any, get_origin, get_type_hints
 from host import oplog
 from host.errors import StoreError
 from host.oplog import Entry
+from host.oplog_rowshape import Shapes
 
 Row = tuple[str, bytes | None]
 
@@ -55,8 +56,10 @@ _MEMO = "_stored_row"  # the entry's encoded row, between its size check and its
 
 
 def _tuplify(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuplify(v) for v in value)
+    # A list comprehension, and recursion only into lists: a generator per level was most
+    # of decoding an AgentCreated (its env pairs), read for every agent of a listing.
+    if type(value) is list:
+        return tuple([_tuplify(v) if type(v) is list else v for v in value])
     return value
 
 
@@ -202,9 +205,27 @@ _SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _SCAN_BLOBS = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
+def _direct(name: str, count: int) -> tuple[type[Any], tuple[str, ...]] | None:
+    """(class, field names) of an entry type whose row of ``count`` values builds it
+    directly (see :meth:`_Codec.fits`), for :mod:`host.oplog_rowshape`."""
+    if name not in oplog._TYPES:
+        return None
+    codec = _codec_named(name)
+    if not codec.direct or codec.tuples or count != len(codec.names):
+        return None
+    return codec.cls, codec.names
+
+
+# Rows of a shape already seen (the head but its timestamp) skip the JSON scan.
+_SHAPES = Shapes(_SCAN, _direct)
+
+
 def decode_row(head: str, blob: bytes | None = None) -> Entry:
     """The entry a stored row holds (either form); a damaged row is a StoreError."""
     if head[:1] == "[":
+        shaped: Entry | None = _SHAPES.decode(head, blob)
+        if shaped is not None:
+            return shaped
         values: Any = None
         end = -1
         try:

@@ -207,6 +207,10 @@ class _Import:
             self.answerable = False  # the chooser reads the first argument, a resource
         self.spec_answerable = _answerable(spec)
         self.last_chosen: tuple[HostFunc | None, bool] = (None, False)
+        # A chooser marked ``by_type`` picks by the argument's type alone (stream_router's):
+        # its answer for the type of the last call is kept, not asked again per call.
+        self.by_type = bool(getattr(choose, "by_type", False))
+        self.last_type: tuple[type | None, bool] = (None, False)
 
     def objects(self, session: Any, ctx: int, args: int) -> list[Any]:
         """The host objects of the plain resource arguments (in :attr:`plain` order), their
@@ -230,11 +234,15 @@ class _Import:
             if not self.spec_answerable:
                 return False
         else:
-            chosen = self.choose((first,))
-            last, answerable = self.last_chosen  # the same HostFunc, call after call
-            if chosen is not last:
-                answerable = _answerable(chosen)
-                self.last_chosen = (chosen, answerable)
+            kind, answerable = self.last_type
+            if kind is not type(first) or not self.by_type:
+                chosen = self.choose((first,))
+                last, answerable = self.last_chosen  # the same HostFunc, call after call
+                if chosen is not last:
+                    answerable = _answerable(chosen)
+                    self.last_chosen = (chosen, answerable)
+                if self.by_type:
+                    self.last_type = (type(first), answerable)
             if not answerable:
                 return False
         cursor = session.cursor

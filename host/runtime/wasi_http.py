@@ -582,6 +582,7 @@ def stream_router(key: str, stdio: HostFunc | None) -> Callable[[Sequence[Any]],
     def choose(args: Sequence[Any]) -> HostFunc:
         return mine if owns(args[0]) else fallback
 
+    choose.by_type = True  # type: ignore[attr-defined]  # owns() reads only the type
     return choose
 
 

@@ -272,7 +272,7 @@ class Store(ScheduleStore, abc.ABC):
         the whole listing (issue 13: a listing of 1,000 agents made 4,000 queries).
         Stores without a bulk query answer agent by agent."""
         records = self.list_agents(component_id, status)
-        firsts = self.first_entries(component_id)
+        firsts = self.first_entries(component_id, status)
         promises: dict[AgentId, list[PromiseRecord]] = {}
         for promise in self.list_promises(None, pending_only=True):
             promises.setdefault(promise.id.agent, []).append(promise)
@@ -289,9 +289,15 @@ class Store(ScheduleStore, abc.ABC):
             )
         return listing
 
-    def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
-        """Each agent's first oplog entry (of one component, or all)."""
-        return {a.agent: self.read_oplog(a.agent, 1, 1)[0] for a in self.list_agents(component_id)}
+    def first_entries(
+        self, component_id: str | None = None, status: str | None = None
+    ) -> dict[AgentId, Entry]:
+        """Each agent's first oplog entry (of one component, or all; of the agents with
+        that status, or all)."""
+        return {
+            a.agent: self.read_oplog(a.agent, 1, 1)[0]
+            for a in self.list_agents(component_id, status)
+        }
 
     def open_invocations(self, component_id: str | None = None) -> list[InvocationRecord]:
         """The queued and started invocations (of one component's agents, or all), by

@@ -117,12 +117,20 @@ class PostgresOplog(PostgresCatalog):
             ).fetchone()
         return int(row[0])
 
-    def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
-        sql = "SELECT component_id, name, entry, data FROM oplog WHERE idx = 1"
+    def first_entries(
+        self, component_id: str | None = None, status: str | None = None
+    ) -> dict[AgentId, Entry]:
+        sql = "SELECT o.component_id, o.name, o.entry, o.data FROM oplog o WHERE o.idx = 1"
         args: list[object] = []
         if component_id is not None:
-            sql += " AND component_id = %s"
+            sql += " AND o.component_id = %s"
             args.append(component_id)
+        if status is not None:  # only the agents listed: not every agent's first entry
+            sql += (
+                " AND EXISTS (SELECT 1 FROM agents a WHERE a.component_id = o.component_id "
+                "AND a.name = o.name AND a.status = %s)"
+            )
+            args.append(status)
         with self._read() as db:
             rows = db.execute(sql, args).fetchall()
         return {AgentId(uuid.UUID(str(c)), str(n)): decode_row(e, d) for c, n, e, d in rows}

@@ -565,16 +565,6 @@ class SqliteStore(SqliteWakeups, SqliteOplog, Store):
                 (status, error, *_key(agent)),
             )
 
-    def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
-        sql = "SELECT component_id, name, entry, data FROM oplog WHERE idx = 1"
-        args: list[object] = []
-        if component_id is not None:
-            sql += " AND component_id = ?"
-            args.append(component_id)
-        with self._read() as db:
-            rows = db.execute(sql, args).fetchall()
-        return {AgentId(uuid.UUID(str(c)), str(n)): decode_row(e, d) for c, n, e, d in rows}
-
     # -- scheduling ---------------------------------------------------------------
     def runnable_agents(self, now_ns: int) -> list[AgentId]:
         with self._read() as db:

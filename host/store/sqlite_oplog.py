@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from collections.abc import Sequence
 
 from host.errors import OplogConflict, PromiseNotFound
@@ -125,3 +126,21 @@ class SqliteOplog(SqliteCatalog):
         if row is None:
             raise PromiseNotFound(str(promise))
         return bytes(row[1] or b"") if row[0] else None
+
+    def first_entries(
+        self, component_id: str | None = None, status: str | None = None
+    ) -> dict[AgentId, Entry]:
+        sql = "SELECT o.component_id, o.name, o.entry, o.data FROM oplog o WHERE o.idx = 1"
+        args: list[object] = []
+        if component_id is not None:
+            sql += " AND o.component_id = ?"
+            args.append(component_id)
+        if status is not None:  # only the agents listed: not every agent's first entry
+            sql += (
+                " AND EXISTS (SELECT 1 FROM agents a WHERE a.component_id = o.component_id "
+                "AND a.name = o.name AND a.status = ?)"
+            )
+            args.append(status)
+        with self._read() as db:
+            rows = db.execute(sql, args).fetchall()
+        return {AgentId(uuid.UUID(str(c)), str(n)): decode_row(e, d) for c, n, e, d in rows}

@@ -54,6 +54,10 @@ def test_listing_suspended_agents_takes_a_few_queries_whatever_their_number(
             )
             assert [i.state for i in view.invocations] == ["started"]
             assert view.created.component_id == str(view.agent.component_id)
+        # Only the listed agents' first entries are read (not the idle one's).
+        cid = str(agents[0].component_id)
+        assert set(store.first_entries(cid, "suspended")) == set(agents)
+        assert set(store.first_entries(cid)) == {*agents, idle}
         everyone = host.list_agents()
         assert len(everyone) == 26
         assert {v.agent.name: v.invocations for v in everyone}["idle"] == ()

@@ -96,6 +96,26 @@ def test_suspension_is_refused_when_the_promise_completed_meanwhile(store: Store
     assert store.oplog_length(agent) == 2  # nothing appended
 
 
+def test_first_entries_of_the_agents_with_a_status(store: Store) -> None:
+    component = uuid.uuid4()
+    waiting, idle = AgentId(component, "waiting"), AgentId(component, "idle")
+    for agent in (waiting, idle):
+        created = AgentCreated(str(component), "hash", ("arg",), (("K", agent.name),))
+        assert store.create_agent(agent, "hash", created)
+    store.create_promise(waiting, [PromiseCreated("c")], 2, "fn")
+    assert store.suspend(waiting, [], 3, Suspended((2,), None)) is True
+    other = _agent(store, "elsewhere")
+    assert set(store.first_entries(str(component))) == {waiting, idle}
+    firsts = store.first_entries(str(component), "suspended")
+    assert list(firsts) == [waiting]
+    assert firsts[waiting] == store.read_oplog(waiting, 1, 1)[0]
+    first = firsts[waiting]
+    assert isinstance(first, AgentCreated)
+    assert first.env == (("K", "waiting"),)
+    assert store.first_entries(None, "suspended") == firsts
+    assert other in store.first_entries()
+
+
 def test_completion_wakes_a_suspended_owner(store: Store) -> None:
     agent = _agent(store)
     promise = store.create_promise(agent, [PromiseCreated("c")], 2, "fn")
