@@ -166,6 +166,10 @@ class Replay:
         # Guest-controlled durability state, rebuilt by replay like the rest of the state.
         self.persistence_level = "smart"
         self.idempotent = True
+        # Set by a live effect that needs the agent to run again from a fresh instance
+        # once its own call is committed (an automatic update of itself, as Golem
+        # interrupts the caller): host_call raises Restart after committing the call.
+        self.restart_after_call: str | None = None
 
     # -- the cursor ---------------------------------------------------------------
     @property
@@ -467,7 +471,7 @@ def host_call(
         return spec.impl(session, *args)
     if session.persist_nothing and (kind is not Kind.JOURNALED or spec.remote_write):
         # Neither recorded nor replayed: the call runs again on every replay.
-        return spec.impl(session, *args)
+        return _restart_if_asked(session, spec.impl(session, *args))
     session.skip_markers()
     if spec.remote_write:
         begin = remote_write_begins(session, sig.name)
@@ -504,7 +508,17 @@ def host_call(
         session.record(HostCall(sig.name, request, response))
         if kind is Kind.EFFECT:
             session.flush()
+            return _restart_if_asked(session, value)
     return value
+
+
+def _restart_if_asked(session: Replay, value: Any) -> Any:
+    """``value``, unless the call (committed now) asked for a restart: then Restart."""
+    why = session.restart_after_call
+    if why is None:
+        return value
+    session.restart_after_call = None
+    raise Restart(why)
 
 
 def remote_write_begins(session: Replay, function: str) -> int | None:

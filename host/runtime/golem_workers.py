@@ -230,12 +230,15 @@ def _get_next(sig: FuncSig) -> HostFunc:
 # -- effects -----------------------------------------------------------------------------
 def _update(sig: FuncSig) -> HostFunc:
     """update-worker / update-agent: records the request (a PendingUpdate) in the target's
-    oplog; the executor applies it once the target is between invocations, so an agent
-    updating itself goes on with the old version until this invocation ends
-    (host/runtime/updates.py). A target running an invocation gets the request in its
-    invocation queue (host/runtime/update_queue.py): a manual one waits for that
-    invocation to end; an automatic one restarts it on the new version, as Golem does,
-    once the scheduler's wake reaches the process running it (update_restart.py)."""
+    oplog; the executor applies it once the target is between invocations
+    (host/runtime/updates.py). An agent updating itself automatically is restarted once
+    this call is committed, as Golem interrupts it: the update is tried at the new
+    instance's creation and the invocation goes on (replayed, then live) on the new
+    version; a snapshot-based one applies after this invocation. A target running an
+    invocation gets the request in its invocation queue (host/runtime/update_queue.py):
+    a manual one waits for that invocation to end; an automatic one restarts it on the
+    new version, as Golem does, once the scheduler's wake reaches the process running it
+    (update_restart.py)."""
 
     def live(session: Session, value: dict[str, Any], target: int, mode: str) -> None:
         from host.runtime import updates  # updates imports the registry, which imports this
@@ -260,6 +263,14 @@ def _update(sig: FuncSig) -> HostFunc:
             if not session.replaying:
                 session.record(request)
                 session.update_pending = True
+                if request.mode == updates.AUTOMATIC:
+                    # Golem interrupts the caller (its update_worker_internal: Restart):
+                    # once this call is committed the agent runs again from a fresh
+                    # instance, which tries the update by replaying on the new version
+                    # and, on success, goes on with this invocation on the new code.
+                    session.flush()
+                    session.restart_after_call = f"{agent} updates itself to version {target}"
+                # A snapshot-based one needs the agent between invocations: after this one.
             return
         queue = record.status == AgentStatus.RUNNING
         if not queue:

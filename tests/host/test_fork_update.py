@@ -165,20 +165,27 @@ def _kinds(host: HostService, agent: AgentId) -> list[str]:
 
 
 @pytest.mark.parametrize("snapshot", [False, True], ids=["automatic", "snapshot-based"])
-def test_update_self_takes_effect_after_the_invocation(
+def test_update_self_is_applied_in_golems_order(
     host: HostService, snapshot: bool, data_dir: Path
 ) -> None:
+    """A snapshot-based update of itself applies after the invocation that asked (it
+    needs the agent between invocations); an automatic one restarts that invocation on
+    the new version at once, as Golem interrupts the caller (the outcome is recorded
+    inside the invocation, before it finishes)."""
     agent = _updater(host)
     assert host.agent(agent).component_version == 1
     assert _result(host, agent, "add(5)") == "5"
     flag = "true" if snapshot else "false"
-    # The invocation that asks runs on to its end on version 1 ...
     assert _result(host, agent, f"update-self(2, {flag})") == "5"
     kinds = _kinds(host, agent)
-    # ... the request is recorded inside it, the outcome after it.
-    assert kinds[-4:] == ["pending-update", "host-call", "invocation-finished", "successful-update"]
-    last = host.store.read_oplog(agent)[-1]
-    assert isinstance(last, oplog.SuccessfulUpdate) and last.target_version == 2
+    # The request is recorded inside the invocation; the outcome after it, or inside it.
+    if snapshot:
+        after = ["pending-update", "host-call", "invocation-finished", "successful-update"]
+    else:
+        after = ["pending-update", "host-call", "successful-update", "invocation-finished"]
+    assert kinds[-4:] == after
+    (last,) = [e for e in host.store.read_oplog(agent) if isinstance(e, oplog.SuccessfulUpdate)]
+    assert last.target_version == 2
     assert (last.payload is not None) == snapshot
     assert host.agent(agent).component_version == 2
     assert _result(host, agent, "version()") == "2"
@@ -189,6 +196,38 @@ def test_update_self_takes_effect_after_the_invocation(
     try:
         assert _result(again, agent, "add(1)") == "6"
         assert _result(again, agent, "version()") == "2"
+    finally:
+        again.close()
+
+
+def test_automatic_update_of_itself_continues_the_invocation_on_the_new_version(
+    host: HostService, data_dir: Path
+) -> None:
+    """Golem interrupts an agent that updates itself automatically and replays it on the
+    new version: the invocation that asked finishes on version 2 (its result is 2, the
+    new code's), and the oplog says why: the update succeeded inside the invocation."""
+    host.add_component(build_fixture("self-updater"), "self")
+    agent, _ = host.create_agent("self", "s")
+    host.add_component(build_fixture("self-updater-v2"), "self")  # version 2
+    # (No earlier version() call: its recorded 1 would not replay on version 2.)
+    assert _result(host, agent, "update-self-auto(2)") == "2"
+    assert host.agent(agent).component_version == 2
+    kinds = _kinds(host, agent)
+    assert kinds[-5:] == [
+        "host-call",  # get-self-metadata
+        "pending-update",
+        "host-call",  # update-agent
+        "successful-update",
+        "invocation-finished",
+    ], kinds
+    assert kinds.count("pending-update") == 1
+    assert [r.kind for r in host.update_records(agent)] == ["SuccessfulUpdate"]
+    host.close()
+    # A fresh host replays the whole history on version 2: the same result, no new request.
+    again = HostService(data_dir)
+    try:
+        assert _result(again, agent, "version()") == "2"
+        assert _kinds(again, agent).count("pending-update") == 1
     finally:
         again.close()
 
