@@ -139,6 +139,12 @@ class HostFunc:
     # A remote side effect (outgoing HTTP): bracketed by BeginRemoteWrite/EndRemoteWrite
     # when idempotence mode is off, and not recorded at all under persist-nothing.
     remote_write: bool = False
+    # A remote write that is always bracketed and that can finish what an attempt began:
+    # a bracket without a recorded outcome (a crash between the effect and its entry) is
+    # run again live with ``session.recovering`` set (the impl then recognises its own
+    # effect) instead of failing NotIdempotent. A guest's fork-agent: a live repeat of
+    # the same fork fails (the target exists), as Golem fails it.
+    recovers: bool = False
 
 
 class Replay:
@@ -170,6 +176,8 @@ class Replay:
         # once its own call is committed (an automatic update of itself, as Golem
         # interrupts the caller): host_call raises Restart after committing the call.
         self.restart_after_call: str | None = None
+        # A remote write's bracket is being completed after a crash (HostFunc.recovers).
+        self.recovering = False
 
     # -- the cursor ---------------------------------------------------------------
     @property
@@ -474,7 +482,7 @@ def host_call(
         return _restart_if_asked(session, spec.impl(session, *args))
     session.skip_markers()
     if spec.remote_write:
-        begin = remote_write_begins(session, sig.name)
+        begin = remote_write_begins(session, sig.name, spec.recovers)
         if begin is not None:
             value = host_call(session, sig, replace(spec, remote_write=False), param_types, args)
             session.skip_markers()
@@ -521,13 +529,15 @@ def _restart_if_asked(session: Replay, value: Any) -> Any:
     raise Restart(why)
 
 
-def remote_write_begins(session: Replay, function: str) -> int | None:
+def remote_write_begins(session: Replay, function: str, recovers: bool = False) -> int | None:
     """Where a remote write's bracket begins (None: no bracket, idempotence is on).
 
-    Live with idempotence mode off, a BeginRemoteWrite is recorded and committed before
-    the effect runs. On replay a BeginRemoteWrite at the cursor is followed by the effect's
-    own entry if it completed; if not (the log ends, or the attempt failed), the effect may
-    have happened once already and is not run again: :class:`NotIdempotent`."""
+    Live with idempotence mode off (or, for a function that ``recovers``, always), a
+    BeginRemoteWrite is recorded and committed before the effect runs. On replay a
+    BeginRemoteWrite at the cursor is followed by the effect's own entry if it completed;
+    if not (the log ends, or the attempt failed), the effect may have happened once
+    already and is not run again: :class:`NotIdempotent`; a function that ``recovers``
+    runs again live with ``session.recovering`` set, to finish what the attempt began."""
     if session.replaying:
         if not isinstance(session.entries[session.cursor], BeginRemoteWrite):
             return None
@@ -537,13 +547,16 @@ def remote_write_begins(session: Replay, function: str) -> int | None:
         if ahead and isinstance(ahead[0][1], HostCall) and ahead[0][1].function == function:
             return begin
         session.go_live()  # the failure is recorded live
+        if recovers:
+            session.recovering = True
+            return begin
         raise NotIdempotent(
             f"agent {session.agent}: a remote write ({function}, oplog index {begin}) made "
             "with idempotence mode off did not complete before the agent stopped; it may "
             "have happened, so it is not retried (Golem: non-idempotent remote write "
             "operation was not completed, cannot retry)"
         )
-    if session.idempotent:
+    if session.idempotent and not recovers:
         return None
     begin = session.record(BeginRemoteWrite(function))
     session.flush()
