@@ -139,6 +139,12 @@ class HostFunc:
     # A remote side effect (outgoing HTTP): bracketed by BeginRemoteWrite/EndRemoteWrite
     # when idempotence mode is off, and not recorded at all under persist-nothing.
     remote_write: bool = False
+    # A remote write that is always bracketed and that can finish what an attempt began:
+    # a bracket without a recorded outcome (a crash between the effect and its entry) is
+    # run again live with ``session.recovering`` set (the impl then recognises its own
+    # effect) instead of failing NotIdempotent. A guest's fork-agent: a live repeat of
+    # the same fork fails (the target exists), as Golem fails it.
+    recovers: bool = False
 
 
 class Replay:
@@ -166,6 +172,12 @@ class Replay:
         # Guest-controlled durability state, rebuilt by replay like the rest of the state.
         self.persistence_level = "smart"
         self.idempotent = True
+        # Set by a live effect that needs the agent to run again from a fresh instance
+        # once its own call is committed (an automatic update of itself, as Golem
+        # interrupts the caller): host_call raises Restart after committing the call.
+        self.restart_after_call: str | None = None
+        # A remote write's bracket is being completed after a crash (HostFunc.recovers).
+        self.recovering = False
 
     # -- the cursor ---------------------------------------------------------------
     @property
@@ -467,10 +479,10 @@ def host_call(
         return spec.impl(session, *args)
     if session.persist_nothing and (kind is not Kind.JOURNALED or spec.remote_write):
         # Neither recorded nor replayed: the call runs again on every replay.
-        return spec.impl(session, *args)
+        return _restart_if_asked(session, spec.impl(session, *args))
     session.skip_markers()
     if spec.remote_write:
-        begin = remote_write_begins(session, sig.name)
+        begin = remote_write_begins(session, sig.name, spec.recovers)
         if begin is not None:
             value = host_call(session, sig, replace(spec, remote_write=False), param_types, args)
             session.skip_markers()
@@ -504,16 +516,28 @@ def host_call(
         session.record(HostCall(sig.name, request, response))
         if kind is Kind.EFFECT:
             session.flush()
+            return _restart_if_asked(session, value)
     return value
 
 
-def remote_write_begins(session: Replay, function: str) -> int | None:
+def _restart_if_asked(session: Replay, value: Any) -> Any:
+    """``value``, unless the call (committed now) asked for a restart: then Restart."""
+    why = session.restart_after_call
+    if why is None:
+        return value
+    session.restart_after_call = None
+    raise Restart(why)
+
+
+def remote_write_begins(session: Replay, function: str, recovers: bool = False) -> int | None:
     """Where a remote write's bracket begins (None: no bracket, idempotence is on).
 
-    Live with idempotence mode off, a BeginRemoteWrite is recorded and committed before
-    the effect runs. On replay a BeginRemoteWrite at the cursor is followed by the effect's
-    own entry if it completed; if not (the log ends, or the attempt failed), the effect may
-    have happened once already and is not run again: :class:`NotIdempotent`."""
+    Live with idempotence mode off (or, for a function that ``recovers``, always), a
+    BeginRemoteWrite is recorded and committed before the effect runs. On replay a
+    BeginRemoteWrite at the cursor is followed by the effect's own entry if it completed;
+    if not (the log ends, or the attempt failed), the effect may have happened once
+    already and is not run again: :class:`NotIdempotent`; a function that ``recovers``
+    runs again live with ``session.recovering`` set, to finish what the attempt began."""
     if session.replaying:
         if not isinstance(session.entries[session.cursor], BeginRemoteWrite):
             return None
@@ -523,13 +547,16 @@ def remote_write_begins(session: Replay, function: str) -> int | None:
         if ahead and isinstance(ahead[0][1], HostCall) and ahead[0][1].function == function:
             return begin
         session.go_live()  # the failure is recorded live
+        if recovers:
+            session.recovering = True
+            return begin
         raise NotIdempotent(
             f"agent {session.agent}: a remote write ({function}, oplog index {begin}) made "
             "with idempotence mode off did not complete before the agent stopped; it may "
             "have happened, so it is not retried (Golem: non-idempotent remote write "
             "operation was not completed, cannot retry)"
         )
-    if session.idempotent:
+    if session.idempotent and not recovers:
         return None
     begin = session.record(BeginRemoteWrite(function))
     session.flush()

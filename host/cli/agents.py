@@ -329,15 +329,26 @@ def oplog_cmd(ctx: Ctx, component_ref: str, agent_name: str, start: int, count: 
     help="automatic: replay the oplog on the new version; snapshot: save-snapshot on the "
     "old version, load-snapshot on the new one.",
 )
+@click.option(
+    "--disable-wakeup",
+    is_flag=True,
+    help="Do not run an agent at rest to apply it: it applies the next time the agent "
+    "runs (Golem's disableWakeup).",
+)
 @json_flag
 @pass_ctx
 @handle_errors
 def agent_update(
-    ctx: Ctx, component_ref: str, agent_name: str, version: int | None, mode: str
+    ctx: Ctx,
+    component_ref: str,
+    agent_name: str,
+    version: int | None,
+    mode: str,
+    disable_wakeup: bool,
 ) -> None:
     """Move an agent to another version of its component."""
     agent_id = ctx.agent(component_ref, agent_name)
-    outcome = ctx.service.update_agent(agent_id, version, mode)
+    outcome = ctx.service.update_agent(agent_id, version, mode, wake=not disable_wakeup)
     data = {
         "agent": str(agent_id),
         "version": outcome.target_version,
@@ -354,6 +365,11 @@ def agent_update(
         line = (
             f"{agent_id}: update to version {outcome.target_version} ({mode}) queued: the "
             f"agent is running an invocation; {when} (agent show lists it)"
+        )
+    elif outcome.state == "pending" and disable_wakeup:
+        line = (
+            f"{agent_id}: update to version {outcome.target_version} ({mode}) requested; it "
+            "is applied the next time the agent runs"
         )
     elif outcome.state == "pending":
         line = (

@@ -80,14 +80,14 @@ def _version_of(store: Store, agent: AgentId, component_hash: str) -> ComponentR
     return next((c for c in versions if c.hash == component_hash), None)
 
 
-def _facts(store: Store, agent: AgentId) -> dict[str, Any]:
+def metadata_facts(store: Store, agent: AgentId) -> dict[str, Any]:
     """What agent-host knows about an agent, by Golem's metadata field names."""
     record = store.get_agent(agent)
     created = store.read_oplog(agent, 1, 1)[0]
     assert isinstance(created, oplog.AgentCreated)
     component = _version_of(store, agent, record.component_hash)
     version = component.version if component is not None else 0
-    pending = store.list_invocations(agent, [InvocationState.QUEUED, InvocationState.STARTED])
+    pending = store.list_invocations(agent, [InvocationState.QUEUED])
     return {
         "args": list(created.args),
         "env": [tuple(pair) for pair in created.user_env],
@@ -99,7 +99,8 @@ def _facts(store: Store, agent: AgentId) -> dict[str, Any]:
         "retry-count": record.retry_count,
         # 1.5.0: agent-host is one environment; its id is the nil uuid
         "environment-id": {"uuid": {"high-bits": 0, "low-bits": 0}},
-        "pending-invocation-count": len(pending),
+        # Golem's count: queued invocations and manual update requests (update_queue.py)
+        "pending-invocation-count": update_queue.pending_count(pending),
         "created-at": record.created_at,
         "last-error": Some(record.last_error) if record.last_error is not None else None,
         "component-size": component.size if component is not None else 0,
@@ -111,7 +112,7 @@ def _facts(store: Store, agent: AgentId) -> dict[str, Any]:
 def metadata(store: Store, agent: AgentId, ty: WitType | None) -> dict[str, Any]:
     """The agent's metadata record in the shape of ``ty`` (worker- or agent-metadata)."""
     assert isinstance(ty, RecordT), f"metadata must be a record, not {ty}"
-    facts = _facts(store, agent)
+    facts = metadata_facts(store, agent)
     out: dict[str, Any] = {}
     for name, fty in ty.fields:
         if name in ("worker-id", "agent-id"):
@@ -219,7 +220,7 @@ def _get_next(sig: FuncSig) -> HostFunc:
         store = session.store
         found: Any = []
         for record in store.list_agents(enumeration.component_id):
-            facts = _facts(store, record.agent)
+            facts = metadata_facts(store, record.agent)
             if filter_matches(enumeration.filter, record.agent, facts):
                 found.append(metadata(store, record.agent, list_ty.elem))
         return Some(found)
@@ -230,12 +231,15 @@ def _get_next(sig: FuncSig) -> HostFunc:
 # -- effects -----------------------------------------------------------------------------
 def _update(sig: FuncSig) -> HostFunc:
     """update-worker / update-agent: records the request (a PendingUpdate) in the target's
-    oplog; the executor applies it once the target is between invocations, so an agent
-    updating itself goes on with the old version until this invocation ends
-    (host/runtime/updates.py). A target running an invocation gets the request in its
-    invocation queue (host/runtime/update_queue.py): a manual one waits for that
-    invocation to end; an automatic one restarts it on the new version, as Golem does,
-    once the scheduler's wake reaches the process running it (update_restart.py)."""
+    oplog; the executor applies it once the target is between invocations
+    (host/runtime/updates.py). An agent updating itself automatically is restarted once
+    this call is committed, as Golem interrupts it: the update is tried at the new
+    instance's creation and the invocation goes on (replayed, then live) on the new
+    version; a snapshot-based one applies after this invocation. A target running an
+    invocation gets the request in its invocation queue (host/runtime/update_queue.py):
+    a manual one waits for that invocation to end; an automatic one restarts it on the
+    new version, as Golem does, once the scheduler's wake reaches the process running it
+    (update_restart.py)."""
 
     def live(session: Session, value: dict[str, Any], target: int, mode: str) -> None:
         from host.runtime import updates  # updates imports the registry, which imports this
@@ -264,6 +268,14 @@ def _update(sig: FuncSig) -> HostFunc:
             if not session.replaying:
                 session.record(request)
                 session.update_pending = True
+                if request.mode == updates.AUTOMATIC:
+                    # Golem interrupts the caller (its update_worker_internal: Restart):
+                    # once this call is committed the agent runs again from a fresh
+                    # instance, which tries the update by replaying on the new version
+                    # and, on success, goes on with this invocation on the new code.
+                    session.flush()
+                    session.restart_after_call = f"{agent} updates itself to version {target}"
+                # A snapshot-based one needs the agent between invocations: after this one.
             return
         queue = record.status == AgentStatus.RUNNING
         if not queue:
@@ -312,15 +324,25 @@ def _fork(sig: FuncSig) -> HostFunc:
             )
         if source == session.agent:
             session.flush()  # the copy must see what this agent recorded so far
+        # The call is bracketed (HostFunc.recovers): its intent, a BeginRemoteWrite, is
+        # committed before the copy. A replay finding the intent without the call's entry
+        # (a crash between the copy and that entry) finishes it, recognising the copy it
+        # made; under persist-nothing nothing is recorded and every replay makes the call
+        # again, so it recognises it too. A live call into an existing agent, a repeat of
+        # the same fork included, fails as Golem fails it: the target exists.
+        idempotent = session.recovering or session.persist_nothing
+        session.recovering = False
         try:
             hashes = session.secrets.hash_of if session.secrets else None
-            # Idempotent: a replay may run this call again (see _fork_self).
-            if forking.fork_into(session.store, source, target, cut, hashes, idempotent=True):
-                _wake(session, target)
+            made = forking.fork_into(
+                session.store, source, target, cut, hashes, idempotent=idempotent
+            )
         except (InvalidInput, AgentExists, AgentNotFound) as exc:
             raise _fail(str(exc)) from None
+        if made:
+            _wake(session, target)
 
-    return HostFunc(live, Kind.EFFECT)
+    return HostFunc(live, Kind.EFFECT, remote_write=True, recovers=True)
 
 
 def _wake(session: Session, agent: AgentId) -> None:
@@ -451,4 +473,4 @@ FUNCS.update(
     }
 )
 
-__all__ = ["FUNCS", "filter_matches", "id_from", "id_to", "metadata"]
+__all__ = ["FUNCS", "filter_matches", "id_from", "id_to", "metadata", "metadata_facts"]

@@ -50,6 +50,24 @@ def request_of(record: InvocationRecord) -> PendingUpdate:
     return PendingUpdate(int(version), component_hash, mode)
 
 
+def counts_as_pending(record: InvocationRecord) -> bool:
+    """Whether a queued invocation counts in Golem's ``pendingInvocationCount``: Golem
+    counts its worker's pending invocations, where a manual (snapshot-based) update
+    waits as an invocation (``AgentInvocation::ManualUpdate``); an automatic update is
+    in its separate ``pending_updates`` and does not count (golem-worker-executor
+    grpc ``create_proto_metadata``, worker/status.rs)."""
+    if not is_update(record.function):
+        return True
+    return request_of(record).mode != "automatic"  # updates.AUTOMATIC (that module links wasm)
+
+
+def pending_count(records: Sequence[InvocationRecord]) -> int:
+    """Golem's ``pendingInvocationCount`` of an agent whose invocations are ``records``:
+    the queued ones (a started invocation is no longer pending, as in Golem), but for the
+    automatic update requests (:func:`counts_as_pending`)."""
+    return sum(1 for r in records if r.state == InvocationState.QUEUED and counts_as_pending(r))
+
+
 def queued_updates(records: Sequence[InvocationRecord]) -> list[InvocationRecord]:
     """The update requests among ``records`` that still wait in the queue."""
     return [r for r in records if is_update(r.function) and r.state == InvocationState.QUEUED]
@@ -115,8 +133,10 @@ __all__ = [
     "KINDS",
     "UPDATE_FUNCTION",
     "UpdateRecord",
+    "counts_as_pending",
     "enqueue",
     "is_update",
+    "pending_count",
     "queued_updates",
     "records",
     "request_of",

@@ -24,12 +24,13 @@ An interrupt that comes just after the invocation ended traps nothing: the reque
 then taken from the queue between invocations, as a manual one is. A snapshot-based
 (manual) update always waits for that: it needs the agent between invocations.
 
-A guest updating itself is not interrupted: its request is recorded by its own session
-and applied after the invocation that asked (host/runtime/updates.py). Golem's host
-function interrupts the caller, which then replays the call (the durable function) and
-goes on on the new version; here the invocation would replay its own update request,
-which the session turns into a no-op, so the difference is only when the new code
-starts running.
+A guest updating itself automatically needs no queue: its own session records the
+request, and once the update-agent call is committed the call raises
+:class:`host.replay.Restart` (Golem's host function interrupts the caller the same way),
+so the agent runs again at once from a fresh instance that tries the update, replays the
+invocation (the call included, from the record) on the new version and goes on live on
+it (host/runtime/golem_workers.py). A snapshot-based update of itself applies after the
+invocation that asked.
 """
 
 from __future__ import annotations

@@ -4,12 +4,14 @@ v1.4/v1.5 shapes), each one :class:`~host.service.HostService` call
 
 - ``POST .../workers/{name}/update`` ``{"mode": "automatic" | "manual", "targetRevision": n}``
   (``targetVersion``, Golem 1.2's name, is accepted too; ``manual`` is the snapshot-based
-  update). 200 ``{}`` (Golem's UpdateWorkerResponse): the request is recorded and
-  applied once the agent is between invocations; for an agent running an invocation it
-  is queued after it, as Golem queues it. How it went is in the worker's metadata
-  (``updates``: PendingUpdate / SuccessfulUpdate / FailedUpdate), also for an update
-  that failed while the request was answered (an idle agent): Golem answers ``{}``
-  there too and reports the failure in the metadata (the CLI says it at once).
+  update; ``"disableWakeup": true``, Golem 1.5's, records it without running an agent at
+  rest to apply it: it applies the next time the agent runs). 200 ``{}`` (Golem's
+  UpdateWorkerResponse): the request is recorded and applied once the agent is between
+  invocations; for an agent running an invocation it is queued after it, as Golem
+  queues it. How it went is in the worker's metadata (``updates``: PendingUpdate /
+  SuccessfulUpdate / FailedUpdate), also for an update that failed while the request
+  was answered (an idle agent): Golem answers ``{}`` there too and reports the failure
+  in the metadata (the CLI says it at once).
 - ``POST .../revert`` ``{"type": "RevertToOplogIndex", "lastOplogIndex": n}`` or
   ``{"type": "RevertLastInvocations", "numberOfInvocations": n}``.
 - ``POST .../fork`` ``{"targetAgentId": {"componentId", "agentId"}, "oplogIndexCutoff": n}``
@@ -41,7 +43,8 @@ class UpdateRequest(BaseModel):
     mode: str
     targetRevision: Version | None = None  # noqa: N815
     targetVersion: Version | None = None  # noqa: N815
-    disableWakeup: bool = False  # noqa: N815 - Golem 1.5's; the agent is never woken early
+    # Golem 1.5's: record the update without running an agent at rest to apply it.
+    disableWakeup: bool = False  # noqa: N815
 
 
 class RevertRequest(BaseModel):
@@ -90,7 +93,7 @@ def install_worker_ops(app: FastAPI, service: HostService) -> None:
             )
         with located(version="body.targetRevision", mode="body.mode"):
             try:
-                service.update_agent(agent, target, mode)
+                service.update_agent(agent, target, mode, wake=not body.disableWakeup)
             except UpdateFailed:
                 pass  # recorded (failed-update): the metadata's updates say why
         return {}

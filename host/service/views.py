@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from host.ids import AgentId, PromiseId
 from host.oplog import AgentCreated, Entry
+from host.runtime import update_queue
 from host.runtime.registry import Export
 from host.store.base import (
     AgentRecord,
@@ -57,7 +58,9 @@ class AgentView:
 
     @property
     def queued(self) -> int:
-        return sum(1 for i in self.invocations if i.state == "queued")
+        """Golem's pendingInvocationCount: the queued invocations, a manual update request
+        included, an automatic one not (host/runtime/update_queue.py)."""
+        return update_queue.pending_count(self.invocations)
 
     def waiting_on(self) -> list[PromiseId]:
         return [PromiseId(self.agent, i) for i in self.record.waiting_promises]

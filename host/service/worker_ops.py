@@ -62,7 +62,12 @@ class WorkerOps:
         return found
 
     def update_agent(
-        self, agent: AgentId, version: int | None = None, mode: str = "automatic"
+        self,
+        agent: AgentId,
+        version: int | None = None,
+        mode: str = "automatic",
+        *,
+        wake: bool = True,
     ) -> UpdateOutcome:
         """Move the agent to a version of its component (default: the latest), as Golem
         does (host/runtime/updates.py): the request is recorded in the oplog and applied
@@ -76,7 +81,12 @@ class WorkerOps:
         the target version"; versions count from 0, as Golem's). An agent running an
         invocation (here or in another process) gets the request queued after it, as
         Golem queues it (host/runtime/update_queue.py): the outcome is then ``pending``
-        with no index; a suspended agent takes the request in its oplog at once."""
+        with no index; a suspended agent takes the request in its oplog at once.
+
+        ``wake=False`` is Golem's ``disableWakeup``: the request is recorded, but an agent
+        at rest is not run to apply it; it is applied the next time the agent runs (its
+        next invocation, a resume, a completed promise). An agent running an invocation
+        is told as without it (Golem interrupts a running one whatever the flag)."""
         chosen = updates.MODES.get(mode.lower())
         if chosen is None:
             raise InvalidInput(
@@ -116,7 +126,8 @@ class WorkerOps:
                 self.executor.interrupt_for_update(agent)  # whatever the scheduler
             self.scheduler.wake(agent)
             return UpdateOutcome(agent, target.version, chosen, None, "pending")
-        self.scheduler.settle(agent)  # inline: applied now if the agent is idle
+        if wake:
+            self.scheduler.settle(agent)  # inline: applied now if the agent is idle
         outcome = self.update_outcome(agent, index)
         if outcome.state == "failed":
             raise UpdateFailed(

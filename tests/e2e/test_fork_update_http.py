@@ -309,3 +309,40 @@ def test_cli_agent_show_lists_updates(tmp_path: Path) -> None:
     assert "update to version 1: SuccessfulUpdate" in shown.stdout, shown.stdout
     data = json.loads(cli(store, "agent", "show", "updater", "a", "--json").stdout)
     assert [(u["type"], u["targetVersion"]) for u in data["updates"]] == [("SuccessfulUpdate", 1)]
+
+
+def test_disable_wakeup_records_the_update_without_running_the_agent(tmp_path: Path) -> None:
+    """Golem 1.5's ``disableWakeup``: the update is recorded (pending in the metadata's
+    ``updates``) but an agent at rest is not run to apply it; its next invocation applies
+    it first (the result is the new version's). Over REST and with the CLI's
+    ``--disable-wakeup``."""
+    store = tmp_path / "store"
+    cid = add_component(store, build_fixture("updater-1.5.0"), "updater")
+    assert cli(store, "invoke", "updater", "c", "add(2)").stdout.strip() == "2"
+    server = Server(store).start()
+    try:
+        with server.client() as client:
+            api = Api(client, cid)
+            assert api.invoke_and_await("r", "add", [3]).json()["result"] == 3
+            v2 = build_fixture("updater-v2-1.5.0").read_bytes()
+            up = client.post("/v1/components", params={"name": "updater"}, content=v2)
+            assert up.status_code == 201, up.text
+            body = {"mode": "automatic", "targetRevision": 1, "disableWakeup": True}
+            r = client.post(api.path("r", "/update"), json=body)
+            assert r.status_code == 200 and r.json() == {}, r.text
+            meta = api.worker("r")
+            assert meta["componentVersion"] == 0 and meta["status"] == "Idle", meta
+            assert [u["type"] for u in meta["updates"]] == ["PendingUpdate"], meta["updates"]
+            assert api.invoke_and_await("r", "version").json()["result"] == 1
+            meta = api.worker("r")
+            assert meta["componentVersion"] == 1, meta
+            assert [u["type"] for u in meta["updates"]] == ["SuccessfulUpdate"], meta["updates"]
+    finally:
+        server.stop()
+    asked = cli(store, "agent", "update", "updater", "c", "--version", "1", "--disable-wakeup")
+    assert asked.returncode == 0, asked.stderr
+    assert "applied the next time the agent runs" in asked.stdout, asked.stdout
+    shown = cli(store, "agent", "show", "updater", "c", "--json")
+    assert '"PendingUpdate"' in shown.stdout, shown.stdout
+    assert cli(store, "invoke", "updater", "c", "version()").stdout.strip() == "1"
+    assert cli(store, "invoke", "updater", "c", "total()").stdout.strip() == "2"

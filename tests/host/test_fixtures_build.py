@@ -289,6 +289,16 @@ for _name in ("updater-1.5.0", "updater-v2-1.5.0"):
         },
     )
 
+# An agent updating itself (self-updater, self-updater-v2): the same imports and exports.
+for _name in ("self-updater", "self-updater-v2"):
+    EXPECTED[_name] = (
+        {
+            "golem:core/types@1.5.0": set(),
+            "golem:api/host@1.5.0": {"get-self-metadata", "update-agent"},
+        },
+        {"update-self-auto", "version"},
+    )
+
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
     "self-metadata": [],
@@ -353,6 +363,7 @@ PARAMS = {
     "phantom-high": [],
     "version": [],
     "update-self": ["target", "snapshot"],
+    "update-self-auto": ["target"],
     "update-self-unpersisted": ["target", "snapshot"],
     "update-other": ["high", "low", "name", "target", "snapshot"],
     "work": ["n"],

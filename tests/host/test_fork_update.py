@@ -14,6 +14,7 @@ import pytest
 from host import oplog
 from host.errors import AgentNotFound, InvalidInput
 from host.ids import AgentId, PromiseId
+from host.runtime import golem_workers, update_queue
 from host.service import HostService
 from tests.fixtures.build import build_fixture
 
@@ -152,6 +153,33 @@ def test_a_second_fork_into_a_taken_name_still_fails(host: HostService) -> None:
     assert inv.state == "failed" and "exists" in (inv.error or "")
 
 
+def test_a_guests_fork_agent_repeated_live_fails_as_golem_fails_it(host: HostService) -> None:
+    """fork-agent of another agent, asked twice with the same arguments: the second is a
+    new call, and Golem refuses a fork into an agent that exists. The first call's intent
+    (begin-remote-write) is committed before the copy, which is how a replay after a
+    crash between the copy and the call's entry tells its own copy from a taken name
+    (tests/crash/test_fork_crash_window.py)."""
+    host.add_component(build_fixture("management-1.5.0"), "m")
+    alpha, _ = host.create_agent("m", "alpha")
+    assert _result(host, alpha, "add(5)") == "5"
+    caller, _ = host.create_agent("m", "caller")
+    cut = host.store.oplog_length(alpha)
+    call = f'fork-to("alpha", "alpha-copy", {cut})'
+    host.invoke(caller, call)
+    copy = AgentId(alpha.component_id, "alpha-copy")
+    assert _result(host, copy, "add(1)") == "6"
+    kinds = _kinds(host, caller)
+    assert kinds[-4:] == [
+        "begin-remote-write",
+        "host-call",
+        "end-remote-write",
+        "invocation-finished",
+    ], kinds
+    again = host.invoke(caller, call)
+    assert again.state == "failed" and "already exists" in (again.error or ""), again
+    assert _result(host, copy, "add(0)") == "6"  # the copy is untouched
+
+
 # -- update ----------------------------------------------------------------------------
 def _updater(host: HostService) -> AgentId:
     host.add_component(build_fixture("updater-1.5.0"), "updater")
@@ -165,20 +193,27 @@ def _kinds(host: HostService, agent: AgentId) -> list[str]:
 
 
 @pytest.mark.parametrize("snapshot", [False, True], ids=["automatic", "snapshot-based"])
-def test_update_self_takes_effect_after_the_invocation(
+def test_update_self_is_applied_in_golems_order(
     host: HostService, snapshot: bool, data_dir: Path
 ) -> None:
+    """A snapshot-based update of itself applies after the invocation that asked (it
+    needs the agent between invocations); an automatic one restarts that invocation on
+    the new version at once, as Golem interrupts the caller (the outcome is recorded
+    inside the invocation, before it finishes)."""
     agent = _updater(host)
     assert host.agent(agent).component_version == 0  # the first upload, as in Golem
     assert _result(host, agent, "add(5)") == "5"
     flag = "true" if snapshot else "false"
-    # The invocation that asks runs on to its end on version 0 ...
     assert _result(host, agent, f"update-self(1, {flag})") == "5"
     kinds = _kinds(host, agent)
-    # ... the request is recorded inside it, the outcome after it.
-    assert kinds[-4:] == ["pending-update", "host-call", "invocation-finished", "successful-update"]
-    last = host.store.read_oplog(agent)[-1]
-    assert isinstance(last, oplog.SuccessfulUpdate) and last.target_version == 1
+    # The request is recorded inside the invocation; the outcome after it, or inside it.
+    if snapshot:
+        after = ["pending-update", "host-call", "invocation-finished", "successful-update"]
+    else:
+        after = ["pending-update", "host-call", "successful-update", "invocation-finished"]
+    assert kinds[-4:] == after
+    (last,) = [e for e in host.store.read_oplog(agent) if isinstance(e, oplog.SuccessfulUpdate)]
+    assert last.target_version == 1
     assert (last.payload is not None) == snapshot
     assert host.agent(agent).component_version == 1
     assert _result(host, agent, "version()") == "1"
@@ -189,6 +224,38 @@ def test_update_self_takes_effect_after_the_invocation(
     try:
         assert _result(again, agent, "add(1)") == "6"
         assert _result(again, agent, "version()") == "1"
+    finally:
+        again.close()
+
+
+def test_automatic_update_of_itself_continues_the_invocation_on_the_new_version(
+    host: HostService, data_dir: Path
+) -> None:
+    """Golem interrupts an agent that updates itself automatically and replays it on the
+    new version: the invocation that asked finishes on version 1 (its result is 2, the
+    new code's label), and the oplog says why: the update succeeded inside the invocation."""
+    host.add_component(build_fixture("self-updater"), "self")
+    agent, _ = host.create_agent("self", "s")
+    host.add_component(build_fixture("self-updater-v2"), "self")  # version 1
+    # (No earlier version() call: its recorded 1 would not replay on version 1.)
+    assert _result(host, agent, "update-self-auto(1)") == "2"  # v2's label
+    assert host.agent(agent).component_version == 1
+    kinds = _kinds(host, agent)
+    assert kinds[-5:] == [
+        "host-call",  # get-self-metadata
+        "pending-update",
+        "host-call",  # update-agent
+        "successful-update",
+        "invocation-finished",
+    ], kinds
+    assert kinds.count("pending-update") == 1
+    assert [r.kind for r in host.update_records(agent)] == ["SuccessfulUpdate"]
+    host.close()
+    # A fresh host replays the whole history on version 1: the same result, no new request.
+    again = HostService(data_dir)
+    try:
+        assert _result(again, agent, "version()") == "2"
+        assert _kinds(again, agent).count("pending-update") == 1
     finally:
         again.close()
 
@@ -206,6 +273,23 @@ def test_update_self_under_persist_nothing_replays(host: HostService) -> None:
     assert _result(host, agent, "add(1)") == "6"
     assert _kinds(host, agent).count("pending-update") == 1
     assert [r.kind for r in host.update_records(agent)] == ["SuccessfulUpdate"]
+
+
+def test_pending_invocation_count_counts_manual_update_requests_not_automatic_ones(
+    host: HostService,
+) -> None:
+    """Golem's pendingInvocationCount is its worker's pending invocations: a queued call,
+    and a manual update, which waits in the invocation queue; an automatic update is in
+    the separate pending updates and does not count. Both requests are in ``updates``."""
+    agent = _updater(host)
+    versions = host.store.list_component_versions(str(agent.component_id))
+    v2 = next(c for c in versions if c.version == 1)
+    host.store.enqueue(agent, str(uuid.uuid4()), "total", (), None)
+    update_queue.enqueue(host.store, agent, oplog.PendingUpdate(1, v2.hash, "snapshot-based"))
+    update_queue.enqueue(host.store, agent, oplog.PendingUpdate(1, v2.hash, "automatic"))
+    assert host.agent(agent).queued == 2  # REST's pendingInvocationCount
+    assert golem_workers.metadata_facts(host.store, agent)["pending-invocation-count"] == 2
+    assert [r.kind for r in host.update_records(agent)] == ["PendingUpdate", "PendingUpdate"]
 
 
 def test_update_of_an_idle_agent_is_applied_at_once(host: HostService) -> None:
