@@ -20,7 +20,7 @@ def test_cli_invocation_updating_itself_finishes_on_the_new_version(tmp_path: Pa
     add_component(store, build_fixture("self-updater-v2"), "self")  # version 1
     done = cli(store, "invoke", "self", "s", "update-self-auto(1)")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "2"  # version 1's answer (its label is 2): it went on on the new code
+    assert done.stdout.strip() == "2"  # v2's label: it went on on the new code
     shown = cli(store, "agent", "show", "self", "s", "--json")
     assert shown.returncode == 0, shown.stderr
     assert '"SuccessfulUpdate"' in shown.stdout, shown.stdout
