@@ -12,6 +12,7 @@ the round, and the median time between consecutive probes; then how many store r
 write transactions and commits one round took.
 
     .venv/bin/python scripts/trace_resume.py [--rounds 30] [--approval-rounds 10]
+        [--park-s 0]
 
 The probes are this script's own (function wrappers installed in the server process
 before it starts); nothing in ``host`` knows of them. They cost a few microseconds each,
@@ -305,6 +306,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--approval-rounds", type=int, default=10, help="0 to skip")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--park-s", type=float, default=None, help="the server's --park-s (default: its own)"
+    )
     args = parser.parse_args()
     from tests.fixtures.build import build_fixture
     from tests.server_util import Server, add_component, build_example, free_port
@@ -335,6 +339,7 @@ def main() -> None:
             str(args.threads),
             "--await-timeout",
             "120",
+            *([] if args.park_s is None else ["--park-s", str(args.park_s)]),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
