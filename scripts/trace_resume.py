@@ -174,8 +174,10 @@ def install_probes() -> None:
 
     original_settled = core.HostService._settled
 
-    def settled(self: Any, invocation_id: str, until_suspended: bool) -> Callable[[], bool]:
-        done = original_settled(self, invocation_id, until_suspended)
+    def settled(
+        self: Any, invocation_id: str, until_suspended: bool, ended: Any = None
+    ) -> Callable[[], bool]:
+        done = original_settled(self, invocation_id, until_suspended, ended)
 
         def probe() -> bool:
             mark("done?")
