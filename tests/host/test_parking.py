@@ -265,3 +265,31 @@ def test_park_s_0_drops_the_instance_at_suspension(tmp_path: Path) -> None:
     finally:
         scheduler.stop()
         host.close()
+
+
+def test_a_parked_await_promise_goes_on_with_the_payload(tmp_path: Path) -> None:
+    """The 1.1.6 generation's await-promise (a host call that waits itself, not through a
+    pollable) parks too, and goes on in the same run with the completion's bytes."""
+    scheduler = PoolScheduler(workers=4, poll_interval=3600)
+    host = HostService(tmp_path / "store", scheduler=scheduler)
+    try:
+        host.add_component(build_fixture("promises-1.1.6"), name="old")
+        parking = host.executor.parking
+        assert parking is not None
+        agent, _ = host.create_agent("old", "awaiting")
+        created = host.invoke(agent, "create()").invocation_id
+        _until(lambda: host.store.get_invocation(created).state == "done")
+        idx = int(host.store.get_invocation(created).result or "")
+        invocation = host.invoke(agent, f"await({idx})").invocation_id
+        _until(
+            lambda: parking.is_parked(agent) and host.store.get_agent(agent).status == "suspended"
+        )
+        runs = scheduler._start_count
+        assert host.complete_promise(PromiseId(agent, idx), b"\x07\x08")
+        _until(lambda: host.store.get_invocation(invocation).state == "done")
+        _until(lambda: not scheduler._scheduled)
+        assert scheduler._start_count == runs  # went on live
+        assert host.store.get_invocation(invocation).result == "[7, 8]"
+    finally:
+        scheduler.stop()
+        host.close()
