@@ -12,6 +12,7 @@ the round, and the median time between consecutive probes; then how many store r
 write transactions and commits one round took.
 
     .venv/bin/python scripts/trace_resume.py [--rounds 30] [--approval-rounds 10]
+        [--park-s 0]
 
 The probes are this script's own (function wrappers installed in the server process
 before it starts); nothing in ``host`` knows of them. They cost a few microseconds each,
@@ -173,8 +174,10 @@ def install_probes() -> None:
 
     original_settled = core.HostService._settled
 
-    def settled(self: Any, invocation_id: str, until_suspended: bool) -> Callable[[], bool]:
-        done = original_settled(self, invocation_id, until_suspended)
+    def settled(
+        self: Any, invocation_id: str, until_suspended: bool, ended: Any = None
+    ) -> Callable[[], bool]:
+        done = original_settled(self, invocation_id, until_suspended, ended)
 
         def probe() -> bool:
             mark("done?")
@@ -305,6 +308,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--approval-rounds", type=int, default=10, help="0 to skip")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--park-s", type=float, default=None, help="the server's --park-s (default: its own)"
+    )
     args = parser.parse_args()
     from tests.fixtures.build import build_fixture
     from tests.server_util import Server, add_component, build_example, free_port
@@ -335,6 +341,7 @@ def main() -> None:
             str(args.threads),
             "--await-timeout",
             "120",
+            *([] if args.park_s is None else ["--park-s", str(args.park_s)]),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

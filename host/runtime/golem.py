@@ -168,17 +168,24 @@ def _complete_promise(sig: FuncSig, with_secret: bool = False) -> HostFunc:
 
 def _await_promise(session: Session, value: dict[str, Any]) -> bytes:
     promise = _own_promise(session, value, "await")
+    record = session.promise(promise.oplog_idx)
+    seen = [record]  # what a parked thread's readiness check read
+
+    def ready() -> bool:
+        seen[0] = session.store.get_promise(promise)  # kept: not read again below
+        return seen[0].completed
+
     while True:
-        record = session.promise(promise.oplog_idx)
         if record.completed:
             return StoredPayload(record.data or b"", promise.oplog_idx)
         if session.park is None:
             raise Suspend((promise.oplog_idx,), None)
         # Suspend, keeping the instance a while (host/runtime/parking.py).
-        ready = lambda: session.store.get_promise(promise).completed  # noqa: E731
+        seen[0] = record
         parked = session.park((promise.oplog_idx,), None, None, ready)
         if not parked:
             raise Suspend((promise.oplog_idx,), None, committed=parked is None)
+        record = seen[0] if seen[0].completed else session.promise(promise.oplog_idx)
 
 
 def _poll_promise(session: Session, value: dict[str, Any]) -> Some | None:

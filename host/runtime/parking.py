@@ -171,14 +171,21 @@ class Parking:
         return record.status == SUSPENDED and record.oplog_length == session.persisted
 
     def poke(self, agent: AgentId) -> bool:
-        """The agent has work: wake its parked thread. False if it is not parked (or
-        already woken), so the caller schedules a run as usual."""
+        """The agent has work: wake its parked thread. False if it is not parked, so the
+        caller schedules a run as usual.
+
+        Also True if its thread was woken already but has not left its spot: it reads the
+        store only after that (whether to go on live, then its run's next step), so it
+        sees the caller's work; a second run scheduled behind it (a scan that found the
+        completed promise before the agent went on) would only take the lease and find
+        nothing to do, on the way of the held answer (issue 13)."""
         with self._cond:
             spot = self._spots.get(agent)
-            if spot is None or spot.reason is not None:
+            if spot is None:
                 return False
-            spot.reason = "work"
-            self._cond.notify_all()
+            if spot.reason is None:
+                spot.reason = "work"
+                self._cond.notify_all()
             return True
 
     def release(self, agent: AgentId) -> bool:

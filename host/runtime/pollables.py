@@ -111,6 +111,7 @@ def wait(session: Session, pollables: list[Pollable]) -> list[int]:
     """Indexes of the ready pollables; waits briefly for a near timer, else suspends."""
     if not pollables:
         raise ValueError("poll called with an empty list of pollables")
+    seen: list[int] = []  # what a parked thread's readiness check found
     while True:
         ready = [i for i, p in enumerate(pollables) if is_ready(session, p)]
         if ready:
@@ -125,9 +126,16 @@ def wait(session: Session, pollables: list[Pollable]) -> list[int]:
         promises = tuple(sorted({p.oplog_idx for p in pollables if isinstance(p, PromisePollable)}))
         wake_at = None if nearest is None else wall_clock_wake(session, nearest)
         if session.park is not None:  # suspend, keeping the instance a while (parking.py)
-            any_ready = lambda: any(is_ready(session, p) for p in pollables)  # noqa: E731
+
+            def any_ready() -> bool:
+                seen[:] = [i for i, p in enumerate(pollables) if is_ready(session, p)]
+                return bool(seen)
+
+            seen.clear()  # (park may go on without calling it: completed meanwhile)
             parked = session.park(promises, wake_at, left, any_ready)
             if parked:
+                if seen:  # read just now by the woken thread: not read again
+                    return seen
                 continue  # woken with something ready: the guest goes on, live
             if parked is None:
                 raise Suspend(promises, wake_at, committed=True)

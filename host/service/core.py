@@ -438,10 +438,20 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
             result = convert.result_to_json(export.sig, record.result)
         return InvocationView(record, agent, result)
 
-    def _settled(self, invocation_id: str, until_suspended: bool) -> Callable[[], bool]:
+    def _settled(
+        self,
+        invocation_id: str,
+        until_suspended: bool,
+        ended: list[InvocationRecord] | None = None,
+    ) -> Callable[[], bool]:
+        """``done()`` for a held wait; an ended invocation's record is appended to
+        ``ended`` (an ended invocation does not change: the answer needs no re-read)."""
+
         def done() -> bool:
             record = self.store.get_invocation(invocation_id)
             if record.state in (DONE, ERRORED):
+                if ended is not None:
+                    ended.append(record)
                 return True
             status = self.store.get_agent(record.agent).status
             if status == FAILED:
@@ -457,9 +467,12 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         agent is suspended or interrupted), or as it is when ``timeout`` passes. Holds no
         thread while it waits."""
         record = self.store.get_invocation(invocation_id)
+        ended: list[InvocationRecord] = []
         await self.scheduler.wait_async(
-            record.agent, self._settled(invocation_id, until_suspended), timeout
+            record.agent, self._settled(invocation_id, until_suspended, ended), timeout
         )
+        if ended:  # read a moment ago, on this thread (the event loop's): one read less
+            return self._invocation_view(ended[-1])
         return self.invocation(invocation_id)
 
     # -- the oplog ----------------------------------------------------------------------

@@ -49,6 +49,7 @@ from host.store.base import (
     InvocationState,
 )
 from host.store.migrations import MIGRATIONS
+from host.store.sqlite_checkpoint import Checkpointer
 from host.store.sqlite_lock import BUSY_TIMEOUT_S, begin_immediate
 
 MAX_BATCH = 64  # items in one group commit at most
@@ -125,6 +126,9 @@ class SqliteDatabase:
         self._joining = 0
         self._joining_lock = threading.Lock()
         self._writing: int | None = None
+        # The writer does not checkpoint inside its commits; this does, on its own thread
+        # (host/store/sqlite_checkpoint.py).
+        self.checkpointer = Checkpointer(self._checkpoint_conn)
         try:
             with self._tx("__init__") as db:
                 self._migrate(db)
@@ -153,6 +157,9 @@ class SqliteDatabase:
             # Its BEGIN IMMEDIATE waits in begin_immediate, with shorter sleeps than
             # SQLite's busy handler (host/store/sqlite_lock.py).
             writer.execute("PRAGMA busy_timeout=0")
+            # Its COMMIT never runs a checkpoint (several fsyncs, on a completion's path):
+            # the checkpointer's thread does (host/store/sqlite_checkpoint.py).
+            writer.execute("PRAGMA wal_autocheckpoint=0")
             self._writer = writer
         return self._writer
 
@@ -177,6 +184,12 @@ class SqliteDatabase:
         conn.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._all.append(conn)
+        return conn
+
+    def _checkpoint_conn(self) -> sqlite3.Connection:
+        # Not one of _all: close() stops the checkpointer, which closes its own.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=0")  # PASSIVE never waits anyway
         return conn
 
     def _file_id(self, suffix: str) -> tuple[int, int] | None:
@@ -298,6 +311,7 @@ class SqliteDatabase:
         try:
             if batch.methods:
                 self._commit(db, "+".join(batch.methods))
+                self.checkpointer.committed()
             else:
                 db.execute("ROLLBACK")  # every item of it failed: nothing to commit
             # A commit that landed in a -wal file deleted meanwhile is not durable: say
@@ -419,6 +433,8 @@ class SqliteDatabase:
             db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time_ns()))
 
     def close(self) -> None:
+        self.checkpointer.close()
+        self.checkpointer = Checkpointer(self._checkpoint_conn)  # for a use after close()
         with self._lock:
             for conn in self._all:
                 conn.close()

@@ -219,6 +219,31 @@ def test_a_completion_just_before_the_park_commits_goes_on_live(
     other.close()
 
 
+def test_a_scan_finding_a_woken_parked_agent_adds_no_second_run(
+    served: tuple[HostService, PoolScheduler],
+) -> None:
+    """The completion wakes the parked thread; before that thread looks at the store, a
+    scan finds the agent runnable (its promise completed, its status still suspended) and
+    schedules it. The woken thread reads the store after both, so the scan's find is
+    left to it: no second run (it took the lease and found nothing, on the way of the
+    held answer)."""
+    host, scheduler = served
+    agent, invocation, idx = _parked(host, "scanned")
+    parking = host.executor.parking
+    assert parking is not None
+    runs = scheduler._start_count
+    # Holding the parking's lock keeps the woken thread from leaving its spot.
+    with parking._cond:
+        assert host.store.complete_promise(PromiseId(agent, idx), b"[1,2,3]")
+        scheduler.schedule(agent)  # the completion's wake-up
+        scheduler.schedule(agent, scanned=scheduler._start_count)  # the scan's find
+        assert agent not in scheduler._again
+    _until(lambda: host.store.get_invocation(invocation).state == "done")
+    _until(lambda: not scheduler._scheduled)
+    assert scheduler._start_count == runs
+    assert host.store.get_invocation(invocation).result == RESULT_123
+
+
 def test_park_s_0_drops_the_instance_at_suspension(tmp_path: Path) -> None:
     """``serve --park-s 0``: no parking; the completion starts a new run (instantiate and
     replay), with the same result."""
@@ -237,6 +262,34 @@ def test_park_s_0_drops_the_instance_at_suspension(tmp_path: Path) -> None:
         _until(lambda: host.store.get_invocation(invocation).state == "done")
         assert scheduler._start_count == runs + 1  # a run of its own: nothing was parked
         assert host.store.get_invocation(invocation).result == RESULT_123
+    finally:
+        scheduler.stop()
+        host.close()
+
+
+def test_a_parked_await_promise_goes_on_with_the_payload(tmp_path: Path) -> None:
+    """The 1.1.6 generation's await-promise (a host call that waits itself, not through a
+    pollable) parks too, and goes on in the same run with the completion's bytes."""
+    scheduler = PoolScheduler(workers=4, poll_interval=3600)
+    host = HostService(tmp_path / "store", scheduler=scheduler)
+    try:
+        host.add_component(build_fixture("promises-1.1.6"), name="old")
+        parking = host.executor.parking
+        assert parking is not None
+        agent, _ = host.create_agent("old", "awaiting")
+        created = host.invoke(agent, "create()").invocation_id
+        _until(lambda: host.store.get_invocation(created).state == "done")
+        idx = int(host.store.get_invocation(created).result or "")
+        invocation = host.invoke(agent, f"await({idx})").invocation_id
+        _until(
+            lambda: parking.is_parked(agent) and host.store.get_agent(agent).status == "suspended"
+        )
+        runs = scheduler._start_count
+        assert host.complete_promise(PromiseId(agent, idx), b"\x07\x08")
+        _until(lambda: host.store.get_invocation(invocation).state == "done")
+        _until(lambda: not scheduler._scheduled)
+        assert scheduler._start_count == runs  # went on live
+        assert host.store.get_invocation(invocation).result == "[7, 8]"
     finally:
         scheduler.stop()
         host.close()
