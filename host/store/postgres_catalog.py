@@ -148,7 +148,7 @@ class PostgresCatalog(PostgresLeases):
         idempotency_key: str | None,
     ) -> InvocationRecord:
         with self._tx("enqueue") as db:
-            self._lock(db, agent)
+            self._lock_agents(db, agent)
             self._require_agent(db, agent)
             if idempotency_key is not None:
                 row = db.execute(

@@ -56,7 +56,7 @@ class PostgresLeases(PostgresDatabase):
 
     def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
         with self._tx("acquire_lease") as db:
-            self._lock(db, agent)
+            self._lock_agents(db, agent)
             self._beat(db, owner, ttl_s)
             db.execute(
                 "SELECT l.owner, p.expires_at > clock_timestamp() FROM leases l "
@@ -97,7 +97,7 @@ class PostgresLeases(PostgresDatabase):
 
     def renew_lease(self, agent: AgentId, owner: str, ttl_s: float) -> bool:
         with self._tx("renew_lease") as db:
-            self._lock(db, agent)
+            self._lock_agents(db, agent)
             token = self._tokens.get(agent)
             if token is not None and token[0] == owner:
                 try:
@@ -118,7 +118,7 @@ class PostgresLeases(PostgresDatabase):
 
     def release_lease(self, agent: AgentId, owner: str) -> None:
         with self._tx("release_lease") as db:
-            self._lock(db, agent)
+            self._lock_agents(db, agent)
             db.execute(
                 "DELETE FROM leases WHERE component_id = %s AND name = %s AND owner = %s",
                 (*agent_key(agent), owner),
@@ -173,7 +173,7 @@ class PostgresLeases(PostgresDatabase):
     def _fence(self, db: psycopg.Cursor[Any], agent: AgentId) -> None:
         """Take the agent's lock, then LeaseLost if this store holds a lease token for the
         agent and another owner has acquired the lease since."""
-        self._lock(db, agent)
+        self._lock_agents(db, agent)
         token = self._tokens.get(agent)
         if token is None:
             return  # not run under a lease of this store: nothing to fence

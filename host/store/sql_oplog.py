@@ -1,11 +1,14 @@
-"""The SQLite store's oplog: appending and reading an agent's entries, each row the
-JSON head and BLOB of :mod:`host.oplog_codec` (split from host/store/sqlite.py)."""
+"""An agent's oplog on SQL, written once for both stores: appending and reading its
+entries, each row the JSON head and BLOB (BYTEA) of :mod:`host.oplog_codec`; the
+transitions of host/store/sql_store.py append through :meth:`SqlOplog._append` inside
+their own transactions."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from host.errors import OplogConflict, PromiseNotFound
 from host.ids import AgentId, PromiseId
@@ -13,26 +16,24 @@ from host.oplog import Entry
 from host.oplog_codec import decode_row, decode_rows, kind_of, take_row
 from host.store.base import InvocationState
 from host.store.oplog_migration import RESUME_KINDS_SQL
-from host.store.sqlite_catalog import SqliteCatalog
-from host.store.sqlite_db import _key, _promise_key
+from host.store.sql_dialect import SqlDialect, _key, _promise_key
 
 
-class SqliteOplog(SqliteCatalog):
-    """An agent's oplog rows; the transitions of host/store/sqlite.py append through
-    :meth:`_append` inside their own transactions."""
+class SqlOplog(SqlDialect):
+    """An agent's oplog rows (and a promise's payload, read beside them)."""
 
-    def _append(
-        self, db: sqlite3.Connection, agent: AgentId, first: int, entries: Sequence[Entry]
-    ) -> None:
+    def _append(self, db: Any, agent: AgentId, first: int, entries: Sequence[Entry]) -> None:
         key = _key(agent)
         rows = [(*key, first + i, *take_row(e), kind_of(e)) for i, e in enumerate(entries)]
         try:
             db.executemany(
-                "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                self._sql(
+                    "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
+                    "VALUES (?, ?, ?, ?, ?, ?)"
+                ),
                 rows,
             )
-        except sqlite3.IntegrityError:
+        except self._UNIQUE_VIOLATION:
             raise OplogConflict(str(agent), first) from None
 
     def append(
@@ -51,8 +52,10 @@ class SqliteOplog(SqliteCatalog):
             self._append(db, agent, first_index, entries)
             if takes_invocation is not None:
                 db.execute(
-                    "UPDATE invocations SET state = ?, finished_at = ? "
-                    "WHERE invocation_id = ? AND state = ?",
+                    self._sql(
+                        "UPDATE invocations SET state = ?, finished_at = ? "
+                        "WHERE invocation_id = ? AND state = ?"
+                    ),
                     (
                         InvocationState.DONE,
                         time.time_ns(),
@@ -62,26 +65,31 @@ class SqliteOplog(SqliteCatalog):
                 )
             if component_hash is not None:
                 db.execute(
-                    "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?",
+                    self._sql(
+                        "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?"
+                    ),
                     (component_hash, *_key(agent)),
                 )
 
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:
         with self._read() as db:
             rows = db.execute(
-                "SELECT entry, data FROM oplog WHERE component_id = ? AND name = ? AND idx >= ? "
-                "ORDER BY idx LIMIT ?",
-                (*_key(agent), start, -1 if count is None else count),
+                self._sql(
+                    "SELECT entry, data FROM oplog WHERE component_id = ? AND name = ? "
+                    "AND idx >= ? ORDER BY idx LIMIT ?"
+                ),
+                (*_key(agent), start, self._NO_LIMIT if count is None else count),
             ).fetchall()
         return decode_rows(rows)
 
     def read_oplog_resume_kinds(self, agent: AgentId) -> list[tuple[int, Entry]]:
         with self._read() as db:
             rows = db.execute(
-                # The partial index, which SQLite's planner does not pick on its own.
-                "SELECT idx, entry, data FROM oplog INDEXED BY oplog_resume "
-                "WHERE component_id = ? AND name = ? "
-                f"AND kind IN {RESUME_KINDS_SQL} ORDER BY idx",
+                self._sql(
+                    f"SELECT idx, entry, data FROM oplog {self._RESUME_INDEX}"
+                    "WHERE component_id = ? AND name = ? "
+                    f"AND kind IN {RESUME_KINDS_SQL} ORDER BY idx"
+                ),
                 _key(agent),
             ).fetchall()
         return [(int(i), decode_row(head, data)) for i, head, data in rows]
@@ -92,8 +100,10 @@ class SqliteOplog(SqliteCatalog):
         marks = ", ".join("?" for _ in kinds)
         with self._read() as db:
             rows = db.execute(
-                "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
-                f"AND kind IN ({marks}) ORDER BY idx",
+                self._sql(
+                    "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
+                    f"AND kind IN ({marks}) ORDER BY idx"
+                ),
                 (*_key(agent), *kinds),
             ).fetchall()
         return [(int(i), decode_row(head, data)) for i, head, data in rows]
@@ -101,8 +111,10 @@ class SqliteOplog(SqliteCatalog):
     def read_oplog_raw(self, agent: AgentId) -> list[tuple[int, str, bytes | None]]:
         with self._read() as db:
             rows = db.execute(
-                "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
-                "ORDER BY idx",
+                self._sql(
+                    "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
+                    "ORDER BY idx"
+                ),
                 _key(agent),
             ).fetchall()
         return [(int(r[0]), str(r[1]), None if r[2] is None else bytes(r[2])) for r in rows]
@@ -110,7 +122,9 @@ class SqliteOplog(SqliteCatalog):
     def oplog_length(self, agent: AgentId) -> int:
         with self._read() as db:
             row = db.execute(
-                "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = ? AND name = ?",
+                self._sql(
+                    "SELECT COALESCE(MAX(idx), 0) FROM oplog WHERE component_id = ? AND name = ?"
+                ),
                 _key(agent),
             ).fetchone()
         return int(row[0])
@@ -118,10 +132,25 @@ class SqliteOplog(SqliteCatalog):
     def promise_payload(self, promise: PromiseId) -> bytes | None:
         with self._read() as db:
             row = db.execute(
-                "SELECT completed, data FROM promises "
-                "WHERE component_id = ? AND name = ? AND idx = ?",
+                self._sql(
+                    "SELECT completed, data FROM promises "
+                    "WHERE component_id = ? AND name = ? AND idx = ?"
+                ),
                 _promise_key(promise),
             ).fetchone()
         if row is None:
             raise PromiseNotFound(str(promise))
         return bytes(row[1] or b"") if row[0] else None
+
+    def first_entries(self, component_id: str | None = None) -> dict[AgentId, Entry]:
+        sql = "SELECT component_id, name, entry, data FROM oplog WHERE idx = 1"
+        args: list[object] = []
+        if component_id is not None:
+            sql += " AND component_id = ?"
+            args.append(component_id)
+        with self._read() as db:
+            rows = db.execute(self._sql(sql), args).fetchall()
+        return {AgentId(uuid.UUID(str(c)), str(n)): decode_row(e, d) for c, n, e, d in rows}
+
+
+__all__ = ["SqlOplog"]
