@@ -346,14 +346,20 @@ def test_every_write_transaction_is_labelled_with_its_method() -> None:
 
 
 def test_the_plain_store_has_no_crash_code() -> None:
+    import host.store.sql_catalog
     import host.store.sql_fork
+    import host.store.sql_leases
+    import host.store.sql_oplog
     import host.store.sql_store
     import host.store.sqlite
     import host.store.sqlite_db
     import host.store.sqlite_leases
 
     modules = (
+        host.store.sql_catalog,
         host.store.sql_fork,
+        host.store.sql_leases,
+        host.store.sql_oplog,
         host.store.sql_store,
         host.store.sqlite,
         host.store.sqlite_db,
