@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures.build import build_fixture
+from tests.running_update import result_of, start_tick, start_tick_then_upload, upload
 from tests.server_util import Api, Server, add_component, cli, wait_until
 
 
@@ -24,12 +25,7 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
             for name, n in (("auto", 3), ("manual", 4)):
                 done = api.invoke_and_await(name, "add", [n])
                 assert done.status_code == 200 and done.json()["result"] == n, done.text
-            up = client.post(
-                "/v1/components",
-                params={"name": "updater"},
-                content=build_fixture("updater-v2-1.5.0").read_bytes(),
-            )
-            assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
+            assert upload(client, "updater", "updater-v2-1.5.0")["componentVersion"] == 2
 
             # Golem 1.5's body, and Golem 1.2's spelling of the same.
             for name, body in (
@@ -145,12 +141,8 @@ def test_rest_manual_update_of_a_running_agent_is_queued_after_its_invocation(
         with server.client() as client:
             api = Api(client, tid)
             assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
-            v2 = build_fixture("ticker-v2").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v2)
-            assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
-            started = api.invoke("t1", "tick", [20, 20_000_000])
-            assert started.status_code == 202, started.text
-            api.wait_status("t1", "Running")
+            assert upload(client, "ticker", "ticker-v2")["componentVersion"] == 2
+            result_url = start_tick(api, "t1", 20)
             manual = {"mode": "manual", "targetRevision": 2}
             assert client.post(api.path("t1", "/update"), json=manual).json() == {}
             meta = api.worker("t1")
@@ -159,9 +151,7 @@ def test_rest_manual_update_of_a_running_agent_is_queued_after_its_invocation(
                 ("PendingUpdate", 2)
             ], meta["updates"]
             assert meta["updates"][0]["timestamp"].endswith("+00:00")
-            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
-            done = client.get(result_url, params={"wait": 60}, timeout=70)
-            assert done.status_code == 200 and done.json()["result"] == 20, done.text
+            assert result_of(client, result_url) == 20
 
             def failed() -> list[dict[str, Any]] | None:
                 found = api.worker("t1")["updates"]
@@ -198,20 +188,13 @@ def test_guest_update_of_a_running_agent_restarts_it_on_the_new_version(tmp_path
     try:
         with server.client() as client:
             ticker, updater = Api(client, tid), Api(client, uid)
-            started = ticker.invoke("t1", "tick", [150, 20_000_000])
-            assert started.status_code == 202, started.text
-            ticker.wait_status("t1", "Running")  # on version 1: version 2 comes now
-            v3 = build_fixture("ticker-v3").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
-            assert up.status_code == 201, up.text
+            result_url = start_tick_then_upload(ticker, client, "t1", 150)
             halves = uuid.UUID(tid).int
             args = [halves >> 64, halves & (2**64 - 1), "t1", 2, False]
             asked = updater.invoke_and_await("u", "update-other", args)
             assert asked.status_code == 200, asked.text
 
-            result_url = ticker.path("t1", "/invocations/" + started.json()["invocationId"])
-            done = client.get(result_url, params={"wait": 60}, timeout=70)
-            assert done.status_code == 200 and done.json()["result"] == 1150, done.text
+            assert result_of(client, result_url) == 1150
             meta = ticker.worker("t1")
             assert meta["componentVersion"] == 2, meta
             updates = meta["updates"]
@@ -236,18 +219,11 @@ def test_cli_update_of_an_agent_running_in_the_server_restarts_it(tmp_path: Path
             # Long enough (~150 spins of 20M) to be running still when the CLI, a process
             # that takes a second or more to start, gets its request in; version 2 comes
             # once it runs on version 1 (a new agent is created on the latest version).
-            started = api.invoke("t1", "tick", [150, 20_000_000])
-            assert started.status_code == 202, started.text
-            api.wait_status("t1", "Running")
-            v3 = build_fixture("ticker-v3").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
-            assert up.status_code == 201, up.text
+            result_url = start_tick_then_upload(api, client, "t1", 150)
             asked = cli(store, "agent", "update", "ticker", "t1", "--version", "2")
             assert asked.returncode == 0, asked.stderr
             assert "queued" in asked.stdout and "running an invocation" in asked.stdout
-            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
-            done = client.get(result_url, params={"wait": 60}, timeout=70)
-            assert done.status_code == 200 and done.json()["result"] == 1150, done.text
+            assert result_of(client, result_url) == 1150
             assert api.worker("t1")["componentVersion"] == 2
             kinds = [e["type"] for e in api.oplog("t1")]
             assert kinds.index("pending-update") < kinds.index("invocation-finished"), kinds

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.fixtures.build import build_fixture
+from tests.running_update import result_of, start_tick, start_tick_then_upload, upload
 from tests.server_util import Api, Server, add_component, wait_until
 
 
@@ -24,20 +25,13 @@ def test_rest_automatic_update_restarts_the_running_invocation_on_the_new_versio
             # (n + 1000), and the update would fail (the next test).
             # Seconds of work on version 1 (its tick returns n): the agent is created on
             # the latest version, so version 2 is uploaded only once it runs.
-            started = api.invoke("t1", "tick", [150, 20_000_000])
-            assert started.status_code == 202, started.text
-            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
-            api.wait_status("t1", "Running")
-            v3 = build_fixture("ticker-v3").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
-            assert up.status_code == 201 and up.json()["componentVersion"] == 2, up.text
+            result_url = start_tick_then_upload(api, client, "t1", 150)
             body = {"mode": "automatic", "targetRevision": 2}
             asked = client.post(api.path("t1", "/update"), json=body)
             assert asked.status_code == 200 and asked.json() == {}, asked.text
 
-            done = client.get(result_url, params={"wait": 60}, timeout=70)
             # 1150: the invocation finished on version 2 (ticker-v3), not on version 1.
-            assert done.status_code == 200 and done.json()["result"] == 1150, done.text
+            assert result_of(client, result_url) == 1150
             meta = api.worker("t1")
             assert meta["componentVersion"] == 2, meta
             assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
@@ -70,18 +64,12 @@ def test_rest_automatic_update_of_a_running_agent_whose_replay_diverges_fails(
         with server.client() as client:
             api = Api(client, tid)
             assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
-            v3 = build_fixture("ticker-v3").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
-            assert up.status_code == 201, up.text
-            started = api.invoke("t1", "tick", [30, 20_000_000])
-            assert started.status_code == 202, started.text
-            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
-            api.wait_status("t1", "Running")
+            upload(client, "ticker", "ticker-v3")
+            result_url = start_tick(api, "t1", 30)
             body = {"mode": "automatic", "targetRevision": 2}
             asked = client.post(api.path("t1", "/update"), json=body)
             assert asked.status_code == 200 and asked.json() == {}, asked.text
-            done = client.get(result_url, params={"wait": 60}, timeout=70)
-            assert done.status_code == 200 and done.json()["result"] == 30, done.text
+            assert result_of(client, result_url) == 30
 
             def failed() -> list[dict[str, object]] | None:
                 found = api.worker("t1")["updates"]
@@ -106,9 +94,7 @@ def test_rest_the_same_update_already_pending_is_refused(tmp_path: Path) -> None
         with server.client() as client:
             api = Api(client, tid)
             add_component(store, build_fixture("ticker-v2"), "ticker")
-            started = api.invoke("t1", "tick", [30, 20_000_000])
-            assert started.status_code == 202, started.text
-            api.wait_status("t1", "Running")
+            start_tick(api, "t1", 30)
             manual = {"mode": "manual", "targetRevision": 2}
             first = client.post(api.path("t1", "/update"), json=manual)
             assert first.status_code == 200 and first.json() == {}, first.text
