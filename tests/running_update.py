@@ -5,14 +5,31 @@ expects, so a failure names the step."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.fixtures.build import build_fixture
-from tests.server_util import Api
+from tests.server_util import Api, Server, add_component
 
 SPIN_NS = 20_000_000  # the work of one of tick's spins (its second argument)
+
+
+@contextmanager
+def ticker_server(tmp_path: Path) -> Iterator[tuple[Path, httpx.Client, Api]]:
+    """A server on a fresh store holding `ticker` (version 1): the store, a client and
+    the component's API; the server is stopped after."""
+    store = tmp_path / "store"
+    tid = add_component(store, build_fixture("ticker"), "ticker")
+    server = Server(store).start()
+    try:
+        with server.client() as client:
+            yield store, client, Api(client, tid)
+    finally:
+        server.stop()
 
 
 def upload(client: httpx.Client, name: str, fixture: str) -> dict[str, Any]:

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures.build import build_fixture
-from tests.running_update import result_of, start_tick, start_tick_then_upload, upload
+from tests.running_update import (
+    result_of,
+    start_tick,
+    start_tick_then_upload,
+    ticker_server,
+    upload,
+)
 from tests.server_util import Api, Server, add_component, cli, wait_until
 
 
@@ -134,47 +140,40 @@ def test_rest_manual_update_of_a_running_agent_is_queued_after_its_invocation(
     version, then the update is applied; the worker's ``updates`` show it pending, then
     its outcome (here failed, with the reason: ticker exports no load-snapshot). An
     automatic one restarts the invocation instead (tests/e2e/test_update_running_http.py)."""
-    store = tmp_path / "store"
-    tid = add_component(store, build_fixture("ticker"), "ticker")
-    server = Server(store).start()
-    try:
-        with server.client() as client:
-            api = Api(client, tid)
-            assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
-            assert upload(client, "ticker", "ticker-v2")["componentVersion"] == 2
-            result_url = start_tick(api, "t1", 20)
-            manual = {"mode": "manual", "targetRevision": 2}
-            assert client.post(api.path("t1", "/update"), json=manual).json() == {}
-            meta = api.worker("t1")
-            assert meta["status"] == "Running" and meta["componentVersion"] == 1, meta
-            assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
-                ("PendingUpdate", 2)
-            ], meta["updates"]
-            assert meta["updates"][0]["timestamp"].endswith("+00:00")
-            assert result_of(client, result_url) == 20
+    with ticker_server(tmp_path) as (store, client, api):
+        assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
+        assert upload(client, "ticker", "ticker-v2")["componentVersion"] == 2
+        result_url = start_tick(api, "t1", 20)
+        manual = {"mode": "manual", "targetRevision": 2}
+        assert client.post(api.path("t1", "/update"), json=manual).json() == {}
+        meta = api.worker("t1")
+        assert meta["status"] == "Running" and meta["componentVersion"] == 1, meta
+        assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
+            ("PendingUpdate", 2)
+        ], meta["updates"]
+        assert meta["updates"][0]["timestamp"].endswith("+00:00")
+        assert result_of(client, result_url) == 20
 
-            def failed() -> list[dict[str, Any]] | None:
-                found = api.worker("t1")["updates"]
-                return found if found[-1]["type"] == "FailedUpdate" else None
+        def failed() -> list[dict[str, Any]] | None:
+            found = api.worker("t1")["updates"]
+            return found if found[-1]["type"] == "FailedUpdate" else None
 
-            last = wait_until(failed, what="the failed update")[-1]
-            assert last["targetRevision"] == 2 and "load-snapshot" in last["details"], last
-            assert api.worker("t1")["componentVersion"] == 1
-            kinds = [e["type"] for e in api.oplog("t1")]
-            finished = [i for i, k in enumerate(kinds) if k == "invocation-finished"]
-            # The invocation finished (on version 1) before the request entered the oplog.
-            assert finished[-1] < kinds.index("pending-update"), kinds
-            assert kinds.index("pending-update") + 1 == kinds.index("failed-update")
+        last = wait_until(failed, what="the failed update")[-1]
+        assert last["targetRevision"] == 2 and "load-snapshot" in last["details"], last
+        assert api.worker("t1")["componentVersion"] == 1
+        kinds = [e["type"] for e in api.oplog("t1")]
+        finished = [i for i, k in enumerate(kinds) if k == "invocation-finished"]
+        # The invocation finished (on version 1) before the request entered the oplog.
+        assert finished[-1] < kinds.index("pending-update"), kinds
+        assert kinds.index("pending-update") + 1 == kinds.index("failed-update")
 
-            # The same on an idle agent: still Golem's {} (never an error for a failed
-            # update); the failure is the metadata's.
-            idle = client.post(api.path("t1", "/update"), json=manual)
-            assert idle.status_code == 200 and idle.json() == {}, idle.text
-            wait_until(lambda: len(failed() or []) == 2, what="the second failed update")
-            kinds = [u["type"] for u in api.worker("t1")["updates"]]
-            assert kinds == ["FailedUpdate", "FailedUpdate"], kinds
-    finally:
-        server.stop()
+        # The same on an idle agent: still Golem's {} (never an error for a failed
+        # update); the failure is the metadata's.
+        idle = client.post(api.path("t1", "/update"), json=manual)
+        assert idle.status_code == 200 and idle.json() == {}, idle.text
+        wait_until(lambda: len(failed() or []) == 2, what="the second failed update")
+        kinds = [u["type"] for u in api.worker("t1")["updates"]]
+        assert kinds == ["FailedUpdate", "FailedUpdate"], kinds
 
 
 def test_guest_update_of_a_running_agent_restarts_it_on_the_new_version(tmp_path: Path) -> None:
@@ -210,27 +209,20 @@ def test_cli_update_of_an_agent_running_in_the_server_restarts_it(tmp_path: Path
     """The CLI (another process) asks to update an agent the server is running: the
     request is queued in the store, answered at once, the server is told and restarts
     the running invocation on the new version (ticker-v3: its tick returns n + 1000)."""
-    store = tmp_path / "store"
-    tid = add_component(store, build_fixture("ticker"), "ticker")
-    server = Server(store).start()
-    try:
-        with server.client() as client:
-            api = Api(client, tid)
-            # Long enough (~150 spins of 20M) to be running still when the CLI, a process
-            # that takes a second or more to start, gets its request in; version 2 comes
-            # once it runs on version 1 (a new agent is created on the latest version).
-            result_url = start_tick_then_upload(api, client, "t1", 150)
-            asked = cli(store, "agent", "update", "ticker", "t1", "--version", "2")
-            assert asked.returncode == 0, asked.stderr
-            assert "queued" in asked.stdout and "running an invocation" in asked.stdout
-            assert result_of(client, result_url) == 1150
-            assert api.worker("t1")["componentVersion"] == 2
-            kinds = [e["type"] for e in api.oplog("t1")]
-            assert kinds.index("pending-update") < kinds.index("invocation-finished"), kinds
+    with ticker_server(tmp_path) as (store, client, api):
+        # Long enough (~150 spins of 20M) to be running still when the CLI, a process
+        # that takes a second or more to start, gets its request in; version 2 comes
+        # once it runs on version 1 (a new agent is created on the latest version).
+        result_url = start_tick_then_upload(api, client, "t1", 150)
+        asked = cli(store, "agent", "update", "ticker", "t1", "--version", "2")
+        assert asked.returncode == 0, asked.stderr
+        assert "queued" in asked.stdout and "running an invocation" in asked.stdout
+        assert result_of(client, result_url) == 1150
+        assert api.worker("t1")["componentVersion"] == 2
+        kinds = [e["type"] for e in api.oplog("t1")]
+        assert kinds.index("pending-update") < kinds.index("invocation-finished"), kinds
         shown = cli(store, "agent", "show", "ticker", "t1")
         assert "update to version 2: SuccessfulUpdate" in shown.stdout, shown.stdout
-    finally:
-        server.stop()
 
 
 def test_cli_agent_show_lists_updates(tmp_path: Path) -> None:
