@@ -46,7 +46,7 @@ import uvicorn  # noqa: E402
 from host.runtime import executor, fastbytes, fastvalues, golem, linking, malloc  # noqa: E402
 from host.server import payloads  # noqa: E402
 from host.service import promises  # noqa: E402
-from host.store import sqlite_db, sqlite_oplog  # noqa: E402
+from host.store import sql_oplog, sqlite_db  # noqa: E402
 from scripts.bench_payload import _bench_guest, _suspended  # noqa: E402
 from tests.server_util import Api, add_component, free_port  # noqa: E402
 
@@ -110,7 +110,7 @@ def instrument() -> None:
     _timed(payloads, "json_completion", "parse the JSON body")
     _timed(promises.PromiseService, "complete", "service.complete (whole)")
     _timed(sqlite_db.SqliteDatabase, "_commit", "SQLite COMMIT (all commits)")
-    _timed(sqlite_oplog.SqliteOplog, "read_oplog_resume_kinds", "read the oplog for resume")
+    _timed(sql_oplog.SqlOplog, "read_oplog_resume_kinds", "read the oplog for resume")
     _timed(executor.Executor, "_instance", "  instantiate + read oplog")
     _timed(linking, "dispatch", "  host calls (lift + run + record + lower)")
     _timed_host_func("[method]get-promise-result.get", "    get (store read of payload)")

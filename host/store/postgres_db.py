@@ -4,7 +4,7 @@ transactions, per-agent locks, migrations, error mapping and LISTEN/NOTIFY.
 **Isolation.** Every store method is one transaction at PostgreSQL's default READ
 COMMITTED, made safe by explicit locks rather than SERIALIZABLE: each transaction that
 writes an agent's rows first takes that agent's *transaction-scoped advisory lock*
-(:meth:`PostgresDatabase._lock`, ``pg_advisory_xact_lock`` on a 64-bit hash of the agent
+(:meth:`PostgresDatabase._lock_agents`, ``pg_advisory_xact_lock`` on a 64-bit hash of the agent
 id). That serializes exactly what SQLite's single writer serialized for one agent (its
 oplog indexes, its status, its lease and fencing token, the suspend/complete race of spec
 rule 4) while writes to different agents run in parallel. It also covers rows that do not
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,6 +44,7 @@ from host.store.postgres_migrations import MIGRATIONS
 try:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
+    from psycopg.types.json import Jsonb
 except ImportError as exc:  # pragma: no cover - psycopg is a pinned dependency
     raise StoreError(f"the PostgreSQL store needs psycopg 3 ({exc})") from None
 
@@ -97,6 +98,25 @@ def agent_key(agent: AgentId) -> tuple[str, str]:
 
 class PostgresDatabase:
     """The database: per-thread connections, transactions, migrations, notifications."""
+
+    # -- PostgreSQL's side of host/store/sql_dialect.py's hooks ----------------------
+    _PH = "%s"  # psycopg's parameter mark
+    _TRUE, _FALSE = "TRUE", "FALSE"
+    _NO_LIMIT: int | None = None
+    _RESUME_INDEX = ""  # the planner picks the partial index oplog_resume itself
+    _UNIQUE_VIOLATION: type[Exception] = psycopg.errors.UniqueViolation
+
+    @staticmethod
+    def _json(value: object) -> object:
+        return Jsonb(value)
+
+    @staticmethod
+    def _unjson(raw: object) -> Any:
+        return raw  # psycopg gives JSONB back as Python values
+
+    @staticmethod
+    def _any(column: str, values: Sequence[object]) -> tuple[str, list[object]]:
+        return f"{column} = ANY(%s)", [[str(v) for v in values]]
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -176,7 +196,7 @@ class PostgresDatabase:
             with conn.cursor() as cur:
                 yield cur
 
-    def _lock(self, db: psycopg.Cursor[Any], *agents: AgentId) -> None:
+    def _lock_agents(self, db: psycopg.Cursor[Any], *agents: AgentId) -> None:
         """Take the agents' transaction-scoped advisory locks, in sorted order (see the
         module docstring: this is the store's isolation)."""
         for agent in sorted(set(agents), key=agent_key):

@@ -25,13 +25,13 @@ from typing import Any
 
 import psycopg
 
-from host.errors import LeaseLost
 from host.ids import AgentId
 from host.store.postgres_db import PostgresDatabase, agent_key
+from host.store.sql_leases import SqlLeases
 from host.store.sqlite_leases import _owner_alive
 
 
-class PostgresLeases(PostgresDatabase):
+class PostgresLeases(PostgresDatabase, SqlLeases):
     """Leases on agents (the rules are in this module's docstring)."""
 
     def __init__(self, url: str) -> None:
@@ -56,7 +56,7 @@ class PostgresLeases(PostgresDatabase):
 
     def acquire_lease(self, agent: AgentId, owner: str, ttl_s: float) -> str | None:
         with self._tx("acquire_lease") as db:
-            self._lock(db, agent)
+            self._lock_agents(db, agent)
             self._beat(db, owner, ttl_s)
             db.execute(
                 "SELECT l.owner, p.expires_at > clock_timestamp() FROM leases l "
@@ -95,46 +95,6 @@ class PostgresLeases(PostgresDatabase):
             self._tokens[agent] = (owner, int(epoch[0]))
         return None
 
-    def renew_lease(self, agent: AgentId, owner: str, ttl_s: float) -> bool:
-        with self._tx("renew_lease") as db:
-            self._lock(db, agent)
-            token = self._tokens.get(agent)
-            if token is not None and token[0] == owner:
-                try:
-                    self._fence(db, agent)
-                except LeaseLost:
-                    return False
-            if not self._renew(db, owner, ttl_s):
-                return False  # judged stale and evicted: its leases are gone
-            db.execute(
-                "SELECT 1 FROM leases WHERE component_id = %s AND name = %s AND owner = %s",
-                (*agent_key(agent), owner),
-            )
-            return db.fetchone() is not None
-
-    def renew_owner(self, owner: str, ttl_s: float) -> bool:
-        with self._tx("renew_owner") as db:
-            return self._renew(db, owner, ttl_s)
-
-    def release_lease(self, agent: AgentId, owner: str) -> None:
-        with self._tx("release_lease") as db:
-            self._lock(db, agent)
-            db.execute(
-                "DELETE FROM leases WHERE component_id = %s AND name = %s AND owner = %s",
-                (*agent_key(agent), owner),
-            )
-        token = self._tokens.get(agent)
-        if token is not None and token[0] == owner:
-            del self._tokens[agent]
-
-    def release_owner(self, owner: str) -> None:
-        with self._tx("release_owner") as db:
-            db.execute("DELETE FROM leases WHERE owner = %s", (owner,))
-            db.execute("DELETE FROM processes WHERE owner = %s", (owner,))
-        for agent, token in list(self._tokens.items()):
-            if token[0] == owner:
-                del self._tokens[agent]
-
     @staticmethod
     def _beat(db: psycopg.Cursor[Any], owner: str, ttl_s: float) -> None:
         """The owner's process row, made or renewed (inside the caller's transaction)."""
@@ -169,18 +129,3 @@ class PostgresLeases(PostgresDatabase):
         )
         db.execute("DELETE FROM leases WHERE owner = %s", (holder,))
         db.execute("DELETE FROM processes WHERE owner = %s", (holder,))
-
-    def _fence(self, db: psycopg.Cursor[Any], agent: AgentId) -> None:
-        """Take the agent's lock, then LeaseLost if this store holds a lease token for the
-        agent and another owner has acquired the lease since."""
-        self._lock(db, agent)
-        token = self._tokens.get(agent)
-        if token is None:
-            return  # not run under a lease of this store: nothing to fence
-        db.execute(
-            "SELECT lease_epoch FROM agents WHERE component_id = %s AND name = %s",
-            agent_key(agent),
-        )
-        row = db.fetchone()
-        if row is not None and int(row[0]) != token[1]:
-            raise LeaseLost(str(agent), token[1], int(row[0]))

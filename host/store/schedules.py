@@ -79,7 +79,8 @@ class ScheduleStore:
             raise NotImplementedError
 
     def _sql(self, text: str) -> str:
-        return text.replace("?", self._PH)
+        """``text`` with its ``?`` marks in this store's spelling (host/store/sql_dialect.py)."""
+        return text if self._PH == "?" else text.replace("?", self._PH)
 
     def add_schedule(self, call: ScheduledCall) -> bool:
         """Store ``call`` unless one with its key exists; whether it was new."""

@@ -28,27 +28,28 @@ A batch ends in :meth:`SqliteDatabase._commit`, labelled with its items' methods
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from host.errors import (
     InvalidInput,
-    PromiseNotFound,
     StoreError,
 )
-from host.ids import AgentId, PromiseId
-from host.store.base import (
-    AgentStatus,
-    InvocationState,
-)
+from host.ids import AgentId
 from host.store.migrations import MIGRATIONS
+
+# Named here too for the modules that import them from this one (they live in sql_dialect).
+from host.store.sql_dialect import _decode as _decode
+from host.store.sql_dialect import _key as _key
+from host.store.sql_dialect import _promise_key as _promise_key
 from host.store.sqlite_checkpoint import Checkpointer
 from host.store.sqlite_lock import BUSY_TIMEOUT_S, begin_immediate
 
@@ -107,6 +108,32 @@ def _unusable_as_store_error(path: Path) -> Iterator[None]:
 class SqliteDatabase:
     """The database file: per-thread connections, labelled transactions, the schema's
     migrations, file-identity checks, integrity and backup."""
+
+    # -- SQLite's side of host/store/sql_dialect.py's hooks --------------------------
+    _PH = "?"
+    _TRUE, _FALSE = "1", "0"  # the partial indexes say "completed = 0": so must queries
+    _NO_LIMIT: int | None = -1
+    # The partial index, which SQLite's planner does not pick on its own.
+    _RESUME_INDEX = "INDEXED BY oplog_resume "
+    _UNIQUE_VIOLATION: type[Exception] = sqlite3.IntegrityError
+
+    @staticmethod
+    def _json(value: object) -> object:
+        return json.dumps(value, sort_keys=True)
+
+    @staticmethod
+    def _unjson(raw: object) -> Any:
+        return json.loads(str(raw))
+
+    @staticmethod
+    def _any(column: str, values: Sequence[object]) -> tuple[str, list[object]]:
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+    def _lock_agents(self, db: sqlite3.Connection, *agents: AgentId) -> None:
+        """Nothing to take: the file's one writer (BEGIN IMMEDIATE) serializes writes."""
+
+    def _notify(self, db: sqlite3.Connection, agent: AgentId, work: bool) -> None:
+        """Nothing to send: other processes on the file are woken over host/store/wakeup.py."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -456,30 +483,3 @@ class _Batch:
         self.methods: list[str] = []
         self.done = False
         self.error: BaseException | None = None
-
-
-_Enum = TypeVar("_Enum", AgentStatus, InvocationState)
-
-
-def _decode(kind: type[_Enum], value: object, what: str) -> _Enum:
-    """A stored status or state as its enum member; StoreError for one this host does not know."""
-    try:
-        return kind(str(value))
-    except ValueError:
-        raise StoreError(
-            f"the store gives {what} the {kind.__name__} {value!r}, which this agent-host does "
-            f"not know (expected one of: {', '.join(kind)}); the database is damaged or was "
-            "written by a newer agent-host"
-        ) from None
-
-
-def _key(agent: AgentId) -> tuple[str, str]:
-    return str(agent.component_id), agent.name
-
-
-def _promise_key(promise: PromiseId) -> tuple[str, str, int]:
-    # SQLite integers are signed 64-bit: a larger oplog index (a u64 on the wire) names no
-    # promise, rather than overflowing the query.
-    if not 0 <= promise.oplog_idx < 2**63:
-        raise PromiseNotFound(str(promise))
-    return (*_key(promise.agent), promise.oplog_idx)

@@ -41,10 +41,8 @@ import uuid
 from pathlib import Path
 from typing import Protocol
 
-from host.errors import (
-    LeaseLost,
-)
 from host.ids import AgentId
+from host.store.sql_leases import SqlLeases
 from host.store.sqlite_db import SqliteDatabase, _key
 
 
@@ -56,7 +54,7 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
 
-class SqliteLeases(SqliteDatabase):
+class SqliteLeases(SqliteDatabase, SqlLeases):
     """Leases on agents, held per process (the rules are in this module's docstring)."""
 
     def __init__(self, path: Path | str, *, clock: Clock = time) -> None:
@@ -129,44 +127,6 @@ class SqliteLeases(SqliteDatabase):
         ahead_ns = int(row[1]) - self.clock.time_ns()
         return holder if ahead_ns >= int(row[2]) * 500_000 else None  # half the TTL
 
-    def renew_lease(self, agent: AgentId, owner: str, ttl_s: float) -> bool:
-        with self._tx("renew_lease") as db:
-            token = self._tokens.get(agent)
-            if token is not None and token[0] == owner:
-                try:
-                    self._fence(db, agent)
-                except LeaseLost:
-                    return False
-            if not self._renew(db, owner, ttl_s):
-                return False  # judged stale and evicted: its leases are gone
-            held = db.execute(
-                "SELECT 1 FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
-                (*_key(agent), owner),
-            ).fetchone()
-            return held is not None
-
-    def renew_owner(self, owner: str, ttl_s: float) -> bool:
-        with self._tx("renew_owner") as db:
-            return self._renew(db, owner, ttl_s)
-
-    def release_lease(self, agent: AgentId, owner: str) -> None:
-        with self._tx("release_lease") as db:
-            db.execute(
-                "DELETE FROM leases WHERE component_id = ? AND name = ? AND owner = ?",
-                (*_key(agent), owner),
-            )
-        token = self._tokens.get(agent)
-        if token is not None and token[0] == owner:
-            del self._tokens[agent]
-
-    def release_owner(self, owner: str) -> None:
-        with self._tx("release_owner") as db:
-            db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
-            db.execute("DELETE FROM processes WHERE owner = ?", (owner,))
-        for agent, token in list(self._tokens.items()):
-            if token[0] == owner:
-                del self._tokens[agent]
-
     def _beat(self, db: sqlite3.Connection, owner: str, ttl_s: float) -> None:
         """The owner's process row, made or renewed (inside the caller's transaction)."""
         db.execute(
@@ -212,18 +172,6 @@ class SqliteLeases(SqliteDatabase):
             self._seen[owner] = (heartbeat, now)  # it moved (or is new to us)
             return False
         return now - seen[1] >= ttl_s
-
-    def _fence(self, db: sqlite3.Connection, agent: AgentId) -> None:
-        """LeaseLost if this store holds a lease token for the agent and another owner
-        has acquired the lease since (the token is no longer the agent's)."""
-        token = self._tokens.get(agent)
-        if token is None:
-            return  # not run under a lease of this store: nothing to fence
-        row = db.execute(
-            "SELECT lease_epoch FROM agents WHERE component_id = ? AND name = ?", _key(agent)
-        ).fetchone()
-        if row is not None and int(row[0]) != token[1]:
-            raise LeaseLost(str(agent), token[1], int(row[0]))
 
 
 def lease_owner() -> str:

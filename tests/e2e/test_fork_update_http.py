@@ -14,6 +14,13 @@ from typing import Any
 import pytest
 
 from tests.fixtures.build import build_fixture
+from tests.running_update import (
+    result_of,
+    start_tick,
+    start_tick_then_upload,
+    ticker_server,
+    upload,
+)
 from tests.server_util import Api, Server, add_component, cli, wait_until
 
 
@@ -27,12 +34,7 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
             for name, n in (("auto", 3), ("manual", 4)):
                 done = api.invoke_and_await(name, "add", [n])
                 assert done.status_code == 200 and done.json()["result"] == n, done.text
-            up = client.post(
-                "/v1/components",
-                params={"name": "updater"},
-                content=build_fixture("updater-v2-1.5.0").read_bytes(),
-            )
-            assert up.status_code == 201 and up.json()["componentVersion"] == 1, up.text
+            assert upload(client, "updater", "updater-v2-1.5.0")["componentVersion"] == 1
             assert api.worker("auto")["componentVersion"] == 0  # the first upload
 
             # Golem 1.5's body, and Golem 1.2's spelling of the same.
@@ -165,53 +167,40 @@ def test_rest_manual_update_of_a_running_agent_is_queued_after_its_invocation(
     version, then the update is applied; the worker's ``updates`` show it pending, then
     its outcome (here failed, with the reason: ticker exports no load-snapshot). An
     automatic one restarts the invocation instead (tests/e2e/test_update_running_http.py)."""
-    store = tmp_path / "store"
-    tid = add_component(store, build_fixture("ticker"), "ticker")
-    server = Server(store).start()
-    try:
-        with server.client() as client:
-            api = Api(client, tid)
-            assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
-            v2 = build_fixture("ticker-v2").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v2)
-            assert up.status_code == 201 and up.json()["componentVersion"] == 1, up.text
-            started = api.invoke("t1", "tick", [20, 20_000_000])
-            assert started.status_code == 202, started.text
-            api.wait_status("t1", "Running")
-            manual = {"mode": "manual", "targetRevision": 1}
-            assert client.post(api.path("t1", "/update"), json=manual).json() == {}
-            meta = api.worker("t1")
-            assert meta["status"] == "Running" and meta["componentVersion"] == 0, meta
-            assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
-                ("PendingUpdate", 1)
-            ], meta["updates"]
-            assert meta["updates"][0]["timestamp"].endswith("+00:00")
-            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
-            done = client.get(result_url, params={"wait": 60}, timeout=70)
-            assert done.status_code == 200 and done.json()["result"] == 20, done.text
+    with ticker_server(tmp_path) as (store, client, api):
+        assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
+        assert upload(client, "ticker", "ticker-v2")["componentVersion"] == 1
+        result_url = start_tick(api, "t1", 20)
+        manual = {"mode": "manual", "targetRevision": 1}
+        assert client.post(api.path("t1", "/update"), json=manual).json() == {}
+        meta = api.worker("t1")
+        assert meta["status"] == "Running" and meta["componentVersion"] == 0, meta
+        assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
+            ("PendingUpdate", 1)
+        ], meta["updates"]
+        assert meta["updates"][0]["timestamp"].endswith("+00:00")
+        assert result_of(client, result_url) == 20
 
-            def failed() -> list[dict[str, Any]] | None:
-                found = api.worker("t1")["updates"]
-                return found if found[-1]["type"] == "FailedUpdate" else None
+        def failed() -> list[dict[str, Any]] | None:
+            found = api.worker("t1")["updates"]
+            return found if found[-1]["type"] == "FailedUpdate" else None
 
-            last = wait_until(failed, what="the failed update")[-1]
-            assert last["targetRevision"] == 1 and "load-snapshot" in last["details"], last
-            assert api.worker("t1")["componentVersion"] == 0
-            kinds = [e["type"] for e in api.oplog("t1")]
-            finished = [i for i, k in enumerate(kinds) if k == "invocation-finished"]
-            # The invocation finished (on version 0) before the request entered the oplog.
-            assert finished[-1] < kinds.index("pending-update"), kinds
-            assert kinds.index("pending-update") + 1 == kinds.index("failed-update")
+        last = wait_until(failed, what="the failed update")[-1]
+        assert last["targetRevision"] == 1 and "load-snapshot" in last["details"], last
+        assert api.worker("t1")["componentVersion"] == 0
+        kinds = [e["type"] for e in api.oplog("t1")]
+        finished = [i for i, k in enumerate(kinds) if k == "invocation-finished"]
+        # The invocation finished (on version 0) before the request entered the oplog.
+        assert finished[-1] < kinds.index("pending-update"), kinds
+        assert kinds.index("pending-update") + 1 == kinds.index("failed-update")
 
-            # The same on an idle agent: still Golem's {} (never an error for a failed
-            # update); the failure is the metadata's.
-            idle = client.post(api.path("t1", "/update"), json=manual)
-            assert idle.status_code == 200 and idle.json() == {}, idle.text
-            wait_until(lambda: len(failed() or []) == 2, what="the second failed update")
-            kinds = [u["type"] for u in api.worker("t1")["updates"]]
-            assert kinds == ["FailedUpdate", "FailedUpdate"], kinds
-    finally:
-        server.stop()
+        # The same on an idle agent: still Golem's {} (never an error for a failed
+        # update); the failure is the metadata's.
+        idle = client.post(api.path("t1", "/update"), json=manual)
+        assert idle.status_code == 200 and idle.json() == {}, idle.text
+        wait_until(lambda: len(failed() or []) == 2, what="the second failed update")
+        kinds = [u["type"] for u in api.worker("t1")["updates"]]
+        assert kinds == ["FailedUpdate", "FailedUpdate"], kinds
 
 
 def test_guest_update_of_a_running_agent_restarts_it_on_the_new_version(tmp_path: Path) -> None:
@@ -225,20 +214,13 @@ def test_guest_update_of_a_running_agent_restarts_it_on_the_new_version(tmp_path
     try:
         with server.client() as client:
             ticker, updater = Api(client, tid), Api(client, uid)
-            started = ticker.invoke("t1", "tick", [150, 20_000_000])
-            assert started.status_code == 202, started.text
-            ticker.wait_status("t1", "Running")  # on version 0: version 1 comes now
-            v3 = build_fixture("ticker-v3").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
-            assert up.status_code == 201, up.text
+            result_url = start_tick_then_upload(ticker, client, "t1", 150)
             halves = uuid.UUID(tid).int
             args = [halves >> 64, halves & (2**64 - 1), "t1", 1, False]
             asked = updater.invoke_and_await("u", "update-other", args)
             assert asked.status_code == 200, asked.text
 
-            result_url = ticker.path("t1", "/invocations/" + started.json()["invocationId"])
-            done = client.get(result_url, params={"wait": 60}, timeout=70)
-            assert done.status_code == 200 and done.json()["result"] == 1150, done.text
+            assert result_of(client, result_url) == 1150
             meta = ticker.worker("t1")
             assert meta["componentVersion"] == 1, meta
             updates = meta["updates"]

@@ -9,52 +9,45 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.fixtures.build import build_fixture
-from tests.server_util import Api, Server, add_component, wait_until
+from tests.running_update import (
+    result_of,
+    start_tick,
+    start_tick_then_upload,
+    ticker_server,
+    upload,
+)
+from tests.server_util import add_component, wait_until
 
 
 def test_rest_automatic_update_restarts_the_running_invocation_on_the_new_version(
     tmp_path: Path,
 ) -> None:
-    store = tmp_path / "store"
-    tid = add_component(store, build_fixture("ticker"), "ticker")
-    server = Server(store).start()
-    try:
-        with server.client() as client:
-            api = Api(client, tid)
-            # No earlier tick: its recorded result (n) would not replay on ticker-v3
-            # (n + 1000), and the update would fail (the next test).
-            # Seconds of work on version 0 (its tick returns n): the agent is created on
-            # the latest version, so version 1 is uploaded only once it runs.
-            started = api.invoke("t1", "tick", [150, 20_000_000])
-            assert started.status_code == 202, started.text
-            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
-            api.wait_status("t1", "Running")
-            v3 = build_fixture("ticker-v3").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
-            assert up.status_code == 201 and up.json()["componentVersion"] == 1, up.text
-            body = {"mode": "automatic", "targetRevision": 1}
-            asked = client.post(api.path("t1", "/update"), json=body)
-            assert asked.status_code == 200 and asked.json() == {}, asked.text
+    with ticker_server(tmp_path) as (store, client, api):
+        # No earlier tick: its recorded result (n) would not replay on ticker-v3
+        # (n + 1000), and the update would fail (the next test).
+        # Seconds of work on version 0 (its tick returns n): the agent is created on
+        # the latest version, so version 1 is uploaded only once it runs.
+        result_url = start_tick_then_upload(api, client, "t1", 150)
+        body = {"mode": "automatic", "targetRevision": 1}
+        asked = client.post(api.path("t1", "/update"), json=body)
+        assert asked.status_code == 200 and asked.json() == {}, asked.text
 
-            done = client.get(result_url, params={"wait": 60}, timeout=70)
-            # 1150: the invocation finished on version 1 (ticker-v3), not on version 0.
-            assert done.status_code == 200 and done.json()["result"] == 1150, done.text
-            meta = api.worker("t1")
-            assert meta["componentVersion"] == 1, meta
-            assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
-                ("SuccessfulUpdate", 1)
-            ], meta["updates"]
-            kinds = [e["type"] for e in api.oplog("t1")]
-            # The request entered the oplog inside the running invocation, not after it.
-            last_start = len(kinds) - 1 - kinds[::-1].index("invocation-started")
-            assert last_start < kinds.index("pending-update") < kinds.index("successful-update")
-            assert kinds.index("successful-update") < len(kinds) - 1 - kinds[::-1].index(
-                "invocation-finished"
-            ), kinds
-            assert api.invoke_and_await("t1", "version").json()["result"] == 3
-            assert api.invoke_and_await("t1", "tick", [2, 0]).json()["result"] == 1002
-    finally:
-        server.stop()
+        # 1150: the invocation finished on version 1 (ticker-v3), not on version 0.
+        assert result_of(client, result_url) == 1150
+        meta = api.worker("t1")
+        assert meta["componentVersion"] == 1, meta
+        assert [(u["type"], u["targetRevision"]) for u in meta["updates"]] == [
+            ("SuccessfulUpdate", 1)
+        ], meta["updates"]
+        kinds = [e["type"] for e in api.oplog("t1")]
+        # The request entered the oplog inside the running invocation, not after it.
+        last_start = len(kinds) - 1 - kinds[::-1].index("invocation-started")
+        assert last_start < kinds.index("pending-update") < kinds.index("successful-update")
+        assert kinds.index("successful-update") < len(kinds) - 1 - kinds[::-1].index(
+            "invocation-finished"
+        ), kinds
+        assert api.invoke_and_await("t1", "version").json()["result"] == 3
+        assert api.invoke_and_await("t1", "tick", [2, 0]).json()["result"] == 1002
 
 
 def test_rest_automatic_update_of_a_running_agent_whose_replay_diverges_fails(
@@ -64,61 +57,39 @@ def test_rest_automatic_update_of_a_running_agent_whose_replay_diverges_fails(
     version 0, ticker-v3 returns n + 1000): the update is recorded as failed and the
     interrupted invocation goes on on the old version, as Golem restarts it on the old
     one."""
-    store = tmp_path / "store"
-    tid = add_component(store, build_fixture("ticker"), "ticker")
-    server = Server(store).start()
-    try:
-        with server.client() as client:
-            api = Api(client, tid)
-            assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
-            v3 = build_fixture("ticker-v3").read_bytes()
-            up = client.post("/v1/components", params={"name": "ticker"}, content=v3)
-            assert up.status_code == 201, up.text
-            started = api.invoke("t1", "tick", [30, 20_000_000])
-            assert started.status_code == 202, started.text
-            result_url = api.path("t1", "/invocations/" + started.json()["invocationId"])
-            api.wait_status("t1", "Running")
-            body = {"mode": "automatic", "targetRevision": 1}
-            asked = client.post(api.path("t1", "/update"), json=body)
-            assert asked.status_code == 200 and asked.json() == {}, asked.text
-            done = client.get(result_url, params={"wait": 60}, timeout=70)
-            assert done.status_code == 200 and done.json()["result"] == 30, done.text
+    with ticker_server(tmp_path) as (store, client, api):
+        assert api.invoke_and_await("t1", "tick", [1, 0]).json()["result"] == 1
+        upload(client, "ticker", "ticker-v3")
+        result_url = start_tick(api, "t1", 30)
+        body = {"mode": "automatic", "targetRevision": 1}
+        asked = client.post(api.path("t1", "/update"), json=body)
+        assert asked.status_code == 200 and asked.json() == {}, asked.text
+        assert result_of(client, result_url) == 30
 
-            def failed() -> list[dict[str, object]] | None:
-                found = api.worker("t1")["updates"]
-                return found if found and found[-1]["type"] == "FailedUpdate" else None
+        def failed() -> list[dict[str, object]] | None:
+            found = api.worker("t1")["updates"]
+            return found if found and found[-1]["type"] == "FailedUpdate" else None
 
-            (record,) = wait_until(failed, what="the failed update")
-            assert record["targetRevision"] == 1 and "automatic update failed" in str(
-                record["details"]
-            ), record
-            assert api.worker("t1")["componentVersion"] == 0
-    finally:
-        server.stop()
+        (record,) = wait_until(failed, what="the failed update")
+        assert record["targetRevision"] == 1 and "automatic update failed" in str(
+            record["details"]
+        ), record
+        assert api.worker("t1")["componentVersion"] == 0
 
 
 def test_rest_the_same_update_already_pending_is_refused(tmp_path: Path) -> None:
     """Golem's 400 "The same update is already in progress": a manual update waiting in
     the queue of a running agent, asked again."""
-    store = tmp_path / "store"
-    tid = add_component(store, build_fixture("ticker"), "ticker")
-    server = Server(store).start()
-    try:
-        with server.client() as client:
-            api = Api(client, tid)
-            add_component(store, build_fixture("ticker-v2"), "ticker")
-            # t1 is created on the latest, version 1; the update goes back to version 0
-            # (one to version 1 would be "Worker is already at the target version").
-            started = api.invoke("t1", "tick", [30, 20_000_000])
-            assert started.status_code == 202, started.text
-            api.wait_status("t1", "Running")
-            manual = {"mode": "manual", "targetRevision": 0}
-            first = client.post(api.path("t1", "/update"), json=manual)
-            assert first.status_code == 200 and first.json() == {}, first.text
-            again = client.post(api.path("t1", "/update"), json=manual)
-            assert again.status_code == 400, again.text
-            assert "The same update is already in progress" in again.text
-            meta = api.worker("t1")
-            assert [u["type"] for u in meta["updates"]] == ["PendingUpdate"], meta["updates"]
-    finally:
-        server.stop()
+    with ticker_server(tmp_path) as (store, client, api):
+        add_component(store, build_fixture("ticker-v2"), "ticker")
+        # t1 is created on the latest, version 1; the update goes back to version 0
+        # (one to version 1 would be "Worker is already at the target version").
+        start_tick(api, "t1", 30)
+        manual = {"mode": "manual", "targetRevision": 0}
+        first = client.post(api.path("t1", "/update"), json=manual)
+        assert first.status_code == 200 and first.json() == {}, first.text
+        again = client.post(api.path("t1", "/update"), json=manual)
+        assert again.status_code == 400, again.text
+        assert "The same update is already in progress" in again.text
+        meta = api.worker("t1")
+        assert [u["type"] for u in meta["updates"]] == ["PendingUpdate"], meta["updates"]
