@@ -31,6 +31,7 @@ Exits 1 if a build fails (componentize-py's output is shown), 2 on a usage probl
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -310,7 +311,22 @@ def build(
     force: bool,
     position: str,
 ) -> bool:
-    """Builds one example; returns True if componentize-py ran."""
+    """Builds one example; returns True if componentize-py ran. Concurrent builds of one
+    example (parallel test workers) take turns: the later one finds it up to date."""
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR / f".{example.name}.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(example, tool, tool_version, index, force, position)
+
+
+def _build_locked(
+    example: Example,
+    tool: str,
+    tool_version: str,
+    index: WitIndex,
+    force: bool,
+    position: str,
+) -> bool:
     label = f"{position} {example.name}:"
     deps = resolve_deps(example, index)
     digest = inputs_hash(example, deps, tool_version)

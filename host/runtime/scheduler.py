@@ -206,13 +206,14 @@ class PoolScheduler:
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
         """Start scanning the store; the first scan resumes everything left due."""
-        self._scanner = threading.Thread(target=self._scan_loop, name="scanner", daemon=True)
-        self._scanner.start()
         # Wake-ups other processes send through the store (PostgreSQL's LISTEN/NOTIFY,
         # SQLite's local channel): their completions and invocations reach this process
-        # at once, not at a scan.
+        # at once, not at a scan. Listening begins before the first scan, so work sent
+        # in between is not left to the second scan (a poll interval later).
         assert self._executor is not None
         self._unlisten = self._executor.store.listen(self._store_event, self._executor.owner)
+        self._scanner = threading.Thread(target=self._scan_loop, name="scanner", daemon=True)
+        self._scanner.start()
 
     def _store_event(self, agent: AgentId, work: bool) -> None:
         # Work is acted on by the process holding the agent only: whoever sent it also

@@ -264,13 +264,20 @@ class PostgresDatabase:
         module docstring), from a thread of its own, until the returned function is
         called (``owner`` is not needed: every process hears every notification). A
         lost connection is reconnected with backoff; what was sent meanwhile is left to
-        the scheduler's scanner."""
+        the scheduler's scanner. Returns once ``LISTEN`` is in effect (or after a few
+        seconds if the database cannot be reached): a scan begun after this misses
+        nothing sent before it."""
         stop = threading.Event()
+        listening = threading.Event()
         thread = threading.Thread(
-            target=self._listen_loop, args=(on_event, stop), name="pg-listen", daemon=True
+            target=self._listen_loop,
+            args=(on_event, stop, listening),
+            name="pg-listen",
+            daemon=True,
         )
         thread.start()
         self._listeners.append((thread, stop))
+        listening.wait(5.0)
 
         def unlisten() -> None:
             stop.set()
@@ -279,7 +286,10 @@ class PostgresDatabase:
         return unlisten
 
     def _listen_loop(
-        self, on_event: Callable[[AgentId, bool], None], stop: threading.Event
+        self,
+        on_event: Callable[[AgentId, bool], None],
+        stop: threading.Event,
+        listening: threading.Event,
     ) -> None:
         import uuid
 
@@ -289,6 +299,7 @@ class PostgresDatabase:
             try:
                 with self._connect() as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    listening.set()
                     delay, reported = 0.1, None
                     while not stop.is_set():
                         for note in conn.notifies(timeout=0.5):

@@ -181,6 +181,15 @@ def test_two_host_processes_share_one_agent_without_running_anything_twice(
     try:
         host.add_component(build_fixture("promises-1.3.0"), name="p")
         agent, _ = host.create_agent("p", "shared")
+
+        def enqueue(function: str) -> str:
+            invocation_id = str(uuid.uuid4())
+            host.store.enqueue(agent, invocation_id, function, (), None)
+            return invocation_id
+
+        # Queued by a bare store (nobody schedules them, nobody holds the agent): both
+        # workers find them in their first scan and race for them.
+        calls = [enqueue("create") for _ in range(8)]
         for _ in range(2):
             workers.append(
                 subprocess.Popen(
@@ -193,11 +202,6 @@ def test_two_host_processes_share_one_agent_without_running_anything_twice(
         for worker in workers:
             assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
 
-        def enqueue(function: str) -> str:
-            invocation_id = str(uuid.uuid4())
-            host.store.enqueue(agent, invocation_id, function, (), None)
-            return invocation_id
-
         def state(invocation_id: str) -> str:
             return str(host.store.get_invocation(invocation_id).state)
 
@@ -209,10 +213,10 @@ def test_two_host_processes_share_one_agent_without_running_anything_twice(
                 time.sleep(0.05)
             raise AssertionError(f"timed out; oplog: {host.store.read_oplog(agent)}")
 
-        calls = [enqueue("create") for _ in range(8)]
         wait(lambda: all(state(i) == "done" for i in calls))
+        # The worker that ran them keeps the agent's lease and hears this through NOTIFY.
         waiting = enqueue("create-and-await")
-        wait(lambda: host.store.get_agent(agent).status == "suspended")
+        wait(lambda: host.store.get_agent(agent).status == "suspended", timeout=10.0)
         pending = max(host.store.list_promises(agent), key=lambda p: p.id.oplog_idx)
         started = time.monotonic()
         assert host.store.complete_promise(pending.id, b"hello")
