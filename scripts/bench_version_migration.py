@@ -54,13 +54,12 @@ def build(path: Path, args: argparse.Namespace) -> None:
     db = sqlite3.connect(path)
     with db:
         db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INT)")
-        for version in range(1, 11):
-            for step in migrations.MIGRATIONS[version]:
-                if isinstance(step, str):
-                    db.execute(step)
-                else:
-                    step(db)
-            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, 0))
+        migrations.apply(
+            db,
+            migrations.MIGRATIONS,
+            range(1, 11),
+            lambda v: db.execute("INSERT INTO schema_migrations VALUES (?, 0)", (v,)),
+        )
         db.executemany(
             "INSERT INTO components VALUES (?, 'bench', ?, ?, 1, 0)",
             [(CID, v, f"sha256:v{v}") for v in range(1, args.versions + 1)],

@@ -2,12 +2,31 @@
 
 A step is an SQL statement or a function of the connection (a data migration)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from host.store import oplog_migration, version_migration
 
 Step = str | Callable[[Any], None]
+
+
+def apply(
+    db: Any,
+    migrations: dict[int, list[Step]],
+    versions: Iterable[int],
+    record: Callable[[int], object],
+) -> None:
+    """Run each of ``versions``' steps on ``db`` (a connection or cursor, either store's
+    numbering) and call ``record(version)`` after each: in the caller's transaction, so
+    a migration and its schema_migrations row commit together."""
+    for version in versions:
+        for step in migrations[version]:
+            if isinstance(step, str):
+                db.execute(step)
+            else:
+                step(db)
+        record(version)
+
 
 MIGRATIONS: dict[int, list[Step]] = {
     1: [

@@ -39,6 +39,7 @@ from typing import Any
 
 from host.errors import StoreError
 from host.ids import AgentId
+from host.store.migrations import apply as apply_migrations
 from host.store.postgres_migrations import MIGRATIONS
 
 try:
@@ -245,16 +246,14 @@ class PostgresDatabase:
                 f"the PostgreSQL store {self.where} has schema version {max(done)}, newer "
                 f"than this agent-host understands ({newest}); upgrade agent-host"
             )
-        for version in sorted(MIGRATIONS):
-            if version in done:
-                continue
-            for statement in MIGRATIONS[version]:
-                if isinstance(statement, str):
-                    db.execute(statement)
-                else:
-                    statement(db)
-            # Recorded in the same transaction as the schema change itself.
-            db.execute(f"INSERT INTO schema_migrations VALUES (%s, {NOW_NS})", (version,))
+        apply_migrations(
+            db,
+            MIGRATIONS,
+            (v for v in sorted(MIGRATIONS) if v not in done),
+            lambda version: db.execute(
+                f"INSERT INTO schema_migrations VALUES (%s, {NOW_NS})", (version,)
+            ),
+        )
 
     # -- LISTEN/NOTIFY -----------------------------------------------------------------
     def listen(

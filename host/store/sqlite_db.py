@@ -45,6 +45,7 @@ from host.errors import (
 )
 from host.ids import AgentId
 from host.store.migrations import MIGRATIONS
+from host.store.migrations import apply as apply_migrations
 
 # Named here too for the modules that import them from this one (they live in sql_dialect).
 from host.store.sql_dialect import _decode as _decode
@@ -448,16 +449,14 @@ class SqliteDatabase:
                 f"the store {self.path} has schema version {max(done)}, newer than this "
                 f"agent-host understands ({newest}); upgrade agent-host"
             )
-        for version in sorted(MIGRATIONS):
-            if version in done:
-                continue
-            for statement in MIGRATIONS[version]:
-                if isinstance(statement, str):
-                    db.execute(statement)
-                else:
-                    statement(db)
-            # Recorded in the same transaction as the schema change itself.
-            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time_ns()))
+        apply_migrations(
+            db,
+            MIGRATIONS,
+            (v for v in sorted(MIGRATIONS) if v not in done),
+            lambda version: db.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time_ns())
+            ),
+        )
 
     def close(self) -> None:
         self.checkpointer.close()

@@ -18,8 +18,7 @@ from typing import Any
 from host import oplog
 from host.ids import AgentId
 from host.oplog_codec import encode_row, kind_of
-from host.store import migrations as sqlite_migrations
-from host.store import postgres_migrations
+from host.store import migrations, postgres_migrations
 from host.store.base import FIRST_VERSION, InvocationState
 from host.store.url import open_store
 
@@ -55,35 +54,50 @@ def _components() -> list[tuple[str, str, int, str, int, int]]:
     return [*rows, (str(OTHER), "solo", 1, "sha256:solo", 10, T)]
 
 
+def _fill_old_store(
+    db: Any, schema: dict[int, list[Any]], last: int, ph: str, as_json: Any = json.dumps
+) -> None:
+    """The schema up to migration ``last`` and the old code's rows, through ``db`` (either
+    store's cursor; ``ph`` its placeholder, ``as_json`` how it takes a JSON parameter)."""
+
+    def sql(text: str) -> str:
+        return text.replace("?", ph)
+
+    db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT)")
+    record = "INSERT INTO schema_migrations VALUES (?, ?)"
+    migrations.apply(
+        db, schema, range(1, last + 1), lambda v: db.execute(sql(record), (v, time.time_ns()))
+    )
+    db.executemany(sql("INSERT INTO components VALUES (?, ?, ?, ?, ?, ?)"), _components())
+    db.execute(
+        sql(
+            "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
+            "VALUES (?, ?, ?, 'idle', ?)"
+        ),
+        (str(COMPONENT), AGENT.name, HASHES[1], T),
+    )
+    db.executemany(
+        sql(
+            "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        ),
+        [(str(COMPONENT), AGENT.name, *row) for row in _old_rows()],
+    )
+    db.execute(
+        sql(
+            "INSERT INTO invocations (component_id, name, seq, invocation_id, function, "
+            "params, state, created_at) VALUES (?, ?, 1, ?, '<update>', ?, 'queued', ?)"
+        ),
+        (str(COMPONENT), AGENT.name, QUEUED_ID, as_json(["3", HASHES[2], "automatic"]), T),
+    )
+
+
 def _old_sqlite_store(url: str) -> None:
     import sqlite3
 
     db = sqlite3.connect(url.removeprefix("sqlite://"))
     with db:
-        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INT)")
-        for version in range(1, 11):
-            for step in sqlite_migrations.MIGRATIONS[version]:
-                if isinstance(step, str):
-                    db.execute(step)
-                else:
-                    step(db)
-            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time_ns()))
-        db.executemany("INSERT INTO components VALUES (?, ?, ?, ?, ?, ?)", _components())
-        db.execute(
-            "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
-            "VALUES (?, ?, ?, 'idle', ?)",
-            (str(COMPONENT), AGENT.name, HASHES[1], T),
-        )
-        db.executemany(
-            "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(str(COMPONENT), AGENT.name, *row) for row in _old_rows()],
-        )
-        db.execute(
-            "INSERT INTO invocations (component_id, name, seq, invocation_id, function, "
-            "params, state, created_at) VALUES (?, ?, 1, ?, '<update>', ?, 'queued', ?)",
-            (str(COMPONENT), AGENT.name, QUEUED_ID, json.dumps(["3", HASHES[2], "automatic"]), T),
-        )
+        _fill_old_store(db, migrations.MIGRATIONS, 10, "?")
     db.close()
 
 
@@ -92,32 +106,7 @@ def _old_postgres_store(url: str) -> None:
     from psycopg.types.json import Jsonb
 
     with psycopg.connect(url) as conn, conn.cursor() as db:
-        db.execute(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT)"
-        )
-        for version in range(1, 5):
-            for step in postgres_migrations.MIGRATIONS[version]:
-                if isinstance(step, str):
-                    db.execute(step)
-                else:
-                    step(db)
-            db.execute("INSERT INTO schema_migrations VALUES (%s, %s)", (version, time.time_ns()))
-        db.executemany("INSERT INTO components VALUES (%s, %s, %s, %s, %s, %s)", _components())
-        db.execute(
-            "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
-            "VALUES (%s, %s, %s, 'idle', %s)",
-            (str(COMPONENT), AGENT.name, HASHES[1], T),
-        )
-        db.executemany(
-            "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            [(str(COMPONENT), AGENT.name, *row) for row in _old_rows()],
-        )
-        db.execute(
-            "INSERT INTO invocations (component_id, name, seq, invocation_id, function, "
-            "params, state, created_at) VALUES (%s, %s, 1, %s, '<update>', %s, 'queued', %s)",
-            (str(COMPONENT), AGENT.name, QUEUED_ID, Jsonb(["3", HASHES[2], "automatic"]), T),
-        )
+        _fill_old_store(db, postgres_migrations.MIGRATIONS, 4, "%s", Jsonb)
 
 
 def _schema_versions(store: Any) -> list[int]:
@@ -151,7 +140,7 @@ def test_a_store_numbered_from_1_is_renumbered_from_0(store_url: str) -> None:
     (_old_postgres_store if postgres else _old_sqlite_store)(store_url)
     store = open_store(store_url)
     try:
-        newest = max((postgres_migrations if postgres else sqlite_migrations).MIGRATIONS)
+        newest = max((postgres_migrations if postgres else migrations).MIGRATIONS)
         assert _schema_versions(store) == list(range(1, newest + 1))
         _check_renumbered(store)
         # The update records and the service's view read the new numbers.
