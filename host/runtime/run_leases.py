@@ -19,6 +19,7 @@ from host.errors import LeaseHeld, LeaseLost
 from host.ids import AgentId
 from host.runtime.failures import INFRASTRUCTURE_ERRORS
 from host.store import Store
+from host.store.base import IDLE
 
 log = logging.getLogger("host.runtime.executor")
 
@@ -132,6 +133,11 @@ class LeaseKeeping:
                     self.store.wake_owner(exc.owner, agent)  # the holder runs it now
                     told = True
                 status = self._work_status(agent)
+                if status == IDLE and self.store.get_agent(agent).status != IDLE:
+                    # Read idle, then no queued work: the holder may have started it in
+                    # between (the start and the status change commit together), and is
+                    # running it now.
+                    status = None
                 if status is not None:
                     return status  # the holder did the work: nothing left to run
                 if time.monotonic() > deadline:
