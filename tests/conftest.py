@@ -74,9 +74,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
     config.stash[_SQLITE_ONLY] = len(dropped)
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: its count goes to the controller
+        workeroutput["sqlite_only"] = len(dropped)
 
 
 _SQLITE_ONLY = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist's controller: every worker collects the same tests, so any worker's
+    count of deselected sqlite_only tests is the run's."""
+    count = getattr(node, "workeroutput", {}).get("sqlite_only")
+    if count is not None:
+        node.config.stash[_SQLITE_ONLY] = max(count, node.config.stash.get(_SQLITE_ONLY, 0))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
