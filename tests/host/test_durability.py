@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from host.clock import steady_ns
 from host.errors import PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, InvocationStarted, PromiseCreated, Suspended
@@ -106,7 +107,7 @@ def test_long_sleep_is_a_durable_timer_that_survives_a_restart(tmp_path: Path) -
     assert first.run_due() == []  # not due yet
     first.close()
 
-    time.sleep(max(0.0, (record.wake_at_ns - time.time_ns()) / 1e9) + 0.05)
+    time.sleep(max(0.0, (record.wake_at_ns - steady_ns()) / 1e9) + 0.05)
     second = HostService(tmp_path / "store")  # a restarted host
     assert agent in second.run_due()
     assert second.store.get_invocation(inv.invocation_id).state == "done"

@@ -10,11 +10,11 @@ is a no-op; a schedule for an unknown method fails the caller's call with the re
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+from host.clock import steady_ns
 from host.oplog import HostCall
 from host.service import HostService
 from host.store import InvocationRecord
@@ -34,7 +34,9 @@ def wasm() -> Path:
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    # The host's own timer clock (host/clock.py): a wall clock that a machine's suspend or
+    # a clock step does not move under a running process, unlike time.time_ns().
+    return steady_ns() // 1_000_000
 
 
 def call(host: HostService, name: str, text: str) -> InvocationRecord:

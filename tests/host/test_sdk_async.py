@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from host.clock import steady_ns
 from host.ids import AgentId, PromiseId
 from host.oplog import HostCall, PromiseCreated
 from host.runtime import pollshim
@@ -199,13 +200,13 @@ def test_timeout_race_timer_first_survives_a_host_restart(data_dir: Path) -> Non
     racing = call(host, boss, "gather_within(2.0)")
     assert_suspended_on(host, boss, [a, b])
     wake = host.store.get_agent(boss).wake_at_ns
-    assert wake is not None and 0 < wake - time.time_ns() <= 2.0e9  # a host timer
+    assert wake is not None and 0 < wake - steady_ns() <= 2.0e9  # a host timer
     fill(host, worker, a, "A")  # one of two in time
     assert_suspended_on(host, boss, [b])
     assert host.store.get_agent(boss).wake_at_ns == wake  # the same deadline, rebuilt
     host.close()  # "crash": nothing of the agent lives in this process any more
 
-    time.sleep(max(0.0, (wake - time.time_ns()) / 1e9) + 0.05)
+    time.sleep(max(0.0, (wake - steady_ns()) / 1e9) + 0.05)
     restarted = HostService(data_dir)
     try:
         assert restarted.run_due() == [boss]  # the due timer wakes it
@@ -223,7 +224,7 @@ def test_timeout_race_promise_first(host: HostService) -> None:
     racing = call(host, boss, "gather_within(60.0)")
     assert_suspended_on(host, boss, [slot])
     wake = host.store.get_agent(boss).wake_at_ns
-    assert wake is not None and wake - time.time_ns() > 50e9
+    assert wake is not None and wake - steady_ns() > 50e9
     fill(host, worker, slot, "fast")
     assert ok(host, racing) == '["w1: fast"]'
     record = host.store.get_agent(boss)
