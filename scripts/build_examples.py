@@ -316,81 +316,70 @@ def build(
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     with open(BUILD_DIR / f".{example.name}.lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(example, tool, tool_version, index, force, position)
-
-
-def _build_locked(
-    example: Example,
-    tool: str,
-    tool_version: str,
-    index: WitIndex,
-    force: bool,
-    position: str,
-) -> bool:
-    label = f"{position} {example.name}:"
-    deps = resolve_deps(example, index)
-    digest = inputs_hash(example, deps, tool_version)
-    if not force and up_to_date(example, digest):
-        print(f"{label} up to date ({_rel(example.output)}), skipped", flush=True)
-        return False
-    world = world_name(example)
-    sdk = " + agent_sdk" if example.uses_agent_sdk() else ""
-    print(
-        f"{label} building world {world!r}{sdk} with {tool_version} "
-        f"(deps: {', '.join(p.id for p in deps) or 'none'})",
-        flush=True,
-    )
-    start = time.monotonic()
-    example.stamp.unlink(missing_ok=True)
-    wit, src = prepare_build_dir(example, deps)
-    bindings = subprocess.run(
-        [tool, "-d", str(wit), "-w", world, "bindings", str(example.build_dir / "bindings")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if bindings.returncode != 0:
-        raise BuildError(
-            f"{example.name}: componentize-py bindings failed:\n"
-            f"{bindings.stdout}{bindings.stderr}".rstrip()
+        label = f"{position} {example.name}:"
+        deps = resolve_deps(example, index)
+        digest = inputs_hash(example, deps, tool_version)
+        if not force and up_to_date(example, digest):
+            print(f"{label} up to date ({_rel(example.output)}), skipped", flush=True)
+            return False
+        world = world_name(example)
+        sdk = " + agent_sdk" if example.uses_agent_sdk() else ""
+        print(
+            f"{label} building world {world!r}{sdk} with {tool_version} "
+            f"(deps: {', '.join(p.id for p in deps) or 'none'})",
+            flush=True,
         )
-    tmp_out = example.build_dir / f"{example.name}.wasm"
-    log = example.build_dir / "componentize.log"
-    cmd = [tool, "-d", str(wit), "-w", world, "componentize", "-p", str(src), "app"]
-    cmd += ["-o", str(tmp_out)]
-    code = run_with_progress(cmd, log, f"{label} building...")
-    if code != 0 or not tmp_out.is_file():
-        text = log.read_text(encoding="utf-8", errors="replace")
-        text = text.split("\nStack backtrace:")[0].rstrip()  # keep the error, not Rust frames
-        text = text.split("\nstack backtrace:")[0].rstrip()
-        if "duplicate items detected" in text:
-            text += (
-                "\nhint: componentize-py links the world's exports next to the C library's "
-                "symbols; an exported function named like one of them (open, read, write, "
-                "close, exit...) clashes: rename it"
+        start = time.monotonic()
+        example.stamp.unlink(missing_ok=True)
+        wit, src = prepare_build_dir(example, deps)
+        bindings = subprocess.run(
+            [tool, "-d", str(wit), "-w", world, "bindings", str(example.build_dir / "bindings")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if bindings.returncode != 0:
+            raise BuildError(
+                f"{example.name}: componentize-py bindings failed:\n"
+                f"{bindings.stdout}{bindings.stderr}".rstrip()
             )
-        raise BuildError(
-            f"{example.name}: componentize-py failed (exit {code}):\n{text}\n"
-            f"(full log: {_rel(log)})"
+        tmp_out = example.build_dir / f"{example.name}.wasm"
+        log = example.build_dir / "componentize.log"
+        cmd = [tool, "-d", str(wit), "-w", world, "componentize", "-p", str(src), "app"]
+        cmd += ["-o", str(tmp_out)]
+        code = run_with_progress(cmd, log, f"{label} building...")
+        if code != 0 or not tmp_out.is_file():
+            text = log.read_text(encoding="utf-8", errors="replace")
+            text = text.split("\nStack backtrace:")[0].rstrip()  # keep the error, not Rust frames
+            text = text.split("\nstack backtrace:")[0].rstrip()
+            if "duplicate items detected" in text:
+                text += (
+                    "\nhint: componentize-py links the world's exports next to the C library's "
+                    "symbols; an exported function named like one of them (open, read, write, "
+                    "close, exit...) clashes: rename it"
+                )
+            raise BuildError(
+                f"{example.name}: componentize-py failed (exit {code}):\n{text}\n"
+                f"(full log: {_rel(log)})"
+            )
+        os.replace(tmp_out, example.output)
+        stamp = {
+            "format": STAMP_FORMAT,
+            "inputs": digest,
+            "componentize_py": tool_version,
+            "world": world,
+            "wit_deps": [p.id for p in deps],
+            "agent_sdk": example.uses_agent_sdk(),
+            "output_sha256": file_sha256(example.output),
+        }
+        example.stamp.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
+        size = example.output.stat().st_size / (1 << 20)
+        print(
+            f"{label} built in {time.monotonic() - start:.1f} s -> "
+            f"{_rel(example.output)} ({size:.1f} MiB)",
+            flush=True,
         )
-    os.replace(tmp_out, example.output)
-    stamp = {
-        "format": STAMP_FORMAT,
-        "inputs": digest,
-        "componentize_py": tool_version,
-        "world": world,
-        "wit_deps": [p.id for p in deps],
-        "agent_sdk": example.uses_agent_sdk(),
-        "output_sha256": file_sha256(example.output),
-    }
-    example.stamp.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-    size = example.output.stat().st_size / (1 << 20)
-    print(
-        f"{label} built in {time.monotonic() - start:.1f} s -> "
-        f"{_rel(example.output)} ({size:.1f} MiB)",
-        flush=True,
-    )
-    return True
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
