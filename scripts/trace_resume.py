@@ -69,7 +69,7 @@ def install_probes() -> None:
 
     from host.replay import Replay
     from host.runtime import executor, linking, scheduler
-    from host.server import connections
+    from host.server import connections, routes
     from host.service import agents, core, promises
     from host.store import sqlite, sqlite_db
 
@@ -107,6 +107,8 @@ def install_probes() -> None:
 
     _wrap(promises.PromiseService, "complete", "service.complete")
     _wrap(core.HostService, "invocation", "service.invocation")
+    _wrap(core.HostService, "_invocation_view", "service._invocation_view")
+    _wrap(routes, "invocation_response", "routes.invocation_response")
     _wrap(agents.AgentProtocol, "agent_result", "service.agent_result")
     for name in (
         "complete_promise",
