@@ -140,6 +140,12 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
             return agent_rpc.FUNCS_0_2_2[func](sig)
         if func in agent_schedule.FUNCS:
             return agent_schedule.FUNCS[func](sig)
+    elif interface == "golem:api/oplog@1.5.0":
+        from host.runtime import golem_oplog
+
+        found_oplog = golem_oplog.provided(func, sig)
+        if found_oplog is not None:
+            return found_oplog
     elif base == "golem:agent/host":
         if func == "create-webhook":
             return CREATE_WEBHOOK
