@@ -195,7 +195,7 @@ def _done(host: HostService, agent: AgentId, call: str) -> str:
 def _pages(host: HostService, agent: AgentId, call: str) -> list[list[Any]]:
     """The guest's pages, parsed with the export's result type."""
     ty = ListT(ListT(entry_type()))
-    if call.startswith("search"):
+    if call.startswith("search-pages"):
         ty = ListT(ListT(TupleT((U64, entry_type()))))
     value = parse_value(_done(host, agent, call), ty)
     assert isinstance(value, list)
@@ -209,7 +209,7 @@ def _cases(page: list[Any]) -> list[str]:
 def test_an_agent_reads_its_own_oplog(host: HostService, component_id: str) -> None:
     alice, _ = host.create_agent(component_id, "alice")
     assert _done(host, alice, "marks(2)") == "3"
-    (page,) = _pages(host, alice, 'read("", 1)')
+    (page,) = _pages(host, alice, 'read-pages("", 1)')
     # created, marks: started, 2 host calls, finished; this read: started, get-self-metadata
     assert _cases(page) == [
         "create",
@@ -220,10 +220,10 @@ def test_an_agent_reads_its_own_oplog(host: HostService, component_id: str) -> N
         "agent-invocation-started",
         "host-call",
     ]
-    assert page[5].value["invocation"].value["method-name"] == "read"
+    assert page[5].value["invocation"].value["method-name"] == "read-pages"
     assert page[6].value["function-name"] == "golem:api/host@1.5.0.get-self-metadata"
     # from a later start, the same entries from there
-    (later,) = _pages(host, alice, 'read("", 5)')
+    (later,) = _pages(host, alice, 'read-pages("", 5)')
     assert later[0] == page[4]
     # The first read's recorded pages show as host calls with their size, not the page.
     reads = [e.value for e in later if e.name == "host-call" and "get-oplog" in str(e.value)]
@@ -237,11 +237,11 @@ def test_pages_are_100_indexes_from_start(host: HostService, component_id: str) 
     _done(host, alice, "marks(150)")
     length = host.store.oplog_length(alice)  # 1 + 152
     bob, _ = host.create_agent(component_id, "bob")
-    pages = _pages(host, bob, 'read("alice", 1)')
+    pages = _pages(host, bob, 'read-pages("alice", 1)')
     assert [len(p) for p in pages] == [100, length - 100]
-    pages = _pages(host, bob, 'read("alice", 120)')
+    pages = _pages(host, bob, 'read-pages("alice", 120)')
     assert [len(p) for p in pages] == [length - 119]
-    assert _pages(host, bob, f'read("alice", {length + 1})') == []
+    assert _pages(host, bob, f'read-pages("alice", {length + 1})') == []
     assert _cases(pages[0])[-1] == "agent-invocation-finished"
 
 
@@ -249,7 +249,7 @@ def test_another_agents_oplog_and_an_unknown_one(host: HostService, component_id
     alice, _ = host.create_agent(component_id, "alice")
     bob, _ = host.create_agent(component_id, "bob")
     _done(host, alice, 'log("hello there")')
-    (page,) = _pages(host, bob, 'read("alice", 1)')
+    (page,) = _pages(host, bob, 'read-pages("alice", 1)')
     assert _cases(page) == [
         "create",
         "agent-invocation-started",
@@ -259,7 +259,7 @@ def test_another_agents_oplog_and_an_unknown_one(host: HostService, component_id
     assert page[0].value["agent-id"]["agent-id"] == "alice"
     assert page[2].value["message"] == "hello there"
     # Golem: an agent without an oplog reads as empty, get-next answers none at once.
-    assert _pages(host, bob, 'read("nobody", 1)') == []
+    assert _pages(host, bob, 'read-pages("nobody", 1)') == []
 
 
 def test_search_finds_entries_by_their_text(host: HostService, component_id: str) -> None:
@@ -267,13 +267,13 @@ def test_search_finds_entries_by_their_text(host: HostService, component_id: str
     bob, _ = host.create_agent(component_id, "bob")
     _done(host, alice, 'log("Hello There")')
     _done(host, alice, "marks(1)")
-    (hits,) = _pages(host, bob, 'search("alice", "hello")')
+    (hits,) = _pages(host, bob, 'search-pages("alice", "hello")')
     assert [(i, e.name) for i, e in hits] == [(3, "log")]
-    (hits,) = _pages(host, bob, 'search("alice", "get-oplog-index OR create")')
+    (hits,) = _pages(host, bob, 'search-pages("alice", "get-oplog-index OR create")')
     assert [(i, e.name) for i, e in hits] == [(1, "create"), (6, "host-call")]
     # a scan that found nothing still moved: some(empty), then none
-    assert _pages(host, bob, 'search("alice", "\\"hello there\\"")') == [[]]
-    inv = host.invoke(bob, 'search("alice", "(broken")')
+    assert _pages(host, bob, 'search-pages("alice", "\\"hello there\\"")') == [[]]
+    inv = host.invoke(bob, 'search-pages("alice", "(broken")')
     assert inv.state == "failed" and "search query" in (inv.error or "")
 
 
@@ -283,7 +283,7 @@ def test_replay_answers_the_pages_the_first_run_read(tmp_path: Path) -> None:
     alice, _ = first.create_agent(cid, "alice")
     bob, _ = first.create_agent(cid, "bob")
     _done(first, alice, "marks(3)")
-    seen = len(_pages(first, bob, 'read("alice", 1)')[0])
+    seen = len(_pages(first, bob, 'read-pages("alice", 1)')[0])
     assert _done(first, bob, "seen()") == str(seen)
     _done(first, alice, "marks(5)")  # alice's oplog grows meanwhile
     first.close()
@@ -291,7 +291,7 @@ def test_replay_answers_the_pages_the_first_run_read(tmp_path: Path) -> None:
     # holds what the first run read, not alice's oplog as it is now.
     second = HostService(tmp_path / "store")
     assert _done(second, bob, "seen()") == str(seen)
-    grown = len(_pages(second, bob, 'read("alice", 1)')[0])
+    grown = len(_pages(second, bob, 'read-pages("alice", 1)')[0])
     assert grown == seen + 7  # started, 5 host calls, finished
     assert _done(second, bob, "seen()") == str(seen + grown)
     second.close()
