@@ -145,6 +145,12 @@ class HostFunc:
     # effect) instead of failing NotIdempotent. A guest's fork-agent: a live repeat of
     # the same fork fails (the target exists), as Golem fails it.
     recovers: bool = False
+    # A host resource's method whose object must follow what it answered (a paging
+    # cursor): live, ``journal(value, args)`` is the recorded response instead of the
+    # value's JSON; on replay ``resume(session, response, args)`` answers from it and
+    # brings the object (in ``args``) to where the recorded call left it.
+    journal: Callable[[Any, Sequence[Any]], Any] | None = None
+    resume: Callable[[Any, Any, Sequence[Any]], Any] | None = None
 
 
 class Replay:
@@ -500,13 +506,18 @@ def host_call(
         if spec.rebuild is not None:
             assert isinstance(entry, HostCall)
             return spec.rebuild(session, entry.response)
+        if spec.resume is not None:
+            assert isinstance(entry, HostCall)
+            return spec.resume(session, entry.response, args)
         if sig.result is None:
             return None
         assert isinstance(entry, HostCall)
         return from_json(entry.response, sig.result, compact_bytes=True)
     value = spec.impl(session, *args)
     if kind is not Kind.JOURNALED:
-        if spec.snapshot is not None:
+        if spec.journal is not None:
+            response = spec.journal(value, args)
+        elif spec.snapshot is not None:
             response = spec.snapshot(value)
         else:
             response = (

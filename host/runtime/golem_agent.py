@@ -10,6 +10,8 @@ and golem-ts compile, unmodified", item 1). Served for real:
   1.3.0's on ``golem:core/types@1.5.0`` records of the same shape, so
   :data:`host.runtime.golem.FUNCS` serves them (:data:`HOST_FUNCS` lists which);
 * ``golem:core/types@1.5.0``: ``parse-uuid``, ``uuid-to-string``;
+* ``golem:api/oplog@1.5.0``: ``get-oplog`` and ``search-oplog``, an oplog as Golem's
+  public entries (host/runtime/golem_oplog.py);
 * ``wasi:logging/logging``: ``log`` writes a line to the agent's stderr, recorded in the
   oplog like any stdout/stderr write (so replay does not write it twice);
 * ``wasi:config/store``: the agent's config values given at creation, by dotted key (a
@@ -140,6 +142,12 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
             return agent_rpc.FUNCS_0_2_2[func](sig)
         if func in agent_schedule.FUNCS:
             return agent_schedule.FUNCS[func](sig)
+    elif interface == "golem:api/oplog@1.5.0":
+        from host.runtime import golem_oplog
+
+        found_oplog = golem_oplog.provided(func, sig)
+        if found_oplog is not None:
+            return found_oplog
     elif base == "golem:agent/host":
         if func == "create-webhook":
             return CREATE_WEBHOOK

@@ -142,6 +142,24 @@ for _snap in ("snapshots-1", "snapshots-2"):
         {"golem:api/host@1.5.0": set()},
         {"add", "total", "golem:api/save-snapshot@1.5.0", "golem:api/load-snapshot@1.5.0"},
     )
+EXPECTED["oplog-reader-1.5.0"] = (
+    {
+        "golem:core/types@1.5.0": set(),
+        "golem:api/host@1.5.0": {"get-oplog-index", "get-self-metadata"},
+        "wasi:clocks/wall-clock@0.2.3": set(),
+        "wasi:clocks/monotonic-clock@0.2.3": set(),
+        "golem:api/context@1.5.0": set(),
+        "golem:api/retry@1.5.0": set(),
+        "golem:api/oplog@1.5.0": {
+            "[constructor]get-oplog",
+            "[method]get-oplog.get-next",
+            "[constructor]search-oplog",
+            "[method]search-oplog.get-next",
+        },
+        "wasi:logging/logging": {"log"},
+    },
+    {"read-pages", "search-pages", "seen", "marks", "log"},
+)
 EXPECTED["agent-1.5.0"] = (
     {
         "wasi:io/poll@0.2.3": _POLL_BLOCK,
@@ -301,6 +319,10 @@ for _name in ("self-updater", "self-updater-v2"):
 
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
+    "read-pages": ["name", "start"],
+    "search-pages": ["name", "text"],
+    "seen": [],
+    "marks": ["n"],
     "self-metadata": [],
     "metadata-of": ["name"],
     "find": ["name-like", "status"],
