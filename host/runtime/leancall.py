@@ -286,12 +286,14 @@ class _Import:
 
 def _answerable(spec: HostFunc) -> bool:
     """Whether a call of ``spec``'s kind is answered from its recorded response alone on
-    replay (host_call's READ and EFFECT path, with no replay or rebuild hook)."""
+    replay (host_call's READ and EFFECT path, with no replay, rebuild or resume hook: a
+    resumed call's recorded response is not the value itself, host.replay.HostFunc)."""
     return (
         (spec.kind is Kind.READ or spec.kind is Kind.EFFECT)
         and not spec.remote_write
         and spec.replay is None
         and spec.rebuild is None
+        and spec.resume is None
     )
 
 
