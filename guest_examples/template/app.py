@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import asyncio
 
-from agent_sdk import PromiseDecodeError, PromiseId, agent, await_promise_json, create_promise
-from agent_sdk import endpoint
+from agent_sdk import (
+    PromiseDecodeError,
+    PromiseId,
+    agent,
+    await_promise_json,
+    create_promise,
+    endpoint,
+)
 
 
 class NoAnswer(Exception):

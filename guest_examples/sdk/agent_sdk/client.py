@@ -6,9 +6,10 @@ and waits (``wasm-rpc.invoke-and-await``), ``proxy.trigger("greet", "hi")`` only
 (``invoke``), ``await proxy.call_async("greet", "hi")`` awaits the result on the SDK's
 event loop (``async-invoke-and-await`` and its future's pollable), and
 ``proxy.schedule(at, "greet", "hi")`` enqueues it at a later time (``schedule-invocation``;
-``schedule_cancelable`` returns a token whose ``cancel()`` removes it before then). Arguments and results
-go through the method's schema, as the host's own calls do. A type served by another
-component is described by a class declared ``@agent(remote=True)`` (not announced here).
+``schedule_cancelable`` returns a token whose ``cancel()`` removes it before then).
+Arguments and results go through the method's schema, as the host's own calls do. A type
+served by another component is described by a class declared ``@agent(remote=True)``
+(not announced here).
 
 All of it rests on ``golem:agent/host@1.5.0``'s ``wasm-rpc`` resource.
 """
@@ -20,11 +21,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .loop import wait_pollable
-
 from . import _bindings as b
 from ._convert import from_binding, to_binding
 from .definition import AgentType, Method, definition_of
+from .loop import wait_pollable
 from .wit import ValueMismatch
 
 __all__ = ["AgentClient", "RpcError", "client", "encode_args"]

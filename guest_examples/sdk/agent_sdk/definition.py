@@ -174,7 +174,11 @@ class AgentType:
             "http_mount": self.mount,
             "snapshotting": self.snapshotting,
             "config": [
-                {"source": "local", "path": key.split("."), "value_type": {"nodes": shape.wit_type()}}
+                {
+                    "source": "local",
+                    "path": key.split("."),
+                    "value_type": {"nodes": shape.wit_type()},
+                }
                 for key, shape in self.config
             ],
         }

@@ -21,11 +21,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .loop import run as _run_loop
-
 from . import _bindings as b
 from . import _convert as c
 from .definition import AgentType, InputError, Principal, agent_types
+from .loop import run as _run_loop
 from .wit import ValueMismatch
 
 __all__ = ["AgentFailure", "Guest", "LoadSnapshot", "Runtime", "SaveSnapshot", "principal_of"]

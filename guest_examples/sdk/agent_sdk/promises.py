@@ -25,11 +25,10 @@ import os
 import uuid
 from typing import Any, TypeVar
 
-from .jsoncodec import JsonDecodeError, decode, describe_type, encode
-from .loop import wait_pollable
-
 from . import _bindings as b
 from ._convert import from_binding, to_binding
+from .jsoncodec import JsonDecodeError, decode, describe_type, encode
+from .loop import wait_pollable
 
 __all__ = [
     "AgentId",
