@@ -14,7 +14,7 @@ from typing import Any
 from host.errors import HostError, PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import ChangePersistenceLevel, HostCall, Jump, PromiseCreated
-from host.runtime import golem_workers
+from host.runtime import golem_retry, golem_workers
 from host.runtime import pollables as pl
 from host.runtime import promise_payloads as pp
 from host.runtime.failures import DEFAULT_RETRY_POLICY
@@ -336,6 +336,9 @@ def durable_state(session: Session) -> dict[str, Any]:
     policy = session.state.get("retry-policy")
     if isinstance(policy, dict):
         state["retry-policy"] = to_json(policy, _policy_type(policy))
+    named = golem_retry.to_state(session)
+    if named is not None:
+        state["retry-policies"] = named
     return state
 
 
@@ -347,6 +350,7 @@ def apply_durable_state(session: Session, state: dict[str, Any]) -> None:
     policy = state.get("retry-policy")
     if isinstance(policy, dict):
         session.state["retry-policy"] = from_json(policy, _policy_type(policy), compact_bytes=True)
+    golem_retry.from_state(session, state.get("retry-policies"))
 
 
 def restore_durable_state(session: Session, upto: int) -> None:
