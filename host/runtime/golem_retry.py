@@ -26,7 +26,7 @@ from host import retry_policy as rp
 from host.retry_policy_wit import named_from_wit, named_to_wit, policy_to_wit, value_from_wit
 from host.runtime.failures import DEFAULT_RETRY_POLICY
 from host.runtime.session import HostFunc, Kind, Session
-from host.values import Some
+from host.values import Case, Some
 
 INTERFACE = "golem:api/retry@1.5.0"
 MUTATIONS = "retry-policies"
@@ -108,6 +108,45 @@ def from_state(session: Session, data: dict[str, Any] | None) -> None:
         session.state[MUTATIONS] = {
             n: None if p is None else rp.named_from_json(p) for n, p in data.items()
         }
+
+
+# -- snapshots without host state: the overlay rebuilt from the recorded calls -------------
+def restore_call(session: Session, function: str, request: list[Any]) -> None:
+    """Apply a recorded set-/remove-retry-policy (its request as the oplog holds it: JSON,
+    a variant as a one-key object) as replaying it would."""
+    if function == "remove-retry-policy" and len(request) == 1:
+        _remove(session, str(request[0]))
+    elif function == "set-retry-policy" and len(request) == 1:
+        value = dict(request[0])
+        value["predicate"] = {"nodes": _predicate_nodes(value["predicate"]["nodes"])}
+        value["policy"] = {"nodes": [_policy_node(n) for n in value["policy"]["nodes"]]}
+        _set(session, value)
+
+
+def _case(data: dict[str, Any]) -> Case:
+    ((name, payload),) = data.items()
+    return Case(name, payload)
+
+
+def _predicate_nodes(nodes: list[dict[str, Any]]) -> list[Case]:
+    out = []
+    for node in nodes:
+        case = _case(node)
+        body = case.value
+        if isinstance(body, dict) and "value" in body:
+            body = {**body, "value": _case(body["value"])}
+        if isinstance(body, dict) and "values" in body:
+            body = {**body, "values": [_case(v) for v in body["values"]]}
+        out.append(Case(case.name, body))
+    return out
+
+
+def _policy_node(node: dict[str, Any]) -> Case:
+    case = _case(node)
+    if case.name == "filtered-on" and isinstance(case.value, dict):
+        predicate = {"nodes": _predicate_nodes(case.value["predicate"]["nodes"])}
+        return Case(case.name, {**case.value, "predicate": predicate})
+    return case
 
 
 __all__ = ["FUNCS", "INTERFACE", "has_named_policies", "policies"]

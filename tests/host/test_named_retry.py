@@ -5,14 +5,17 @@ properties, stepped from the state the previous failed attempt recorded)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 
 from host.ids import AgentId
-from host.oplog import HostCall, InvocationFailed, Retried
+from host.oplog import HostCall, InvocationFailed, Retried, Snapshot
 from host.retry_policy import NamedPolicy
+from host.runtime import golem, golem_retry
+from host.runtime.session import Session
 from host.server.shapes import metadata
 from host.service import HostService
 from host.store.check import check_store
@@ -237,3 +240,28 @@ def test_a_policy_with_a_bad_index_fails_the_call(host: HostService, tmp_path: P
     inv = host.invoke(agent, "bad()")
     assert inv.state == "failed"
     assert "refers to node 9, but there are 2 nodes" in (inv.error or "")
+
+
+def test_a_snapshot_restores_the_named_policies(host: HostService, cid: str) -> None:
+    """Recovery from a snapshot does not replay the calls before it: the overlay comes from
+    the snapshot's host state, or, for a snapshot without one, from the recorded calls."""
+    agent, _ = host.create_agent(cid, "snap")
+    for call in ("set-0()", "set-2()", "set-4()", 'remove("strict")', 'remove("default")'):
+        _call(host, agent, call)
+    entries = host.store.read_oplog(agent)
+    calls = [e for e in entries if isinstance(e, HostCall)]
+    expected = {
+        "twice": POLICIES[0],
+        "http-5xx": POLICIES[2],
+        "strict": None,
+        "default": None,
+    }
+    rebuilt = Session(agent, host.store, [entries[0], *calls, Snapshot("AAAAAAAAAAA=", "")])
+    golem.restore_durable_state(rebuilt, len(calls) + 2)
+    assert golem_retry.mutations(rebuilt) == expected
+    assert [p.name for p in golem_retry.policies(rebuilt)] == ["http-5xx", "twice"]
+    # The snapshot entry's host state carries it as JSON.
+    state = golem.durable_state(rebuilt)
+    fresh = Session(agent, host.store, [entries[0]])
+    golem.apply_durable_state(fresh, json.loads(json.dumps(state)))
+    assert golem_retry.mutations(fresh) == expected
