@@ -132,7 +132,7 @@ def _predicate_nodes(nodes: list[dict[str, Any]]) -> list[Case]:
     out = []
     for node in nodes:
         case = _case(node)
-        body = case.value
+        body: Any = case.value
         if isinstance(body, dict) and "value" in body:
             body = {**body, "value": _case(body["value"])}
         if isinstance(body, dict) and "values" in body:
@@ -143,9 +143,10 @@ def _predicate_nodes(nodes: list[dict[str, Any]]) -> list[Case]:
 
 def _policy_node(node: dict[str, Any]) -> Case:
     case = _case(node)
-    if case.name == "filtered-on" and isinstance(case.value, dict):
-        predicate = {"nodes": _predicate_nodes(case.value["predicate"]["nodes"])}
-        return Case(case.name, {**case.value, "predicate": predicate})
+    body: Any = case.value
+    if case.name == "filtered-on" and isinstance(body, dict):
+        predicate: Any = {"nodes": _predicate_nodes(body["predicate"]["nodes"])}
+        return Case(case.name, {**body, "predicate": predicate})
     return case
 
 
