@@ -187,7 +187,10 @@ def _glob(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(c))
         i += 1
     out.extend(")" * depth)
-    return re.compile("".join(out), re.DOTALL)
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error:  # a class such as [z-a]: no match rather than a host error
+        return re.compile(r"(?!)")
 
 
 # -- policies -----------------------------------------------------------------------------

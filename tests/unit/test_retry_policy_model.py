@@ -110,6 +110,8 @@ def test_filtered_on_gives_up_when_the_predicate_does_not_hold() -> None:
         (("prop-in", "code", (502, 504)), False),
         (("prop-matches", "uri", "https://*.example.com/**"), True),
         (("prop-matches", "uri", "https://*.com/*"), False),  # * does not cross a /
+        (("prop-matches", "uri", "https://{api,www}.example.?om/v[0-9]/*"), True),
+        (("prop-matches", "uri", "[z-a]*"), False),  # a bad class matches nothing
         (("prop-starts-with", "uri", "https://api."), True),
         (("prop-contains", "uri", "example"), True),
         (("prop-contains", "code", "50"), True),  # an integer is matched as its text
