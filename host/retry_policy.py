@@ -82,12 +82,14 @@ def _compare(actual: Value, expected: Value, name: str) -> int:
     right: Any = expected
     if a != e:
         if (a, e) == ("text", "integer"):
-            try:
-                left = int(str(actual), 10)
-            except ValueError:
+            # Rust's i64 parse: an optional sign and digits, no blanks or underscores.
+            if not re.fullmatch(r"[+-]?[0-9]+", str(actual)) or not (
+                -(2**63) <= int(str(actual)) < 2**63
+            ):
                 raise EvaluationError(
                     f"Cannot coerce property {name!r} value {actual!r} to integer"
-                ) from None
+                )
+            left = int(str(actual))
         elif (a, e) == ("integer", "text"):
             left = str(actual)
         else:

@@ -137,11 +137,12 @@ def test_predicates(predicate: rp.Tree, expected: bool) -> None:
         ("prop-eq", "flag", 1),  # boolean vs integer
         ("prop-contains", "flag", "t"),  # a boolean is not text
         ("prop-in", "name", (1, 2)),
+        ("prop-eq", "spaced", 1),  # " 1" is not an i64 for Rust's parse
     ],
 )
 def test_predicate_errors(predicate: rp.Tree) -> None:
     with pytest.raises(rp.EvaluationError):
-        rp.matches(predicate, {"name": "abc", "flag": True})
+        rp.matches(predicate, {"name": "abc", "flag": True, "spaced": " 1"})
 
 
 def test_resolve_takes_the_highest_priority_match() -> None:
