@@ -116,11 +116,15 @@ class InvocationFinished:
 
 @dataclass(frozen=True)
 class InvocationFailed:
-    """The invocation trapped or the host refused it; the agent is failed."""
+    """The invocation trapped or the host refused it; the agent is failed (or, followed by
+    Retried, the attempt is retried). ``retry_state`` is the state of the named retry
+    policy (golem:api/retry@1.5.0) that decided the retry, as Golem's Error entry keeps its
+    retry-policy-state: the next attempt's failure steps on from it, in any process."""
 
     invocation_id: str
     error: str
     timestamp: int = field(default_factory=now_ns)
+    retry_state: Any = None
 
 
 @dataclass(frozen=True)

@@ -378,6 +378,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
             on_promise_completed=self._woken,
         )
         session.limits = self.limits_for(agent)
+        session.default_retry_policy = self.default_retry_policy
         session.secrets = self.secrets
         session.webhook_url = self.webhook_url
         session.agent_calls = self.agent_calls

@@ -14,7 +14,7 @@ from typing import Any
 from host.errors import HostError, PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import ChangePersistenceLevel, HostCall, Jump, PromiseCreated
-from host.runtime import golem_workers
+from host.runtime import golem_retry, golem_workers
 from host.runtime import pollables as pl
 from host.runtime import promise_payloads as pp
 from host.runtime.failures import DEFAULT_RETRY_POLICY
@@ -336,6 +336,9 @@ def durable_state(session: Session) -> dict[str, Any]:
     policy = session.state.get("retry-policy")
     if isinstance(policy, dict):
         state["retry-policy"] = to_json(policy, _policy_type(policy))
+    named = golem_retry.to_state(session)
+    if named is not None:
+        state["retry-policies"] = named
     return state
 
 
@@ -347,14 +350,16 @@ def apply_durable_state(session: Session, state: dict[str, Any]) -> None:
     policy = state.get("retry-policy")
     if isinstance(policy, dict):
         session.state["retry-policy"] = from_json(policy, _policy_type(policy), compact_bytes=True)
+    golem_retry.from_state(session, state.get("retry-policies"))
 
 
 def restore_durable_state(session: Session, upto: int) -> None:
     """Rebuild what the guest set through golem:api/host before oplog index ``upto`` (a
     snapshot the replay starts after): the retry policy, the idempotence mode and the
-    persistence level. A snapshot holds the guest's memory, not the host's side of these,
-    and the replay no longer visits the entries that set them, so they are read from those
-    entries here, the last non-deleted one of each kind winning, as replaying them would."""
+    persistence level, and the named retry policies of golem:api/retry@1.5.0. A snapshot
+    holds the guest's memory, not the host's side of these, and the replay no longer
+    visits the entries that set them, so they are read from those entries here, the last
+    non-deleted one of each kind winning, as replaying them would."""
     deleted = [(e.start, e.end) for e in session.entries if isinstance(e, Jump)]
     for index, entry in enumerate(session.entries[:upto], start=1):
         if any(start <= index <= end for start, end in deleted):
@@ -363,6 +368,10 @@ def restore_durable_state(session: Session, upto: int) -> None:
             session.persistence_level = entry.level
         elif isinstance(entry, HostCall) and entry.function.startswith(f"{INTERFACE}@"):
             _restore_call(session, entry)
+        elif isinstance(entry, HostCall) and entry.function.startswith(golem_retry.INTERFACE):
+            golem_retry.restore_call(
+                session, entry.function.rpartition(".")[2], list(entry.request)
+            )
 
 
 def _restore_call(session: Session, entry: HostCall) -> None:

@@ -12,6 +12,8 @@ and golem-ts compile, unmodified", item 1). Served for real:
 * ``golem:core/types@1.5.0``: ``parse-uuid``, ``uuid-to-string``;
 * ``golem:api/oplog@1.5.0``: ``get-oplog`` and ``search-oplog``, an oplog as Golem's
   public entries (host/runtime/golem_oplog.py);
+* ``golem:api/retry@1.5.0``: the named retry policies (host/runtime/golem_retry.py),
+  which decide a trap's retries (host/runtime/run_failures.py);
 * ``wasi:logging/logging``: ``log`` writes a line to the agent's stderr, recorded in the
   oplog like any stdout/stderr write (so replay does not write it twice);
 * ``wasi:config/store``: the agent's config values given at creation, by dotted key (a
@@ -129,6 +131,11 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
             return factory(sig)
     elif interface == "golem:core/types@1.5.0" and func in CORE_FUNCS:
         return CORE_FUNCS[func]
+    elif interface == "golem:api/retry@1.5.0":
+        from host.runtime import golem_retry
+
+        if func in golem_retry.FUNCS:
+            return golem_retry.FUNCS[func]
     elif base in ANY_VERSION:
         spec = BY_BASE.get(f"{base}.{func}")
         if spec is not None:

@@ -20,7 +20,7 @@ from host.errors import Divergence, HostError, LeaseLost
 from host.ids import AgentId
 from host.oplog import Entry, InvocationFailed, InvocationStarted, Retried, Suspended
 from host.replay import Restart
-from host.runtime import agent_rpc
+from host.runtime import agent_rpc, golem_retry, named_retry
 from host.runtime.failures import (
     is_infrastructure_error,
     is_limit,
@@ -158,19 +158,32 @@ class FailureHandling:
 
     def _retry_later(self, session: Session, started: InvocationStarted, message: str) -> bool:
         """Schedule an automatic retry of the trapped invocation if the agent's retry policy
-        (session state, set by set-retry-policy; Golem's default otherwise) allows another
-        attempt. False if it does not: the invocation fails."""
+        allows another attempt: its named policies (golem:api/retry@1.5.0) once it set or
+        removed one (host/runtime/named_retry.py), else the policy set-retry-policy set
+        (session state), else the host's or Golem's default. False if it does not: the
+        invocation fails."""
         session.skip_markers()  # an earlier failed attempt of this invocation
         if session.replaying:
             return False
         agent = session.agent
         attempt = self.store.get_agent(agent).retry_count + 1
-        delay = retry_delay_ns(
-            session.state.get("retry-policy", self.default_retry_policy), attempt
-        )
+        legacy = session.state.get("retry-policy", self.default_retry_policy)
+        state = None
+        if golem_retry.has_named_policies(session):
+            props = named_retry.trap_properties(
+                named_retry.trap_type(message), started.function, agent.name, session.idempotent
+            )
+            failures = named_retry.previous_failures(session.entries, started.invocation_id)
+            decision = named_retry.decide(
+                golem_retry.policies(session), props, failures, legacy, attempt
+            )
+            delay, state = decision.delay_ns, decision.state
+        else:
+            delay = retry_delay_ns(legacy, attempt)
         if delay is None:
             return False
-        failed = InvocationFailed(started.invocation_id, self._with_stderr(session, message))
+        error = self._with_stderr(session, message)
+        failed = InvocationFailed(started.invocation_id, error, retry_state=state)
         first, pending = session.pending()
         self._stderr_tails[agent] = bytes(session.stderr_tail)
         self.store.retry_later(agent, pending, first, failed, steady_ns() + delay)

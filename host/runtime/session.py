@@ -135,6 +135,9 @@ class Session(Replay):
         self.last_monotonic = 0  # the agent's monotonic floor (host/runtime/pollables.py)
         self.monotonic_base: tuple[int, int] | None = None  # (host ns, agent ns), live
         self.state: dict[str, Any] = {}
+        # The host's default golem:api/host retry-policy fields (None: Golem's): what
+        # golem:api/retry@1.5.0's catch-all ``default`` named policy is built from.
+        self.default_retry_policy: dict[str, object] | None = None
         self.raised: Exception | None = None  # what the last failed host call raised
         # The running invocation's wall-clock deadline (time.monotonic_ns) and the bytes it
         # wrote to stdout and stderr; set by start_invocation_clock. The epoch deadline only

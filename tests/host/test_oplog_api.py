@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import wasmtime
@@ -198,8 +198,8 @@ def _pages(host: HostService, agent: AgentId, call: str) -> list[list[Any]]:
     if call.startswith("search-pages"):
         ty = ListT(ListT(TupleT((U64, entry_type()))))
     value = parse_value(_done(host, agent, call), ty)
-    assert isinstance(value, list)
-    return value
+    assert isinstance(value, list) and all(isinstance(page, list) for page in value)
+    return cast(list[list[Any]], value)
 
 
 def _cases(page: list[Any]) -> list[str]:
@@ -329,4 +329,4 @@ def test_enrich_answers_an_error(host: HostService) -> None:
     spec = golem_oplog.FUNCS["enrich-oplog-entries"](sigs()[NEXT])
     answer = spec.impl(Session(AGENT, host.store, []), None, None, [], 0)
     assert isinstance(answer, Case) and answer.name == "err"
-    assert "oplog processor" in answer.value
+    assert isinstance(answer.value, str) and "oplog processor" in answer.value
