@@ -545,6 +545,8 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
             self._fail(agent, session, started, f"recorded parameters do not decode: {bad}")
             return Step.STOP
         session.current_function = started.function
+        session.invocation_id = started.invocation_id
+        session.invocation_started_ns = started.timestamp
         arm(wstore, session.limits)
         session.start_invocation_clock()
         watch = watch_of(wstore)

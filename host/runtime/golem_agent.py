@@ -127,6 +127,18 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
             return factory(sig)
     elif interface == "golem:core/types@1.5.0" and func in CORE_FUNCS:
         return CORE_FUNCS[func]
+    elif interface == "golem:durability/durability@1.5.0":
+        from host.runtime import durability
+
+        found_durable = durability.provided(func, sig)
+        if found_durable is not None:
+            return found_durable
+    elif interface == "golem:api/context@1.5.0":
+        from host.runtime import context
+
+        found_context = context.provided(func, sig)
+        if found_context is not None:
+            return found_context
     elif base in ANY_VERSION:
         spec = BY_BASE.get(f"{base}.{func}")
         if spec is not None:
