@@ -13,7 +13,11 @@ and golem-ts compile, unmodified", item 1). Served for real:
 * ``wasi:logging/logging``: ``log`` writes a line to the agent's stderr, recorded in the
   oplog like any stdout/stderr write (so replay does not write it twice);
 * ``wasi:config/store``: the agent's config values given at creation, by dotted key (a
-  string value as itself, others as JSON text), as ``get-config-value`` reads them.
+  string value as itself, others as JSON text), as ``get-config-value`` reads them;
+* ``golem:durability/durability@1.5.0``: a guest's own durable functions
+  (:mod:`host.runtime.durability`);
+* ``golem:api/context@1.5.0``: spans and the invocation context
+  (:mod:`host.runtime.context`).
 """
 
 from __future__ import annotations
