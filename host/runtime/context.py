@@ -116,7 +116,8 @@ def _start_span(session: Session, name: str) -> SpanHandle:
         span = Span(entry.span_id, parent, entry.timestamp)
     else:
         entry = StartSpan(secrets.token_hex(8), parent.span_id, attributes)
-        session.record(entry)
+        if not session.scratch:  # reading a component's definition records nothing
+            session.record(entry)
         span = Span(entry.span_id, parent, entry.timestamp)
     span.attributes.update(attributes)
     trace.current = span
@@ -131,7 +132,7 @@ def _set_attribute(session: Session, span: Span, key: str, value: str) -> None:
         entry = session._take(SetSpanAttribute, f"span.set-attribute({key!r})")
         if (entry.span_id, entry.key, entry.value) != (span.span_id, key, value):
             raise _diverged(session, entry, f"span {span.span_id} set-attribute({key!r})")
-    else:
+    elif not session.scratch:
         session.record(SetSpanAttribute(span.span_id, key, value))
     span.attributes[key] = value
 
@@ -149,7 +150,7 @@ def _finish(session: Session, span: Span) -> None:
         entry = session._take(FinishSpan, f"span {span.span_id} finish")
         if entry.span_id != span.span_id:
             raise _diverged(session, entry, f"span {span.span_id} finish")
-    else:
+    elif not session.scratch:
         session.record(FinishSpan(span.span_id))
     span.finished = True
     trace = trace_of(session)

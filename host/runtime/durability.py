@@ -26,7 +26,8 @@ doing the work again; ``end-durable-function`` closes the bracket. Golem's seman
   under persist-nothing.
 
 Every function is PURE for :func:`host.replay.host_call`: each moves the cursor itself,
-as the atomic-region controls do.
+as the atomic-region controls do. A scratch session (the host reading a component's
+definition, no agent) records and commits nothing: a durable function there just runs.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def _bracketed(session: Session, function_type: Case) -> bool:
 
 def _begin(session: Session, function_type: Case) -> int:
     session.skip_markers()
-    if not _bracketed(session, function_type):
+    if session.scratch or not _bracketed(session, function_type):
         # The oplog index reached: the last entry written, or the last one replayed.
         return session.cursor if session.replaying else session.next_index - 1
     name = f"{INTERFACE}.begin-durable-function({function_type.name})"
@@ -91,6 +92,8 @@ def _begin(session: Session, function_type: Case) -> int:
 
 
 def _end(session: Session, function_type: Case, begin: int, forced_commit: bool) -> None:
+    if session.scratch:
+        return  # reading the component's definition: nothing is recorded, nothing committed
     session.skip_markers()
     if _bracketed(session, function_type):
         if session.replaying:
@@ -120,7 +123,7 @@ def _persist(sig: FuncSig) -> HostFunc:
     fty = sig.params[3][1]
 
     def persist(session: Session, name: str, request: Any, response: Any, ftype: Case) -> None:
-        if session.persistence_level == PERSIST_NOTHING:
+        if session.persistence_level == PERSIST_NOTHING or session.scratch:
             return
         session.skip_markers()
         if session.replaying:

@@ -204,3 +204,14 @@ def test_unfinished_non_idempotent_remote_write_is_not_retried(data_dir: Path) -
     begins = [e for e in host.store.read_oplog(agent) if isinstance(e, BeginRemoteWrite)]
     assert len(begins) == 1  # committed before the effect, and not begun again
     host.close()
+
+
+def test_a_scratch_instance_records_and_commits_nothing(data_dir: Path) -> None:
+    # The host reads a component's definition on a throwaway instance that is no agent:
+    # a durable function there runs live, and its forced commit writes no oplog anywhere.
+    host = _service(data_dir)
+    record = host.store.get_component("dfn")
+    assert host.call_scratch(record, "durable-forced") == 1
+    assert host.call_scratch(record, "durable-forced") == 1  # a fresh instance each time
+    assert host.store.list_agents() == []
+    host.close()

@@ -342,6 +342,7 @@ EXPECTED["durable-fn-1.5.0"] = (
     {
         "begin-and-trap",
         "durable",
+        "durable-forced",
         "forward",
         "lazy",
         "misread",
@@ -424,6 +425,7 @@ PARAMS = {
     "fork-unpersisted": [],
     "durable": ["input", "ftype", "forced", "trap-if-live", "wait"],
     "begin-and-trap": ["ftype"],
+    "durable-forced": [],
     "misread": [],
     "read-now": [],
     "state": [],
