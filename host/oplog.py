@@ -70,6 +70,9 @@ class InvocationStarted:
     params: tuple[str, ...]  # WAVE text, one per parameter
     idempotency_key: str | None = None
     timestamp: int = field(default_factory=now_ns)
+    # The W3C traceparent the request carried: the invocation's trace id is its trace id
+    # (golem:api/context, host/runtime/context.py). None: none came, the id is derived.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)

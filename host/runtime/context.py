@@ -23,6 +23,7 @@ default, as in Golem) and answers the previous setting.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -73,15 +74,37 @@ class ContextHandle:
     span: Span
 
 
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str] | None:
+    """(trace id, parent span id) of a W3C ``traceparent`` header (version 00), or None
+    for none or an invalid one (which W3C trace context says to ignore)."""
+    found = _TRACEPARENT.match((value or "").strip().lower())
+    if found is None or set(found[1]) == {"0"} or set(found[2]) == {"0"}:
+        return None
+    return found[1], found[2]
+
+
 def trace_of(session: Session) -> Trace:
-    """The running invocation's context (made on first use in each invocation)."""
+    """The running invocation's context (made on first use in each invocation). Its
+    trace id is the one of the traceparent its request carried (the caller's span the
+    root span's parent), else the invocation id's digits."""
     invocation = session.invocation_id or ""
     trace: Trace | None = session.trace
     if trace is None or trace.invocation_id != invocation:
-        digits = invocation.replace("-", "").lower()
-        trace_id = digits if len(digits) == 32 else hashlib.sha256(digits.encode()).hexdigest()[:32]
+        start = session.invocation_started_ns or time.time_ns()
         span_id = hashlib.sha256(f"span:{invocation}".encode()).hexdigest()[:16]
-        root = Span(span_id, None, session.invocation_started_ns or time.time_ns())
+        incoming = parse_traceparent(session.invocation_traceparent)
+        if incoming is not None:
+            trace_id, caller = incoming
+            root = Span(span_id, Span(caller, None, start), start)
+        else:
+            digits = invocation.replace("-", "").lower()
+            trace_id = (
+                digits if len(digits) == 32 else hashlib.sha256(digits.encode()).hexdigest()[:32]
+            )
+            root = Span(span_id, None, start)
         trace = Trace(invocation, trace_id, root, root)
         session.trace = trace
     return trace

@@ -140,6 +140,7 @@ class Session(Replay):
         # root span are functions of them (host/runtime/context.py), made on first use.
         self.invocation_id: str | None = None
         self.invocation_started_ns: int | None = None
+        self.invocation_traceparent: str | None = None  # the W3C one its request carried
         self.trace: Any = None
         # allow-forwarding-trace-context-headers: outgoing HTTP carries a traceparent.
         self.forward_trace_headers = True

@@ -164,6 +164,7 @@ def dry_replay(executor: Executor, agent: AgentId, hash: str, entries: list[Entr
             session.start_invocation_clock()
             session.invocation_id = started.invocation_id
             session.invocation_started_ns = started.timestamp
+            session.invocation_traceparent = started.traceparent
             try:
                 result = call_export(session.exported, wstore, instance, export, values, get_func)
             except Exception as exc:

@@ -7,10 +7,12 @@ a restart."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
+from typing import Any
 
 from host.ids import AgentId, PromiseId
-from host.oplog import FinishSpan, SetSpanAttribute, StartSpan
+from host.oplog import FinishSpan, InvocationStarted, SetSpanAttribute, StartSpan
 from host.service import HostService
 from host.values import parse_value
 from host.values.types import ListT, Prim
@@ -19,8 +21,8 @@ from tests.fixtures.build import build_fixture
 STRINGS = ListT(Prim("string"))
 
 
-def _service(data_dir: Path) -> HostService:
-    service = HostService(data_dir)
+def _service(data_dir: Path, **kwargs: Any) -> HostService:
+    service = HostService(data_dir, **kwargs)
     service.add_component(build_fixture("durable-fn-1.5.0"), name="dfn")
     return service
 
@@ -91,3 +93,42 @@ def test_span_ids_survive_a_suspension_and_a_restart(tmp_path: Path) -> None:
     assert third.invoke(agent, "forward(true)").result == "false"
     assert third.store.get_agent(agent).status == "idle"
     third.close()
+
+
+def test_a_rest_traceparent_is_the_invocations_trace(tmp_path: Path) -> None:
+    # FastAPI's TestClient over the real app: the W3C traceparent of the invoke request
+    # gives the invocation its trace id, and the caller's span is the root span's parent;
+    # it is kept with the invocation, so a replay (a new service) sees the same.
+    from fastapi.testclient import TestClient
+
+    from host.runtime.scheduler import PoolScheduler
+    from host.server import create_app
+
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    header = f"00-{trace}-00f067aa0ba902b7-01"
+    service = _service(tmp_path / "store", scheduler=PoolScheduler(workers=1))
+    cid = service.store.get_component("dfn").id
+    url = f"/v1/components/{cid}/workers/rest/invoke-and-await"
+    with TestClient(create_app(service)) as client:
+        answer = client.post(
+            url, params={"function": "spans"}, json={"params": [False]},
+            headers={"traceparent": header},
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        values = answer.json()["result"]
+        assert values[0] == trace
+        assert values[-2] == f"00-{trace}-{values[2]}-00"  # the inner span's traceparent
+        # An invalid one is ignored (W3C trace context): the trace id is derived again.
+        bad = client.post(
+            url, params={"function": "spans"}, json={"params": [False]},
+            headers={"traceparent": "00-zz-00f067aa0ba902b7-01"},
+        )  # fmt: skip
+        assert bad.status_code == 200 and bad.json()["result"][0] != trace
+    agent = AgentId(uuid.UUID(cid), "rest")
+    started = [e for e in service.store.read_oplog(agent) if isinstance(e, InvocationStarted)]
+    assert [s.traceparent for s in started] == [header, None]
+    service.close()
+    again = _service(tmp_path / "store")  # replays both: recorded results must match
+    assert again.invoke(agent, "forward(true)").result == "true"
+    assert again.store.get_agent(agent).status == "idle"
+    again.close()
