@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,10 @@ def _strings(text: str | None) -> list[str]:
     assert text is not None
     value = parse_value(text, STRINGS)
     assert isinstance(value, list)
-    return value
+    return [str(v) for v in value]
 
 
-def _check(values: list[str], invocation_id: str, log: list[object]) -> None:
+def _check(values: list[str], invocation_id: str, log: Sequence[object]) -> None:
     trace_id, root, inner, outer, k, only, *chain, parent_header, after = values
     # The trace id is the invocation id's digits, the root span a function of it.
     assert trace_id == invocation_id.replace("-", "")
