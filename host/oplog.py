@@ -70,6 +70,9 @@ class InvocationStarted:
     params: tuple[str, ...]  # WAVE text, one per parameter
     idempotency_key: str | None = None
     timestamp: int = field(default_factory=now_ns)
+    # The W3C traceparent the request carried: the invocation's trace id is its trace id
+    # (golem:api/context, host/runtime/context.py). None: none came, the id is derived.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,51 @@ class FailedUpdate:
     timestamp: int = field(default_factory=now_ns)
 
 
+@dataclass(frozen=True)
+class DurableFunctionCall:
+    """golem:durability ``persist-durable-function-invocation``: a guest-wrapped side
+    effect (``function``, e.g. ``my-api::fetch``) with its request and response, each a
+    ``value-and-type`` as the guest gave it (JSON of golem:core's record, which describes
+    itself), and its ``durable-function-type`` (JSON). Golem writes a HostCall with a
+    custom function name; replay hands this back to
+    ``read-persisted-durable-function-invocation``."""
+
+    function: str
+    request: JsonValue
+    response: JsonValue
+    function_type: JsonValue
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class StartSpan:
+    """golem:api/context ``start-span``: span ``span_id`` (16 hex digits) began under
+    ``parent``, with its initial attributes (``name``). Replay takes the id from here."""
+
+    span_id: str
+    parent: str
+    attributes: tuple[tuple[str, str], ...]
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class SetSpanAttribute:
+    """``span.set-attribute`` (and each attribute of ``set-attributes``)."""
+
+    span_id: str
+    key: str
+    value: str
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class FinishSpan:
+    """``span.finish`` (or the span's drop, if not finished before)."""
+
+    span_id: str
+    timestamp: int = field(default_factory=now_ns)
+
+
 Entry = (
     AgentCreated
     | InvocationStarted
@@ -265,6 +313,10 @@ Entry = (
     | PendingUpdate
     | SuccessfulUpdate
     | FailedUpdate
+    | DurableFunctionCall
+    | StartSpan
+    | SetSpanAttribute
+    | FinishSpan
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -286,6 +338,10 @@ _TYPES: dict[str, type[Any]] = {
     "pending-update": PendingUpdate,
     "successful-update": SuccessfulUpdate,
     "failed-update": FailedUpdate,
+    "durable-function-call": DurableFunctionCall,
+    "start-span": StartSpan,
+    "set-span-attribute": SetSpanAttribute,
+    "finish-span": FinishSpan,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 
@@ -377,6 +433,15 @@ def describe(entry: Entry) -> str:
         return f"updated to version {entry.target_version} ({how})"
     if isinstance(entry, FailedUpdate):
         return f"update to version {entry.target_version} failed: {entry.details}"
+    if isinstance(entry, DurableFunctionCall):
+        resp = json.dumps(entry.response, default=_show_bytes)
+        return f"durable function {entry.function} -> {_clip(resp)}"
+    if isinstance(entry, StartSpan):
+        return f"start span {entry.span_id} (parent {entry.parent})"
+    if isinstance(entry, SetSpanAttribute):
+        return f"span {entry.span_id} attribute {entry.key} = {entry.value!r}"
+    if isinstance(entry, FinishSpan):
+        return f"finish span {entry.span_id}"
     return f"failed: {entry.error}"
 
 

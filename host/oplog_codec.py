@@ -64,7 +64,7 @@ def _tuplify(value: Any) -> Any:
 
 
 # Entry fields added after entries of their type were stored (each its type's last field).
-OMITTED_WHEN_DEFAULT = frozenset({"config", "host_state", "retry_state"})
+OMITTED_WHEN_DEFAULT = frozenset({"config", "host_state", "retry_state", "traceparent"})
 
 
 class _Codec:

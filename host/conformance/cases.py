@@ -62,6 +62,10 @@ OPLOG_KINDS = (
     "pending-update",
     "successful-update",
     "failed-update",
+    # golem:api/context spans, as Golem's oplog names them.
+    "start-span",
+    "set-span-attribute",
+    "finish-span",
 )
 UPDATE_MODES = ("automatic", "snapshot", "none")
 WAIT_EXPECTS = ("suspended", "queued", "running", "nowait")

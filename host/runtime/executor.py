@@ -486,7 +486,11 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
                     session.update_pending = True
                     continue
                 started = InvocationStarted(
-                    inv.invocation_id, inv.function, inv.params, inv.idempotency_key
+                    inv.invocation_id,
+                    inv.function,
+                    inv.params,
+                    inv.idempotency_key,
+                    traceparent=inv.traceparent,
                 )
                 # No lease write per invocation: start_invocation checks the fencing token
                 # in its own transaction (a lease lost, or this process evicted as
@@ -546,6 +550,9 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
             self._fail(agent, session, started, f"recorded parameters do not decode: {bad}")
             return Step.STOP
         session.current_function = started.function
+        session.invocation_id = started.invocation_id
+        session.invocation_started_ns = started.timestamp
+        session.invocation_traceparent = started.traceparent
         arm(wstore, session.limits)
         session.start_invocation_clock()
         watch = watch_of(wstore)

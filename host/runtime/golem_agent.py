@@ -17,7 +17,11 @@ and golem-ts compile, unmodified", item 1). Served for real:
 * ``wasi:logging/logging``: ``log`` writes a line to the agent's stderr, recorded in the
   oplog like any stdout/stderr write (so replay does not write it twice);
 * ``wasi:config/store``: the agent's config values given at creation, by dotted key (a
-  string value as itself, others as JSON text), as ``get-config-value`` reads them.
+  string value as itself, others as JSON text), as ``get-config-value`` reads them;
+* ``golem:durability/durability@1.5.0``: a guest's own durable functions
+  (:mod:`host.runtime.durability`);
+* ``golem:api/context@1.5.0``: spans and the invocation context
+  (:mod:`host.runtime.context`).
 """
 
 from __future__ import annotations
@@ -136,6 +140,18 @@ def provided(interface: str, func: str, sig: FuncSig) -> HostFunc:
 
         if func in golem_retry.FUNCS:
             return golem_retry.FUNCS[func]
+    elif interface == "golem:durability/durability@1.5.0":
+        from host.runtime import durability
+
+        found_durable = durability.provided(func, sig)
+        if found_durable is not None:
+            return found_durable
+    elif interface == "golem:api/context@1.5.0":
+        from host.runtime import context
+
+        found_context = context.provided(func, sig)
+        if found_context is not None:
+            return found_context
     elif base in ANY_VERSION:
         spec = BY_BASE.get(f"{base}.{func}")
         if spec is not None:

@@ -98,9 +98,19 @@ def _refusal(name: str) -> HostFunc:
 def _drop(store: Any, rep: int) -> None:
     # Destructors also run when a dropped store is collected, outside any session.
     try:
-        current_session().resources.remove(rep)
+        session = current_session()
     except RuntimeError:
-        pass
+        return
+    obj = session.resources.pop(rep)
+    # A resource whose drop means something (an unfinished golem:api/context span is
+    # finished, and recorded so): a failure fails the invocation like a host call's.
+    on_drop = getattr(obj, "on_drop", None)
+    if on_drop is not None:
+        try:
+            on_drop(session)
+        except Exception as exc:
+            session.raised = exc
+            raise wasmtime.WasmtimeError(f"dropping {type(obj).__name__} raised {exc!r}") from None
 
 
 def build_linker(engine: wasmtime.Engine, component: wc.Component) -> wc.Linker:

@@ -90,6 +90,10 @@ class ResourceTable:
     def remove(self, rep: int) -> None:
         self._objects.pop(rep, None)
 
+    def pop(self, rep: int) -> Any:
+        """Remove ``rep``, answering its object (None if there is none)."""
+        return self._objects.pop(rep, None)
+
     def __len__(self) -> int:
         return len(self._objects)
 
@@ -132,6 +136,14 @@ class Session(Replay):
         )
         self.on_promise_completed = on_promise_completed
         self.current_function: str | None = None
+        # The running invocation (its id and start time): golem:api/context's trace id and
+        # root span are functions of them (host/runtime/context.py), made on first use.
+        self.invocation_id: str | None = None
+        self.invocation_started_ns: int | None = None
+        self.invocation_traceparent: str | None = None  # the W3C one its request carried
+        self.trace: Any = None
+        # allow-forwarding-trace-context-headers: outgoing HTTP carries a traceparent.
+        self.forward_trace_headers = True
         self.last_monotonic = 0  # the agent's monotonic floor (host/runtime/pollables.py)
         self.monotonic_base: tuple[int, int] | None = None  # (host ns, agent ns), live
         self.state: dict[str, Any] = {}

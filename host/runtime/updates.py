@@ -162,6 +162,9 @@ def dry_replay(executor: Executor, agent: AgentId, hash: str, entries: list[Entr
                 for p, t in zip(started.params, export.sig.param_types, strict=True)
             ]
             session.start_invocation_clock()
+            session.invocation_id = started.invocation_id
+            session.invocation_started_ns = started.timestamp
+            session.invocation_traceparent = started.traceparent
             try:
                 result = call_export(session.exported, wstore, instance, export, values, get_func)
             except Exception as exc:

@@ -61,6 +61,7 @@ from typing import Any
 from host.errors import Divergence
 from host.oplog import HostCall
 from host.oplog_codec import BYTES_KEY, entry_size
+from host.runtime import context
 from host.runtime import pollables as pl
 from host.runtime.http_objects import (
     BodyInputStream,
@@ -457,6 +458,13 @@ def _exchange(
     headers = list(req.headers.entries)
     if not any(k == IDEMPOTENCY_HEADER for k, _ in headers):
         headers.append((IDEMPOTENCY_HEADER, key.encode()))
+    # The invocation's trace context (golem:api/context), replacing the guest's own, as
+    # Golem forwards it unless the guest called allow-forwarding-trace-context-headers(false).
+    forwarded = context.forwarded_headers(session)
+    if forwarded:
+        names = {name for name, _ in forwarded}
+        headers = [(k, v) for k, v in headers if k.lower() not in names]
+        headers.extend((name, value.encode()) for name, value in forwarded)
     body = bytes(req.body.data) if req.body is not None else None
     described = {
         "method": _method_name(req),

@@ -129,6 +129,7 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
     async def invoke_agent(
         body: AgentInvocationRequest,
         idempotency_key: Annotated[str | None, Header()] = None,
+        traceparent: Annotated[str | None, Header()] = None,
     ) -> Any:
         due_at_ns = None
         if body.scheduleAt is not None:
@@ -151,7 +152,9 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
             if due_at_ns is not None:  # queued by the scheduler at that time
                 call = service.ephemeral_call(call, key)
                 return record, service.schedule_at(call, due_at_ns, key).callee, None
-            invocation = service.submit(call, key)  # an ephemeral type's: a fresh agent
+            # An ephemeral type's: a fresh agent. The request's W3C trace context is the
+            # invocation's (golem:api/context).
+            invocation = service.submit(call, key, traceparent)
             return record, invocation.agent, invocation.invocation_id
 
         record, agent, invocation_id = await in_thread(submit)

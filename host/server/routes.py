@@ -214,9 +214,10 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         function: str | None,
         body: InvokeRequest | None,
         key: str | None,
+        traceparent: str | None = None,
     ) -> str:
         call = prepare(component_id, worker_name, function, body or InvokeRequest())
-        return service.submit(call, key).invocation_id
+        return service.submit(call, key, traceparent).invocation_id
 
     @app.post(WORKERS + "/{worker_name}/invoke", status_code=202, tags=["invocations"])
     def invoke(
@@ -225,8 +226,12 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         function: Annotated[str | None, Query(min_length=1)] = None,
         body: Annotated[InvokeRequest | None, Body()] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
+        traceparent: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        return {"invocationId": enqueue(component_id, worker_name, function, body, idempotency_key)}
+        invocation_id = enqueue(
+            component_id, worker_name, function, body, idempotency_key, traceparent
+        )
+        return {"invocationId": invocation_id}
 
     @app.post(WORKERS + "/{worker_name}/invoke-and-await", tags=["invocations"])
     async def invoke_and_await(
@@ -237,9 +242,10 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         idempotency_key: Annotated[str | None, Header()] = None,
         timeout: Annotated[float | None, Query(gt=0, le=3600)] = None,
         until_suspended: Annotated[bool, Query(alias="untilSuspended")] = False,
+        traceparent: Annotated[str | None, Header()] = None,
     ) -> Any:
         invocation_id = await in_thread(
-            lambda: enqueue(component_id, worker_name, function, body, idempotency_key)
+            lambda: enqueue(component_id, worker_name, function, body, idempotency_key, traceparent)
         )
         view = await service.wait_async(invocation_id, timeout or await_timeout, until_suspended)
         return invocation_response(view, component_id, worker_name)

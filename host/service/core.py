@@ -389,7 +389,9 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         _, exists = self._target(agent)
         return Call(agent, export, convert.params_from_values(export.sig, values), exists)
 
-    def submit(self, call: Call, idempotency_key: str | None = None) -> InvocationRecord:
+    def submit(
+        self, call: Call, idempotency_key: str | None = None, traceparent: str | None = None
+    ) -> InvocationRecord:
         """Queue the call (creating its agent on first use) and let it run: inline, this
         returns once the agent comes to rest; on a pool, at once. Returns the invocation
         as it is then."""
@@ -403,7 +405,12 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
             raise AgentFailed(str(call.agent), agent.last_error)
         self.refuse_second_initialize(call.agent, export.name, idempotency_key)
         invocation = self.store.enqueue(
-            call.agent, str(uuid.uuid4()), export.name, call.params, idempotency_key
+            call.agent,
+            str(uuid.uuid4()),
+            export.name,
+            call.params,
+            idempotency_key,
+            _valid_traceparent(traceparent),
         )
         if invocation.state not in (DONE, ERRORED):
             self.scheduler.settle(call.agent)
@@ -551,3 +558,13 @@ def _name(name: str) -> str:
 
 def _now_ns() -> int:
     return steady_ns()
+
+
+def _valid_traceparent(value: str | None) -> str | None:
+    """A W3C traceparent to keep with the invocation (lower case), or None for none or an
+    invalid one, which W3C trace context says to ignore."""
+    from host.runtime.context import parse_traceparent
+
+    if value is None or parse_traceparent(value) is None:
+        return None
+    return value.strip().lower()

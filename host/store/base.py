@@ -125,6 +125,8 @@ class InvocationRecord:
     result: str | None
     error: str | None
     created_at: int
+    # The W3C traceparent its request carried (host/runtime/context.py); None: none.
+    traceparent: str | None = None
 
 
 class Store(ScheduleStore, abc.ABC):
@@ -476,8 +478,10 @@ class Store(ScheduleStore, abc.ABC):
         function: str,
         params: Sequence[str],
         idempotency_key: str | None,
+        traceparent: str | None = None,
     ) -> InvocationRecord:
-        """Queue an invocation; with an idempotency key already used, return that one."""
+        """Queue an invocation; with an idempotency key already used, return that one.
+        ``traceparent``: the W3C trace context its request carried, kept with it."""
 
     @abc.abstractmethod
     def get_invocation(self, invocation_id: str) -> InvocationRecord: ...

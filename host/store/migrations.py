@@ -166,4 +166,9 @@ MIGRATIONS: dict[int, list[Step]] = {
         # components, update entries and queued update requests move down by one.
         version_migration.sqlite_step,
     ],
+    12: [
+        # The W3C traceparent the invocation's request carried (golem:api/context: its
+        # trace id is the invocation's; host/runtime/context.py). NULL: none.
+        "ALTER TABLE invocations ADD COLUMN traceparent TEXT",
+    ],
 }

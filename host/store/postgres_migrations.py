@@ -135,4 +135,8 @@ MIGRATIONS: dict[int, list[Step]] = {
         # components, update entries and queued update requests move down by one.
         version_migration.postgres_step,
     ],
+    6: [
+        # The W3C traceparent the invocation's request carried (host/runtime/context.py).
+        "ALTER TABLE invocations ADD COLUMN traceparent TEXT",
+    ],
 }

@@ -105,11 +105,11 @@ class SqlCatalog(SqlDialect):
     # -- the invocation queue ---------------------------------------------------------
     _INV_COLS = (
         "component_id, name, seq, invocation_id, function, params, idempotency_key, state, "
-        "result, error, created_at"
+        "result, error, created_at, traceparent"
     )
 
     def _inv_row(self, row: Sequence[object]) -> InvocationRecord:
-        cid, name, seq, iid, fn, params, key, state, result, error, created = row
+        cid, name, seq, iid, fn, params, key, state, result, error, created, trace = row
         return InvocationRecord(
             agent=AgentId(uuid.UUID(str(cid)), str(name)),
             seq=int(str(seq)),
@@ -121,6 +121,7 @@ class SqlCatalog(SqlDialect):
             result=None if result is None else str(result),
             error=None if error is None else str(error),
             created_at=int(str(created)),
+            traceparent=None if trace is None else str(trace),
         )
 
     def enqueue(
@@ -130,6 +131,7 @@ class SqlCatalog(SqlDialect):
         function: str,
         params: Sequence[str],
         idempotency_key: str | None,
+        traceparent: str | None = None,
     ) -> InvocationRecord:
         with self._tx("enqueue") as db:
             self._lock_agents(db, agent)
@@ -162,7 +164,7 @@ class SqlCatalog(SqlDialect):
             ).fetchone()[0]
             db.execute(
                 self._sql(
-                    f"INSERT INTO invocations ({self._INV_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                    f"INSERT INTO invocations ({self._INV_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 ),
                 (
                     *_key(agent),
@@ -175,6 +177,7 @@ class SqlCatalog(SqlDialect):
                     None,
                     None,
                     time.time_ns(),
+                    traceparent,
                 ),
             )
             row = db.execute(

@@ -83,7 +83,8 @@ class SqlFork(SqlDialect):
             if resume is not None:
                 db.execute(
                     self._sql(
-                        f"INSERT INTO invocations ({self._INV_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                        f"INSERT INTO invocations ({self._INV_COLS}) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                     ),
                     (
                         *_key(target),
@@ -96,6 +97,7 @@ class SqlFork(SqlDialect):
                         None,
                         None,
                         time.time_ns(),
+                        resume.traceparent,
                     ),
                 )
             promises = db.execute(

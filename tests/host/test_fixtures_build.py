@@ -316,6 +316,61 @@ for _name in ("self-updater", "self-updater-v2"):
         },
         {"update-self-auto", "version"},
     )
+# golem:durability and golem:api/context (durable-fn-1.5.0).
+EXPECTED["durable-fn-1.5.0"] = (
+    {
+        "wasi:io/poll@0.2.3": {"[method]pollable.block"},
+        "wasi:random/random@0.2.3": {"get-random-u64"},
+        "golem:core/types@1.5.0": set(),
+        "wasi:clocks/wall-clock@0.2.3": set(),
+        "golem:api/oplog@1.5.0": set(),
+        "golem:api/host@1.5.0": {
+            "[method]get-promise-result.get",
+            "[method]get-promise-result.subscribe",
+            "create-promise",
+            "get-promise",
+            "set-idempotence-mode",
+            "set-oplog-persistence-level",
+        },
+        "golem:api/context@1.5.0": {
+            "[method]invocation-context.get-attribute",
+            "[method]invocation-context.get-attribute-chain",
+            "[method]invocation-context.parent",
+            "[method]invocation-context.span-id",
+            "[method]invocation-context.trace-context-headers",
+            "[method]invocation-context.trace-id",
+            "[method]span.finish",
+            "[method]span.set-attribute",
+            "allow-forwarding-trace-context-headers",
+            "current-context",
+            "start-span",
+        },
+        "golem:durability/durability@1.5.0": {
+            "[constructor]lazy-initialized-pollable",
+            "[method]lazy-initialized-pollable.set",
+            "[method]lazy-initialized-pollable.subscribe",
+            "begin-durable-function",
+            "current-durable-execution-state",
+            "end-durable-function",
+            "observe-function-call",
+            "persist-durable-function-invocation",
+            "read-persisted-durable-function-invocation",
+        },
+    },
+    {
+        "begin-and-trap",
+        "durable",
+        "durable-forced",
+        "forward",
+        "lazy",
+        "misread",
+        "read-now",
+        "set-idempotence",
+        "set-level",
+        "spans",
+        "state",
+    },
+)
 
 # Parameter names of every export, as the tests that call them rely on.
 PARAMS = {
@@ -390,6 +445,15 @@ PARAMS = {
     "update-other": ["high", "low", "name", "target", "snapshot"],
     "work": ["n"],
     "fork-unpersisted": [],
+    "durable": ["input", "ftype", "forced", "trap-if-live", "wait"],
+    "begin-and-trap": ["ftype"],
+    "durable-forced": [],
+    "misread": [],
+    "read-now": [],
+    "state": [],
+    "lazy": [],
+    "spans": ["wait"],
+    "forward": ["allow"],
 }
 
 

@@ -1,9 +1,11 @@
-"""Migration 11 (SQLite) / 5 (PostgreSQL) on both stores: a store the previous code wrote,
-with component versions counted from 1, is opened by this code and renumbered in place
-to Golem's numbering from 0 (host/store/version_migration.py): the components' versions,
-the oplog's update entries and a queued update request move down by one; what the agent
-observed (its creation environment) stays as recorded; everything else reads back
-identical; opening again changes nothing more.
+"""Migrations 11 and 12 (SQLite) / 5 and 6 (PostgreSQL) on both stores. 11 / 5: a store
+the previous code wrote, with component versions counted from 1, is opened by this code
+and renumbered in place to Golem's numbering from 0 (host/store/version_migration.py):
+the components' versions, the oplog's update entries and a queued update request move
+down by one; what the agent observed (its creation environment) stays as recorded;
+everything else reads back identical; opening again changes nothing more. 12 / 6:
+invocations keep the W3C traceparent of their request; one queued before has none, and
+the old rows of InvocationStarted (a value fewer) read back with none.
 
 The old store is built here as the old code left it: the schema by the migrations before
 this one, the rows by the old schema's INSERTs, with the numbers the old code wrote."""
@@ -181,5 +183,22 @@ def test_a_new_store_numbers_from_0(store_url: str) -> None:
         assert first.version == FIRST_VERSION == 0
         assert store.add_component("fresh", "sha256:a", 1).version == 0  # same bytes: same
         assert store.add_component("fresh", "sha256:b", 1).version == 1
+    finally:
+        store.close()
+
+
+def test_invocations_queued_before_the_traceparent_column_have_none(store_url: str) -> None:
+    postgres = store_url.startswith("postgresql")
+    (_old_postgres_store if postgres else _old_sqlite_store)(store_url)
+    store = open_store(store_url)
+    try:
+        (queued,) = store.list_invocations(AGENT, [InvocationState.QUEUED])
+        assert queued.traceparent is None
+        started = store.read_oplog(AGENT)[1]
+        assert isinstance(started, oplog.InvocationStarted) and started.traceparent is None
+        header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        new = store.enqueue(AGENT, "inv-traced", "add", ["1"], None, header)
+        assert new.traceparent == header
+        assert store.get_invocation("inv-traced").traceparent == header
     finally:
         store.close()

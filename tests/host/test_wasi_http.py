@@ -9,6 +9,7 @@ a restart is a new :class:`Host` on the same data directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -505,3 +506,16 @@ def test_a_response_larger_than_the_payload_limit_fails_clearly(
 def test_handle_refuses_a_request_without_authority(host: HostService, agent: AgentId) -> None:
     no_authority = fetch(host, agent, "GET", "http:///x")
     assert no_authority == {"error": "ErrorCode_HttpRequestUriInvalid", "value": None}
+
+
+def test_the_invocation_trace_context_is_forwarded(
+    host: HostService, agent: AgentId, web: WebServer
+) -> None:
+    # Golem forwards the invocation context's W3C traceparent on outgoing requests unless
+    # the guest turns it off (golem:api/context allow-forwarding-trace-context-headers),
+    # replacing one the guest set itself.
+    fetch(host, agent, "GET", f"{web.url}/echo", [("traceparent", "00-guest-own-00")])
+    started = [e for e in host.store.read_oplog(agent) if isinstance(e, InvocationStarted)][-1]
+    trace_id = started.invocation_id.replace("-", "")
+    root = hashlib.sha256(f"span:{started.invocation_id}".encode()).hexdigest()[:16]
+    assert web.hits[-1].headers["traceparent"] == f"00-{trace_id}-{root}-00"

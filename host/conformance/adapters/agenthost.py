@@ -320,9 +320,13 @@ class AgentHostAdapter(Adapter):
         from host import oplog
 
         page = self.host.oplog(self._agent(component_id, agent))
-        # A failed update names no function: its reason stands in (specification.md).
+        # A failed update names no function: its reason stands in (specification.md). A
+        # guest's durable function is the host call Golem records it as, by its own name.
         return [
-            OplogEntry(oplog.kind(e), getattr(e, "function", getattr(e, "details", None)))
+            OplogEntry(
+                "host-call" if isinstance(e, oplog.DurableFunctionCall) else oplog.kind(e),
+                getattr(e, "function", getattr(e, "details", None)),
+            )
             for _, e in page.entries
         ]
 

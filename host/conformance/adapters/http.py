@@ -459,11 +459,10 @@ class HttpAdapter(Adapter):
             for item in page.get("entries", []):
                 entry = item.get("entry", item)
                 function = entry.get("function", entry.get("details"))
-                entries.append(
-                    OplogEntry(
-                        str(entry.get("type")), function if isinstance(function, str) else None
-                    )
-                )
+                kind = str(entry.get("type"))
+                # agent-host's entry for a guest's durable function: Golem's host call.
+                kind = "host-call" if kind == "durable-function-call" else kind
+                entries.append(OplogEntry(kind, function if isinstance(function, str) else None))
             nxt = page.get("next")
             start = nxt if isinstance(nxt, int) and nxt > start else None
         return entries
