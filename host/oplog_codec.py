@@ -257,7 +257,7 @@ def decode_rows(rows: Iterable[tuple[str, bytes | None]]) -> list[Entry]:
     if paused:
         gc.disable()
     try:
-        return [decode_row(head, blob) for head, blob in rows]
+        return _SHAPES.decode_all(rows, decode_row)
     finally:
         if paused:
             gc.enable()

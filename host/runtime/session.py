@@ -74,6 +74,9 @@ class ResourceTable:
     def __init__(self) -> None:
         self._objects: dict[int, Any] = {}
         self._next = 1
+        # The object of a representation number, or None: the lean trampoline's lookup
+        # (host/runtime/leancall.py), a C-level call rather than get()'s Python frame.
+        self.find: Callable[[int], Any] = self._objects.get
 
     def add(self, obj: Any) -> int:
         rep = self._next
