@@ -288,7 +288,11 @@ class _Import:
             # unless the response holds bytes of the row, the response; answered from
             # the shape's own copy of them without decoding the entry.
             ready = self.by_shape.get(lazy[0])
-            return ready if ready is not None else self._shape_answer(lazy[0])
+            if ready is None:
+                ready = self._shape_answer(lazy[0])
+            if ready is not None or lazy[0].static.get("function") != self.name:
+                return ready
+            # A response with the row's bytes in it (random bytes): from the fields.
         if entry.function != self.name:
             return None
         if self.answers is None:
