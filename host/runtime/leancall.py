@@ -401,12 +401,16 @@ def _lean(idx, ctx, _ty, args, nargs, results, nresults):  # type: ignore[no-unt
         return catch_exceptions(_ctx(ctx), lambda store: _unexpected(imp, session))
     try:
         if imp.first_only:  # a method of a host resource: its handle, inline
-            out = _VP()
-            err = _to_host(ctx, _WORDS[(args + _PAYLOAD_AT) >> 3], ctypes.byref(out))
+            scratch = session.lean_scratch  # the session's own: one thread at a time
+            if scratch is None:
+                out = _VP()
+                scratch = session.lean_scratch = (out, ctypes.addressof(out))
+            err = _to_host(ctx, _WORDS[(args + _PAYLOAD_AT) >> 3], scratch[1])
             if err:
                 raise _error(err)
-            rep = _host_rep(out.value)
-            _host_delete(out.value)
+            host = scratch[0].value
+            rep = _host_rep(host)
+            _host_delete(host)
             first = session.resources.find(rep)
             if first is None:
                 first = session.resources.get(rep)  # raises, naming the handle
@@ -432,13 +436,13 @@ def _lean(idx, ctx, _ty, args, nargs, results, nresults):  # type: ignore[no-unt
                     answerable = imp.chooses_answerable(first)
                 except Exception as exc:  # a chooser that raised: as the general path would
                     return _failed(session, imp, exc)
+        entry = entries[cursor]
         if (
             answerable
             and session.persistence_level != PERSIST_NOTHING  # session.persist_nothing
             and not session.scratch
-            and type(entries[cursor]) is HostCall  # not a marker, a divergence, ...
+            and type(entry) is HostCall  # not a marker, a divergence, ...
         ):
-            entry = entries[cursor]
             lazy = entry.__dict__.get(LAZY)
             ready = None if lazy is None else imp.by_shape.get(lazy[0])
             if ready is None:
