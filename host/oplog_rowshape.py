@@ -10,6 +10,12 @@ an oplog (~10 us per row, scripts/bench_replay.py). A shape is scanned once; its
 is generated Python code that makes fresh containers (nothing mutable is shared between
 two entries), slices the row's blob at the recorded offsets and puts the timestamp last.
 
+Rows of a HostCall shape (an entry type with :class:`host.oplog.LazyFields`) are not even
+built: :class:`LazyShape` makes an entry holding ``(shape, blob, tail)`` that gets its
+fields on first access, and :meth:`Shapes.decode_all` does that for a whole oplog read in
+one loop (~1.5 us a row, from ~3.4 us building every request, slice and timestamp; a
+replay reads none of them, host/runtime/leancall.py answers from the shape).
+
 Only what is certain to decode the same goes this way: the head must end in ``,<digits>]``
 (then those digits are the outer array's last value, they cannot sit inside a string),
 the shape must have been read whole and valid once, the blob must cover every reference
@@ -77,7 +83,7 @@ class LazyShape:
             if len(blob) < self.need:
                 return None
         entry = _new(self.cls)
-        entry.__dict__[LAZY] = (self, blob, tail)
+        _set(entry, LAZY, (self, blob, tail))
         return entry
 
     def fill(self, entry: Any, lazy: tuple[Any, bytes | None, str]) -> None:
@@ -146,7 +152,7 @@ class Shapes:
         get = self.builders.get
         out: list[Any] = []
         append = out.append
-        lazy_type, new, lazy_key, digits = LazyShape, _new, LAZY, _DIGITS
+        lazy_type, new, put, lazy_key, digits = LazyShape, _new, _set, LAZY, _DIGITS
         for head, blob in rows:
             shape, _, tail = head.rpartition(",")
             builder = get(shape)
@@ -162,7 +168,7 @@ class Shapes:
                     and ((type(blob) is bytes and len(blob) >= need) if need >= 0 else blob is None)
                 ):
                     entry = new(builder.cls)
-                    entry.__dict__[lazy_key] = (builder, blob, tail)
+                    put(entry, lazy_key, (builder, blob, tail))
                     append(entry)
                     continue
             elif builder is not None and builder is not _ONCE:
@@ -193,6 +199,9 @@ class Shapes:
 _UNSEEN: Any = object()
 _ONCE: Any = object()
 _new = object.__new__
+# Past a frozen dataclass's __setattr__, into the instance's inline values (no __dict__
+# object made: one container fewer per entry for the allocator and the cyclic GC).
+_set = object.__setattr__
 _DIGITS = "0123456789"
 
 

@@ -22,6 +22,9 @@ the C trampoline alone (``scripts/bench_trampoline.py``) costs ~3 us per call.
   into the result slot from a per-function cache keyed by the response's JSON (small
   scalar-shaped responses only; a pointer-free value such as ``result<_, E>``'s ``ok`` is
   copied as its 32 bytes);
+- answers an entry read lazily (``host.oplog.LazyFields``, a HostCall row of a known
+  shape) from the answer kept for its row shape, without decoding it: the shape fixes the
+  function and the response (one holding the row's bytes is decoded first);
 - does everything else (live calls, kinds that run on replay, journaled and routed
   functions whose chosen kind needs it, any check that fails) the way
   :mod:`host.runtime.fastvalues` and :mod:`host.runtime.linking` always did, with the
@@ -34,6 +37,7 @@ fastvalues (the linker uses it only when fastvalues is enabled).
 from __future__ import annotations
 
 import ctypes
+import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -45,7 +49,7 @@ from wasmtime import component as wc
 from wasmtime._slab import Slab
 from wasmtime.component._enter import catch_exceptions
 
-from host.oplog import LAZY, HostCall
+from host.oplog import HostCall
 from host.replay import PERSIST_NOTHING, HostFunc, Kind, has_resource
 from host.runtime import fastvalues
 from host.runtime.session import _current
@@ -81,8 +85,8 @@ def _c_function(name: str, restype: Any, *argtypes: Any) -> Any:
 # Only ever indexed with addresses wasmtime hands the callback (its value array).
 _WORDS = (ctypes.c_uint64 * (sys.maxsize // 8)).from_address(0)
 assert _VAL_SIZE % 8 == 0 and _PAYLOAD_AT % 8 == 0  # an argument's payload is a word
-
-_memmove = ctypes.PYFUNCTYPE(_VP, _VP, _VP, ctypes.c_size_t)(ctypes._memmove_addr)  # type: ignore[attr-defined]
+_VAL_WORDS = _VAL_SIZE // 8
+_WORDS_OF = struct.Struct(f"{_VAL_WORDS}Q").unpack  # a C value's bytes as its words
 
 
 _to_host = _c_function("wasmtime_component_resource_any_to_host", _VP, _VP, _VP, _VP)
@@ -103,7 +107,10 @@ _RESULT = int(ffi.WASMTIME_COMPONENT_RESULT.value)
 _OPTION = int(ffi.WASMTIME_COMPONENT_OPTION.value)
 
 ANSWER_CACHE_SIZE = 256  # distinct recorded responses (and row shapes) kept per function
-_NOTHING: tuple[bytes | None, Any] = (None, None)  # the answer of a call with no result
+# An answer ready to write: the words of a pointer-free C value (copied as they are) or
+# None, and wasmtime-py's form of the value (lowered afresh when there are no words).
+Ready = tuple[tuple[int, ...] | None, Any]
+_NOTHING: Ready = (None, None)  # the answer of a call with no result
 _monotonic_ns = time.monotonic_ns
 
 # Lifted-argument runner: linking's record-or-replay path on the value layer's arguments.
@@ -154,10 +161,10 @@ class Answers:
     def __init__(self, ty: WitType) -> None:
         self.ty = ty
         self.lower = fastvalues._lowerer(ty)
-        self.cache: dict[Any, tuple[bytes | None, Any]] = {}
+        self.cache: dict[Any, Ready] = {}
 
-    def prepare(self, response: Any) -> tuple[bytes | None, Any]:
-        """(raw bytes or None, wasmtime-py form) of a recorded response, exactly what
+    def prepare(self, response: Any) -> Ready:
+        """(the C value's words or None, wasmtime-py form) of a recorded response: what
         ``to_wasmtime(from_json(response, ty, compact_bytes=True), ty)`` lowers to."""
         form = to_wasmtime(from_json(response, self.ty, compact_bytes=True), self.ty)
         probe = _Val()
@@ -166,11 +173,11 @@ class Answers:
             (probe.kind == _RESULT and not probe.of.result.val)
             or (probe.kind == _OPTION and not probe.of.option)
         ):
-            return ctypes.string_at(ctypes.addressof(probe), _VAL_SIZE), form
+            return _WORDS_OF(ctypes.string_at(ctypes.addressof(probe), _VAL_SIZE)), form
         ffi.wasmtime_component_val_delete(ctypes.byref(probe))
         return None, form
 
-    def ready(self, response: Any) -> tuple[bytes | None, Any]:
+    def ready(self, response: Any) -> Ready:
         """What :meth:`put` writes for the recorded ``response`` (raises when it does not
         convert), from the cache where the response is cached."""
         key: Any = None
@@ -187,11 +194,12 @@ class Answers:
                 self.cache[key] = ready
         return ready
 
-    def put(self, ready: tuple[bytes | None, Any], results: int) -> None:
+    def put(self, ready: Ready, results: int) -> None:
         """Write an answer :meth:`ready` made into the C value at address ``results``."""
-        raw, form = ready
-        if raw is not None:
-            _memmove(results, raw, _VAL_SIZE)
+        words, form = ready
+        if words is not None:
+            at = results >> 3
+            _WORDS[at : at + _VAL_WORDS] = words
         else:
             self.lower(None, form, _Val.from_address(results))
 
@@ -246,7 +254,7 @@ class _Import:
         self.by_type = bool(getattr(choose, "by_type", False))
         self.last_type: tuple[type | None, bool] = (None, False)
         # Answers by the row shape of a lazily decoded entry (host.oplog_rowshape).
-        self.by_shape: dict[Any, tuple[bytes | None, Any]] = {}
+        self.by_shape: dict[Any, Ready] = {}
 
     def objects(self, session: Any, ctx: int, args: int) -> list[Any]:
         """The host objects of the plain resource arguments (in :attr:`plain` order), their
@@ -278,11 +286,11 @@ class _Import:
             self.last_type = (type(first), answerable)
         return answerable
 
-    def ready_for(self, entry: HostCall) -> tuple[bytes | None, Any] | None:
+    def ready_for(self, entry: HostCall) -> Ready | None:
         """The answer to this call from ``entry`` (a HostCall at the cursor), or None when
         it is not this function's or its response does not convert (the general path
         then reports the divergence or the damage)."""
-        lazy = entry.__dict__.get(LAZY)
+        lazy = entry._lazy
         if lazy is not None:
             # Not decoded yet (host.oplog.LazyFields): its shape fixes the function and,
             # unless the response holds bytes of the row, the response; answered from
@@ -302,7 +310,7 @@ class _Import:
         except Exception:
             return None
 
-    def _shape_answer(self, shape: Any) -> tuple[bytes | None, Any] | None:
+    def _shape_answer(self, shape: Any) -> Ready | None:
         """The answer to a call whose entry is a lazy row of ``shape`` (kept per shape),
         or None when the shape alone does not give it: another function's, a response
         with the row's bytes in it (decoded with the entry), one that does not convert."""
@@ -310,7 +318,7 @@ class _Import:
         if static.get("function") != self.name:
             return None
         if self.answers is None:
-            ready: tuple[bytes | None, Any] = _NOTHING
+            ready: Ready = _NOTHING
         elif "response" not in static:
             return None
         else:
@@ -443,7 +451,7 @@ def _lean(idx, ctx, _ty, args, nargs, results, nresults):  # type: ignore[no-unt
             and not session.scratch
             and type(entry) is HostCall  # not a marker, a divergence, ...
         ):
-            lazy = entry.__dict__.get(LAZY)
+            lazy = entry._lazy
             ready = None if lazy is None else imp.by_shape.get(lazy[0])
             if ready is None:
                 ready = imp.ready_for(entry)
@@ -454,9 +462,10 @@ def _lean(idx, ctx, _ty, args, nargs, results, nresults):  # type: ignore[no-unt
             ):
                 answers = imp.answers
                 if answers is not None:
-                    raw, form = ready
-                    if raw is not None:
-                        _memmove(results, raw, _VAL_SIZE)
+                    words, form = ready
+                    if words is not None:  # one slice store (a memmove call cost 1 us)
+                        at = results >> 3
+                        _WORDS[at : at + _VAL_WORDS] = words
                     else:
                         answers.lower(None, form, _Val.from_address(results))
                 session.cursor = cursor + 1

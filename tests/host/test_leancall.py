@@ -85,10 +85,10 @@ def test_pointer_free_answers_are_cached_as_bytes_and_others_lowered_each_time()
     ok = Answers(ResultT(None, U32))
     assert _written(ok, {"ok": None}, ok.ty) == Case("ok", None)
     assert _written(ok, {"err": 7}, ok.ty) == Case("err", 7)
-    raw, _ = ok.cache[_response_key({"ok": None})]
-    assert raw is not None and len(raw) == ctypes.sizeof(_Val)
-    raw, form = ok.cache[_response_key({"err": 7})]
-    assert raw is None  # its payload is a pointer: written fresh every time
+    words, _ = ok.cache[_response_key({"ok": None})]
+    assert words is not None and len(words) * 8 == ctypes.sizeof(_Val)  # its 32 bytes
+    words, form = ok.cache[_response_key({"err": 7})]
+    assert words is None  # its payload is a pointer: written fresh every time
     # -0.0 and 0.0 are not confused (floats are not cached at all).
     f = Answers(F64)
     assert str(_written(f, -0.0, F64)) == "-0.0" and str(_written(f, 0.0, F64)) == "0.0"
