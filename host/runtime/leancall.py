@@ -83,7 +83,7 @@ def _c_function(name: str, restype: Any, *argtypes: Any) -> Any:
 # Every aligned 64-bit word of the address space, read by index (address >> 3): one
 # indexing instead of a ``c_void_p.from_address(...)`` object per read (0.1 us, not 0.5).
 # Only ever indexed with addresses wasmtime hands the callback (its value array).
-_WORDS = (ctypes.c_uint64 * (sys.maxsize // 8)).from_address(0)
+_WORDS: Any = (ctypes.c_uint64 * (sys.maxsize // 8)).from_address(0)  # (slices take tuples)
 assert _VAL_SIZE % 8 == 0 and _PAYLOAD_AT % 8 == 0  # an argument's payload is a word
 _VAL_WORDS = _VAL_SIZE // 8
 _WORDS_OF = struct.Struct(f"{_VAL_WORDS}Q").unpack  # a C value's bytes as its words
