@@ -409,17 +409,23 @@ def _lean(idx, ctx, _ty, args, nargs, results, nresults):  # type: ignore[no-unt
         return catch_exceptions(_ctx(ctx), lambda store: _unexpected(imp, session))
     try:
         if imp.first_only:  # a method of a host resource: its handle, inline
-            scratch = session.lean_scratch  # the session's own: one thread at a time
+            # The session's own out-parameter (one thread at a time) and lookup.
+            scratch = session.lean_scratch
             if scratch is None:
                 out = _VP()
-                scratch = session.lean_scratch = (out, ctypes.addressof(out))
-            err = _to_host(ctx, _WORDS[(args + _PAYLOAD_AT) >> 3], scratch[1])
+                scratch = session.lean_scratch = (
+                    out,
+                    ctypes.addressof(out),
+                    session.resources.find,
+                )
+            out, where, find = scratch
+            err = _to_host(ctx, _WORDS[(args + _PAYLOAD_AT) >> 3], where)
             if err:
                 raise _error(err)
-            host = scratch[0].value
+            host = out.value
             rep = _host_rep(host)
             _host_delete(host)
-            first = session.resources.find(rep)
+            first = find(rep)
             if first is None:
                 first = session.resources.get(rep)  # raises, naming the handle
             objects: list[Any] | None = None
@@ -455,10 +461,11 @@ def _lean(idx, ctx, _ty, args, nargs, results, nresults):  # type: ignore[no-unt
             ready = None if lazy is None else imp.by_shape.get(lazy[0])
             if ready is None:
                 ready = imp.ready_for(entry)
+            deadline = session.deadline_ns
             if (
                 ready is not None
                 and not (session.deleted and session.is_deleted(cursor + 1))
-                and (session.deadline_ns is None or _monotonic_ns() <= session.deadline_ns)
+                and (deadline is None or _monotonic_ns() <= deadline)
             ):
                 answers = imp.answers
                 if answers is not None:

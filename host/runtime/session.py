@@ -164,8 +164,9 @@ class Session(Replay):
         self.park: ParkHook | None = None
         # The last completed promise record read (see promise()).
         self._completed: tuple[int, PromiseRecord] | None = None
-        # The lean trampoline's out-parameter (host/runtime/leancall.py): a session runs on
-        # one thread at a time, so its calls never share it; made on the first call.
+        # The lean trampoline's out-parameter and resource lookup (host/runtime/leancall.py):
+        # a session runs on one thread at a time, so its calls never share the out-parameter;
+        # made on the first call.
         self.lean_scratch: Any = None
 
     def promise(self, idx: int) -> PromiseRecord:
