@@ -10,8 +10,10 @@ live, with divergence still detected (tests/host/test_durability.py keeps its ow
 from __future__ import annotations
 
 import ctypes
+import gc
 import sqlite3
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -234,3 +236,19 @@ def test_a_replay_answers_without_decoding_the_entries(host: HostService) -> Non
     writes = [e for e in session.entries if isinstance(e, HostCall)]
     assert len(writes) == 40
     assert sum(LAZY in vars(e) for e in writes) >= 36  # all but a shape's first sightings
+
+
+def test_a_forgotten_instance_frees_its_oplog_without_the_cyclic_gc(host: HostService) -> None:
+    host.add_component(build_fixture("ticker"), name="t")
+    agent, _ = host.create_agent("t", "ticker")
+    assert host.invoke(agent, "tick(5, 0)").result == "5"
+    session = host.executor._live[agent].session
+    kept = weakref.ref(session.entries[-1])
+    del session
+    gc.disable()  # what frees the entries must be the forget itself, not a collection
+    try:
+        host.executor.forget_instance(agent)
+        assert kept() is None
+    finally:
+        gc.enable()
+    assert host.invoke(agent, "tick(1, 0)").result == "1"  # replays from the store
