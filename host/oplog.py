@@ -72,7 +72,7 @@ class InvocationStarted:
     timestamp: int = field(default_factory=now_ns)
 
 
-# The key of a lazily decoded entry's fields in its __dict__ (LazyFields).
+# The attribute holding a lazily decoded entry's row (LazyFields).
 LAZY = "_lazy"
 
 
@@ -80,10 +80,10 @@ class LazyFields:
     """An entry type whose stored rows may be decoded on first access.
 
     A row of a repeated shape (host/oplog_rowshape.py) becomes an instance holding only
-    ``(shape, blob, tail)`` as its :data:`LAZY` attribute (None, the class's, once filled or
-    for an entry made any other way): replay answers most
-    host calls without looking at their request or timestamp, and building those for
-    100,000 entries was most of reading them. The first access of any field fills them
+    ``(shape, blob, tail)`` as its :data:`LAZY` attribute (the class's None once filled, or
+    for an entry made any other way): replay answers most host calls without looking at
+    their request or timestamp, and building those for 100,000 entries was most of
+    reading them. The first access of any field fills them
     all (``shape.fill``), as fresh values exactly equal to what json's path decodes, and
     drops the row, so the instance is then the ordinary one; equality, repr,
     ``dataclasses.replace``, encoding, copying and pickling all read the fields, so they
