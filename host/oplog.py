@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 JsonValue = Any  # a value json.dumps accepts
 
@@ -75,12 +75,56 @@ class InvocationStarted:
     traceparent: str | None = None
 
 
+# The attribute holding a lazily decoded entry's row (LazyFields).
+LAZY = "_lazy"
+
+
+class LazyFields:
+    """An entry type whose stored rows may be decoded on first access.
+
+    A row of a repeated shape (host/oplog_rowshape.py) becomes an instance holding only
+    ``(shape, blob, tail)`` as its :data:`LAZY` attribute (the class's None once filled, or
+    for an entry made any other way): replay answers most host calls without looking at
+    their request or timestamp, and building those for 100,000 entries was most of
+    reading them. The first access of any field fills them
+    all (``shape.fill``), as fresh values exactly equal to what json's path decodes, and
+    drops the row, so the instance is then the ordinary one; equality, repr,
+    ``dataclasses.replace``, encoding, copying and pickling all read the fields, so they
+    see the same values. Nothing else may read :data:`LAZY`'s values except
+    host/runtime/leancall.py, which answers from the shape without filling."""
+
+    # The row of an entry not filled yet (set with object.__setattr__: no __dict__ is made
+    # for it, and a read of it is one attribute lookup).
+    _lazy: ClassVar[Any] = None
+
+    if not TYPE_CHECKING:  # mypy keeps checking attribute names on the entry types
+
+        def __getattr__(self, name: str) -> Any:
+            # Called only for attributes the instance does not have: a lazy entry's.
+            lazy = self._lazy
+            if lazy is not None and name[:2] != "__":
+                lazy[0].fill(self, lazy)
+                try:
+                    return self.__dict__[name]
+                except KeyError:
+                    pass
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What copy and pickle keep: the fields, filled (a shape is not picklable)."""
+        lazy = self._lazy
+        if lazy is not None:
+            lazy[0].fill(self, lazy)
+        return dict(self.__dict__)
+
+
 @dataclass(frozen=True)
-class HostCall:
+class HostCall(LazyFields):
     """A host function the guest called live, with what it returned.
 
     ``function`` is ``<interface>.<name>`` with the interface's version, e.g.
-    ``golem:api/host@1.3.0.complete-promise``.
+    ``golem:api/host@1.3.0.complete-promise``. Read from the store, its fields may be
+    decoded on first access (:class:`LazyFields`).
     """
 
     function: str

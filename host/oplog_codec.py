@@ -247,7 +247,8 @@ def decode_row(head: str, blob: bytes | None = None) -> Entry:
 
 
 def decode_rows(rows: Iterable[tuple[str, bytes | None]]) -> list[Entry]:
-    """The entries of many stored rows, in order (an oplog read).
+    """The entries of many stored rows, in order (an oplog read): rows of a known shape in
+    one loop, HostCall rows of one lazily (host.oplog.LazyFields), any other by decode_row.
 
     The cyclic garbage collector is paused meanwhile: every entry is a few new container
     objects that all stay alive, and the collections their allocation triggers only walk
@@ -257,7 +258,7 @@ def decode_rows(rows: Iterable[tuple[str, bytes | None]]) -> list[Entry]:
     if paused:
         gc.disable()
     try:
-        return [decode_row(head, blob) for head, blob in rows]
+        return _SHAPES.decode_all(rows, decode_row)
     finally:
         if paused:
             gc.enable()

@@ -74,6 +74,9 @@ class ResourceTable:
     def __init__(self) -> None:
         self._objects: dict[int, Any] = {}
         self._next = 1
+        # The object of a representation number, or None: the lean trampoline's lookup
+        # (host/runtime/leancall.py), a C-level call rather than get()'s Python frame.
+        self.find: Callable[[int], Any] = self._objects.get
 
     def add(self, obj: Any) -> int:
         rep = self._next
@@ -176,6 +179,10 @@ class Session(Replay):
         self.park: ParkHook | None = None
         # The last completed promise record read (see promise()).
         self._completed: tuple[int, PromiseRecord] | None = None
+        # The lean trampoline's out-parameter and resource lookup (host/runtime/leancall.py):
+        # a session runs on one thread at a time, so its calls never share the out-parameter;
+        # made on the first call.
+        self.lean_scratch: Any = None
 
     def promise(self, idx: int) -> PromiseRecord:
         """The store's record of this agent's promise ``idx``; PromiseNotFound for an

@@ -10,8 +10,10 @@ live, with divergence still detected (tests/host/test_durability.py keeps its ow
 from __future__ import annotations
 
 import ctypes
+import gc
 import sqlite3
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -19,14 +21,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from wasmtime import _ffi as ffi
 
 from host.ids import AgentId, PromiseId
-from host.oplog import HostCall
-from host.replay import has_resource
+from host.oplog import LAZY, HostCall
+from host.oplog_codec import decode_rows, encode_row
+from host.replay import HostFunc, Kind, has_resource
 from host.runtime import fastvalues
-from host.runtime.leancall import Answers, Stats, _response_key
+from host.runtime.leancall import Answers, Stats, _Import, _response_key
 from host.runtime.typeconv import ConversionError, from_wasmtime, to_wasmtime
 from host.service import HostService
 from host.values import Case, ResultT, from_json, to_json
-from host.values.types import F64, U32, Prim, WitType
+from host.values.types import F64, U8, U32, FuncSig, ListT, Prim, WitType
 from tests.fixtures.build import build_fixture
 from tests.wit_strategies import same, typed_values
 
@@ -84,10 +87,10 @@ def test_pointer_free_answers_are_cached_as_bytes_and_others_lowered_each_time()
     ok = Answers(ResultT(None, U32))
     assert _written(ok, {"ok": None}, ok.ty) == Case("ok", None)
     assert _written(ok, {"err": 7}, ok.ty) == Case("err", 7)
-    raw, _ = ok.cache[_response_key({"ok": None})]
-    assert raw is not None and len(raw) == ctypes.sizeof(_Val)
-    raw, form = ok.cache[_response_key({"err": 7})]
-    assert raw is None  # its payload is a pointer: written fresh every time
+    words, _ = ok.cache[_response_key({"ok": None})]
+    assert words is not None and len(words) * 8 == ctypes.sizeof(_Val)  # its 32 bytes
+    words, form = ok.cache[_response_key({"err": 7})]
+    assert words is None  # its payload is a pointer: written fresh every time
     # -0.0 and 0.0 are not confused (floats are not cached at all).
     f = Answers(F64)
     assert str(_written(f, -0.0, F64)) == "-0.0" and str(_written(f, 0.0, F64)) == "0.0"
@@ -161,3 +164,91 @@ def _rename_entry(host: HostService, agent: AgentId, index: int) -> None:
     with sqlite3.connect(host.store.path) as db:  # type: ignore[attr-defined]
         changed = db.execute("UPDATE oplog SET entry = ? WHERE entry = ?", (new, head)).rowcount
     assert changed == 1
+
+
+def test_lazy_entries_are_answered_from_their_shape_and_filled_ones_from_their_fields() -> None:
+    sig = FuncSig("f", (), ResultT(None, U32))
+    imp = _Import(sig, HostFunc(lambda s: None, Kind.READ), None, lambda *a: None, lambda *a: None)
+    rows = [encode_row(HostCall("f", [], {"ok": None}, i)) for i in range(3)]
+    lazy = decode_rows(rows)[2]
+    assert LAZY in vars(lazy)
+    ready = imp.ready_for(lazy)
+    assert ready is not None and ready[0] is not None  # the 32 bytes of ok
+    assert LAZY in vars(lazy)  # answered without decoding it
+    assert imp.ready_for(decode_rows(rows)[2]) is ready  # kept per shape
+    # A reader filled the entry (and, against the rules, changed it): its fields answer.
+    filled = decode_rows(rows)[2]
+    filled.response.clear()
+    filled.response["err"] = 7
+    slot = (_Val * 1)()
+    changed = imp.ready_for(filled)
+    assert changed is not None and imp.answers is not None
+    imp.answers.put(changed, ctypes.addressof(slot))
+    try:
+        assert from_wasmtime(fastvalues.lift_from(slot[0], sig.result), sig.result) == Case(
+            "err", 7
+        )
+    finally:
+        ffi.wasmtime_component_val_delete(ctypes.byref(slot[0]))
+    # Another function's entry, lazy or not, is not answered (the general path diverges).
+    other = [encode_row(HostCall("g", [], {"ok": None}, i)) for i in range(3)]
+    assert LAZY in vars(decode_rows(other)[2])
+    assert imp.ready_for(decode_rows(other)[2]) is None
+    assert imp.ready_for(HostCall("g", [], {"ok": None}, 1)) is None
+    # A response holding the row's bytes is not in the shape: decoded, then answered.
+    sig_bytes = FuncSig("b", (), ListT(U8))
+    imp_bytes = _Import(
+        sig_bytes, HostFunc(lambda s: None, Kind.READ), None, lambda *a: None, lambda *a: None
+    )
+    raw_rows = [encode_row(HostCall("b", [], {"$bytes": bytes([i]) * 2}, i)) for i in range(3)]
+    with_bytes = decode_rows(raw_rows)[2]
+    assert LAZY in vars(with_bytes)
+    ready = imp_bytes.ready_for(with_bytes)
+    assert ready is not None and LAZY not in vars(with_bytes)
+    assert imp.ready_for(decode_rows(raw_rows)[2]) is None  # not f's
+
+
+@pytest.mark.sqlite_only
+def test_a_renamed_call_read_by_its_shape_is_still_a_divergence(host: HostService) -> None:
+    host.add_component(build_fixture("ticker"), name="t")
+    agent, _ = host.create_agent("t", "ticker")
+    assert host.invoke(agent, "tick(3, 0)").result == "3"
+    _rename_entry(host, agent, 4)
+    for _ in range(2):  # the renamed row's shape is known now: it is read lazily
+        entries = host.store.read_oplog(agent)
+    assert isinstance(entries[3], HostCall) and LAZY in vars(entries[3])
+    host.executor.forget_instance(agent)
+    before = Stats.answered
+    host.invoke(agent, "tick(1, 0)")
+    assert Stats.answered - before == 1  # the first write only
+    record = host.store.get_agent(agent)
+    assert record.status == "failed"
+    assert "diverged" in (record.last_error or "") and "oplog index 4" in (record.last_error or "")
+
+
+def test_a_replay_answers_without_decoding_the_entries(host: HostService) -> None:
+    host.add_component(build_fixture("ticker"), name="t")
+    agent, _ = host.create_agent("t", "ticker")
+    assert host.invoke(agent, "tick(40, 0)").result == "40"
+    host.executor.forget_instance(agent)
+    assert host.invoke(agent, "tick(0, 0)").result == "0"
+    session = host.executor._live[agent].session
+    writes = [e for e in session.entries if isinstance(e, HostCall)]
+    assert len(writes) == 40
+    assert sum(LAZY in vars(e) for e in writes) >= 36  # all but a shape's first sightings
+
+
+def test_a_forgotten_instance_frees_its_oplog_without_the_cyclic_gc(host: HostService) -> None:
+    host.add_component(build_fixture("ticker"), name="t")
+    agent, _ = host.create_agent("t", "ticker")
+    assert host.invoke(agent, "tick(5, 0)").result == "5"
+    session = host.executor._live[agent].session
+    kept = weakref.ref(session.entries[-1])
+    del session
+    gc.disable()  # what frees the entries must be the forget itself, not a collection
+    try:
+        host.executor.forget_instance(agent)
+        assert kept() is None
+    finally:
+        gc.enable()
+    assert host.invoke(agent, "tick(1, 0)").result == "1"  # replays from the store

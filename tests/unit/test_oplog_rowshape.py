@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from host import oplog, oplog_codec
 from host.errors import StoreError
 from host.oplog_codec import decode_row, encode_row
-from host.oplog_rowshape import Shapes
+from host.oplog_rowshape import LazyShape, Shapes
 from tests.unit.test_oplog_codec import ALL_TYPES, entries_of
 
 
@@ -63,7 +63,7 @@ def test_rows_of_one_shape_share_no_container_and_keep_their_own_bytes() -> None
 
 @pytest.mark.parametrize(
     "tail",
-    ["-1", "1.5", "1e3", "\u0661\u0662", "1_000", " 7", "true", '"7"'],
+    ["-1", "1.5", "1e3", "\u0661\u0662", "1_000", " 7", "true", '"7"', "007", "07", "", "+7", "7 "],
 )
 def test_a_trailing_value_that_is_not_a_plain_integer_goes_json_s_way(tail: str) -> None:
     prefix = '["promise-created","golem:api/host@1.3.0.create-promise",'
@@ -104,4 +104,4 @@ def test_rows_seen_once_make_no_builder() -> None:
     assert all(not callable(b) for b in shapes.builders.values())
     head, blob = encode_row(oplog.HostCall("f0", [], None, 99))
     assert shapes.decode(head, blob) == oplog.HostCall("f0", [], None, 99)
-    assert callable(shapes.builders[head.rpartition(",")[0]])
+    assert isinstance(shapes.builders[head.rpartition(",")[0]], LazyShape)
