@@ -324,6 +324,61 @@ def _update_failed(index: int, e: oplog.FailedUpdate, ctx: Context) -> Value:
     )
 
 
+def _durable_function_type(recorded: Any) -> Value:
+    """The recorded ``wrapped-function-type`` (its JSON, host/runtime/durability.py) as
+    the value again: the batched and transaction cases carry an optional oplog index."""
+    if not (isinstance(recorded, dict) and len(recorded) == 1):
+        return Case("read-local")  # not what durability.py records: the nearest honest
+    ((name, payload),) = recorded.items()
+    if name in ("write-remote-batched", "write-remote-transaction"):
+        return Case(name, None if payload is None else Some(int(payload)))
+    return Case(str(name))
+
+
+def _durable_call(index: int, e: oplog.DurableFunctionCall, ctx: Context) -> Value:
+    # Golem writes a guest's durable function as a host call under its own name.
+    return Case(
+        "host-call",
+        {
+            "timestamp": datetime(e.timestamp),
+            "function-name": e.function,
+            "request": text(_json_text(e.request)),
+            "response": text(_json_text(e.response)),
+            "durable-function-type": _durable_function_type(e.function_type),
+        },
+    )
+
+
+def _start_span(index: int, e: oplog.StartSpan, ctx: Context) -> Value:
+    attributes: Value = [{"key": k, "value": Case("string", v)} for k, v in e.attributes]
+    return Case(
+        "start-span",
+        {
+            "timestamp": datetime(e.timestamp),
+            "span-id": e.span_id,
+            "parent": Some(e.parent) if e.parent else None,
+            "linked-context-id": None,
+            "attributes": attributes,
+        },
+    )
+
+
+def _set_span_attribute(index: int, e: oplog.SetSpanAttribute, ctx: Context) -> Value:
+    return Case(
+        "set-span-attribute",
+        {
+            "timestamp": datetime(e.timestamp),
+            "span-id": e.span_id,
+            "key": e.key,
+            "value": Case("string", e.value),
+        },
+    )
+
+
+def _finish_span(index: int, e: oplog.FinishSpan, ctx: Context) -> Value:
+    return Case("finish-span", {"timestamp": datetime(e.timestamp), "span-id": e.span_id})
+
+
 _MAPPERS: dict[type[Any], Callable[[int, Any, Context], Value]] = {
     oplog.AgentCreated: _created,
     oplog.HostCall: _host_call,
@@ -346,6 +401,10 @@ _MAPPERS: dict[type[Any], Callable[[int, Any, Context], Value]] = {
     oplog.PendingUpdate: _pending_update,
     oplog.SuccessfulUpdate: _updated,
     oplog.FailedUpdate: _update_failed,
+    oplog.DurableFunctionCall: _durable_call,
+    oplog.StartSpan: _start_span,
+    oplog.SetSpanAttribute: _set_span_attribute,
+    oplog.FinishSpan: _finish_span,
 }
 
 

@@ -15,6 +15,7 @@ import sqlite3
 import time
 import weakref
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -166,18 +167,25 @@ def _rename_entry(host: HostService, agent: AgentId, index: int) -> None:
     assert changed == 1
 
 
+def _host_calls(rows: list[tuple[str, bytes | None]]) -> list[HostCall]:
+    """decode_rows of rows that all hold host calls, typed as such."""
+    entries = decode_rows(rows)
+    assert all(isinstance(e, HostCall) for e in entries)
+    return cast(list[HostCall], entries)
+
+
 def test_lazy_entries_are_answered_from_their_shape_and_filled_ones_from_their_fields() -> None:
     sig = FuncSig("f", (), ResultT(None, U32))
     imp = _Import(sig, HostFunc(lambda s: None, Kind.READ), None, lambda *a: None, lambda *a: None)
     rows = [encode_row(HostCall("f", [], {"ok": None}, i)) for i in range(3)]
-    lazy = decode_rows(rows)[2]
+    lazy = _host_calls(rows)[2]
     assert LAZY in vars(lazy)
     ready = imp.ready_for(lazy)
     assert ready is not None and ready[0] is not None  # the 32 bytes of ok
     assert LAZY in vars(lazy)  # answered without decoding it
-    assert imp.ready_for(decode_rows(rows)[2]) is ready  # kept per shape
+    assert imp.ready_for(_host_calls(rows)[2]) is ready  # kept per shape
     # A reader filled the entry (and, against the rules, changed it): its fields answer.
-    filled = decode_rows(rows)[2]
+    filled = _host_calls(rows)[2]
     filled.response.clear()
     filled.response["err"] = 7
     slot = (_Val * 1)()
@@ -185,15 +193,14 @@ def test_lazy_entries_are_answered_from_their_shape_and_filled_ones_from_their_f
     assert changed is not None and imp.answers is not None
     imp.answers.put(changed, ctypes.addressof(slot))
     try:
-        assert from_wasmtime(fastvalues.lift_from(slot[0], sig.result), sig.result) == Case(
-            "err", 7
-        )
+        result = ResultT(None, U32)
+        assert from_wasmtime(fastvalues.lift_from(slot[0], result), result) == Case("err", 7)
     finally:
         ffi.wasmtime_component_val_delete(ctypes.byref(slot[0]))
     # Another function's entry, lazy or not, is not answered (the general path diverges).
     other = [encode_row(HostCall("g", [], {"ok": None}, i)) for i in range(3)]
-    assert LAZY in vars(decode_rows(other)[2])
-    assert imp.ready_for(decode_rows(other)[2]) is None
+    assert LAZY in vars(_host_calls(other)[2])
+    assert imp.ready_for(_host_calls(other)[2]) is None
     assert imp.ready_for(HostCall("g", [], {"ok": None}, 1)) is None
     # A response holding the row's bytes is not in the shape: decoded, then answered.
     sig_bytes = FuncSig("b", (), ListT(U8))
@@ -201,11 +208,11 @@ def test_lazy_entries_are_answered_from_their_shape_and_filled_ones_from_their_f
         sig_bytes, HostFunc(lambda s: None, Kind.READ), None, lambda *a: None, lambda *a: None
     )
     raw_rows = [encode_row(HostCall("b", [], {"$bytes": bytes([i]) * 2}, i)) for i in range(3)]
-    with_bytes = decode_rows(raw_rows)[2]
+    with_bytes = _host_calls(raw_rows)[2]
     assert LAZY in vars(with_bytes)
     ready = imp_bytes.ready_for(with_bytes)
     assert ready is not None and LAZY not in vars(with_bytes)
-    assert imp.ready_for(decode_rows(raw_rows)[2]) is None  # not f's
+    assert imp.ready_for(_host_calls(raw_rows)[2]) is None  # not f's
 
 
 @pytest.mark.sqlite_only

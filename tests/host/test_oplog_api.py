@@ -27,7 +27,7 @@ from host.runtime.session import Session
 from host.runtime.typeconv import func_sig
 from host.service import HostService
 from host.values import U64, Case, from_json, to_json
-from host.values.types import FuncSig, ListT, OptionT, TupleT, WitType, check
+from host.values.types import FuncSig, ListT, OptionT, Some, TupleT, WitType, check
 from host.values.wave import parse_value
 from tests.fixtures.build import build_fixture
 
@@ -107,6 +107,17 @@ def _one_of_each() -> list[oplog.Entry]:
         oplog.PendingUpdate(1, HASH, "snapshot-based"),
         oplog.SuccessfulUpdate(1, HASH, snap, "application/octet-stream"),
         oplog.FailedUpdate(2, "no such export"),
+        oplog.DurableFunctionCall(
+            "my-api::fetch",
+            {"value": {"nodes": []}, "typ": {"nodes": []}},
+            {"value": {"nodes": []}, "typ": {"nodes": []}},
+            {"write-remote-batched": 7},
+        ),
+        oplog.DurableFunctionCall("my-api::read", None, None, {"read-remote": None}),
+        oplog.StartSpan("00f067aa0ba902b7", "", (("name", "checkout"),)),
+        oplog.StartSpan("00f067aa0ba902b8", "00f067aa0ba902b7", ()),
+        oplog.SetSpanAttribute("00f067aa0ba902b8", "user", "alice"),
+        oplog.FinishSpan("00f067aa0ba902b8"),
     ]
 
 
@@ -134,6 +145,12 @@ EXPECTED_CASES = [
     "pending-update",
     "successful-update",
     "failed-update",
+    "host-call",
+    "host-call",
+    "start-span",
+    "start-span",
+    "set-span-attribute",
+    "finish-span",
 ]
 
 
@@ -330,3 +347,18 @@ def test_enrich_answers_an_error(host: HostService) -> None:
     answer = spec.impl(Session(AGENT, host.store, []), None, None, [], 0)
     assert isinstance(answer, Case) and answer.name == "err"
     assert isinstance(answer.value, str) and "oplog processor" in answer.value
+
+
+def test_durable_functions_and_spans_keep_what_we_record() -> None:
+    ctx = oplog_public.Context(AGENT, {HASH: (0, 1234)})
+    call = oplog.DurableFunctionCall("my-api::fetch", None, None, {"write-remote-batched": 7})
+    value = oplog_public.to_public(5, call, ctx, 0)
+    assert isinstance(value, Case) and isinstance(value.value, dict)
+    assert value.value["function-name"] == "my-api::fetch"
+    assert value.value["durable-function-type"] == Case("write-remote-batched", Some(7))
+    root = oplog_public.to_public(6, oplog.StartSpan("a" * 16, "", (("k", "v"),)), ctx, 0)
+    child = oplog_public.to_public(7, oplog.StartSpan("b" * 16, "a" * 16, ()), ctx, 0)
+    assert isinstance(root, Case) and isinstance(root.value, dict)
+    assert isinstance(child, Case) and isinstance(child.value, dict)
+    assert root.value["parent"] is None and child.value["parent"] == Some("a" * 16)
+    assert root.value["attributes"] == [{"key": "k", "value": Case("string", "v")}]
