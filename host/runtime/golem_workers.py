@@ -74,6 +74,10 @@ def _payload(ty: WitType | None) -> WitType:
     return ty.payload
 
 
+# Golem's message for a durable call replayed inside a persist-nothing block.
+PERSIST_NOTHING_REPLAY = "Trying to replay an durable invocation in a PersistNothing block"
+
+
 # -- metadata ----------------------------------------------------------------------------
 def _version_of(store: Store, agent: AgentId, component_hash: str) -> ComponentRecord | None:
     versions = store.list_component_versions(str(agent.component_id))
@@ -245,6 +249,12 @@ def _update(sig: FuncSig) -> HostFunc:
         from host.runtime import updates  # updates imports the registry, which imports this
 
         agent = id_from(value)
+        if agent != session.agent and session.persist_nothing and session.replaying:
+            # Nothing of the call was recorded, so a replay would ask again for an
+            # update another agent may have applied long ago. Golem's update-agent is a
+            # durable remote write: replaying it in a persist-nothing block fails the
+            # invocation (its read_persisted_durable_function_invocation), so here too.
+            raise _fail(PERSIST_NOTHING_REPLAY)
         try:
             record = session.store.get_agent(agent)
         except NotFound:

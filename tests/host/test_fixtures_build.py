@@ -284,6 +284,7 @@ for _name in ("updater-1.5.0", "updater-v2-1.5.0"):
             "update-self",
             "update-self-unpersisted",
             "update-other",
+            "update-other-unpersisted",
             "golem:api/save-snapshot@1.5.0",
             "golem:api/load-snapshot@1.5.0",
         },
@@ -366,6 +367,7 @@ PARAMS = {
     "update-self-auto": ["target"],
     "update-self-unpersisted": ["target", "snapshot"],
     "update-other": ["high", "low", "name", "target", "snapshot"],
+    "update-other-unpersisted": ["high", "low", "name", "target", "snapshot"],
     "work": ["n"],
     "fork-unpersisted": [],
 }

@@ -377,3 +377,29 @@ def test_fork_inside_an_invocation_finishes_it_in_the_copy_alone(host: HostServi
     assert done.state == "done" and (done.result or "").endswith("[109, 105, 110, 101])")
     assert host.store.get_invocation(inv.invocation_id).state == "started"
     assert host.agent(source).status == "suspended"
+
+
+def test_update_of_another_agent_under_persist_nothing_traps_on_replay(
+    host: HostService,
+) -> None:
+    """update-agent of another agent inside a persist-nothing block is not recorded, so a
+    replay reaches the call again: Golem's durable update-agent then fails ("Trying to
+    replay an durable invocation in a PersistNothing block") instead of asking the other
+    agent for the update a second time; so does agent-host. (Before, the replay asked
+    again.)"""
+    caller = _updater(host)
+    other, _ = host.create_agent("updater", "other")
+    cid = other.component_id.int
+    args = f'{cid >> 64}, {cid & 0xFFFF_FFFF_FFFF_FFFF}, "{other.name}", 0, false'
+    inv = host.invoke(caller, f"update-other-unpersisted({args})")
+    assert inv.state == "done", inv.error
+    assert host.agent(other).component_version == 0
+    assert [r.kind for r in host.update_records(other)] == ["SuccessfulUpdate"]
+    host.executor.forget_instance(caller)  # the next call replays the whole log
+    # The replay of the earlier invocation fails the agent (as a Golem worker failing
+    # its recovery); the new call waits for a retry or revert.
+    again = host.invoke(caller, "add(1)")
+    view = host.agent(caller)
+    assert view.status == "failed" and again.state == "queued"
+    assert golem_workers.PERSIST_NOTHING_REPLAY in (view.record.last_error or "")
+    assert _kinds(host, other).count("pending-update") == 1  # not asked twice
