@@ -54,6 +54,7 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
+from host import agent_versions
 from host.agents.agenttypes import Snapshotting
 from host.clock import steady_ns
 from host.errors import AgentBusy, Divergence, HostError, LeaseHeld, LeaseLost
@@ -65,8 +66,9 @@ from host.oplog import (
     InvocationFailed,
     InvocationFinished,
     InvocationStarted,
+    SuccessfulUpdate,
 )
-from host.resume_entries import entries_for_resume
+from host.resume_entries import entries_for_resume, kinds
 from host.runtime import agent_rpc, snapshots, update_queue, update_restart, updates
 from host.runtime.agent_locks import AgentLocks
 from host.runtime.agentproto import agent_error_text, is_initialize
@@ -368,12 +370,17 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         assert isinstance(created, AgentCreated)
         component = self.registry.component(hash)
         linker = self.registry.linker(hash, component)
+        env = created.env
+        if SuccessfulUpdate in kinds(entries):
+            # Golem's get-environment names the version the agent runs now (its
+            # enrich_env); an agent never updated keeps its creation entry's numbers.
+            env = agent_versions.with_version(env, self.store.get_agent(agent).component_version)
         session = Session(
             agent,
             self.store,
             entries,
             args=created.args,
-            env=created.env,
+            env=env,
             on_output=self._output_for(agent),
             on_promise_completed=self._woken,
         )

@@ -215,7 +215,7 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
             *env,
         )
         created = oplog.AgentCreated(record.id, record.hash, tuple(args), full_env, config=config)
-        made = self.store.create_agent(agent, record.hash, created)
+        made = self.store.create_agent(agent, record.hash, created, record.version)
         # An agent component's agent: its first invocation is `initialize`.
         self._initialize(agent, self.store.get_agent(agent).component_hash)
         return agent, made
@@ -242,22 +242,14 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         self, component_ref: str | None = None, status: str | None = None
     ) -> list[AgentView]:
         cid = self.store.get_component(component_ref).id if component_ref else None
-        versions: dict[str, dict[str, int]] = {}  # component id -> hash -> version
         views = []
         for record, created, promises, invocations in self.store.agent_listing(cid, status):
             assert isinstance(created, oplog.AgentCreated)
-            component = str(record.agent.component_id)
-            if component not in versions:
-                known = versions[component] = {}
-                for c in self.store.list_component_versions(component):
-                    known.setdefault(c.hash, c.version)  # the first version with those bytes
+            # The version by number, as the agents row keeps it: two versions may hold
+            # the same file (host/agent_versions.py).
             views.append(
                 AgentView(
-                    record,
-                    created,
-                    versions[component].get(record.component_hash),
-                    tuple(promises),
-                    tuple(invocations),
+                    record, created, record.component_version, tuple(promises), tuple(invocations)
                 )
             )
         return views
@@ -265,18 +257,10 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
     def _view(self, record: Any) -> AgentView:
         created = self.store.read_oplog(record.agent, 1, 1)[0]
         assert isinstance(created, oplog.AgentCreated)
-        version = next(
-            (
-                c.version
-                for c in self.store.list_component_versions(str(record.agent.component_id))
-                if c.hash == record.component_hash
-            ),
-            None,
-        )
         return AgentView(
             record,
             created,
-            version,
+            record.component_version,
             tuple(self.store.list_promises(record.agent)),
             tuple(self.store.list_invocations(record.agent, [QUEUED, STARTED])),
         )

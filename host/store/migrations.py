@@ -5,7 +5,7 @@ A step is an SQL statement or a function of the connection (a data migration).""
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from host.store import oplog_migration, version_migration
+from host.store import agent_version_migration, oplog_migration, version_migration
 
 Step = str | Callable[[Any], None]
 
@@ -165,5 +165,11 @@ MIGRATIONS: dict[int, list[Step]] = {
         # Component versions from 0, as Golem numbers them (host/store/version_migration.py):
         # components, update entries and queued update requests move down by one.
         version_migration.sqlite_step,
+    ],
+    12: [
+        # The version each agent runs, by number (host/store/agent_version_migration.py):
+        # its file alone does not say it when two versions hold the same bytes.
+        agent_version_migration.ADD_COLUMN,
+        agent_version_migration.sqlite_step,
     ],
 }

@@ -11,7 +11,7 @@ the stored text; JSONB would reorder keys and drop whitespace); an entry's bytes
 BYTEA (migration 3).
 """
 
-from host.store import oplog_migration, version_migration
+from host.store import agent_version_migration, oplog_migration, version_migration
 from host.store.migrations import Step
 
 MIGRATIONS: dict[int, list[Step]] = {
@@ -134,5 +134,10 @@ MIGRATIONS: dict[int, list[Step]] = {
         # Component versions from 0, as Golem numbers them (host/store/version_migration.py):
         # components, update entries and queued update requests move down by one.
         version_migration.postgres_step,
+    ],
+    6: [
+        # The version each agent runs, by number (host/store/agent_version_migration.py).
+        agent_version_migration.ADD_COLUMN,
+        agent_version_migration.postgres_step,
     ],
 }
