@@ -545,3 +545,22 @@ def test_a_revert_past_an_update_puts_the_version_number_back(host: HostService)
     assert host.agent(agent).component_version == 2
     assert _result(host, agent, "version()") == "0"  # updater's code (version 2's bytes)
     assert _result(host, agent, "total()") == "3"
+
+
+def test_update_of_a_sleeping_agent_applies_it_and_it_sleeps_on(host: HostService) -> None:
+    """A durable sleep is a suspension too: Golem activates the worker for the update,
+    its replay on the new version re-arms the same timer, and it sleeps on until the
+    deadline it had (not woken for good, not busy-looping)."""
+    host.add_component(build_fixture("durable-1.3.0"), "durable")
+    agent, _ = host.create_agent("durable", "sleeper")
+    inv = host.invoke(agent, "sleep(3600000000000)")  # an hour
+    deadline = host.store.get_agent(agent).wake_at_ns
+    assert inv.state == "started" and deadline is not None
+    host.add_component(build_fixture("durable-diverged-1.3.0"), name="durable")
+    host.add_component(build_fixture("durable-1.3.0"), name="durable")  # version 2: A again
+    assert host.update_agent(agent, 2).state == "successful"
+    record = host.store.get_agent(agent)
+    assert record.status == "suspended" and record.component_version == 2
+    assert record.wake_at_ns is not None and abs(record.wake_at_ns - deadline) < 5_000_000_000
+    assert host.run_due() == []  # not due: it sleeps on
+    assert host.store.get_invocation(inv.invocation_id).state == "started"
