@@ -69,7 +69,14 @@ from host.oplog import (
     SuccessfulUpdate,
 )
 from host.resume_entries import entries_for_resume, kinds
-from host.runtime import agent_rpc, snapshots, update_queue, update_restart, updates
+from host.runtime import (
+    agent_rpc,
+    remote_interrupt,
+    snapshots,
+    update_queue,
+    update_restart,
+    updates,
+)
 from host.runtime.agent_locks import AgentLocks
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
@@ -222,6 +229,8 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         """An automatic update waits in the queue of the agent this process runs: restart
         its invocation on it (host/runtime/update_restart.py)."""
         watch = self._running_watch.get(agent)
+        if remote_interrupt.take_if_asked(self.store, agent, watch):
+            return True  # an interrupt another process asked for (the CLI's)
         return update_restart.interrupt_for_update(self, agent, watch)
 
     def is_running_here(self, agent: AgentId) -> bool:

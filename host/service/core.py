@@ -35,7 +35,7 @@ from host.errors import (
 )
 from host.ids import AgentId, check_agent_name
 from host.limits import Limits, validate
-from host.runtime import update_queue
+from host.runtime import remote_interrupt, update_queue
 from host.runtime.engine import make_engine
 from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
@@ -76,6 +76,8 @@ class Call:
 
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:9881"  # `serve`'s default address
+# How long an interrupt waits for another process running the agent to stop it.
+INTERRUPT_WAIT_S = 10.0
 
 
 class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
@@ -292,8 +294,14 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         elif self.executor.interrupt_running(agent):
             if self.store.get_agent(agent).status != INTERRUPTED:
                 self.store.interrupt(agent)  # it finished just before the interrupt came
-        elif self.store.acquire_lease(agent, self.executor.owner, self.executor.lease_ttl_s):
-            self.store.interrupt(agent)  # another process runs it: Conflict, saying so
+        elif holder := self.store.acquire_lease(
+            agent, self.executor.owner, self.executor.lease_ttl_s
+        ):
+            # Another process runs it: asked to stop it (host/runtime/remote_interrupt.py);
+            # Conflict if it does not.
+            remote_interrupt.interrupt_elsewhere(self.store, agent, holder, INTERRUPT_WAIT_S)
+            if self.store.get_agent(agent).status != INTERRUPTED:
+                self.store.interrupt(agent)  # it finished just before the interrupt came
         else:
             # Running in the store but run by no process (a crash stopped it): it stays
             # started, and the resume replays it.

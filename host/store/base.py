@@ -228,6 +228,16 @@ class Store(ScheduleStore, abc.ABC):
         """Let an interrupted agent run again (its waits are re-checked by a replay)."""
 
     @abc.abstractmethod
+    def request_interrupt(self, agent: AgentId) -> bool:
+        """Mark that an interrupt is asked of the agent, running an invocation in another
+        process (whose scheduler, woken, takes it: :meth:`take_interrupt_request`);
+        False if it is not running."""
+
+    @abc.abstractmethod
+    def take_interrupt_request(self, agent: AgentId) -> bool:
+        """Clear the agent's interrupt request; whether there was one."""
+
+    @abc.abstractmethod
     def wake_now(self, agent: AgentId) -> bool:
         """Make a suspended or retrying agent due now (a replay re-checks what it waits
         for: it suspends again if that has not come); whether it was one of those."""

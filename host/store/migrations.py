@@ -172,4 +172,10 @@ MIGRATIONS: dict[int, list[Step]] = {
         agent_version_migration.ADD_COLUMN,
         agent_version_migration.sqlite_step,
     ],
+    13: [
+        # An interrupt asked of an agent another process runs (the CLI's `agent interrupt`
+        # against a store a server holds): the owner, told by the wake-up channel, takes
+        # it and stops the running invocation (host/runtime/remote_interrupt.py).
+        "ALTER TABLE agents ADD COLUMN interrupt_requested INTEGER NOT NULL DEFAULT 0",
+    ],
 }

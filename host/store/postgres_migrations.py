@@ -140,4 +140,8 @@ MIGRATIONS: dict[int, list[Step]] = {
         agent_version_migration.ADD_COLUMN,
         agent_version_migration.postgres_step,
     ],
+    7: [
+        # An interrupt asked of an agent another process runs (host/runtime/remote_interrupt.py).
+        "ALTER TABLE agents ADD COLUMN interrupt_requested INTEGER NOT NULL DEFAULT 0",
+    ],
 }

@@ -116,6 +116,31 @@ class SqlStore(SqlDialect):
                 self._notify(db, agent, work=False)
             return status
 
+    def request_interrupt(self, agent: AgentId) -> bool:
+        with self._tx("request_interrupt") as db:
+            cur = db.execute(
+                self._sql(
+                    "UPDATE agents SET interrupt_requested = 1 "
+                    "WHERE component_id = ? AND name = ? AND status = ?"
+                ),
+                (*_key(agent), AgentStatus.RUNNING),
+            )
+            asked = bool(cur.rowcount)
+            if asked:
+                self._notify(db, agent, work=True)  # PostgreSQL: the owner hears NOTIFY
+            return asked
+
+    def take_interrupt_request(self, agent: AgentId) -> bool:
+        with self._tx("take_interrupt_request") as db:
+            cur = db.execute(
+                self._sql(
+                    "UPDATE agents SET interrupt_requested = 0 "
+                    "WHERE component_id = ? AND name = ? AND interrupt_requested = 1"
+                ),
+                _key(agent),
+            )
+            return bool(cur.rowcount)
+
     def wake_now(self, agent: AgentId) -> bool:
         with self._tx("wake_now") as db:
             cur = db.execute(
@@ -139,7 +164,7 @@ class SqlStore(SqlDialect):
             # Due now: a replay re-checks whatever it was waiting for and runs its queue.
             db.execute(
                 self._sql(
-                    "UPDATE agents SET status = ?, wake_at_ns = 0 "
+                    "UPDATE agents SET status = ?, wake_at_ns = 0, interrupt_requested = 0 "
                     "WHERE component_id = ? AND name = ?"
                 ),
                 (AgentStatus.SUSPENDED, *_key(agent)),
