@@ -130,6 +130,15 @@ class _DrySession(Session):
         pass
 
 
+def _at_end(session: _DrySession) -> bool:
+    """Whether nothing but markers (a retried failure, update entries) is left to replay."""
+    try:
+        session.skip_markers()
+    except _ReachedEnd:
+        return True
+    return not session.replaying
+
+
 def dry_replay(executor: Executor, agent: AgentId, hash: str, entries: list[Entry]) -> str | None:
     """Replay ``entries`` on a fresh instance of ``hash`` with nothing run live: None if
     the new code reproduces the record up to its end (an invocation the log leaves open
@@ -165,8 +174,10 @@ def dry_replay(executor: Executor, agent: AgentId, hash: str, entries: list[Entr
             try:
                 result = call_export(session.exported, wstore, instance, export, values, get_func)
             except Exception as exc:
-                if isinstance(session.raised or exc, _ReachedEnd) or not session.replaying:
-                    return None  # the open invocation replayed to the log's end
+                if isinstance(session.raised or exc, _ReachedEnd) or _at_end(session):
+                    # The open invocation replayed to the log's end (past a retried
+                    # attempt's failure: a retry failing again is the live run's own).
+                    return None
                 raise
             text = None if export.sig.result is None else format_value(result, export.sig.result)
             session.expect_finished(started, text)

@@ -564,3 +564,23 @@ def test_update_of_a_sleeping_agent_applies_it_and_it_sleeps_on(host: HostServic
     assert record.wake_at_ns is not None and abs(record.wake_at_ns - deadline) < 5_000_000_000
     assert host.run_due() == []  # not due: it sleeps on
     assert host.store.get_invocation(inv.invocation_id).state == "started"
+
+
+def test_update_of_a_retrying_agent_retries_it_now_on_the_new_version(
+    host: HostService,
+) -> None:
+    """Golem activates a retrying worker for an update: its retry runs now, not after
+    its delay (here a minute), and on the new version (2: the same bytes as 0)."""
+    host.add_component(build_fixture("flaky"), "flaky")
+    agent, _ = host.create_agent("flaky", "f")
+    minute = 60_000_000_000
+    assert host.invoke(agent, f"set-policy(5, {minute}, {minute}, 1.0)").state == "done"
+    assert host.invoke(agent, "boom()").state == "started"
+    before = host.store.get_agent(agent)
+    assert before.status == "retrying" and before.retry_count == 1
+    host.add_component(build_fixture("updater-1.5.0"), "flaky")  # version 1: other bytes
+    assert host.add_component(build_fixture("flaky"), "flaky").version == 2
+    assert host.update_agent(agent, 2).state == "successful"
+    after = host.store.get_agent(agent)
+    assert after.component_version == 2
+    assert after.status == "retrying" and after.retry_count == 2  # retried at once
