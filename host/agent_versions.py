@@ -34,7 +34,8 @@ def creation_version(created: AgentCreated, versions: Iterable[tuple[int, str]])
     return min(with_file, default=0)
 
 
-def _alive(entries: Sequence[tuple[int, Entry]]) -> list[tuple[int, Entry]]:
+def alive(entries: Sequence[tuple[int, Entry]]) -> list[tuple[int, Entry]]:
+    """The (index, entry) pairs no Jump among them deleted."""
     deleted = [(e.start, e.end) for _, e in entries if isinstance(e, Jump)]
     return [(i, e) for i, e in entries if not any(s <= i <= t for s, t in deleted)]
 
@@ -46,7 +47,7 @@ def version_at(entries: Sequence[tuple[int, Entry]], created: int, index: int | 
     A Jump deletes only what comes before it, so one after ``index`` does not count."""
     upto = [(i, e) for i, e in entries if index is None or i <= index]
     found = created
-    for _, e in _alive(upto):
+    for _, e in alive(upto):
         if isinstance(e, SuccessfulUpdate):
             found = e.target_version
     return found
@@ -58,4 +59,4 @@ def with_version(env: Sequence[tuple[str, str]], version: int) -> tuple[tuple[st
     return tuple((k, str(version)) if k in VERSION_VARS else (k, v) for k, v in env)
 
 
-__all__ = ["VERSION_VARS", "creation_version", "version_at", "with_version"]
+__all__ = ["VERSION_VARS", "alive", "creation_version", "version_at", "with_version"]

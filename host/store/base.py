@@ -261,8 +261,10 @@ class Store(ScheduleStore, abc.ABC):
         replace: Mapping[int, Entry] | None = None,
         tail: Sequence[Entry] = (),
         resume: InvocationStarted | None = None,
+        component: tuple[str, int] | None = None,
     ) -> None:
-        """Create ``target`` (idle, on ``source``'s component version) whose oplog is a copy
+        """Create ``target`` (idle, on ``component``: the (file, version) it runs, else
+        ``source``'s component version) whose oplog is a copy
         of ``source``'s entries 1..``cut_off``, in one transaction, with a copy of each
         promise ``source`` created at or before ``cut_off`` (its id now names ``target``;
         pending stays pending, completed keeps its data). A copied promise that had a

@@ -29,6 +29,7 @@ class SqlFork(SqlDialect):
         replace: Mapping[int, Entry] | None = None,
         tail: Sequence[Entry] = (),
         resume: InvocationStarted | None = None,
+        component: tuple[str, int] | None = None,
     ) -> None:
         with self._tx("fork_agent") as db:
             self._lock_agents(db, source, target)
@@ -63,8 +64,7 @@ class SqlFork(SqlDialect):
                 ),
                 (
                     *_key(target),
-                    row[0],
-                    row[1],
+                    *(component if component is not None else (row[0], row[1])),
                     AgentStatus.IDLE if resume is None else AgentStatus.RUNNING,
                     time.time_ns(),
                 ),

@@ -584,3 +584,20 @@ def test_update_of_a_retrying_agent_retries_it_now_on_the_new_version(
     after = host.store.get_agent(agent)
     assert after.component_version == 2
     assert after.status == "retrying" and after.retry_count == 2  # retried at once
+
+
+def test_a_fork_cut_before_an_update_runs_the_version_of_its_cut(host: HostService) -> None:
+    """The copy's oplog ends before the source's update: it runs the version the source
+    ran at the cut (as Golem derives a worker's version from its oplog), not the one the
+    source runs now; a cut after the update runs the new one."""
+    agent = _updater(host)
+    assert _result(host, agent, "add(3)") == "3"
+    cut = host.store.oplog_length(agent)
+    assert host.update_agent(agent, 1).state == "successful"
+    before = host.fork_agent(agent, "before", cut)
+    assert host.agent(before).component_version == 0
+    assert _result(host, before, "version()") == "0"
+    assert _result(host, before, "total()") == "3"
+    after = host.fork_agent(agent, "after", host.store.oplog_length(agent))
+    assert host.agent(after).component_version == 1
+    assert _result(host, after, "version()") == "1"
