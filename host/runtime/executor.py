@@ -54,6 +54,7 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
+from host import agent_versions
 from host.agents.agenttypes import Snapshotting
 from host.clock import steady_ns
 from host.errors import AgentBusy, Divergence, HostError, LeaseHeld, LeaseLost
@@ -65,9 +66,17 @@ from host.oplog import (
     InvocationFailed,
     InvocationFinished,
     InvocationStarted,
+    SuccessfulUpdate,
 )
-from host.resume_entries import entries_for_resume
-from host.runtime import agent_rpc, snapshots, update_queue, update_restart, updates
+from host.resume_entries import entries_for_resume, kinds
+from host.runtime import (
+    agent_rpc,
+    remote_interrupt,
+    snapshots,
+    update_queue,
+    update_restart,
+    updates,
+)
 from host.runtime.agent_locks import AgentLocks
 from host.runtime.agentproto import agent_error_text, is_initialize
 from host.runtime.engine import EpochTicker
@@ -229,6 +238,8 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         """An automatic update waits in the queue of the agent this process runs: restart
         its invocation on it (host/runtime/update_restart.py)."""
         watch = self._running_watch.get(agent)
+        if remote_interrupt.take_if_asked(self.store, agent, watch):
+            return True  # an interrupt another process asked for (the CLI's)
         return update_restart.interrupt_for_update(self, agent, watch)
 
     def is_running_here(self, agent: AgentId) -> bool:
@@ -378,12 +389,17 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         assert isinstance(created, AgentCreated)
         component = self.registry.component(hash)
         linker = self.registry.linker(hash, component)
+        env = created.env
+        if SuccessfulUpdate in kinds(entries):
+            # Golem's get-environment names the version the agent runs now (its
+            # enrich_env); an agent never updated keeps its creation entry's numbers.
+            env = agent_versions.with_version(env, self.store.get_agent(agent).component_version)
         session = Session(
             agent,
             self.store,
             entries,
             args=created.args,
-            env=created.env,
+            env=env,
             on_output=self._output_for(agent),
             on_promise_completed=self._woken,
         )

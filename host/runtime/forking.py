@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from host import agent_versions
 from host.errors import InvalidInput
 from host.ids import AgentId, PromiseId
 from host.oplog import (
@@ -41,6 +42,7 @@ from host.oplog import (
     InvocationStarted,
     Jump,
     Retried,
+    SuccessfulUpdate,
 )
 from host.store.base import Store
 
@@ -216,9 +218,33 @@ def fork_into(
         return True
     made = plan(entries, target, cut_off)
     store.fork_agent(
-        source, target, cut_off, secret_hash, replace=made.replace, tail=tail, resume=made.resume
+        source,
+        target,
+        cut_off,
+        secret_hash,
+        replace=made.replace,
+        tail=tail,
+        resume=made.resume,
+        component=_version_at_cut(store, source, entries),
     )
     return made.resume is not None
+
+
+def _version_at_cut(store: Store, source: AgentId, entries: list[Entry]) -> tuple[str, int]:
+    """(file, version) the source ran at the end of ``entries`` (its oplog up to the
+    cut): the copy's oplog has the updates made up to there and no later one, so it runs
+    what the source ran then, as Golem derives a worker's version from its oplog."""
+    created = entries[0]
+    assert isinstance(created, AgentCreated)
+    indexed = list(enumerate(entries, start=1))
+    versions = store.list_component_versions(str(source.component_id))
+    first = agent_versions.creation_version(created, [(c.version, c.hash) for c in versions])
+    version = agent_versions.version_at(indexed, first)
+    file = created.component_hash
+    for _, e in agent_versions.alive(indexed):
+        if isinstance(e, SuccessfulUpdate):
+            file = e.component_hash
+    return file, version
 
 
 __all__ = [

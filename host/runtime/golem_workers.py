@@ -74,10 +74,14 @@ def _payload(ty: WitType | None) -> WitType:
     return ty.payload
 
 
+# Golem's message for a durable call replayed inside a persist-nothing block.
+PERSIST_NOTHING_REPLAY = "Trying to replay an durable invocation in a PersistNothing block"
+
+
 # -- metadata ----------------------------------------------------------------------------
-def _version_of(store: Store, agent: AgentId, component_hash: str) -> ComponentRecord | None:
+def _version_of(store: Store, agent: AgentId, version: int) -> ComponentRecord | None:
     versions = store.list_component_versions(str(agent.component_id))
-    return next((c for c in versions if c.hash == component_hash), None)
+    return next((c for c in versions if c.version == version), None)
 
 
 def metadata_facts(store: Store, agent: AgentId) -> dict[str, Any]:
@@ -85,8 +89,9 @@ def metadata_facts(store: Store, agent: AgentId) -> dict[str, Any]:
     record = store.get_agent(agent)
     created = store.read_oplog(agent, 1, 1)[0]
     assert isinstance(created, oplog.AgentCreated)
-    component = _version_of(store, agent, record.component_hash)
-    version = component.version if component is not None else 0
+    # By number, as the agents row keeps it (two versions may hold the same file).
+    version = record.component_version
+    component = _version_of(store, agent, version)
     pending = store.list_invocations(agent, [InvocationState.QUEUED])
     return {
         "args": list(created.args),
@@ -245,22 +250,25 @@ def _update(sig: FuncSig) -> HostFunc:
         from host.runtime import updates  # updates imports the registry, which imports this
 
         agent = id_from(value)
+        if agent != session.agent and session.persist_nothing and session.replaying:
+            # Nothing of the call was recorded, so a replay would ask again for an
+            # update another agent may have applied long ago. Golem's update-agent is a
+            # durable remote write: replaying it in a persist-nothing block fails the
+            # invocation (its read_persisted_durable_function_invocation), so here too.
+            raise _fail(PERSIST_NOTHING_REPLAY)
         try:
             record = session.store.get_agent(agent)
         except NotFound:
             raise _fail(f"cannot update {agent}: there is no such agent") from None
         versions = session.store.list_component_versions(str(agent.component_id))
         found = next((c for c in versions if c.version == target), None)
-        if found is None:
-            have = ", ".join(str(c.version) for c in versions)
-            raise _fail(
-                f"cannot update {agent} to component version {target}: the component "
-                f"has versions {have}"
-            )
-        request = PendingUpdate(target, found.hash, updates.MODES[mode])
+        # A version the component does not have is accepted, as Golem's executor accepts
+        # it: the update fails when applied (updates.target_file looks it up again).
+        file = "" if found is None else found.hash
+        request = PendingUpdate(target, file, updates.MODES[mode])
         replayed = agent == session.agent and session.replaying  # its request is in the log
-        if found.hash == record.component_hash and not replayed:
-            # Golem's executor refuses it so (its update_worker).
+        if target == record.component_version and not replayed:
+            # Golem's executor refuses it so (its update_worker compares the numbers).
             raise _fail(f"cannot update {agent}: Worker is already at the target version")
         if agent == session.agent:
             # A replay making the call again (persist-nothing: the call is not recorded,
@@ -280,7 +288,7 @@ def _update(sig: FuncSig) -> HostFunc:
         queue = record.status == AgentStatus.RUNNING
         if not queue:
             try:
-                session.store.append(agent, record.oplog_length + 1, [request])
+                _record_request(session.store, agent, record.status, request)
             except OplogConflict:
                 queue = True  # it started an invocation meanwhile
         if queue:
@@ -289,6 +297,20 @@ def _update(sig: FuncSig) -> HostFunc:
         _wake(session, agent)
 
     return HostFunc(live, Kind.EFFECT)
+
+
+def _record_request(store: Store, agent: AgentId, status: str, request: PendingUpdate) -> None:
+    """Record an update request in an agent that runs no invocation, and activate it as
+    Golem's executor does for an update (``start_if_needed``): a failed agent is
+    retried, an interrupted one resumed, a suspended or retrying one made due now (the
+    service does the same for the CLI and REST: host/service/worker_ops.py)."""
+    if status == AgentStatus.FAILED:
+        store.retry(agent)  # Golem: a pending update makes a failed worker retrying
+    store.append(agent, store.oplog_length(agent) + 1, [request])
+    if status == AgentStatus.INTERRUPTED:
+        store.resume(agent)
+    else:
+        store.wake_now(agent)
 
 
 def _revert(sig: FuncSig) -> HostFunc:

@@ -19,6 +19,7 @@ the agent back to the component version it ran at the target.
 
 from __future__ import annotations
 
+from host import agent_versions
 from host.errors import Conflict, InvalidInput
 from host.ids import AgentId
 from host.oplog import (
@@ -99,6 +100,15 @@ def _hash_at(entries: list[Entry], index: int) -> str:
     return found
 
 
+def _version_at(store: Store, agent: AgentId, entries: list[Entry], index: int) -> int:
+    """The component version (its number) the agent ran at oplog index ``index``."""
+    created = entries[0]
+    assert isinstance(created, AgentCreated)
+    versions = [(c.version, c.hash) for c in store.list_component_versions(str(agent.component_id))]
+    first = agent_versions.creation_version(created, versions)
+    return agent_versions.version_at(list(enumerate(entries, start=1)), first, index)
+
+
 def revert(
     store: Store, agent: AgentId, to_index: int | None = None, last_invocations: int | None = None
 ) -> Jump:
@@ -115,6 +125,7 @@ def revert(
     dropped = entries[target:]
     updated = any(isinstance(e, SuccessfulUpdate) for e in dropped)
     pin = _hash_at(entries, target) if updated else None
-    store.append(agent, len(entries) + 1, [jump], component_hash=pin)
+    version = _version_at(store, agent, entries, target) if updated else None
+    store.append(agent, len(entries) + 1, [jump], component_hash=pin, component_version=version)
     store.set_status(agent, IDLE)
     return jump

@@ -130,6 +130,15 @@ class _DrySession(Session):
         pass
 
 
+def _at_end(session: _DrySession) -> bool:
+    """Whether nothing but markers (a retried failure, update entries) is left to replay."""
+    try:
+        session.skip_markers()
+    except _ReachedEnd:
+        return True
+    return not session.replaying
+
+
 def dry_replay(executor: Executor, agent: AgentId, hash: str, entries: list[Entry]) -> str | None:
     """Replay ``entries`` on a fresh instance of ``hash`` with nothing run live: None if
     the new code reproduces the record up to its end (an invocation the log leaves open
@@ -168,8 +177,10 @@ def dry_replay(executor: Executor, agent: AgentId, hash: str, entries: list[Entr
             try:
                 result = call_export(session.exported, wstore, instance, export, values, get_func)
             except Exception as exc:
-                if isinstance(session.raised or exc, _ReachedEnd) or not session.replaying:
-                    return None  # the open invocation replayed to the log's end
+                if isinstance(session.raised or exc, _ReachedEnd) or _at_end(session):
+                    # The open invocation replayed to the log's end (past a retried
+                    # attempt's failure: a retry failing again is the live run's own).
+                    return None
                 raise
             text = None if export.sig.result is None else format_value(result, export.sig.result)
             session.expect_finished(started, text)
@@ -186,6 +197,21 @@ def dry_replay(executor: Executor, agent: AgentId, hash: str, entries: list[Entr
         set_current(outer)
 
 
+def target_file(store: Store, agent: AgentId, request: PendingUpdate) -> str | None:
+    """The file of the version ``request`` moves to; None if the component has no such
+    version. A request for a version the component did not have was accepted with no
+    file, as Golem accepts it (host/service/worker_ops.py): it is looked up again now,
+    when the update is applied; if still missing, the update fails."""
+    if request.component_hash:
+        return request.component_hash
+    versions = store.list_component_versions(str(agent.component_id))
+    return next((c.hash for c in versions if c.version == request.target_version), None)
+
+
+def _missing(request: PendingUpdate) -> str:
+    return f"the component has no version {request.target_version}"
+
+
 def decide_automatic(executor: Executor, agent: AgentId, entries: list[Entry]) -> bool:
     """At instance creation (the agent's lease held, nothing of it running): if its
     oldest pending update is automatic, try it (:func:`dry_replay`) and record the
@@ -193,14 +219,21 @@ def decide_automatic(executor: Executor, agent: AgentId, entries: list[Entry]) -
     request = pending(entries)
     if request is None or request.mode != AUTOMATIC:
         return False
-    reason = dry_replay(executor, agent, request.component_hash, entries)
+    hash = target_file(executor.store, agent, request)
+    reason = _missing(request) if hash is None else dry_replay(executor, agent, hash, entries)
     entry: Entry = (
-        SuccessfulUpdate(request.target_version, request.component_hash)
-        if reason is None
+        SuccessfulUpdate(request.target_version, hash)
+        if reason is None and hash is not None
         else FailedUpdate(request.target_version, f"automatic update failed: {reason}")
     )
-    pin = request.component_hash if reason is None else None
-    executor.store.append(agent, len(entries) + 1, [entry], component_hash=pin)
+    pin = hash if reason is None else None
+    executor.store.append(
+        agent,
+        len(entries) + 1,
+        [entry],
+        component_hash=pin,
+        component_version=request.target_version if pin else None,
+    )
     return True
 
 
@@ -236,18 +269,23 @@ def apply_between(executor: Executor, live: _Live) -> None:
         decide_automatic(executor, session.agent, session.entries)
         set_current(session)
         return
-    reason, done = _by_snapshot(executor, live, request.component_hash)
+    hash = target_file(executor.store, session.agent, request)
+    reason, done = (_missing(request), None) if hash is None else _by_snapshot(executor, live, hash)
     set_current(session)
     entry: Entry
-    if reason is not None or not isinstance(done, SuccessfulUpdate):
+    pin: str | None = None
+    if reason is not None or not isinstance(done, SuccessfulUpdate) or hash is None:
         entry = FailedUpdate(request.target_version, f"snapshot-based update failed: {reason}")
-        pin = None
     else:
-        entry = SuccessfulUpdate(
-            request.target_version, request.component_hash, done.payload, done.mime_type
-        )
-        pin = request.component_hash
-    executor.store.append(session.agent, session.next_index, [entry], component_hash=pin)
+        entry = SuccessfulUpdate(request.target_version, hash, done.payload, done.mime_type)
+        pin = hash
+    executor.store.append(
+        session.agent,
+        session.next_index,
+        [entry],
+        component_hash=pin,
+        component_version=request.target_version if pin else None,
+    )
     session.mark_persisted(entry)
 
 
@@ -261,4 +299,5 @@ __all__ = [
     "last_is_pending",
     "outcomes",
     "pending",
+    "target_file",
 ]

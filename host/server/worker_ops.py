@@ -17,7 +17,12 @@ v1.4/v1.5 shapes), each one :class:`~host.service.HostService` call
 - ``POST .../fork`` ``{"targetAgentId": {"componentId", "agentId"}, "oplogIndexCutoff": n}``
   (Golem 1.4's ``targetWorkerId {"componentId", "workerName"}`` too).
 
-Bad bodies are 400 naming the field, an unknown agent 404, a busy or failed one 409.
+A version the component does not have is accepted, as Golem accepts it: the update
+fails when applied (a FailedUpdate in ``updates``). A failed, interrupted, suspended or
+retrying agent is activated to apply it (Golem's ``start_if_needed``), unless
+``disableWakeup``.
+
+Bad bodies are 400 naming the field, an unknown agent 404.
 """
 
 from __future__ import annotations

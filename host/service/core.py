@@ -35,7 +35,7 @@ from host.errors import (
 )
 from host.ids import AgentId, check_agent_name
 from host.limits import Limits, validate
-from host.runtime import update_queue
+from host.runtime import remote_interrupt, update_queue
 from host.runtime.engine import make_engine
 from host.runtime.executor import LEASE_TTL_S, Executor
 from host.runtime.registry import ComponentRegistry, Export
@@ -76,6 +76,8 @@ class Call:
 
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:9881"  # `serve`'s default address
+# How long an interrupt waits for another process running the agent to stop it.
+INTERRUPT_WAIT_S = 10.0
 
 
 class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
@@ -215,7 +217,7 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
             *env,
         )
         created = oplog.AgentCreated(record.id, record.hash, tuple(args), full_env, config=config)
-        made = self.store.create_agent(agent, record.hash, created)
+        made = self.store.create_agent(agent, record.hash, created, record.version)
         # An agent component's agent: its first invocation is `initialize`.
         self._initialize(agent, self.store.get_agent(agent).component_hash)
         return agent, made
@@ -242,22 +244,14 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         self, component_ref: str | None = None, status: str | None = None
     ) -> list[AgentView]:
         cid = self.store.get_component(component_ref).id if component_ref else None
-        versions: dict[str, dict[str, int]] = {}  # component id -> hash -> version
         views = []
         for record, created, promises, invocations in self.store.agent_listing(cid, status):
             assert isinstance(created, oplog.AgentCreated)
-            component = str(record.agent.component_id)
-            if component not in versions:
-                known = versions[component] = {}
-                for c in self.store.list_component_versions(component):
-                    known.setdefault(c.hash, c.version)  # the first version with those bytes
+            # The version by number, as the agents row keeps it: two versions may hold
+            # the same file (host/agent_versions.py).
             views.append(
                 AgentView(
-                    record,
-                    created,
-                    versions[component].get(record.component_hash),
-                    tuple(promises),
-                    tuple(invocations),
+                    record, created, record.component_version, tuple(promises), tuple(invocations)
                 )
             )
         return views
@@ -265,18 +259,10 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
     def _view(self, record: Any) -> AgentView:
         created = self.store.read_oplog(record.agent, 1, 1)[0]
         assert isinstance(created, oplog.AgentCreated)
-        version = next(
-            (
-                c.version
-                for c in self.store.list_component_versions(str(record.agent.component_id))
-                if c.hash == record.component_hash
-            ),
-            None,
-        )
         return AgentView(
             record,
             created,
-            version,
+            record.component_version,
             tuple(self.store.list_promises(record.agent)),
             tuple(self.store.list_invocations(record.agent, [QUEUED, STARTED])),
         )
@@ -308,8 +294,14 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         elif self.executor.interrupt_running(agent):
             if self.store.get_agent(agent).status != INTERRUPTED:
                 self.store.interrupt(agent)  # it finished just before the interrupt came
-        elif self.store.acquire_lease(agent, self.executor.owner, self.executor.lease_ttl_s):
-            self.store.interrupt(agent)  # another process runs it: Conflict, saying so
+        elif holder := self.store.acquire_lease(
+            agent, self.executor.owner, self.executor.lease_ttl_s
+        ):
+            # Another process runs it: asked to stop it (host/runtime/remote_interrupt.py);
+            # Conflict if it does not.
+            remote_interrupt.interrupt_elsewhere(self.store, agent, holder, INTERRUPT_WAIT_S)
+            if self.store.get_agent(agent).status != INTERRUPTED:
+                self.store.interrupt(agent)  # it finished just before the interrupt came
         else:
             # Running in the store but run by no process (a crash stopped it): it stays
             # started, and the resume replays it.

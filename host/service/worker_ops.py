@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from host import oplog
-from host.errors import AgentBusy, Conflict, InvalidInput, LeaseHeld, UpdateFailed
+from host.errors import AgentBusy, InvalidInput, LeaseHeld, UpdateFailed
 from host.ids import AgentId, check_promise_owner
 from host.runtime import forking, revert, update_queue, updates
 from host.store.base import QUEUED, AgentStatus, ComponentRecord
@@ -49,17 +49,19 @@ class WorkerOps:
 
         def agent_type_of(self, agent: AgentId) -> AgentType | None: ...
 
-    def _component_version(self, agent: AgentId, version: int | None) -> ComponentRecord:
+    def _update_target(self, agent: AgentId, version: int | None) -> tuple[int, str]:
+        """(version, its file) to update to: the latest for None. A version the
+        component does not have (yet) is not refused, as Golem does not refuse it: its
+        file is left empty and the update fails when it is applied
+        (host/runtime/updates.py looks the version up again then)."""
         if version is None:
-            return self.store.get_component(str(agent.component_id))
+            latest: ComponentRecord = self.store.get_component(str(agent.component_id))
+            return latest.version, latest.hash
+        if version < 0:
+            raise InvalidInput(f"no component version is negative ({version})", field="version")
         versions = self.store.list_component_versions(str(agent.component_id))
         found = next((c for c in versions if c.version == version), None)
-        if found is None:
-            have = ", ".join(str(c.version) for c in versions)
-            raise InvalidInput(
-                f"the component has no version {version} (versions: {have})", field="version"
-            )
-        return found
+        return version, "" if found is None else found.hash
 
     def update_agent(
         self,
@@ -76,9 +78,13 @@ class WorkerOps:
         ``automatic``: the oplog is replayed on the new version; ``snapshot`` (Golem's
         ``manual``): the old version's save-snapshot, the new version's load-snapshot.
         A failure is recorded and raised as UpdateFailed when it happened here; the agent
-        stays on its version. Conflict for a failed agent; InvalidInput for a version the
-        component does not have or the one the agent runs (Golem's "Worker is already at
-        the target version"; versions count from 0, as Golem's). An agent running an
+        stays on its version. InvalidInput for the version the agent runs (Golem's
+        "Worker is already at the target version"; versions count from 0, as Golem's,
+        and are compared by number). A version the component does not have is accepted,
+        as Golem accepts it: the update fails when applied (a FailedUpdate; the agent
+        goes on on its version). A failed agent is retried to apply it, an interrupted
+        one resumed, a suspended or retrying one run now (Golem activates the worker;
+        ``wake=False`` leaves it as it is, but for a failed one). An agent running an
         invocation (here or in another process) gets the request queued after it, as
         Golem queues it (host/runtime/update_queue.py): the outcome is then ``pending``
         with no index; a suspended agent takes the request in its oplog at once.
@@ -93,25 +99,25 @@ class WorkerOps:
                 f"unknown update mode {mode!r}: automatic or snapshot (Golem: manual)",
                 field="mode",
             )
-        target = self._component_version(agent, version)
-        record = self.store.get_agent(agent)  # AgentNotFound
-        if record.status == AgentStatus.FAILED:
-            raise Conflict(
-                f"agent {agent} is failed: retry or revert it before updating it "
-                f"({record.last_error})"
-            )
-        if target.hash == record.component_hash:
-            # Golem's 400 (its executor's update_worker): nothing to move to. An agent is
-            # pinned to its version's file, so a version with the same bytes is the same.
+        record = self.store.get_agent(agent)  # AgentNotFound, before anything else
+        target_version, target_hash = self._update_target(agent, version)
+        if target_version == record.component_version:
+            # Golem's 400 (its executor's update_worker compares revision numbers): a
+            # version holding the same bytes as the agent's is still another version.
             raise InvalidInput("Worker is already at the target version", field="version")
         agent_type = self.agent_type_of(agent)
         if agent_type is not None and agent_type.mode == "ephemeral":
             raise InvalidInput("Ephemeral workers cannot be updated", field="agent")
-        request = oplog.PendingUpdate(target.version, target.hash, chosen)
+        request = oplog.PendingUpdate(target_version, target_hash, chosen)
         self._refuse_duplicate(agent, request)
         try:
             # AgentBusy while it runs an invocation here, LeaseHeld while elsewhere.
             with self.executor.holding(agent, busy="updating it"):
+                if self.store.get_agent(agent).status == AgentStatus.FAILED:
+                    # Golem: a pending update makes a failed worker retrying, and it is
+                    # activated to perform it: its failed invocation runs again, on the
+                    # new version if the update succeeds.
+                    self.store.retry(agent)
                 index = self.store.oplog_length(agent) + 1
                 self.store.append(agent, index, [request])
         except (AgentBusy, LeaseHeld) as busy:
@@ -125,15 +131,28 @@ class WorkerOps:
             elif chosen == updates.AUTOMATIC:
                 self.executor.interrupt_for_update(agent)  # whatever the scheduler
             self.scheduler.wake(agent)
-            return UpdateOutcome(agent, target.version, chosen, None, "pending")
+            return UpdateOutcome(agent, target_version, chosen, None, "pending")
         if wake:
-            self.scheduler.settle(agent)  # inline: applied now if the agent is idle
+            self._activate(agent)
+            self.scheduler.settle(agent)  # inline: applied now if the agent can take it
         outcome = self.update_outcome(agent, index)
         if outcome.state == "failed":
             raise UpdateFailed(
-                f"update of {agent} to version {target.version} failed: {outcome.error}"
+                f"update of {agent} to version {target_version} failed: {outcome.error}"
             )
         return outcome
+
+    def _activate(self, agent: AgentId) -> None:
+        """Golem activates a worker that is not running to perform an update
+        (``Worker::start_if_needed`` for an interrupted, suspended, retrying or failed
+        one): an interrupted agent is resumed, a suspended or retrying one made due now.
+        Its run applies an automatic update at once (the new instance replays the oplog
+        on the new version) and goes on as before: a suspended agent suspends again, on
+        the new version. A snapshot-based one still waits for the end of the invocation."""
+        if self.store.get_agent(agent).status == AgentStatus.INTERRUPTED:
+            self.store.resume(agent)
+        else:
+            self.store.wake_now(agent)
 
     def _refuse_duplicate(self, agent: AgentId, request: oplog.PendingUpdate) -> None:
         """Golem's 400 for a request equal (target version and mode) to one that is

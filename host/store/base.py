@@ -101,6 +101,9 @@ class AgentRecord:
     oplog_length: int
     # Automatic retries of the current failure (reset by a success or a manual retry).
     retry_count: int = 0
+    # The component version it runs, by number (host/agent_versions.py): set at creation
+    # and by each successful update or revert, with ``component_hash``.
+    component_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -226,10 +229,28 @@ class Store(ScheduleStore, abc.ABC):
     def resume(self, agent: AgentId) -> None:
         """Let an interrupted agent run again (its waits are re-checked by a replay)."""
 
+    @abc.abstractmethod
+    def request_interrupt(self, agent: AgentId) -> bool:
+        """Mark that an interrupt is asked of the agent, running an invocation in another
+        process (whose scheduler, woken, takes it: :meth:`take_interrupt_request`);
+        False if it is not running."""
+
+    @abc.abstractmethod
+    def take_interrupt_request(self, agent: AgentId) -> bool:
+        """Clear the agent's interrupt request; whether there was one."""
+
+    @abc.abstractmethod
+    def wake_now(self, agent: AgentId) -> bool:
+        """Make a suspended or retrying agent due now (a replay re-checks what it waits
+        for: it suspends again if that has not come); whether it was one of those."""
+
     # -- agents ---------------------------------------------------------------
     @abc.abstractmethod
-    def create_agent(self, agent: AgentId, component_hash: str, created: Entry) -> bool:
-        """Create the agent with oplog entry 1; False if it already exists."""
+    def create_agent(
+        self, agent: AgentId, component_hash: str, created: Entry, component_version: int = 0
+    ) -> bool:
+        """Create the agent with oplog entry 1, on version ``component_version`` (whose
+        file is ``component_hash``); False if it already exists."""
 
     @abc.abstractmethod
     def fork_agent(
@@ -242,8 +263,10 @@ class Store(ScheduleStore, abc.ABC):
         replace: Mapping[int, Entry] | None = None,
         tail: Sequence[Entry] = (),
         resume: InvocationStarted | None = None,
+        component: tuple[str, int] | None = None,
     ) -> None:
-        """Create ``target`` (idle, on ``source``'s component version) whose oplog is a copy
+        """Create ``target`` (idle, on ``component``: the (file, version) it runs, else
+        ``source``'s component version) whose oplog is a copy
         of ``source``'s entries 1..``cut_off``, in one transaction, with a copy of each
         promise ``source`` created at or before ``cut_off`` (its id now names ``target``;
         pending stays pending, completed keeps its data). A copied promise that had a
@@ -329,8 +352,11 @@ class Store(ScheduleStore, abc.ABC):
     def delete_agent(self, agent: AgentId) -> None: ...
 
     @abc.abstractmethod
-    def set_component_hash(self, agent: AgentId, component_hash: str) -> None:
-        """Pin the agent to another component version."""
+    def set_component_hash(
+        self, agent: AgentId, component_hash: str, component_version: int | None = None
+    ) -> None:
+        """Pin the agent to another component version (its file; and its number, if
+        given)."""
 
     @abc.abstractmethod
     def set_status(self, agent: AgentId, status: AgentStatus, error: str | None = None) -> None: ...
@@ -344,11 +370,13 @@ class Store(ScheduleStore, abc.ABC):
         entries: Sequence[Entry],
         *,
         component_hash: str | None = None,
+        component_version: int | None = None,
         takes_invocation: str | None = None,
     ) -> None:
         """Append entries at first_index, first_index+1, ...; OplogConflict if any exists.
-        With ``component_hash``, the agent is pinned to that component version in the same
-        transaction (an update's or revert's entry and the version it implies never part).
+        With ``component_hash`` (and ``component_version``, its number), the agent is
+        pinned to that component version in the same transaction (an update's or
+        revert's entry and the version it implies never part).
         With ``takes_invocation``, that queued invocation (an update request waiting in the
         queue, host/runtime/update_queue.py) is marked done in the same transaction, so
         the request is in the oplog or in the queue, never both nor neither."""

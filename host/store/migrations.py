@@ -5,7 +5,7 @@ A step is an SQL statement or a function of the connection (a data migration).""
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from host.store import oplog_migration, version_migration
+from host.store import agent_version_migration, oplog_migration, version_migration
 
 Step = str | Callable[[Any], None]
 
@@ -170,5 +170,17 @@ MIGRATIONS: dict[int, list[Step]] = {
         # The W3C traceparent the invocation's request carried (golem:api/context: its
         # trace id is the invocation's; host/runtime/context.py). NULL: none.
         "ALTER TABLE invocations ADD COLUMN traceparent TEXT",
+    ],
+    13: [
+        # The version each agent runs, by number (host/store/agent_version_migration.py):
+        # its file alone does not say it when two versions hold the same bytes.
+        agent_version_migration.ADD_COLUMN,
+        agent_version_migration.sqlite_step,
+    ],
+    14: [
+        # An interrupt asked of an agent another process runs (the CLI's `agent interrupt`
+        # against a store a server holds): the owner, told by the wake-up channel, takes
+        # it and stops the running invocation (host/runtime/remote_interrupt.py).
+        "ALTER TABLE agents ADD COLUMN interrupt_requested INTEGER NOT NULL DEFAULT 0",
     ],
 }

@@ -11,7 +11,7 @@ the stored text; JSONB would reorder keys and drop whitespace); an entry's bytes
 BYTEA (migration 3).
 """
 
-from host.store import oplog_migration, version_migration
+from host.store import agent_version_migration, oplog_migration, version_migration
 from host.store.migrations import Step
 
 MIGRATIONS: dict[int, list[Step]] = {
@@ -138,5 +138,14 @@ MIGRATIONS: dict[int, list[Step]] = {
     6: [
         # The W3C traceparent the invocation's request carried (host/runtime/context.py).
         "ALTER TABLE invocations ADD COLUMN traceparent TEXT",
+    ],
+    7: [
+        # The version each agent runs, by number (host/store/agent_version_migration.py).
+        agent_version_migration.ADD_COLUMN,
+        agent_version_migration.postgres_step,
+    ],
+    8: [
+        # An interrupt asked of an agent another process runs (host/runtime/remote_interrupt.py).
+        "ALTER TABLE agents ADD COLUMN interrupt_requested INTEGER NOT NULL DEFAULT 0",
     ],
 }

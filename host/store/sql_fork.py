@@ -29,11 +29,15 @@ class SqlFork(SqlDialect):
         replace: Mapping[int, Entry] | None = None,
         tail: Sequence[Entry] = (),
         resume: InvocationStarted | None = None,
+        component: tuple[str, int] | None = None,
     ) -> None:
         with self._tx("fork_agent") as db:
             self._lock_agents(db, source, target)
             row = db.execute(
-                self._sql("SELECT component_hash FROM agents WHERE component_id = ? AND name = ?"),
+                self._sql(
+                    "SELECT component_hash, component_version FROM agents "
+                    "WHERE component_id = ? AND name = ?"
+                ),
                 _key(source),
             ).fetchone()
             if row is None:
@@ -55,12 +59,12 @@ class SqlFork(SqlDialect):
                 )
             db.execute(
                 self._sql(
-                    "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)"
+                    "INSERT INTO agents (component_id, name, component_hash, component_version, "
+                    "status, created_at) VALUES (?, ?, ?, ?, ?, ?)"
                 ),
                 (
                     *_key(target),
-                    row[0],
+                    *(component if component is not None else (row[0], row[1])),
                     AgentStatus.IDLE if resume is None else AgentStatus.RUNNING,
                     time.time_ns(),
                 ),

@@ -43,6 +43,7 @@ class SqlOplog(SqlDialect):
         entries: Sequence[Entry],
         *,
         component_hash: str | None = None,
+        component_version: int | None = None,
         takes_invocation: str | None = None,
     ) -> None:
         if not entries:
@@ -66,9 +67,11 @@ class SqlOplog(SqlDialect):
             if component_hash is not None:
                 db.execute(
                     self._sql(
-                        "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?"
+                        "UPDATE agents SET component_hash = ?, "
+                        "component_version = COALESCE(?, component_version) "
+                        "WHERE component_id = ? AND name = ?"
                     ),
-                    (component_hash, *_key(agent)),
+                    (component_hash, component_version, *_key(agent)),
                 )
 
     def read_oplog(self, agent: AgentId, start: int = 1, count: int | None = None) -> list[Entry]:

@@ -116,6 +116,45 @@ class SqlStore(SqlDialect):
                 self._notify(db, agent, work=False)
             return status
 
+    def request_interrupt(self, agent: AgentId) -> bool:
+        with self._tx("request_interrupt") as db:
+            cur = db.execute(
+                self._sql(
+                    "UPDATE agents SET interrupt_requested = 1 "
+                    "WHERE component_id = ? AND name = ? AND status = ?"
+                ),
+                (*_key(agent), AgentStatus.RUNNING),
+            )
+            asked = bool(cur.rowcount)
+            if asked:
+                self._notify(db, agent, work=True)  # PostgreSQL: the owner hears NOTIFY
+            return asked
+
+    def take_interrupt_request(self, agent: AgentId) -> bool:
+        with self._tx("take_interrupt_request") as db:
+            cur = db.execute(
+                self._sql(
+                    "UPDATE agents SET interrupt_requested = 0 "
+                    "WHERE component_id = ? AND name = ? AND interrupt_requested = 1"
+                ),
+                _key(agent),
+            )
+            return bool(cur.rowcount)
+
+    def wake_now(self, agent: AgentId) -> bool:
+        with self._tx("wake_now") as db:
+            cur = db.execute(
+                self._sql(
+                    "UPDATE agents SET wake_at_ns = 0 "
+                    "WHERE component_id = ? AND name = ? AND status IN (?, ?)"
+                ),
+                (*_key(agent), AgentStatus.SUSPENDED, AgentStatus.RETRYING),
+            )
+            woken = bool(cur.rowcount)
+            if woken:
+                self._notify(db, agent, work=True)
+            return woken
+
     def resume(self, agent: AgentId) -> None:
         with self._tx("resume") as db:
             self._lock_agents(db, agent)
@@ -125,7 +164,7 @@ class SqlStore(SqlDialect):
             # Due now: a replay re-checks whatever it was waiting for and runs its queue.
             db.execute(
                 self._sql(
-                    "UPDATE agents SET status = ?, wake_at_ns = 0 "
+                    "UPDATE agents SET status = ?, wake_at_ns = 0, interrupt_requested = 0 "
                     "WHERE component_id = ? AND name = ?"
                 ),
                 (AgentStatus.SUSPENDED, *_key(agent)),
@@ -135,13 +174,13 @@ class SqlStore(SqlDialect):
     # -- agents -------------------------------------------------------------------
     _AGENT_COLS = (
         "component_id, name, component_hash, status, created_at, last_error, "
-        "waiting_promises, wake_at_ns, retry_count, "
+        "waiting_promises, wake_at_ns, retry_count, component_version, "
         "(SELECT COALESCE(MAX(idx), 0) FROM oplog o WHERE o.component_id = a.component_id "
         "AND o.name = a.name)"
     )
 
     def _agent_row(self, row: Sequence[object]) -> AgentRecord:
-        cid, name, chash, status, created, err, waiting, wake, retries, length = row
+        cid, name, chash, status, created, err, waiting, wake, retries, version, length = row
         agent = AgentId(uuid.UUID(str(cid)), str(name))
         return AgentRecord(
             agent=agent,
@@ -152,10 +191,13 @@ class SqlStore(SqlDialect):
             waiting_promises=tuple(int(i) for i in self._unjson(waiting)) if waiting else (),
             wake_at_ns=None if wake is None else int(str(wake)),
             retry_count=int(str(retries)),
+            component_version=int(str(version)),
             oplog_length=int(str(length)),
         )
 
-    def create_agent(self, agent: AgentId, component_hash: str, created: Entry) -> bool:
+    def create_agent(
+        self, agent: AgentId, component_hash: str, created: Entry, component_version: int = 0
+    ) -> bool:
         with self._tx("create_agent") as db:
             self._lock_agents(db, agent)
             exists = db.execute(
@@ -165,10 +207,10 @@ class SqlStore(SqlDialect):
                 return False
             db.execute(
                 self._sql(
-                    "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)"
+                    "INSERT INTO agents (component_id, name, component_hash, component_version, "
+                    "status, created_at) VALUES (?, ?, ?, ?, ?, ?)"
                 ),
-                (*_key(agent), component_hash, AgentStatus.IDLE, time.time_ns()),
+                (*_key(agent), component_hash, component_version, AgentStatus.IDLE, time.time_ns()),
             )
             self._append(db, agent, 1, [created])
             return True
@@ -229,15 +271,19 @@ class SqlStore(SqlDialect):
                     _key(agent),
                 )
 
-    def set_component_hash(self, agent: AgentId, component_hash: str) -> None:
+    def set_component_hash(
+        self, agent: AgentId, component_hash: str, component_version: int | None = None
+    ) -> None:
         with self._tx("set_component_hash") as db:
             self._lock_agents(db, agent)
             self._require_agent(db, agent)
             db.execute(
                 self._sql(
-                    "UPDATE agents SET component_hash = ? WHERE component_id = ? AND name = ?"
+                    "UPDATE agents SET component_hash = ?, "
+                    "component_version = COALESCE(?, component_version) "
+                    "WHERE component_id = ? AND name = ?"
                 ),
-                (component_hash, *_key(agent)),
+                (component_hash, component_version, *_key(agent)),
             )
 
     def set_status(self, agent: AgentId, status: AgentStatus, error: str | None = None) -> None:

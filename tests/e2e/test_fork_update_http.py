@@ -82,7 +82,6 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
             bad: list[tuple[str, str, dict[str, Any], int, str | None]] = [
                 ("auto", "/update", {"mode": "automatic"}, 400, "body.targetRevision"),
                 ("auto", "/update", {"mode": "sideways", "targetRevision": 1}, 400, "body.mode"),
-                ("auto", "/update", {"mode": "automatic", "targetRevision": 9}, 400, None),
                 ("auto", "/update", {"mode": "automatic", "targetRevision": -1}, 400, None),
                 ("ghost", "/update", {"mode": "automatic", "targetRevision": 1}, 404, None),
                 ("auto", "/revert", {"type": "RevertToOplogIndex"}, 400, "body.lastOplogIndex"),
@@ -109,6 +108,21 @@ def test_rest_update_revert_and_fork(tmp_path: Path) -> None:
                 assert r.status_code == status, (route, body, r.text)
                 if field is not None:
                     assert json.dumps(field) in r.text, (route, body, r.text)
+            # A version the component does not have: Golem accepts the request ({}) and
+            # the update fails when applied; the agent stays on its version.
+            missing = {"mode": "automatic", "targetRevision": 9}
+            r = client.post(api.path("auto", "/update"), json=missing)
+            assert r.status_code == 200 and r.json() == {}, r.text
+            wait_until(
+                lambda: api.worker("auto")["updates"][-1]["type"] == "FailedUpdate",
+                what="the failed update",
+            )
+            meta = api.worker("auto")
+            last = meta["updates"][-1]
+            assert last["targetRevision"] == 9, meta
+            assert "no version 9" in last["details"] and meta["componentVersion"] == 0, meta
+            assert api.invoke_and_await("auto", "total").json()["result"] == 0
+
             # Golem's 400 for an update to the version the agent runs ("manual" runs 1;
             # "auto"'s revert went back before its update), nothing recorded; version 0
             # is an update again.
@@ -155,8 +169,12 @@ def test_cli_fork_and_update(tmp_path: Path) -> None:
     assert "Traceback" not in again.stderr
     late = cli(store, "agent", "fork", "updater", "a", "c", "--cut-off", "999")
     assert late.returncode != 0 and "entries 1.." in late.stderr
+    # Accepted, as Golem accepts it; tried at once (the agent is idle), it fails: the
+    # CLI says so, and the agent stays on version 1.
     bad = cli(store, "agent", "update", "updater", "a", "--version", "9")
-    assert bad.returncode != 0 and "no version 9" in bad.stderr
+    assert bad.returncode == 3 and "no version 9" in bad.stderr, (bad.stdout, bad.stderr)
+    assert "Traceback" not in bad.stderr
+    assert cli(store, "invoke", "updater", "a", "version()").stdout.strip() == "1"
 
 
 def test_rest_manual_update_of_a_running_agent_is_queued_after_its_invocation(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from host import oplog
-from host.errors import AgentNotFound, InvalidInput
+from host.errors import AgentNotFound, InvalidInput, UpdateFailed
 from host.ids import AgentId, PromiseId
 from host.runtime import golem_workers, update_queue
 from host.service import HostService
@@ -302,43 +302,111 @@ def test_update_of_an_idle_agent_is_applied_at_once(host: HostService) -> None:
     assert _result(host, agent, "total()") == "3"
 
 
-def test_update_of_a_suspended_agent_waits_and_a_diverging_one_fails(host: HostService) -> None:
-    """Golem's automatic update of an agent in the middle of an invocation: applied when
-    it runs next, by replaying the log on the new version; this version reads the clock
-    before the random number, so the replay diverges, the update fails naming both calls,
-    and the invocation finishes on the old version."""
+def _suspended(host: HostService) -> tuple[AgentId, str, int]:
+    """A `durable` agent suspended inside an invocation awaiting a promise (version 0),
+    with version 1 (`durable-diverged`) registered: (agent, invocation id, promise)."""
     host.add_component(build_fixture("durable-1.3.0"), "durable")
     agent, _ = host.create_agent("durable", "alice")
     inv = host.invoke(agent, "observe-and-await()")
     (idx,) = host.store.get_agent(agent).waiting_promises
     host.add_component(build_fixture("durable-diverged-1.3.0"), name="durable")
-    outcome = host.update_agent(agent)
-    assert outcome.state == "pending"  # suspended: nothing of it runs now
+    return agent, inv.invocation_id, idx
+
+
+def test_update_of_a_suspended_agent_wakes_it_and_a_diverging_one_fails(
+    host: HostService,
+) -> None:
+    """Golem activates a suspended worker to perform an automatic update: the oplog is
+    replayed on the new version at once. This version reads the clock before the random
+    number, so the replay diverges, the update fails naming both calls, and the agent
+    stays suspended on the old version; its invocation finishes there."""
+    agent, invocation, idx = _suspended(host)
+    with pytest.raises(UpdateFailed) as failed:
+        host.update_agent(agent)
+    error = str(failed.value)
+    assert str(agent) in error and "get-random-u64" in error and "wall-clock" in error
+    assert host.agent(agent).status == "suspended"
+    assert host.agent(agent).component_version == 0
+    # The replay on the old version suspended it again.
+    assert _kinds(host, agent)[-3:] == ["pending-update", "failed-update", "suspended"]
+    host.complete_promise(PromiseId(agent, idx), b"ok")
+    assert host.store.get_invocation(invocation).state == "done"
+    assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 0
+
+
+def test_update_of_a_suspended_agent_without_wakeup_waits(host: HostService) -> None:
+    """Golem's disableWakeup: the request is recorded and the suspended agent left as
+    it is; it is applied when the agent runs next (here: the promise completes)."""
+    agent, invocation, idx = _suspended(host)
+    outcome = host.update_agent(agent, wake=False)
+    assert outcome.state == "pending"
     assert host.agent(agent).component_version == 0
     # Golem's 400 for the same update asked again while it is pending; recorded once.
     with pytest.raises(InvalidInput, match="The same update is already in progress"):
-        host.update_agent(agent)
+        host.update_agent(agent, wake=False)
     assert _kinds(host, agent).count("pending-update") == 1
     host.complete_promise(PromiseId(agent, idx), b"ok")
-    assert host.store.get_invocation(inv.invocation_id).state == "done"
-    assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 0
+    assert host.store.get_invocation(invocation).state == "done"
     assert outcome.index is not None
-    failed = host.update_outcome(agent, outcome.index)
-    assert failed.state == "failed"
-    assert str(agent) in (failed.error or "") and "get-random-u64" in (failed.error or "")
-    assert "wall-clock" in (failed.error or "")
-    assert "failed-update" in _kinds(host, agent)
+    assert host.update_outcome(agent, outcome.index).state == "failed"
+    assert host.agent(agent).component_version == 0
+
+
+def test_a_suspended_agent_updated_to_a_version_with_the_same_bytes_stays_suspended_on_it(
+    host: HostService,
+) -> None:
+    """Versions 0 and 2 hold the same bytes (version 1 others). An update of the
+    suspended agent from 0 to 2 is an update (Golem compares version numbers): the
+    agent is woken, the replay on version 2 succeeds, and it is suspended again, now on
+    version 2, which every reader reports (not version 0, the first with those bytes);
+    its invocation finishes on version 2."""
+    agent, invocation, idx = _suspended(host)
+    again = host.add_component(build_fixture("durable-1.3.0"), name="durable")
+    assert again.version == 2
+    assert host.update_agent(agent, 2).state == "successful"
+    assert host.agent(agent).status == "suspended"
+    assert host.agent(agent).component_version == 2
+    (listed,) = host.list_agents("durable")
+    assert listed.component_version == 2
+    assert golem_workers.metadata_facts(host.store, agent)["component-version"] == 2
+    with pytest.raises(InvalidInput, match="Worker is already at the target version"):
+        host.update_agent(agent, 2)
+    host.complete_promise(PromiseId(agent, idx), b"ok")
+    assert host.store.get_invocation(invocation).state == "done"
+    assert host.agent(agent).status == "idle" and host.agent(agent).component_version == 2
+    # An agent created on version 2 is on version 2 as well.
+    fresh, _ = host.create_agent("durable", "bob")
+    assert host.agent(fresh).component_version == 2
 
 
 def test_update_refuses_bad_requests(host: HostService) -> None:
     agent = _updater(host)
     with pytest.raises(InvalidInput, match="mode"):
         host.update_agent(agent, 1, "sideways")
-    with pytest.raises(InvalidInput, match="no version 9"):
-        host.update_agent(agent, 9)
     with pytest.raises(AgentNotFound):
         host.update_agent(AgentId(agent.component_id, "ghost"), 1)
     assert "pending-update" not in _kinds(host, agent)
+
+
+@pytest.mark.parametrize("mode", ["automatic", "snapshot"])
+def test_update_to_a_version_that_does_not_exist_fails_later(host: HostService, mode: str) -> None:
+    """Golem accepts an update to a version the component does not have (neither its
+    REST nor its executor looks the version up) and the update fails when applied
+    (its auto_update_on_idle_to_non_existing): a FailedUpdate in the oplog and the
+    update records, and the agent goes on on its version."""
+    agent = _updater(host)
+    assert host.update_agent(agent, 1, "automatic").state == "successful"
+    assert _result(host, agent, "add(4)") == "4"
+    with pytest.raises(UpdateFailed, match="no version 2"):
+        host.update_agent(agent, 2, mode)  # tried at once: the agent is idle
+    assert _kinds(host, agent)[-2:] == ["pending-update", "failed-update"]
+    assert [(r.kind, r.target_version) for r in host.update_records(agent)] == [
+        ("SuccessfulUpdate", 1),
+        ("FailedUpdate", 2),
+    ]
+    assert host.agent(agent).component_version == 1
+    assert _result(host, agent, "add(1)") == "5"  # still responsive, on version 1
+    assert _result(host, agent, "version()") == "1"
 
 
 def test_update_to_the_version_the_agent_runs_is_refused_as_golem_refuses_it(
@@ -377,3 +445,159 @@ def test_fork_inside_an_invocation_finishes_it_in_the_copy_alone(host: HostServi
     assert done.state == "done" and (done.result or "").endswith("[109, 105, 110, 101])")
     assert host.store.get_invocation(inv.invocation_id).state == "started"
     assert host.agent(source).status == "suspended"
+
+
+def test_update_of_another_agent_under_persist_nothing_traps_on_replay(
+    host: HostService,
+) -> None:
+    """update-agent of another agent inside a persist-nothing block is not recorded, so a
+    replay reaches the call again: Golem's durable update-agent then fails ("Trying to
+    replay an durable invocation in a PersistNothing block") instead of asking the other
+    agent for the update a second time; so does agent-host. (Before, the replay asked
+    again.)"""
+    caller = _updater(host)
+    other, _ = host.create_agent("updater", "other")
+    cid = other.component_id.int
+    args = f'{cid >> 64}, {cid & 0xFFFF_FFFF_FFFF_FFFF}, "{other.name}", 0, false'
+    inv = host.invoke(caller, f"update-other-unpersisted({args})")
+    assert inv.state == "done", inv.error
+    assert host.agent(other).component_version == 0
+    assert [r.kind for r in host.update_records(other)] == ["SuccessfulUpdate"]
+    host.executor.forget_instance(caller)  # the next call replays the whole log
+    # The replay of the earlier invocation fails the agent (as a Golem worker failing
+    # its recovery); the new call waits for a retry or revert.
+    again = host.invoke(caller, "add(1)")
+    view = host.agent(caller)
+    assert view.status == "failed" and again.state == "queued"
+    assert golem_workers.PERSIST_NOTHING_REPLAY in (view.record.last_error or "")
+    assert _kinds(host, other).count("pending-update") == 1  # not asked twice
+
+
+def _other_args(agent: AgentId, target: int) -> str:
+    cid = agent.component_id.int
+    return f'{cid >> 64}, {cid & 0xFFFF_FFFF_FFFF_FFFF}, "{agent.name}", {target}, false'
+
+
+def test_update_of_a_failed_agent_retries_it_on_the_new_version(host: HostService) -> None:
+    """Golem accepts an update of a failed worker: the pending update makes it retrying
+    and it is activated to perform it. Here the agent failed calling update-agent of an
+    agent that did not exist; once that agent exists, the update of the failed one
+    retries its invocation, which now succeeds, on the new version."""
+    agent = _updater(host)
+    ghost = AgentId(agent.component_id, "later")
+    inv = host.invoke(agent, f"update-other({_other_args(ghost, 0)})")
+    assert inv.state == "failed" and host.agent(agent).status == "failed"
+    host.create_agent("updater", "later")  # on version 1
+    assert host.update_agent(agent, 1).state == "successful"
+    assert host.agent(agent).status == "idle"
+    assert host.agent(agent).component_version == 1
+    assert host.store.get_invocation(inv.invocation_id).state == "done"
+    assert _result(host, agent, "version()") == "1"
+    assert host.agent(ghost).component_version == 0  # the retried call asked for it
+
+
+def test_update_of_an_interrupted_agent_resumes_it(host: HostService) -> None:
+    """Golem activates an interrupted worker to perform an update (as a resume does):
+    the update is applied and the agent runs again, on the new version."""
+    agent = _updater(host)
+    assert _result(host, agent, "add(2)") == "2"
+    host.interrupt(agent)
+    assert host.agent(agent).status == "interrupted"
+    assert host.update_agent(agent, 1).state == "successful"
+    assert host.agent(agent).status == "idle"
+    assert host.agent(agent).component_version == 1
+    assert _result(host, agent, "total()") == "2"
+
+
+def test_golem_component_version_names_the_version_after_an_update(host: HostService) -> None:
+    """Golem's get-environment gives GOLEM_COMPONENT_REVISION of the version the agent
+    runs now (its enrich_env): after an update the new number, here for both names,
+    though versions 0 and 2 hold the same bytes; the creation entry keeps its own."""
+    host.add_component(build_fixture("management-1.5.0"), "m")
+    agent, _ = host.create_agent("m", "e")
+    host.add_component(build_fixture("updater-1.5.0"), "m")  # version 1: other bytes
+    assert host.add_component(build_fixture("management-1.5.0"), "m").version == 2
+    before = _result(host, agent, "env()") or ""
+    assert '("GOLEM_COMPONENT_REVISION", "0")' in before
+    assert host.update_agent(agent, 2).state == "successful"
+    after = _result(host, agent, "env()") or ""
+    assert '("GOLEM_COMPONENT_VERSION", "2")' in after
+    assert '("GOLEM_COMPONENT_REVISION", "2")' in after
+    assert dict(_created(host, agent).env)["GOLEM_COMPONENT_VERSION"] == "0"
+    host.executor.forget_instance(agent)  # a replay answers the first call as recorded
+    assert '("GOLEM_COMPONENT_REVISION", "2")' in (_result(host, agent, "env()") or "")
+
+
+def test_a_revert_past_an_update_puts_the_version_number_back(host: HostService) -> None:
+    """Versions 0 and 2 hold the same bytes: an agent created on 2, updated to 1 and
+    reverted to before the update runs version 2 again, by number (the first version
+    with its bytes is 0)."""
+    host.add_component(build_fixture("updater-1.5.0"), "updater")
+    host.add_component(build_fixture("updater-v2-1.5.0"), "updater")
+    assert host.add_component(build_fixture("updater-1.5.0"), "updater").version == 2
+    agent, _ = host.create_agent("updater", "r")
+    assert host.agent(agent).component_version == 2
+    assert _result(host, agent, "add(3)") == "3"
+    before = host.store.oplog_length(agent)
+    assert host.update_agent(agent, 1).state == "successful"
+    assert host.agent(agent).component_version == 1
+    host.revert_agent(agent, before)
+    assert host.agent(agent).component_version == 2
+    assert _result(host, agent, "version()") == "0"  # updater's code (version 2's bytes)
+    assert _result(host, agent, "total()") == "3"
+
+
+def test_update_of_a_sleeping_agent_applies_it_and_it_sleeps_on(host: HostService) -> None:
+    """A durable sleep is a suspension too: Golem activates the worker for the update,
+    its replay on the new version re-arms the same timer, and it sleeps on until the
+    deadline it had (not woken for good, not busy-looping)."""
+    host.add_component(build_fixture("durable-1.3.0"), "durable")
+    agent, _ = host.create_agent("durable", "sleeper")
+    inv = host.invoke(agent, "sleep(3600000000000)")  # an hour
+    deadline = host.store.get_agent(agent).wake_at_ns
+    assert inv.state == "started" and deadline is not None
+    host.add_component(build_fixture("durable-diverged-1.3.0"), name="durable")
+    host.add_component(build_fixture("durable-1.3.0"), name="durable")  # version 2: A again
+    assert host.update_agent(agent, 2).state == "successful"
+    record = host.store.get_agent(agent)
+    assert record.status == "suspended" and record.component_version == 2
+    assert record.wake_at_ns is not None and abs(record.wake_at_ns - deadline) < 5_000_000_000
+    assert host.run_due() == []  # not due: it sleeps on
+    assert host.store.get_invocation(inv.invocation_id).state == "started"
+
+
+def test_update_of_a_retrying_agent_retries_it_now_on_the_new_version(
+    host: HostService,
+) -> None:
+    """Golem activates a retrying worker for an update: its retry runs now, not after
+    its delay (here a minute), and on the new version (2: the same bytes as 0)."""
+    host.add_component(build_fixture("flaky"), "flaky")
+    agent, _ = host.create_agent("flaky", "f")
+    minute = 60_000_000_000
+    assert host.invoke(agent, f"set-policy(5, {minute}, {minute}, 1.0)").state == "done"
+    assert host.invoke(agent, "boom()").state == "started"
+    before = host.store.get_agent(agent)
+    assert before.status == "retrying" and before.retry_count == 1
+    host.add_component(build_fixture("updater-1.5.0"), "flaky")  # version 1: other bytes
+    assert host.add_component(build_fixture("flaky"), "flaky").version == 2
+    assert host.update_agent(agent, 2).state == "successful"
+    after = host.store.get_agent(agent)
+    assert after.component_version == 2
+    assert after.status == "retrying" and after.retry_count == 2  # retried at once
+
+
+def test_a_fork_cut_before_an_update_runs_the_version_of_its_cut(host: HostService) -> None:
+    """The copy's oplog ends before the source's update: it runs the version the source
+    ran at the cut (as Golem derives a worker's version from its oplog), not the one the
+    source runs now; a cut after the update runs the new one."""
+    agent = _updater(host)
+    assert _result(host, agent, "add(3)") == "3"
+    cut = host.store.oplog_length(agent)
+    assert host.update_agent(agent, 1).state == "successful"
+    before = host.fork_agent(agent, "before", cut)
+    assert host.agent(before).component_version == 0
+    assert _result(host, before, "version()") == "0"
+    assert _result(host, before, "total()") == "3"
+    after = host.fork_agent(agent, "after", host.store.oplog_length(agent))
+    assert host.agent(after).component_version == 1
+    assert _result(host, after, "version()") == "1"

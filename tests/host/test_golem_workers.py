@@ -213,8 +213,14 @@ def test_update_moves_the_version(agents: Agents) -> None:
     done = host.store.read_oplog(a)[-1]
     assert isinstance(done, oplog.SuccessfulUpdate) and done.target_version == 0
     assert host.agent(a).component_version == 0
-    with pytest.raises(golem.GuestError, match="versions 0, 1"):
-        agents.call(b, f"update-{agents.noun}", agents.ident(a), 7, "automatic")
+    # A version the component does not have: accepted, as Golem's executor accepts it;
+    # the target records the update as failed when it applies it, and stays on 0.
+    agents.call(b, f"update-{agents.noun}", agents.ident(a), 7, "automatic")
+    host.run_agent(a)
+    failed = host.store.read_oplog(a)[-1]
+    assert isinstance(failed, oplog.FailedUpdate) and failed.target_version == 7
+    assert "no version 7" in (failed.details or "")
+    assert host.agent(a).component_version == 0
     ghost = AgentId(a.component_id, "ghost")
     with pytest.raises(golem.GuestError, match="no such agent"):
         agents.call(b, f"update-{agents.noun}", agents.ident(ghost), 0, "automatic")

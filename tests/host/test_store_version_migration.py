@@ -3,7 +3,7 @@ the previous code wrote, with component versions counted from 1, is opened by th
 and renumbered in place to Golem's numbering from 0 (host/store/version_migration.py):
 the components' versions, the oplog's update entries and a queued update request move
 down by one; what the agent observed (its creation environment) stays as recorded;
-everything else reads back identical; opening again changes nothing more. 12 / 6:
+everything else reads back identical; opening again changes nothing more. 13 / 7:
 invocations keep the W3C traceparent of their request; one queued before has none, and
 the old rows of InvocationStarted (a value fewer) read back with none.
 
@@ -43,6 +43,28 @@ OLD_ENTRIES: list[oplog.Entry] = [
     oplog.FailedUpdate(3, "snapshot-based update failed: no load-snapshot", timestamp=T + 6),
 ]
 NEW_TARGETS = {4: 1, 5: 1, 6: 2, 7: 2}  # oplog index -> target version after the migration
+
+# Other agents, for the version each runs (migration 13 / 7): one created on version 3
+# (old numbering) and never updated, one whose update to 3 a revert deleted.
+ON_THREE = AgentId(COMPONENT, "on-three")
+REVERTED = AgentId(COMPONENT, "reverted")
+OTHER_AGENTS: dict[AgentId, tuple[str, list[oplog.Entry]]] = {
+    ON_THREE: (
+        HASHES[2],
+        [oplog.AgentCreated(str(COMPONENT), HASHES[2], (), (("GOLEM_COMPONENT_VERSION", "3"),))],
+    ),
+    REVERTED: (
+        HASHES[0],
+        [
+            oplog.AgentCreated(str(COMPONENT), HASHES[0], (), ENV, timestamp=T),
+            oplog.PendingUpdate(3, HASHES[2], "automatic", timestamp=T + 1),
+            oplog.SuccessfulUpdate(3, HASHES[2], timestamp=T + 2),
+            oplog.Jump(2, 4, timestamp=T + 3),
+        ],
+    ),
+}
+# The version each agent runs once migrated (versions from 0).
+RUNS = {AGENT: 1, ON_THREE: 2, REVERTED: 0}
 QUEUED_ID = "queued-update"
 UPDATES = oplog.PendingUpdate | oplog.SuccessfulUpdate | oplog.FailedUpdate
 
@@ -85,6 +107,24 @@ def _fill_old_store(
         ),
         [(str(COMPONENT), AGENT.name, *row) for row in _old_rows()],
     )
+    for agent, (hash, entries) in OTHER_AGENTS.items():
+        db.execute(
+            sql(
+                "INSERT INTO agents (component_id, name, component_hash, status, created_at) "
+                "VALUES (?, ?, ?, 'idle', ?)"
+            ),
+            (str(COMPONENT), agent.name, hash, T),
+        )
+        db.executemany(
+            sql(
+                "INSERT INTO oplog (component_id, name, idx, entry, data, kind) "
+                "VALUES (?, ?, ?, ?, ?, ?)"
+            ),
+            [
+                (str(COMPONENT), agent.name, i, *encode_row(e), kind_of(e))
+                for i, e in enumerate(entries, 1)
+            ],
+        )
     db.execute(
         sql(
             "INSERT INTO invocations (component_id, name, seq, invocation_id, function, "
@@ -145,6 +185,8 @@ def test_a_store_numbered_from_1_is_renumbered_from_0(store_url: str) -> None:
         newest = max((postgres_migrations if postgres else migrations).MIGRATIONS)
         assert _schema_versions(store) == list(range(1, newest + 1))
         _check_renumbered(store)
+        # Each agent's version by number, from its oplog (migration 13 / 7).
+        assert {a: store.get_agent(a).component_version for a in RUNS} == RUNS
         # The update records and the service's view read the new numbers.
         from host.runtime import update_queue
 
@@ -164,6 +206,7 @@ def test_a_store_numbered_from_1_is_renumbered_from_0(store_url: str) -> None:
     try:
         assert [c.version for c in again.list_component_versions(str(COMPONENT))] == [0, 1, 2, 3]
         _check_renumbered_oplog_only(again)
+        assert {a: again.get_agent(a).component_version for a in RUNS} == RUNS
     finally:
         again.close()
 

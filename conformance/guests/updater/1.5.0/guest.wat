@@ -60,6 +60,14 @@
     (call $update (local.get $high) (local.get $low) (local.get $name) (local.get $len)
       (local.get $target) (local.get $snapshot)))
 
+  ;; update-other with the call under persist-nothing: a replay reaches it again.
+  (func (export "update-other-unpersisted") (param $high i64) (param $low i64)
+    (param $name i32) (param $len i32) (param $target i64) (param $snapshot i32)
+    (call $level (i32.const 0))
+    (call $update (local.get $high) (local.get $low) (local.get $name) (local.get $len)
+      (local.get $target) (local.get $snapshot))
+    (call $level (i32.const 2)))
+
   (func (export "golem:api/save-snapshot@1.5.0#save") (result i32)
     (i32.store offset=0 (i32.const 96) (i32.const 0))
     (i32.store offset=4 (i32.const 96) (i32.const 8))
