@@ -142,20 +142,28 @@ OPLOG_READS = (
 _LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
 
 
+def _host_call_case(
+    timestamp: int, function: str, request: Any, response: Any, function_type: Value
+) -> Value:
+    """A ``host-call`` public entry (request and response as our JSON text)."""
+    return Case(
+        "host-call",
+        {
+            "timestamp": datetime(timestamp),
+            "function-name": function,
+            "request": text(_json_text(request)),
+            "response": text(_json_text(response)),
+            "durable-function-type": function_type,
+        },
+    )
+
+
 def _host_call(index: int, e: oplog.HostCall, ctx: Context) -> Value:
     log = _as_log(e)
     if log is not None:
         return log
-    response = shown_response(e)
-    return Case(
-        "host-call",
-        {
-            "timestamp": datetime(e.timestamp),
-            "function-name": e.function,
-            "request": text(_json_text(e.request)),
-            "response": text(_json_text(response)),
-            "durable-function-type": _function_type(e.function),
-        },
+    return _host_call_case(
+        e.timestamp, e.function, e.request, shown_response(e), _function_type(e.function)
     )
 
 
@@ -195,16 +203,7 @@ def _as_log(e: oplog.HostCall) -> Value | None:
 def _promise_created(index: int, e: oplog.PromiseCreated, ctx: Context) -> Value:
     # The promise's id is this entry's index (what create-promise answered).
     response = {"agent-id": str(ctx.agent), "oplog-idx": index}
-    return Case(
-        "host-call",
-        {
-            "timestamp": datetime(e.timestamp),
-            "function-name": e.function,
-            "request": text("[]"),
-            "response": text(_json_text(response)),
-            "durable-function-type": Case("write-local"),
-        },
-    )
+    return _host_call_case(e.timestamp, e.function, [], response, Case("write-local"))
 
 
 def _started(index: int, e: oplog.InvocationStarted, ctx: Context) -> Value:
@@ -337,15 +336,12 @@ def _durable_function_type(recorded: Any) -> Value:
 
 def _durable_call(index: int, e: oplog.DurableFunctionCall, ctx: Context) -> Value:
     # Golem writes a guest's durable function as a host call under its own name.
-    return Case(
-        "host-call",
-        {
-            "timestamp": datetime(e.timestamp),
-            "function-name": e.function,
-            "request": text(_json_text(e.request)),
-            "response": text(_json_text(e.response)),
-            "durable-function-type": _durable_function_type(e.function_type),
-        },
+    return _host_call_case(
+        e.timestamp,
+        e.function,
+        e.request,
+        e.response,
+        _durable_function_type(e.function_type),
     )
 
 

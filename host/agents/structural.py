@@ -81,7 +81,13 @@ def format_float(v: float, kind: str) -> str:
     if kind == "f32":
         for p in range(1, 10):
             cand = f"{v:.{p}g}"
-            if round_f32(float(cand)) == v:
+            try:
+                same = round_f32(float(cand)) == v
+            except OverflowError:
+                # Near the top of the range a short candidate rounds up past the largest
+                # f32 (3.4028235e38 at 4 digits is 3.403e38): not this value, try longer.
+                continue
+            if same:
                 digits = cand
                 break
     text = format(Decimal(digits), "f")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 import uuid
 
 import pytest
@@ -25,7 +26,7 @@ from host.agents.model import (
     UnstructuredBinary,
     UnstructuredText,
 )
-from host.agents.structural import normalize_structural
+from host.agents.structural import format_float, normalize_structural
 from host.agents.wittype import wit_value_from_value
 from host.errors import InvalidInput
 from host.values import (
@@ -50,6 +51,7 @@ from host.values import (
     VariantT,
     WitType,
 )
+from host.values.types import round_f32
 from tests.wit_strategies import typed_values
 
 PHANTOM = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
@@ -213,3 +215,12 @@ def test_canonical_text_round_trips(case: tuple[WitType, Value]) -> None:
     parsed = parse_agent_id(text)
     assert parsed.phantom == PHANTOM and parsed.type_name == "Agent"
     assert canonical_agent_id(text, [t]) == text
+
+
+def test_the_largest_f32_prints_without_overflowing() -> None:
+    # 3.4028235e38 (the largest f32): its 4-digit candidate 3.403e38 rounds past the f32
+    # range, which once raised OverflowError instead of trying a longer candidate.
+    largest = struct.unpack("<f", struct.pack("<I", 0x7F7FFFFF))[0]
+    for v in (largest, -largest):
+        text = format_float(v, "f32")
+        assert round_f32(float(text)) == v
