@@ -238,6 +238,7 @@ class PoolScheduler:
         self._stopping.set()
         if self._unlisten is not None:
             self._unlisten()
+            self._unlisten = None  # stop() may be called again by the service's close()
         if self._scanner is not None:
             self._scanner.join(30.0)
         if self._executor is not None:
