@@ -73,6 +73,9 @@ class InvocationStarted:
     # The W3C traceparent the request carried: the invocation's trace id is its trace id
     # (golem:api/context, host/runtime/context.py). None: none came, the id is derived.
     traceparent: str | None = None
+    # The W3C tracestate that came with it (host/tracecontext.py), forwarded with the
+    # trace context on outgoing requests. None: none.
+    tracestate: str | None = None
 
 
 # The attribute holding a lazily decoded entry's row (LazyFields).

@@ -64,7 +64,9 @@ def _tuplify(value: Any) -> Any:
 
 
 # Entry fields added after entries of their type were stored (each its type's last field).
-OMITTED_WHEN_DEFAULT = frozenset({"config", "host_state", "retry_state", "traceparent"})
+OMITTED_WHEN_DEFAULT = frozenset(
+    {"config", "host_state", "retry_state", "traceparent", "tracestate"}
+)
 
 
 class _Codec:
@@ -86,9 +88,15 @@ class _Codec:
         self.values: Callable[[Any], list[Any]] = lambda e: [getattr(e, n) for n in names]
         # Fields added after entries of the type were stored: the text form leaves them
         # out while they hold their default, so an older entry's text stays what it was.
-        # Trailing ones only (from_dict takes the defaults after the first one missing).
+        # Trailing ones only (from_dict takes the defaults after the first one missing),
+        # last first: to_text leaves one out only while every one after it is left out.
         defaults = {f.name: f.default for f in fields(cls)}
-        self.omitted = tuple((n, defaults[n]) for n in names[-1:] if n in OMITTED_WHEN_DEFAULT)
+        trailing: list[tuple[str, Any]] = []
+        for n in reversed(names):
+            if n not in OMITTED_WHEN_DEFAULT:
+                break
+            trailing.append((n, defaults[n]))
+        self.omitted = tuple(trailing)
         # Instances are built without __init__ (whose frozen setattr per field is most of a
         # decode) unless the type needs its own initialisation.
         self.direct = not hasattr(cls, "__post_init__") and "__slots__" not in vars(cls)
@@ -308,8 +316,9 @@ def to_text(entry: Entry) -> str:
     data = dict(zip(codec.names, codec.values(entry), strict=True))
     for name, default in codec.omitted:
         value = data[name]
-        if value is default or (type(value) is type(default) and value == default):
-            del data[name]
+        if not (value is default or (type(value) is type(default) and value == default)):
+            break  # a field before one that is kept stays too
+        del data[name]
     return json.dumps(
         {"type": codec.name, **data}, separators=(",", ":"), sort_keys=True, default=_b64
     )

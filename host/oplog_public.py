@@ -25,6 +25,7 @@ from typing import Any
 from host import oplog
 from host.agents.wittype import wit_type_to_value, wit_value_from_value
 from host.ids import AgentId
+from host.tracecontext import invocation_trace_id, trace_states
 from host.values import STRING, Case, Some
 
 Value = Any
@@ -211,8 +212,9 @@ def _started(index: int, e: oplog.InvocationStarted, ctx: Context) -> Value:
     key = e.idempotency_key if e.idempotency_key is not None else e.invocation_id
     common: dict[str, Value] = {
         "idempotency-key": key,
-        "trace-id": "",
-        "trace-states": [],
+        # The invocation's trace (golem:api/context): its request's, else derived.
+        "trace-id": invocation_trace_id(e.invocation_id, e.traceparent),
+        "trace-states": trace_states(e.tracestate),
         "invocation-context": [],
     }
     if e.function.rpartition(".")[2].strip("{}") == "initialize":

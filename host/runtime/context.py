@@ -15,15 +15,15 @@ and start times are the recorded ones.
 ``current-context`` answers the current span: its trace id, span id, parent,
 attributes (its own, or ``inherited`` from its ancestors too: the nearest value of each
 key), the attribute chains (every value of a key, nearest first) and the W3C trace
-context headers (``traceparent: 00-<trace id>-<span id>-00``). ``allow-forwarding-trace-
-context-headers`` sets whether outgoing wasi:http requests carry that header (on by
-default, as in Golem) and answers the previous setting.
+context headers (``traceparent: 00-<trace id>-<span id>-00``, and the ``tracestate`` the
+invocation's request carried, as Golem's ``TraceContextHeaders``). ``allow-forwarding-
+trace-context-headers`` sets whether outgoing wasi:http requests carry those headers (on
+by default, as in Golem) and answers the previous setting.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from typing import Any
 from host.errors import Divergence
 from host.oplog import FinishSpan, SetSpanAttribute, StartSpan, describe
 from host.runtime.session import HostFunc, Session
+from host.tracecontext import invocation_trace_id, outgoing, parse_traceparent
 from host.values import Case, Some
 
 
@@ -52,6 +53,7 @@ class Trace:
     trace_id: str
     root: Span
     current: Span
+    tracestate: str | None = None  # the W3C one of the invocation's request, kept as is
 
 
 @dataclass(eq=False)
@@ -72,18 +74,10 @@ class ContextHandle:
 
     trace_id: str
     span: Span
+    tracestate: str | None = None
 
-
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
-
-
-def parse_traceparent(value: str | None) -> tuple[str, str] | None:
-    """(trace id, parent span id) of a W3C ``traceparent`` header (version 00), or None
-    for none or an invalid one (which W3C trace context says to ignore)."""
-    found = _TRACEPARENT.match((value or "").strip().lower())
-    if found is None or set(found[1]) == {"0"} or set(found[2]) == {"0"}:
-        return None
-    return found[1], found[2]
+    def headers(self) -> list[tuple[str, str]]:
+        return outgoing(self.trace_id, self.span.span_id, self.tracestate)
 
 
 def trace_of(session: Session) -> Trace:
@@ -96,22 +90,14 @@ def trace_of(session: Session) -> Trace:
         start = session.invocation_started_ns or time.time_ns()
         span_id = hashlib.sha256(f"span:{invocation}".encode()).hexdigest()[:16]
         incoming = parse_traceparent(session.invocation_traceparent)
-        if incoming is not None:
-            trace_id, caller = incoming
-            root = Span(span_id, Span(caller, None, start), start)
-        else:
-            digits = invocation.replace("-", "").lower()
-            trace_id = (
-                digits if len(digits) == 32 else hashlib.sha256(digits.encode()).hexdigest()[:32]
-            )
-            root = Span(span_id, None, start)
-        trace = Trace(invocation, trace_id, root, root)
+        trace_id = invocation_trace_id(invocation, session.invocation_traceparent)
+        caller = None if incoming is None else Span(incoming[1], None, start)
+        root = Span(span_id, caller, start)
+        # Golem keeps the request's trace states only beside a valid traceparent.
+        tracestate = session.invocation_tracestate if incoming is not None else None
+        trace = Trace(invocation, trace_id, root, root, tracestate)
         session.trace = trace
     return trace
-
-
-def traceparent(trace_id: str, span: Span) -> str:
-    return f"00-{trace_id}-{span.span_id}-00"
 
 
 def forwarded_headers(session: Session) -> list[tuple[str, str]]:
@@ -120,7 +106,7 @@ def forwarded_headers(session: Session) -> list[tuple[str, str]]:
     if not session.forward_trace_headers:
         return []
     trace = trace_of(session)
-    return [("traceparent", traceparent(trace.trace_id, trace.current))]
+    return outgoing(trace.trace_id, trace.current.span_id, trace.tracestate)
 
 
 def _diverged(session: Session, entry: Any, called: str) -> Divergence:
@@ -227,13 +213,15 @@ def _attribute_chains(session: Session, ctx: ContextHandle) -> list[Any]:
 
 def _current_context(session: Session) -> ContextHandle:
     trace = trace_of(session)
-    return ContextHandle(trace.trace_id, trace.current)
+    return ContextHandle(trace.trace_id, trace.current, trace.tracestate)
 
 
 def _parent(session: Session, ctx: ContextHandle) -> Some | None:
     parent = ctx.span.parent
     # A host object inside the option: the linker turns it into a handle the guest owns.
-    return None if parent is None else Some(ContextHandle(ctx.trace_id, parent))  # type: ignore[arg-type]
+    if parent is None:
+        return None
+    return Some(ContextHandle(ctx.trace_id, parent, ctx.tracestate))  # type: ignore[arg-type]
 
 
 def _allow_forwarding(session: Session, allow: bool) -> bool:
@@ -259,9 +247,7 @@ FUNCS: dict[str, HostFunc] = {
     "[method]invocation-context.get-attributes": HostFunc(_get_attributes),
     "[method]invocation-context.get-attribute-chain": HostFunc(_attribute_chain),
     "[method]invocation-context.get-attribute-chains": HostFunc(_attribute_chains),
-    "[method]invocation-context.trace-context-headers": HostFunc(
-        lambda s, c: [("traceparent", traceparent(c.trace_id, c.span))]
-    ),
+    "[method]invocation-context.trace-context-headers": HostFunc(lambda s, c: c.headers()),
 }
 
 

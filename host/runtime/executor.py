@@ -517,6 +517,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
                     inv.params,
                     inv.idempotency_key,
                     traceparent=inv.traceparent,
+                    tracestate=inv.tracestate,
                 )
                 # No lease write per invocation: start_invocation checks the fencing token
                 # in its own transaction (a lease lost, or this process evicted as
@@ -579,6 +580,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
         session.invocation_id = started.invocation_id
         session.invocation_started_ns = started.timestamp
         session.invocation_traceparent = started.traceparent
+        session.invocation_tracestate = started.tracestate
         arm(wstore, session.limits)
         session.start_invocation_clock()
         watch = watch_of(wstore)

@@ -144,6 +144,7 @@ class Session(Replay):
         self.invocation_id: str | None = None
         self.invocation_started_ns: int | None = None
         self.invocation_traceparent: str | None = None  # the W3C one its request carried
+        self.invocation_tracestate: str | None = None  # and the tracestate beside it
         self.trace: Any = None
         # allow-forwarding-trace-context-headers: outgoing HTTP carries a traceparent.
         self.forward_trace_headers = True

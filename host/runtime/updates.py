@@ -174,6 +174,7 @@ def dry_replay(executor: Executor, agent: AgentId, hash: str, entries: list[Entr
             session.invocation_id = started.invocation_id
             session.invocation_started_ns = started.timestamp
             session.invocation_traceparent = started.traceparent
+            session.invocation_tracestate = started.tracestate
             try:
                 result = call_export(session.exported, wstore, instance, export, values, get_func)
             except Exception as exc:

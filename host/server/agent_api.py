@@ -41,6 +41,7 @@ from host.server.shapes import invocation_response
 from host.service import HostService
 from host.service.views import InvocationView
 from host.store import ComponentRecord
+from host.tracecontext import TraceContext, trace_context
 
 
 class _Golem(BaseModel):
@@ -130,7 +131,9 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
         body: AgentInvocationRequest,
         idempotency_key: Annotated[str | None, Header()] = None,
         traceparent: Annotated[str | None, Header()] = None,
+        tracestate: Annotated[list[str] | None, Header()] = None,
     ) -> Any:
+        trace = trace_context(traceparent, tracestate)  # an invalid one is ignored (W3C)
         due_at_ns = None
         if body.scheduleAt is not None:
             if body.mode != "schedule":
@@ -154,7 +157,7 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
                 return record, service.schedule_at(call, due_at_ns, key).callee, None
             # An ephemeral type's: a fresh agent. The request's W3C trace context is the
             # invocation's (golem:api/context).
-            invocation = service.submit(call, key, traceparent)
+            invocation = service.submit(call, key, trace)
             return record, invocation.agent, invocation.invocation_id
 
         record, agent, invocation_id = await in_thread(submit)
@@ -243,8 +246,13 @@ async def serve_mount(
     query = dict(request.query_params)
     headers = {k.lower(): v for k, v in request.headers.items()}
     content_type = request.headers.get("content-type", "")
+    # Golem's custom API reads the W3C trace context of the request too (an invalid one
+    # is ignored); every tracestate header, in order.
+    trace = trace_context(request.headers.get("traceparent"), request.headers.getlist("tracestate"))
     try:
-        response = await _call(service, match, query, headers, body, content_type, await_timeout)
+        response = await _call(
+            service, match, query, headers, body, content_type, await_timeout, trace
+        )
     except ApiError as exc:
         response = JSONResponse(error_body(exc.code, exc.message, exc.field), exc.status)
     except InvalidInput as exc:
@@ -261,12 +269,13 @@ async def _call(
     body: bytes,
     content_type: str,
     await_timeout: float,
+    trace: TraceContext | None = None,
 ) -> Response:
     route = match.route
 
     def submit() -> tuple[str, str]:
         call = mount_call(service, match, query, headers, body, content_type)
-        invocation = service.submit(call)  # an ephemeral type's: a fresh agent
+        invocation = service.submit(call, None, trace)  # an ephemeral type's: a fresh agent
         return invocation.agent.name, invocation.invocation_id
 
     name, invocation_id = await in_thread(submit)

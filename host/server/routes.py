@@ -34,6 +34,7 @@ from host.server.shapes import (
 )
 from host.service import Call, HostService
 from host.store import PromiseRecord
+from host.tracecontext import TraceContext, trace_context
 
 STATUS_PATTERN = "^(?i)(running|idle|suspended|interrupted|failed)$"
 T = TypeVar("T")
@@ -214,10 +215,10 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         function: str | None,
         body: InvokeRequest | None,
         key: str | None,
-        traceparent: str | None = None,
+        trace: TraceContext | None = None,
     ) -> str:
         call = prepare(component_id, worker_name, function, body or InvokeRequest())
-        return service.submit(call, key, traceparent).invocation_id
+        return service.submit(call, key, trace).invocation_id
 
     @app.post(WORKERS + "/{worker_name}/invoke", status_code=202, tags=["invocations"])
     def invoke(
@@ -227,10 +228,10 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         body: Annotated[InvokeRequest | None, Body()] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
         traceparent: Annotated[str | None, Header()] = None,
+        tracestate: Annotated[list[str] | None, Header()] = None,
     ) -> dict[str, Any]:
-        invocation_id = enqueue(
-            component_id, worker_name, function, body, idempotency_key, traceparent
-        )
+        trace = trace_context(traceparent, tracestate)
+        invocation_id = enqueue(component_id, worker_name, function, body, idempotency_key, trace)
         return {"invocationId": invocation_id}
 
     @app.post(WORKERS + "/{worker_name}/invoke-and-await", tags=["invocations"])
@@ -243,9 +244,11 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
         timeout: Annotated[float | None, Query(gt=0, le=3600)] = None,
         until_suspended: Annotated[bool, Query(alias="untilSuspended")] = False,
         traceparent: Annotated[str | None, Header()] = None,
+        tracestate: Annotated[list[str] | None, Header()] = None,
     ) -> Any:
+        trace = trace_context(traceparent, tracestate)  # an invalid one is ignored (W3C)
         invocation_id = await in_thread(
-            lambda: enqueue(component_id, worker_name, function, body, idempotency_key, traceparent)
+            lambda: enqueue(component_id, worker_name, function, body, idempotency_key, trace)
         )
         view = await service.wait_async(invocation_id, timeout or await_timeout, until_suspended)
         return invocation_response(view, component_id, worker_name)

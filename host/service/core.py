@@ -61,6 +61,7 @@ from host.store import (
     resolve,
 )
 from host.store.base import DONE, ERRORED, FAILED, INTERRUPTED, QUEUED, RUNNING, STARTED
+from host.tracecontext import TraceContext
 from host.values import convert
 
 
@@ -382,11 +383,12 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
         return Call(agent, export, convert.params_from_values(export.sig, values), exists)
 
     def submit(
-        self, call: Call, idempotency_key: str | None = None, traceparent: str | None = None
+        self, call: Call, idempotency_key: str | None = None, trace: TraceContext | None = None
     ) -> InvocationRecord:
         """Queue the call (creating its agent on first use) and let it run: inline, this
         returns once the agent comes to rest; on a pool, at once. Returns the invocation
-        as it is then."""
+        as it is then. ``trace``: the W3C trace context of its request
+        (:func:`host.tracecontext.trace_context`), kept with the invocation."""
         call = self.ephemeral_call(call, idempotency_key)
         if not call.agent_exists or not self.store.list_invocations(call.agent):
             self.create_agent(str(call.agent.component_id), call.agent.name)
@@ -402,7 +404,8 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
             export.name,
             call.params,
             idempotency_key,
-            _valid_traceparent(traceparent),
+            None if trace is None else trace.traceparent,
+            None if trace is None else trace.tracestate,
         )
         if invocation.state not in (DONE, ERRORED):
             self.scheduler.settle(call.agent)
@@ -550,13 +553,3 @@ def _name(name: str) -> str:
 
 def _now_ns() -> int:
     return steady_ns()
-
-
-def _valid_traceparent(value: str | None) -> str | None:
-    """A W3C traceparent to keep with the invocation (lower case), or None for none or an
-    invalid one, which W3C trace context says to ignore."""
-    from host.runtime.context import parse_traceparent
-
-    if value is None or parse_traceparent(value) is None:
-        return None
-    return value.strip().lower()

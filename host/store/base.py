@@ -130,6 +130,8 @@ class InvocationRecord:
     created_at: int
     # The W3C traceparent its request carried (host/runtime/context.py); None: none.
     traceparent: str | None = None
+    # The W3C tracestate that came with it (host/tracecontext.py); None: none.
+    tracestate: str | None = None
 
 
 class Store(ScheduleStore, abc.ABC):
@@ -507,9 +509,11 @@ class Store(ScheduleStore, abc.ABC):
         params: Sequence[str],
         idempotency_key: str | None,
         traceparent: str | None = None,
+        tracestate: str | None = None,
     ) -> InvocationRecord:
         """Queue an invocation; with an idempotency key already used, return that one.
-        ``traceparent``: the W3C trace context its request carried, kept with it."""
+        ``traceparent``, ``tracestate``: the W3C trace context its request carried, kept
+        with it."""
 
     @abc.abstractmethod
     def get_invocation(self, invocation_id: str) -> InvocationRecord: ...

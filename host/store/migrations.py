@@ -183,4 +183,9 @@ MIGRATIONS: dict[int, list[Step]] = {
         # it and stops the running invocation (host/runtime/remote_interrupt.py).
         "ALTER TABLE agents ADD COLUMN interrupt_requested INTEGER NOT NULL DEFAULT 0",
     ],
+    15: [
+        # The W3C tracestate that came with the invocation's traceparent (Golem keeps
+        # both: host/tracecontext.py); forwarded with it on outgoing requests. NULL: none.
+        "ALTER TABLE invocations ADD COLUMN tracestate TEXT",
+    ],
 }

@@ -148,4 +148,8 @@ MIGRATIONS: dict[int, list[Step]] = {
         # An interrupt asked of an agent another process runs (host/runtime/remote_interrupt.py).
         "ALTER TABLE agents ADD COLUMN interrupt_requested INTEGER NOT NULL DEFAULT 0",
     ],
+    9: [
+        # The W3C tracestate that came with the invocation's traceparent (host/tracecontext.py).
+        "ALTER TABLE invocations ADD COLUMN tracestate TEXT",
+    ],
 }

@@ -105,11 +105,11 @@ class SqlCatalog(SqlDialect):
     # -- the invocation queue ---------------------------------------------------------
     _INV_COLS = (
         "component_id, name, seq, invocation_id, function, params, idempotency_key, state, "
-        "result, error, created_at, traceparent"
+        "result, error, created_at, traceparent, tracestate"
     )
 
     def _inv_row(self, row: Sequence[object]) -> InvocationRecord:
-        cid, name, seq, iid, fn, params, key, state, result, error, created, trace = row
+        cid, name, seq, iid, fn, params, key, state, result, error, created, trace, tstate = row
         return InvocationRecord(
             agent=AgentId(uuid.UUID(str(cid)), str(name)),
             seq=int(str(seq)),
@@ -122,6 +122,7 @@ class SqlCatalog(SqlDialect):
             error=None if error is None else str(error),
             created_at=int(str(created)),
             traceparent=None if trace is None else str(trace),
+            tracestate=None if tstate is None else str(tstate),
         )
 
     def enqueue(
@@ -132,6 +133,7 @@ class SqlCatalog(SqlDialect):
         params: Sequence[str],
         idempotency_key: str | None,
         traceparent: str | None = None,
+        tracestate: str | None = None,
     ) -> InvocationRecord:
         with self._tx("enqueue") as db:
             self._lock_agents(db, agent)
@@ -164,7 +166,7 @@ class SqlCatalog(SqlDialect):
             ).fetchone()[0]
             db.execute(
                 self._sql(
-                    f"INSERT INTO invocations ({self._INV_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                    f"INSERT INTO invocations ({self._INV_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 ),
                 (
                     *_key(agent),
@@ -178,6 +180,7 @@ class SqlCatalog(SqlDialect):
                     None,
                     time.time_ns(),
                     traceparent,
+                    tracestate,
                 ),
             )
             row = db.execute(

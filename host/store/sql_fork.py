@@ -88,7 +88,7 @@ class SqlFork(SqlDialect):
                 db.execute(
                     self._sql(
                         f"INSERT INTO invocations ({self._INV_COLS}) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
                     ),
                     (
                         *_key(target),
@@ -102,6 +102,7 @@ class SqlFork(SqlDialect):
                         None,
                         time.time_ns(),
                         resume.traceparent,
+                        resume.tracestate,
                     ),
                 )
             promises = db.execute(

@@ -225,6 +225,44 @@ def test_webhooks_complete_the_promise(http: httpx.Client, server: Server) -> No
     assert url in str(oplog["entries"])
 
 
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACE_HEADERS = [
+    ("traceparent", f"00-{TRACE}-00f067aa0ba902b7-01"),
+    ("tracestate", "abc=123"),
+    ("tracestate", "def=456"),
+]
+
+
+def _started(http: httpx.Client, agent_name: str, cid: str) -> list[dict[str, object]]:
+    name = quote(agent_name, safe="")
+    entries = http.get(f"/v1/components/{cid}/workers/{name}/oplog").json()["entries"]
+    return [e["entry"] for e in entries if e["entry"]["type"] == "invocation-started"]
+
+
+def test_invoke_agent_and_mounted_routes_keep_the_trace_context(http: httpx.Client) -> None:
+    # Golem's agent API and its custom (mounted) routes read the request's W3C trace
+    # context as the worker API does: the invocation keeps traceparent and tracestate.
+    body = {
+        "appName": "shop", "agentTypeName": "ShopAgent", "parameters": tup("traced"),
+        "methodName": "add", "methodParameters": tup("apple", 1), "mode": "await",
+    }  # fmt: skip
+    done = http.post("/v1/agents/invoke-agent", json=body, headers=TRACE_HEADERS)
+    assert done.status_code == 200, done.text
+    cid = done.json()["agentId"]["componentId"]
+    last = _started(http, 'ShopAgent("traced")', cid)[-1]
+    assert last["traceparent"] == TRACE_HEADERS[0][1]
+    assert last["tracestate"] == "abc=123,def=456"
+    mounted = http.post("/shops/traced/items/pear", json={"count": 2}, headers=TRACE_HEADERS)
+    assert mounted.status_code == 200, mounted.text
+    last = _started(http, 'ShopAgent("traced")', cid)[-1]
+    assert (last["traceparent"], last["tracestate"]) == (TRACE_HEADERS[0][1], "abc=123,def=456")
+    # A malformed one is ignored, never refused.
+    bad = http.post("/shops/traced/items/fig", json={"count": 1},
+                    headers={"traceparent": "garbage", "tracestate": "x"})  # fmt: skip
+    assert bad.status_code == 200, bad.text
+    assert "traceparent" not in _started(http, 'ShopAgent("traced")', cid)[-1]
+
+
 def test_route_collisions_are_reported(tmp_path_factory: pytest.TempPathFactory) -> None:
     store = tmp_path_factory.mktemp("collide") / "store"
     wasm = build_python_fixture("agenthttp")

@@ -133,3 +133,50 @@ def test_a_rest_traceparent_is_the_invocations_trace(tmp_path: Path) -> None:
     assert again.invoke(agent, "forward(true)").result == "true"
     assert again.store.get_agent(agent).status == "idle"
     again.close()
+
+
+def test_a_rest_tracestate_is_kept_beside_the_traceparent(tmp_path: Path) -> None:
+    # Golem keeps the request's W3C tracestate (every header, in order, one list) beside
+    # its traceparent: trace-context-headers answers it after the traceparent, the
+    # invocation keeps it, and a replay sees the same. A tracestate that is not a W3C
+    # list, or one without a valid traceparent, is ignored (never a 400 or a 500).
+    from fastapi.testclient import TestClient
+
+    from host.runtime.scheduler import PoolScheduler
+    from host.server import create_app
+
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = f"00-{trace}-00f067aa0ba902b7-00"
+    service = _service(tmp_path / "store", scheduler=PoolScheduler(workers=1))
+    cid = service.store.get_component("dfn").id
+    url = f"/v1/components/{cid}/workers/state/invoke-and-await"
+
+    def spans(headers: list[tuple[str, str]]) -> list[str]:
+        answer = client.post(
+            url, params={"function": "spans"}, json={"params": [False]}, headers=headers
+        )
+        assert answer.status_code == 200, answer.text
+        return [str(v) for v in answer.json()["result"]]
+
+    with TestClient(create_app(service)) as client:
+        two = [("traceparent", parent), ("tracestate", "abc=123, defgh=010203"),
+               ("tracestate", "ijklmn=op")]  # fmt: skip
+        values = spans(two)
+        assert values[0] == trace
+        assert values[-3:-1] == [f"00-{trace}-{values[2]}-00", "abc=123,defgh=010203,ijklmn=op"]
+        # Not a list of key=value members: dropped, the traceparent still counts.
+        values = spans([("traceparent", parent), ("tracestate", "no equals sign")])
+        assert values[0] == trace and values[-2] == f"00-{trace}-{values[2]}-00"
+        # No valid traceparent: its tracestate means nothing.
+        values = spans([("traceparent", "00-zz-00f067aa0ba902b7-01"), ("tracestate", "a=b")])
+        assert values[0] != trace and values[-2].startswith(f"00-{values[0]}-")
+    agent = AgentId(uuid.UUID(cid), "state")
+    started = [e for e in service.store.read_oplog(agent) if isinstance(e, InvocationStarted)]
+    assert [s.tracestate for s in started] == ["abc=123,defgh=010203,ijklmn=op", None, None]
+    records = service.store.list_invocations(agent)
+    assert [r.tracestate for r in records] == ["abc=123,defgh=010203,ijklmn=op", None, None]
+    service.close()
+    again = _service(tmp_path / "store")  # replays all three: recorded results must match
+    assert again.invoke(agent, "forward(true)").result == "true"
+    assert again.store.get_agent(agent).status == "idle"
+    again.close()

@@ -10,6 +10,7 @@ search-oplog and returns the pages, which the tests read back as WAVE values.
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any, cast
@@ -85,7 +86,15 @@ def _one_of_each() -> list[oplog.Entry]:
             (("K", "v"), ("GOLEM_AGENT_ID", "alice")),
             config=((("db", "url"), '"x"'),),
         ),
-        oplog.InvocationStarted("inv-1", "checkout", ('"cart"', "7"), "key-1"),
+        oplog.InvocationStarted(
+            "inv-1",
+            "checkout",
+            ('"cart"', "7"),
+            "key-1",
+            5,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "a=1,b=2",
+        ),  # fmt: skip
         oplog.InvocationStarted("inv-0", "golem:agent/guest@1.5.0.{initialize}", ()),
         oplog.HostCall("wasi:clocks/wall-clock@0.2.3.now", [], {"seconds": 1}),
         oplog.HostCall("wasi:logging/logging.log", ["warn", "ctx", "careful"], None),
@@ -182,9 +191,15 @@ def test_the_mapping_keeps_what_we_record() -> None:
     assert started.name == "agent-method-invocation"
     assert started.value["method-name"] == "checkout"
     assert started.value["idempotency-key"] == "key-1"
+    # The request's trace context, as Golem's public oplog has it.
+    assert started.value["trace-id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert started.value["trace-states"] == ["a=1", "b=2"]
     assert len(started.value["function-input"]["value"].value) == 2  # one per parameter
     init = oplog_public.to_public(3, entries[2], ctx, 3).value["invocation"]
     assert init.name == "agent-initialization"
+    # None came: the trace id the invocation's context has (derived from its id).
+    assert init.value["trace-id"] == hashlib.sha256(b"inv0").hexdigest()[:32]
+    assert init.value["trace-states"] == []
     log = oplog_public.to_public(5, entries[4], ctx, 3).value
     assert (log["level"], log["context"], log["message"]) == ("warn", "ctx", "careful")
     finished = oplog_public.to_public(9, entries[8], ctx, 3).value

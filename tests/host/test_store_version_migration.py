@@ -3,9 +3,10 @@ the previous code wrote, with component versions counted from 1, is opened by th
 and renumbered in place to Golem's numbering from 0 (host/store/version_migration.py):
 the components' versions, the oplog's update entries and a queued update request move
 down by one; what the agent observed (its creation environment) stays as recorded;
-everything else reads back identical; opening again changes nothing more. 13 / 7:
-invocations keep the W3C traceparent of their request; one queued before has none, and
-the old rows of InvocationStarted (a value fewer) read back with none.
+everything else reads back identical; opening again changes nothing more. 12 / 6 and
+15 / 9: invocations keep the W3C traceparent and tracestate of their request; one queued
+before has neither, and the old rows of InvocationStarted (values fewer) read back with
+none.
 
 The old store is built here as the old code left it: the schema by the migrations before
 this one, the rows by the old schema's INSERTs, with the numbers the old code wrote."""
@@ -239,9 +240,13 @@ def test_invocations_queued_before_the_traceparent_column_have_none(store_url: s
         assert queued.traceparent is None
         started = store.read_oplog(AGENT)[1]
         assert isinstance(started, oplog.InvocationStarted) and started.traceparent is None
+        # Migration 15 / 9: nor a tracestate, and the old row (two values fewer) reads
+        # back without one.
+        assert queued.tracestate is None and started.tracestate is None
         header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        new = store.enqueue(AGENT, "inv-traced", "add", ["1"], None, header)
-        assert new.traceparent == header
-        assert store.get_invocation("inv-traced").traceparent == header
+        new = store.enqueue(AGENT, "inv-traced", "add", ["1"], None, header, "a=1,b=2")
+        assert (new.traceparent, new.tracestate) == (header, "a=1,b=2")
+        again = store.get_invocation("inv-traced")
+        assert (again.traceparent, again.tracestate) == (header, "a=1,b=2")
     finally:
         store.close()

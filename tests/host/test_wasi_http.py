@@ -519,3 +519,24 @@ def test_the_invocation_trace_context_is_forwarded(
     trace_id = started.invocation_id.replace("-", "")
     root = hashlib.sha256(f"span:{started.invocation_id}".encode()).hexdigest()[:16]
     assert web.hits[-1].headers["traceparent"] == f"00-{trace_id}-{root}-00"
+
+
+def test_the_request_tracestate_is_forwarded_with_the_traceparent(
+    host: HostService, agent: AgentId, web: WebServer
+) -> None:
+    # Golem forwards the invocation's W3C tracestate beside the traceparent (one header,
+    # the members joined by ","), replacing the guest's own; with none, the guest's stays.
+    from host.tracecontext import trace_context
+
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    ctx = trace_context(f"00-{trace}-00f067aa0ba902b7-01", ["abc=123", "def=456"])
+    guest_own = [("tracestate", "guest=own")]
+    call = f'fetch("GET", {_wave(web.url + "/echo")}, [("tracestate", "guest=own")], none, [])'
+    inv = host.submit(host.call_from_wave(agent, call), None, ctx)
+    assert inv.state == "done", (inv.state, inv.error)
+    sent = web.hits[-1].headers
+    assert sent["traceparent"].startswith(f"00-{trace}-") and sent["traceparent"].endswith("-00")
+    assert sent["tracestate"] == "abc=123,def=456"
+    fetch(host, agent, "GET", f"{web.url}/echo", guest_own)  # an invocation without one
+    assert web.hits[-1].headers["tracestate"] == "guest=own"
+    assert not web.hits[-1].headers["traceparent"].startswith(f"00-{trace}-")
