@@ -100,13 +100,47 @@ def trace_of(session: Session) -> Trace:
     return trace
 
 
-def forwarded_headers(session: Session) -> list[tuple[str, str]]:
-    """The trace context headers an outgoing HTTP request carries (none if the guest
-    turned forwarding off)."""
+def forwarded_headers(session: Session, span: Span | None = None) -> list[tuple[str, str]]:
+    """The trace context headers an outgoing request made from ``span`` (by default
+    the current one) carries; none if the guest turned forwarding off."""
     if not session.forward_trace_headers:
         return []
     trace = trace_of(session)
-    return outgoing(trace.trace_id, trace.current.span_id, trace.tracestate)
+    return outgoing(trace.trace_id, (span or trace.current).span_id, trace.tracestate)
+
+
+def start_host_span(session: Session, attributes: tuple[tuple[str, str], ...]) -> Span | None:
+    """A span the host starts under the current one without making it current (Golem's
+    ``start_span(.., activate: false)``: its outgoing HTTP request and RPC spans),
+    recorded as a StartSpan and taken from the oplog on replay.
+
+    None when replaying an oplog recorded before the host started such spans (the entry
+    at the cursor is not this span's start): nothing is taken, the call goes on as it was
+    recorded then (from the current span)."""
+    trace = trace_of(session)
+    parent = trace.current
+    session.skip_markers()
+    if session.replaying:
+        entry = session.entries[session.cursor]
+        if not (
+            isinstance(entry, StartSpan)
+            and entry.parent == parent.span_id
+            and entry.attributes == attributes
+        ):
+            return None
+        session.cursor += 1
+    else:
+        entry = StartSpan(secrets.token_hex(8), parent.span_id, attributes)
+        if not session.scratch:
+            session.record(entry)
+    span = Span(entry.span_id, parent, entry.timestamp, dict(attributes))
+    return span
+
+
+def finish_host_span(session: Session, span: Span | None) -> None:
+    """Finish a span of :func:`start_host_span` (recorded once; None: nothing)."""
+    if span is not None:
+        _finish(session, span)
 
 
 def _diverged(session: Session, entry: Any, called: str) -> Divergence:

@@ -81,6 +81,17 @@ class FutureIncomingResponse:
     options: RequestOptions | None
     # After the exchange: result<incoming-response, error-code> as a host value.
     outcome: Case | None = None
+    # The request's own span (golem:api/context; None: none, the oplog predates them),
+    # started at handle and finished once the exchange is over or the future dropped.
+    span: Any = None
+
+    def on_drop(self, session: Any) -> None:
+        """A future dropped before its exchange: its request's span ends (as Golem ends
+        it when the future is dropped)."""
+        if self.outcome is None and self.span is not None and not self.span.finished:
+            from host.runtime.context import finish_host_span
+
+            finish_host_span(session, self.span)
 
 
 def owns(obj: Any) -> bool:

@@ -341,7 +341,20 @@ def _handle(session: Session, req: OutgoingRequest, options: Some | None) -> Cas
     except ValueError:
         return Case("err", Case("HTTP-request-URI-invalid"))
     opts: Any = None if options is None else options.value
-    return _ok(FutureIncomingResponse(req, opts))
+    fut = FutureIncomingResponse(req, opts)
+    # Golem starts a span for each outgoing request (not made current); its id is the
+    # parent the request's traceparent names.
+    fut.span = context.start_host_span(session, _request_span_attributes(req))
+    return _ok(fut)
+
+
+def _request_span_attributes(req: OutgoingRequest) -> tuple[tuple[str, str], ...]:
+    # Golem's names (outgoing_http_request_span_attributes).
+    return (
+        ("name", "outgoing-http-request"),
+        ("request.uri", _url(req)),
+        ("request.method", _method_name(req)),
+    )
 
 
 def _scheme_name(req: OutgoingRequest) -> str:
@@ -400,6 +413,7 @@ def future_get(sig: FuncSig) -> Callable[[Sequence[Any]], HostFunc]:
             if not session.persist_nothing:  # persist-nothing: sent again on replay
                 session.record(response)
                 session.flush()  # committed before the guest sees the response
+            context.finish_host_span(session, f.span)  # the exchange is over
             return _deliver(f, outcome)
 
         def replay(session: Session, entry: Any, index: int) -> Some:
@@ -409,6 +423,7 @@ def future_get(sig: FuncSig) -> Callable[[Sequence[Any]], HostFunc]:
             was = f"{recorded.get('method')} {recorded.get('url')}"
             if was != called:
                 raise Divergence(str(session.agent), index, f"HTTP {was}", f"HTTP {called}")
+            context.finish_host_span(session, fut.span)
             return _deliver(fut, rebuild(entry.response, error_ty))
 
         return HostFunc(live, Kind.JOURNALED, replay=replay, remote_write=True)
@@ -460,7 +475,7 @@ def _exchange(
         headers.append((IDEMPOTENCY_HEADER, key.encode()))
     # The invocation's trace context (golem:api/context), replacing the guest's own, as
     # Golem forwards it unless the guest called allow-forwarding-trace-context-headers(false).
-    forwarded = context.forwarded_headers(session)
+    forwarded = context.forwarded_headers(session, fut.span)  # from the request's span
     if forwarded:
         names = {name for name, _ in forwarded}
         headers = [(k, v) for k, v in headers if k.lower() not in names]

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from host.ids import AgentId, PromiseId
-from host.oplog import HostCall, InvocationStarted
+from host.oplog import FinishSpan, HostCall, InvocationStarted, StartSpan
 from host.runtime import http_send, wasi_http
 from host.runtime.http_send import HttpPolicy
 from host.service import HostService
@@ -513,12 +513,12 @@ def test_the_invocation_trace_context_is_forwarded(
 ) -> None:
     # Golem forwards the invocation context's W3C traceparent on outgoing requests unless
     # the guest turns it off (golem:api/context allow-forwarding-trace-context-headers),
-    # replacing one the guest set itself.
+    # replacing one the guest set itself; its parent is the request's own span.
     fetch(host, agent, "GET", f"{web.url}/echo", [("traceparent", "00-guest-own-00")])
     started = [e for e in host.store.read_oplog(agent) if isinstance(e, InvocationStarted)][-1]
     trace_id = started.invocation_id.replace("-", "")
-    root = hashlib.sha256(f"span:{started.invocation_id}".encode()).hexdigest()[:16]
-    assert web.hits[-1].headers["traceparent"] == f"00-{trace_id}-{root}-00"
+    (span,) = [e for e in host.store.read_oplog(agent) if isinstance(e, StartSpan)]
+    assert web.hits[-1].headers["traceparent"] == f"00-{trace_id}-{span.span_id}-00"
 
 
 def test_the_request_tracestate_is_forwarded_with_the_traceparent(
@@ -540,3 +540,67 @@ def test_the_request_tracestate_is_forwarded_with_the_traceparent(
     fetch(host, agent, "GET", f"{web.url}/echo", guest_own)  # an invocation without one
     assert web.hits[-1].headers["tracestate"] == "guest=own"
     assert not web.hits[-1].headers["traceparent"].startswith(f"00-{trace}-")
+
+
+def test_each_outgoing_request_has_a_span_of_its_own(data_dir: Path, web: WebServer) -> None:
+    # Golem starts a span per outgoing request under the current one (not made current),
+    # with its attribute names, and finishes it when the request is over; the traceparent
+    # sent names it as the parent. Recorded like the guest's spans: a replay (a restart)
+    # takes its id from the oplog, and the recorded request (with that traceparent)
+    # matches what replay rebuilds.
+    host = HostService(data_dir)
+    agent = host.create_agent("http", "spans")[0]
+    fetch(host, agent, "GET", f"{web.url}/echo?n=1")
+    fetch(host, agent, "POST", f"{web.url}/echo", body="x")
+    log = host.store.read_oplog(agent)
+    starts = [(i, e) for i, e in enumerate(log) if isinstance(e, StartSpan)]
+    assert [dict(e.attributes) for _, e in starts] == [
+        {"name": "outgoing-http-request", "request.uri": f"{web.url}/echo?n=1",
+         "request.method": "GET"},
+        {"name": "outgoing-http-request", "request.uri": f"{web.url}/echo",
+         "request.method": "POST"},
+    ]  # fmt: skip
+    invocations = [e.invocation_id for e in log if isinstance(e, InvocationStarted)]
+    for (i, span), invocation, hit in zip(starts, invocations, web.hits, strict=True):
+        root = hashlib.sha256(f"span:{invocation}".encode()).hexdigest()[:16]
+        assert span.parent == root
+        trace = invocation.replace("-", "")
+        assert hit.headers["traceparent"] == f"00-{trace}-{span.span_id}-00"
+        # Started before the exchange, finished once it is recorded.
+        exchange = next(j for j, e in enumerate(log) if j > i and isinstance(e, HostCall)
+                        and e.function.endswith("future-incoming-response.get"))  # fmt: skip
+        finish = next(j for j, e in enumerate(log) if isinstance(e, FinishSpan)
+                      and e.span_id == span.span_id)  # fmt: skip
+        assert i < exchange < finish
+        sent = log[exchange]
+        assert isinstance(sent, HostCall)
+        recorded = {str(k): str(v) for k, v in sent.request["headers"]}
+        assert recorded["traceparent"] == hit.headers["traceparent"]
+    host.close()
+    again = HostService(data_dir)  # replays both requests: nothing sent, nothing diverges
+    assert fetch(again, agent, "GET", f"{web.url}/count")["body"] == "hit 3"
+    assert len(web.hits) == 3 and again.store.get_agent(agent).status == "idle"
+    assert sum(isinstance(e, StartSpan) for e in again.store.read_oplog(agent)) == 3
+    again.close()
+
+
+def test_an_oplog_recorded_before_request_spans_replays(
+    data_dir: Path, web: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An agent whose requests were recorded by the code before request spans (no
+    # StartSpan / FinishSpan around them) replays without a divergence; new requests get
+    # their span.
+    from host.runtime import context
+
+    old = HostService(data_dir)
+    agent = old.create_agent("http", "legacy")[0]
+    with monkeypatch.context() as patched:
+        patched.setattr(context, "start_host_span", lambda session, attributes: None)
+        fetch(old, agent, "GET", f"{web.url}/echo")
+    assert not any(isinstance(e, StartSpan) for e in old.store.read_oplog(agent))
+    old.close()
+    new = HostService(data_dir)
+    assert fetch(new, agent, "GET", f"{web.url}/count")["body"] == "hit 2"
+    assert new.store.get_agent(agent).status == "idle"
+    assert sum(isinstance(e, StartSpan) for e in new.store.read_oplog(agent)) == 1
+    new.close()
