@@ -40,9 +40,11 @@ from host.oplog import (
     InvocationStarted,
     PromiseCreated,
 )
+from host.runtime import context
 from host.runtime import pollables as pl
 from host.runtime.session import HostFunc, Kind, Session, Suspend
 from host.store.base import Store
+from host.tracecontext import TraceContext
 from host.values import Case, Some, from_json, parse_value, to_json
 from host.values.types import STRING, FuncSig, RecordT, TupleT, Value, WitType
 
@@ -70,10 +72,12 @@ class AgentCalls(Protocol):
         input: Value,
         key: str,
         awaiting: bool,
+        trace: TraceContext | None = None,
     ) -> AgentId:
-        """Create the callee on first use, queue its ``invoke`` (principal: the caller)
-        under ``key`` (an existing one with that key is kept) and wake it; RpcFailure
-        for an unknown type, a failed callee or an agent awaiting itself."""
+        """Create the callee on first use, queue its ``invoke`` (principal: the caller;
+        trace context: ``trace``, the caller's) under ``key`` (an existing one with that
+        key is kept) and wake it; RpcFailure for an unknown type, a failed callee or an
+        agent awaiting itself."""
 
     def enqueue_worker_call(
         self,
@@ -83,6 +87,7 @@ class AgentCalls(Protocol):
         params: list[Value],
         key: str,
         awaiting: bool,
+        trace: TraceContext | None = None,
     ) -> AgentId:
         """golem:rpc 0.2.2: queue ``function`` (an export name) of agent ``callee`` with
         these wit-values (typed by the export's parameters), as enqueue_agent_call."""
@@ -240,10 +245,13 @@ def _enqueue(
     calls: AgentCalls | None = session.agent_calls
     if calls is None:
         raise RpcFailure("denied", "agent-to-agent calls need an agent of this host")
+    trace = context.passed_on(session)  # the callee's invocation is in the caller's trace
     if isinstance(target, WorkerTarget):
         assert isinstance(input, list)
-        return calls.enqueue_worker_call(session.agent, target.agent, method, input, key, awaiting)
-    return calls.enqueue_agent_call(session.agent, target, method, input, key, awaiting)
+        return calls.enqueue_worker_call(
+            session.agent, target.agent, method, input, key, awaiting, trace
+        )
+    return calls.enqueue_agent_call(session.agent, target, method, input, key, awaiting, trace)
 
 
 def _start_awaited(session: Session, name: str, target: Target, method: str, input: Value) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 from host.errors import Divergence
 from host.oplog import FinishSpan, SetSpanAttribute, StartSpan, describe
 from host.runtime.session import HostFunc, Session
-from host.tracecontext import invocation_trace_id, outgoing, parse_traceparent
+from host.tracecontext import TraceContext, invocation_trace_id, outgoing, parse_traceparent
 from host.values import Case, Some
 
 
@@ -107,6 +107,16 @@ def forwarded_headers(session: Session, span: Span | None = None) -> list[tuple[
         return []
     trace = trace_of(session)
     return outgoing(trace.trace_id, (span or trace.current).span_id, trace.tracestate)
+
+
+def passed_on(session: Session, span: Span | None = None) -> TraceContext:
+    """The trace context a call to another agent carries, as Golem's wasm-rpc passes the
+    caller's invocation context: the callee's invocation has the caller's trace id (and
+    tracestate), its root span's parent ``span`` (by default the current one). Passed
+    whatever allow-forwarding-trace-context-headers says (that is for HTTP headers)."""
+    trace = trace_of(session)
+    at = span or trace.current
+    return TraceContext(f"00-{trace.trace_id}-{at.span_id}-00", trace.tracestate)
 
 
 def start_host_span(session: Session, attributes: tuple[tuple[str, str], ...]) -> Span | None:

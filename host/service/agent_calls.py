@@ -31,6 +31,7 @@ from host.service import agent_methods_0_2_2 as m022
 from host.store import FAILED, AgentRecord
 from host.store.schedules import CANCELLED, ENQUEUED, FIRING, WAITING, ScheduledCall
 from host.store.schedules import FAILED as SCHEDULE_FAILED
+from host.tracecontext import TraceContext
 from host.values import Case, Some
 from host.values.types import Value, WitType
 
@@ -92,10 +93,11 @@ class AgentCallsService:
         input: Value,
         key: str,
         awaiting: bool,
+        trace: TraceContext | None = None,
     ) -> AgentId:
         agent, function, params = self._agent_call(caller, target, method, input, key, awaiting)
         self._callee(str(agent.component_id), agent, self._rpc_config(agent, target))
-        self.store.enqueue(agent, str(uuid.uuid4()), function, params, key)
+        self._enqueue_traced(agent, function, params, key, trace)
         self.scheduler.wake(agent)
         return agent
 
@@ -199,6 +201,20 @@ class AgentCallsService:
         stored = created.config if isinstance(created, AgentCreated) else ()
         return self.agent_type_of(agent), stored
 
+    def _enqueue_traced(
+        self,
+        agent: AgentId,
+        function: str,
+        params: Sequence[str],
+        key: str,
+        trace: TraceContext | None,
+    ) -> None:
+        # The caller's trace context is the callee invocation's (Golem's wasm-rpc passes
+        # the caller's invocation context stack).
+        parent = None if trace is None else trace.traceparent
+        state = None if trace is None else trace.tracestate
+        self.store.enqueue(agent, str(uuid.uuid4()), function, params, key, parent, state)
+
     def _callee(self, component_id: str, agent: AgentId, config: AgentConfig = ()) -> AgentRecord:
         """The callee, created on first use; RpcFailure if it failed."""
         self.create_agent(component_id, agent.name, config=config)
@@ -217,10 +233,11 @@ class AgentCallsService:
         params: list[Value],
         key: str,
         awaiting: bool,
+        trace: TraceContext | None = None,
     ) -> AgentId:
         agent, export, values = self._worker_call(caller, callee, function, params, key, awaiting)
         self._callee(str(agent.component_id), agent)
-        self.store.enqueue(agent, str(uuid.uuid4()), export, values, key)
+        self._enqueue_traced(agent, export, values, key, trace)
         self.scheduler.wake(agent)
         return agent
 

@@ -12,6 +12,7 @@ host's own parser)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,33 @@ def test_await_fire_and_forget_and_future(host: HostService) -> None:
     answers = [e for e in entries if isinstance(e, HostCall) and e.function == AWAIT]
     assert len(answers) == 2
     assert invocations[0].idempotency_key == f"rpc:{caller.component_id}:{created[0]}:{caller.name}"
+
+
+def test_the_callee_invocation_is_in_the_callers_trace(host: HostService) -> None:
+    # Golem's wasm-rpc passes the caller's invocation context: the callee's invocation has
+    # the caller's trace id and tracestate, its root span's parent the caller's span (the
+    # callee's invocation keeps it as its trace context). Awaited, sent and future calls.
+    from host.tracecontext import trace_context
+
+    caller = agent(host, 'CallerAgent("traced")')
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    ctx = trace_context(f"00-{trace}-00f067aa0ba902b7-01", "vendor=x")
+    for text in ['call_add("ct", 1)', 'send_add("ct", 1)', 'future_add("ct", 1)']:
+        inv = host.submit(host.agent_call_from_wave(caller, text), None, ctx)
+        assert inv.state == "done", (text, inv.error)
+    untraced = call(host, caller, 'call_add("ct", 1)')  # the caller's own trace, derived
+    assert calls_made(host, "ct") == 4
+    counter = agent(host, 'CounterAgent("ct")')
+    callee = [i for i in host.store.list_invocations(counter) if i.function.endswith("{invoke}")]
+    made = [i for i in host.store.list_invocations(caller) if i.function.endswith("{invoke}")]
+    assert len(callee) == 5 and len(made) == 4  # the callee's last: calls_made, untraced
+    assert callee[4].traceparent is None
+    for sent, by in zip(callee[:4], made, strict=True):
+        traced = by.invocation_id != untraced.invocation_id
+        expected = trace if traced else untraced.invocation_id.replace("-", "")
+        root = hashlib.sha256(f"span:{by.invocation_id}".encode()).hexdigest()[:16]
+        assert sent.traceparent == f"00-{expected}-{root}-00", (sent, by)
+        assert sent.tracestate == ("vendor=x" if traced else None)
 
 
 def test_replay_in_a_new_process_does_not_call_again(tmp_path: Path, wasm: Path) -> None:
