@@ -14,6 +14,7 @@ from host.errors import InvalidInput
 from host.ids import AgentId
 from host.service import AgentView, status_line
 from host.store import InvocationRecord
+from host.tracecontext import TraceContext, trace_context
 
 
 @main.command()
@@ -21,20 +22,37 @@ from host.store import InvocationRecord
 @click.argument("agent_name")
 @click.argument("call")
 @click.option("--idempotency-key", help="The same key returns the stored result, never reruns.")
+@click.option(
+    "--traceparent",
+    help="A W3C traceparent (00-<trace id>-<span id>-<flags>): the invocation's trace, as "
+    "the REST header gives it.",
+)
+@click.option(
+    "--tracestate",
+    multiple=True,
+    help="A W3C tracestate list (key=value,...) kept with the traceparent; repeatable.",
+)
 @json_flag
 @pass_ctx
 @handle_errors
 def invoke(
-    ctx: Ctx, component_ref: str, agent_name: str, call: str, idempotency_key: str | None
+    ctx: Ctx,
+    component_ref: str,
+    agent_name: str,
+    call: str,
+    idempotency_key: str | None,
+    traceparent: str | None,
+    tracestate: tuple[str, ...],
 ) -> None:
     """Invoke an exported function with WAVE arguments, e.g. 'start-approval()'.
 
     Creates the agent on first use. Prints the result, or how the agent is waiting."""
+    trace = _trace_option(traceparent, tracestate)
     if ctx.client is not None:
         from host.cli import remote
 
         data, text = remote.invoke(
-            ctx.client, component_ref, agent_name, call, idempotency_key, 300.0
+            ctx.client, component_ref, agent_name, call, idempotency_key, 300.0, trace
         )
         emit(ctx, data, text)
         return
@@ -46,8 +64,31 @@ def invoke(
         prepared = service.agent_call_from_wave(agent, call)
     else:
         prepared = service.call_from_wave(agent, call)
-    invocation = service.submit(prepared, idempotency_key)
+    invocation = service.submit(prepared, idempotency_key, trace)
     _report_invocation(ctx, invocation.agent, invocation)  # ephemeral: a fresh agent
+
+
+def _trace_option(traceparent: str | None, tracestate: tuple[str, ...]) -> TraceContext | None:
+    """The options' trace context. A header that is not W3C's is ignored over REST (as
+    Golem does); typed on the command line it is refused, naming what to write."""
+    if traceparent is None:
+        if tracestate:
+            raise InvalidInput("--tracestate needs --traceparent", "tracestate")
+        return None
+    trace = trace_context(traceparent, tracestate)
+    if trace is None:
+        raise InvalidInput(
+            f"--traceparent {traceparent!r} is not a W3C traceparent: write "
+            "00-<32 hex digits, not all 0>-<16 hex digits, not all 0>-<2 hex digits>",
+            "traceparent",
+        )
+    if tracestate and trace.tracestate is None:
+        raise InvalidInput(
+            f"--tracestate {','.join(tracestate)!r} is not a W3C tracestate: write "
+            "key=value members separated by commas (keys lower case, at most 32 members)",
+            "tracestate",
+        )
+    return trace
 
 
 def _report_invocation(ctx: Ctx, agent: AgentId, invocation: InvocationRecord) -> None:

@@ -9,12 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from host.client import Client
+from host.tracecontext import TraceContext
 
 
 def invoke(
-    client: Client, ref: str, name: str, call: str, key: str | None, await_timeout: float
+    client: Client,
+    ref: str,
+    name: str,
+    call: str,
+    key: str | None,
+    await_timeout: float,
+    trace: TraceContext | None = None,
 ) -> tuple[dict[str, Any], str]:
-    headers = {"Idempotency-Key": key} if key else None
+    headers = {"Idempotency-Key": key} if key else {}
+    if trace is not None:  # the server keeps it as the invocation's trace context
+        headers.update(trace.headers())
     status, data = client.request(
         "POST",
         client.workers(ref, name, "/invoke-and-await"),
