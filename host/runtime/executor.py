@@ -8,8 +8,9 @@ its next invocation while the process has room.
 
 Every run ends in a :class:`Step`, a value rather than an exception, so the loop that
 drives an agent reads as a table of what happens next. The executor is one class over
-three mixins: its leases (host/runtime/run_leases.py), what ends a run other than success
-(host/runtime/run_failures.py) and snapshots (host/runtime/run_snapshots.py).
+four mixins: its leases (host/runtime/run_leases.py), what ends a run other than success
+(host/runtime/run_failures.py), snapshots (host/runtime/run_snapshots.py) and stopping or
+interrupting runs (host/runtime/run_control.py).
 
 Leases (host/store/sqlite_leases.py has the rules) are held per process: a run holds the
 agent's lease, and the executor's heartbeat thread renews this process's row every third
@@ -25,20 +26,9 @@ stalled past the TTL), the store refuses this process's next write with
 :class:`~host.errors.LeaseLost`: the run stops at once, records nothing and drops the
 instance (and the lease it kept), and the other process's replay carries on.
 
-Retries (Golem's semantics): a guest trap is retried automatically with the agent's retry
-policy, read from the session state at failure time (what the guest last set with
-golem:api/host set-retry-policy, which replay rebuilds; else the host's
-``default_retry_policy``; else Golem's default: 3 attempts, 100 ms, x3, at most 1 s, 15 %
-jitter). Retry number n waits min(max-delay, min-delay * multiplier^(n-1)) * (1 + jitter
-in [0, max-jitter-factor]). The failed attempt is recorded (InvocationFailed + a Retried
-marker, so replay skips it and re-executes the invocation), the agent is ``retrying`` with a
-durable ``wake_at_ns`` and its ``retry_count`` rises; the scheduler resumes it when due.
-Once the attempts are used up the agent is ``failed``. Not retried: the host's limits that
-stop the guest from outside (deadline, fuel: another attempt would meet them again), host
-errors raised to the guest (a misused API), a guest's exit with an error status, and
-failures while replaying. A trap after a refused memory or table growth is an ordinary trap
-(the host cannot tell it from another) and is retried. Failure messages end with the last
-STDERR_TAIL_BYTES the guest wrote to stderr.
+Retries (Golem's semantics: a trap is retried with the agent's policy, ``retrying`` with a
+durable wake-up in between, ``failed`` once the attempts are spent) are in
+host/runtime/run_failures.py; stopping and interrupting runs in host/runtime/run_control.py.
 """
 
 from __future__ import annotations
@@ -71,7 +61,6 @@ from host.oplog import (
 from host.resume_entries import entries_for_resume, kinds
 from host.runtime import (
     agent_rpc,
-    remote_interrupt,
     snapshots,
     update_queue,
     update_restart,
@@ -88,6 +77,7 @@ from host.runtime.interrupts import StoreWatch, arm, was_requested, watch_of, wa
 from host.runtime.lru import LRU
 from host.runtime.parking import Parking
 from host.runtime.registry import ComponentRegistry, first_line, get_func
+from host.runtime.run_control import RunControl
 from host.runtime.run_failures import FailureHandling
 from host.runtime.run_leases import LeaseKeeping
 from host.runtime.run_snapshots import SnapshotTaking
@@ -126,7 +116,7 @@ def _let_go(live: _Live | None) -> None:
         live.session.entries = []
 
 
-class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
+class Executor(LeaseKeeping, FailureHandling, SnapshotTaking, RunControl):
     """Runs the agents of one store in this process."""
 
     def __init__(
@@ -213,45 +203,6 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking):
                 self.store.release_owner(self.owner)  # every lease kept, at once
             except Exception as exc:  # the store is gone: they go stale instead
                 log.warning("releasing this process's leases failed: %s", exc)
-
-    def stop_running(self) -> None:
-        """Shutdown: start nothing more, and stop every guest running now by advancing the
-        epoch past any deadline. Their invocations are not failed: the agents stay
-        running in the store, and the next start replays and continues them."""
-        self.stopping = True
-        if self.parking is not None:
-            self.parking.close()  # parked agents give their instances up (still suspended)
-        self.engine.increment_epoch()  # each store's watch traps at this tick
-
-    def interrupt_running(self, agent: AgentId, timeout: float = 10.0) -> bool:
-        """Stop the agent's running invocation at the next epoch tick; it becomes
-        ``interrupted`` with its invocation still started (a resume replays and continues
-        it). False if no thread of this process runs guest code of it now."""
-        watch = self._running_watch.get(agent)
-        if watch is None:
-            return False
-        watch.restart, watch.interrupted = False, True  # stopped, not restarted
-        self._agent_locks.wait_free(agent, timeout)  # the run has ended
-        return True
-
-    def interrupt_for_update(self, agent: AgentId) -> bool:
-        """An automatic update waits in the queue of the agent this process runs: restart
-        its invocation on it (host/runtime/update_restart.py)."""
-        watch = self._running_watch.get(agent)
-        if remote_interrupt.take_if_asked(self.store, agent, watch):
-            return True  # an interrupt another process asked for (the CLI's)
-        return update_restart.interrupt_for_update(self, agent, watch)
-
-    def is_running_here(self, agent: AgentId) -> bool:
-        """Whether a thread of this process runs the agent now (a parked agent is let go
-        first: it is at rest)."""
-        self._unpark(agent)
-        return self._agent_locks.locked(agent)
-
-    def _unpark(self, agent: AgentId) -> None:
-        """If the agent is parked, let its thread give the instance up and end its run."""
-        if self.parking is not None and self.parking.release(agent):
-            self._agent_locks.wait_free(agent, 10.0)
 
     def in_run(self) -> bool:
         """Whether the calling thread is inside an agent's run (a host call, a test seam)."""
