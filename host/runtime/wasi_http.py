@@ -63,6 +63,23 @@ from host.oplog import HostCall
 from host.oplog_codec import BYTES_KEY, entry_size
 from host.runtime import context
 from host.runtime import pollables as pl
+from host.runtime.http_fields import (
+    fields_append,
+    fields_delete,
+    fields_from_list,
+    fields_get,
+    fields_has,
+    fields_set,
+    new_request,
+    ok,
+    opt,
+    request_body,
+    set_authority,
+    set_method,
+    set_path,
+    set_scheme,
+    valid_method,
+)
 from host.runtime.http_objects import (
     BodyInputStream,
     BodyOutputStream,
@@ -77,7 +94,6 @@ from host.runtime.http_objects import (
     owns,
 )
 from host.runtime.http_send import (
-    FORBIDDEN_HEADERS,
     Failed,
     Request,
     send,
@@ -96,140 +112,6 @@ REDACTED_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-promise-secret"}
 )
 IDEMPOTENCY_HEADER = "idempotency-key"
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
-
-# -- fields ----------------------------------------------------------------------------------
-def _header_error(name: str, value: bytes | None = None) -> Case | None:
-    if not name or any(c not in _TOKEN_CHARS for c in name):
-        return Case("err", Case("invalid-syntax"))
-    if value is not None and any(b in (0, 10, 13) for b in value):
-        return Case("err", Case("invalid-syntax"))
-    if name.lower() in FORBIDDEN_HEADERS:
-        return Case("err", Case("forbidden"))
-    return None
-
-
-def _fields_from_list(session: Session, entries: list[tuple[str, bytes]]) -> Case:
-    out: list[tuple[str, bytes]] = []
-    for name, value in entries:
-        error = _header_error(name, value)
-        if error is not None:
-            return error
-        out.append((name.lower(), bytes(value)))
-    return _ok(Fields(out))
-
-
-def _fields_get(session: Session, f: Fields, name: str) -> list[bytes]:
-    key = name.lower()
-    return [v for k, v in f.entries if k == key]
-
-
-def _fields_has(session: Session, f: Fields, name: str) -> bool:
-    key = name.lower()
-    return any(k == key for k, _ in f.entries)
-
-
-def _fields_set(session: Session, f: Fields, name: str, values: list[bytes]) -> Case:
-    if not f.mutable:
-        return Case("err", Case("immutable"))
-    for value in values:
-        error = _header_error(name, value)
-        if error is not None:
-            return error
-    error = _header_error(name)
-    if error is not None:
-        return error
-    key = name.lower()
-    f.entries[:] = [(k, v) for k, v in f.entries if k != key] + [(key, bytes(v)) for v in values]
-    return Case("ok")
-
-
-def _fields_delete(session: Session, f: Fields, name: str) -> Case:
-    if not f.mutable:
-        return Case("err", Case("immutable"))
-    error = _header_error(name)
-    if error is not None:
-        return error
-    key = name.lower()
-    f.entries[:] = [(k, v) for k, v in f.entries if k != key]
-    return Case("ok")
-
-
-def _fields_append(session: Session, f: Fields, name: str, value: bytes) -> Case:
-    if not f.mutable:
-        return Case("err", Case("immutable"))
-    error = _header_error(name, value)
-    if error is not None:
-        return error
-    f.entries.append((name.lower(), bytes(value)))
-    return Case("ok")
-
-
-# -- outgoing requests -------------------------------------------------------------------------
-def _new_request(session: Session, headers: Fields) -> OutgoingRequest:
-    return OutgoingRequest(Fields(list(headers.entries)))
-
-
-def _request_body(session: Session, req: OutgoingRequest) -> Case:
-    if req.body is not None:
-        return Case("err")
-    req.body = OutgoingBody()
-    return _ok(req.body)
-
-
-def _valid_method(method: Case) -> bool:
-    if method.name != "other":
-        return True
-    return (
-        isinstance(method.value, str)
-        and bool(method.value)
-        and all(c in _TOKEN_CHARS for c in method.value)
-    )
-
-
-def _set_method(session: Session, req: OutgoingRequest, method: Case) -> Case:
-    if not _valid_method(method):
-        return Case("err")
-    req.method = method
-    return Case("ok")
-
-
-def _set_path(session: Session, req: OutgoingRequest, path: Some | None) -> Case:
-    value = None if path is None else str(path.value)
-    if value is not None and (any(c in value for c in " \r\n\0") or "#" in value):
-        return Case("err")
-    req.path_with_query = value
-    return Case("ok")
-
-
-def _set_scheme(session: Session, req: OutgoingRequest, scheme: Some | None) -> Case:
-    value: Any = None if scheme is None else scheme.value
-    if value is not None and value.name == "other":
-        text = str(value.value)
-        if not text or not text[0].isalpha() or any(not (c.isalnum() or c in "+-.") for c in text):
-            return Case("err")
-    req.scheme = value
-    return Case("ok")
-
-
-def _set_authority(session: Session, req: OutgoingRequest, authority: Some | None) -> Case:
-    value = None if authority is None else str(authority.value)
-    if value is not None and any(c in value for c in " /?#@\r\n\0"):
-        return Case("err")
-    req.authority = value
-    return Case("ok")
-
-
-def _ok(value: Any) -> Case:
-    """``ok`` holding a host object (a resource the guest will own) or any value."""
-    return Case("ok", value)
-
-
-def _opt(value: Any) -> Some | None:
-    return None if value is None else Some(value)
 
 
 # -- outgoing bodies and their streams --------------------------------------------------------
@@ -237,7 +119,7 @@ def _body_write(session: Session, body: OutgoingBody) -> Case:
     if body.stream_taken:
         return Case("err")
     body.stream_taken = True
-    return _ok(BodyOutputStream(body))
+    return ok(BodyOutputStream(body))
 
 
 def _body_finish(session: Session, body: OutgoingBody, trailers: Some | None) -> Case:
@@ -316,14 +198,14 @@ def _consume(session: Session, resp: IncomingResponse) -> Case:
     if resp.consumed:
         return Case("err")
     resp.consumed = True
-    return _ok(IncomingBody(resp.body))
+    return ok(IncomingBody(resp.body))
 
 
 def _incoming_stream(session: Session, body: IncomingBody) -> Case:
     if body.stream_taken:
         return Case("err")
     body.stream_taken = True
-    return _ok(BodyInputStream(body.data))
+    return ok(BodyInputStream(body.data))
 
 
 # -- handle -------------------------------------------------------------------------------------
@@ -334,7 +216,7 @@ def _handle(session: Session, req: OutgoingRequest, options: Some | None) -> Cas
         return Case("err", Case("HTTP-request-URI-invalid"))
     if not req.authority:
         return Case("err", Case("HTTP-request-URI-invalid"))
-    if not _valid_method(req.method):
+    if not valid_method(req.method):
         return Case("err", Case("HTTP-request-method-invalid"))
     try:
         split_authority(req.authority, _scheme_name(req))
@@ -345,7 +227,7 @@ def _handle(session: Session, req: OutgoingRequest, options: Some | None) -> Cas
     # Golem starts a span for each outgoing request (not made current); its id is the
     # parent the request's traceparent names.
     fut.span = context.start_host_span(session, _request_span_attributes(req))
-    return _ok(fut)
+    return ok(fut)
 
 
 def _request_span_attributes(req: OutgoingRequest) -> tuple[tuple[str, str], ...]:
@@ -452,7 +334,7 @@ def rebuild(response: Any, error_ty: WitType) -> Case:
     headers = [(str(k), str(v).encode("latin-1")) for k, v in response["headers"]]
     recorded = response["body"]  # base64 text in entries recorded before the BLOB rows
     body = bytes(recorded[BYTES_KEY]) if isinstance(recorded, dict) else base64.b64decode(recorded)
-    return _ok(IncomingResponse(int(response["status"]), headers, body))
+    return ok(IncomingResponse(int(response["status"]), headers, body))
 
 
 # -- the exchange ---------------------------------------------------------------------------------
@@ -508,7 +390,7 @@ def _exchange(
         }
         entry = HostCall(function, described, response)
         if entry_size(entry) <= limit:
-            return entry, _ok(IncomingResponse(status, resp_headers, data))
+            return entry, ok(IncomingResponse(status, resp_headers, data))
     code = Case("HTTP-response-body-size", None if data is None else Some(len(data)))
     detail = (
         f"the response to {described['method']} {described['url']} (status {status}) does "
@@ -528,7 +410,7 @@ T = "wasi:http/types"
 
 
 def _options_get(attr: str) -> Callable[..., Some | None]:
-    return lambda s, o: _opt(getattr(o, attr))
+    return lambda s, o: opt(getattr(o, attr))
 
 
 def _options_set(attr: str) -> Callable[..., Case]:
@@ -541,24 +423,24 @@ def _options_set(attr: str) -> Callable[..., Case]:
 
 FUNCS: dict[str, HostFunc] = {
     f"{T}.[constructor]fields": HostFunc(lambda s: Fields()),
-    f"{T}.[static]fields.from-list": HostFunc(_fields_from_list),
-    f"{T}.[method]fields.get": HostFunc(_fields_get),
-    f"{T}.[method]fields.has": HostFunc(_fields_has),
-    f"{T}.[method]fields.set": HostFunc(_fields_set),
-    f"{T}.[method]fields.delete": HostFunc(_fields_delete),
-    f"{T}.[method]fields.append": HostFunc(_fields_append),
+    f"{T}.[static]fields.from-list": HostFunc(fields_from_list),
+    f"{T}.[method]fields.get": HostFunc(fields_get),
+    f"{T}.[method]fields.has": HostFunc(fields_has),
+    f"{T}.[method]fields.set": HostFunc(fields_set),
+    f"{T}.[method]fields.delete": HostFunc(fields_delete),
+    f"{T}.[method]fields.append": HostFunc(fields_append),
     f"{T}.[method]fields.entries": HostFunc(lambda s, f: list(f.entries)),
     f"{T}.[method]fields.clone": HostFunc(lambda s, f: Fields(list(f.entries))),
-    f"{T}.[constructor]outgoing-request": HostFunc(_new_request),
-    f"{T}.[method]outgoing-request.body": HostFunc(_request_body),
+    f"{T}.[constructor]outgoing-request": HostFunc(new_request),
+    f"{T}.[method]outgoing-request.body": HostFunc(request_body),
     f"{T}.[method]outgoing-request.method": HostFunc(lambda s, r: r.method),
-    f"{T}.[method]outgoing-request.set-method": HostFunc(_set_method),
-    f"{T}.[method]outgoing-request.path-with-query": HostFunc(lambda s, r: _opt(r.path_with_query)),
-    f"{T}.[method]outgoing-request.set-path-with-query": HostFunc(_set_path),
-    f"{T}.[method]outgoing-request.scheme": HostFunc(lambda s, r: _opt(r.scheme)),
-    f"{T}.[method]outgoing-request.set-scheme": HostFunc(_set_scheme),
-    f"{T}.[method]outgoing-request.authority": HostFunc(lambda s, r: _opt(r.authority)),
-    f"{T}.[method]outgoing-request.set-authority": HostFunc(_set_authority),
+    f"{T}.[method]outgoing-request.set-method": HostFunc(set_method),
+    f"{T}.[method]outgoing-request.path-with-query": HostFunc(lambda s, r: opt(r.path_with_query)),
+    f"{T}.[method]outgoing-request.set-path-with-query": HostFunc(set_path),
+    f"{T}.[method]outgoing-request.scheme": HostFunc(lambda s, r: opt(r.scheme)),
+    f"{T}.[method]outgoing-request.set-scheme": HostFunc(set_scheme),
+    f"{T}.[method]outgoing-request.authority": HostFunc(lambda s, r: opt(r.authority)),
+    f"{T}.[method]outgoing-request.set-authority": HostFunc(set_authority),
     # A child view of the request's own headers (mutable, as wasmtime's).
     f"{T}.[method]outgoing-request.headers": HostFunc(lambda s, r: Fields(r.headers.entries)),
     f"{T}.[constructor]request-options": HostFunc(lambda s: RequestOptions()),
