@@ -13,12 +13,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from host import oplog
 from host.clock import steady_ns
-from host.errors import AgentNotFound, Conflict, PromiseNotFound
+from host.errors import AgentNotFound, PromiseNotFound
 from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationFinished, InvocationStarted, Suspended
-from host.oplog_codec import decode_row
 from host.store.base import (
     AgentRecord,
     AgentStatus,
@@ -26,150 +24,13 @@ from host.store.base import (
     Journal,
     PromiseRecord,
 )
-from host.store.sql_dialect import SqlDialect, _decode, _key, _promise_key
+from host.store.sql_dialect import _decode, _key, _promise_key
+from host.store.sql_transitions import AgentTransitions
 
 
-class SqlStore(SqlDialect):
+class SqlStore(AgentTransitions):
     """The agents, promises and transitions of a SQL store (mixed into
     :class:`~host.store.sqlite.SqliteStore` and :class:`~host.store.postgres.PostgresStore`)."""
-
-    def retry(self, agent: AgentId) -> str | None:
-        with self._tx("retry") as db:
-            self._lock_agents(db, agent)
-            status = self._require_agent(db, agent)
-            if status != AgentStatus.FAILED:
-                raise Conflict(f"agent {agent} is {status}, not failed: nothing to retry")
-            row = db.execute(
-                self._sql(
-                    "SELECT idx, entry, data FROM oplog WHERE component_id = ? AND name = ? "
-                    "ORDER BY idx DESC LIMIT 1"
-                ),
-                _key(agent),
-            ).fetchone()
-            last = decode_row(row[1], row[2])
-            invocation = None
-            if isinstance(last, InvocationFailed):
-                invocation = last.invocation_id
-                self._append(db, agent, row[0] + 1, [oplog.Retried(invocation)])
-                db.execute(
-                    self._sql(
-                        "UPDATE invocations SET state = ?, error = NULL, finished_at = NULL "
-                        "WHERE invocation_id = ?"
-                    ),
-                    (InvocationState.STARTED, invocation),
-                )
-            # Otherwise it failed while replaying (a divergence, an instantiation error):
-            # nothing was recorded, and the next replay simply tries again.
-            db.execute(
-                self._sql(
-                    "UPDATE agents SET status = ?, retry_count = 0 "
-                    "WHERE component_id = ? AND name = ?"
-                ),
-                (AgentStatus.RUNNING, *_key(agent)),
-            )
-            self._notify(db, agent, work=True)
-            return invocation
-
-    def retry_later(
-        self,
-        agent: AgentId,
-        pending: Sequence[Entry],
-        first_index: int,
-        failed: InvocationFailed,
-        wake_at_ns: int,
-    ) -> None:
-        with self._tx("retry_later") as db:
-            self._fence(db, agent)
-            self._append(
-                db, agent, first_index, [*pending, failed, oplog.Retried(failed.invocation_id)]
-            )
-            db.execute(
-                self._sql(
-                    "UPDATE invocations SET state = ?, error = NULL, finished_at = NULL "
-                    "WHERE invocation_id = ?"
-                ),
-                (InvocationState.STARTED, failed.invocation_id),
-            )
-            db.execute(
-                self._sql(
-                    "UPDATE agents SET status = ?, last_error = ?, waiting_promises = NULL, "
-                    "wake_at_ns = ?, retry_count = retry_count + 1 "
-                    "WHERE component_id = ? AND name = ?"
-                ),
-                (AgentStatus.RETRYING, failed.error, wake_at_ns, *_key(agent)),
-            )
-
-    def interrupt(self, agent: AgentId) -> AgentStatus:
-        with self._tx("interrupt") as db:
-            self._lock_agents(db, agent)
-            status = self._require_agent(db, agent)
-            if status == AgentStatus.RUNNING:
-                raise Conflict(
-                    f"agent {agent} is running an invocation in another process; interrupt "
-                    "it through the process that runs it (POST .../interrupt to its server)"
-                )
-            if status in (AgentStatus.IDLE, AgentStatus.SUSPENDED, AgentStatus.RETRYING):
-                db.execute(
-                    self._sql("UPDATE agents SET status = ? WHERE component_id = ? AND name = ?"),
-                    (AgentStatus.INTERRUPTED, *_key(agent)),
-                )
-                self._notify(db, agent, work=False)
-            return status
-
-    def request_interrupt(self, agent: AgentId) -> bool:
-        with self._tx("request_interrupt") as db:
-            cur = db.execute(
-                self._sql(
-                    "UPDATE agents SET interrupt_requested = 1 "
-                    "WHERE component_id = ? AND name = ? AND status = ?"
-                ),
-                (*_key(agent), AgentStatus.RUNNING),
-            )
-            asked = bool(cur.rowcount)
-            if asked:
-                self._notify(db, agent, work=True)  # PostgreSQL: the owner hears NOTIFY
-            return asked
-
-    def take_interrupt_request(self, agent: AgentId) -> bool:
-        with self._tx("take_interrupt_request") as db:
-            cur = db.execute(
-                self._sql(
-                    "UPDATE agents SET interrupt_requested = 0 "
-                    "WHERE component_id = ? AND name = ? AND interrupt_requested = 1"
-                ),
-                _key(agent),
-            )
-            return bool(cur.rowcount)
-
-    def wake_now(self, agent: AgentId) -> bool:
-        with self._tx("wake_now") as db:
-            cur = db.execute(
-                self._sql(
-                    "UPDATE agents SET wake_at_ns = 0 "
-                    "WHERE component_id = ? AND name = ? AND status IN (?, ?)"
-                ),
-                (*_key(agent), AgentStatus.SUSPENDED, AgentStatus.RETRYING),
-            )
-            woken = bool(cur.rowcount)
-            if woken:
-                self._notify(db, agent, work=True)
-            return woken
-
-    def resume(self, agent: AgentId) -> None:
-        with self._tx("resume") as db:
-            self._lock_agents(db, agent)
-            status = self._require_agent(db, agent)
-            if status != AgentStatus.INTERRUPTED:
-                raise Conflict(f"agent {agent} is {status}, not interrupted")
-            # Due now: a replay re-checks whatever it was waiting for and runs its queue.
-            db.execute(
-                self._sql(
-                    "UPDATE agents SET status = ?, wake_at_ns = 0, interrupt_requested = 0 "
-                    "WHERE component_id = ? AND name = ?"
-                ),
-                (AgentStatus.SUSPENDED, *_key(agent)),
-            )
-            self._notify(db, agent, work=True)
 
     # -- agents -------------------------------------------------------------------
     _AGENT_COLS = (
@@ -277,13 +138,12 @@ class SqlStore(SqlDialect):
         with self._tx("set_component_hash") as db:
             self._lock_agents(db, agent)
             self._require_agent(db, agent)
-            db.execute(
-                self._sql(
-                    "UPDATE agents SET component_hash = ?, "
-                    "component_version = COALESCE(?, component_version) "
-                    "WHERE component_id = ? AND name = ?"
-                ),
-                (component_hash, component_version, *_key(agent)),
+            self._set_agent(
+                db,
+                agent,
+                "component_hash = ?, component_version = COALESCE(?, component_version)",
+                component_hash,
+                component_version,
             )
 
     def set_status(self, agent: AgentId, status: AgentStatus, error: str | None = None) -> None:
@@ -291,12 +151,8 @@ class SqlStore(SqlDialect):
         with self._tx("set_status") as db:
             self._fence(db, agent)
             self._require_agent(db, agent)
-            db.execute(
-                self._sql(
-                    "UPDATE agents SET status = ?, last_error = COALESCE(?, last_error) "
-                    "WHERE component_id = ? AND name = ?"
-                ),
-                (status, error, *_key(agent)),
+            self._set_agent(
+                db, agent, "status = ?, last_error = COALESCE(?, last_error)", status, error
             )
 
     # -- promises -----------------------------------------------------------------
@@ -413,10 +269,7 @@ class SqlStore(SqlDialect):
             and owner[1]
             and promise.oplog_idx in self._unjson(owner[1])
         ):
-            db.execute(
-                self._sql("UPDATE agents SET wake_at_ns = 0 WHERE component_id = ? AND name = ?"),
-                _key(promise.agent),
-            )
+            self._set_agent(db, promise.agent, "wake_at_ns = 0")
             self._notify(db, promise.agent, work=True)
 
     def delete_promise(self, promise: PromiseId) -> None:
@@ -493,17 +346,13 @@ class SqlStore(SqlDialect):
             if entry.wake_at_ns is not None and entry.wake_at_ns <= steady_ns():
                 return False
             self._append(db, agent, first_index, [*pending, entry])
-            db.execute(
-                self._sql(
-                    "UPDATE agents SET status = ?, waiting_promises = ?, wake_at_ns = ? "
-                    "WHERE component_id = ? AND name = ?"
-                ),
-                (
-                    AgentStatus.SUSPENDED,
-                    self._json(list(entry.promises)),
-                    entry.wake_at_ns,
-                    *_key(agent),
-                ),
+            self._set_agent(
+                db,
+                agent,
+                "status = ?, waiting_promises = ?, wake_at_ns = ?",
+                AgentStatus.SUSPENDED,
+                self._json(list(entry.promises)),
+                entry.wake_at_ns,
             )
             return True
 
@@ -519,12 +368,11 @@ class SqlStore(SqlDialect):
                 self._sql("UPDATE invocations SET state = ? WHERE invocation_id = ?"),
                 (InvocationState.STARTED, entry.invocation_id),
             )
-            db.execute(
-                self._sql(
-                    "UPDATE agents SET status = ?, waiting_promises = NULL, wake_at_ns = NULL "
-                    "WHERE component_id = ? AND name = ?"
-                ),
-                (AgentStatus.RUNNING, *_key(agent)),
+            self._set_agent(
+                db,
+                agent,
+                "status = ?, waiting_promises = NULL, wake_at_ns = NULL",
+                AgentStatus.RUNNING,
             )
             return True
 
@@ -563,12 +411,8 @@ class SqlStore(SqlDialect):
                     (InvocationState.DONE, entry.result, time.time_ns(), entry.invocation_id),
                 )
                 status, error = AgentStatus.IDLE, None
-                db.execute(
-                    self._sql(
-                        "UPDATE agents SET retry_count = 0 WHERE component_id = ? AND name = ?"
-                    ),
-                    _key(agent),
-                )
+                ended = "status = ?, last_error = ?, waiting_promises = NULL, wake_at_ns = NULL"
+                ended += ", retry_count = 0"  # a success ends the run of retries
             else:
                 db.execute(
                     self._sql(
@@ -578,13 +422,8 @@ class SqlStore(SqlDialect):
                     (InvocationState.FAILED, entry.error, time.time_ns(), entry.invocation_id),
                 )
                 status, error = AgentStatus.FAILED, entry.error
-            db.execute(
-                self._sql(
-                    "UPDATE agents SET status = ?, last_error = ?, waiting_promises = NULL, "
-                    "wake_at_ns = NULL WHERE component_id = ? AND name = ?"
-                ),
-                (status, error, *_key(agent)),
-            )
+                ended = "status = ?, last_error = ?, waiting_promises = NULL, wake_at_ns = NULL"
+            self._set_agent(db, agent, ended, status, error)
             self._notify(db, agent, work=False)  # held waits for its result look now
 
     # -- scheduling ---------------------------------------------------------------
