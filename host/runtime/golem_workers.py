@@ -318,6 +318,7 @@ def _revert(sig: FuncSig) -> HostFunc:
         from host.runtime import revert  # revert imports the store layer only
 
         agent = id_from(value)
+        _refuse_unrecorded_replay(session)
         if agent == session.agent:
             raise _fail(
                 f"{agent} cannot revert itself while it runs: revert it from another agent, "
@@ -340,6 +341,7 @@ def _fork(sig: FuncSig) -> HostFunc:
         session: Session, source_v: dict[str, Any], target_v: dict[str, Any], cut: int
     ) -> None:
         source, target = id_from(source_v), id_from(target_v)
+        _refuse_unrecorded_replay(session)
         if source.component_id != target.component_id:
             raise _fail(
                 f"cannot fork {source} into {target}: agent-host forks within one component"
@@ -349,9 +351,10 @@ def _fork(sig: FuncSig) -> HostFunc:
         # The call is bracketed (HostFunc.recovers): its intent, a BeginRemoteWrite, is
         # committed before the copy. A replay finding the intent without the call's entry
         # (a crash between the copy and that entry) finishes it, recognising the copy it
-        # made; under persist-nothing nothing is recorded and every replay makes the call
-        # again, so it recognises it too. A live call into an existing agent, a repeat of
-        # the same fork included, fails as Golem fails it: the target exists.
+        # made. Under persist-nothing nothing is recorded: a replay reaching the call
+        # fails (above), and a live run of it again (the region was the log's end when the
+        # agent stopped) recognises its copy too. A live call into an existing agent, a
+        # repeat of the same fork included, fails as Golem fails it: the target exists.
         idempotent = session.recovering or session.persist_nothing
         session.recovering = False
         try:
@@ -365,6 +368,17 @@ def _fork(sig: FuncSig) -> HostFunc:
             _wake(session, target)
 
     return HostFunc(live, Kind.EFFECT, remote_write=True, recovers=True)
+
+
+def _refuse_unrecorded_replay(session: Session) -> None:
+    """A replay reaching revert, fork-agent or fork inside a persist-nothing region: the
+    call was not recorded, so running it again would revert or copy once more what may
+    have changed long since. Golem's are durable remote writes (DurableFunctionType
+    WriteRemote); replaying one reads its persisted result, which in a PersistNothing
+    block fails the invocation (read_persisted_durable_function_invocation): so here.
+    Live (the region is the log's end) the call runs."""
+    if session.persist_nothing and session.replaying:
+        raise _fail(PERSIST_NOTHING_REPLAY)
 
 
 def _wake(session: Session, agent: AgentId) -> None:
@@ -390,14 +404,17 @@ def _fork_self(sig: FuncSig) -> HostFunc:
         assert sig.result is not None
         source = session.agent
         if session.replaying:
-            # Run again on a replay (persist-nothing: nothing of it was recorded). In the
-            # copy, the entry the fork wrote answering `forked` is here: that answer.
+            # Reached on a replay under persist-nothing (nothing of the guest's call was
+            # recorded). In the copy, the entry the fork wrote answering `forked` is
+            # here: that answer, the copy's start. In the source the call was not
+            # recorded: the replay fails as Golem's does (_refuse_unrecorded_replay).
             session.skip_markers()
             ahead = session.entries[session.cursor] if session.replaying else None
             if isinstance(ahead, HostCall) and ahead.function == sig.name:
                 recorded = session.next_recorded(sig.name)
                 assert isinstance(recorded, HostCall)
                 return from_json(recorded.response, sig.result, compact_bytes=True)
+            _refuse_unrecorded_replay(session)
         session.flush()  # the copy gets every entry recorded so far ...
         # ... up to this call: the cursor (on a replay, the log goes on past it).
         cut = session.cursor
@@ -415,8 +432,9 @@ def _fork_self(sig: FuncSig) -> HostFunc:
         tail = [HostCall(sig.name, request, to_json(forked, sig.result, compact_bytes=True))]
         try:
             hashes = session.secrets.hash_of if session.secrets else None
-            # Idempotent: a replay that runs this call again (persist-nothing, or a crash
-            # before this call's own entry was committed) finds the copy it made.
+            # Idempotent: a run of this call again (live at the end of a persist-nothing
+            # region, or after a crash before this call's own entry was committed) finds
+            # the copy it made.
             forking.fork_into(session.store, source, target, cut, hashes, tail, idempotent=True)
         except (InvalidInput, AgentExists) as exc:
             raise _fail(f"cannot fork {source} into {target.name!r}: {exc}") from None

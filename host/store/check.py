@@ -2,14 +2,15 @@
 
 It reports problems and changes nothing: index continuity, entries that do not decode,
 the creation entry, promises against their creation entries, invocations against their
-start/finish entries, and that every suspended agent has a live wake-up source.
+start/finish entries, that every suspended agent has a live wake-up source, and that
+the agents row's component version is the one the oplog says the agent runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from host import oplog
+from host import agent_versions, oplog
 from host.errors import StoreError
 from host.ids import AgentId
 from host.oplog_codec import decode_row
@@ -50,6 +51,14 @@ def check_agent(store: Store, agent: AgentId) -> list[Problem]:
         bad(1, "entry 1 is not the agent's creation")
     elif first.component_id != str(agent.component_id):
         bad(1, f"created for component {first.component_id}, listed under {agent.component_id}")
+    else:
+        said = _oplog_version(store, first, entries)
+        if said is not None and said != record.component_version:
+            bad(
+                None,
+                f"the agents row says component version {record.component_version}, "
+                f"the oplog says it runs version {said}",
+            )
 
     created = {i for i, e in entries.items() if isinstance(e, oplog.PromiseCreated)}
     rows = {p.id.oplog_idx: p for p in store.list_promises(agent, pending_only=False)}
@@ -101,6 +110,20 @@ def check_agent(store: Store, agent: AgentId) -> list[Problem]:
         if not isinstance(last, oplog.Retried):
             bad(max(entries), "retrying, but the oplog does not end with a retry marker")
     return problems
+
+
+def _oplog_version(
+    store: Store, created: oplog.AgentCreated, entries: dict[int, oplog.Entry]
+) -> int | None:
+    """The version the oplog says the agent runs (host/agent_versions.py: its creation
+    version, then the target of the last successful update no jump deleted), or None
+    when the oplog cannot say: no version of the component holds the file it was created
+    on (a component deleted under it) and no update moved it since."""
+    versions = [(c.version, c.hash) for c in store.list_component_versions(created.component_id)]
+    known = any(h == created.component_hash for _, h in versions)
+    start = agent_versions.creation_version(created, versions) if known else -1
+    found = agent_versions.version_at(sorted(entries.items()), start)
+    return None if found < 0 else found
 
 
 def check_store(store: Store, agents: list[AgentId] | None = None) -> list[Problem]:

@@ -102,3 +102,47 @@ def test_a_damaged_database_file_is_a_clear_error_at_start(tmp_path: Path) -> No
     assert result.returncode == 6
     assert result.stderr.startswith("Error: cannot open the store")
     assert "Traceback" not in result.stderr
+
+
+# sqlite_only: it tampers with the SQLite file's agents row.
+@pytest.mark.sqlite_only
+def test_a_component_version_column_the_oplog_contradicts_is_reported(tmp_path: Path) -> None:
+    """The agents row keeps the version an agent runs; the oplog says it too (its creation,
+    then each successful update no jump deleted). An agent created on version 0 and
+    updated to 1: healthy; its column set back to 0 (or to a version the component does
+    not have) is reported by `check`, which changes nothing."""
+    data = tmp_path / "store"
+    host = HostService(data)
+    host.add_component(build_fixture("updater-1.5.0"), "updater")
+    agent, _ = host.create_agent("updater", "u")
+    host.create_agent("updater", "stays")  # on version 0, not updated
+    host.add_component(build_fixture("updater-v2-1.5.0"), "updater")  # version 1
+    assert host.update_agent(agent, 1).state == "successful"
+    host.close()
+    healthy = run_check(data)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+
+    for tampered, said in ((0, 1), (7, 1)):
+        db = _db(data)
+        db.execute("UPDATE agents SET component_version = ? WHERE name = 'u'", (tampered,))
+        db.commit()
+        db.close()
+        before = digest(data / DB_FILENAME)
+        result = run_check(data)
+        assert result.returncode == 1, result.stdout
+        (line,) = result.stdout.strip().splitlines()
+        assert line.endswith(
+            f"u: the agents row says component version {tampered}, "
+            f"the oplog says it runs version {said}"
+        ), line
+        assert digest(data / DB_FILENAME) == before  # read-only
+
+    db = _db(data)  # the agent never updated, its column moved to 1
+    db.execute("UPDATE agents SET component_version = 1 WHERE name IN ('u', 'stays')")
+    db.commit()
+    db.close()
+    result = run_check(data)
+    assert result.returncode == 1
+    assert result.stdout.strip().endswith(
+        "stays: the agents row says component version 1, the oplog says it runs version 0"
+    ), result.stdout

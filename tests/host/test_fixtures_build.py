@@ -76,7 +76,12 @@ EXPECTED["secrets-1.1.6"] = (
 for _gen, _shape in MANAGEMENT_SHAPES.items():
     _n = _shape.noun
     _managing = {"fork-to", "revert-last", "resolve-component", "resolve-id", "resolve-id-strict"}
-    _managing |= {"fork-self", "fork-phantom"} if _shape.phantom_fork else {"fork-as"}
+    _managing |= {"fork-to-unpersisted", "revert-last-unpersisted"}
+    _managing |= (
+        {"fork-self", "fork-phantom", "fork-self-unpersisted"}
+        if _shape.phantom_fork
+        else {"fork-as", "fork-as-unpersisted"}
+    )
     _type_pkgs: dict[str, set[str]] = {"golem:rpc/types@0.2.0": set()} if _gen == "1.1.6" else {}
     if _n == "agent":
         _type_pkgs = {"golem:rpc/types@0.2.2": set()}
@@ -102,6 +107,7 @@ for _gen, _shape in MANAGEMENT_SHAPES.items():
                     f"resolve-{_n}-id",
                     f"resolve-{_n}-id-strict",
                     "fork",
+                    "set-oplog-persistence-level",
                 }
                 if _shape.manages
                 else set()
@@ -389,6 +395,8 @@ PARAMS = {
     "env": [],
     "fork-to": ["source", "target", "cut-off"],
     "revert-last": ["name", "count"],
+    "fork-to-unpersisted": ["source", "target", "cut-off"],
+    "revert-last-unpersisted": ["name", "count"],
     "resolve-component": ["reference"],
     "resolve-id": ["reference", "name"],
     "resolve-id-strict": ["reference", "name"],
@@ -438,6 +446,8 @@ PARAMS = {
     "fork-as": ["new-name"],
     "fork-phantom": [],
     "fork-self": [],
+    "fork-as-unpersisted": ["new-name"],
+    "fork-self-unpersisted": [],
     "phantom-high": [],
     "version": [],
     "update-self": ["target", "snapshot"],

@@ -25,6 +25,8 @@
   (import "golem:api/host@1.1.6" "resolve-component-id" (func $resolve-c (param i32 i32 i32)))
   (import "golem:api/host@1.1.6" "resolve-worker-id" (func $resolve (param i32 i32 i32 i32 i32)))
   (import "golem:api/host@1.1.6" "resolve-worker-id-strict" (func $resolve-s (param i32 i32 i32 i32 i32)))
+  ;; persistence-level: persist-nothing = 0, persist-remote-side-effects = 1, smart = 2
+  (import "golem:api/host@1.1.6" "set-oplog-persistence-level" (func $level (param i32)))
   ;; new-name (ptr, len) -> fork-result (enum: original 0, forked 1)
   (import "golem:api/host@1.1.6" "fork" (func $fork-self (param i32 i32) (result i32)))
 
@@ -128,6 +130,22 @@
     (call $revert (i64.load (i32.const 16)) (i64.load (i32.const 24)) (local.get $p) (local.get $l)
       (i32.const 1) (local.get $count)))
 
+  (func (export "fork-to-unpersisted") (param $sp i32) (param $sl i32) (param $tp i32)
+    (param $tl i32) (param $cut i64)
+    (call $self (i32.const 16))
+    (call $level (i32.const 0))
+    (call $fork (i64.load (i32.const 16)) (i64.load (i32.const 24)) (local.get $sp) (local.get $sl)
+      (i64.load (i32.const 16)) (i64.load (i32.const 24)) (local.get $tp) (local.get $tl)
+      (local.get $cut))
+    (call $level (i32.const 2)))
+
+  (func (export "revert-last-unpersisted") (param $p i32) (param $l i32) (param $count i64)
+    (call $self (i32.const 16))
+    (call $level (i32.const 0))
+    (call $revert (i64.load (i32.const 16)) (i64.load (i32.const 24)) (local.get $p) (local.get $l)
+      (i32.const 1) (local.get $count))
+    (call $level (i32.const 2)))
+
   (func (export "resolve-component") (param $p i32) (param $l i32) (result i32)
     (call $resolve-c (local.get $p) (local.get $l) (i32.const 512))
     (i32.const 512))
@@ -158,6 +176,13 @@
 
   (func (export "fork-as") (param $p i32) (param $l i32) (result i32)
     (call $branch (call $fork-self (local.get $p) (local.get $l))))
+
+  (func (export "fork-as-unpersisted") (param $p i32) (param $l i32) (result i32)
+    (local $r i32)
+    (call $level (i32.const 0))
+    (local.set $r (call $fork-self (local.get $p) (local.get $l)))
+    (call $level (i32.const 2))
+    (call $branch (local.get $r)))
 
   ;; A bump allocator: the host's lists and strings land on the heap.
   (func $alloc (export "cabi_realloc") (param $old i32) (param $osize i32) (param $align i32)

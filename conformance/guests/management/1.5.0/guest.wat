@@ -26,6 +26,8 @@
   (import "golem:api/host@1.5.0" "resolve-component-id" (func $resolve-c (param i32 i32 i32)))
   (import "golem:api/host@1.5.0" "resolve-agent-id" (func $resolve (param i32 i32 i32 i32 i32)))
   (import "golem:api/host@1.5.0" "resolve-agent-id-strict" (func $resolve-s (param i32 i32 i32 i32 i32)))
+  ;; persistence-level: persist-nothing = 0, persist-remote-side-effects = 1, smart = 2
+  (import "golem:api/host@1.5.0" "set-oplog-persistence-level" (func $level (param i32)))
   ;; retptr: fork-result (case at +0, fork-details' uuid at +8, +16)
   (import "golem:api/host@1.5.0" "fork" (func $fork-self (param i32)))
 
@@ -129,6 +131,22 @@
     (call $revert (i64.load (i32.const 16)) (i64.load (i32.const 24)) (local.get $p) (local.get $l)
       (i32.const 1) (local.get $count)))
 
+  (func (export "fork-to-unpersisted") (param $sp i32) (param $sl i32) (param $tp i32)
+    (param $tl i32) (param $cut i64)
+    (call $self (i32.const 16))
+    (call $level (i32.const 0))
+    (call $fork (i64.load (i32.const 16)) (i64.load (i32.const 24)) (local.get $sp) (local.get $sl)
+      (i64.load (i32.const 16)) (i64.load (i32.const 24)) (local.get $tp) (local.get $tl)
+      (local.get $cut))
+    (call $level (i32.const 2)))
+
+  (func (export "revert-last-unpersisted") (param $p i32) (param $l i32) (param $count i64)
+    (call $self (i32.const 16))
+    (call $level (i32.const 0))
+    (call $revert (i64.load (i32.const 16)) (i64.load (i32.const 24)) (local.get $p) (local.get $l)
+      (i32.const 1) (local.get $count))
+    (call $level (i32.const 2)))
+
   (func (export "resolve-component") (param $p i32) (param $l i32) (result i32)
     (call $resolve-c (local.get $p) (local.get $l) (i32.const 512))
     (i32.const 512))
@@ -165,6 +183,14 @@
 
   (func (export "fork-phantom") (result i32)
     (i32.const 416))
+
+  (func (export "fork-self-unpersisted") (result i32)
+    (call $level (i32.const 0))
+    (call $fork-self (i32.const 576))
+    (call $level (i32.const 2))
+    (i64.store (i32.const 416) (i64.load (i32.const 584)))
+    (i64.store (i32.const 424) (i64.load (i32.const 592)))
+    (call $branch (i32.load8_u (i32.const 576))))
 
   ;; A bump allocator: the host's lists and strings land on the heap.
   (func $alloc (export "cabi_realloc") (param $old i32) (param $osize i32) (param $align i32)
