@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from host.store import DB_FILENAME, STORE_URL_ENV, resolve
 
@@ -33,6 +34,13 @@ STORE_TABLES = ("components", "agents", "oplog", "promises", "invocations", "lea
 os.environ.setdefault(
     "AGENT_HOST_CODE_CACHE", str(Path(__file__).resolve().parents[1] / "build" / "code-cache")
 )
+
+
+# No time limit per hypothesis example: the machines are shared and noisy, and hypothesis's
+# default 200 ms deadline is a timed assertion (a helper's loaded run failed a parser
+# property test on it). Tests that set their own deadline keep it.
+settings.register_profile("agent-host", deadline=None)
+settings.load_profile("agent-host")
 
 
 STORE_CHOICES = ("sqlite", "postgresql")
