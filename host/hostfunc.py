@@ -59,9 +59,6 @@ class HostFunc:
     # brings the object (in ``args``) to where the recorded call left it.
     journal: Callable[[Any, Sequence[Any]], Any] | None = None
     resume: Callable[[Any, Any, Sequence[Any]], Any] | None = None
-    # A STATE function whose entry is committed as soon as it is recorded (Golem's
-    # set-retry-policy / remove-retry-policy write and commit an entry of their own).
-    commits: bool = False
 
 
 def has_resource(ty: WitType | None) -> bool:

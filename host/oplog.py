@@ -341,6 +341,26 @@ class FinishSpan:
     timestamp: int = field(default_factory=now_ns)
 
 
+@dataclass(frozen=True)
+class SetRetryPolicy:
+    """golem:api/retry ``set-retry-policy``: the agent's named retry policy ``policy``
+    (host.retry_policy.named_to_json: name, priority, predicate and policy trees as JSON
+    lists) was set or overwritten. Committed at once, as Golem's SetRetryPolicy entry.
+    Oplogs written before this type hold the call as a HostCall (still replayed)."""
+
+    policy: JsonValue
+    timestamp: int = field(default_factory=now_ns)
+
+
+@dataclass(frozen=True)
+class RemoveRetryPolicy:
+    """golem:api/retry ``remove-retry-policy``: the named policy ``name`` was removed
+    (Golem's RemoveRetryPolicy entry)."""
+
+    name: str
+    timestamp: int = field(default_factory=now_ns)
+
+
 Entry = (
     AgentCreated
     | InvocationStarted
@@ -364,6 +384,8 @@ Entry = (
     | StartSpan
     | SetSpanAttribute
     | FinishSpan
+    | SetRetryPolicy
+    | RemoveRetryPolicy
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -389,6 +411,8 @@ _TYPES: dict[str, type[Any]] = {
     "start-span": StartSpan,
     "set-span-attribute": SetSpanAttribute,
     "finish-span": FinishSpan,
+    "set-retry-policy": SetRetryPolicy,
+    "remove-retry-policy": RemoveRetryPolicy,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 
@@ -489,6 +513,11 @@ def describe(entry: Entry) -> str:
         return f"span {entry.span_id} attribute {entry.key} = {entry.value!r}"
     if isinstance(entry, FinishSpan):
         return f"finish span {entry.span_id}"
+    if isinstance(entry, SetRetryPolicy):
+        policy = json.dumps(entry.policy, default=_show_bytes)
+        return f"set retry policy {_clip(policy)}"
+    if isinstance(entry, RemoveRetryPolicy):
+        return f"remove retry policy {entry.name!r}"
     return f"failed: {entry.error}"
 
 

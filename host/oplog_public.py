@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from host import oplog
+from host import retry_policy as rp
 from host.agents.wittype import wit_type_to_value, wit_value_from_value
 from host.ids import AgentId
+from host.retry_policy_wit import named_to_wit
 from host.tracecontext import invocation_trace_id, trace_states
 from host.values import STRING, Case, Some
 
@@ -377,6 +379,15 @@ def _finish_span(index: int, e: oplog.FinishSpan, ctx: Context) -> Value:
     return Case("finish-span", {"timestamp": datetime(e.timestamp), "span-id": e.span_id})
 
 
+def _set_retry_policy(index: int, e: oplog.SetRetryPolicy, ctx: Context) -> Value:
+    policy = named_to_wit(rp.named_from_json(e.policy))
+    return Case("set-retry-policy", {"timestamp": datetime(e.timestamp), "policy": policy})
+
+
+def _remove_retry_policy(index: int, e: oplog.RemoveRetryPolicy, ctx: Context) -> Value:
+    return Case("remove-retry-policy", {"timestamp": datetime(e.timestamp), "name": e.name})
+
+
 _MAPPERS: dict[type[Any], Callable[[int, Any, Context], Value]] = {
     oplog.AgentCreated: _created,
     oplog.HostCall: _host_call,
@@ -403,6 +414,8 @@ _MAPPERS: dict[type[Any], Callable[[int, Any, Context], Value]] = {
     oplog.StartSpan: _start_span,
     oplog.SetSpanAttribute: _set_span_attribute,
     oplog.FinishSpan: _finish_span,
+    oplog.SetRetryPolicy: _set_retry_policy,
+    oplog.RemoveRetryPolicy: _remove_retry_policy,
 }
 
 

@@ -227,6 +227,12 @@ _NAMES: dict[type[Any], tuple[str, ...]] = {
     oplog.PendingUpdate: ("pendingupdate", "pending-update", "update"),
     oplog.SuccessfulUpdate: ("successfulupdate", "successful-update", "update"),
     oplog.FailedUpdate: ("failedupdate", "failed-update", "update"),
+    oplog.DurableFunctionCall: ("HostCall", "host-call", "imported-function"),
+    oplog.StartSpan: ("startspan", "start-span"),
+    oplog.SetSpanAttribute: ("setspanattribute", "set-span-attribute"),
+    oplog.FinishSpan: ("finishspan", "finish-span"),
+    oplog.SetRetryPolicy: ("setretrypolicy", "set-retry-policy"),
+    oplog.RemoveRetryPolicy: ("removeretrypolicy", "remove-retry-policy"),
 }
 
 
@@ -263,6 +269,19 @@ def words(entry: oplog.Entry) -> _Words:
     elif isinstance(entry, oplog.FailedUpdate):
         yield (), str(entry.target_version)
         yield (), entry.details
+    elif isinstance(entry, oplog.DurableFunctionCall):
+        yield (), entry.function
+    elif isinstance(entry, oplog.StartSpan):
+        yield (), entry.span_id
+        yield (), entry.parent
+        for key, value in entry.attributes:
+            yield (), key
+            yield (), value
+    elif isinstance(entry, oplog.SetSpanAttribute):
+        yield (), entry.key
+        yield (), entry.value
+    elif isinstance(entry, oplog.FinishSpan):
+        yield (), entry.span_id
 
 
 def _leaf_matches(entry: oplog.Entry, path: tuple[str, ...], leaf: Leaf) -> bool:

@@ -26,8 +26,8 @@ Host functions are classified by :class:`Kind`:
 - ``EFFECT``: a side effect others can see (completing a promise, a new
   idempotency key). Recorded and committed before the guest sees the result.
 - ``STATE``: changes deterministic per-agent state (idempotence mode, retry
-  policy). Recorded, and runs in both modes so that replay rebuilds the state; one that
-  ``commits`` (the named retry policies) commits its entry at once.
+  policy). Recorded, and runs in both modes so that replay rebuilds the state. (The
+  named retry policies write entries of their own: host/runtime/golem_retry.py.)
 - ``JOURNALED``: the function writes its own oplog entry in the same store
   transaction as its effect (creating or completing a promise); on replay its
   ``replay`` hook (or the recorded response) answers.
@@ -485,8 +485,6 @@ def host_call(
             )
         request = [jsonable(a, t) for a, t in zip(args, param_types, strict=True)]
         session.record(HostCall(sig.name, request, response))
-        if spec.commits:
-            session.flush()
         if kind is Kind.EFFECT:
             session.flush()
             return _restart_if_asked(session, value)

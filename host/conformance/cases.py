@@ -66,6 +66,9 @@ OPLOG_KINDS = (
     "start-span",
     "set-span-attribute",
     "finish-span",
+    # golem:api/retry@1.5.0's named policies, entries of their own as in Golem.
+    "set-retry-policy",
+    "remove-retry-policy",
 )
 UPDATE_MODES = ("automatic", "snapshot", "none")
 WAIT_EXPECTS = ("suspended", "queued", "running", "nowait")

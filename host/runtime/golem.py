@@ -368,10 +368,8 @@ def restore_durable_state(session: Session, upto: int) -> None:
             session.persistence_level = entry.level
         elif isinstance(entry, HostCall) and entry.function.startswith(f"{INTERFACE}@"):
             _restore_call(session, entry)
-        elif isinstance(entry, HostCall) and entry.function.startswith(golem_retry.INTERFACE):
-            golem_retry.restore_call(
-                session, entry.function.rpartition(".")[2], list(entry.request)
-            )
+        else:
+            golem_retry.restore_entry(session, entry)
 
 
 def _restore_call(session: Session, entry: HostCall) -> None:

@@ -6,10 +6,14 @@ the overlay lives in ``session.state[MUTATIONS]`` (name -> policy, None once rem
 
 Durability, as Golem's executor (durable_host/golem/retry_api.rs):
 
-* ``set-retry-policy`` / ``remove-retry-policy`` are recorded and committed at once
-  (Golem writes and commits an oplog entry of their own). Here they are ``STATE`` host
-  calls, which run again on replay, so replay and a restarted host rebuild the overlay;
-  snapshots carry it in their host state (host.runtime.golem.durable_state).
+* ``set-retry-policy`` / ``remove-retry-policy`` write and commit an entry of their own,
+  :class:`~host.oplog.SetRetryPolicy` / :class:`~host.oplog.RemoveRetryPolicy`, whatever
+  the persistence level (Golem's add_and_commit_oplog). On replay the entry is taken at
+  the cursor and the guest's argument applied again, as Golem's executor does, so replay,
+  a restarted host and a fork rebuild the overlay; snapshots carry it in their host state
+  (host.runtime.golem.durable_state), and recovery from an older snapshot reads the
+  entries (:func:`restore_entry`). Oplogs written before these entry types hold the
+  calls as ``STATE`` host calls: replay accepts one in its place.
 * ``get-retry-policies``, ``get-retry-policy-by-name`` and ``resolve-retry-policy`` are
   ``READ``: the answer is recorded and replay returns the recorded one (Golem's
   ReadRemote durability: the environment's policies may have changed meanwhile).
@@ -23,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from host import retry_policy as rp
+from host.oplog import Entry, HostCall, RemoveRetryPolicy, SetRetryPolicy
 from host.retry_policy_wit import named_from_wit, named_to_wit, policy_to_wit, value_from_wit
 from host.runtime.failures import DEFAULT_RETRY_POLICY
 from host.runtime.session import HostFunc, Kind, Session
@@ -76,22 +81,54 @@ def _resolve(session: Session, verb: str, noun_uri: str, properties: list[Any]) 
     return None if found is None else Some(policy_to_wit(found.policy))
 
 
-def _set(session: Session, value: dict[str, Any]) -> None:
-    policy = named_from_wit(value)  # RetryPolicyError (a bad index, a cycle) fails the call
+def _apply_set(session: Session, policy: rp.NamedPolicy) -> None:
     session.state[MUTATIONS] = {**mutations(session), policy.name: policy}
 
 
-def _remove(session: Session, name: str) -> None:
+def _apply_remove(session: Session, name: str) -> None:
     session.state[MUTATIONS] = {**mutations(session), str(name): None}
+
+
+def _journal(session: Session, function: str, entry: SetRetryPolicy | RemoveRetryPolicy) -> None:
+    """Record ``entry`` live (and commit it), or on replay move past the one recorded for
+    this call: an entry of ``entry``'s type, or the HostCall an older host wrote."""
+    if session.scratch:
+        from host.runtime.golem import GuestError  # golem imports this module
+
+        raise GuestError(
+            f"{INTERFACE}.{function} was called while the host read the component's endpoint "
+            "definition; the definition must not create, complete or change anything"
+        )
+    session.skip_markers()
+    if session.replaying:
+        recorded = session.entries[session.cursor]
+        if isinstance(recorded, HostCall) and recorded.function == f"{INTERFACE}.{function}":
+            session.next_recorded(recorded.function)
+        else:
+            session._take(type(entry), f"{INTERFACE}.{function}")
+        return
+    session.record(entry)
+    session.flush()
+
+
+def _set(session: Session, value: dict[str, Any]) -> None:
+    policy = named_from_wit(value)  # RetryPolicyError (a bad index, a cycle) fails the call
+    _journal(session, "set-retry-policy", SetRetryPolicy(rp.named_to_json(policy)))
+    _apply_set(session, policy)
+
+
+def _remove(session: Session, name: str) -> None:
+    _journal(session, "remove-retry-policy", RemoveRetryPolicy(str(name)))
+    _apply_remove(session, str(name))
 
 
 FUNCS: dict[str, HostFunc] = {
     "get-retry-policies": HostFunc(_get_all, Kind.READ),
     "get-retry-policy-by-name": HostFunc(_get_by_name, Kind.READ),
     "resolve-retry-policy": HostFunc(_resolve, Kind.READ),
-    # Committed at once, as Golem commits its SetRetryPolicy / RemoveRetryPolicy entries.
-    "set-retry-policy": HostFunc(_set, Kind.STATE, commits=True),
-    "remove-retry-policy": HostFunc(_remove, Kind.STATE, commits=True),
+    # PURE to host_call: they write (and commit) their own entries (_journal).
+    "set-retry-policy": HostFunc(_set, Kind.PURE),
+    "remove-retry-policy": HostFunc(_remove, Kind.PURE),
 }
 
 
@@ -110,17 +147,28 @@ def from_state(session: Session, data: dict[str, Any] | None) -> None:
         }
 
 
-# -- snapshots without host state: the overlay rebuilt from the recorded calls -------------
+# -- snapshots without host state: the overlay rebuilt from the recorded entries -----------
+def restore_entry(session: Session, entry: Entry) -> None:
+    """Apply a recorded set-/remove-retry-policy as replaying it would: an entry of its
+    own, or the HostCall of an older oplog (its request as the oplog holds it: JSON, a
+    variant as a one-key object). Other entries are not this module's."""
+    if isinstance(entry, SetRetryPolicy):
+        _apply_set(session, rp.named_from_json(entry.policy))
+    elif isinstance(entry, RemoveRetryPolicy):
+        _apply_remove(session, entry.name)
+    elif isinstance(entry, HostCall) and entry.function.startswith(f"{INTERFACE}."):
+        restore_call(session, entry.function.rpartition(".")[2], list(entry.request))
+
+
 def restore_call(session: Session, function: str, request: list[Any]) -> None:
-    """Apply a recorded set-/remove-retry-policy (its request as the oplog holds it: JSON,
-    a variant as a one-key object) as replaying it would."""
+    """Apply an older oplog's set-/remove-retry-policy HostCall."""
     if function == "remove-retry-policy" and len(request) == 1:
-        _remove(session, str(request[0]))
+        _apply_remove(session, str(request[0]))
     elif function == "set-retry-policy" and len(request) == 1:
         value = dict(request[0])
         value["predicate"] = {"nodes": _predicate_nodes(value["predicate"]["nodes"])}
         value["policy"] = {"nodes": [_policy_node(n) for n in value["policy"]["nodes"]]}
-        _set(session, value)
+        _apply_set(session, named_from_wit(value))
 
 
 def _case(data: dict[str, Any]) -> Case:
@@ -150,4 +198,4 @@ def _policy_node(node: dict[str, Any]) -> Case:
     return case
 
 
-__all__ = ["FUNCS", "INTERFACE", "has_named_policies", "policies"]
+__all__ = ["FUNCS", "INTERFACE", "has_named_policies", "policies", "restore_entry"]

@@ -6,19 +6,36 @@ properties, stepped from the state the previous failed attempt recorded)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import wasmtime
+from wasmtime.component import Component, ComponentInstanceType, FuncType
 
 from host.ids import AgentId
-from host.oplog import HostCall, InvocationFailed, Retried, Snapshot
-from host.retry_policy import NamedPolicy, Value
+from host.oplog import (
+    HostCall,
+    InvocationFailed,
+    RemoveRetryPolicy,
+    Retried,
+    SetRetryPolicy,
+    Snapshot,
+)
+from host.oplog_codec import decode_row, encode_row
+from host.replay import jsonable
+from host.retry_policy import NamedPolicy, Value, named_from_json, named_to_json
+from host.retry_policy_wit import named_to_wit
 from host.runtime import golem, golem_retry
 from host.runtime.session import Session
+from host.runtime.typeconv import func_sig
 from host.server.shapes import metadata
 from host.service import HostService
+from host.store import DB_FILENAME
 from host.store.check import check_store
+from host.values.types import WitType
 from tests.fixtures.retry_guest import guest
 
 MS = 1_000_000
@@ -60,9 +77,29 @@ RESOLVES: list[tuple[str, str, list[tuple[str, Value]]]] = [
 ROOT_COUNT_BOX, ROOT_IMMEDIATE = 1 + 5, 1 + 3
 
 
+class _AnyTime(int):
+    """Equal to any timestamp: entries compare with it in their timestamp's place."""
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, int)
+
+    __hash__ = int.__hash__
+
+
+ANY_TIME = _AnyTime(0)
+_BUILT: list[Path] = []
+
+
+def guest_path() -> Path:
+    assert _BUILT, "the wasm fixture builds the guest first"
+    return _BUILT[0]
+
+
 @pytest.fixture(scope="module")
 def wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return guest(tmp_path_factory.mktemp("retry-guest"), POLICIES, RESOLVES)
+    built = guest(tmp_path_factory.mktemp("retry-guest"), POLICIES, RESOLVES)
+    _BUILT[:] = [built]
+    return built
 
 
 @pytest.fixture
@@ -179,15 +216,15 @@ def test_get_answers_what_was_set_across_a_replay_and_a_restart(data_dir: Path, 
         assert _call(host, agent, "count()") == "2"
         assert _call(host, agent, 'priority-of("http-5xx")') == "31"
         assert _call(host, agent, 'priority-of("default")') == "0"
-        functions = [
-            e.function.rpartition(".")[2]
-            for e in host.store.read_oplog(agent)
-            if isinstance(e, HostCall)
+        # set / remove are entries of their own (Golem's SetRetryPolicy / RemoveRetryPolicy),
+        # the getters host calls.
+        entries = host.store.read_oplog(agent)
+        assert [e for e in entries if isinstance(e, SetRetryPolicy | RemoveRetryPolicy)] == [
+            SetRetryPolicy(named_to_json(POLICIES[0]), ANY_TIME),
+            SetRetryPolicy(named_to_json(POLICIES[2]), ANY_TIME),
+            RemoveRetryPolicy("default", ANY_TIME),
         ]
-        assert functions == [
-            "set-retry-policy",
-            "set-retry-policy",
-            "remove-retry-policy",
+        assert [e.function.rpartition(".")[2] for e in entries if isinstance(e, HostCall)] == [
             "get-retry-policies",
             "get-retry-policy-by-name",
             "get-retry-policy-by-name",
@@ -249,19 +286,128 @@ def test_a_snapshot_restores_the_named_policies(host: HostService, cid: str) -> 
     for call in ("set-0()", "set-2()", "set-4()", 'remove("strict")', 'remove("default")'):
         _call(host, agent, call)
     entries = host.store.read_oplog(agent)
-    calls = [e for e in entries if isinstance(e, HostCall)]
+    calls = [e for e in entries if isinstance(e, SetRetryPolicy | RemoveRetryPolicy)]
+    assert len(calls) == 5
     expected = {
         "twice": POLICIES[0],
         "http-5xx": POLICIES[2],
         "strict": None,
         "default": None,
     }
-    rebuilt = Session(agent, host.store, [entries[0], *calls, Snapshot("AAAAAAAAAAA=", "")])
-    golem.restore_durable_state(rebuilt, len(calls) + 2)
-    assert golem_retry.mutations(rebuilt) == expected
-    assert [p.name for p in golem_retry.policies(rebuilt)] == ["http-5xx", "twice"]
+    # Entries of an older host: the same calls as host calls (their request the WIT
+    # value's JSON); a mix of both rebuilds the same overlay.
+    legacy = [_legacy(call) for call in calls[:3]] + calls[3:]
+    for recorded in (calls, legacy):
+        rebuilt = Session(agent, host.store, [entries[0], *recorded, Snapshot("AAAAAAAAAAA=", "")])
+        golem.restore_durable_state(rebuilt, len(recorded) + 2)
+        assert golem_retry.mutations(rebuilt) == expected
+        assert [p.name for p in golem_retry.policies(rebuilt)] == ["http-5xx", "twice"]
     # The snapshot entry's host state carries it as JSON.
     state = golem.durable_state(rebuilt)
     fresh = Session(agent, host.store, [entries[0]])
     golem.apply_durable_state(fresh, json.loads(json.dumps(state)))
     assert golem_retry.mutations(fresh) == expected
+
+
+# -- oplogs of hosts before SetRetryPolicy / RemoveRetryPolicy ---------------------------------
+_NAMED_TYPE: list[WitType] = []
+
+
+def _named_type() -> WitType:
+    """golem:api/retry's named-retry-policy, as wasmtime reads it from a built guest."""
+    if not _NAMED_TYPE:
+        engine = wasmtime.Engine()
+        built = guest_path()
+        imports = Component.from_file(engine, str(built)).type.imports(engine)
+        iface = imports[golem_retry.INTERFACE].ty
+        assert isinstance(iface, ComponentInstanceType)
+        func = iface.exports(engine)["set-retry-policy"].ty
+        assert isinstance(func, FuncType)
+        sig = func_sig(f"{golem_retry.INTERFACE}.set-retry-policy", func, [])
+        _NAMED_TYPE.append(sig.params[0][1])
+    return _NAMED_TYPE[0]
+
+
+def _legacy(entry: SetRetryPolicy | RemoveRetryPolicy) -> HostCall:
+    """The HostCall an older host recorded for ``entry``'s call (host.replay.host_call's
+    record of a STATE function: the request the arguments' JSON, no response)."""
+    if isinstance(entry, RemoveRetryPolicy):
+        return HostCall(f"{golem_retry.INTERFACE}.remove-retry-policy", [entry.name], None)
+    value = named_to_wit(named_from_json(entry.policy))
+    request = [jsonable(value, _named_type())]
+    return HostCall(f"{golem_retry.INTERFACE}.set-retry-policy", request, None, entry.timestamp)
+
+
+# sqlite_only: it rewrites the SQLite rows into the form an older agent-host wrote.
+@pytest.mark.sqlite_only
+def test_an_oplog_with_the_older_host_call_form_still_replays(data_dir: Path, wasm: Path) -> None:
+    host = HostService(data_dir)
+    try:
+        cid = host.add_component(wasm, name="retry-guest").id
+        agent, _ = host.create_agent(cid, "legacy")
+        for call in ("set-0()", "set-2()", 'remove("default")'):
+            _call(host, agent, call)
+        assert _call(host, agent, "count()") == "2"
+    finally:
+        host.close()
+    db = sqlite3.connect(data_dir / DB_FILENAME)
+    try:
+        rows = db.execute("SELECT idx, entry, data FROM oplog WHERE name = 'legacy'").fetchall()
+        rewritten = 0
+        for idx, head, blob in rows:
+            entry = decode_row(head, blob)
+            if isinstance(entry, SetRetryPolicy | RemoveRetryPolicy):
+                new_head, new_blob = encode_row(_legacy(entry))
+                db.execute(
+                    "UPDATE oplog SET entry = ?, data = ?, kind = 'host-call' "
+                    "WHERE name = 'legacy' AND idx = ?",
+                    (new_head, new_blob, idx),
+                )
+                rewritten += 1
+        db.commit()
+    finally:
+        db.close()
+    assert rewritten == 3
+    host = HostService(data_dir)
+    try:
+        # The replay takes each host call where the entry would be: no divergence, the
+        # overlay rebuilt (count() replays its recorded answer, priority-of runs live),
+        # and the trap follows "twice".
+        assert _call(host, agent, 'priority-of("http-5xx")') == "31"
+        assert _call(host, agent, 'priority-of("default")') == "0"
+        _call(host, agent, "set-3()")  # live now: an entry of its own after the old ones
+        assert isinstance(host.store.read_oplog(agent)[-2], SetRetryPolicy)
+        host.invoke(agent, "boom()")
+        _settle(host, agent)
+        assert host.store.get_agent(agent).retry_count == 2
+        assert check_store(host.store) == []
+    finally:
+        host.close()
+
+
+def test_a_fork_rebuilds_the_policies_from_the_copied_entries(host: HostService, cid: str) -> None:
+    agent, _ = host.create_agent(cid, "source")
+    _call(host, agent, "set-1()")  # never, for deterministic traps
+    cut = len(host.store.read_oplog(agent))
+    _call(host, agent, 'remove("never")')  # after the cut: not the fork's
+    fork = host.fork_agent(agent, "forked", cut)
+    assert _call(host, fork, 'priority-of("never")') == "21"
+    assert _call(host, agent, 'priority-of("never")') == "0"
+    assert host.invoke(fork, "boom()").state == "failed"
+    assert host.store.get_agent(fork).retry_count == 0
+
+
+def test_set_is_recorded_under_persist_nothing_as_golem_records_it(
+    host: HostService, cid: str
+) -> None:
+    """Golem writes the entry whatever the persistence level; a replay takes it there."""
+    agent, _ = host.create_agent(cid, "nothing")
+    session = Session(agent, host.store, host.store.read_oplog(agent))
+    session.persistence_level = "persist-nothing"
+    golem_retry.FUNCS["set-retry-policy"].impl(session, named_to_wit(POLICIES[0]))
+    assert isinstance(session.entries[-1], SetRetryPolicy)
+    assert session.persisted == len(session.entries)  # committed at once
+    replay = Session(agent, host.store, list(session.entries))
+    replay.persistence_level = "persist-nothing"
+    golem_retry.FUNCS["set-retry-policy"].impl(replay, named_to_wit(POLICIES[0]))
+    assert not replay.replaying and golem_retry.mutations(replay) == {"twice": POLICIES[0]}

@@ -20,9 +20,11 @@ import wasmtime
 from wasmtime.component import Component, ComponentInstanceType, FuncType
 
 from host import oplog, oplog_public
+from host import retry_policy as rp
 from host.ids import AgentId
 from host.oplog import HostCall
 from host.replay import host_call
+from host.retry_policy_wit import named_from_wit
 from host.runtime import golem_agent, golem_oplog
 from host.runtime.session import Session
 from host.runtime.typeconv import func_sig
@@ -74,6 +76,12 @@ def entry_type() -> WitType:
 
 AGENT = AgentId(uuid.UUID("8f0d5f5e-3b0c-4a53-9d51-0a1b2c3d4e5f"), "alice")
 HASH = "ab" * 32
+NAMED = rp.NamedPolicy(
+    "http",
+    7,
+    ("pred-and", ("prop-exists", "status-code"), ("prop-gte", "status-code", 500)),
+    ("count-box", 3, ("jitter", 0.25, ("exponential", 10**8, 2.0))),
+)
 
 
 def _one_of_each() -> list[oplog.Entry]:
@@ -127,6 +135,8 @@ def _one_of_each() -> list[oplog.Entry]:
         oplog.StartSpan("00f067aa0ba902b8", "00f067aa0ba902b7", ()),
         oplog.SetSpanAttribute("00f067aa0ba902b8", "user", "alice"),
         oplog.FinishSpan("00f067aa0ba902b8"),
+        oplog.SetRetryPolicy(rp.named_to_json(NAMED)),
+        oplog.RemoveRetryPolicy("http"),
     ]
 
 
@@ -160,6 +170,8 @@ EXPECTED_CASES = [
     "start-span",
     "set-span-attribute",
     "finish-span",
+    "set-retry-policy",
+    "remove-retry-policy",
 ]
 
 
@@ -210,6 +222,12 @@ def test_the_mapping_keeps_what_we_record() -> None:
     assert snapshot["data"]["data"] == b"state"
     updated = oplog_public.to_public(22, entries[21], ctx, 3).value
     assert updated["target-revision"] == 1
+    # Golem's set-retry-policy-parameters: the named-retry-policy as the guest gave it.
+    named = oplog_public.to_public(len(entries) - 1, entries[-2], ctx, 3).value
+    assert named_from_wit(named["policy"]) == NAMED
+    assert named["timestamp"] == oplog_public.datetime(entries[-2].timestamp)
+    removed = oplog_public.to_public(len(entries), entries[-1], ctx, 3).value
+    assert removed["name"] == "http"
 
 
 # -- through a guest -----------------------------------------------------------------------

@@ -81,3 +81,20 @@ def test_a_bad_query_is_refused_with_where(bad: str) -> None:
 def test_escapes_and_term_characters() -> None:
     assert _hits("wasi\\:http", CALL) == [True]  # an escaped colon is not a field
     assert _hits("cart-7", STARTED) == [False]  # parameters are not searched, as Golem's
+
+
+def test_every_entry_type_has_words_and_the_later_ones_match_by_name() -> None:
+    # A type missing from the table made search-oplog raise KeyError on any oplog that
+    # held one (spans, durable functions), not just fail to match.
+    from host import oplog_search
+
+    assert set(oplog._TYPES.values()) == set(oplog_search._NAMES)
+    named = oplog.SetRetryPolicy({"name": "http", "priority": 1})
+    removed = oplog.RemoveRetryPolicy("http")
+    span = oplog.FinishSpan("00f067aa0ba902b7")
+    attribute = oplog.SetSpanAttribute("00f067aa0ba902b7", "user", "alice")
+    assert _hits("set-retry-policy", named, removed, span) == [True, False, False]
+    assert _hits("removeretrypolicy", named, removed) == [False, True]
+    assert _hits("finish-span", span, attribute) == [True, False]
+    assert _hits("00f067aa0ba902b7", span) == [True]
+    assert _hits("alice", attribute, span) == [True, False]

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -496,21 +495,3 @@ def test_a_sequence_differing_at_k_diverges_at_the_kth_calls_index(
     assert caught.value.recorded == seq[k][0]
     assert caught.value.called == other
     assert caught.value.agent == str(AGENT)
-
-
-def test_a_state_function_that_commits_flushes_its_entry_at_once() -> None:
-    """golem:api/retry's set/remove (Kind.STATE, ``commits``) are committed as soon as they
-    are recorded, as Golem commits its SetRetryPolicy entries; a plain STATE call waits
-    for the next commit. On replay neither flushes and both run again."""
-    sig, spec = FUNCS[MODE]
-    created = golden("retried")[:1]
-    plain = Scripted(list(created))
-    host_call(plain, sig, spec, sig.param_types, (False,))
-    assert plain.flushes == 0 and plain.persisted < len(plain.entries)
-    committing = Scripted(list(created))
-    host_call(committing, sig, replace(spec, commits=True), sig.param_types, (False,))
-    assert committing.flushes == 1 and committing.persisted == len(committing.entries)
-    again = Scripted(list(committing.entries), live=False)
-    again.mode = True
-    host_call(again, sig, replace(spec, commits=True), sig.param_types, (False,))
-    assert again.flushes == 0 and again.mode is False and len(again.entries) == 2
