@@ -119,16 +119,18 @@ def passed_on(session: Session, span: Span | None = None) -> TraceContext:
     return TraceContext(f"00-{trace.trace_id}-{at.span_id}-00", trace.tracestate)
 
 
-def start_host_span(session: Session, attributes: tuple[tuple[str, str], ...]) -> Span | None:
-    """A span the host starts under the current one without making it current (Golem's
-    ``start_span(.., activate: false)``: its outgoing HTTP request and RPC spans),
-    recorded as a StartSpan and taken from the oplog on replay.
+def start_host_span(
+    session: Session, attributes: tuple[tuple[str, str], ...], parent: Span | None = None
+) -> Span | None:
+    """A span the host starts under ``parent`` (by default the current span) without
+    making it current (Golem's ``start_span(.., activate: false)`` and
+    ``start_child_span``: its outgoing HTTP request, rpc-connection and rpc-invocation
+    spans), recorded as a StartSpan and taken from the oplog on replay.
 
     None when replaying an oplog recorded before the host started such spans (the entry
     at the cursor is not this span's start): nothing is taken, the call goes on as it was
     recorded then (from the current span)."""
-    trace = trace_of(session)
-    parent = trace.current
+    parent = parent or trace_of(session).current
     session.skip_markers()
     if session.replaying:
         entry = session.entries[session.cursor]

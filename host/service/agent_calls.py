@@ -101,6 +101,19 @@ class AgentCallsService:
         self.scheduler.wake(agent)
         return agent
 
+    def rpc_target_id(self, target: RpcTarget) -> str:
+        """The agent a ``wasm-rpc`` resource names, as its rpc-connection span's
+        ``target_agent_id`` (an ephemeral callee's phantom comes with each call: the id
+        without one); the agent type's name if it names none."""
+        found = self.registered_agent_types()
+        try:
+            agent_type = find_type(target.agent_type, [t for _, t in found])
+            component_id = next(c for c, t in found if t is agent_type)
+            name = make_agent_id(agent_type, target.constructor, _phantom(target.phantom))
+        except (InvalidInput, AssertionError, ValueError, KeyError, TypeError):
+            return target.agent_type
+        return str(AgentId(uuid.UUID(component_id), name))
+
     def _agent_call(
         self,
         caller: AgentId,

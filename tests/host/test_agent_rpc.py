@@ -21,7 +21,7 @@ import pytest
 
 from host.agents.agentid import canonical_agent_id
 from host.ids import AgentId, PromiseId
-from host.oplog import HostCall, PromiseCreated
+from host.oplog import FinishSpan, HostCall, InvocationStarted, PromiseCreated, StartSpan
 from host.runtime.scheduler import PoolScheduler
 from host.service import HostService
 from host.store import InvocationRecord
@@ -97,10 +97,24 @@ def test_await_fire_and_forget_and_future(host: HostService) -> None:
     assert invocations[0].idempotency_key == f"rpc:{caller.component_id}:{created[0]}:{caller.name}"
 
 
+def _spans_of(host: HostService, agent: AgentId, invocation_id: str) -> list[object]:
+    """The span entries of one invocation in ``agent``'s oplog, in order."""
+    out: list[object] = []
+    inside = False
+    for e in host.store.read_oplog(agent):
+        if isinstance(e, InvocationStarted):
+            inside = e.invocation_id == invocation_id
+        elif inside and isinstance(e, StartSpan | FinishSpan):
+            out.append(e)
+    return out
+
+
 def test_the_callee_invocation_is_in_the_callers_trace(host: HostService) -> None:
     # Golem's wasm-rpc passes the caller's invocation context: the callee's invocation has
-    # the caller's trace id and tracestate, its root span's parent the caller's span (the
-    # callee's invocation keeps it as its trace context). Awaited, sent and future calls.
+    # the caller's trace id and tracestate, its root span's parent the call's
+    # rpc-invocation span, a child of the wasm-rpc resource's rpc-connection span, a
+    # child of the caller's span (the callee's invocation keeps it as its trace
+    # context). Awaited, sent and future calls.
     from host.tracecontext import trace_context
 
     caller = agent(host, 'CallerAgent("traced")')
@@ -120,7 +134,21 @@ def test_the_callee_invocation_is_in_the_callers_trace(host: HostService) -> Non
         traced = by.invocation_id != untraced.invocation_id
         expected = trace if traced else untraced.invocation_id.replace("-", "")
         root = hashlib.sha256(f"span:{by.invocation_id}".encode()).hexdigest()[:16]
-        assert sent.traceparent == f"00-{expected}-{root}-00", (sent, by)
+        spans = _spans_of(host, caller, by.invocation_id)
+        starts = {dict(e.attributes)["name"]: e for e in spans if isinstance(e, StartSpan)}
+        connection, invocation = starts["rpc-connection"], starts["rpc-invocation"]
+        assert connection.parent == root
+        assert dict(connection.attributes)["target_agent_id"] == str(counter)
+        assert invocation.parent == connection.span_id
+        assert dict(invocation.attributes) == {
+            "name": "rpc-invocation",
+            "function_name": "add",
+            "idempotency_key": sent.idempotency_key,
+        }
+        # Both finished within the call (the client drops the resource and the future).
+        finished = [e.span_id for e in spans if isinstance(e, FinishSpan)]
+        assert sorted(finished) == sorted([connection.span_id, invocation.span_id])
+        assert sent.traceparent == f"00-{expected}-{invocation.span_id}-00", (sent, by)
         assert sent.tracestate == ("vendor=x" if traced else None)
 
 
