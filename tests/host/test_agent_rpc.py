@@ -305,3 +305,40 @@ def test_golem_1_4_wasm_rpc(tmp_path: Path) -> None:
         assert invoke(second, "b", "{calls}()") == "4"
     finally:
         second.close()
+
+
+def test_an_oplog_recorded_before_rpc_spans_replays(
+    tmp_path: Path, wasm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A caller whose calls were recorded before rpc spans (no StartSpan / FinishSpan
+    # around them) replays in a new process without a divergence or a second call; its
+    # new calls get their spans.
+    from host.runtime import rpc_spans
+
+    store = tmp_path / "store"
+    old = HostService(store)
+    try:
+        old.add_component(wasm, "pair")
+        caller = agent(old, 'CallerAgent("legacy")')
+        with monkeypatch.context() as patched:
+            patched.setattr(rpc_spans, "start_connection", lambda session, target: None)
+            patched.setattr(rpc_spans, "start_invocation", lambda session, *args: None)
+            assert result(old, caller, 'call_add("c9", 3)') == 3
+            assert result(old, caller, 'send_add("c9", 4)') == "sent"
+            assert result(old, caller, 'future_add("c9", 5)') == 12
+        assert not any(isinstance(e, StartSpan) for e in old.store.read_oplog(caller))
+    finally:
+        old.close()
+    new = HostService(store)  # no live instance: the caller replays its whole oplog
+    try:
+        caller = agent(new, 'CallerAgent("legacy")')
+        assert result(new, caller, 'call_add("c9", 1)') == 13
+        assert calls_made(new, "c9") == 4  # three replayed calls, one new
+        names = [
+            dict(e.attributes)["name"]
+            for e in new.store.read_oplog(caller)
+            if isinstance(e, StartSpan)
+        ]
+        assert names == ["rpc-connection", "rpc-invocation"]
+    finally:
+        new.close()
