@@ -356,6 +356,9 @@ def _invoke(sig: FuncSig) -> HostFunc:
         )
         replayed, value = _recorded(session, name, sig.result)
         if not replayed:
+            # The span (and the caller's entries before it) committed first: the callee,
+            # which may run at once, reads the spans it inherits from there.
+            session.flush()
             key = f"{SEND_PREFIX}{agent.component_id}:{session.next_index}:{agent.name}"
             try:
                 _enqueue(session, target, method, input, key, False, span)

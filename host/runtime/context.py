@@ -23,7 +23,6 @@ by default, as in Golem) and answers the previous setting.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 
 from host.errors import Divergence
 from host.oplog import FinishSpan, SetSpanAttribute, StartSpan, describe
+from host.runtime.inherited_context import inherited_span, root_span_id
 from host.runtime.session import HostFunc, Session
 from host.tracecontext import TraceContext, invocation_trace_id, outgoing, parse_traceparent
 from host.values import Case, Some
@@ -83,15 +83,20 @@ class ContextHandle:
 def trace_of(session: Session) -> Trace:
     """The running invocation's context (made on first use in each invocation). Its
     trace id is the one of the traceparent its request carried (the caller's span the
-    root span's parent), else the invocation id's digits."""
+    root span's parent: an agent's, with its ancestors and attributes, when the
+    invocation is a call from another agent), else the invocation id's digits."""
     invocation = session.invocation_id or ""
     trace: Trace | None = session.trace
     if trace is None or trace.invocation_id != invocation:
         start = session.invocation_started_ns or time.time_ns()
-        span_id = hashlib.sha256(f"span:{invocation}".encode()).hexdigest()[:16]
+        span_id = root_span_id(invocation)
         incoming = parse_traceparent(session.invocation_traceparent)
         trace_id = invocation_trace_id(invocation, session.invocation_traceparent)
-        caller = None if incoming is None else Span(incoming[1], None, start)
+        caller = None
+        if incoming is not None:
+            # A callee inherits its caller's spans, attributes included, as in Golem.
+            caller = inherited_span(session.store, session.invocation_key, incoming[1])
+            caller = caller or Span(incoming[1], None, start)
         root = Span(span_id, caller, start)
         # Golem keeps the request's trace states only beside a valid traceparent.
         tracestate = session.invocation_tracestate if incoming is not None else None
