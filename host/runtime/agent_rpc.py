@@ -5,18 +5,20 @@ among the registered components, creates the callee on first use and queues its
 ``invoke`` in the same host (:class:`AgentCalls`, served by the service layer). What the
 caller's oplog holds, and why replay never calls twice:
 
-* an awaited call (``invoke-and-await``, ``async-invoke-and-await``) first creates a
-  promise of the caller's own (a PromiseCreated entry named after the function, at
-  index ``p``), then queues the callee's invocation under the idempotency key
+* an awaited call (``invoke-and-await``, ``async-invoke-and-await``) first starts its
+  rpc-invocation span (a StartSpan, host/runtime/rpc_spans.py) and creates a promise of
+  the caller's own (a PromiseCreated entry named after the function, at index ``p``),
+  both committed together, then queues the callee's invocation under the idempotency key
   ``rpc:<caller component>:<p>:<caller name>``. When that invocation ends the executor
   completes promise ``p`` with its outcome (:func:`invocation_ended`), which wakes the
   caller if it suspended on it. The result the guest sees is a HostCall entry after
   it. A caller that replays (after its own suspension or a crash) meets the same
   PromiseCreated, so it awaits the same promise: it queues again only when the promise
   is still open, and then the key finds the invocation already queued;
-* a fire-and-forget ``invoke`` is one HostCall entry, committed before the guest goes
-  on; its key ``rpc-send:<caller component>:<i>:<caller name>`` uses the index ``i``
-  that entry gets, so a crash between queueing and committing queues nothing twice.
+* a fire-and-forget ``invoke`` is one HostCall entry (after its span's StartSpan, which
+  is committed before the callee is queued), committed before the guest goes on; its
+  key ``rpc-send:<caller component>:<i>:<caller name>`` uses the index ``i`` that entry
+  gets, so a crash between queueing and committing queues nothing twice.
 
 A caller awaiting a callee that suspends (on a promise) suspends too, on promise ``p``,
 and is woken when the callee's invocation finishes. An agent cannot await itself (its

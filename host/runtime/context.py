@@ -19,6 +19,11 @@ context headers (``traceparent: 00-<trace id>-<span id>-00``, and the ``tracesta
 invocation's request carried, as Golem's ``TraceContextHeaders``). ``allow-forwarding-
 trace-context-headers`` sets whether outgoing wasi:http requests carry those headers (on
 by default, as in Golem) and answers the previous setting.
+
+An invocation another agent made inherits that agent's spans (its root span's parent is
+the caller's rpc-invocation span, with its ancestors and attributes:
+host/runtime/inherited_context.py); the host's own spans around outgoing HTTP requests
+and agent-to-agent calls (host/runtime/rpc_spans.py) are :func:`start_host_span`'s.
 """
 
 from __future__ import annotations
