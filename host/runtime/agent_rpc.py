@@ -5,18 +5,20 @@ among the registered components, creates the callee on first use and queues its
 ``invoke`` in the same host (:class:`AgentCalls`, served by the service layer). What the
 caller's oplog holds, and why replay never calls twice:
 
-* an awaited call (``invoke-and-await``, ``async-invoke-and-await``) first creates a
-  promise of the caller's own (a PromiseCreated entry named after the function, at
-  index ``p``), then queues the callee's invocation under the idempotency key
+* an awaited call (``invoke-and-await``, ``async-invoke-and-await``) first starts its
+  rpc-invocation span (a StartSpan, host/runtime/rpc_spans.py) and creates a promise of
+  the caller's own (a PromiseCreated entry named after the function, at index ``p``),
+  both committed together, then queues the callee's invocation under the idempotency key
   ``rpc:<caller component>:<p>:<caller name>``. When that invocation ends the executor
   completes promise ``p`` with its outcome (:func:`invocation_ended`), which wakes the
   caller if it suspended on it. The result the guest sees is a HostCall entry after
   it. A caller that replays (after its own suspension or a crash) meets the same
   PromiseCreated, so it awaits the same promise: it queues again only when the promise
   is still open, and then the key finds the invocation already queued;
-* a fire-and-forget ``invoke`` is one HostCall entry, committed before the guest goes
-  on; its key ``rpc-send:<caller component>:<i>:<caller name>`` uses the index ``i``
-  that entry gets, so a crash between queueing and committing queues nothing twice.
+* a fire-and-forget ``invoke`` is one HostCall entry (after its span's StartSpan, which
+  is committed before the callee is queued), committed before the guest goes on; its
+  key ``rpc-send:<caller component>:<i>:<caller name>`` uses the index ``i`` that entry
+  gets, so a crash between queueing and committing queues nothing twice.
 
 A caller awaiting a callee that suspends (on a promise) suspends too, on promise ``p``,
 and is woken when the callee's invocation finishes. An agent cannot await itself (its
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from host.agents.wittype import wit_value_from_value
@@ -40,8 +42,9 @@ from host.oplog import (
     InvocationStarted,
     PromiseCreated,
 )
-from host.runtime import context
+from host.runtime import context, rpc_spans
 from host.runtime import pollables as pl
+from host.runtime.context import Span
 from host.runtime.session import HostFunc, Kind, Session, Suspend
 from host.store.base import Store
 from host.tracecontext import TraceContext
@@ -92,6 +95,10 @@ class AgentCalls(Protocol):
         """golem:rpc 0.2.2: queue ``function`` (an export name) of agent ``callee`` with
         these wit-values (typed by the export's parameters), as enqueue_agent_call."""
 
+    def rpc_target_id(self, target: RpcTarget) -> str:
+        """The id of the agent ``target`` names (``<component id>/<agent id>``), for the
+        rpc-connection span; the agent type's name if it names none."""
+
     def callee_result_type(self, component_hash: str, function: str) -> WitType | None:
         """The result type of ``function`` of the callee's component version
         (``result<data-value, agent-error>``)."""
@@ -110,6 +117,11 @@ class RpcTarget:
     constructor: Value
     phantom: Value  # option<uuid> as given: None or Some({high-bits, low-bits})
     config: Value = ()  # list<typed-agent-config-value>: used if the call creates it
+    # Its rpc-connection span (host/runtime/rpc_spans.py), finished when it is dropped.
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+    def on_drop(self, session: Session) -> None:
+        rpc_spans.finish(session, self.span)
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,10 @@ class WorkerTarget:
     """A golem:rpc 0.2.2 ``wasm-rpc`` resource: the agent (by id) it calls functions of."""
 
     agent: AgentId
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+    def on_drop(self, session: Session) -> None:
+        rpc_spans.finish(session, self.span)
 
 
 Target = RpcTarget | WorkerTarget
@@ -128,6 +144,10 @@ class FutureCall:
 
     oplog_idx: int
     generic: bool = False
+    span: Span | None = None  # its rpc-invocation span, finished when it is dropped
+
+    def on_drop(self, session: Session) -> None:
+        rpc_spans.finish(session, self.span)
 
 
 def await_key(caller: AgentId, oplog_idx: int) -> str:
@@ -240,12 +260,20 @@ def _outcome(session: Session, idx: int, generic: bool) -> Case | None:
 
 # -- the caller's side ---------------------------------------------------------------------
 def _enqueue(
-    session: Session, target: Target, method: str, input: Value, key: str, awaiting: bool
+    session: Session,
+    target: Target,
+    method: str,
+    input: Value,
+    key: str,
+    awaiting: bool,
+    span: Span | None,
 ) -> AgentId:
     calls: AgentCalls | None = session.agent_calls
     if calls is None:
         raise RpcFailure("denied", "agent-to-agent calls need an agent of this host")
-    trace = context.passed_on(session)  # the callee's invocation is in the caller's trace
+    # The callee's invocation is in the caller's trace, a child of the call's
+    # rpc-invocation span (of the current span when an older oplog has none).
+    trace = context.passed_on(session, span)
     if isinstance(target, WorkerTarget):
         assert isinstance(input, list)
         return calls.enqueue_worker_call(
@@ -254,9 +282,15 @@ def _enqueue(
     return calls.enqueue_agent_call(session.agent, target, method, input, key, awaiting, trace)
 
 
-def _start_awaited(session: Session, name: str, target: Target, method: str, input: Value) -> int:
-    """The caller's promise of an awaited call: created live (and the callee's invocation
-    queued), or met again on replay (queued again only if it is still open)."""
+def _start_awaited(
+    session: Session, name: str, target: Target, method: str, input: Value
+) -> tuple[int, Span | None]:
+    """The caller's promise of an awaited call and the call's rpc-invocation span
+    (recorded just before the promise, committed with it): created live (and the
+    callee's invocation queued), or met again on replay (queued again only if it is
+    still open)."""
+    key = await_key(session.agent, rpc_spans.next_entry_index(session))
+    span = rpc_spans.start_invocation(session, target.span, method, key)
     session.skip_markers()
     if session.replaying:
         entry = session.next_recorded(name)
@@ -274,10 +308,10 @@ def _start_awaited(session: Session, name: str, target: Target, method: str, inp
     promise_id = PromiseId(session.agent, idx)
     if not session.replaying and not session.store.get_promise(promise_id).completed:
         try:
-            _enqueue(session, target, method, input, await_key(session.agent, idx), True)
+            _enqueue(session, target, method, input, await_key(session.agent, idx), True, span)
         except RpcFailure as failure:
             _fail_own_promise(session, idx, failure)
-    return idx
+    return idx, span
 
 
 def _record(session: Session, name: str, request: Any, value: Value, ty: WitType | None) -> None:
@@ -299,15 +333,15 @@ def _invoke_and_await(sig: FuncSig) -> HostFunc:
     name = sig.name
 
     def impl(session: Session, target: Target, method: str, input: Value) -> Value:
-        idx = _start_awaited(session, name, target, method, input)
+        idx, span = _start_awaited(session, name, target, method, input)
         replayed, value = _recorded(session, name, sig.result)
-        if replayed:
-            return value
-        outcome = _outcome(session, idx, isinstance(target, WorkerTarget))
-        if outcome is None:
-            raise Suspend((idx,), None)
-        _record(session, name, [method], outcome, sig.result)
-        return outcome
+        if not replayed:
+            value = _outcome(session, idx, isinstance(target, WorkerTarget))
+            if value is None:
+                raise Suspend((idx,), None)
+            _record(session, name, [method], value, sig.result)
+        rpc_spans.finish(session, span)  # the call is over
+        return value
 
     return HostFunc(impl, Kind.PURE)  # records its own entries
 
@@ -316,26 +350,36 @@ def _invoke(sig: FuncSig) -> HostFunc:
     name = sig.name
 
     def impl(session: Session, target: Target, method: str, input: Value) -> Value:
+        agent = session.agent
+        # The key names the HostCall's index, the entry after the span's start.
+        at = rpc_spans.next_entry_index(session)
+        span = rpc_spans.start_invocation(
+            session, target.span, method, f"{SEND_PREFIX}{agent.component_id}:{at}:{agent.name}"
+        )
         replayed, value = _recorded(session, name, sig.result)
-        if replayed:
-            return value
-        key = f"{SEND_PREFIX}{session.agent.component_id}:{session.next_index}:{session.agent.name}"
-        try:
-            _enqueue(session, target, method, input, key, False)
-            outcome = Case("ok", None)
-        except RpcFailure as failure:
-            outcome = Case("err", Case(failure.case, str(failure)))
-        _record(session, name, [method], outcome, sig.result)
-        session.flush()
-        return outcome
+        if not replayed:
+            # The span (and the caller's entries before it) committed first: the callee,
+            # which may run at once, reads the spans it inherits from there.
+            session.flush()
+            key = f"{SEND_PREFIX}{agent.component_id}:{session.next_index}:{agent.name}"
+            try:
+                _enqueue(session, target, method, input, key, False, span)
+                value = Case("ok", None)
+            except RpcFailure as failure:
+                value = Case("err", Case(failure.case, str(failure)))
+            _record(session, name, [method], value, sig.result)
+        rpc_spans.finish(session, span)  # sent: the call is over for the caller
+        if not replayed:
+            session.flush()
+        return value
 
     return HostFunc(impl, Kind.PURE)
 
 
 def _async_invoke(sig: FuncSig) -> HostFunc:
     def impl(session: Session, target: Target, method: str, input: Value) -> FutureCall:
-        idx = _start_awaited(session, sig.name, target, method, input)
-        return FutureCall(idx, isinstance(target, WorkerTarget))
+        idx, span = _start_awaited(session, sig.name, target, method, input)
+        return FutureCall(idx, isinstance(target, WorkerTarget), span)
 
     return HostFunc(impl, Kind.PURE)
 
@@ -348,13 +392,18 @@ def _future_get(session: Session, future: FutureCall) -> Some | None:
 def _constructor(
     session: Session, agent_type: str, constructor: Value, phantom: Value, config: Value
 ) -> RpcTarget:
-    return RpcTarget(agent_type, constructor, phantom, config)
+    target = RpcTarget(agent_type, constructor, phantom, config)
+    calls: AgentCalls | None = session.agent_calls
+    target_id = agent_type if calls is None else calls.rpc_target_id(target)
+    span = rpc_spans.start_connection(session, target_id)
+    return RpcTarget(agent_type, constructor, phantom, config, span)
 
 
 def _constructor_0_2_2(session: Session, agent_id: dict[str, Any]) -> WorkerTarget:
     from host.runtime.golem_workers import id_from
 
-    return WorkerTarget(id_from(agent_id))
+    agent = id_from(agent_id)
+    return WorkerTarget(agent, rpc_spans.start_connection(session, str(agent)))
 
 
 FUNCS: dict[str, Callable[[FuncSig], HostFunc]] = {

@@ -8,7 +8,12 @@ entry that records the call in the caller's oplog; that entry is committed befor
 guest goes on. Replay answers from the entry and stores nothing; a crash between
 storing and committing stores nothing twice (the same index gives the same key). At the
 time, the scheduler's scan enqueues it (``fire_due_schedules``), with the same key as
-the callee invocation's idempotency key.
+the callee invocation's idempotency key, and the scheduler's trace context: the entry's
+response holds the ``traceparent`` (the caller's trace, its current span the parent, as
+Golem schedules the caller's invocation context) and ``tracestate``, read back through
+the key when the call is queued, so the schedule store needs no column of its own. A
+call stored by a crashed attempt whose entry was never committed, or one recorded
+before, starts a trace of its own.
 
 ``cancel`` is recorded too (replay does not cancel again, though doing so would be
 harmless): it removes a call still waiting; once the call was enqueued it does nothing,
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from host.oplog import HostCall
+from host.runtime import context
 from host.runtime.agent_rpc import RpcFailure, Target
 from host.runtime.session import HostFunc, Kind, Session
 
@@ -55,8 +61,17 @@ def _schedule(sig_name: str, cancelable: bool) -> HostFunc:
             assert isinstance(entry, HostCall)
             key = (entry.response or {}).get("key", "")
         else:
+            # The caller's entries before the call committed first: the callee inherits
+            # the spans they hold (host/runtime/inherited_context.py).
+            session.flush()
             key = _store(session, target, at, method, input)
-            response = {"key": key}
+            # The scheduler's trace context, as Golem's scheduled invocation carries its
+            # invocation context: the callee's parent is the current span (no rpc spans).
+            # Kept here, in the entry the key names: read when the call is queued.
+            trace = context.passed_on(session)
+            response = {"key": key, "traceparent": trace.traceparent}
+            if trace.tracestate:
+                response["tracestate"] = trace.tracestate
             session.record(HostCall(sig_name, [method, at["seconds"], at["nanoseconds"]], response))
             session.flush()  # committed before the guest goes on (module docstring)
         return CancellationToken(key) if cancelable else None

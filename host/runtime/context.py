@@ -19,11 +19,15 @@ context headers (``traceparent: 00-<trace id>-<span id>-00``, and the ``tracesta
 invocation's request carried, as Golem's ``TraceContextHeaders``). ``allow-forwarding-
 trace-context-headers`` sets whether outgoing wasi:http requests carry those headers (on
 by default, as in Golem) and answers the previous setting.
+
+An invocation another agent made inherits that agent's spans (its root span's parent is
+the caller's rpc-invocation span, with its ancestors and attributes:
+host/runtime/inherited_context.py); the host's own spans around outgoing HTTP requests
+and agent-to-agent calls (host/runtime/rpc_spans.py) are :func:`start_host_span`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -31,6 +35,7 @@ from typing import Any
 
 from host.errors import Divergence
 from host.oplog import FinishSpan, SetSpanAttribute, StartSpan, describe
+from host.runtime.inherited_context import inherited_span, root_span_id
 from host.runtime.session import HostFunc, Session
 from host.tracecontext import TraceContext, invocation_trace_id, outgoing, parse_traceparent
 from host.values import Case, Some
@@ -83,15 +88,20 @@ class ContextHandle:
 def trace_of(session: Session) -> Trace:
     """The running invocation's context (made on first use in each invocation). Its
     trace id is the one of the traceparent its request carried (the caller's span the
-    root span's parent), else the invocation id's digits."""
+    root span's parent: an agent's, with its ancestors and attributes, when the
+    invocation is a call from another agent), else the invocation id's digits."""
     invocation = session.invocation_id or ""
     trace: Trace | None = session.trace
     if trace is None or trace.invocation_id != invocation:
         start = session.invocation_started_ns or time.time_ns()
-        span_id = hashlib.sha256(f"span:{invocation}".encode()).hexdigest()[:16]
+        span_id = root_span_id(invocation)
         incoming = parse_traceparent(session.invocation_traceparent)
         trace_id = invocation_trace_id(invocation, session.invocation_traceparent)
-        caller = None if incoming is None else Span(incoming[1], None, start)
+        caller = None
+        if incoming is not None:
+            # A callee inherits its caller's spans, attributes included, as in Golem.
+            caller = inherited_span(session.store, session.invocation_key, incoming[1])
+            caller = caller or Span(incoming[1], None, start)
         root = Span(span_id, caller, start)
         # Golem keeps the request's trace states only beside a valid traceparent.
         tracestate = session.invocation_tracestate if incoming is not None else None
@@ -119,16 +129,18 @@ def passed_on(session: Session, span: Span | None = None) -> TraceContext:
     return TraceContext(f"00-{trace.trace_id}-{at.span_id}-00", trace.tracestate)
 
 
-def start_host_span(session: Session, attributes: tuple[tuple[str, str], ...]) -> Span | None:
-    """A span the host starts under the current one without making it current (Golem's
-    ``start_span(.., activate: false)``: its outgoing HTTP request and RPC spans),
-    recorded as a StartSpan and taken from the oplog on replay.
+def start_host_span(
+    session: Session, attributes: tuple[tuple[str, str], ...], parent: Span | None = None
+) -> Span | None:
+    """A span the host starts under ``parent`` (by default the current span) without
+    making it current (Golem's ``start_span(.., activate: false)`` and
+    ``start_child_span``: its outgoing HTTP request, rpc-connection and rpc-invocation
+    spans), recorded as a StartSpan and taken from the oplog on replay.
 
     None when replaying an oplog recorded before the host started such spans (the entry
     at the cursor is not this span's start): nothing is taken, the call goes on as it was
     recorded then (from the current span)."""
-    trace = trace_of(session)
-    parent = trace.current
+    parent = parent or trace_of(session).current
     session.skip_markers()
     if session.replaying:
         entry = session.entries[session.cursor]

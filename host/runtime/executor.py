@@ -532,6 +532,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking, RunControl):
         session.invocation_started_ns = started.timestamp
         session.invocation_traceparent = started.traceparent
         session.invocation_tracestate = started.tracestate
+        session.invocation_key = started.idempotency_key
         arm(wstore, session.limits)
         session.start_invocation_clock()
         watch = watch_of(wstore)

@@ -145,6 +145,8 @@ class Session(Replay):
         self.invocation_started_ns: int | None = None
         self.invocation_traceparent: str | None = None  # the W3C one its request carried
         self.invocation_tracestate: str | None = None  # and the tracestate beside it
+        # Its idempotency key: a callee's names its caller (host/runtime/inherited_context.py).
+        self.invocation_key: str | None = None
         self.trace: Any = None
         # allow-forwarding-trace-context-headers: outgoing HTTP carries a traceparent.
         self.forward_trace_headers = True

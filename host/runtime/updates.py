@@ -175,6 +175,7 @@ def dry_replay(executor: Executor, agent: AgentId, hash: str, entries: list[Entr
             session.invocation_started_ns = started.timestamp
             session.invocation_traceparent = started.traceparent
             session.invocation_tracestate = started.tracestate
+            session.invocation_key = started.idempotency_key
             try:
                 result = call_export(session.exported, wstore, instance, export, values, get_func)
             except Exception as exc:

@@ -23,15 +23,17 @@ from host.agents.agenttypes import AgentType
 from host.agents.wittype import value_from_wit_value
 from host.errors import Conflict, HostError, InvalidInput, NotFound
 from host.ids import AgentId
-from host.oplog import AgentConfig, AgentCreated
+from host.oplog import AgentConfig, AgentCreated, HostCall
 from host.runtime.agent_rpc import RpcFailure, RpcTarget, WorkerTarget
+from host.runtime.agent_schedule import SCHEDULE_PREFIX
 from host.runtime.agentproto import export_name
 from host.runtime.golem_workers import component_to
+from host.runtime.inherited_context import caller_of
 from host.service import agent_methods_0_2_2 as m022
 from host.store import FAILED, AgentRecord
 from host.store.schedules import CANCELLED, ENQUEUED, FIRING, WAITING, ScheduledCall
 from host.store.schedules import FAILED as SCHEDULE_FAILED
-from host.tracecontext import TraceContext
+from host.tracecontext import TraceContext, trace_context
 from host.values import Case, Some
 from host.values.types import Value, WitType
 
@@ -100,6 +102,19 @@ class AgentCallsService:
         self._enqueue_traced(agent, function, params, key, trace)
         self.scheduler.wake(agent)
         return agent
+
+    def rpc_target_id(self, target: RpcTarget) -> str:
+        """The agent a ``wasm-rpc`` resource names, as its rpc-connection span's
+        ``target_agent_id`` (an ephemeral callee's phantom comes with each call: the id
+        without one); the agent type's name if it names none."""
+        found = self.registered_agent_types()
+        try:
+            agent_type = find_type(target.agent_type, [t for _, t in found])
+            component_id = next(c for c, t in found if t is agent_type)
+            name = make_agent_id(agent_type, target.constructor, _phantom(target.phantom))
+        except (InvalidInput, AssertionError, ValueError, KeyError, TypeError):
+            return target.agent_type
+        return str(AgentId(uuid.UUID(component_id), name))
 
     def _agent_call(
         self,
@@ -344,7 +359,9 @@ class AgentCallsService:
             agent = call.callee
             try:
                 self._callee(str(agent.component_id), agent)
-                self.store.enqueue(agent, str(uuid.uuid4()), call.function, call.params, call.key)
+                self._enqueue_traced(
+                    agent, call.function, call.params, call.key, self._scheduled_trace(call)
+                )
             except HostError as exc:
                 log.error("scheduled call %s to %s could not be queued: %s", call.key, agent, exc)
                 self.store.move_schedule(call.key, (FIRING,), SCHEDULE_FAILED)
@@ -353,6 +370,22 @@ class AgentCallsService:
             self.scheduler.wake(agent)
             woken.append(agent)
         return woken
+
+    def _scheduled_trace(self, call: ScheduledCall) -> TraceContext | None:
+        """The trace context a guest's scheduled call carries: kept in the caller's entry
+        that scheduled it, which its key names (host/runtime/agent_schedule.py)."""
+        located = caller_of(call.key) if call.key.startswith(SCHEDULE_PREFIX) else None
+        if located is None:
+            return None
+        caller, index = located
+        try:
+            (entry,) = self.store.read_oplog(caller, index, 1)
+        except (HostError, ValueError):
+            return None
+        response = entry.response if isinstance(entry, HostCall) else None
+        if not isinstance(response, dict) or response.get("key") != call.key:
+            return None
+        return trace_context(response.get("traceparent"), response.get("tracestate"))
 
 
 def _phantom(value: Value) -> uuid.UUID | None:

@@ -21,7 +21,7 @@ import pytest
 
 from host.agents.agentid import canonical_agent_id
 from host.ids import AgentId, PromiseId
-from host.oplog import HostCall, PromiseCreated
+from host.oplog import FinishSpan, HostCall, InvocationStarted, PromiseCreated, StartSpan
 from host.runtime.scheduler import PoolScheduler
 from host.service import HostService
 from host.store import InvocationRecord
@@ -97,10 +97,24 @@ def test_await_fire_and_forget_and_future(host: HostService) -> None:
     assert invocations[0].idempotency_key == f"rpc:{caller.component_id}:{created[0]}:{caller.name}"
 
 
+def _spans_of(host: HostService, agent: AgentId, invocation_id: str) -> list[object]:
+    """The span entries of one invocation in ``agent``'s oplog, in order."""
+    out: list[object] = []
+    inside = False
+    for e in host.store.read_oplog(agent):
+        if isinstance(e, InvocationStarted):
+            inside = e.invocation_id == invocation_id
+        elif inside and isinstance(e, StartSpan | FinishSpan):
+            out.append(e)
+    return out
+
+
 def test_the_callee_invocation_is_in_the_callers_trace(host: HostService) -> None:
     # Golem's wasm-rpc passes the caller's invocation context: the callee's invocation has
-    # the caller's trace id and tracestate, its root span's parent the caller's span (the
-    # callee's invocation keeps it as its trace context). Awaited, sent and future calls.
+    # the caller's trace id and tracestate, its root span's parent the call's
+    # rpc-invocation span, a child of the wasm-rpc resource's rpc-connection span, a
+    # child of the caller's span (the callee's invocation keeps it as its trace
+    # context). Awaited, sent and future calls.
     from host.tracecontext import trace_context
 
     caller = agent(host, 'CallerAgent("traced")')
@@ -120,7 +134,21 @@ def test_the_callee_invocation_is_in_the_callers_trace(host: HostService) -> Non
         traced = by.invocation_id != untraced.invocation_id
         expected = trace if traced else untraced.invocation_id.replace("-", "")
         root = hashlib.sha256(f"span:{by.invocation_id}".encode()).hexdigest()[:16]
-        assert sent.traceparent == f"00-{expected}-{root}-00", (sent, by)
+        spans = _spans_of(host, caller, by.invocation_id)
+        starts = {dict(e.attributes)["name"]: e for e in spans if isinstance(e, StartSpan)}
+        connection, invocation = starts["rpc-connection"], starts["rpc-invocation"]
+        assert connection.parent == root
+        assert dict(connection.attributes)["target_agent_id"] == str(counter)
+        assert invocation.parent == connection.span_id
+        assert dict(invocation.attributes) == {
+            "name": "rpc-invocation",
+            "function_name": "add",
+            "idempotency_key": sent.idempotency_key,
+        }
+        # Both finished within the call (the client drops the resource and the future).
+        finished = [e.span_id for e in spans if isinstance(e, FinishSpan)]
+        assert sorted(finished) == sorted([connection.span_id, invocation.span_id])
+        assert sent.traceparent == f"00-{expected}-{invocation.span_id}-00", (sent, by)
         assert sent.tracestate == ("vendor=x" if traced else None)
 
 
@@ -277,3 +305,40 @@ def test_golem_1_4_wasm_rpc(tmp_path: Path) -> None:
         assert invoke(second, "b", "{calls}()") == "4"
     finally:
         second.close()
+
+
+def test_an_oplog_recorded_before_rpc_spans_replays(
+    tmp_path: Path, wasm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A caller whose calls were recorded before rpc spans (no StartSpan / FinishSpan
+    # around them) replays in a new process without a divergence or a second call; its
+    # new calls get their spans.
+    from host.runtime import rpc_spans
+
+    store = tmp_path / "store"
+    old = HostService(store)
+    try:
+        old.add_component(wasm, "pair")
+        caller = agent(old, 'CallerAgent("legacy")')
+        with monkeypatch.context() as patched:
+            patched.setattr(rpc_spans, "start_connection", lambda session, target: None)
+            patched.setattr(rpc_spans, "start_invocation", lambda session, *args: None)
+            assert result(old, caller, 'call_add("c9", 3)') == 3
+            assert result(old, caller, 'send_add("c9", 4)') == "sent"
+            assert result(old, caller, 'future_add("c9", 5)') == 12
+        assert not any(isinstance(e, StartSpan) for e in old.store.read_oplog(caller))
+    finally:
+        old.close()
+    new = HostService(store)  # no live instance: the caller replays its whole oplog
+    try:
+        caller = agent(new, 'CallerAgent("legacy")')
+        assert result(new, caller, 'call_add("c9", 1)') == 13
+        assert calls_made(new, "c9") == 4  # three replayed calls, one new
+        names = [
+            dict(e.attributes)["name"]
+            for e in new.store.read_oplog(caller)
+            if isinstance(e, StartSpan)
+        ]
+        assert names == ["rpc-connection", "rpc-invocation"]
+    finally:
+        new.close()

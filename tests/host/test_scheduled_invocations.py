@@ -178,3 +178,40 @@ def test_golem_1_4_schedule_invocation(tmp_path: Path) -> None:
         assert invoke(second, "b", "{add}(0)") == "5"
     finally:
         second.close()
+
+
+def test_a_scheduled_call_carries_the_schedulers_trace_context(tmp_path: Path, wasm: Path) -> None:
+    # As Golem's scheduled invocation carries the scheduling invocation's context: the
+    # callee's invocation is in the caller's trace (and keeps its tracestate), its parent
+    # the caller's current span; a caller without a request trace passes its own.
+    import hashlib
+
+    from host.tracecontext import trace_context
+
+    host = HostService(tmp_path / "store")
+    try:
+        host.add_component(wasm, "pair")
+        caller = host.agent_id("pair", 'CallerAgent("traced")')
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        ctx = trace_context(f"00-{trace}-00f067aa0ba902b7-01", "vendor=x")
+        past = now_ms() - 1
+        traced = host.submit(
+            host.agent_call_from_wave(caller, f'schedule_add("tr1", 2, {past})'), None, ctx
+        )
+        assert traced.state == "done", traced.error
+        untraced = call(host, 'CallerAgent("traced")', f'schedule_add("tr2", 3, {past})')
+        assert untraced.state == "done", untraced.error
+        host.run_due()
+        for target, by, trace_id, state in [
+            ("tr1", traced, trace, "vendor=x"),
+            ("tr2", untraced, untraced.invocation_id.replace("-", ""), None),
+        ]:
+            counter = host.agent_id("pair", f'CounterAgent("{target}")')
+            invocations = host.store.list_invocations(counter)
+            (add,) = [i for i in invocations if (i.idempotency_key or "").startswith("rpc-at:")]
+            root = hashlib.sha256(f"span:{by.invocation_id}".encode()).hexdigest()[:16]
+            assert add.traceparent == f"00-{trace_id}-{root}-00", add
+            assert add.tracestate == state
+        assert result(host, 'CounterAgent("tr1")', "get") == 2
+    finally:
+        host.close()
