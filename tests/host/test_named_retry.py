@@ -67,6 +67,9 @@ POLICIES = [
     # 4: compares a property no context has: resolving fails on it (Golem's
     # RetryEvaluationError::PropertyNotFound), and a trap falls back to the legacy rule
     NamedPolicy("strict", 40, ("prop-gt", "status-code", 0), ("periodic", MS)),
+    # 5: a 1 ns time-box around two 30 ms retries: Golem steps a trap's policy with elapsed
+    # zero, so the box never closes and the inner count-box decides
+    NamedPolicy("boxed", 50, ON_TRAP, ("time-box", 1, ("count-box", 2, ("periodic", 30 * MS)))),
 ]
 RESOLVES: list[tuple[str, str, list[tuple[str, Value]]]] = [
     ("GET", "https://api.example.com/items", [("status-code", 503)]),
@@ -143,6 +146,23 @@ def test_count_box_two_then_trap_retries_exactly_twice_then_fails(
     ]
     assert "the guest trapped" in (host.store.get_invocation(inv.invocation_id).error or "")
     assert check_store(host.store) == []
+
+
+def test_a_time_box_at_a_trap_is_golems_elapsed_zero(host: HostService, cid: str) -> None:
+    """The second attempt fails at least 30 ms after the first: a box of 1 ns measured
+    since the first failure would give up there (one retry); Golem's rule retries twice."""
+    agent, _ = host.create_agent(cid, "boxed")
+    _call(host, agent, "set-5()")
+    host.invoke(agent, "boom()")
+    _settle(host, agent)
+    record = host.store.get_agent(agent)
+    assert record.status == "failed" and record.retry_count == 2
+    failed = [e for e in host.store.read_oplog(agent) if isinstance(e, InvocationFailed)]
+    assert [f.retry_state for f in failed] == [
+        ["wrapper", ["count-box", 1, ["counter", 1]]],
+        ["wrapper", ["count-box", 2, ["counter", 2]]],
+        None,
+    ]
 
 
 def test_never_fails_at_once_and_remove_restores_the_default(host: HostService, cid: str) -> None:
