@@ -181,6 +181,14 @@ def main(
 pass_ctx = click.make_pass_decorator(Ctx)
 
 # The commands register themselves on `main` when imported.
-from host.cli import agents, components, operations, promises  # noqa: E402
+from host.cli import agents, components, operations, promises, retry_policies  # noqa: E402
 
-__all__ = ["Ctx", "agents", "components", "main", "operations", "promises"]
+__all__ = [
+    "Ctx",
+    "agents",
+    "components",
+    "main",
+    "operations",
+    "promises",
+    "retry_policies",
+]

@@ -431,3 +431,82 @@ def test_set_is_recorded_under_persist_nothing_as_golem_records_it(
     replay.persistence_level = "persist-nothing"
     golem_retry.FUNCS["set-retry-policy"].impl(replay, named_to_wit(POLICIES[0]))
     assert not replay.replaying and golem_retry.mutations(replay) == {"twice": POLICIES[0]}
+
+
+# -- host-wide policies (Golem's environment-level ones; host/service/retry_policies.py) ----
+def _host_policy(name: str, priority: int, policy: list[Any], predicate: Any = None) -> Any:
+    return {
+        "name": name,
+        "priority": priority,
+        "predicate": predicate or ["prop-eq", "verb", "trap"],
+        "policy": policy,
+    }
+
+
+def test_a_host_wide_policy_decides_the_trap_of_an_agent_that_set_none(
+    host: HostService, cid: str
+) -> None:
+    """Without it the trap of an agent that never touched the interface is retried three
+    times (the default); with it, the host's count-box of one decides."""
+    host.set_retry_policy(_host_policy("host-once", 10, ["count-box", 1, ["immediate"]]))
+    agent, _ = host.create_agent(cid, "host-decides")
+    assert _call(host, agent, "count()") == "2"  # Golem's default and the host's
+    assert _call(host, agent, 'priority-of("host-once")') == "11"
+    host.invoke(agent, "boom()")
+    _settle(host, agent)
+    record = host.store.get_agent(agent)
+    assert record.status == "failed" and record.retry_count == 1
+    failed = [e for e in host.store.read_oplog(agent) if isinstance(e, InvocationFailed)]
+    assert [f.retry_state for f in failed] == [["count-box", 1, ["counter", 1]], None]
+
+
+def test_the_agents_own_policy_wins_over_a_host_wide_one_of_its_name(
+    host: HostService, cid: str
+) -> None:
+    """Golem's order: default, environment, then the agent's overlay, by name; the
+    agent's remove hides a host-wide policy too."""
+    host.set_retry_policy(_host_policy("twice", 10, ["count-box", 4, ["immediate"]]))
+    host.set_retry_policy(_host_policy("host-only", 1, ["never"], ["pred-false"]))
+    agent, _ = host.create_agent(cid, "own-wins")
+    assert _call(host, agent, "count()") == "3"
+    _call(host, agent, "set-0()")  # its own "twice": count-box 2
+    assert _call(host, agent, "count()") == "3"
+    host.invoke(agent, "boom()")
+    _settle(host, agent)
+    assert host.store.get_agent(agent).retry_count == 2
+
+    other, _ = host.create_agent(cid, "hides")
+    _call(host, other, 'remove("host-only")')
+    assert _call(host, other, "count()") == "2"
+    assert _call(host, other, 'priority-of("host-only")') == "0"
+
+
+def test_a_change_reaches_a_running_agent_and_replay_keeps_the_recorded_answer(
+    data_dir: Path, wasm: Path
+) -> None:
+    """Read at each use (Golem fetches the environment's policies each time); a replay
+    answers what the agent read then, whatever the host holds now."""
+    first = HostService(data_dir)
+    try:
+        cid = first.add_component(wasm, name="retry-guest").id
+        agent, _ = first.create_agent(cid, "live")
+        assert _call(first, agent, "count()") == "1"
+        first.set_retry_policy(_host_policy("added", 3, ["immediate"]))
+        assert _call(first, agent, "count()") == "2"
+        first.remove_retry_policy("added")
+        assert _call(first, agent, "count()") == "1"
+        first.set_retry_policy(_host_policy("later", 3, ["immediate"]))
+    finally:
+        first.close()
+    second = HostService(data_dir)  # replays the three counts, then answers live
+    try:
+        assert _call(second, agent, "count()") == "2"
+        answers = [
+            e.response
+            for e in second.store.read_oplog(agent)
+            if isinstance(e, HostCall) and e.function.endswith("get-retry-policies")
+        ]
+        assert len(answers) == 4
+        assert check_store(second.store) == []
+    finally:
+        second.close()
