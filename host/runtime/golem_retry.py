@@ -58,11 +58,18 @@ def host_wide(session: Session) -> list[rp.NamedPolicy]:
     return [] if store is None else stored_policies(store)
 
 
+LEGACY = "retry-policy"  # session state of golem:api/host's set-retry-policy (runtime/golem.py)
+
+
 def has_named_policies(session: Session) -> bool:
-    """Whether the guest set or removed a named policy or the host defines any: then a
-    trap is decided by them (host/runtime/run_failures.py); otherwise by today's rules,
-    whose default is the same policy as Golem's catch-all."""
-    return bool(session.state.get(MUTATIONS)) or bool(host_wide(session))
+    """Whether a trap is decided by the named policies (host/runtime/run_failures.py):
+    the guest set or removed one, or the host defines any and the guest did not choose
+    its own policy with golem:api/host's set-retry-policy (which Golem 1.5 no longer
+    has; the agent's own choice wins over the environment's, as Golem's overlay order
+    has it). Otherwise by today's rules, whose default is Golem's catch-all."""
+    if session.state.get(MUTATIONS):
+        return True
+    return LEGACY not in session.state and bool(host_wide(session))
 
 
 def policies(session: Session) -> list[rp.NamedPolicy]:
