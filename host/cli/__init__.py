@@ -160,7 +160,8 @@ def iso(ns: int | None) -> str:
     envvar="AGENT_HOST_SERVER",
     default=None,
     help="Send commands that change agents (invoke, agent create/delete, promise complete) "
-    "to a running `agent-host serve` at this URL instead of the store. "
+    "and the retry-policy commands to a running `agent-host serve` at this URL instead of "
+    "the store. "
     "Default: $AGENT_HOST_SERVER.",
 )
 @click.version_option(package_name="agent-host")
