@@ -359,11 +359,17 @@ def default_policy(config: Mapping[str, object]) -> NamedPolicy:
 
 
 def effective(
-    default: NamedPolicy, mutations: Mapping[str, NamedPolicy | None]
+    default: NamedPolicy,
+    mutations: Mapping[str, NamedPolicy | None],
+    environment: Sequence[NamedPolicy] = (),
 ) -> list[NamedPolicy]:
-    """The agent's policies as Golem lists them: the default overlaid with what the guest
-    set (a name mapped to None was removed), by descending priority then name."""
+    """The agent's policies as Golem's executor lists them (named_retry_policies): the
+    default, overlaid by name with the environment's (here: the host-wide ones), then
+    with what the guest set (a name mapped to None was removed, whichever tier it came
+    from), by descending priority then name."""
     by_name: dict[str, NamedPolicy] = {default.name: default}
+    for shared in environment:
+        by_name[shared.name] = shared
     for name, policy in mutations.items():
         if policy is None:
             by_name.pop(name, None)

@@ -160,7 +160,8 @@ def iso(ns: int | None) -> str:
     envvar="AGENT_HOST_SERVER",
     default=None,
     help="Send commands that change agents (invoke, agent create/delete, promise complete) "
-    "to a running `agent-host serve` at this URL instead of the store. "
+    "and the retry-policy commands to a running `agent-host serve` at this URL instead of "
+    "the store. "
     "Default: $AGENT_HOST_SERVER.",
 )
 @click.version_option(package_name="agent-host")
@@ -181,6 +182,14 @@ def main(
 pass_ctx = click.make_pass_decorator(Ctx)
 
 # The commands register themselves on `main` when imported.
-from host.cli import agents, components, operations, promises  # noqa: E402
+from host.cli import agents, components, operations, promises, retry_policies  # noqa: E402
 
-__all__ = ["Ctx", "agents", "components", "main", "operations", "promises"]
+__all__ = [
+    "Ctx",
+    "agents",
+    "components",
+    "main",
+    "operations",
+    "promises",
+    "retry_policies",
+]

@@ -14,9 +14,10 @@ Golem 1.5's executor decides it (durable_host/mod.rs, on_invocation_failure):
   get_recovery_decision_on_trap, which never retries a deterministic trap outside an
   atomic region and retries another by the retry-policy record's count.
 
-One difference, deliberate: Golem's executor steps with ``elapsed`` zero, so a
-``time-box`` never gives up at a trap; here ``elapsed`` is the wall-clock time since the
-invocation's first failed attempt, which is what ``time-box`` documents.
+* the policy is stepped with ``elapsed`` zero, as Golem's executor steps it
+  (durability.rs, evaluate_named_policy_step passes Duration::ZERO): a ``time-box``
+  gives up at a trap only when its limit is zero, however long the invocation has been
+  failing; its inner policy decides otherwise.
 
 Pure: no wasmtime (the trap arrives as its message text).
 """
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from host import retry_policy as rp
-from host.oplog import Entry, InvocationFailed, Retried, now_ns
+from host.oplog import Entry, InvocationFailed, Retried
 from host.runtime.failures import retry_delay_ns
 
 # wasmtime's messages for the traps Golem maps to AgentError::DeterministicTrap.
@@ -91,7 +92,6 @@ def decide(
     legacy_policy: object,
     attempt: int,
     rng: random.Random | None = None,
-    now: int | None = None,
 ) -> Decision:
     """The decision for attempt ``attempt`` (1-based) of a trapped invocation whose earlier
     failed attempts are ``failures``."""
@@ -103,9 +103,8 @@ def decide(
                 state = failures[-1].retry_state if failures else None
                 if state is None:
                     state = rp.initial_state(named.policy)
-                first = failures[0].timestamp if failures else None
-                elapsed = 0 if first is None else max(0, (now or now_ns()) - first)
-                new, delay = rp.step(named.policy, state, elapsed, props, rng)
+                # Golem's elapsed: zero (see the module's docstring).
+                new, delay = rp.step(named.policy, state, 0, props, rng)
                 return Decision(delay, new, named.name)
         except rp.EvaluationError:
             pass  # Golem: "falling back to legacy retry config"

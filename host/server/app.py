@@ -21,6 +21,7 @@ from host.server.hot_routes import CompletionFastPath, completion_pool
 from host.server.limits import BodyLimit
 from host.server.mounts import MountRouter
 from host.server.payloads import DEFAULT_MAX_PAYLOAD
+from host.server.retry_policies import install_retry_policies
 from host.server.routes import in_thread, install_routes
 from host.server.ui import install_console
 from host.server.worker_ops import install_worker_ops
@@ -78,6 +79,7 @@ def create_app(
     app.add_middleware(CompletionFastPath, service=service, auth=auth, pool=completions)
     install_routes(app, service, await_timeout)
     install_worker_ops(app, service)
+    install_retry_policies(app, service)
     install_agent_api(app, service, await_timeout)
     install_console(app, service, auth.token, await_timeout)  # /ui, before the catch-all
     _agent_routes(app, service, mounts, await_timeout)

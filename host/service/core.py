@@ -44,6 +44,7 @@ from host.secrets import CompletionPolicy, PromiseSecrets
 from host.service.agent_calls import AgentCallsService
 from host.service.agents import AgentProtocol
 from host.service.promises import PromiseService
+from host.service.retry_policies import RetryPolicyService
 from host.service.views import (
     AgentView,
     CheckReport,
@@ -81,7 +82,7 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:9881"  # `serve`'s default address
 INTERRUPT_WAIT_S = 10.0
 
 
-class HostService(AgentProtocol, AgentCallsService, PromiseService, WorkerOps):
+class HostService(AgentProtocol, AgentCallsService, PromiseService, RetryPolicyService, WorkerOps):
     """One host process's view of a data directory (database, components, code cache)."""
 
     def __init__(

@@ -206,6 +206,18 @@ class Store(ScheduleStore, abc.ABC):
         return [self.get_limits(scope) for scope in scopes]
 
     @abc.abstractmethod
+    def set_retry_policy(self, name: str, data: dict[str, object]) -> None:
+        """Add or replace the host-wide named retry policy ``name`` (its JSON form)."""
+
+    @abc.abstractmethod
+    def remove_retry_policy(self, name: str) -> bool:
+        """Drop the host-wide policy ``name``; False if there was none."""
+
+    @abc.abstractmethod
+    def list_retry_policies(self) -> list[dict[str, object]]:
+        """The host-wide named retry policies' JSON forms, by name."""
+
+    @abc.abstractmethod
     def retry(self, agent: AgentId) -> str | None:
         """Let a failed agent run again: the failed invocation (its id is returned) is
         re-executed by the next replay. Conflict unless the agent is failed."""

@@ -188,4 +188,14 @@ MIGRATIONS: dict[int, list[Step]] = {
         # both: host/tracecontext.py); forwarded with it on outgoing requests. NULL: none.
         "ALTER TABLE invocations ADD COLUMN tracestate TEXT",
     ],
+    16: [
+        # Host-wide named retry policies (Golem 1.5's environment-level ones): an agent
+        # resolves them over the default and under its own (host/runtime/golem_retry.py).
+        # data: the policy's JSON form (host/retry_policy_json.py).
+        """CREATE TABLE retry_policies (
+            name TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            updated_at INTEGER NOT NULL
+        )""",
+    ],
 }

@@ -152,4 +152,13 @@ MIGRATIONS: dict[int, list[Step]] = {
         # The W3C tracestate that came with the invocation's traceparent (host/tracecontext.py).
         "ALTER TABLE invocations ADD COLUMN tracestate TEXT",
     ],
+    10: [
+        # Host-wide named retry policies (Golem 1.5's environment-level ones;
+        # host/runtime/golem_retry.py).
+        """CREATE TABLE retry_policies (
+            name TEXT PRIMARY KEY,
+            data JSONB NOT NULL,
+            updated_at BIGINT NOT NULL
+        )""",
+    ],
 }

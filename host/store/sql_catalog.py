@@ -102,6 +102,28 @@ class SqlCatalog(SqlDialect):
         found = {str(scope): dict(self._unjson(data)) for scope, data in rows}
         return [found.get(scope, {}) for scope in scopes]
 
+    # -- host-wide named retry policies (host/retry_policy_json.py's JSON form) --------
+    def set_retry_policy(self, name: str, data: dict[str, object]) -> None:
+        with self._tx("set_retry_policy") as db:
+            db.execute(
+                self._sql(
+                    "INSERT INTO retry_policies (name, data, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, "
+                    "updated_at = EXCLUDED.updated_at"
+                ),
+                (name, self._json(data), time.time_ns()),
+            )
+
+    def remove_retry_policy(self, name: str) -> bool:
+        with self._tx("remove_retry_policy") as db:
+            cur = db.execute(self._sql("DELETE FROM retry_policies WHERE name = ?"), (name,))
+            return bool(cur.rowcount)
+
+    def list_retry_policies(self) -> list[dict[str, object]]:
+        with self._read() as db:
+            rows = db.execute(self._sql("SELECT data FROM retry_policies ORDER BY name")).fetchall()
+        return [dict(self._unjson(row[0])) for row in rows]
+
     # -- the invocation queue ---------------------------------------------------------
     _INV_COLS = (
         "component_id, name, seq, invocation_id, function, params, idempotency_key, state, "

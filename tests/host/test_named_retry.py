@@ -67,6 +67,9 @@ POLICIES = [
     # 4: compares a property no context has: resolving fails on it (Golem's
     # RetryEvaluationError::PropertyNotFound), and a trap falls back to the legacy rule
     NamedPolicy("strict", 40, ("prop-gt", "status-code", 0), ("periodic", MS)),
+    # 5: a 1 ns time-box around two 30 ms retries: Golem steps a trap's policy with elapsed
+    # zero, so the box never closes and the inner count-box decides
+    NamedPolicy("boxed", 50, ON_TRAP, ("time-box", 1, ("count-box", 2, ("periodic", 30 * MS)))),
 ]
 RESOLVES: list[tuple[str, str, list[tuple[str, Value]]]] = [
     ("GET", "https://api.example.com/items", [("status-code", 503)]),
@@ -143,6 +146,23 @@ def test_count_box_two_then_trap_retries_exactly_twice_then_fails(
     ]
     assert "the guest trapped" in (host.store.get_invocation(inv.invocation_id).error or "")
     assert check_store(host.store) == []
+
+
+def test_a_time_box_at_a_trap_is_golems_elapsed_zero(host: HostService, cid: str) -> None:
+    """The second attempt fails at least 30 ms after the first: a box of 1 ns measured
+    since the first failure would give up there (one retry); Golem's rule retries twice."""
+    agent, _ = host.create_agent(cid, "boxed")
+    _call(host, agent, "set-5()")
+    host.invoke(agent, "boom()")
+    _settle(host, agent)
+    record = host.store.get_agent(agent)
+    assert record.status == "failed" and record.retry_count == 2
+    failed = [e for e in host.store.read_oplog(agent) if isinstance(e, InvocationFailed)]
+    assert [f.retry_state for f in failed] == [
+        ["wrapper", ["count-box", 1, ["counter", 1]]],
+        ["wrapper", ["count-box", 2, ["counter", 2]]],
+        None,
+    ]
 
 
 def test_never_fails_at_once_and_remove_restores_the_default(host: HostService, cid: str) -> None:
@@ -411,3 +431,82 @@ def test_set_is_recorded_under_persist_nothing_as_golem_records_it(
     replay.persistence_level = "persist-nothing"
     golem_retry.FUNCS["set-retry-policy"].impl(replay, named_to_wit(POLICIES[0]))
     assert not replay.replaying and golem_retry.mutations(replay) == {"twice": POLICIES[0]}
+
+
+# -- host-wide policies (Golem's environment-level ones; host/service/retry_policies.py) ----
+def _host_policy(name: str, priority: int, policy: list[Any], predicate: Any = None) -> Any:
+    return {
+        "name": name,
+        "priority": priority,
+        "predicate": predicate or ["prop-eq", "verb", "trap"],
+        "policy": policy,
+    }
+
+
+def test_a_host_wide_policy_decides_the_trap_of_an_agent_that_set_none(
+    host: HostService, cid: str
+) -> None:
+    """Without it the trap of an agent that never touched the interface is retried three
+    times (the default); with it, the host's count-box of one decides."""
+    host.set_retry_policy(_host_policy("host-once", 10, ["count-box", 1, ["immediate"]]))
+    agent, _ = host.create_agent(cid, "host-decides")
+    assert _call(host, agent, "count()") == "2"  # Golem's default and the host's
+    assert _call(host, agent, 'priority-of("host-once")') == "11"
+    host.invoke(agent, "boom()")
+    _settle(host, agent)
+    record = host.store.get_agent(agent)
+    assert record.status == "failed" and record.retry_count == 1
+    failed = [e for e in host.store.read_oplog(agent) if isinstance(e, InvocationFailed)]
+    assert [f.retry_state for f in failed] == [["count-box", 1, ["counter", 1]], None]
+
+
+def test_the_agents_own_policy_wins_over_a_host_wide_one_of_its_name(
+    host: HostService, cid: str
+) -> None:
+    """Golem's order: default, environment, then the agent's overlay, by name; the
+    agent's remove hides a host-wide policy too."""
+    host.set_retry_policy(_host_policy("twice", 10, ["count-box", 4, ["immediate"]]))
+    host.set_retry_policy(_host_policy("host-only", 1, ["never"], ["pred-false"]))
+    agent, _ = host.create_agent(cid, "own-wins")
+    assert _call(host, agent, "count()") == "3"
+    _call(host, agent, "set-0()")  # its own "twice": count-box 2
+    assert _call(host, agent, "count()") == "3"
+    host.invoke(agent, "boom()")
+    _settle(host, agent)
+    assert host.store.get_agent(agent).retry_count == 2
+
+    other, _ = host.create_agent(cid, "hides")
+    _call(host, other, 'remove("host-only")')
+    assert _call(host, other, "count()") == "2"
+    assert _call(host, other, 'priority-of("host-only")') == "0"
+
+
+def test_a_change_reaches_a_running_agent_and_replay_keeps_the_recorded_answer(
+    data_dir: Path, wasm: Path
+) -> None:
+    """Read at each use (Golem fetches the environment's policies each time); a replay
+    answers what the agent read then, whatever the host holds now."""
+    first = HostService(data_dir)
+    try:
+        cid = first.add_component(wasm, name="retry-guest").id
+        agent, _ = first.create_agent(cid, "live")
+        assert _call(first, agent, "count()") == "1"
+        first.set_retry_policy(_host_policy("added", 3, ["immediate"]))
+        assert _call(first, agent, "count()") == "2"
+        first.remove_retry_policy("added")
+        assert _call(first, agent, "count()") == "1"
+        first.set_retry_policy(_host_policy("later", 3, ["immediate"]))
+    finally:
+        first.close()
+    second = HostService(data_dir)  # replays the three counts, then answers live
+    try:
+        assert _call(second, agent, "count()") == "2"
+        answers = [
+            e.response
+            for e in second.store.read_oplog(agent)
+            if isinstance(e, HostCall) and e.function.endswith("get-retry-policies")
+        ]
+        assert len(answers) == 4
+        assert check_store(second.store) == []
+    finally:
+        second.close()

@@ -236,3 +236,24 @@ def test_agent_show_json_reports_the_retry_count(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["status"] == "retrying" and data["retry_count"] == 1
     assert "the guest trapped" in data["last_error"]
+
+
+def test_a_host_wide_named_policy_decides_unless_the_guest_chose_its_own(
+    flaky: HostService,
+) -> None:
+    """A host-wide named policy (Golem's environment-level) decides the trap of an agent
+    that kept the default; one that chose its policy with golem:api/host's
+    set-retry-policy keeps it (the agent's own choice wins over the environment's)."""
+    host = flaky
+    host.set_retry_policy(
+        {"name": "host-never", "priority": 10, "predicate": ["pred-true"], "policy": ["never"]}
+    )
+    plain, _ = host.create_agent("flaky", "plain")
+    assert host.invoke(plain, "boom()").state == "failed"
+    assert host.store.get_agent(plain).retry_count == 0
+
+    own, _ = host.create_agent("flaky", "own")
+    _set_policy(host, own, attempts=1, min_ms=20, mul=1.0)
+    host.invoke(own, "boom()")
+    seen = _settle(host, own)
+    assert seen[-1].status == "failed" and seen[-1].retry_count == 1

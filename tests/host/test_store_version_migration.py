@@ -6,7 +6,7 @@ down by one; what the agent observed (its creation environment) stays as recorde
 everything else reads back identical; opening again changes nothing more. 12 / 6 and
 15 / 9: invocations keep the W3C traceparent and tracestate of their request; one queued
 before has neither, and the old rows of InvocationStarted (values fewer) read back with
-none.
+none. 16 / 10: an old store gains an empty table of host-wide retry policies.
 
 The old store is built here as the old code left it: the schema by the migrations before
 this one, the rows by the old schema's INSERTs, with the numbers the old code wrote."""
@@ -250,3 +250,31 @@ def test_invocations_queued_before_the_traceparent_column_have_none(store_url: s
         assert (again.traceparent, again.tracestate) == (header, "a=1,b=2")
     finally:
         store.close()
+
+
+def test_an_old_store_gains_an_empty_retry_policy_table(store_url: str) -> None:
+    """Migration 16 / 10: a store written before host-wide retry policies opens with none,
+    keeps its agents, and stores, replaces, lists and removes them afterwards."""
+    postgres = store_url.startswith("postgresql")
+    (_old_postgres_store if postgres else _old_sqlite_store)(store_url)
+    store = open_store(store_url)
+    try:
+        assert store.list_retry_policies() == []
+        assert store.get_agent(AGENT).component_version == RUNS[AGENT]
+        policy = {"name": "b", "priority": 3, "predicate": ["pred-true"], "policy": ["never"]}
+        store.set_retry_policy("b", policy)
+        store.set_retry_policy("a", {**policy, "name": "a", "policy": ["periodic", 5]})
+        store.set_retry_policy("b", {**policy, "priority": 9})
+        assert store.list_retry_policies() == [
+            {**policy, "name": "a", "policy": ["periodic", 5]},
+            {**policy, "priority": 9},
+        ]
+        assert store.remove_retry_policy("a") is True
+        assert store.remove_retry_policy("a") is False
+    finally:
+        store.close()
+    again = open_store(store_url)
+    try:
+        assert again.list_retry_policies() == [{**policy, "priority": 9}]
+    finally:
+        again.close()

@@ -311,3 +311,23 @@ def test_a_failure_that_gave_up_starts_the_count_afresh() -> None:
     )
     assert named_retry.trap_type("call stack exhausted") == "stack-overflow"
     assert named_retry.trap_type("the guest trapped: something else") == "unknown"
+
+
+@pytest.mark.parametrize("limit", [0, 1])
+def test_a_time_box_at_a_trap_is_stepped_with_golems_zero_elapsed(limit: int) -> None:
+    """Golem's executor steps a trap's policy with elapsed zero (evaluate_named_policy_step):
+    a 1 ns time-box around count-box 2 retries twice even when the first failure is far in
+    the past (elapsed since it would give up at the second attempt); a zero one never
+    retries (0 >= 0)."""
+    named = rp.NamedPolicy(
+        "boxed", 5, ("pred-true",), ("time-box", limit, ("count-box", 2, ("immediate",)))
+    )
+    props = named_retry.trap_properties("deterministic-trap", "run", "a", True)
+    failures: list[InvocationFailed] = []
+    decisions = []
+    for attempt in (1, 2, 3):
+        decision = named_retry.decide([named], props, failures, None, attempt)
+        decisions.append(decision.delay_ns)
+        # Recorded at the epoch: elapsed since the first failure would exceed any box.
+        failures.append(InvocationFailed("i", "boom", retry_state=decision.state, timestamp=1))
+    assert decisions == ([0, 0, None] if limit else [None, None, None])
