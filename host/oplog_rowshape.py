@@ -158,7 +158,8 @@ class Shapes:
         # and no dict lookup (the shape's copy and its hash were ~0.2 us of ~1.9 a row).
         # The same shape rpartition finds: the tail checked below is digits and "]", so
         # the comma before it is the row's last.
-        prefix, cut, last = "\0", 1, None
+        prefix, cut = "\0", 1
+        last: Any = None
         for head, blob in rows:
             if head.startswith(prefix):
                 builder = last

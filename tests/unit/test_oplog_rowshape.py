@@ -142,7 +142,7 @@ def test_a_run_of_one_shape_decodes_as_each_row_alone() -> None:
             got.append(type(exc))
     assert got == expected
     clean = [r for r, e in zip(rows, expected, strict=True) if e is not StoreError]
-    together = oplog_codec.decode_rows(clean)
+    together: list[Any] = oplog_codec.decode_rows(clean)
     assert together == [e for e in expected if e is not StoreError]
     assert [type(e) for e in together] == [type(e) for e in expected if e is not StoreError]
     # What json's path gives (checked so the test cannot pass on two equal wrong answers).
