@@ -153,9 +153,22 @@ class Shapes:
         out: list[Any] = []
         append = out.append
         lazy_type, new, put, lazy_key, digits = LazyShape, _new, _set, LAZY, _DIGITS
+        # The lazy shape of the row before, with its comma: consecutive rows mostly share
+        # one (a run of stdout writes), and a row that starts with it needs no rpartition
+        # and no dict lookup (the shape's copy and its hash were ~0.2 us of ~1.9 a row).
+        # The same shape rpartition finds: the tail checked below is digits and "]", so
+        # the comma before it is the row's last.
+        prefix, cut = "\0", 1
+        last: Any = None
         for head, blob in rows:
-            shape, _, tail = head.rpartition(",")
-            builder = get(shape)
+            if head.startswith(prefix):
+                builder = last
+                tail = head[cut:]
+            else:
+                shape, _, tail = head.rpartition(",")
+                builder = get(shape)
+                if type(builder) is lazy_type:
+                    prefix, cut, last = shape + ",", len(shape) + 1, builder
             if type(builder) is lazy_type:
                 # LazyShape.entry, inline (this loop is most of reading a long oplog): the
                 # tail is plain_int_tail, the blob holds what the shape refers to (a

@@ -205,14 +205,14 @@ def completion_for(
 
 
 def invocation_ended(
-    store: Store, agent: AgentId, invocation_id: str, wake: Callable[[AgentId], None]
+    completes: tuple[PromiseId, bytes] | None, wake: Callable[[AgentId], None]
 ) -> None:
-    """After an invocation's end was committed: wake the agent awaiting it, if one does
-    (its promise was completed in that same commit, see :func:`completion_for`)."""
-    record = store.get_invocation(invocation_id)
-    promise = _promise_of_key(record.idempotency_key or "")
-    if promise is not None:
-        wake(promise.agent)
+    """After an invocation's end was committed: wake the agent awaiting it, if one does.
+    ``completes`` is what :func:`completion_for` gave for that end (its promise was
+    completed in that same commit), so the invocation's record is not read again: the
+    key it came from is the started entry's, the record's own."""
+    if completes is not None:
+        wake(completes[0].agent)
 
 
 def _fail_own_promise(session: Session, idx: int, failure: RpcFailure) -> None:

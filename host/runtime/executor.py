@@ -208,9 +208,11 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking, RunControl):
         """Whether the calling thread is inside an agent's run (a host call, a test seam)."""
         return bool(getattr(self._thread, "running", 0))
 
-    def _ended(self, agent: AgentId, invocation_id: str) -> None:
+    def _ended(
+        self, agent: AgentId, invocation_id: str, completes: tuple[PromiseId, bytes] | None
+    ) -> None:
         # An invocation another agent awaits completes that agent's promise (agent_rpc).
-        agent_rpc.invocation_ended(self.store, agent, invocation_id, self.scheduler.wake)
+        agent_rpc.invocation_ended(completes, self.scheduler.wake)
         self.scheduler.finished(agent, invocation_id)
         self.store.announce_ended(agent)  # held requests in other processes look now
 
@@ -578,6 +580,6 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking, RunControl):
         completes = agent_rpc.completion_for(self.store, agent, started, finished, hash)
         self.store.finish_invocation(agent, pending, first, finished, completes=completes)
         session.mark_persisted(finished)
-        self._ended(agent, started.invocation_id)
+        self._ended(agent, started.invocation_id, completes)
         self._snapshot_if_due(session, wstore, instance, hash)
         return None

@@ -37,7 +37,6 @@ fastvalues (the linker uses it only when fastvalues is enabled).
 from __future__ import annotations
 
 import ctypes
-import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -86,7 +85,11 @@ def _c_function(name: str, restype: Any, *argtypes: Any) -> Any:
 _WORDS: Any = (ctypes.c_uint64 * (sys.maxsize // 8)).from_address(0)  # (slices take tuples)
 assert _VAL_SIZE % 8 == 0 and _PAYLOAD_AT % 8 == 0  # an argument's payload is a word
 _VAL_WORDS = _VAL_SIZE // 8
-_WORDS_OF = struct.Struct(f"{_VAL_WORDS}Q").unpack  # a C value's bytes as its words
+# The same words as a memoryview: an answer's C value, kept as a memoryview of its words,
+# is written as one buffer-to-buffer slice store (a memcpy, ~0.32 us) instead of a store
+# of a tuple of ints (each converted, ~0.41 us). Only ever indexed with the result slot
+# wasmtime hands the callback.
+_WORDS_VIEW: Any = memoryview(_WORDS).cast("B").cast("Q")
 
 
 _to_host = _c_function("wasmtime_component_resource_any_to_host", _VP, _VP, _VP, _VP)
@@ -107,9 +110,10 @@ _RESULT = int(ffi.WASMTIME_COMPONENT_RESULT.value)
 _OPTION = int(ffi.WASMTIME_COMPONENT_OPTION.value)
 
 ANSWER_CACHE_SIZE = 256  # distinct recorded responses (and row shapes) kept per function
-# An answer ready to write: the words of a pointer-free C value (copied as they are) or
-# None, and wasmtime-py's form of the value (lowered afresh when there are no words).
-Ready = tuple[tuple[int, ...] | None, Any]
+# An answer ready to write: the words of a pointer-free C value (a memoryview of format
+# "Q", copied as they are) or None, and wasmtime-py's form of the value (lowered afresh
+# when there are no words).
+Ready = tuple[memoryview | None, Any]
 _NOTHING: Ready = (None, None)  # the answer of a call with no result
 _monotonic_ns = time.monotonic_ns
 
@@ -173,7 +177,8 @@ class Answers:
             (probe.kind == _RESULT and not probe.of.result.val)
             or (probe.kind == _OPTION and not probe.of.option)
         ):
-            return _WORDS_OF(ctypes.string_at(ctypes.addressof(probe), _VAL_SIZE)), form
+            value = ctypes.string_at(ctypes.addressof(probe), _VAL_SIZE)
+            return memoryview(value).cast("Q"), form
         ffi.wasmtime_component_val_delete(ctypes.byref(probe))
         return None, form
 
@@ -199,7 +204,7 @@ class Answers:
         words, form = ready
         if words is not None:
             at = results >> 3
-            _WORDS[at : at + _VAL_WORDS] = words
+            _WORDS_VIEW[at : at + _VAL_WORDS] = words
         else:
             self.lower(None, form, _Val.from_address(results))
 
@@ -472,7 +477,7 @@ def _lean(idx, ctx, _ty, args, nargs, results, nresults):  # type: ignore[no-unt
                     words, form = ready
                     if words is not None:  # one slice store (a memmove call cost 1 us)
                         at = results >> 3
-                        _WORDS[at : at + _VAL_WORDS] = words
+                        _WORDS_VIEW[at : at + _VAL_WORDS] = words
                     else:
                         answers.lower(None, form, _Val.from_address(results))
                 session.cursor = cursor + 1

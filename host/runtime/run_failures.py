@@ -17,7 +17,7 @@ import wasmtime
 
 from host.clock import steady_ns
 from host.errors import Divergence, HostError, LeaseLost
-from host.ids import AgentId
+from host.ids import AgentId, PromiseId
 from host.oplog import Entry, InvocationFailed, InvocationStarted, Retried, Suspended
 from host.replay import Restart
 from host.runtime import agent_rpc, golem_retry, named_retry
@@ -67,7 +67,12 @@ class FailureHandling:
 
         def forget_instance(self, agent: AgentId) -> None: ...
 
-        def _ended(self, agent: AgentId, invocation_id: str) -> None: ...
+        def _ended(
+            self,
+            agent: AgentId,
+            invocation_id: str,
+            completes: tuple[PromiseId, bytes] | None,
+        ) -> None: ...
 
     def _back_off(self, agent: AgentId, exc: BaseException) -> None:
         """Log an infrastructure error that stopped the agent's run and keep it from
@@ -213,4 +218,4 @@ class FailureHandling:
         completes = agent_rpc.completion_for(self.store, agent, started, failed)
         self.store.finish_invocation(agent, pending, first, failed, completes=completes)
         session.mark_persisted(failed)
-        self._ended(agent, started.invocation_id)
+        self._ended(agent, started.invocation_id, completes)
