@@ -144,6 +144,10 @@ def _fits_deadline(session: Session, delay_ns: int) -> bool:
     return session.deadline_ns is None or time.monotonic_ns() + delay_ns < session.deadline_ns
 
 
+def _failed_transiently(outcome: Case) -> bool:
+    return outcome.name == "err" and isinstance(outcome.value, Case) and transient(outcome.value)
+
+
 def with_retries(
     session: Session,
     method: str,
@@ -154,12 +158,12 @@ def with_retries(
     """Run ``attempt`` (one exchange: its entry and the guest's outcome), again after each
     transient failure the policies retry; the last attempt's entry and outcome."""
     entry, outcome = attempt()
-    if not eligible(session, method):
-        return entry, outcome
+    if not _failed_transiently(outcome) or not eligible(session, method):
+        return entry, outcome  # (the common case decided without reading the oplog)
     props = properties(method, url)
     earlier = earlier_retries(session, function)
     state = earlier[-1].retry_state if earlier else None
-    while outcome.name == "err" and isinstance(outcome.value, Case) and transient(outcome.value):
+    while _failed_transiently(outcome):
         step = decide(session, props, state)
         if (
             step is None
