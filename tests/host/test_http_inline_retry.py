@@ -5,9 +5,12 @@ connections it accepts (reset before any answer: the guest would see a transient
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,8 +23,9 @@ from host.ids import AgentId
 from host.oplog import HostCall, InFunctionRetry
 from host.service import HostService
 from tests.fixtures.build import build_python_fixture
-from tests.server_util import clone_store
+from tests.server_util import AGENT_HOST, clone_store, wait_until
 
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow  # compiles the componentize-py http_client guest
 
 
@@ -258,3 +262,53 @@ def test_a_never_policy_gives_the_first_error_to_the_guest(
         assert "error" in got and web.seen == 1
     finally:
         host.close()
+
+
+def test_a_crash_between_retries_steps_on_from_the_recorded_state(
+    data_dir: Path, web: DroppingServer
+) -> None:
+    """The host dies while sleeping before a retry; recovery sends again with the same
+    Idempotency-Key and steps the policy on from the state the committed retry recorded
+    (the budget counts the retries the oplog already holds)."""
+    setup = HostService(data_dir)
+    setup.set_retry_policy(
+        {**_count_box(3), "policy": ["count-box", 3, ["periodic", 3_000_000_000]]}
+    )
+    agent, _ = setup.create_agent("http", "crashed")
+    setup.close()
+    web.drops = 100
+    call = f'fetch-under("GET", {json.dumps(web.url)}, true, false)'
+    proc = subprocess.Popen(
+        [AGENT_HOST, "--store", str(data_dir), "invoke", "http", "crashed", call],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},  # this checkout's host package
+    )
+    try:
+        wait_until(lambda: web.seen >= 1, timeout=60)
+        time.sleep(0.5)  # the retry entry is committed before the sleep begins
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    web.drops = 1  # recovery's first attempt fails too
+    recovered = HostService(data_dir)
+    try:
+        (inv,) = recovered.store.list_invocations(agent)
+
+        def finished() -> bool:
+            recovered.run_due()
+            return recovered.store.get_invocation(inv.invocation_id).state in ("done", "failed")
+
+        wait_until(finished, timeout=60)
+        done = recovered.store.get_invocation(inv.invocation_id)
+        assert done.state == "done", done.error
+        result = json.loads(json.loads(done.result or "null"))
+        assert result.get("status") == 200, (result, _tail(recovered, agent), web.seen)
+        retries = [e for e in _tail(recovered, agent) if isinstance(e, InFunctionRetry)]
+        assert [e.retry_state for e in retries] == [
+            ["count-box", 1, ["counter", 1]],
+            ["count-box", 2, ["counter", 2]],
+        ]
+        assert web.seen == 3 and len(set(web.keys)) == 1
+    finally:
+        recovered.close()
