@@ -361,6 +361,24 @@ class RemoveRetryPolicy:
     timestamp: int = field(default_factory=now_ns)
 
 
+@dataclass(frozen=True)
+class InFunctionRetry:
+    """An in-function retry (Golem 1.5): the host call ``function`` failed with the
+    transient WASI error ``error`` (JSON, ``detail`` for people) and the named retry
+    policy ``policy`` decided to send again after ``delay_ns``; ``retry_state`` is the
+    policy's state after this step, which the next failure of the same call steps on
+    from (also after a crash). Golem writes an Error entry whose retry-from is the call.
+    Committed at once; replay passes over it (the call's own entry answers)."""
+
+    function: str
+    error: JsonValue
+    detail: str
+    policy: str
+    retry_state: Any
+    delay_ns: int
+    timestamp: int = field(default_factory=now_ns)
+
+
 Entry = (
     AgentCreated
     | InvocationStarted
@@ -386,6 +404,7 @@ Entry = (
     | FinishSpan
     | SetRetryPolicy
     | RemoveRetryPolicy
+    | InFunctionRetry
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -413,6 +432,7 @@ _TYPES: dict[str, type[Any]] = {
     "finish-span": FinishSpan,
     "set-retry-policy": SetRetryPolicy,
     "remove-retry-policy": RemoveRetryPolicy,
+    "in-function-retry": InFunctionRetry,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 

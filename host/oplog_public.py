@@ -388,6 +388,21 @@ def _remove_retry_policy(index: int, e: oplog.RemoveRetryPolicy, ctx: Context) -
     return Case("remove-retry-policy", {"timestamp": datetime(e.timestamp), "name": e.name})
 
 
+def _in_function_retry(index: int, e: oplog.InFunctionRetry, ctx: Context) -> Value:
+    # Golem's in-function retry writes an Error entry retrying from the failed call; the
+    # call's entry comes after this one here, so retry-from is the next index.
+    return Case(
+        "error",
+        {
+            "timestamp": datetime(e.timestamp),
+            "error": f"{e.function}: {e.detail} (retried in the call by policy {e.policy})",
+            "retry-from": index + 1,
+            "inside-atomic-region": False,
+            "retry-policy-state": None,
+        },
+    )
+
+
 _MAPPERS: dict[type[Any], Callable[[int, Any, Context], Value]] = {
     oplog.AgentCreated: _created,
     oplog.HostCall: _host_call,
@@ -416,6 +431,7 @@ _MAPPERS: dict[type[Any], Callable[[int, Any, Context], Value]] = {
     oplog.FinishSpan: _finish_span,
     oplog.SetRetryPolicy: _set_retry_policy,
     oplog.RemoveRetryPolicy: _remove_retry_policy,
+    oplog.InFunctionRetry: _in_function_retry,
 }
 
 

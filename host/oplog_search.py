@@ -233,6 +233,8 @@ _NAMES: dict[type[Any], tuple[str, ...]] = {
     oplog.FinishSpan: ("finishspan", "finish-span"),
     oplog.SetRetryPolicy: ("setretrypolicy", "set-retry-policy"),
     oplog.RemoveRetryPolicy: ("removeretrypolicy", "remove-retry-policy"),
+    # Golem writes an Error entry for an in-function retry.
+    oplog.InFunctionRetry: ("error", "in-function-retry"),
 }
 
 
@@ -264,6 +266,9 @@ def words(entry: oplog.Entry) -> _Words:
         yield (), "0"  # consumed fuel
     elif isinstance(entry, oplog.InvocationFailed):
         yield (), entry.error
+    elif isinstance(entry, oplog.InFunctionRetry):
+        yield (), entry.function
+        yield (), entry.detail
     elif isinstance(entry, oplog.PendingUpdate | oplog.SuccessfulUpdate):
         yield (), str(entry.target_version)
     elif isinstance(entry, oplog.FailedUpdate):

@@ -81,6 +81,7 @@ from host.oplog import (
     Entry,
     FailedUpdate,
     HostCall,
+    InFunctionRetry,
     InvocationFailed,
     InvocationFinished,
     InvocationStarted,
@@ -155,12 +156,13 @@ class Replay:
         return self.cursor + 1
 
     def is_marker(self, entry: Entry) -> bool:
-        """Entries replay passes over: suspensions, retries, snapshots and updates, and
-        failures that were retried."""
+        """Entries replay passes over: suspensions, retries (of invocations and in-function
+        ones), snapshots and updates, and failures that were retried."""
         if isinstance(
             entry,
             Suspended
             | Retried
+            | InFunctionRetry
             | Snapshot
             | PendingUpdate
             | SuccessfulUpdate
@@ -514,7 +516,8 @@ def remote_write_begins(session: Replay, function: str, recovers: bool = False) 
             return None
         session._take(BeginRemoteWrite, function)
         begin = session.cursor
-        ahead = session._ahead()
+        # In-function retries of the effect lie between the bracket and its entry.
+        ahead = [(i, e) for i, e in session._ahead() if not session.is_marker(e)]
         if ahead and isinstance(ahead[0][1], HostCall) and ahead[0][1].function == function:
             return begin
         session.go_live()  # the failure is recorded live

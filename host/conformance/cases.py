@@ -69,6 +69,8 @@ OPLOG_KINDS = (
     # golem:api/retry@1.5.0's named policies, entries of their own as in Golem.
     "set-retry-policy",
     "remove-retry-policy",
+    # An in-function retry of a transient outgoing HTTP failure (Golem's Error entry).
+    "in-function-retry",
 )
 UPDATE_MODES = ("automatic", "snapshot", "none")
 WAIT_EXPECTS = ("suspended", "queued", "running", "nowait")

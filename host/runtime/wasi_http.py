@@ -30,6 +30,11 @@ With golem:api/host idempotence mode off, a committed BeginRemoteWrite precedes 
 recovery instead of sending again. Under persist-nothing the exchange is not recorded and
 is sent again on replay.
 
+A transient failure (a refused or dropped connection, a timeout, ...) may be retried inside
+the call first, by the agent's named retry policies: :mod:`host.runtime.http_retry`; each
+retry writes an ``in-function-retry`` entry before the exchange's entry, which replay
+passes over.
+
 Destinations: only the hosts of the allow-list are reached (by default loopback only;
 :mod:`host.runtime.http_send` has the policy and the sending). A refused destination answers
 the guest ``HTTP-request-denied`` (recorded like any other answer, so replay does not depend
@@ -61,7 +66,7 @@ from typing import Any
 from host.errors import Divergence
 from host.oplog import HostCall
 from host.oplog_codec import BYTES_KEY, entry_size
-from host.runtime import context
+from host.runtime import context, http_retry
 from host.runtime import pollables as pl
 from host.runtime.http_fields import (
     fields_append,
@@ -291,7 +296,15 @@ def future_get(sig: FuncSig) -> Callable[[Sequence[Any]], HostFunc]:
             return HostFunc(_future_get_pending)
 
         def live(session: Session, f: FutureIncomingResponse) -> Some:
-            response, outcome = _exchange(session, f, error_ty, sig.name)
+            # The key's index: where this call's first attempt was (retries come first).
+            first = session.next_index - len(http_retry.earlier_retries(session, sig.name))
+            response, outcome = http_retry.with_retries(
+                session,
+                _method_name(f.request),
+                _url(f.request),
+                sig.name,
+                lambda: _exchange(session, f, error_ty, sig.name, first),
+            )
             if not session.persist_nothing:  # persist-nothing: sent again on replay
                 session.record(response)
                 session.flush()  # committed before the guest sees the response
@@ -346,11 +359,11 @@ def idempotency_key(session: Session, index: int) -> str:
 
 
 def _exchange(
-    session: Session, fut: FutureIncomingResponse, error_ty: WitType, function: str
+    session: Session, fut: FutureIncomingResponse, error_ty: WitType, function: str, index: int
 ) -> tuple[HostCall, Case]:
-    """Send the request and read the response; the oplog entry and the guest's outcome."""
+    """Send the request and read the response; the oplog entry and the guest's outcome.
+    ``index`` names the exchange in its Idempotency-Key (the same for every attempt)."""
     req = fut.request
-    index = session.next_index
     key = idempotency_key(session, index)
     headers = list(req.headers.entries)
     if not any(k == IDEMPOTENCY_HEADER for k, _ in headers):

@@ -137,6 +137,14 @@ def _one_of_each() -> list[oplog.Entry]:
         oplog.FinishSpan("00f067aa0ba902b8"),
         oplog.SetRetryPolicy(rp.named_to_json(NAMED)),
         oplog.RemoveRetryPolicy("http"),
+        oplog.InFunctionRetry(
+            "wasi:http/types@0.2.3.[method]future-incoming-response.get",
+            {"connection-refused": None},
+            "127.0.0.1:1 refused the connection",
+            "http",
+            ["count-box", 1, ["counter", 1]],
+            0,
+        ),
     ]
 
 
@@ -172,6 +180,7 @@ EXPECTED_CASES = [
     "finish-span",
     "set-retry-policy",
     "remove-retry-policy",
+    "error",  # an in-function retry: Golem's error entry
 ]
 
 
@@ -190,6 +199,14 @@ def test_every_entry_type_maps_to_a_value_of_the_wit_type() -> None:
         assert from_json(to_json(value, ty, compact_bytes=True), ty, compact_bytes=True) == value
         cases.append(value.name)
     assert cases == EXPECTED_CASES
+
+
+def test_an_in_function_retry_is_an_error_retrying_from_the_call() -> None:
+    entries = _one_of_each()
+    ctx = oplog_public.Context(AGENT, {HASH: (0, 1234)})
+    value = oplog_public.to_public(40, entries[-1], ctx, 0).value
+    assert value["retry-from"] == 41  # the call's own entry follows the retries
+    assert "refused the connection" in value["error"] and "policy http" in value["error"]
 
 
 def test_the_mapping_keeps_what_we_record() -> None:
@@ -223,10 +240,10 @@ def test_the_mapping_keeps_what_we_record() -> None:
     updated = oplog_public.to_public(22, entries[21], ctx, 3).value
     assert updated["target-revision"] == 1
     # Golem's set-retry-policy-parameters: the named-retry-policy as the guest gave it.
-    named = oplog_public.to_public(len(entries) - 1, entries[-2], ctx, 3).value
+    named = oplog_public.to_public(len(entries) - 1, entries[-3], ctx, 3).value
     assert named_from_wit(named["policy"]) == NAMED
-    assert named["timestamp"] == oplog_public.datetime(entries[-2].timestamp)
-    removed = oplog_public.to_public(len(entries), entries[-1], ctx, 3).value
+    assert named["timestamp"] == oplog_public.datetime(entries[-3].timestamp)
+    removed = oplog_public.to_public(len(entries), entries[-2], ctx, 3).value
     assert removed["name"] == "http"
 
 

@@ -460,6 +460,16 @@ def test_policy_matching() -> None:
 def test_connection_refused_and_timeouts_are_error_codes(
     host: HostService, agent: AgentId, web: WebServer
 ) -> None:
+    # Golem's default policy would retry these transient errors in the call first
+    # (tests/host/test_http_inline_retry.py); here the guest gets the first one.
+    host.set_retry_policy(
+        {
+            "name": "no-inline-retry",
+            "priority": 100,
+            "predicate": ["prop-eq", "error-type", "transient"],
+            "policy": ["never"],
+        }
+    )
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
