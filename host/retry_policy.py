@@ -340,6 +340,24 @@ def resolve(policies: Sequence[NamedPolicy], props: Mapping[str, Value]) -> Name
     return None
 
 
+def step_resolved(
+    policies: Sequence[NamedPolicy],
+    props: Mapping[str, Value],
+    state: State | None,
+    rng: random.Random | None = None,
+) -> tuple[NamedPolicy, State, int | None] | None:
+    """Golem's evaluate_named_policy_step: the policy that matches ``props``, stepped from
+    ``state`` (None: its initial state) with zero elapsed, as Golem's executor passes
+    Duration::ZERO at a trap and in a host call's in-function retry. None when no policy
+    matches; raises EvaluationError as :func:`step` does."""
+    named = resolve(policies, props)
+    if named is None:
+        return None
+    start = initial_state(named.policy) if state is None else state
+    new, delay = step(named.policy, start, 0, props, rng)
+    return named, new, delay
+
+
 def from_config(config: Mapping[str, object]) -> Tree:
     """The policy tree of a golem:api/host retry-policy record (Golem's From<RetryConfig>):
     count-box(max-attempts, jitter?(clamp(min, max, exponential(min, multiplier))))."""

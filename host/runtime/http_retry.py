@@ -122,14 +122,13 @@ class Step:
 def decide(session: Session, props: dict[str, rp.Value], state: Any) -> Step | None:
     """The named policies' verdict for one more attempt (None: give up)."""
     try:
-        named = rp.resolve(golem_retry.policies(session), props)
-        if named is None:
-            return None
-        start = rp.initial_state(named.policy) if state is None else state
-        new, delay = rp.step(named.policy, start, 0, props)  # Golem's zero elapsed
+        stepped = rp.step_resolved(golem_retry.policies(session), props, state)
     except rp.EvaluationError as exc:
         log.warning("agent %s: in-function retry policy failed: %s", session.agent, exc)
         return None
+    if stepped is None:
+        return None
+    named, new, delay = stepped
     return None if delay is None else Step(named.name, new, delay)
 
 

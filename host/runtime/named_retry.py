@@ -98,13 +98,10 @@ def decide(
     kind = props.get("trap-type")
     if kind in ("deterministic-trap", "unknown"):
         try:
-            named = rp.resolve(policies, props)
-            if named is not None:
-                state = failures[-1].retry_state if failures else None
-                if state is None:
-                    state = rp.initial_state(named.policy)
-                # Golem's elapsed: zero (see the module's docstring).
-                new, delay = rp.step(named.policy, state, 0, props, rng)
+            state = failures[-1].retry_state if failures else None
+            stepped = rp.step_resolved(policies, props, state, rng)  # elapsed zero, as Golem
+            if stepped is not None:
+                named, new, delay = stepped
                 return Decision(delay, new, named.name)
         except rp.EvaluationError:
             pass  # Golem: "falling back to legacy retry config"
