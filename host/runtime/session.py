@@ -163,6 +163,8 @@ class Session(Replay):
         # The running store's watch (host/runtime/interrupts.py), while an invocation runs:
         # a host call that waits asks it whether an interrupt or shutdown stops the guest.
         self.watch: Any = None
+        # The named retry policies of the agent's config (golem_retry.from_config; once).
+        self.config_retry_policies: list[Any] | None = None
         # The running invocation's wall-clock deadline (time.monotonic_ns) and the bytes it
         # wrote to stdout and stderr; set by start_invocation_clock. The epoch deadline only
         # interrupts wasm code, so host calls check this one (a guest spending its time in
