@@ -164,6 +164,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking, RunControl):
         self._backoff: dict[AgentId, tuple[float, float]] = {}
         # The retry policy of agents whose guest set none (None: Golem's default).
         self.default_retry_policy: dict[str, object] | None = None
+        self.max_in_function_retry_delay_ns = 20 * 10**9  # Golem's default (HostService's)
         # The snapshotting of plain components and of agent types that say `default`
         # (Golem's executor config oplog.default_snapshotting, disabled by default).
         self.default_snapshotting = Snapshotting()
@@ -358,6 +359,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking, RunControl):
         )
         session.limits = self.limits_for(agent)
         session.default_retry_policy = self.default_retry_policy
+        session.max_in_function_retry_delay_ns = self.max_in_function_retry_delay_ns
         session.secrets = self.secrets
         session.webhook_url = self.webhook_url
         session.agent_calls = self.agent_calls
@@ -538,6 +540,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking, RunControl):
         arm(wstore, session.limits)
         session.start_invocation_clock()
         watch = watch_of(wstore)
+        session.watch = watch  # a host call's wait asks it (interrupts.sleep_unless_stopped)
         if watch is not None:
             self._running_watch[agent] = watch
         try:
@@ -562,6 +565,7 @@ class Executor(LeaseKeeping, FailureHandling, SnapshotTaking, RunControl):
             result = None  # a successful exit
         finally:
             self._running_watch.pop(agent, None)
+            session.watch = None
         if is_initialize(export.name) and isinstance(result, Case) and result.name == "err":
             # An agent whose initialize answers an agent-error never existed properly.
             message = f"initialize failed: {agent_error_text(result.value)}"

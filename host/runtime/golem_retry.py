@@ -1,13 +1,14 @@
 """``golem:api/retry@1.5.0``: the agent's named retry policies (Golem 1.5).
 
 What the agent sees is, by name, Golem's catch-all ``default`` (priority 0, matching
-everything, built from the host's default retry policy), overlaid with the host-wide
-policies (Golem's environment-level ones: the store's, managed by ``/v1/retry-policies``
-and ``agent-host retry-policy``; read at each use, as Golem's executor fetches them, so
-a change reaches running agents), overlaid with what the guest set or removed (Golem's
-runtime overlay); the overlay lives in ``session.state[MUTATIONS]`` (name -> policy,
-None once removed). Golem's agent-config tier (config values that parse as named
-policies, between the default and the environment's) is not consulted here.
+everything, built from the host's default retry policy), overlaid with the policies in
+the agent's config (Golem's agent-config tier: config values that decode as a
+named-retry-policy or a list of them, host/retry_policy_config.py; read once per
+session, as Golem caches them), overlaid with the host-wide policies (Golem's
+environment-level ones: the store's, managed by ``/v1/retry-policies`` and ``agent-host
+retry-policy``; read at each use, as Golem's executor fetches them, so a change reaches
+running agents), overlaid with what the guest set or removed (Golem's runtime overlay);
+the overlay lives in ``session.state[MUTATIONS]`` (name -> policy, None once removed).
 
 Durability, as Golem's executor (durable_host/golem/retry_api.rs):
 
@@ -33,6 +34,7 @@ from typing import Any
 
 from host import retry_policy as rp
 from host.oplog import Entry, HostCall, RemoveRetryPolicy, SetRetryPolicy
+from host.retry_policy_config import config_policies
 from host.retry_policy_json import stored_policies
 from host.retry_policy_wit import named_from_wit, named_to_wit, policy_to_wit, value_from_wit
 from host.runtime.failures import DEFAULT_RETRY_POLICY
@@ -58,25 +60,38 @@ def host_wide(session: Session) -> list[rp.NamedPolicy]:
     return [] if store is None else stored_policies(store)
 
 
+def from_config(session: Session) -> list[rp.NamedPolicy]:
+    """The policies among the agent's config values (none without the service layer)."""
+    cached: list[rp.NamedPolicy] | None = session.config_retry_policies
+    if cached is None:
+        calls = session.agent_calls
+        cached = [] if calls is None else config_policies(*calls.agent_config(session.agent))
+        session.config_retry_policies = cached
+    return cached
+
+
 LEGACY = "retry-policy"  # session state of golem:api/host's set-retry-policy (runtime/golem.py)
 
 
 def has_named_policies(session: Session) -> bool:
     """Whether a trap is decided by the named policies (host/runtime/run_failures.py):
-    the guest set or removed one, or the host defines any and the guest did not choose
-    its own policy with golem:api/host's set-retry-policy (which Golem 1.5 no longer
-    has; the agent's own choice wins over the environment's, as Golem's overlay order
-    has it). Otherwise by today's rules, whose default is Golem's catch-all."""
+    the guest set or removed one, or its config or the host defines any and the guest
+    did not choose its own policy with golem:api/host's set-retry-policy (which Golem 1.5
+    no longer has; the agent's own choice wins over the environment's, as Golem's overlay
+    order has it). Otherwise by today's rules, whose default is Golem's catch-all."""
     if session.state.get(MUTATIONS):
         return True
-    return LEGACY not in session.state and bool(host_wide(session))
+    if LEGACY in session.state:
+        return False
+    return bool(from_config(session)) or bool(host_wide(session))
 
 
 def policies(session: Session) -> list[rp.NamedPolicy]:
     """The agent's named policies, by descending priority then name (Golem's order)."""
     config = session.default_retry_policy or DEFAULT_RETRY_POLICY
     default = rp.default_policy({**DEFAULT_RETRY_POLICY, **config})
-    return rp.effective(default, mutations(session), host_wide(session))
+    tiers = [*from_config(session), *host_wide(session)]  # later tiers win by name
+    return rp.effective(default, mutations(session), tiers)
 
 
 def _get_all(session: Session) -> list[dict[str, Any]]:

@@ -85,6 +85,33 @@ class StoreWatch:
         return int(ctypes.cast(error, ctypes.c_void_p).value or 0)
 
 
+class StoppedWaiting(Exception):  # noqa: N818
+    """A host call's wait (an in-function retry's sleep) ended by an interrupt or a
+    shutdown: it carries the epoch trap's message, so the executor treats it as that trap
+    (an interrupted invocation stays started; a resume or the next start replays it)."""
+
+
+def sleep_unless_stopped(watch: StoreWatch | None, seconds: float) -> None:
+    """Sleep ``seconds`` in host code, waking within a few milliseconds if the guest's
+    watch would trap at its next epoch tick (interrupt, update restart, shutdown): the
+    same check the epoch callback makes, which cannot run while a host call sleeps.
+    Raises StoppedWaiting with the trap's message then. The deadline is the session's
+    (check_deadline)."""
+    end = time.monotonic() + seconds
+    while True:
+        if watch is not None:
+            reason = watch.trap_reason()
+            if reason is not None and reason != DEADLINE_TRAP:
+                raise StoppedWaiting(reason)
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(_WAIT_SLICE_S, left))
+
+
+_WAIT_SLICE_S = 0.01
+
+
 def was_requested(exc: BaseException) -> bool:
     """Whether a trap is an interrupt somebody asked for (not a limit, not shutdown)."""
     return REQUESTED_TRAP in str(exc)

@@ -2,8 +2,9 @@
 Golem 1.5's executor decides it (durable_host/mod.rs, on_invocation_failure):
 
 * only a trap Golem classifies as ``deterministic-trap`` (unreachable, out-of-bounds
-  memory, division by zero, ...) or ``unknown`` goes through the named policies; the
-  others (a stack overflow, the host's limits) keep the legacy rule;
+  memory, division by zero, ...), ``unknown`` or ``transient-error`` (a host call's
+  transient failure falling back to a trap: host/runtime/http_retry.py) goes through the
+  named policies; the others (a stack overflow, the host's limits) keep the legacy rule;
 * the properties are RetryContext::trap(trap-type, function): ``verb`` ``trap``,
   ``noun-uri`` ``wasm://<function>`` (decomposed), ``trap-type``, plus the executor's
   ``agent-type`` (for an agent id ``type(...)``) and ``is-idempotent``;
@@ -12,7 +13,8 @@ Golem 1.5's executor decides it (durable_host/mod.rs, on_invocation_failure):
   its verdict is the decision, and the new state goes with the failure;
 * no policy matches, or evaluating fails: the legacy rule, Golem's
   get_recovery_decision_on_trap, which never retries a deterministic trap outside an
-  atomic region and retries another by the retry-policy record's count.
+  atomic region and retries an unknown or transient one by the retry-policy record's
+  count.
 
 * the policy is stepped with ``elapsed`` zero, as Golem's executor steps it
   (durability.rs, evaluate_named_policy_step passes Duration::ZERO): a ``time-box``
@@ -58,13 +60,19 @@ class Decision:
     policy: str | None = None  # the named policy that decided (None: the legacy rule)
 
 
+def agent_type(agent_name: str) -> str | None:
+    """The agent type of an agent id ``type(...)`` (Golem's ``agent-type`` property)."""
+    found = _AGENT_TYPE.match(agent_name)
+    return found.group(1) if found else None
+
+
 def trap_properties(
     kind: str, function: str, agent_name: str, idempotent: bool
 ) -> dict[str, rp.Value]:
     props = rp.trap_context(kind, function)
-    found = _AGENT_TYPE.match(agent_name)
-    if found:
-        props["agent-type"] = found.group(1)
+    found = agent_type(agent_name)
+    if found is not None:
+        props["agent-type"] = found
     props["is-idempotent"] = idempotent
     return props
 
@@ -96,7 +104,7 @@ def decide(
     """The decision for attempt ``attempt`` (1-based) of a trapped invocation whose earlier
     failed attempts are ``failures``."""
     kind = props.get("trap-type")
-    if kind in ("deterministic-trap", "unknown"):
+    if kind in ("deterministic-trap", "unknown", "transient-error"):
         try:
             state = failures[-1].retry_state if failures else None
             stepped = rp.step_resolved(policies, props, state, rng)  # elapsed zero, as Golem
@@ -105,9 +113,9 @@ def decide(
                 return Decision(delay, new, named.name)
         except rp.EvaluationError:
             pass  # Golem: "falling back to legacy retry config"
-    if kind != "unknown":
+    if kind not in ("unknown", "transient-error"):
         return Decision(None)
     return Decision(retry_delay_ns(legacy_policy, attempt, rng))
 
 
-__all__ = ["Decision", "decide", "previous_failures", "trap_properties", "trap_type"]
+__all__ = ["Decision", "agent_type", "decide", "previous_failures", "trap_properties", "trap_type"]

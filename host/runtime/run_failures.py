@@ -27,6 +27,8 @@ from host.runtime.failures import (
     retry_delay_ns,
     trap_message,
 )
+from host.runtime.http_retry import FallBackToTrap
+from host.runtime.interrupts import StoppedWaiting
 from host.runtime.session import GuestExit, Session, Suspend
 from host.runtime.steps import Step
 from host.store import FAILED, Store
@@ -113,7 +115,9 @@ class FailureHandling:
             # set-oplog-index committed a Jump: a fresh instance replays without the
             # deleted entries and continues live from the target.
             return Step.AGAIN
-        if self.stopping and isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
+        if self.stopping and isinstance(
+            exc, wasmtime.WasmtimeError | wasmtime.Trap | StoppedWaiting
+        ):
             # Interrupted by shutdown: record nothing; the replay on the next start
             # re-runs the invocation from its last committed step.
             return Step.STOP
@@ -130,6 +134,11 @@ class FailureHandling:
             raise exc  # LeaseLost: taken over; record nothing, not even a failure
         elif isinstance(exc, HostError):
             message = str(exc)
+        elif isinstance(exc, FallBackToTrap):
+            # A host call's transient failure handed to this retry (Golem's trap fallback).
+            message = f"the guest trapped: {exc}"
+            if self._retry_later(session, started, message, exc.trap_type):
+                return Step.RETRYING
         elif isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
             message = trap_message(exc, session.limits)
             if not is_limit(exc) and self._retry_later(session, started, message):
@@ -161,7 +170,13 @@ class FailureHandling:
 
         session.on_output = on_output
 
-    def _retry_later(self, session: Session, started: InvocationStarted, message: str) -> bool:
+    def _retry_later(
+        self,
+        session: Session,
+        started: InvocationStarted,
+        message: str,
+        kind: str | None = None,
+    ) -> bool:
         """Schedule an automatic retry of the trapped invocation if the agent's retry policy
         allows another attempt: its named policies (golem:api/retry@1.5.0) once it set or
         removed one (host/runtime/named_retry.py), else the policy set-retry-policy set
@@ -176,7 +191,10 @@ class FailureHandling:
         state = None
         if golem_retry.has_named_policies(session):
             props = named_retry.trap_properties(
-                named_retry.trap_type(message), started.function, agent.name, session.idempotent
+                kind or named_retry.trap_type(message),
+                started.function,
+                agent.name,
+                session.idempotent,
             )
             failures = named_retry.previous_failures(session.entries, started.invocation_id)
             decision = named_retry.decide(
@@ -184,7 +202,7 @@ class FailureHandling:
             )
             delay, state = decision.delay_ns, decision.state
         else:
-            delay = retry_delay_ns(legacy, attempt)
+            delay = retry_delay_ns(legacy, attempt)  # an unknown or transient-error trap
         if delay is None:
             return False
         error = self._with_stderr(session, message)

@@ -157,6 +157,14 @@ class Session(Replay):
         # golem:api/retry@1.5.0's catch-all ``default`` named policy is built from.
         self.default_retry_policy: dict[str, object] | None = None
         self.raised: Exception | None = None  # what the last failed host call raised
+        # Golem's max_in_function_retry_delay (host/runtime/http_retry.py): a longer step
+        # falls back to a trap. The host's setting (HostService).
+        self.max_in_function_retry_delay_ns = 20 * 10**9
+        # The running store's watch (host/runtime/interrupts.py), while an invocation runs:
+        # a host call that waits asks it whether an interrupt or shutdown stops the guest.
+        self.watch: Any = None
+        # The named retry policies of the agent's config (golem_retry.from_config; once).
+        self.config_retry_policies: list[Any] | None = None
         # The running invocation's wall-clock deadline (time.monotonic_ns) and the bytes it
         # wrote to stdout and stderr; set by start_invocation_clock. The epoch deadline only
         # interrupts wasm code, so host calls check this one (a guest spending its time in

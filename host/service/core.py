@@ -100,6 +100,7 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, RetryPolicyS
         lease_ttl_s: float = LEASE_TTL_S,
         retry_policy: dict[str, object] | None = None,
         public_url: str = DEFAULT_PUBLIC_URL,
+        max_in_function_retry_delay_s: float = 20.0,
     ) -> None:
         """``target`` is a data directory or a store URL (:mod:`host.store.url`); a URL that
         names only a database needs ``data_dir`` as well. ``store`` injects a store instead
@@ -110,6 +111,8 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, RetryPolicyS
         ``lease_ttl_s`` is the agents' lease TTL (host/store/sqlite.py; short in tests).
         ``retry_policy`` (golem:api/host retry-policy fields, e.g. ``{"max-attempts": 0}``)
         is the retry policy of agents whose guest set none; Golem's default otherwise.
+        ``max_in_function_retry_delay_s`` is Golem's max_in_function_retry_delay: an
+        in-function retry whose delay is longer falls back to a trap (http_retry.py).
         ``public_url`` is where clients reach this host's server: webhook URLs
         (``create-webhook``) start with it."""
         location = resolve(target)
@@ -140,6 +143,7 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, RetryPolicyS
             lease_ttl_s=lease_ttl_s,
         )
         self.executor.default_retry_policy = retry_policy
+        self.executor.max_in_function_retry_delay_ns = int(max_in_function_retry_delay_s * 1e9)
         self.public_url = public_url.rstrip("/")
         self.executor.webhook_url = self.webhook_url
         self.executor.agent_calls = self  # guests' agent-to-agent calls (agent_calls.py)
