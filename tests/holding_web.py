@@ -6,21 +6,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from tests.loopback_web import LoopbackWeb, QuietHandler
 
 HOLD_S = 120.0  # the longest a held request waits for release() (a test that failed)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client killed mid-request is what these tests do
-
-
 @dataclass
-class HoldingServer:
+class HoldingServer(LoopbackWeb):
     """Every request is counted in :attr:`hits` (its path); the first ``hold`` of them
     are answered only after :meth:`release` (each sets :attr:`arrived` when it comes),
     the rest at once. Every answer is 200 ``answered <n>`` (n: the request's number)."""
@@ -30,12 +23,11 @@ class HoldingServer:
     arrived: threading.Event = field(default_factory=threading.Event)
     _released: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
 
     def start(self) -> HoldingServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 with owner._lock:
                     owner.hits.append(self.path)
@@ -52,17 +44,12 @@ class HoldingServer:
                 except OSError:
                     pass  # the client died while held
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.serve(Handler)
         return self
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self.base_url
 
     def wait_arrived(self, timeout: float = 120.0) -> None:
         if not self.arrived.wait(timeout):
@@ -73,6 +60,4 @@ class HoldingServer:
 
     def close(self) -> None:
         self.release()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        super().close()

@@ -8,12 +8,12 @@ entry that records the call in the caller's oplog; that entry is committed befor
 guest goes on. Replay answers from the entry and stores nothing; a crash between
 storing and committing stores nothing twice (the same index gives the same key). At the
 time, the scheduler's scan enqueues it (``fire_due_schedules``), with the same key as
-the callee invocation's idempotency key, and the scheduler's trace context: the entry's
-response holds the ``traceparent`` (the caller's trace, its current span the parent, as
-Golem schedules the caller's invocation context) and ``tracestate``, read back through
-the key when the call is queued, so the schedule store needs no column of its own. A
-call stored by a crashed attempt whose entry was never committed, or one recorded
-before, starts a trace of its own.
+the callee invocation's idempotency key, and the scheduler's trace context (the
+caller's trace, its current span the parent, as Golem schedules the caller's invocation
+context). That context is stored with the call, so a call stored by an attempt that
+crashed before its entry committed keeps it too; the entry's response holds it as well
+(``traceparent``, ``tracestate``), which is where a call stored before the schedule rows
+had trace columns finds it.
 
 ``cancel`` is recorded too (replay does not cancel again, though doing so would be
 harmless): it removes a call still waiting; once the call was enqueued it does nothing,
@@ -31,6 +31,7 @@ from host.oplog import HostCall
 from host.runtime import context
 from host.runtime.agent_rpc import RpcFailure, Target
 from host.runtime.session import HostFunc, Kind, Session
+from host.tracecontext import TraceContext
 
 SCHEDULE_PREFIX = "rpc-at:"
 # A datetime beyond this (year 2200) is refused: the nanosecond count must fit in i64.
@@ -64,11 +65,10 @@ def _schedule(sig_name: str, cancelable: bool) -> HostFunc:
             # The caller's entries before the call committed first: the callee inherits
             # the spans they hold (host/runtime/inherited_context.py).
             session.flush()
-            key = _store(session, target, at, method, input)
             # The scheduler's trace context, as Golem's scheduled invocation carries its
             # invocation context: the callee's parent is the current span (no rpc spans).
-            # Kept here, in the entry the key names: read when the call is queued.
             trace = context.passed_on(session)
+            key = _store(session, target, at, method, input, trace)
             response = {"key": key, "traceparent": trace.traceparent}
             if trace.tracestate:
                 response["tracestate"] = trace.tracestate
@@ -79,7 +79,9 @@ def _schedule(sig_name: str, cancelable: bool) -> HostFunc:
     return HostFunc(impl, Kind.PURE)  # records its own entry
 
 
-def _store(session: Session, target: Target, at: Any, method: str, input: Any) -> str:
+def _store(
+    session: Session, target: Target, at: Any, method: str, input: Any, trace: TraceContext
+) -> str:
     from host.runtime.golem import GuestError
 
     agent = session.agent
@@ -88,7 +90,7 @@ def _store(session: Session, target: Target, at: Any, method: str, input: Any) -
     if calls is None:
         raise GuestError("schedule-invocation needs an agent of this host")
     try:
-        calls.schedule_call(agent, target, method, input, key, _due_ns(at))
+        calls.schedule_call(agent, target, method, input, key, _due_ns(at), trace)
     except RpcFailure as failure:
         # The function returns nothing, so the guest cannot be told: fail its call.
         raise GuestError(f"schedule-invocation of {method}: {failure.case}: {failure}") from None

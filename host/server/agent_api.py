@@ -154,7 +154,7 @@ def install_agent_api(app: FastAPI, service: HostService, await_timeout: float) 
             key = body.idempotencyKey or idempotency_key
             if due_at_ns is not None:  # queued by the scheduler at that time
                 call = service.ephemeral_call(call, key)
-                return record, service.schedule_at(call, due_at_ns, key).callee, None
+                return record, service.schedule_at(call, due_at_ns, key, trace).callee, None
             # An ephemeral type's: a fresh agent. The request's W3C trace context is the
             # invocation's (golem:api/context).
             invocation = service.submit(call, key, trace)

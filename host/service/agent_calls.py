@@ -12,6 +12,7 @@ input, agent(caller))`` under the caller's idempotency key.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Sequence
@@ -315,9 +316,11 @@ class AgentCallsService:
         input: Value,
         key: str,
         due_at_ns: int,
+        trace: TraceContext | None = None,
     ) -> None:
-        """Store the call for the scheduler to enqueue at ``due_at_ns`` (wall clock); a
-        call already stored under ``key`` is kept. RpcFailure as for an immediate call."""
+        """Store the call for the scheduler to enqueue at ``due_at_ns`` (wall clock), with
+        the scheduler's ``trace`` context; a call already stored under ``key`` is kept.
+        RpcFailure as for an immediate call."""
         if isinstance(target, WorkerTarget):
             assert isinstance(input, list)
             agent, function, params = self._worker_call(
@@ -325,14 +328,25 @@ class AgentCallsService:
             )
         else:
             agent, function, params = self._agent_call(caller, target, method, input, key, False)
-        self.store.add_schedule(ScheduledCall(key, agent, function, params, due_at_ns, caller))
+        self.store.add_schedule(
+            _traced(ScheduledCall(key, agent, function, params, due_at_ns, caller), trace)
+        )
 
-    def schedule_at(self, call: Call, due_at_ns: int, key: str | None = None) -> ScheduledCall:
+    def schedule_at(
+        self,
+        call: Call,
+        due_at_ns: int,
+        key: str | None = None,
+        trace: TraceContext | None = None,
+    ) -> ScheduledCall:
         """Schedule a prepared call (REST ``invoke-agent`` with ``scheduleAt``): queued at
-        ``due_at_ns`` under ``key`` (a new one if None). A key already used for another
-        call is a Conflict; for the same call it returns the stored schedule."""
+        ``due_at_ns`` under ``key`` (a new one if None), carrying the request's W3C
+        ``trace`` context. A key already used for another call is a Conflict; for the same
+        call it returns the stored schedule."""
         key = key or f"{SCHEDULE_KEY_PREFIX}{uuid.uuid4()}"
-        wanted = ScheduledCall(key, call.agent, call.export.name, call.params, due_at_ns, None)
+        wanted = _traced(
+            ScheduledCall(key, call.agent, call.export.name, call.params, due_at_ns, None), trace
+        )
         if not self.store.add_schedule(wanted):
             found = self.store.get_schedule(key)
             same = found is not None and (found.callee, found.function, found.params) == (
@@ -372,8 +386,11 @@ class AgentCallsService:
         return woken
 
     def _scheduled_trace(self, call: ScheduledCall) -> TraceContext | None:
-        """The trace context a guest's scheduled call carries: kept in the caller's entry
-        that scheduled it, which its key names (host/runtime/agent_schedule.py)."""
+        """The trace context a scheduled call carries: stored with it, or, for a guest's
+        call stored before the schedule rows had it, in the caller's entry that scheduled
+        it, which its key names (host/runtime/agent_schedule.py)."""
+        if call.traceparent is not None:
+            return trace_context(call.traceparent, call.tracestate)
         located = caller_of(call.key) if call.key.startswith(SCHEDULE_PREFIX) else None
         if located is None:
             return None
@@ -386,6 +403,13 @@ class AgentCallsService:
         if not isinstance(response, dict) or response.get("key") != call.key:
             return None
         return trace_context(response.get("traceparent"), response.get("tracestate"))
+
+
+def _traced(call: ScheduledCall, trace: TraceContext | None) -> ScheduledCall:
+    """``call`` carrying the scheduler's ``trace`` context (if any)."""
+    if trace is None:
+        return call
+    return dataclasses.replace(call, traceparent=trace.traceparent, tracestate=trace.tracestate)
 
 
 def _phantom(value: Value) -> uuid.UUID | None:

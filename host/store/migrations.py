@@ -198,4 +198,11 @@ MIGRATIONS: dict[int, list[Step]] = {
             updated_at INTEGER NOT NULL
         )""",
     ],
+    17: [
+        # The scheduler's W3C trace context on a scheduled call (host/store/schedules.py):
+        # a REST schedule's request headers, or the scheduling agent's, kept with the row
+        # itself. NULL: none (every call scheduled before).
+        "ALTER TABLE scheduled_calls ADD COLUMN traceparent TEXT",
+        "ALTER TABLE scheduled_calls ADD COLUMN tracestate TEXT",
+    ],
 }

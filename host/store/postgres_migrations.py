@@ -161,4 +161,9 @@ MIGRATIONS: dict[int, list[Step]] = {
             updated_at BIGINT NOT NULL
         )""",
     ],
+    11: [
+        # The scheduler's W3C trace context on a scheduled call (host/store/schedules.py).
+        "ALTER TABLE scheduled_calls ADD COLUMN traceparent TEXT",
+        "ALTER TABLE scheduled_calls ADD COLUMN tracestate TEXT",
+    ],
 }

@@ -10,8 +10,10 @@ scan (the timer path that also wakes sleeping agents) enqueues it once due.
 A row moves ``waiting`` -> ``firing`` (claimed by the process that enqueues it) ->
 ``enqueued``, or ``waiting`` -> ``cancelled``. Cancelling is only possible while it
 waits; a ``firing`` row left by a crash is fired again (the callee's invocation has the
-same idempotency key, so it is queued once). Both stores run the same SQL: the only
-dialect difference is the parameter mark (``_PH``).
+same idempotency key, so it is queued once). The row also keeps the W3C trace context
+the scheduler had (the caller's, or a REST request's ``traceparent`` / ``tracestate``):
+the queued invocation carries it. Both stores run the same SQL: the only dialect
+difference is the parameter mark (``_PH``).
 """
 
 from __future__ import annotations
@@ -43,11 +45,15 @@ class ScheduledCall:
     due_at_ns: int  # wall clock, nanoseconds since the epoch
     caller: AgentId | None
     state: str = WAITING
+    # The scheduler's W3C trace context, the queued invocation's (None: it starts its own;
+    # also every row stored before the columns existed).
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 _COLS = (
     "call_key, component_id, name, function, params, due_at_ns, "
-    "caller_component_id, caller_name, state"
+    "caller_component_id, caller_name, state, traceparent, tracestate"
 )
 
 
@@ -61,6 +67,8 @@ def _row(row: Any) -> ScheduledCall:
         due_at_ns=int(row[5]),
         caller=caller,
         state=row[8],
+        traceparent=row[9],
+        tracestate=row[10],
     )
 
 
@@ -89,7 +97,7 @@ class ScheduleStore:
             cur = db.execute(
                 self._sql(
                     f"INSERT INTO scheduled_calls ({_COLS}, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                 ),
                 (
                     call.key,
@@ -101,6 +109,8 @@ class ScheduleStore:
                     None if caller is None else str(caller.component_id),
                     None if caller is None else caller.name,
                     WAITING,
+                    call.traceparent,
+                    call.tracestate,
                     time.time_ns(),
                 ),
             )

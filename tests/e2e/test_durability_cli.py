@@ -57,7 +57,7 @@ def _randoms(log: list[oplog.Entry]) -> int:
 
 
 GENERATIONS = ["0.2.0"] + [
-    pytest.param(g, marks=pytest.mark.slow) for g in ("1.1.0", "1.1.6", "1.1.7", "1.3.0")
+    pytest.param(g, marks=pytest.mark.slow) for g in ("1.1.0", "1.1.6", "1.1.7", "1.3.0", "1.5.0")
 ]
 
 
@@ -100,7 +100,9 @@ def test_durability_controls_through_the_cli(tmp_path: Path, generation: str) ->
     assert _randoms(_log(store, cid, "quiet")) == 0
 
 
-@pytest.mark.parametrize("generation", ["0.2.0", pytest.param("1.3.0", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "generation", ["0.2.0"] + [pytest.param(g, marks=pytest.mark.slow) for g in ("1.3.0", "1.5.0")]
+)
 def test_idempotence_mode_holds_in_later_processes(tmp_path: Path, generation: str) -> None:
     store = tmp_path / "store"
     add_component(store, _guest("durable-state", generation), "durability")

@@ -27,6 +27,7 @@ from tests.fixtures.postgres import env_for
 from tests.server_util import Server, add_component, store_view, wait_until
 
 pytestmark = pytest.mark.slow  # builds and compiles an 18 MB componentize-py guest
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def run(store: Path, *args: str) -> str:
@@ -77,7 +78,13 @@ def tup(*values: object) -> dict[str, object]:
 
 
 def invoke(
-    http: httpx.Client, agent_type: str, name: str, method: str, *args: object, **extra: Any
+    http: httpx.Client,
+    agent_type: str,
+    name: str,
+    method: str,
+    *args: object,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ):
     body = {
         "appName": "pair",
@@ -89,7 +96,7 @@ def invoke(
         "mode": "await",
         **extra,
     }
-    return http.post("/v1/agents/invoke-agent", json=body)
+    return http.post("/v1/agents/invoke-agent", json=body, headers=headers)
 
 
 def counter_value(http: httpx.Client, name: str) -> int | None:
@@ -121,7 +128,14 @@ def test_scheduled_calls_through_rest_survive_a_server_restart(tmp_path: Path) -
 
             at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
             done = invoke(
-                http, "CounterAgent", "r2", "add", 3, mode="schedule", scheduleAt=at.isoformat()
+                http,
+                "CounterAgent",
+                "r2",
+                "add",
+                3,
+                headers={"traceparent": TRACEPARENT, "tracestate": "vendor=z"},
+                mode="schedule",
+                scheduleAt=at.isoformat(),
             )
             assert done.status_code == 200, done.text
             assert done.json()["agentId"]["agentId"] == 'CounterAgent("r2")'
@@ -129,6 +143,16 @@ def test_scheduled_calls_through_rest_survive_a_server_restart(tmp_path: Path) -
             wait_until(
                 lambda: counter_value(http, "r2") == 3, timeout=60, interval=0.2, what="r2 == 3"
             )
+            # The scheduled invocation carries the scheduling request's W3C trace context.
+            db = store_view(store)
+            try:
+                (rest,) = [s for s in db.list_schedules() if s.callee.name == 'CounterAgent("r2")']
+                (ran,) = [
+                    i for i in db.list_invocations(rest.callee) if i.idempotency_key == rest.key
+                ]
+            finally:
+                db.close()
+            assert (ran.traceparent, ran.tracestate) == (TRACEPARENT, "vendor=z")
 
             bad = invoke(http, "CounterAgent", "r3", "add", 1, mode="schedule", scheduleAt="soon")
             assert bad.status_code == 400 and "scheduleAt" in bad.text, bad.text

@@ -16,9 +16,7 @@ callback's body; the secret never reaches the oplog.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +24,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from tests.loopback_web import LoopbackWeb, QuietHandler
 from tests.server_util import (
     AgentCall,
     Api,
@@ -51,7 +50,7 @@ def _exchanges(oplog: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-class WebhookService:
+class WebhookService(LoopbackWeb):
     """A webhook provider on loopback: stores registrations, calls back when told."""
 
     def __init__(self, status: int = 202) -> None:
@@ -60,7 +59,7 @@ class WebhookService:
         self.idempotency_keys: list[str | None] = []
         service = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 size = int(self.headers.get("Content-Length") or 0)
                 service.registrations.append(json.loads(self.rfile.read(size)))
@@ -72,16 +71,11 @@ class WebhookService:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/hooks"
+        return self.base_url + "/hooks"
 
     def call_back(self, host_url: str, registration: dict[str, Any], body: bytes) -> Any:
         """What the provider does when the event happens: complete the agent's promise
@@ -94,10 +88,6 @@ class WebhookService:
         )
         assert response.status_code == 200, response.text
         return response.json()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def worker(name: str) -> str:

@@ -9,11 +9,9 @@ import os
 import socket
 import struct
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from host.ids import AgentId
 from host.oplog import HostCall, InFunctionRetry
 from host.service import HostService
 from tests.fixtures.build import build_python_fixture
+from tests.loopback_web import LoopbackWeb, QuietHandler, registered_store
 from tests.server_util import AGENT_HOST, clone_store, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,19 +29,18 @@ pytestmark = pytest.mark.slow  # compiles the componentize-py http_client guest
 
 
 @dataclass
-class DroppingServer:
+class DroppingServer(LoopbackWeb):
     """Resets the first ``drops`` connections after reading the request line and headers;
     answers the others 200 with "served <n>". ``keys`` are the Idempotency-Keys seen."""
 
     drops: int = 0
     seen: int = 0
     keys: list[str | None] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
 
     def start(self) -> DroppingServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def handle_one_request(self) -> None:
                 self.raw_requestline = self.rfile.readline(65537)
                 if not self.raw_requestline or not self.parse_request():
@@ -63,26 +61,12 @@ class DroppingServer:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Quiet(ThreadingHTTPServer):
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass
-
-        self.server = Quiet(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.serve(Handler)
         return self
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_port}/thing"
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        return self.base_url + "/thing"
 
 
 @pytest.fixture
@@ -96,13 +80,9 @@ def web() -> Iterator[DroppingServer]:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    store = tmp_path_factory.mktemp("inline-template") / "store"
-    setup = HostService(store)
-    try:
-        setup.add_component(build_python_fixture("http_client"), name="http")
-    finally:
-        setup.close()
-    return store
+    return registered_store(
+        tmp_path_factory, "inline-template", {"http": build_python_fixture("http_client")}
+    )
 
 
 @pytest.fixture

@@ -215,3 +215,44 @@ def test_a_scheduled_call_carries_the_schedulers_trace_context(tmp_path: Path, w
         assert result(host, 'CounterAgent("tr1")', "get") == 2
     finally:
         host.close()
+
+
+def test_a_call_whose_scheduling_entry_never_committed_keeps_its_trace(
+    tmp_path: Path, wasm: Path
+) -> None:
+    # An attempt that crashed after storing the call and before committing the entry that
+    # records it leaves a schedule row whose key names no entry: the row itself holds the
+    # scheduler's trace context, so the queued invocation is still in the caller's trace.
+    import dataclasses
+
+    from host.tracecontext import trace_context
+
+    host = HostService(tmp_path / "store")
+    try:
+        host.add_component(wasm, "pair")
+        caller = host.agent_id("pair", 'CallerAgent("lost")')
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        ctx = trace_context(f"00-{trace}-00f067aa0ba902b7-01", "vendor=y")
+        later = now_ms() + 3_600_000
+        done = host.submit(
+            host.agent_call_from_wave(caller, f'schedule_add("tl", 5, {later})'), None, ctx
+        )
+        assert done.state == "done", done.error
+        (stored,) = host.store.list_schedules(caller)
+        assert stored.traceparent is not None and stored.traceparent.split("-")[1] == trace
+        assert stored.tracestate == "vendor=y"
+        # The same call under the key of an index the caller's oplog never reached, due now.
+        length = len(host.store.read_oplog(caller))
+        orphan = stored.key.replace(f":{stored.key.split(':')[2]}:", f":{length + 50}:", 1)
+        assert orphan != stored.key
+        host.cancel_scheduled(stored.key)
+        host.store.add_schedule(
+            dataclasses.replace(stored, key=orphan, due_at_ns=now_ms() * 1_000_000 - 1)
+        )
+        host.run_due()
+        counter = host.agent_id("pair", 'CounterAgent("tl")')
+        (add,) = [i for i in host.store.list_invocations(counter) if i.idempotency_key == orphan]
+        assert (add.traceparent, add.tracestate) == (stored.traceparent, "vendor=y")
+        assert result(host, 'CounterAgent("tl")', "get") == 5
+    finally:
+        host.close()

@@ -6,7 +6,8 @@ down by one; what the agent observed (its creation environment) stays as recorde
 everything else reads back identical; opening again changes nothing more. 12 / 6 and
 15 / 9: invocations keep the W3C traceparent and tracestate of their request; one queued
 before has neither, and the old rows of InvocationStarted (values fewer) read back with
-none. 16 / 10: an old store gains an empty table of host-wide retry policies.
+none. 16 / 10: an old store gains an empty table of host-wide retry policies. 17 / 11: a
+call scheduled before has no trace context; one scheduled after keeps its own.
 
 The old store is built here as the old code left it: the schema by the migrations before
 this one, the rows by the old schema's INSERTs, with the numbers the old code wrote."""
@@ -23,6 +24,7 @@ from host.ids import AgentId
 from host.oplog_codec import encode_row, kind_of
 from host.store import migrations, postgres_migrations
 from host.store.base import FIRST_VERSION, InvocationState
+from host.store.schedules import ScheduledCall
 from host.store.url import open_store
 
 COMPONENT = uuid.UUID("1d5c0f9e-2a8b-4c7d-9e6f-0b1a2c3d4e5f")
@@ -67,6 +69,7 @@ OTHER_AGENTS: dict[AgentId, tuple[str, list[oplog.Entry]]] = {
 # The version each agent runs once migrated (versions from 0).
 RUNS = {AGENT: 1, ON_THREE: 2, REVERTED: 0}
 QUEUED_ID = "queued-update"
+OLD_SCHEDULE = "rest-schedule:old"
 UPDATES = oplog.PendingUpdate | oplog.SuccessfulUpdate | oplog.FailedUpdate
 
 
@@ -132,6 +135,14 @@ def _fill_old_store(
             "params, state, created_at) VALUES (?, ?, 1, ?, '<update>', ?, 'queued', ?)"
         ),
         (str(COMPONENT), AGENT.name, QUEUED_ID, as_json(["3", HASHES[2], "automatic"]), T),
+    )
+    db.execute(
+        sql(
+            "INSERT INTO scheduled_calls (call_key, component_id, name, function, params, "
+            "due_at_ns, caller_component_id, caller_name, state, created_at) "
+            "VALUES (?, ?, ?, 'add', '[\"1\"]', ?, NULL, NULL, 'waiting', ?)"
+        ),
+        (OLD_SCHEDULE, str(COMPONENT), AGENT.name, T, T),
     )
 
 
@@ -278,3 +289,24 @@ def test_an_old_store_gains_an_empty_retry_policy_table(store_url: str) -> None:
         assert again.list_retry_policies() == [{**policy, "priority": 9}]
     finally:
         again.close()
+
+
+def test_a_call_scheduled_before_the_trace_columns_has_none(store_url: str) -> None:
+    """Migration 17 / 11: the schedule rows gain the scheduler's trace context; an old row
+    reads back without one and fires as before, a new one keeps its own."""
+    postgres = store_url.startswith("postgresql")
+    (_old_postgres_store if postgres else _old_sqlite_store)(store_url)
+    store = open_store(store_url)
+    try:
+        old = store.get_schedule(OLD_SCHEDULE)
+        assert old is not None and (old.function, old.params, old.due_at_ns) == ("add", ("1",), T)
+        assert (old.traceparent, old.tracestate) == (None, None)
+        header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        new = ScheduledCall("rest-schedule:new", AGENT, "add", ("2",), T, None, "waiting", header)
+        assert store.add_schedule(new)
+        assert [(s.key, s.traceparent) for s in store.due_schedules(T)] == [
+            ("rest-schedule:new", header),
+            (OLD_SCHEDULE, None),
+        ]
+    finally:
+        store.close()

@@ -15,11 +15,9 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +29,11 @@ from host.runtime import http_send, wasi_http
 from host.runtime.http_send import HttpPolicy
 from host.service import HostService
 from tests.fixtures.build import build_python_fixture
+from tests.loopback_web import LoopbackWeb, QuietHandler, registered_store
 from tests.server_util import AGENT_HOST, clone_store, wait_until
 
 # slow: compiles the componentize-py http_client guest (10-40 s here)
 pytestmark = pytest.mark.slow
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that gave up (a timeout, a killed host) is part of the tests
 
 
 @dataclass
@@ -51,7 +45,7 @@ class Hit:
 
 
 @dataclass
-class WebServer:
+class WebServer(LoopbackWeb):
     """A loopback HTTP server recording every request it gets.
 
     ``/echo`` answers the request body (status 201 for POST) with ``x-echo-*`` headers
@@ -63,12 +57,11 @@ class WebServer:
     slow_s: float = 2.0
     big_bytes: int = 0
     kill_pid: int | None = None
-    server: ThreadingHTTPServer | None = None
 
     def start(self) -> WebServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 size = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(size) if size else b""
@@ -105,22 +98,12 @@ class WebServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PURGE = _serve  # noqa: N815
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.serve(Handler)
         return self
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        return self.base_url
 
 
 @pytest.fixture
@@ -135,13 +118,9 @@ def web() -> Iterator[WebServer]:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory with the guest registered (compiled once for the module)."""
-    store = tmp_path_factory.mktemp("http-template") / "store"
-    setup = HostService(store)
-    try:
-        setup.add_component(build_python_fixture("http_client"), name="http")
-    finally:
-        setup.close()
-    return store
+    return registered_store(
+        tmp_path_factory, "http-template", {"http": build_python_fixture("http_client")}
+    )
 
 
 @pytest.fixture

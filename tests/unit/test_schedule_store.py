@@ -45,3 +45,16 @@ def test_schedules_are_stored_once_found_when_due_and_moved_atomically(store: St
     assert not store.move_schedule("k1", (WAITING,), FIRING)
     assert store.due_schedules(10_000) == []
     assert store.get_schedule("missing") is None
+
+
+def test_a_schedule_keeps_the_schedulers_trace_context(store: Store) -> None:
+    callee = AgentId(uuid.uuid4(), 'Counter("c")')
+    header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    traced = ScheduledCall("t1", callee, "add", ("1",), 5, None, WAITING, header, "a=1,b=2")
+    assert store.add_schedule(traced)
+    store.add_schedule(ScheduledCall("t2", callee, "add", ("1",), 5, None))
+    assert store.get_schedule("t1") == traced
+    assert [(s.traceparent, s.tracestate) for s in store.due_schedules(5)] == [
+        (header, "a=1,b=2"),
+        (None, None),
+    ]
