@@ -451,7 +451,8 @@ class HttpAdapter(Adapter):
         start: int | None = 1
         while start is not None:
             response = self.client.get(
-                self._worker(component_id, agent) + "/oplog", params={"from": start, "count": 500}
+                self._worker(component_id, agent) + "/oplog",
+                params={"from": start, "count": 500, "format": "agent-host"},
             )
             if response.status_code != 200:
                 raise self._server_error("oplog", response)
