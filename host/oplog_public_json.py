@@ -206,8 +206,8 @@ def _case(value: Case) -> Json:
 
 def entry_json(entry: Case) -> dict[str, Json]:
     """A ``public-oplog-entry`` value as Golem's ``PublicOplogEntry`` JSON."""
-    payload = entry.value
-    assert isinstance(payload, dict), f"{entry.name}: a record payload"
+    assert isinstance(entry.value, dict), f"{entry.name}: a record payload"
+    payload: dict[str, Any] = entry.value
     out: dict[str, Json] = {"type": pascal(entry.name)}
     if entry.name == "snapshot":
         data = payload["data"]
