@@ -421,7 +421,10 @@ class Api:
         entries: list[dict[str, Any]] = []
         start: int | None = 1
         while start is not None:
-            page = self.http.get(self.path(worker, "/oplog"), params={"from": start, "count": 500})
+            page = self.http.get(
+                self.path(worker, "/oplog"),
+                params={"from": start, "count": 500, "format": "agent-host"},
+            )
             assert page.status_code == 200, page.text
             entries += [e["entry"] for e in page.json()["entries"]]
             start = page.json()["next"]

@@ -10,6 +10,14 @@ until 100 matched or the log's end; ``some(matches)`` (possibly empty) while the
 moved, then ``none``. An unknown agent has an empty oplog: ``none`` at once, as in
 Golem, whose oplog read finds nothing.
 
+The agent's own oplog is read live, as Golem's get-next reads it (Golem 1.5's
+``HostGetOplog::get_next`` reads the oplog as it is at each call): entries the agent
+added after it made the cursor, committed or not yet, are in later pages. Golem records
+no oplog read; here each get-next is recorded (below), so an own cursor does not show
+the records of the oplog reads made since it was made (``since``), else it would never
+end; the indexes of the entries it shows stay their oplog indexes. Reads recorded before
+the cursor was made show, as host calls with their page's size.
+
 Durable: ``get-next`` is a READ whose page is recorded with where the cursor went
 (``next``, the component revision), and on replay answered from the record while the
 cursor follows it (:attr:`host.replay.HostFunc.resume`), so a replay sees the pages the
@@ -41,25 +49,27 @@ PAGE_SIZE = 100  # Golem's page (its executor's GetOplogEntry / SearchOplogEntry
 class OplogCursor:
     """A get-oplog or search-oplog resource: whose oplog, the next index to read, the
     component revision in force there (None until first computed), for a search the
-    query, and for the calling agent's own oplog the last index it shows (``end``)."""
+    query, and for the calling agent's own oplog the index it was made at (``since``)."""
 
     def __init__(
-        self, agent: AgentId, start: int, query: oplog_search.Node | None, end: int | None
+        self, agent: AgentId, start: int, query: oplog_search.Node | None, since: int | None
     ) -> None:
         self.agent = agent
         self.next = start
         self.revision: int | None = None
         self.query = query
-        # An agent reading its own oplog sees it as it was when it made the cursor: each
-        # get-next is recorded, and a cursor that saw its own records would never end.
-        self.end = end
+        # An agent reading its own oplog sees it live, as Golem's get-next does (entries
+        # added after the cursor was made included), but not the records of the oplog
+        # reads made since then: Golem records no oplog read, and a cursor that saw its
+        # own records would never end.
+        self.since = since
 
 
 def _cursor(session: Session, agent: dict[str, Any], start: int, query: Any) -> OplogCursor:
     target = id_from(agent)
     # The replay cursor: the entries before this call, the same live and on replay.
-    end = session.cursor if target == session.agent else None
-    return OplogCursor(target, start, query, end)
+    since = session.cursor if target == session.agent else None
+    return OplogCursor(target, start, query, since)
 
 
 def _context(session: Session, agent: AgentId) -> oplog_public.Context:
@@ -67,13 +77,22 @@ def _context(session: Session, agent: AgentId) -> oplog_public.Context:
     return oplog_public.Context(agent, {c.hash: (c.version, c.size) for c in versions})
 
 
+def hidden(cursor: OplogCursor, index: int, entry: Entry) -> bool:
+    """Whether the cursor does not show ``entry``: on the agent's own oplog, the record
+    of an oplog read made since the cursor was."""
+    return (
+        cursor.since is not None
+        and index > cursor.since
+        and isinstance(entry, oplog.HostCall)
+        and entry.function.startswith(oplog_public.OPLOG_READS)
+    )
+
+
 def _read(session: Session, cursor: OplogCursor, lo: int, hi: int) -> list[tuple[int, Entry]]:
-    """Entries ``lo .. hi`` of the cursor's oplog (up to its ``end``); the calling agent's
+    """Entries ``lo .. hi`` of the cursor's oplog as they are now; the calling agent's
     own include what it recorded and has not committed yet."""
     agent = cursor.agent
     lo = max(lo, 1)
-    if cursor.end is not None:
-        hi = min(hi, cursor.end)
     if hi < lo:
         return []
     try:
@@ -115,43 +134,49 @@ def _chunk(
     session: Session, cursor: OplogCursor, ctx: oplog_public.Context, start: int, revision: int
 ) -> tuple[list[tuple[int, Entry, Any]], int, int]:
     """One read of up to PAGE_SIZE indexes from ``start``: (index, entry, public entry)
-    of each, the next index and the revision after them."""
+    of each shown one, the next index and the revision after them."""
     out = []
     nxt = start
     for index, entry in _read(session, cursor, start, start + PAGE_SIZE - 1):
+        nxt = index + 1
+        if hidden(cursor, index, entry):
+            continue
         revision = oplog_public.revision_after(entry, ctx, revision)
         out.append((index, entry, oplog_public.to_public(index, entry, ctx, revision)))
-        nxt = index + 1
     return out, nxt, revision
 
 
 def _get_next_live(session: Session, cursor: OplogCursor) -> Some | None:
     ctx = _context(session, cursor.agent)
     revision = _revision_at(session, cursor, ctx)
-    found, nxt, revision = _chunk(session, cursor, ctx, cursor.next, revision)
-    if nxt == cursor.next:
-        return None
+    start = cursor.next
+    found, nxt, revision = _chunk(session, cursor, ctx, start, revision)
+    while not found and nxt != start:  # a chunk of hidden records only: read on
+        start = nxt
+        found, nxt, revision = _chunk(session, cursor, ctx, start, revision)
+    # Past hidden records only: nothing new, as Golem answers when the cursor did not
+    # move (it moves on over them, so they are not read again).
     cursor.next, cursor.revision = nxt, revision
-    return Some([public for _, _, public in found])
+    return Some([public for _, _, public in found]) if found else None
 
 
 def _search_next_live(session: Session, cursor: OplogCursor) -> Some | None:
     assert cursor.query is not None
     ctx = _context(session, cursor.agent)
     revision = _revision_at(session, cursor, ctx)
-    start = current = cursor.next
+    current = cursor.next
     matched: list[Any] = []
+    shown = False  # whether the scan passed any entry it shows (not only hidden records)
     while True:
         found, nxt, revision = _chunk(session, cursor, ctx, current, revision)
+        shown = shown or bool(found)
         matched += [(i, p) for i, e, p in found if oplog_search.matches(e, cursor.query)]
-        if nxt == current or len(matched) >= PAGE_SIZE:
-            current = nxt
-            break
+        moved = nxt != current
         current = nxt
-    if current == start:
-        return None
+        if not moved or len(matched) >= PAGE_SIZE:
+            break
     cursor.next, cursor.revision = current, revision
-    return Some(matched)
+    return Some(matched) if shown else None
 
 
 def _payload_type(sig: FuncSig) -> WitType:
@@ -171,14 +196,16 @@ def _get_next(live: Callable[[Session, OplogCursor], Some | None]) -> Callable[[
                 "page": page,
                 "next": cursor.next,
                 "revision": cursor.revision,
-                "end": cursor.end,
+                "since": cursor.since,
             }
 
         def resume(session: Session, response: Any, args: Sequence[Any]) -> Any:
             cursor = args[0]
             assert isinstance(cursor, OplogCursor)
             cursor.next, cursor.revision = response["next"], response["revision"]
-            cursor.end = response["end"]
+            # Records before the live view kept "end" (the same index: where the
+            # cursor was made, which bounded its view then).
+            cursor.since = response["since"] if "since" in response else response.get("end")
             return from_json(response["page"], ty, compact_bytes=True)
 
         return HostFunc(live, Kind.READ, journal=journal, resume=resume)

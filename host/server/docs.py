@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from host.server.oplog_route import AgentHostOplogPage, GetOplogResponse
 from host.server.payloads import CompleteRequest
 
 
@@ -53,6 +54,11 @@ def document_errors(app: FastAPI) -> None:
         components["CompleteRequest"] = CompleteRequest.model_json_schema(
             ref_template="#/components/schemas/{model}"
         )
+        # The oplog route answers dicts; its 200 refers to these.
+        for model in (GetOplogResponse, AgentHostOplogPage):
+            generated = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(generated.pop("$defs", {}))
+            components[model.__name__] = generated
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         ref = {"$ref": "#/components/schemas/ErrorBody"}

@@ -18,12 +18,12 @@ from fastapi import Body, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from host import oplog
 from host.errors import InvalidInput, NotFound
 from host.ids import AgentId, PromiseId
 from host.server import payloads
 from host.server.auth import AuthConfig
 from host.server.errors import ApiError, error_body
+from host.server.oplog_route import install_oplog_route
 from host.server.shapes import (
     component_json,
     exported_resources_json,
@@ -340,17 +340,5 @@ def install_routes(app: FastAPI, service: HostService, await_timeout: float) -> 
             service.list_promises(None, component, include_completed=all, include_internal=all)
         )
 
-    # -- the oplog -------------------------------------------------------------------------------
-    @app.get(WORKERS + "/{worker_name}/oplog", tags=["workers"])
-    def get_oplog(
-        component_id: str,
-        worker_name: str,
-        from_: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)] = 1,
-        count: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    ) -> dict[str, Any]:
-        page = service.oplog(agent_of(component_id, worker_name), from_, count)
-        return {
-            "entries": [{"oplogIndex": i, "entry": oplog.to_dict(e)} for i, e in page.entries],
-            "next": page.next,
-            "length": page.length,
-        }
+    # -- the oplog: host/server/oplog_route.py ------------------------------------------------
+    install_oplog_route(app, service, agent_of)

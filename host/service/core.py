@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host import oplog
+from host import oplog, oplog_pages, oplog_search
 from host.clock import steady_ns
 from host.errors import (
     AgentBusy,
@@ -35,6 +35,8 @@ from host.errors import (
 )
 from host.ids import AgentId, check_agent_name
 from host.limits import Limits, validate
+from host.oplog_pages import Cursor
+from host.oplog_pages import Page as OplogPublicPage
 from host.runtime import remote_interrupt, update_queue
 from host.runtime.engine import make_engine
 from host.runtime.executor import LEASE_TTL_S, Executor
@@ -487,6 +489,16 @@ class HostService(AgentProtocol, AgentCallsService, PromiseService, RetryPolicyS
         length = self.store.get_agent(agent).oplog_length
         entries = self.store.read_oplog(agent, start, count)
         return OplogPage(tuple((start + i, e) for i, e in enumerate(entries)), length)
+
+    def public_oplog(
+        self, agent: AgentId, start: int, count: int, cursor: Cursor | None, query: str | None
+    ) -> OplogPublicPage:
+        """A page of the agent's oplog as Golem's public entries (host/oplog_pages.py):
+        from ``cursor`` (else ``start``), or with ``query`` the entries matching it (a
+        QueryError, InvalidInput, if it is not a query)."""
+        if query is None:
+            return oplog_pages.get_page(self.store, agent, start, count, cursor)
+        return oplog_pages.search_page(self.store, agent, count, oplog_search.parse(query), cursor)
 
     # -- limits ---------------------------------------------------------------------------
     def limit_scope(self, component_ref: str, agent_name: str | None = None) -> str:

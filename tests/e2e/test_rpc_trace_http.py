@@ -57,7 +57,10 @@ def invoke(http: httpx.Client, agent_type: str, name: str, method: str, *args: o
 
 
 def oplog(http: httpx.Client, cid: str, agent: str) -> list[dict[str, Any]]:
-    got = http.get(f"/v1/components/{cid}/workers/{quote(agent, safe='')}/oplog")
+    got = http.get(
+        f"/v1/components/{cid}/workers/{quote(agent, safe='')}/oplog",
+        params={"format": "agent-host"},
+    )
     assert got.status_code == 200, got.text
     return [e["entry"] for e in got.json()["entries"]]
 

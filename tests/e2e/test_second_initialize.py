@@ -54,7 +54,7 @@ def test_a_second_initialize_is_refused_and_the_agent_keeps_working(
         assert shown.status_code == 200
         assert shown.json()["status"] == "Idle" and not shown.json().get("lastError")
         # Only the host's own initialize and the method call are in the agent's history.
-        oplog = http.get(worker + "/oplog").json()
+        oplog = http.get(worker + "/oplog", params={"format": "agent-host"}).json()
         starts = [e for e in oplog["entries"] if e["entry"]["type"] == "invocation-started"]
         assert len(starts) == 2, starts
     # The agent still answers its methods, from another process too.

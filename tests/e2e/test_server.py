@@ -602,12 +602,15 @@ def test_create_list_and_metadata(promises: Api) -> None:
 
 
 def test_oplog_pages(promises: Api) -> None:
+    """agent-host's own entries (format=agent-host); tests/e2e/test_oplog_rest.py has
+    Golem's public ones."""
+    AH = {"format": "agent-host"}  # noqa: N806
     name = fresh("pages")
     for _ in range(3):
         promises.invoke_and_await(name, "create")
     length = promises.worker(name)["oplogLength"]
     assert length >= 10
-    whole = promises.http.get(promises.path(name, "/oplog")).json()
+    whole = promises.http.get(promises.path(name, "/oplog"), params=AH).json()
     assert whole["length"] == length and whole["next"] is None
     assert [e["oplogIndex"] for e in whole["entries"]] == list(range(1, length + 1))
     assert whole["entries"][0]["entry"]["type"] == "agent-created"
@@ -615,7 +618,9 @@ def test_oplog_pages(promises: Api) -> None:
     seen = []
     start: int | None = 1
     while start is not None:
-        page = promises.http.get(promises.path(name, "/oplog"), params={"from": start, "count": 3})
+        page = promises.http.get(
+            promises.path(name, "/oplog"), params={"from": start, "count": 3, **AH}
+        )
         body = page.json()
         assert len(body["entries"]) <= 3
         seen += body["entries"]
@@ -623,9 +628,9 @@ def test_oplog_pages(promises: Api) -> None:
         assert body["next"] == expected_next
         start = body["next"]
     assert seen == whole["entries"]
-    past = promises.http.get(promises.path(name, "/oplog"), params={"from": length + 1})
+    past = promises.http.get(promises.path(name, "/oplog"), params={"from": length + 1, **AH})
     assert past.json()["entries"] == [] and past.json()["next"] is None
-    far = promises.http.get(promises.path(name, "/oplog"), params={"from": 2**63 - 1})
+    far = promises.http.get(promises.path(name, "/oplog"), params={"from": 2**63 - 1, **AH})
     assert far.status_code == 200 and far.json()["entries"] == []
 
 

@@ -21,6 +21,7 @@ from wasmtime.component import Component, ComponentInstanceType, FuncType
 
 from host import oplog, oplog_public
 from host import retry_policy as rp
+from host.hostfunc import HostFunc, Kind
 from host.ids import AgentId
 from host.oplog import HostCall
 from host.replay import host_call
@@ -296,7 +297,9 @@ def test_an_agent_reads_its_own_oplog(host: HostService, component_id: str) -> N
     reads = [e.value for e in later if e.name == "host-call" and "get-oplog" in str(e.value)]
     assert [r["function-name"].rpartition(".")[2] for r in reads] == ["get-next", "get-next"]
     shown = [r["response"]["value"]["nodes"][0].value for r in reads]
-    assert shown == ['{"entries":7,"next":8}', '{"entries":0,"next":8}']
+    # The second get-next passed over the first one's record (index 8, hidden from the
+    # cursor that made it) and found nothing else: none, the cursor after the record.
+    assert shown == ['{"entries":7,"next":8}', '{"entries":0,"next":9}']
 
 
 def test_pages_are_100_indexes_from_start(host: HostService, component_id: str) -> None:
@@ -412,3 +415,72 @@ def test_durable_functions_and_spans_keep_what_we_record() -> None:
     assert isinstance(child, Case) and isinstance(child.value, dict)
     assert root.value["parent"] is None and child.value["parent"] == Some("a" * 16)
     assert root.value["attributes"] == [{"key": "k", "value": Case("string", "v")}]
+
+
+# -- the agent's own oplog, live (Golem's get-next reads the oplog as it is) ---------------
+MARK = FuncSig("golem:api/host@1.5.0.get-oplog-index", (), U64)
+MARK_SPEC = HostFunc(lambda s: s.cursor, Kind.READ)  # any recorded host call
+
+
+def _own_reads(session: Session, alice: AgentId) -> list[Any]:
+    """A cursor on the agent's own oplog made now; get-next, a host call, get-next twice,
+    another host call, get-next: each answer (the page's cases, or None)."""
+    sig = sigs()[NEXT]
+    spec = golem_agent.provided(IFACE, NEXT, sig)
+    cursor = golem_oplog.OplogCursor(alice, 1, None, session.cursor)  # as the constructor
+    answers: list[Any] = []
+
+    def next_page() -> None:
+        got = host_call(session, sig, spec, sig.param_types, [cursor])
+        answers.append(None if got is None else _cases(got.value))
+
+    next_page()
+    host_call(session, MARK, MARK_SPEC, (), [])
+    next_page()
+    next_page()
+    host_call(session, MARK, MARK_SPEC, (), [])
+    host_call(session, MARK, MARK_SPEC, (), [])
+    next_page()
+    next_page()
+    return answers
+
+
+def test_an_own_cursor_sees_entries_added_after_it_was_made(
+    host: HostService, component_id: str
+) -> None:
+    alice, _ = host.create_agent(component_id, "alice")
+    live = Session(alice, host.store, host.store.read_oplog(alice))
+    assert not live.replaying
+    answers = _own_reads(live, alice)
+    # The first page: the create entry. Then the host call made after the cursor (its
+    # own read's record hidden); none; then the two later calls; none again.
+    assert answers == [["create"], ["host-call"], None, ["host-call", "host-call"], None]
+    recorded = live.entries
+    reads = [e for e in recorded if isinstance(e, HostCall) and "get-next" in e.function]
+    assert [r.response["next"] for r in reads] == [2, 4, 5, 8, 9]
+    assert all(r.response["since"] == 1 for r in reads)
+    # Replay: every read answers what it answered live, the same records in the same
+    # places, and the cursor goes where it went.
+    replay = Session(alice, host.store, list(recorded))
+    assert replay.replaying
+    assert _own_reads(replay, alice) == answers
+    assert not replay.replaying and replay.entries == recorded
+
+
+def test_a_record_of_the_bounded_view_replays(host: HostService, component_id: str) -> None:
+    """A get-next recorded before the live view kept ``end``: it still replays, and the
+    cursor then reads on live from where it was."""
+    alice, _ = host.create_agent(component_id, "alice")
+    created = host.store.read_oplog(alice)
+    sig = sigs()[NEXT]
+    spec = golem_agent.provided(IFACE, NEXT, sig)
+    assert sig.result is not None
+    page = to_json(Some([]), sig.result, compact_bytes=True)
+    old = HostCall(sig.name, [], {"page": page, "next": 2, "revision": 0, "end": 1})
+    session = Session(alice, host.store, [*created, old])
+    cursor = golem_oplog.OplogCursor(alice, 1, None, session.cursor)
+    assert host_call(session, sig, spec, sig.param_types, [cursor]) == Some([])
+    assert (cursor.next, cursor.since) == (2, 1)
+    host_call(session, MARK, MARK_SPEC, (), [])
+    got = host_call(session, sig, spec, sig.param_types, [cursor])
+    assert got is not None and _cases(got.value) == ["host-call"]

@@ -4,7 +4,8 @@ Worker routes only, under ``/v1/components/{component_id}/workers``:
 ``POST /{name}/invoke-and-await?function=F`` with ``{"params": [...]}`` answering
 ``{"result": ...}``, ``POST /{name}/complete`` with ``{"oplogIdx", "data"}`` answering
 a bare ``true``/``false`` (404 for an unknown promise), ``GET /{name}`` (``status``,
-``pendingInvocationCount``, ``lastError``) and ``GET /{name}/oplog?from=&count=``.
+``pendingInvocationCount``, ``lastError``) and ``GET /{name}/oplog?from=&count=`` with
+``format=agent-host`` (agent-host's own entries: the cases check what the host recorded).
 Two routes are agent-host's own, used where Golem has no equivalent: the raw upload
 ``POST /v1/components?name=`` registers guests, and ``GET /{name}/promises`` lists
 pending promises (capability ``promise-listing``).
@@ -451,7 +452,8 @@ class HttpAdapter(Adapter):
         start: int | None = 1
         while start is not None:
             response = self.client.get(
-                self._worker(component_id, agent) + "/oplog", params={"from": start, "count": 500}
+                self._worker(component_id, agent) + "/oplog",
+                params={"from": start, "count": 500, "format": "agent-host"},
             )
             if response.status_code != 200:
                 raise self._server_error("oplog", response)
