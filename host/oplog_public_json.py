@@ -19,9 +19,9 @@ only writes its values the way Golem's serde/poem-openapi model does, so the gue
 Where Golem's Rust field names differ from the WIT's (start-span's ``parent`` is
 ``parentId``, ``linked-context-id`` is ``linkedContext``; the update description's
 ``auto-update`` is ``Automatic``; snapshot data is ``Raw``), the Rust names are used.
-One deviation: a set-retry-policy entry's ``predicate`` and ``policy`` are agent-host's
-JSON form of the tree (host/retry_policy_json.py, the form /v1/retry-policies takes),
-not Golem's ``ApiPredicate``/``ApiRetryPolicy`` objects.
+A set-retry-policy entry's ``policy`` is Golem's ``PublicNamedRetryPolicy``: an
+``ApiPredicate`` and an ``ApiRetryPolicy``, durations in milliseconds
+(host/retry_policy_api.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from datetime import datetime as _dt
 from typing import Any
 
 from host.agents.wittype import value_from_wit_value, wit_type_from_value
-from host.retry_policy_json import to_json as policy_json
+from host.retry_policy_api import named_to_api
 from host.retry_policy_wit import named_from_wit
 from host.values import Case, Some, to_json
 from host.values.types import (
@@ -214,7 +214,7 @@ def entry_json(entry: Case) -> dict[str, Json]:
         snapshot = {"type": "Raw", "data": list(data["data"]), "mimeType": data["mime-type"]}
         return {**out, "timestamp": rfc3339(payload["timestamp"]), "data": snapshot}
     if entry.name == "set-retry-policy":
-        policy = policy_json(named_from_wit(payload["policy"]))
+        policy = named_to_api(named_from_wit(payload["policy"]))
         return {**out, "timestamp": rfc3339(payload["timestamp"]), "policy": policy}
     out.update(_record(payload, _RENAMES.get(entry.name)))
     return out

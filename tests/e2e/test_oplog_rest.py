@@ -144,7 +144,28 @@ def test_every_kind_is_golems_public_entry(world: World) -> None:
     assert by[27]["parentId"] == "00f067aa0ba902b7"
     assert by[28]["value"] == {"type": "String", "value": "alice"}
     assert by[29]["spanId"] == "00f067aa0ba902b8"
-    assert by[30]["policy"]["name"] == "http" and by[30]["policy"]["priority"] == 7
+    assert by[30]["policy"] == {  # Golem's PublicNamedRetryPolicy, durations in ms
+        "name": "http",
+        "priority": 7,
+        "predicate": {
+            "type": "And",
+            "left": {"type": "PropExists", "property": "status-code"},
+            "right": {
+                "type": "PropGte",
+                "property": "status-code",
+                "value": {"type": "Integer", "value": 500},
+            },
+        },
+        "policy": {
+            "type": "CountBox",
+            "maxRetries": 3,
+            "inner": {
+                "type": "Jitter",
+                "factor": 0.25,
+                "inner": {"type": "Exponential", "baseDelayMs": 100, "factor": 2.0},
+            },
+        },
+    }
     assert by[31]["name"] == "http"
     assert by[32]["retryFrom"] == 33
 
