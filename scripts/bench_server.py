@@ -60,7 +60,7 @@ import httpx  # noqa: E402
 from host import oplog  # noqa: E402
 from host.ids import AgentId  # noqa: E402
 from host.store import STORE_URL_ENV  # noqa: E402
-from scripts.benchlib import raw_requests, run_baseline  # noqa: E402
+from scripts.benchlib import RawConnection, raw_requests, run_baseline  # noqa: E402
 from tests.fixtures.build import build_fixture  # noqa: E402
 from tests.fixtures.postgres import PostgresServer, fresh_schema  # noqa: E402
 from tests.server_util import (  # noqa: E402
@@ -134,6 +134,36 @@ def wake_latency(
             tag,
             lambda name: (pool.submit(waiter.invoke_and_await, name, function), name),
         )
+
+
+def raw_wake_latency(
+    server: Server, component_id: str, function: str, payload: list[int], rounds: int, tag: str
+) -> list[float]:
+    """wake_latency with the cheapest client: the held invoke-and-await and the completion
+    each on a keep-alive raw socket (benchlib.RawConnection), so the figure leaves out
+    httpx's own time on both requests (the agent is awaited as Suspended through httpx,
+    outside the timed part)."""
+    control = Api(server.client(), component_id)
+    held, completer = RawConnection(server.port), RawConnection(server.port)
+    times = []
+    try:
+        for i in range(rounds):
+            name = f"{tag}-{i}"
+            invoke = control.path(name, "/invoke-and-await") + f"?function={quote(function)}"
+            held.send("POST", invoke, b'{"params": []}')
+            idx = _wait_suspended(control, name)["waitingOn"][0]["oplogIdx"]
+            body = json.dumps({"oplogIdx": idx, "data": payload}).encode()
+            t0 = time.perf_counter()
+            completer.send("POST", control.path(name, "/complete"), body)
+            status, data = held.response()
+            times.append(time.perf_counter() - t0)
+            answer = completer.response()
+            if answer != (200, b"true") or status != 200:
+                raise RuntimeError(f"round {i}: complete {answer!r}, held {status} {data!r}")
+    finally:
+        held.close()
+        completer.close()
+    return times
 
 
 def agent_wake_latency(
@@ -416,6 +446,15 @@ def _measure(server: Server, ids: dict[str, str], args: Any) -> list[tuple[str, 
         print(
             f"1. complete -> held invoke-and-await returns, promises-1.3.0 "
             f"create-and-await, {len(times)} sequential rounds (fresh agent each):\n"
+            f"   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
+            f"min {_ms(min(times))}, max {_ms(max(times))}"
+        )
+        raw_wake_latency(server, ids["promises"], "create-and-await", [0], 5, "rwarm")
+        times = raw_wake_latency(
+            server, ids["promises"], "create-and-await", [1, 2, 3], args.rounds, "rlat"
+        )
+        print(
+            f"   the same with raw keep-alive sockets for both requests (no client library):\n"
             f"   median {_ms(statistics.median(times))}, p99 {_ms(_pct(times, 99))}, "
             f"min {_ms(min(times))}, max {_ms(max(times))}"
         )
